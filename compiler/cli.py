@@ -1,0 +1,93 @@
+"""The command line: a thin layer that parses arguments, calls a stage, prints, and exits.
+
+Commands import their stage lazily so that `envc validate` (run by pre-commit on every commit)
+loads nothing it does not use.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from compiler import __version__
+from compiler.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EnvcError
+
+FORMATS = ("text", "json", "github")
+
+
+def _handle_errors(command: Callable[..., int]) -> Callable[..., None]:
+    """The one error handler: user errors get a message, bugs a traceback file and exit 3."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            code = command(*args, **kwargs)
+        except EnvcError as exc:
+            click.echo(f"envc: error: {exc}", err=True)
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            click.echo("envc: interrupted", err=True)
+            code = EXIT_INTERRUPTED
+        except Exception:
+            handle, name = tempfile.mkstemp(prefix="envc-crash-", suffix=".txt")
+            with os.fdopen(handle, "w", encoding="utf-8") as report:
+                report.write(f"envc {__version__}\n{traceback.format_exc()}")
+            click.echo(f"envc: internal error, please report it with {name}", err=True)
+            code = EXIT_INTERNAL
+        sys.exit(code)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="envc")
+def main() -> None:
+    """envc compiles environment manifests into locks, build contexts and registry versions."""
+
+
+_repo_option = click.option(
+    "--repo", type=click.Path(file_okay=False, path_type=Path),
+    help="Repository root (default: the nearest folder above the working directory with "
+    "an environments/ folder).")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "output_format", type=click.Choice(FORMATS), default="text",
+              show_default=True, help="How to print diagnostics.")
+@_repo_option
+@_handle_errors
+def validate(paths: tuple[Path, ...], output_format: str, repo: Path | None) -> int:
+    """Check manifests (default: every environments/**/env.yaml).
+
+    YAML, JSON Schema and semantic rules; cross-file rules always see the whole repository.
+    Exit status: 0 valid, 1 problems found, 2 usage error.
+    """
+    from compiler.report import REPORTERS, summary
+    from compiler.validate import validate as run
+
+    report = run(paths, root=repo)
+    click.echo(REPORTERS[output_format](report.diagnostics, report.checked), nl=False)
+    if output_format == "text":
+        click.echo(summary(report.diagnostics, report.checked), err=True)
+    return EXIT_OK if report.ok else EXIT_FINDINGS
+
+
+@main.command()
+@_handle_errors
+def schema() -> int:
+    """Print the manifest JSON Schema generated from the model (schemas/manifest.schema.json)."""
+    import json
+
+    from compiler.model import manifest_json_schema
+
+    click.echo(json.dumps(manifest_json_schema(), indent=2, ensure_ascii=False))
+    return EXIT_OK

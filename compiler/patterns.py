@@ -1,0 +1,43 @@
+"""Patterns of the manifest's string values, with the words a diagnostic uses to explain them.
+
+Shared by the model (which puts them in the JSON Schema) and by validation (which must not import
+pydantic). Patterns admit no whitespace or shell metacharacters; control characters are refused for
+every string by the semantic rules as well, because Python's `re` lets `$` match before a final
+newline.
+"""
+
+NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"
+PYTHON_VERSION_PATTERN = r"^3\.[0-9]{1,2}(?:\.[0-9]{1,3})?$"
+CUDA_VERSION_PATTERN = r"^[0-9]{1,2}\.[0-9]{1,2}$"
+# A relative path inside the repository: no leading '/', no '..' and no hidden components.
+RELATIVE_PATH_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]*(?:/[A-Za-z0-9_][A-Za-z0-9._-]*)*$"
+ABSOLUTE_PATH_PATTERN = r"^/[A-Za-z0-9._+-]+(?:/[A-Za-z0-9._+-]+)*$"
+# The docker reference grammar (distribution/reference): [host[:port]/]path[:tag][@digest].
+IMAGE_PATTERN = (
+    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+REGISTRY_ADDRESS_PATTERN = r"^[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]{1,5})?$"
+PLACEHOLDER_PATTERN = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"
+VARIABLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+TAG_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$"
+CHANNEL_PATTERN = r"^[A-Za-z0-9_.:/@+${}~%-]+$"
+
+
+EXPLANATIONS = {
+    NAME_PATTERN: "a name: lowercase letters, digits, '.', '_' and '-', starting and ending with "
+    "a letter or digit, at most 64 characters",
+    PYTHON_VERSION_PATTERN: "a Python version such as \"3.12\" or \"3.12.4\"",
+    CUDA_VERSION_PATTERN: "a CUDA version such as \"12.1\"",
+    RELATIVE_PATH_PATTERN: "a relative path inside the repository (letters, digits, '.', '_', '-' "
+    "and '/'; no '..', no leading '/' or '.')",
+    ABSOLUTE_PATH_PATTERN: "an absolute path such as /opt/conda/bin/python",
+    IMAGE_PATTERN: "an image reference such as registry.example.com/team/image:tag[@sha256:...]",
+    REGISTRY_ADDRESS_PATTERN: "a registry host name with an optional port",
+    PLACEHOLDER_PATTERN: "a ${VARIABLE} placeholder; credentials come from the environment, "
+    "never from the manifest",
+    VARIABLE_NAME_PATTERN: "an environment variable name (letters, digits and '_')",
+    TAG_KEY_PATTERN: "a tag key (letters, digits, '_', '.', ':', '/', '-')",
+    CHANNEL_PATTERN: "a conda channel name or URL",
+}

@@ -1,0 +1,277 @@
+"""Semantic rules: what a schema cannot say about one manifest, and what needs the whole repository.
+
+Per file: strings free of control characters, package specs that parse (and stay shell-safe),
+no inline secrets, settings that exclude each other, referenced files that exist inside the repo.
+Across files: unique names, `extends` pointing at an existing environment, no `extends` cycles.
+Every rule returns Diagnostics; none raises for bad input.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler.errors import Diagnostic
+from compiler.packages import conda_spec_problem, pip_requirement_problem
+from compiler.references import check_conda_file, check_requirements_file, resolve_reference
+from compiler.yamlio import Document, JsonPath
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029]")  # keeps \t and \n
+_SHELL_SUBSTITUTION = re.compile(r"`|\$\(")
+_SECRET_NAME = re.compile(r"(?i)passw(or)?d|secret|token|api_?key|access_?key|credential|"
+                          r"private_?key")
+_PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_URL_CREDENTIALS = re.compile(r"://([^/@\s]+)@")
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestFile:
+    """A manifest as validation sees it: where it is, and what it parsed to."""
+
+    file: Path
+    doc: Document
+    schema_ok: bool
+
+    @property
+    def name(self) -> str | None:
+        data = self.doc.data
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            return data["name"]
+        return None
+
+    @property
+    def parent(self) -> str | None:
+        data = self.doc.data
+        if self.schema_ok and isinstance(data, dict):
+            return data.get("extends")
+        return None
+
+
+def _strings(value: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, str, bool]]:
+    """(path, text, is_key) for every string in the data, keys included."""
+    if isinstance(value, str):
+        yield path, value, False
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield (*path, key), key, True
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))
+
+
+def check_strings(doc: Document) -> list[Diagnostic]:
+    """No control characters anywhere (a newline is one more Dockerfile instruction)."""
+    found = []
+    for path, text, is_key in _strings(doc.data):
+        pattern = _CONTROL_IN_TEXT if path == ("description",) and not is_key else _CONTROL
+        match = pattern.search(text)
+        if match:
+            found.append(doc.diagnostic(path, f"control character {match.group()!r} is not allowed"
+                                        f"{' in a key' if is_key else ''}", "unsafe-value",
+                                        key=is_key))
+    return found
+
+
+def _strings_at(data: Mapping[str, Any], key: str) -> Iterator[tuple[int, str]]:
+    """(index, item) of the string items of list `key`; the schema reports anything else."""
+    items = data.get(key)
+    if isinstance(items, list):
+        yield from ((i, item) for i, item in enumerate(items) if isinstance(item, str))
+
+
+def _string_values(data: Mapping[str, Any], key: str) -> Iterator[tuple[str, str]]:
+    mapping = data.get(key)
+    if isinstance(mapping, dict):
+        yield from ((k, v) for k, v in mapping.items() if isinstance(v, str))
+
+
+def _string(data: Any, *keys: str) -> str | None:
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data if isinstance(data, str) else None
+
+
+def _python_settings(data: Mapping[str, Any]) -> dict[str, Any]:
+    python = data.get("python")
+    if isinstance(python, str):
+        return {"version": python}
+    return dict(python or {})
+
+
+def _chain(manifest: ManifestFile, by_name: Mapping[str, ManifestFile]) -> list[ManifestFile]:
+    """The manifest and its ancestors, root first; stops at an unknown parent or a cycle."""
+    chain = [manifest]
+    while True:
+        parent = by_name.get(chain[-1].parent or "")
+        if parent is None or parent in chain or not parent.schema_ok:
+            return chain[::-1]
+        chain.append(parent)
+
+
+def _effective(chain: list[ManifestFile]) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """Docker and Python settings after `extends`, and whether any packages are listed."""
+    docker: dict[str, Any] = {}
+    python: dict[str, Any] = {}
+    has_packages = False
+    for member in chain:
+        data = member.doc.data
+        docker |= data.get("docker", {})
+        python |= _python_settings(data)
+        has_packages = has_packages or any(
+            data.get(key) for key in ("conda", "pip", "conda_file", "requirements_file"))
+    return docker, python, has_packages
+
+
+def check_conflicts(manifest: ManifestFile, by_name: Mapping[str, ManifestFile]) -> list[Diagnostic]:
+    """Settings that exclude each other, after inheriting from parents."""
+    doc = manifest.doc
+    docker, python, has_packages = _effective(_chain(manifest, by_name))
+    found = []
+
+    def conflict(path: JsonPath, message: str) -> None:
+        found.append(doc.diagnostic(path, message, "conflict"))
+
+    if docker.get("base_image") and docker.get("base_dockerfile"):
+        conflict(("docker",), "'base_image' and 'base_dockerfile' exclude each other: the base "
+                 "Dockerfile already names its base image")
+    if docker.get("base_image_registry") and not (docker.get("base_image")
+                                                  or docker.get("base_dockerfile")):
+        conflict(("docker", "base_image_registry"),
+                 "'base_image_registry' needs a 'base_image' or 'base_dockerfile' to pull from it")
+    if docker.get("cuda") and docker.get("compute", "cpu") != "gpu":
+        conflict(("docker", "cuda"), "'cuda' needs 'compute: gpu'")
+    if docker.get("enabled") is False:
+        for key in ("base_image", "base_dockerfile", "base_image_registry"):
+            if docker.get(key):
+                conflict(("docker", key), f"'{key}' has no effect with 'enabled: false'")
+    if python.get("user_managed_dependencies") and has_packages:
+        conflict(("python", "user_managed_dependencies"),
+                 "user-managed dependencies exclude 'conda', 'pip', 'conda_file' and "
+                 "'requirements_file': envc installs nothing into a user-managed interpreter")
+    if python.get("interpreter_path") and not python.get("user_managed_dependencies"):
+        conflict(("python", "interpreter_path"),
+                 "'interpreter_path' needs 'user_managed_dependencies: true'")
+    return found
+
+
+def _check_specs(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
+    found = []
+    for index, spec in _strings_at(data, "conda"):
+        problem = conda_spec_problem(spec)
+        if problem:
+            found.append(doc.diagnostic(("conda", index), problem, "conda-spec"))
+    for index, spec in _strings_at(data, "pip"):
+        problem = pip_requirement_problem(spec)
+        if problem:
+            found.append(doc.diagnostic(("pip", index), problem, "pip-spec"))
+    return found
+
+
+def _check_secrets(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
+    found = []
+    for name, value in _string_values(data, "variables"):
+        if _SHELL_SUBSTITUTION.search(value):
+            found.append(doc.diagnostic(("variables", name), "command substitution (`...` or "
+                                        "$(...)) is not allowed in a variable", "unsafe-value"))
+        if _SECRET_NAME.search(name) and value and not _PLACEHOLDER.fullmatch(value):
+            found.append(doc.diagnostic(("variables", name), f"{name} looks like a secret: write "
+                                        "a ${VARIABLE} placeholder and pass the value at build "
+                                        "time", "secret"))
+    for index, channel in _strings_at(data, "channels"):
+        userinfo = _URL_CREDENTIALS.search(channel)
+        if userinfo and not all(_PLACEHOLDER.fullmatch(part) for part in
+                                userinfo.group(1).split(":")):
+            found.append(doc.diagnostic(("channels", index), "channel URL holds credentials: use "
+                                        "${VARIABLE} placeholders", "secret"))
+    return found
+
+
+def _check_references(manifest: ManifestFile, root: Path, display_of: Any) -> list[Diagnostic]:
+    doc, data = manifest.doc, manifest.doc.data
+    base = manifest.file.parent
+    found = []
+    references: list[tuple[JsonPath, str | None]] = [
+        (("conda_file",), _string(data, "conda_file")),
+        (("requirements_file",), _string(data, "requirements_file")),
+        (("docker", "base_dockerfile"), _string(data, "docker", "base_dockerfile")),
+    ]
+    for path, relative in references:
+        if relative is None:
+            continue
+        target, problem = resolve_reference(root, base, relative)
+        if target is None:
+            found.append(doc.diagnostic(path, f"{path[-1]}: {problem}", "reference"))
+        elif path == ("conda_file",):
+            found.extend(check_conda_file(target, display_of(target)))
+        elif path == ("requirements_file",):
+            found.extend(check_requirements_file(target, display_of(target), root))
+    return found
+
+
+def check_manifest(manifest: ManifestFile, root: Path, display_of: Any) -> list[Diagnostic]:
+    """Per-file semantic rules; values of the wrong type are left to the schema's report."""
+    data = manifest.doc.data
+    return [*_check_specs(manifest.doc, data), *_check_secrets(manifest.doc, data),
+            *_check_references(manifest, root, display_of)]
+
+
+def check_repository(targets: list[ManifestFile], everyone: list[ManifestFile]) -> list[Diagnostic]:
+    """Cross-file rules for `targets`, seeing every manifest of the repository."""
+    by_name: dict[str, list[ManifestFile]] = {}
+    for manifest in everyone:
+        if manifest.name is not None:
+            by_name.setdefault(manifest.name, []).append(manifest)
+    unique = {name: owners[0] for name, owners in by_name.items()}
+    # A manifest that failed to load still answers to its folder's name, so a broken parent does
+    # not also produce "unknown parent" noise in every child.
+    folders = {m.file.parent.name for m in everyone if m.name is None}
+    found: list[Diagnostic] = []
+    for manifest in targets:
+        doc, name = manifest.doc, manifest.name
+        if name is not None and len(by_name.get(name, [])) > 1:
+            others = [str(m.doc.path) for m in by_name[name] if m is not manifest]
+            found.append(doc.diagnostic(("name",), f"name {name!r} is also used by "
+                                        f"{', '.join(others)}", "duplicate-name"))
+        found.extend(_check_parent(manifest, unique, folders))
+        if manifest.schema_ok:
+            found.extend(check_conflicts(manifest, unique))
+    return found
+
+
+def _check_parent(manifest: ManifestFile, unique: Mapping[str, ManifestFile],
+                  folders: set[str]) -> list[Diagnostic]:
+    doc, name, parent = manifest.doc, manifest.name, manifest.parent
+    if parent is None:
+        return []
+    if parent == name:
+        return [doc.diagnostic(("extends",), "an environment cannot extend itself",
+                               "extends-cycle")]
+    if parent not in unique and parent not in folders:
+        close = difflib.get_close_matches(parent, sorted(unique), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return [doc.diagnostic(("extends",), f"no environment is named {parent!r}{hint}",
+                               "unknown-parent")]
+    cycle = _cycle_through(manifest, unique)
+    if cycle:
+        return [doc.diagnostic(("extends",), "extends cycle: " + " -> ".join(cycle),
+                               "extends-cycle")]
+    return []
+
+
+def _cycle_through(manifest: ManifestFile, by_name: Mapping[str, ManifestFile]) -> list[str]:
+    seen = [manifest.name]
+    current = manifest.parent
+    while current is not None and current in by_name:
+        if current == manifest.name:
+            return [*seen, current]  # type: ignore[list-item]
+        if current in seen:
+            return []  # a cycle further up, reported on its own members
+        seen.append(current)
+        current = by_name[current].parent
+    return []

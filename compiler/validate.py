@@ -1,0 +1,115 @@
+"""Validation: find the repository's manifests and run every check over them, in one pass.
+
+load (yamlio) -> schema -> per-file rules -> cross-file rules. Files named on the command line (as
+pre-commit passes them) get every check; the rest of the repository is parsed only so that
+cross-file rules (unique names, `extends`) still see the whole tree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler.errors import Diagnostic, UsageError
+from compiler.rules import ManifestFile, check_manifest, check_repository, check_strings
+from compiler.schema import check_schema, conforms
+from compiler.yamlio import read_yaml
+
+MANIFEST_FILENAME = "env.yaml"
+ENVIRONMENTS_DIR = "environments"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    diagnostics: tuple[Diagnostic, ...]
+    checked: tuple[str, ...]  # display paths of the manifests that were validated
+
+    @property
+    def ok(self) -> bool:
+        return not self.diagnostics
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above `start` that holds an `environments/` folder."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / ENVIRONMENTS_DIR).is_dir():
+            return folder
+    raise UsageError(f"no {ENVIRONMENTS_DIR}/ folder in {start} or above; run envc inside an "
+                     "environments repository or pass --repo")
+
+
+def discover(folder: Path) -> list[Path]:
+    """Every manifest under `folder`, in a stable order; symbolic links are not followed."""
+    found = []
+    for directory, subdirs, files in os.walk(folder):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        if MANIFEST_FILENAME in files:
+            found.append(Path(directory) / MANIFEST_FILENAME)
+    return sorted(found)
+
+
+def _targets(root: Path, paths: Sequence[Path]) -> list[Path]:
+    targets: list[Path] = []
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            targets.extend(discover(path))
+        else:  # files, and paths that are missing or not regular: read_yaml reports them
+            targets.append(path)
+    return sorted({Path(os.path.abspath(p)) for p in targets})
+
+
+class _Display:
+    """Paths as people typed them: relative to the working directory when below it."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+
+    def __call__(self, path: Path) -> str:
+        try:
+            return Path(path).relative_to(self.cwd).as_posix()
+        except ValueError:
+            return os.path.relpath(path, self.cwd) if os.path.isabs(path) else str(path)
+
+
+def _load(file: Path, display: str, *, explain: bool) -> tuple[ManifestFile, list[Diagnostic]]:
+    doc = read_yaml(file, display)
+    found = list(doc.diagnostics)
+    if doc.ok and doc.data is None:
+        found.append(doc.diagnostic((), "manifest is empty", "empty"))
+    if found:
+        return ManifestFile(file, doc, schema_ok=False), found
+    found.extend(check_strings(doc))
+    if explain:
+        schema_problems = check_schema(doc)
+        found.extend(schema_problems)
+        return ManifestFile(file, doc, schema_ok=not schema_problems), found
+    return ManifestFile(file, doc, schema_ok=conforms(doc.data)), found
+
+
+def validate(paths: Iterable[Path] = (), *, root: Path | None = None,
+             cwd: Path | None = None) -> ValidationReport:
+    """Validate the named manifests (default: all of them) of the repository at `root`."""
+    cwd = (cwd or Path.cwd()).resolve()
+    root = find_root(cwd) if root is None else root.resolve()
+    display = _Display(cwd)
+    everything = discover(root / ENVIRONMENTS_DIR)
+    requested = list(paths)
+    targets = _targets(root, [Path(cwd, p) for p in requested]) if requested else everything
+    target_set = set(targets)
+    diagnostics: list[Diagnostic] = []
+    loaded: dict[Path, ManifestFile] = {}
+    for file in sorted(target_set | set(everything)):
+        manifest, found = _load(file, display(file), explain=file in target_set)
+        loaded[file] = manifest
+        if file not in target_set:
+            continue
+        diagnostics.extend(found)
+        if isinstance(manifest.doc.data, dict):
+            diagnostics.extend(check_manifest(manifest, root, display))
+    target_manifests = [loaded[file] for file in targets]
+    diagnostics.extend(check_repository(target_manifests, list(loaded.values())))
+    return ValidationReport(tuple(sorted(set(diagnostics))),
+                            tuple(display(file) for file in targets))

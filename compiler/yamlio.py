@@ -1,0 +1,341 @@
+"""Reading YAML: the one module that turns bytes into data, with a position for every value.
+
+Manifests come from every data scientist in the company, so the reader is strict and cheap:
+
+* it walks libyaml's event stream (ruamel.yaml.clib; ruamel's pure-Python YAML 1.2 parser when
+  the C extension is missing) and builds plain JSON-like data itself, so anchors, aliases, tags,
+  directives, duplicate and non-string keys are refused *before* anything is expanded
+  (no alias bombs) and nesting is capped (no RecursionError);
+* plain scalars resolve with the YAML 1.2 core schema (``no`` and ``on`` are strings; ``3.10`` is the
+  number 3.1, and its source text is kept so later stages can hint at quoting it);
+* every value's line and column are recorded on the way, so a diagnostic found later (schema,
+  semantics) is located without a second parse.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compiler.errors import Diagnostic
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 32
+
+JsonPath = tuple[str | int, ...]
+Position = tuple[int, int]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_NULL = re.compile(r"~|null|Null|NULL|")
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT10 = re.compile(r"[-+]?[0-9]+")
+_INT8 = re.compile(r"0o[0-7]+")
+_INT16 = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_INF = re.compile(r"[-+]?\.(?:inf|Inf|INF)")
+_NAN = re.compile(r"\.(?:nan|NaN|NAN)")
+# A plain scalar starting with anything else is a string: skips the regexes for most values.
+_NON_STRING_START = frozenset("-+.0123456789~nNtTfF")
+
+
+def format_json_path(path: JsonPath) -> str:
+    out = ["$"]
+    for part in path:
+        if isinstance(part, int):
+            out.append(f"[{part}]")
+        elif _IDENTIFIER.fullmatch(part):
+            out.append(f".{part}")
+        else:
+            escaped = part.replace("\\", "\\\\").replace('"', '\\"')
+            out.append(f'["{escaped}"]')
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A YAML file as data, with where each value came from."""
+
+    path: str
+    data: Any
+    diagnostics: tuple[Diagnostic, ...]
+    positions: dict[JsonPath, Position] = field(default_factory=dict)
+    key_positions: dict[JsonPath, Position] = field(default_factory=dict)
+    # Source text of plain scalars that did not resolve to strings (for "quote it" hints).
+    plain_text: dict[JsonPath, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.diagnostics
+
+    def locate(self, path: JsonPath, *, key: bool = False) -> Position:
+        """Position of the value at `path` (or of its key), else of the nearest enclosing value."""
+        if key and path in self.key_positions:
+            return self.key_positions[path]
+        while path:
+            if path in self.positions:
+                return self.positions[path]
+            path = path[:-1]
+        return self.positions.get((), (1, 1))
+
+    def diagnostic(self, path: JsonPath, message: str, rule: str, *, key: bool = False) -> Diagnostic:
+        line, col = self.locate(path, key=key)
+        return Diagnostic(self.path, line, col, message, rule, format_json_path(path))
+
+
+def resolve_plain(text: str) -> Any:
+    """Resolve an untagged plain scalar with the YAML 1.2 core schema."""
+    if text and text[0] not in _NON_STRING_START:
+        return text
+    if _NULL.fullmatch(text):
+        return None
+    if text in _BOOL:
+        return _BOOL[text]
+    try:
+        if _INT10.fullmatch(text):
+            return int(text, 10)
+        if _INT8.fullmatch(text):
+            return int(text[2:], 8)
+        if _INT16.fullmatch(text):
+            return int(text[2:], 16)
+    except ValueError:  # more digits than Python converts: keep the text
+        return text
+    if _FLOAT.fullmatch(text) or _INF.fullmatch(text) or _NAN.fullmatch(text):
+        return float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf")
+                     .replace(".nan", "nan").replace(".NaN", "nan").replace(".NAN", "nan"))
+    return text
+
+
+def _position_in_text(text: str, offset: int) -> Position:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _decode(path: str, raw: bytes) -> tuple[str | None, Diagnostic | None]:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None, Diagnostic(path, 1, 1, "file is UTF-16; save it as UTF-8", "encoding")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _position_in_text(raw[: exc.start].decode("utf-8", "replace"), exc.start)
+        return None, Diagnostic(
+            path, line, col, f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})", "encoding"
+        )
+    nul = text.find("\x00")
+    if nul >= 0:
+        line, col = _position_in_text(text, nul)
+        return None, Diagnostic(path, line, col, "file contains a NUL byte", "encoding")
+    return text, None
+
+
+def _event_stream(text: str) -> Iterator[Any]:
+    try:
+        from _ruamel_yaml import CParser
+    except ImportError:  # no C extension for this interpreter: ruamel's YAML 1.2 parser
+        from ruamel.yaml import YAML
+
+        yield from YAML(typ="safe", pure=True).parse(text)
+        return
+    parser = CParser(text)
+    while True:
+        event = parser.get_event()
+        yield event
+        if type(event).__name__ == "StreamEndEvent":
+            return
+
+
+class _Frame:
+    __slots__ = ("container", "is_key", "path", "pending_key", "seen_keys")
+
+    def __init__(self, container: dict[str, Any] | list[Any], path: JsonPath, is_key: bool) -> None:
+        self.container = container
+        self.path = path
+        self.is_key = is_key  # a mapping or sequence written as a mapping key (refused)
+        self.pending_key: str | None | _Discard = None
+        self.seen_keys: dict[str, int] = {}
+
+
+class _Discard:
+    """Marks a mapping entry whose value is read but dropped (bad or duplicate key)."""
+
+
+_DISCARD = _Discard()
+_DISCARDED_KEY = "\x00discarded"  # cannot collide: NUL never survives decoding
+
+
+class _Builder:
+    def __init__(self, path: str) -> None:
+        self.doc_path = path
+        self.diagnostics: list[Diagnostic] = []
+        self.positions: dict[JsonPath, Position] = {}
+        self.key_positions: dict[JsonPath, Position] = {}
+        self.plain_text: dict[JsonPath, str] = {}
+        self.stack: list[_Frame] = []
+        self.root: Any = None
+
+    def error(self, mark: Any, message: str, rule: str, path: JsonPath = ()) -> None:
+        self.diagnostics.append(
+            Diagnostic(self.doc_path, mark.line + 1, mark.column + 1, message, rule,
+                       format_json_path(path))
+        )
+
+    def child_path(self) -> JsonPath | None:
+        """Path of the next value, or None when the next scalar is a mapping key."""
+        if not self.stack:
+            return ()
+        frame = self.stack[-1]
+        if isinstance(frame.container, list):
+            return (*frame.path, len(frame.container))
+        if frame.pending_key is None:
+            return None
+        if frame.pending_key is _DISCARD:
+            return (*frame.path, _DISCARDED_KEY)
+        return (*frame.path, frame.pending_key)  # type: ignore[misc]
+
+    def place(self, value: Any) -> None:
+        if not self.stack:
+            self.root = value
+            return
+        frame = self.stack[-1]
+        if isinstance(frame.container, list):
+            frame.container.append(value)
+            return
+        key = frame.pending_key
+        frame.pending_key = None
+        if isinstance(key, str):
+            frame.container[key] = value
+
+    def key(self, event: Any, value: Any) -> None:
+        frame = self.stack[-1]
+        mark = event.start_mark
+        if not isinstance(value, str):
+            shown = "a mapping or sequence" if value is _DISCARD else repr(value)
+            self.error(mark, f"mapping keys must be strings, not {shown}; quote the key",
+                       "non-string-key", frame.path)
+            frame.pending_key = _DISCARD
+            return
+        first_line = frame.seen_keys.get(value)
+        if first_line is not None:
+            self.error(mark, f"duplicate key {value!r} (first defined on line {first_line})",
+                       "duplicate-key", (*frame.path, value))
+            frame.pending_key = _DISCARD
+            return
+        frame.seen_keys[value] = mark.line + 1
+        self.key_positions[(*frame.path, value)] = (mark.line + 1, mark.column + 1)
+        frame.pending_key = value
+
+    def build(self, text: str) -> None:  # noqa: C901 - one dispatch over event types
+        documents = 0
+        for event in _event_stream(text):
+            kind = type(event).__name__
+            if kind in ("StreamStartEvent", "DocumentEndEvent", "StreamEndEvent"):
+                continue
+            if kind == "DocumentStartEvent":
+                documents += 1
+                if documents > 1:
+                    self.error(event.start_mark, "a manifest holds one YAML document; remove '---'",
+                               "multi-document")
+                    return
+                if event.tags or (event.version and event.explicit):
+                    self.error(event.start_mark,
+                               "YAML directives (%YAML, %TAG) are not allowed; files are YAML 1.2",
+                               "directive")
+                continue
+            path = self.child_path()
+            if kind in ("MappingEndEvent", "SequenceEndEvent"):
+                frame = self.stack.pop()
+                if frame.is_key:
+                    self.stack[-1].pending_key = _DISCARD
+                else:
+                    self.place(frame.container)
+                continue
+            if getattr(event, "anchor", None) is not None:
+                word = "alias" if kind == "AliasEvent" else "anchor"
+                self.error(event.start_mark,
+                           f"YAML {word} '{'*' if word == 'alias' else '&'}{event.anchor}' is not "
+                           "allowed; write the value out", "alias", path or ())
+                if kind == "AliasEvent":
+                    self._place_scalar(event, path, None)
+                    continue
+            tag = getattr(event, "tag", None)
+            if tag is not None:
+                self.error(event.start_mark, f"YAML tag {tag!r} is not allowed", "tag", path or ())
+            if kind == "ScalarEvent":
+                value = event.value if event.style or tag is not None else resolve_plain(event.value)
+                if path is not None and not isinstance(value, str):
+                    self.plain_text[path] = event.value
+                self._place_scalar(event, path, value)
+                continue
+            # MappingStartEvent / SequenceStartEvent
+            if len(self.stack) >= MAX_DEPTH:
+                self.error(event.start_mark, f"nesting is deeper than {MAX_DEPTH} levels",
+                           "too-deep", path or ())
+                return
+            is_key = path is None
+            if is_key:  # a mapping or sequence used as a key
+                self.key(event, _DISCARD)
+                path = (*self.stack[-1].path, _DISCARDED_KEY)
+            else:
+                self.positions[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+            container: dict[str, Any] | list[Any] = {} if kind == "MappingStartEvent" else []
+            self.stack.append(_Frame(container, path, is_key))
+
+    def _place_scalar(self, event: Any, path: JsonPath | None, value: Any) -> None:
+        if path is None:
+            self.key(event, value)
+            return
+        self.positions[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+        self.place(value)
+
+
+def parse_yaml(path: str, raw: bytes) -> Document:
+    """Parse `raw` (the bytes of `path`, a display path) into a Document; never raises for bad input."""
+    text, problem = _decode(path, raw)
+    if problem is not None or text is None:
+        return Document(path, None, (problem,) if problem else ())
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    builder = _Builder(path)
+    try:
+        builder.build(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        builder.diagnostics.append(Diagnostic(path, line, col, f"invalid YAML: {message}",
+                                              "yaml-syntax"))
+    except YAMLError as exc:  # reader errors: characters YAML does not allow
+        position = getattr(exc, "position", None)
+        line, col = _position_in_text(text, position) if isinstance(position, int) else (1, 1)
+        builder.diagnostics.append(Diagnostic(path, line, col, f"invalid YAML: {exc}",
+                                              "yaml-syntax"))
+    return Document(path, builder.root if not builder.diagnostics else None,
+                    tuple(builder.diagnostics), builder.positions, builder.key_positions,
+                    builder.plain_text)
+
+
+def read_yaml(file: Path, display: str) -> Document:
+    """Read and parse a YAML file; unreadable, oversized or non-regular files become diagnostics."""
+    try:
+        if file.is_symlink():
+            return Document(display, None, (
+                Diagnostic(display, 1, 1, "is a symbolic link; manifests must be regular files",
+                           "not-a-file"),))
+        if not file.is_file():
+            what = "a directory" if file.is_dir() else "not a regular file"
+            return Document(display, None, (
+                Diagnostic(display, 1, 1, f"is {what}, expected a YAML file", "not-a-file"),))
+        with file.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return Document(display, None, (
+            Diagnostic(display, 1, 1, f"cannot read: {exc.strerror or exc}", "unreadable"),))
+    if len(raw) > MAX_FILE_BYTES:
+        return Document(display, None, (
+            Diagnostic(display, 1, 1, f"file is larger than {MAX_FILE_BYTES // 1024} KiB",
+                       "too-large"),))
+    return parse_yaml(display, raw)
