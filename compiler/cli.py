@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -37,6 +35,9 @@ def _handle_errors(command: Callable[..., int]) -> Callable[..., None]:
             click.echo("envc: interrupted", err=True)
             code = EXIT_INTERRUPTED
         except Exception:
+            import tempfile
+            import traceback
+
             handle, name = tempfile.mkstemp(prefix="envc-crash-", suffix=".txt")
             with os.fdopen(handle, "w", encoding="utf-8") as report:
                 report.write(f"envc {__version__}\n{traceback.format_exc()}")
