@@ -55,15 +55,23 @@ def main() -> None:
 
 
 _repo_option = click.option(
-    "--repo", type=click.Path(file_okay=False, path_type=Path),
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
     help="Repository root (default: the nearest folder above the working directory with "
-    "an environments/ folder).")
+    "an environments/ folder).",
+)
 
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--format", "output_format", type=click.Choice(FORMATS), default="text",
-              show_default=True, help="How to print diagnostics.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="How to print diagnostics.",
+)
 @_repo_option
 @_handle_errors
 def validate(paths: tuple[Path, ...], output_format: str, repo: Path | None) -> int:

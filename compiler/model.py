@@ -33,6 +33,7 @@ SCHEMA_ID = "https://envc.dev/schemas/manifest-v1.schema.json"
 
 Platform = Literal["linux-64", "linux-aarch64", "osx-64", "osx-arm64", "win-64"]
 Compute = Literal["cpu", "gpu"]
+DEFAULT_PLATFORMS: tuple[Platform, ...] = ("linux-64",)
 
 _Item = TypeVar("_Item")
 
@@ -44,9 +45,14 @@ def _unique(items: list[_Item]) -> list[_Item]:
     return items
 
 
-PythonVersion = Annotated[str, Field(pattern=PYTHON_VERSION_PATTERN,
-                                     description="Python version; quote it (\"3.10\", not 3.10)",
-                                     examples=["3.12"])]
+PythonVersion = Annotated[
+    str,
+    Field(
+        pattern=PYTHON_VERSION_PATTERN,
+        description='Python version; quote it ("3.10", not 3.10)',
+        examples=["3.12"],
+    ),
+]
 Channel = Annotated[str, Field(pattern=CHANNEL_PATTERN, max_length=512)]
 CondaSpec = Annotated[str, Field(min_length=1, max_length=512)]
 PipRequirement = Annotated[str, Field(min_length=1, max_length=1024)]
@@ -67,88 +73,143 @@ class _Strict(BaseModel):
         if isinstance(data, dict):
             nulls = sorted(str(key) for key, value in data.items() if value is None)
             if nulls:
-                raise ValueError(f"null is not allowed for {', '.join(nulls)}; omit the key instead")
+                raise ValueError(
+                    f"null is not allowed for {', '.join(nulls)}; omit the key instead"
+                )
         return data
 
 
 class RegistryCredentials(_Strict):
     """A private registry for the base image. Credentials are `${VAR}` placeholders only."""
 
-    address: str = Field(pattern=REGISTRY_ADDRESS_PATTERN, max_length=255,
-                         description="Registry host, e.g. myregistry.azurecr.io",
-                         examples=["myregistry.azurecr.io"])
-    username: str | None = Field(None, pattern=PLACEHOLDER_PATTERN,
-                                 description="`${VAR}` naming the variable that holds the user name")
-    password: str | None = Field(None, pattern=PLACEHOLDER_PATTERN,
-                                 description="`${VAR}` naming the variable that holds the password")
+    address: str = Field(
+        pattern=REGISTRY_ADDRESS_PATTERN,
+        max_length=255,
+        description="Registry host, e.g. myregistry.azurecr.io",
+        examples=["myregistry.azurecr.io"],
+    )
+    username: str | None = Field(
+        None,
+        pattern=PLACEHOLDER_PATTERN,
+        description="`${VAR}` naming the variable that holds the user name",
+    )
+    password: str | None = Field(
+        None,
+        pattern=PLACEHOLDER_PATTERN,
+        description="`${VAR}` naming the variable that holds the password",
+    )
 
 
 class DockerSettings(_Strict):
     """How the environment becomes an image (or not, with `enabled: false`)."""
 
-    enabled: bool = Field(True, description="Build a container image. When false, envc renders an "
-                          "install script that creates the environment directly on the compute target.")
-    base_image: str | None = Field(None, pattern=IMAGE_PATTERN, max_length=512,
-                                   description="Custom base image; pin it with @sha256:<digest>",
-                                   examples=["mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"])
+    enabled: bool = Field(
+        True,
+        description="Build a container image. When false, envc renders an "
+        "install script that creates the environment directly on the compute target.",
+    )
+    base_image: str | None = Field(
+        None,
+        pattern=IMAGE_PATTERN,
+        max_length=512,
+        description="Custom base image; pin it with @sha256:<digest>",
+        examples=["mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"],
+    )
     base_image_registry: RegistryCredentials | None = Field(
-        None, description="Private registry that serves the base image")
-    base_dockerfile: str | None = Field(None, pattern=RELATIVE_PATH_PATTERN, max_length=255,
-                                        description="Dockerfile (relative to the manifest) used as "
-                                        "the base stage; the environment is installed on top")
+        None, description="Private registry that serves the base image"
+    )
+    base_dockerfile: str | None = Field(
+        None,
+        pattern=RELATIVE_PATH_PATTERN,
+        max_length=255,
+        description="Dockerfile (relative to the manifest) used as "
+        "the base stage; the environment is installed on top",
+    )
     compute: Compute = Field("cpu", description="Compute target; picks the default base image")
-    cuda: str | None = Field(None, pattern=CUDA_VERSION_PATTERN,
-                             description="CUDA version for `compute: gpu` (quote it: \"12.1\")",
-                             examples=["12.1"])
+    cuda: str | None = Field(
+        None,
+        pattern=CUDA_VERSION_PATTERN,
+        description='CUDA version for `compute: gpu` (quote it: "12.1")',
+        examples=["12.1"],
+    )
 
 
 class PythonSettings(_Strict):
     """Python version, or a user-managed interpreter that envc does not install into."""
 
     version: PythonVersion | None = None
-    user_managed_dependencies: bool = Field(False, description="The image or host already has "
-                                            "every package; envc creates no environment")
-    interpreter_path: str | None = Field(None, pattern=ABSOLUTE_PATH_PATTERN, max_length=255,
-                                         description="Interpreter to use with user-managed "
-                                         "dependencies", examples=["/opt/conda/bin/python"])
+    user_managed_dependencies: bool = Field(
+        False,
+        description="The image or host already has every package; envc creates no environment",
+    )
+    interpreter_path: str | None = Field(
+        None,
+        pattern=ABSOLUTE_PATH_PATTERN,
+        max_length=255,
+        description="Interpreter to use with user-managed dependencies",
+        examples=["/opt/conda/bin/python"],
+    )
 
 
 class Manifest(_Strict):
     """One environment, written as `environments/<name>/env.yaml`."""
 
     schema_version: Literal[1] = Field(description="Version of this manifest format")
-    name: str = Field(pattern=NAME_PATTERN, description="Environment name, unique in the repository")
-    version: int | None = Field(None, ge=1, description="Explicit registry version (optional; "
-                                "by default the next free integer)")
+    name: str = Field(
+        pattern=NAME_PATTERN, description="Environment name, unique in the repository"
+    )
+    version: int | None = Field(
+        None,
+        ge=1,
+        description="Explicit registry version (optional; by default the next free integer)",
+    )
     description: str | None = Field(None, max_length=4000)
-    tags: dict[TagKey, TagValue] = Field(default_factory=dict,
-                                         description="Free-form key/value labels")
-    extends: str | None = Field(None, pattern=NAME_PATTERN,
-                                description="Name of a parent environment whose settings this "
-                                "one inherits and overrides")
+    tags: dict[TagKey, TagValue] = Field(
+        default_factory=dict, description="Free-form key/value labels"
+    )
+    extends: str | None = Field(
+        None,
+        pattern=NAME_PATTERN,
+        description="Name of a parent environment whose settings this one inherits and overrides",
+    )
     python: PythonVersion | PythonSettings | None = Field(
-        None, description="Python version (\"3.12\") or detailed Python settings")
+        None, description='Python version ("3.12") or detailed Python settings'
+    )
     channels: Annotated[list[Channel], AfterValidator(_unique)] = Field(
-        default_factory=list, description="Conda channels in priority order (default: conda-forge)",
-        json_schema_extra={"uniqueItems": True})
-    conda: list[CondaSpec] = Field(default_factory=list,
-                                   description="Conda MatchSpecs, e.g. \"numpy >=1.26\"")
-    pip: list[PipRequirement] = Field(default_factory=list, description="PEP 508 requirements, "
-                                      "installed with pip after the conda packages")
-    conda_file: str | None = Field(None, pattern=RELATIVE_PATH_PATTERN, max_length=255,
-                                   description="A conda environment.yml beside the manifest, "
-                                   "merged with the inline lists")
-    requirements_file: str | None = Field(None, pattern=RELATIVE_PATH_PATTERN, max_length=255,
-                                          description="A pip requirements.txt beside the "
-                                          "manifest, merged with `pip`")
+        default_factory=list,
+        description="Conda channels in priority order (default: conda-forge)",
+        json_schema_extra={"uniqueItems": True},
+    )
+    conda: list[CondaSpec] = Field(
+        default_factory=list, description='Conda MatchSpecs, e.g. "numpy >=1.26"'
+    )
+    pip: list[PipRequirement] = Field(
+        default_factory=list,
+        description="PEP 508 requirements, installed with pip after the conda packages",
+    )
+    conda_file: str | None = Field(
+        None,
+        pattern=RELATIVE_PATH_PATTERN,
+        max_length=255,
+        description="A conda environment.yml beside the manifest, merged with the inline lists",
+    )
+    requirements_file: str | None = Field(
+        None,
+        pattern=RELATIVE_PATH_PATTERN,
+        max_length=255,
+        description="A pip requirements.txt beside the manifest, merged with `pip`",
+    )
     platforms: Annotated[list[Platform], AfterValidator(_unique)] = Field(
-        default_factory=lambda: ["linux-64"], min_length=1,
-                                      description="Platforms to lock for",
-                                      json_schema_extra={"uniqueItems": True})
+        default_factory=lambda: list(DEFAULT_PLATFORMS),
+        min_length=1,
+        description="Platforms to lock for",
+        json_schema_extra={"uniqueItems": True},
+    )
     docker: DockerSettings = Field(default_factory=DockerSettings)
     variables: dict[VariableName, VariableValue] = Field(
         default_factory=dict,
-        description="Environment variables; secrets only as `${VAR}` placeholders")
+        description="Environment variables; secrets only as `${VAR}` placeholders",
+    )
 
 
 class _ManifestSchema(GenerateJsonSchema):

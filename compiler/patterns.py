@@ -28,8 +28,8 @@ CHANNEL_PATTERN = r"^[A-Za-z0-9_.:/@+${}~%-]+$"
 EXPLANATIONS = {
     NAME_PATTERN: "a name: lowercase letters, digits, '.', '_' and '-', starting and ending with "
     "a letter or digit, at most 64 characters",
-    PYTHON_VERSION_PATTERN: "a Python version such as \"3.12\" or \"3.12.4\"",
-    CUDA_VERSION_PATTERN: "a CUDA version such as \"12.1\"",
+    PYTHON_VERSION_PATTERN: 'a Python version such as "3.12" or "3.12.4"',
+    CUDA_VERSION_PATTERN: 'a CUDA version such as "12.1"',
     RELATIVE_PATH_PATTERN: "a relative path inside the repository (letters, digits, '.', '_', '-' "
     "and '/'; no '..', no leading '/' or '.')",
     ABSOLUTE_PATH_PATTERN: "an absolute path such as /opt/conda/bin/python",

@@ -50,19 +50,30 @@ def check_conda_file(file: Path, display: str) -> list[Diagnostic]:
         return list(doc.diagnostics)
     data = doc.data
     if not isinstance(data, dict):
-        return [doc.diagnostic((), "a conda environment file must be a mapping with "
-                               "'dependencies'", "conda-file")]
-    found = [doc.diagnostic((key,), f"key {key!r} is not supported in a conda environment file "
-                            f"(allowed: {', '.join(sorted(_CONDA_FILE_KEYS))})", "conda-file",
-                            key=True)
-             for key in data if key not in _CONDA_FILE_KEYS]
+        return [
+            doc.diagnostic(
+                (), "a conda environment file must be a mapping with 'dependencies'", "conda-file"
+            )
+        ]
+    found = [
+        doc.diagnostic(
+            (key,),
+            f"key {key!r} is not supported in a conda environment file "
+            f"(allowed: {', '.join(sorted(_CONDA_FILE_KEYS))})",
+            "conda-file",
+            key=True,
+        )
+        for key in data
+        if key not in _CONDA_FILE_KEYS
+    ]
     for key in ("channels", "dependencies"):
         if key in data and not isinstance(data[key], list):
             found.append(doc.diagnostic((key,), f"'{key}' must be a list", "conda-file"))
     for index, channel in enumerate(data.get("channels") or []):
         if not isinstance(channel, str):
-            found.append(doc.diagnostic(("channels", index), "a channel must be a string",
-                                        "conda-file"))
+            found.append(
+                doc.diagnostic(("channels", index), "a channel must be a string", "conda-file")
+            )
     dependencies = data.get("dependencies")
     for index, item in enumerate(dependencies if isinstance(dependencies, list) else []):
         found.extend(_conda_dependency(doc, index, item))
@@ -79,15 +90,24 @@ def _conda_dependency(doc: Document, index: int, item: object) -> list[Diagnosti
         for pip_index, spec in enumerate(item["pip"]):
             pip_path = (*path, "pip", pip_index)
             if not isinstance(spec, str):
-                found.append(doc.diagnostic(pip_path, "a pip requirement must be a string",
-                                            "pip-spec"))
+                found.append(
+                    doc.diagnostic(pip_path, "a pip requirement must be a string", "pip-spec")
+                )
                 continue
             problem = pip_requirement_problem(spec)
             if problem:
                 found.append(doc.diagnostic(pip_path, problem, "pip-spec"))
         return found
-    return [doc.diagnostic(path, "a dependency must be a MatchSpec string or a 'pip:' list",
-                           "conda-file")]
+    return [
+        doc.diagnostic(
+            path, "a dependency must be a MatchSpec string or a 'pip:' list", "conda-file"
+        )
+    ]
+
+
+def _line_problem(display: str, line: int, col: int, message: str, rule: str) -> Diagnostic:
+    """A problem in a line-based (non-YAML) file, which has no JSON path."""
+    return Diagnostic(display, line, col, message, rule, json_path="")
 
 
 def _logical_lines(text: str) -> list[tuple[int, int, str]]:
@@ -111,16 +131,17 @@ def _logical_lines(text: str) -> list[tuple[int, int, str]]:
     return lines
 
 
-def check_requirements_file(file: Path, display: str, root: Path,
-                            visiting: frozenset[Path] = frozenset()) -> list[Diagnostic]:
+def check_requirements_file(
+    file: Path, display: str, root: Path, visiting: frozenset[Path] = frozenset()
+) -> list[Diagnostic]:
     """Problems in a pip requirements file and the files it includes with `-r`."""
     try:
         raw = file.read_bytes()
         text = raw.decode("utf-8-sig")
     except OSError as exc:
-        return [Diagnostic(display, 1, 1, f"cannot read: {exc.strerror or exc}", "unreadable")]
+        return [_line_problem(display, 1, 1, f"cannot read: {exc.strerror or exc}", "unreadable")]
     except UnicodeDecodeError:
-        return [Diagnostic(display, 1, 1, "file is not valid UTF-8", "encoding")]
+        return [_line_problem(display, 1, 1, "file is not valid UTF-8", "encoding")]
     visiting = visiting | {file}
     found: list[Diagnostic] = []
     for line, col, content in _logical_lines(text):
@@ -130,23 +151,39 @@ def check_requirements_file(file: Path, display: str, root: Path,
             continue
         if content.startswith("-"):
             option = content.split()[0].split("=")[0]
-            found.append(Diagnostic(display, line, col, f"pip option {option!r} is not supported "
-                                    "in a requirements file here; list requirements only "
-                                    "(indexes are configured outside the manifest)", "pip-option"))
+            found.append(
+                _line_problem(
+                    display,
+                    line,
+                    col,
+                    f"pip option {option!r} is not supported "
+                    "in a requirements file here; list requirements only "
+                    "(indexes are configured outside the manifest)",
+                    "pip-option",
+                )
+            )
             continue
         problem = pip_requirement_problem(_PER_REQUIREMENT_OPTION.sub("", content))
         if problem:
-            found.append(Diagnostic(display, line, col, problem, "pip-spec"))
+            found.append(_line_problem(display, line, col, problem, "pip-spec"))
     return found
 
 
-def _include(root: Path, file: Path, display: str, line: int, col: int, relative: str,
-             visiting: frozenset[Path]) -> list[Diagnostic]:
+def _include(
+    root: Path,
+    file: Path,
+    display: str,
+    line: int,
+    col: int,
+    relative: str,
+    visiting: frozenset[Path],
+) -> list[Diagnostic]:
     target, problem = resolve_reference(root, file.parent, relative)
     if target is None:
-        return [Diagnostic(display, line, col, f"included file {problem}", "reference")]
+        return [_line_problem(display, line, col, f"included file {problem}", "reference")]
     if target in visiting:
-        return [Diagnostic(display, line, col, f"{relative!r} includes itself (cycle)",
-                           "reference")]
+        return [
+            _line_problem(display, line, col, f"{relative!r} includes itself (cycle)", "reference")
+        ]
     shown = str(Path(display).parent / relative)
     return check_requirements_file(target, shown, root, visiting)

@@ -11,8 +11,11 @@ REPORT_FORMAT_VERSION = 1
 
 
 def text(diagnostics: Sequence[Diagnostic], checked: Sequence[str]) -> str:
-    lines = [f"{d.path}:{d.line}:{d.col}: {d.severity}: {d.message} [{d.json_path}] ({d.rule})"
-             for d in diagnostics]
+    lines = [
+        f"{d.path}:{d.line}:{d.col}: {d.severity}: {d.message}"
+        f"{f' [{d.json_path}]' if d.json_path else ''} ({d.rule})"
+        for d in diagnostics
+    ]
     return "".join(line + "\n" for line in lines)
 
 
@@ -36,11 +39,16 @@ def _escape(value: str, *, in_property: bool) -> str:
 def github(diagnostics: Sequence[Diagnostic], checked: Sequence[str]) -> str:
     lines = []
     for d in diagnostics:
-        properties = ",".join([
-            f"file={_escape(d.path, in_property=True)}", f"line={d.line}", f"col={d.col}",
-            f"title={_escape(f'envc ({d.rule})', in_property=True)}",
-        ])
-        message = _escape(f"{d.message} [{d.json_path}]", in_property=False)
+        properties = ",".join(
+            [
+                f"file={_escape(d.path, in_property=True)}",
+                f"line={d.line}",
+                f"col={d.col}",
+                f"title={_escape(f'envc ({d.rule})', in_property=True)}",
+            ]
+        )
+        where = f" [{d.json_path}]" if d.json_path else ""
+        message = _escape(f"{d.message}{where}", in_property=False)
         lines.append(f"::{d.severity} {properties}::{message}")
     return "".join(line + "\n" for line in lines)
 
@@ -56,4 +64,7 @@ def summary(diagnostics: Sequence[Diagnostic], checked: Sequence[str]) -> str:
     if not diagnostics:
         return f"envc: {len(checked)} manifest(s) valid"
     files = len({d.path for d in diagnostics})
-    return f"envc: {len(diagnostics)} problem(s) in {files} file(s); {len(checked)} manifest(s) checked"
+    return (
+        f"envc: {len(diagnostics)} problem(s) in {files} file(s); "
+        f"{len(checked)} manifest(s) checked"
+    )

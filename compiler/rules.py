@@ -17,14 +17,17 @@ from typing import Any
 
 from compiler.errors import Diagnostic
 from compiler.packages import conda_spec_problem, pip_requirement_problem
+from compiler.patterns import RELATIVE_PATH_PATTERN
 from compiler.references import check_conda_file, check_requirements_file, resolve_reference
 from compiler.yamlio import Document, JsonPath
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029]")  # keeps \t and \n
 _SHELL_SUBSTITUTION = re.compile(r"`|\$\(")
-_SECRET_NAME = re.compile(r"(?i)passw(or)?d|secret|token|api_?key|access_?key|credential|"
-                          r"private_?key")
+_SECRET_NAME = re.compile(
+    r"(?i)passw(or)?d|secret|token|api_?key|access_?key|credential|"
+    r"private_?key"
+)
 _PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _URL_CREDENTIALS = re.compile(r"://([^/@\s]+)@")
 
@@ -41,14 +44,14 @@ class ManifestFile:
     def name(self) -> str | None:
         data = self.doc.data
         if isinstance(data, dict) and isinstance(data.get("name"), str):
-            return data["name"]
+            return str(data["name"])
         return None
 
     @property
     def parent(self) -> str | None:
         data = self.doc.data
-        if self.schema_ok and isinstance(data, dict):
-            return data.get("extends")
+        if self.schema_ok and isinstance(data, dict) and isinstance(data.get("extends"), str):
+            return str(data["extends"])
         return None
 
 
@@ -72,9 +75,15 @@ def check_strings(doc: Document) -> list[Diagnostic]:
         pattern = _CONTROL_IN_TEXT if path == ("description",) and not is_key else _CONTROL
         match = pattern.search(text)
         if match:
-            found.append(doc.diagnostic(path, f"control character {match.group()!r} is not allowed"
-                                        f"{' in a key' if is_key else ''}", "unsafe-value",
-                                        key=is_key))
+            found.append(
+                doc.diagnostic(
+                    path,
+                    f"control character {match.group()!r} is not allowed"
+                    f"{' in a key' if is_key else ''}",
+                    "unsafe-value",
+                    key=is_key,
+                )
+            )
     return found
 
 
@@ -124,39 +133,82 @@ def _effective(chain: list[ManifestFile]) -> tuple[dict[str, Any], dict[str, Any
         docker |= data.get("docker", {})
         python |= _python_settings(data)
         has_packages = has_packages or any(
-            data.get(key) for key in ("conda", "pip", "conda_file", "requirements_file"))
+            data.get(key) for key in ("conda", "pip", "conda_file", "requirements_file")
+        )
     return docker, python, has_packages
 
 
-def check_conflicts(manifest: ManifestFile, by_name: Mapping[str, ManifestFile]) -> list[Diagnostic]:
-    """Settings that exclude each other, after inheriting from parents."""
-    doc = manifest.doc
-    docker, python, has_packages = _effective(_chain(manifest, by_name))
-    found = []
-
-    def conflict(path: JsonPath, message: str) -> None:
-        found.append(doc.diagnostic(path, message, "conflict"))
-
+def _conflicts(
+    docker: Mapping[str, Any], python: Mapping[str, Any], has_packages: bool
+) -> list[tuple[JsonPath, str]]:
+    found: list[tuple[JsonPath, str]] = []
     if docker.get("base_image") and docker.get("base_dockerfile"):
-        conflict(("docker",), "'base_image' and 'base_dockerfile' exclude each other: the base "
-                 "Dockerfile already names its base image")
-    if docker.get("base_image_registry") and not (docker.get("base_image")
-                                                  or docker.get("base_dockerfile")):
-        conflict(("docker", "base_image_registry"),
-                 "'base_image_registry' needs a 'base_image' or 'base_dockerfile' to pull from it")
+        found.append(
+            (
+                ("docker",),
+                "'base_image' and 'base_dockerfile' exclude each other: the "
+                "base Dockerfile already names its base image",
+            )
+        )
+    if docker.get("base_image_registry") and not (
+        docker.get("base_image") or docker.get("base_dockerfile")
+    ):
+        found.append(
+            (
+                ("docker", "base_image_registry"),
+                "'base_image_registry' needs a 'base_image' or 'base_dockerfile' to pull from it",
+            )
+        )
     if docker.get("cuda") and docker.get("compute", "cpu") != "gpu":
-        conflict(("docker", "cuda"), "'cuda' needs 'compute: gpu'")
+        found.append((("docker", "cuda"), "'cuda' needs 'compute: gpu'"))
     if docker.get("enabled") is False:
-        for key in ("base_image", "base_dockerfile", "base_image_registry"):
-            if docker.get(key):
-                conflict(("docker", key), f"'{key}' has no effect with 'enabled: false'")
+        found.extend(
+            (("docker", key), f"'{key}' has no effect with 'enabled: false'")
+            for key in ("base_image", "base_dockerfile", "base_image_registry")
+            if docker.get(key)
+        )
     if python.get("user_managed_dependencies") and has_packages:
-        conflict(("python", "user_managed_dependencies"),
-                 "user-managed dependencies exclude 'conda', 'pip', 'conda_file' and "
-                 "'requirements_file': envc installs nothing into a user-managed interpreter")
+        found.append(
+            (
+                ("python", "user_managed_dependencies"),
+                "user-managed dependencies "
+                "exclude 'conda', 'pip', 'conda_file' and 'requirements_file': envc "
+                "installs nothing into a user-managed interpreter",
+            )
+        )
     if python.get("interpreter_path") and not python.get("user_managed_dependencies"):
-        conflict(("python", "interpreter_path"),
-                 "'interpreter_path' needs 'user_managed_dependencies: true'")
+        found.append(
+            (
+                ("python", "interpreter_path"),
+                "'interpreter_path' needs 'user_managed_dependencies: true'",
+            )
+        )
+    return found
+
+
+def check_conflicts(
+    manifest: ManifestFile, by_name: Mapping[str, ManifestFile]
+) -> list[Diagnostic]:
+    """Settings that exclude each other once parents are merged in. A conflict the parents
+    already have is reported on the parent; one that only inheritance creates is reported here,
+    at the conflicting key or else at `extends`."""
+    chain = _chain(manifest, by_name)
+    inherited = set(_conflicts(*_effective(chain[:-1]))) if len(chain) > 1 else set()
+    doc = manifest.doc
+    found = []
+    for path, message in _conflicts(*_effective(chain)):
+        if (path, message) in inherited:
+            continue
+        if path in doc.positions:
+            found.append(doc.diagnostic(path, message, "conflict"))
+        else:
+            found.append(
+                doc.diagnostic(
+                    ("extends",),
+                    f"{message} (one side inherited from {chain[-2].name!r})",
+                    "conflict",
+                )
+            )
     return found
 
 
@@ -177,18 +229,35 @@ def _check_secrets(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
     found = []
     for name, value in _string_values(data, "variables"):
         if _SHELL_SUBSTITUTION.search(value):
-            found.append(doc.diagnostic(("variables", name), "command substitution (`...` or "
-                                        "$(...)) is not allowed in a variable", "unsafe-value"))
+            found.append(
+                doc.diagnostic(
+                    ("variables", name),
+                    "command substitution (`...` or $(...)) is not allowed in a variable",
+                    "unsafe-value",
+                )
+            )
         if _SECRET_NAME.search(name) and value and not _PLACEHOLDER.fullmatch(value):
-            found.append(doc.diagnostic(("variables", name), f"{name} looks like a secret: write "
-                                        "a ${VARIABLE} placeholder and pass the value at build "
-                                        "time", "secret"))
+            found.append(
+                doc.diagnostic(
+                    ("variables", name),
+                    f"{name} looks like a secret: write "
+                    "a ${VARIABLE} placeholder and pass the value at build "
+                    "time",
+                    "secret",
+                )
+            )
     for index, channel in _strings_at(data, "channels"):
         userinfo = _URL_CREDENTIALS.search(channel)
-        if userinfo and not all(_PLACEHOLDER.fullmatch(part) for part in
-                                userinfo.group(1).split(":")):
-            found.append(doc.diagnostic(("channels", index), "channel URL holds credentials: use "
-                                        "${VARIABLE} placeholders", "secret"))
+        if userinfo and not all(
+            _PLACEHOLDER.fullmatch(part) for part in userinfo.group(1).split(":")
+        ):
+            found.append(
+                doc.diagnostic(
+                    ("channels", index),
+                    "channel URL holds credentials: use ${VARIABLE} placeholders",
+                    "secret",
+                )
+            )
     return found
 
 
@@ -202,8 +271,8 @@ def _check_references(manifest: ManifestFile, root: Path, display_of: Any) -> li
         (("docker", "base_dockerfile"), _string(data, "docker", "base_dockerfile")),
     ]
     for path, relative in references:
-        if relative is None:
-            continue
+        if relative is None or not re.fullmatch(RELATIVE_PATH_PATTERN, relative):
+            continue  # missing, or already reported by the schema
         target, problem = resolve_reference(root, base, relative)
         if target is None:
             found.append(doc.diagnostic(path, f"{path[-1]}: {problem}", "reference"))
@@ -217,8 +286,11 @@ def _check_references(manifest: ManifestFile, root: Path, display_of: Any) -> li
 def check_manifest(manifest: ManifestFile, root: Path, display_of: Any) -> list[Diagnostic]:
     """Per-file semantic rules; values of the wrong type are left to the schema's report."""
     data = manifest.doc.data
-    return [*_check_specs(manifest.doc, data), *_check_secrets(manifest.doc, data),
-            *_check_references(manifest, root, display_of)]
+    return [
+        *_check_specs(manifest.doc, data),
+        *_check_secrets(manifest.doc, data),
+        *_check_references(manifest, root, display_of),
+    ]
 
 
 def check_repository(targets: list[ManifestFile], everyone: list[ManifestFile]) -> list[Diagnostic]:
@@ -236,31 +308,42 @@ def check_repository(targets: list[ManifestFile], everyone: list[ManifestFile]) 
         doc, name = manifest.doc, manifest.name
         if name is not None and len(by_name.get(name, [])) > 1:
             others = [str(m.doc.path) for m in by_name[name] if m is not manifest]
-            found.append(doc.diagnostic(("name",), f"name {name!r} is also used by "
-                                        f"{', '.join(others)}", "duplicate-name"))
+            found.append(
+                doc.diagnostic(
+                    ("name",),
+                    f"name {name!r} is also used by {', '.join(others)}",
+                    "duplicate-name",
+                )
+            )
         found.extend(_check_parent(manifest, unique, folders))
         if manifest.schema_ok:
             found.extend(check_conflicts(manifest, unique))
     return found
 
 
-def _check_parent(manifest: ManifestFile, unique: Mapping[str, ManifestFile],
-                  folders: set[str]) -> list[Diagnostic]:
+def _check_parent(
+    manifest: ManifestFile, unique: Mapping[str, ManifestFile], folders: set[str]
+) -> list[Diagnostic]:
     doc, name, parent = manifest.doc, manifest.name, manifest.parent
     if parent is None:
         return []
     if parent == name:
-        return [doc.diagnostic(("extends",), "an environment cannot extend itself",
-                               "extends-cycle")]
+        return [
+            doc.diagnostic(("extends",), "an environment cannot extend itself", "extends-cycle")
+        ]
     if parent not in unique and parent not in folders:
         close = difflib.get_close_matches(parent, sorted(unique), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return [doc.diagnostic(("extends",), f"no environment is named {parent!r}{hint}",
-                               "unknown-parent")]
+        return [
+            doc.diagnostic(
+                ("extends",), f"no environment is named {parent!r}{hint}", "unknown-parent"
+            )
+        ]
     cycle = _cycle_through(manifest, unique)
     if cycle:
-        return [doc.diagnostic(("extends",), "extends cycle: " + " -> ".join(cycle),
-                               "extends-cycle")]
+        return [
+            doc.diagnostic(("extends",), "extends cycle: " + " -> ".join(cycle), "extends-cycle")
+        ]
     return []
 
 

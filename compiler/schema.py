@@ -18,6 +18,16 @@ from compiler.patterns import EXPLANATIONS
 from compiler.resources import manifest_schema_path
 from compiler.yamlio import Document, JsonPath
 
+# Keys people bring from conda environment.yml and Azure ML definitions, and where they go here.
+_FOREIGN_KEYS = {
+    "dependencies": "'conda' (or 'conda_file' for an environment.yml)",
+    "environment_variables": "'variables'",
+    "image": "'docker.base_image'",
+    "build": "'docker.base_dockerfile'",
+    "conda_dependencies": "'conda_file'",
+    "pip_requirements": "'requirements_file'",
+}
+
 
 @cache
 def manifest_schema() -> dict[str, Any]:
@@ -36,11 +46,27 @@ def _fast_validator() -> Any:
 def _explaining_validator() -> Any:
     import jsonschema
 
-    return jsonschema.Draft202012Validator(manifest_schema())
+    # JSON Schema counts 1.0 as an integer; the model (and YAML readers) do not.
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
+    strict = jsonschema.validators.extend(base, type_checker=checker)
+    return strict(manifest_schema())
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_float(item) for item in value)
+    return False
 
 
 def conforms(data: Any) -> bool:
-    return bool(_fast_validator().is_valid(data))
+    """Whether `data` is a valid manifest. No manifest value is a float, so 1.0 is refused."""
+    return bool(_fast_validator().is_valid(data)) and not _has_float(data)
 
 
 def check_schema(doc: Document) -> list[Diagnostic]:
@@ -49,12 +75,18 @@ def check_schema(doc: Document) -> list[Diagnostic]:
         return []
     from jsonschema.exceptions import best_match
 
-    found: dict[tuple[JsonPath, str, str], Diagnostic] = {}
-    for error in _explaining_validator().iter_errors(doc.data):
-        for diagnostic in _describe(doc, error, best_match):
-            found.setdefault((diagnostic.json_path, diagnostic.rule, diagnostic.message),
-                             diagnostic)  # type: ignore[index]
-    return sorted(found.values(), key=lambda d: (d.line, d.col, d.message))
+    found = {
+        d
+        for error in _explaining_validator().iter_errors(doc.data)
+        for d in _describe(doc, error, best_match)
+    }
+    # A value of the wrong type also fails its const/enum/pattern: report only the type.
+    mistyped = {d.json_path for d in found if d.rule in ("schema-type", "unquoted-value")}
+    return sorted(
+        d
+        for d in found
+        if d.json_path not in mistyped or d.rule in ("schema-type", "unquoted-value")
+    )
 
 
 def _kind(value: Any) -> str:
@@ -73,9 +105,15 @@ def _kind(value: Any) -> str:
     return "null"
 
 
-_TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number",
-               "boolean": "true or false", "object": "a mapping", "array": "a list",
-               "null": "null"}
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
 
 
 def _shown(value: Any) -> str:
@@ -83,15 +121,18 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _type_message(doc: Document, path: JsonPath, expected: list[str], value: Any) -> tuple[str, str]:
+def _type_message(
+    doc: Document, path: JsonPath, expected: list[str], value: Any
+) -> tuple[str, str]:
     wanted = " or ".join(_TYPE_WORDS.get(name, name) for name in expected)
     message = f"expected {wanted}, got {_kind(value)}"
     if not isinstance(value, (dict, list)):
         message += f" ({_shown(value)})"
     source = doc.plain_text.get(path)
     if "string" in expected and source is not None and not isinstance(value, str):
-        return (f"{message}: YAML reads {source} as {_kind(value)}; "
-                f"quote it: \"{source}\""), "unquoted-value"
+        return (
+            f'{message}: YAML reads {source} as {_kind(value)}; quote it: "{source}"'
+        ), "unquoted-value"
     return message, "schema-type"
 
 
@@ -102,33 +143,50 @@ def _describe(doc: Document, error: Any, best_match: Any) -> list[Diagnostic]:
         types = [sub.validator_value for sub in error.context if sub.validator == "type"]
         branch_types = [s.get("type", "object") for s in error.validator_value]
         if len(types) == len(error.validator_value) or all(
-                sub.validator in ("type", "$ref") for sub in error.context):
+            sub.validator in ("type", "$ref") for sub in error.context
+        ):
             message, rule = _type_message(doc, path, branch_types, error.instance)
             return [doc.diagnostic(path, message, rule)]
         return _describe(doc, best_match(error.context), best_match)
     if keyword == "type":
         expected = error.validator_value
-        message, rule = _type_message(doc, path,
-                                      expected if isinstance(expected, list) else [expected],
-                                      error.instance)
+        message, rule = _type_message(
+            doc, path, expected if isinstance(expected, list) else [expected], error.instance
+        )
         return [doc.diagnostic(path, message, rule)]
     if keyword == "additionalProperties" and isinstance(error.instance, dict):
         known = sorted(error.schema.get("properties", {}))
         out = []
         for key in sorted(set(error.instance) - set(known)):
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            hint = (f" (did you mean {_shown(close[0])}?)" if close
-                    else f"; known keys: {', '.join(known)}")
-            out.append(doc.diagnostic((*path, key), f"unknown key {_shown(key)}{hint}",
-                                      "schema-unknown-key", key=True))
+            if close:
+                hint = f" (did you mean {_shown(close[0])}?)"
+            elif not path and key in _FOREIGN_KEYS:
+                hint = f"; envc calls this {_FOREIGN_KEYS[key]}"
+            else:
+                hint = f"; known keys: {', '.join(known)}"
+            out.append(
+                doc.diagnostic(
+                    (*path, key), f"unknown key {_shown(key)}{hint}", "schema-unknown-key", key=True
+                )
+            )
         return out
     if keyword == "required" and isinstance(error.instance, dict):
-        return [doc.diagnostic(path, f"missing required key {_shown(key)}", "schema-required")
-                for key in error.validator_value if key not in error.instance]
+        return [
+            doc.diagnostic(path, f"missing required key {_shown(key)}", "schema-required")
+            for key in error.validator_value
+            if key not in error.instance
+        ]
     if keyword == "pattern" and "propertyNames" in error.schema_path:
         what = EXPLANATIONS.get(error.validator_value, f"matching {error.validator_value}")
-        return [doc.diagnostic((*path, error.instance), f"key {_shown(error.instance)} is not {what}",
-                               "schema-key", key=True)]
+        return [
+            doc.diagnostic(
+                (*path, error.instance),
+                f"key {_shown(error.instance)} is not {what}",
+                "schema-key",
+                key=True,
+            )
+        ]
     if keyword == "pattern":
         what = EXPLANATIONS.get(error.validator_value, f"matching {error.validator_value}")
         return [doc.diagnostic(path, f"{_shown(error.instance)} is not {what}", "schema-pattern")]
@@ -149,8 +207,11 @@ def _describe(doc: Document, error: Any, best_match: Any) -> list[Diagnostic]:
         for index, item in enumerate(error.instance):
             token = json.dumps(item, sort_keys=True)
             if token in seen:
-                out.append(doc.diagnostic((*path, index), f"duplicate item {_shown(item)}",
-                                          "schema-unique"))
+                out.append(
+                    doc.diagnostic(
+                        (*path, index), f"duplicate item {_shown(item)}", "schema-unique"
+                    )
+                )
             seen.add(token)
         return out
     return [doc.diagnostic(path, str(error.message), f"schema-{keyword.lower()}")]

@@ -37,27 +37,43 @@ def find_root(start: Path) -> Path:
     for folder in (start, *start.parents):
         if (folder / ENVIRONMENTS_DIR).is_dir():
             return folder
-    raise UsageError(f"no {ENVIRONMENTS_DIR}/ folder in {start} or above; run envc inside an "
-                     "environments repository or pass --repo")
+    raise UsageError(
+        f"no {ENVIRONMENTS_DIR}/ folder in {start} or above; run envc inside an "
+        "environments repository or pass --repo"
+    )
 
 
 def discover(folder: Path) -> list[Path]:
     """Every manifest under `folder`, in a stable order; symbolic links are not followed."""
     found = []
     for directory, subdirs, files in os.walk(folder):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        if MANIFEST_FILENAME in files:
+        # A folder named env.yaml is reported (read_yaml says what is wrong), not skipped.
+        if MANIFEST_FILENAME in files or MANIFEST_FILENAME in subdirs:
             found.append(Path(directory) / MANIFEST_FILENAME)
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and d != MANIFEST_FILENAME)
     return sorted(found)
+
+
+def _owning_manifest(root: Path, file: Path) -> Path:
+    """The manifest a file belongs to: itself if named env.yaml, else the one in a parent folder
+    (so `envc validate environments/x/requirements.txt` validates environment x)."""
+    if file.name == MANIFEST_FILENAME:
+        return file
+    for folder in file.parents:
+        if not folder.is_relative_to(root) or folder == root:
+            break
+        if (folder / MANIFEST_FILENAME).exists():
+            return folder / MANIFEST_FILENAME
+    return file
 
 
 def _targets(root: Path, paths: Sequence[Path]) -> list[Path]:
     targets: list[Path] = []
     for path in paths:
-        if path.is_dir() and not path.is_symlink():
+        if path.is_dir() and not path.is_symlink() and path.name != MANIFEST_FILENAME:
             targets.extend(discover(path))
         else:  # files, and paths that are missing or not regular: read_yaml reports them
-            targets.append(path)
+            targets.append(_owning_manifest(root, Path(os.path.abspath(path))))
     return sorted({Path(os.path.abspath(p)) for p in targets})
 
 
@@ -89,8 +105,9 @@ def _load(file: Path, display: str, *, explain: bool) -> tuple[ManifestFile, lis
     return ManifestFile(file, doc, schema_ok=conforms(doc.data)), found
 
 
-def validate(paths: Iterable[Path] = (), *, root: Path | None = None,
-             cwd: Path | None = None) -> ValidationReport:
+def validate(
+    paths: Iterable[Path] = (), *, root: Path | None = None, cwd: Path | None = None
+) -> ValidationReport:
     """Validate the named manifests (default: all of them) of the repository at `root`."""
     cwd = (cwd or Path.cwd()).resolve()
     root = find_root(cwd) if root is None else root.resolve()
@@ -111,5 +128,6 @@ def validate(paths: Iterable[Path] = (), *, root: Path | None = None,
             diagnostics.extend(check_manifest(manifest, root, display))
     target_manifests = [loaded[file] for file in targets]
     diagnostics.extend(check_repository(target_manifests, list(loaded.values())))
-    return ValidationReport(tuple(sorted(set(diagnostics))),
-                            tuple(display(file) for file in targets))
+    return ValidationReport(
+        tuple(sorted(set(diagnostics))), tuple(display(file) for file in targets)
+    )

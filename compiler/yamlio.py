@@ -6,14 +6,15 @@ Manifests come from every data scientist in the company, so the reader is strict
   the C extension is missing) and builds plain JSON-like data itself, so anchors, aliases, tags,
   directives, duplicate and non-string keys are refused *before* anything is expanded
   (no alias bombs) and nesting is capped (no RecursionError);
-* plain scalars resolve with the YAML 1.2 core schema (``no`` and ``on`` are strings; ``3.10`` is the
-  number 3.1, and its source text is kept so later stages can hint at quoting it);
+* plain scalars resolve with the YAML 1.2 core schema (``no`` and ``on`` are strings; ``3.10`` is
+  the number 3.1, and its source text is kept so later stages can hint at quoting it);
 * every value's line and column are recorded on the way, so a diagnostic found later (schema,
   semantics) is located without a second parse.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -80,7 +81,9 @@ class Document:
             path = path[:-1]
         return self.positions.get((), (1, 1))
 
-    def diagnostic(self, path: JsonPath, message: str, rule: str, *, key: bool = False) -> Diagnostic:
+    def diagnostic(
+        self, path: JsonPath, message: str, rule: str, *, key: bool = False
+    ) -> Diagnostic:
         line, col = self.locate(path, key=key)
         return Diagnostic(self.path, line, col, message, rule, format_json_path(path))
 
@@ -103,8 +106,14 @@ def resolve_plain(text: str) -> Any:
     except ValueError:  # more digits than Python converts: keep the text
         return text
     if _FLOAT.fullmatch(text) or _INF.fullmatch(text) or _NAN.fullmatch(text):
-        return float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf")
-                     .replace(".nan", "nan").replace(".NaN", "nan").replace(".NAN", "nan"))
+        return float(
+            text.replace(".inf", "inf")
+            .replace(".Inf", "inf")
+            .replace(".INF", "inf")
+            .replace(".nan", "nan")
+            .replace(".NaN", "nan")
+            .replace(".NAN", "nan")
+        )
     return text
 
 
@@ -132,8 +141,10 @@ def _decode(path: str, raw: bytes) -> tuple[str | None, Diagnostic | None]:
     return text, None
 
 
-def _event_stream(text: str) -> Iterator[Any]:
+def _event_stream(text: str, pure: bool) -> Iterator[Any]:
     try:
+        if pure:
+            raise ImportError
         from _ruamel_yaml import CParser
     except ImportError:  # no C extension for this interpreter: ruamel's YAML 1.2 parser
         from ruamel.yaml import YAML
@@ -155,7 +166,7 @@ class _Frame:
         self.container = container
         self.path = path
         self.is_key = is_key  # a mapping or sequence written as a mapping key (refused)
-        self.pending_key: str | None | _Discard = None
+        self.pending_key: str | _Discard | None = None
         self.seen_keys: dict[str, int] = {}
 
 
@@ -176,11 +187,13 @@ class _Builder:
         self.plain_text: dict[JsonPath, str] = {}
         self.stack: list[_Frame] = []
         self.root: Any = None
+        self.anchors_seen = 0
 
     def error(self, mark: Any, message: str, rule: str, path: JsonPath = ()) -> None:
         self.diagnostics.append(
-            Diagnostic(self.doc_path, mark.line + 1, mark.column + 1, message, rule,
-                       format_json_path(path))
+            Diagnostic(
+                self.doc_path, mark.line + 1, mark.column + 1, message, rule, format_json_path(path)
+            )
         )
 
     def child_path(self) -> JsonPath | None:
@@ -190,11 +203,10 @@ class _Builder:
         frame = self.stack[-1]
         if isinstance(frame.container, list):
             return (*frame.path, len(frame.container))
-        if frame.pending_key is None:
+        key = frame.pending_key
+        if key is None:
             return None
-        if frame.pending_key is _DISCARD:
-            return (*frame.path, _DISCARDED_KEY)
-        return (*frame.path, frame.pending_key)  # type: ignore[misc]
+        return (*frame.path, key if isinstance(key, str) else _DISCARDED_KEY)
 
     def place(self, value: Any) -> None:
         if not self.stack:
@@ -213,37 +225,50 @@ class _Builder:
         frame = self.stack[-1]
         mark = event.start_mark
         if not isinstance(value, str):
-            shown = "a mapping or sequence" if value is _DISCARD else repr(value)
-            self.error(mark, f"mapping keys must be strings, not {shown}; quote the key",
-                       "non-string-key", frame.path)
+            shown = "a mapping or sequence" if value is _DISCARD else json.dumps(value)
+            self.error(
+                mark,
+                f"mapping keys must be strings, not {shown}; quote the key",
+                "non-string-key",
+                frame.path,
+            )
             frame.pending_key = _DISCARD
             return
         first_line = frame.seen_keys.get(value)
         if first_line is not None:
-            self.error(mark, f"duplicate key {value!r} (first defined on line {first_line})",
-                       "duplicate-key", (*frame.path, value))
+            self.error(
+                mark,
+                f"duplicate key {value!r} (first defined on line {first_line})",
+                "duplicate-key",
+                (*frame.path, value),
+            )
             frame.pending_key = _DISCARD
             return
         frame.seen_keys[value] = mark.line + 1
         self.key_positions[(*frame.path, value)] = (mark.line + 1, mark.column + 1)
         frame.pending_key = value
 
-    def build(self, text: str) -> None:  # noqa: C901 - one dispatch over event types
+    def build(self, text: str, pure: bool) -> None:
         documents = 0
-        for event in _event_stream(text):
+        for event in _event_stream(text, pure):
             kind = type(event).__name__
             if kind in ("StreamStartEvent", "DocumentEndEvent", "StreamEndEvent"):
                 continue
             if kind == "DocumentStartEvent":
                 documents += 1
                 if documents > 1:
-                    self.error(event.start_mark, "a manifest holds one YAML document; remove '---'",
-                               "multi-document")
+                    self.error(
+                        event.start_mark,
+                        "a manifest holds one YAML document; remove '---'",
+                        "multi-document",
+                    )
                     return
                 if event.tags or (event.version and event.explicit):
-                    self.error(event.start_mark,
-                               "YAML directives (%YAML, %TAG) are not allowed; files are YAML 1.2",
-                               "directive")
+                    self.error(
+                        event.start_mark,
+                        "YAML directives (%YAML, %TAG) are not allowed; files are YAML 1.2",
+                        "directive",
+                    )
                 continue
             path = self.child_path()
             if kind in ("MappingEndEvent", "SequenceEndEvent"):
@@ -254,10 +279,17 @@ class _Builder:
                     self.place(frame.container)
                 continue
             if getattr(event, "anchor", None) is not None:
-                word = "alias" if kind == "AliasEvent" else "anchor"
-                self.error(event.start_mark,
-                           f"YAML {word} '{'*' if word == 'alias' else '&'}{event.anchor}' is not "
-                           "allowed; write the value out", "alias", path or ())
+                # One diagnostic per file: an alias bomb would otherwise flood the report.
+                self.anchors_seen += 1
+                if self.anchors_seen == 1:
+                    sigil = "*" if kind == "AliasEvent" else "&"
+                    self.error(
+                        event.start_mark,
+                        f"YAML anchors and aliases are not allowed ('{sigil}{event.anchor}'"
+                        "); write the value out",
+                        "alias",
+                        path or (),
+                    )
                 if kind == "AliasEvent":
                     self._place_scalar(event, path, None)
                     continue
@@ -265,24 +297,29 @@ class _Builder:
             if tag is not None:
                 self.error(event.start_mark, f"YAML tag {tag!r} is not allowed", "tag", path or ())
             if kind == "ScalarEvent":
-                value = event.value if event.style or tag is not None else resolve_plain(event.value)
+                value = (
+                    event.value if event.style or tag is not None else resolve_plain(event.value)
+                )
                 if path is not None and not isinstance(value, str):
                     self.plain_text[path] = event.value
                 self._place_scalar(event, path, value)
                 continue
             # MappingStartEvent / SequenceStartEvent
             if len(self.stack) >= MAX_DEPTH:
-                self.error(event.start_mark, f"nesting is deeper than {MAX_DEPTH} levels",
-                           "too-deep", path or ())
+                self.error(
+                    event.start_mark,
+                    f"nesting is deeper than {MAX_DEPTH} levels",
+                    "too-deep",
+                    path or (),
+                )
                 return
-            is_key = path is None
-            if is_key:  # a mapping or sequence used as a key
+            container: dict[str, Any] | list[Any] = {} if kind == "MappingStartEvent" else []
+            if path is None:  # a mapping or sequence used as a key
                 self.key(event, _DISCARD)
-                path = (*self.stack[-1].path, _DISCARDED_KEY)
+                self.stack.append(_Frame(container, (*self.stack[-1].path, _DISCARDED_KEY), True))
             else:
                 self.positions[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
-            container: dict[str, Any] | list[Any] = {} if kind == "MappingStartEvent" else []
-            self.stack.append(_Frame(container, path, is_key))
+                self.stack.append(_Frame(container, path, False))
 
     def _place_scalar(self, event: Any, path: JsonPath | None, value: Any) -> None:
         if path is None:
@@ -292,8 +329,10 @@ class _Builder:
         self.place(value)
 
 
-def parse_yaml(path: str, raw: bytes) -> Document:
-    """Parse `raw` (the bytes of `path`, a display path) into a Document; never raises for bad input."""
+def parse_yaml(path: str, raw: bytes, *, pure: bool = False) -> Document:
+    """Parse `raw`, the bytes of `path` (a display path); bad input becomes diagnostics.
+
+    `pure` forces ruamel's pure-Python parser (what runs where the C extension is missing)."""
     text, problem = _decode(path, raw)
     if problem is not None or text is None:
         return Document(path, None, (problem,) if problem else ())
@@ -301,41 +340,72 @@ def parse_yaml(path: str, raw: bytes) -> Document:
 
     builder = _Builder(path)
     try:
-        builder.build(text)
+        builder.build(text, pure)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        if mark and 0 <= mark.index < len(text) and text[mark.index] == "\t":
+            message = "a tab character cannot start a token; indent with spaces"
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        builder.diagnostics.append(Diagnostic(path, line, col, f"invalid YAML: {message}",
-                                              "yaml-syntax"))
+        builder.diagnostics.append(
+            Diagnostic(path, line, col, f"invalid YAML: {message}", "yaml-syntax")
+        )
     except YAMLError as exc:  # reader errors: characters YAML does not allow
         position = getattr(exc, "position", None)
         line, col = _position_in_text(text, position) if isinstance(position, int) else (1, 1)
-        builder.diagnostics.append(Diagnostic(path, line, col, f"invalid YAML: {exc}",
-                                              "yaml-syntax"))
-    return Document(path, builder.root if not builder.diagnostics else None,
-                    tuple(builder.diagnostics), builder.positions, builder.key_positions,
-                    builder.plain_text)
+        builder.diagnostics.append(
+            Diagnostic(path, line, col, f"invalid YAML: {exc}", "yaml-syntax")
+        )
+    return Document(
+        path,
+        builder.root if not builder.diagnostics else None,
+        tuple(builder.diagnostics),
+        builder.positions,
+        builder.key_positions,
+        builder.plain_text,
+    )
 
 
 def read_yaml(file: Path, display: str) -> Document:
     """Read and parse a YAML file; unreadable, oversized or non-regular files become diagnostics."""
     try:
         if file.is_symlink():
-            return Document(display, None, (
-                Diagnostic(display, 1, 1, "is a symbolic link; manifests must be regular files",
-                           "not-a-file"),))
+            return Document(
+                display,
+                None,
+                (
+                    Diagnostic(
+                        display,
+                        1,
+                        1,
+                        "is a symbolic link; manifests must be regular files",
+                        "not-a-file",
+                    ),
+                ),
+            )
         if not file.is_file():
             what = "a directory" if file.is_dir() else "not a regular file"
-            return Document(display, None, (
-                Diagnostic(display, 1, 1, f"is {what}, expected a YAML file", "not-a-file"),))
+            return Document(
+                display,
+                None,
+                (Diagnostic(display, 1, 1, f"is {what}, expected a YAML file", "not-a-file"),),
+            )
         with file.open("rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        return Document(display, None, (
-            Diagnostic(display, 1, 1, f"cannot read: {exc.strerror or exc}", "unreadable"),))
+        return Document(
+            display,
+            None,
+            (Diagnostic(display, 1, 1, f"cannot read: {exc.strerror or exc}", "unreadable"),),
+        )
     if len(raw) > MAX_FILE_BYTES:
-        return Document(display, None, (
-            Diagnostic(display, 1, 1, f"file is larger than {MAX_FILE_BYTES // 1024} KiB",
-                       "too-large"),))
+        return Document(
+            display,
+            None,
+            (
+                Diagnostic(
+                    display, 1, 1, f"file is larger than {MAX_FILE_BYTES // 1024} KiB", "too-large"
+                ),
+            ),
+        )
     return parse_yaml(display, raw)
