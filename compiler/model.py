@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
@@ -43,6 +43,13 @@ def _unique(items: list[_Item]) -> list[_Item]:
     if duplicates:
         raise ValueError(f"duplicate items: {', '.join(duplicates)}")
     return items
+
+
+def _integer_only(value: Any) -> Any:
+    # Literal[1] would accept True and 1.0 (both == 1); the schema (and `conforms`) do not.
+    if isinstance(value, (bool, float)):
+        raise ValueError(f"expected the integer 1, got {value!r}")
+    return value
 
 
 PythonVersion = Annotated[
@@ -154,7 +161,9 @@ class PythonSettings(_Strict):
 class Manifest(_Strict):
     """One environment, written as `environments/<name>/env.yaml`."""
 
-    schema_version: Literal[1] = Field(description="Version of this manifest format")
+    schema_version: Annotated[Literal[1], BeforeValidator(_integer_only)] = Field(
+        description="Version of this manifest format"
+    )
     name: str = Field(
         pattern=NAME_PATTERN, description="Environment name, unique in the repository"
     )

@@ -49,7 +49,8 @@ def _explaining_validator() -> Any:
     # JSON Schema counts 1.0 as an integer; the model (and YAML readers) do not.
     base = jsonschema.Draft202012Validator
     checker = base.TYPE_CHECKER.redefine(
-        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
     strict = jsonschema.validators.extend(base, type_checker=checker)
     return strict(manifest_schema())
 

@@ -1,0 +1,124 @@
+"""validate(): file selection, cross-file rules in pre-commit mode, and references on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compiler.errors import UsageError
+from compiler.validate import find_root, validate
+from tests.conftest import RepoFactory
+
+OK = "schema_version: 1\nname: {name}\n"
+
+
+def found(root: Path, *paths: str) -> list[tuple[str, int, int, str]]:
+    report = validate([Path(p) for p in paths], root=root, cwd=root)
+    return [(d.path, d.line, d.col, d.rule) for d in report.diagnostics]
+
+
+def test_named_files_get_every_check_but_cross_file_rules_see_the_whole_tree(
+    make_repo: RepoFactory,
+) -> None:
+    root = make_repo({
+        "environments/parent/env.yaml": OK.format(name="parent") + "conda: [bad spec ;]\n",
+        "environments/child/env.yaml": OK.format(name="child") + "extends: parent\n",
+        "environments/twin/env.yaml": OK.format(name="child"),
+    })
+    # Only child is named: parent's own problem is not reported, but parent is known (no
+    # "unknown parent") and the twin's duplicate name is.
+    assert found(root, "environments/child/env.yaml") == [
+        ("environments/child/env.yaml", 2, 7, "duplicate-name"),
+    ]
+
+
+def test_a_changed_spec_file_selects_the_environment_that_owns_it(make_repo: RepoFactory) -> None:
+    root = make_repo({
+        "environments/web/env.yaml": OK.format(name="web") + "requirements_file: req.txt\n",
+        "environments/web/req.txt": "fastapi==0.115.0\nnot valid\n",
+    })
+    assert found(root, "environments/web/req.txt") == [
+        ("environments/web/req.txt", 2, 1, "pip-spec"),
+    ]
+
+
+def test_an_unknown_parent_that_is_close_to_a_name_gets_a_suggestion(
+    make_repo: RepoFactory,
+) -> None:
+    root = make_repo({
+        "environments/base/env.yaml": OK.format(name="base-python"),
+        "environments/child/env.yaml": OK.format(name="child") + "extends: base-pyhton\n",
+    })
+    (diagnostic,) = validate(root=root, cwd=root).diagnostics
+    assert "did you mean 'base-python'?" in diagnostic.message
+
+
+def test_reference_through_a_symlink_is_refused_even_inside_the_repo(
+    make_repo: RepoFactory, tmp_path: Path,
+) -> None:
+    outside = tmp_path / "secret.txt"
+    outside.write_text("token=abc\n")
+    root = make_repo({
+        "environments/a/env.yaml": OK.format(name="a") + "requirements_file: req.txt\n"
+                                   "conda_file: env.yml\n",
+        "environments/a/real.yml": "dependencies: [numpy]\n",
+    })
+    (root / "environments/a/req.txt").symlink_to(outside)
+    (root / "environments/a/env.yml").symlink_to(root / "environments/a/real.yml")
+    messages = [d.message for d in validate(root=root, cwd=root).diagnostics]
+    assert messages == [
+        "requirements_file: 'req.txt' goes through a symbolic link; copy the file instead",
+        "conda_file: 'env.yml' goes through a symbolic link; copy the file instead",
+    ]
+
+
+def test_symlinked_folder_cannot_smuggle_a_file_from_outside(
+    make_repo: RepoFactory, tmp_path: Path,
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "Dockerfile").write_text("FROM scratch\n")
+    root = make_repo({"environments/a/env.yaml": OK.format(name="a")
+                      + "docker:\n  base_dockerfile: ctx/Dockerfile\n"})
+    (root / "environments/a/ctx").symlink_to(elsewhere, target_is_directory=True)
+    (diagnostic,) = validate(root=root, cwd=root).diagnostics
+    assert diagnostic.rule == "reference"
+    assert "symbolic link" in diagnostic.message
+
+
+def test_manifest_symlinks_are_not_followed_when_discovering(
+    make_repo: RepoFactory, tmp_path: Path,
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "x").mkdir(parents=True)
+    (elsewhere / "x" / "env.yaml").write_text("not: [valid\n")
+    root = make_repo({"environments/a/env.yaml": OK.format(name="a")})
+    (root / "environments/linked").symlink_to(elsewhere, target_is_directory=True)
+    report = validate(root=root, cwd=root)
+    assert report.ok
+    assert report.checked == ("environments/a/env.yaml",)
+
+
+def test_paths_are_shown_relative_to_the_working_directory(make_repo: RepoFactory) -> None:
+    root = make_repo({"environments/a/env.yaml": "schema_version: 1\n"})
+    report = validate(root=root, cwd=root / "environments")
+    assert [d.path for d in report.diagnostics] == ["a/env.yaml"]
+
+
+def test_find_root_walks_up_and_fails_clearly(make_repo: RepoFactory, tmp_path: Path) -> None:
+    root = make_repo({"environments/a/env.yaml": OK.format(name="a")})
+    assert find_root(root / "environments" / "a") == root.resolve()
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    with pytest.raises(UsageError, match="no environments/ folder"):
+        find_root(lonely)
+
+
+def test_output_is_the_same_whatever_order_the_filesystem_lists(make_repo: RepoFactory) -> None:
+    files = {f"environments/e{i}/env.yaml": OK.format(name=f"e{i % 3}") for i in range(9)}
+    root = make_repo(files)
+    first = validate(root=root, cwd=root)
+    reversed_args = validate([Path(p) for p in sorted(files, reverse=True)], root=root, cwd=root)
+    assert first.diagnostics == reversed_args.diagnostics
+    assert len(first.diagnostics) == 9
