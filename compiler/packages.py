@@ -40,6 +40,7 @@ def _requirement() -> tuple[Any, Any]:
     return Requirement, InvalidRequirement
 
 
+@cache  # the same pins recur across a repository's environments
 def conda_spec_problem(spec: str) -> str | None:
     """Why `spec` is not an acceptable conda MatchSpec, or None."""
     problem = _unsafe(_CONDA_UNSAFE, spec)
@@ -52,6 +53,7 @@ def conda_spec_problem(spec: str) -> str | None:
     return None
 
 
+@cache
 def pip_requirement_problem(spec: str) -> str | None:
     """Why `spec` is not an acceptable PEP 508 requirement, or None."""
     problem = _unsafe(_PIP_UNSAFE, spec)

@@ -55,31 +55,19 @@ class ManifestFile:
         return None
 
 
-def _strings(value: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, str, bool]]:
-    """(path, text, is_key) for every string in the data, keys included."""
-    if isinstance(value, str):
-        yield path, value, False
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield (*path, key), key, True
-            yield from _strings(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings(item, (*path, index))
-
-
 def check_strings(doc: Document) -> list[Diagnostic]:
-    """No control characters anywhere (a newline is one more Dockerfile instruction)."""
+    """No control characters anywhere (a newline is one more Dockerfile instruction); the
+    description alone may hold tabs and line breaks."""
     found = []
-    for path, text, is_key in _strings(doc.data):
+    for path, text, is_key in doc.non_printable:
         pattern = _CONTROL_IN_TEXT if path == ("description",) and not is_key else _CONTROL
         match = pattern.search(text)
         if match:
+            where = " in a key" if is_key else ""
             found.append(
                 doc.diagnostic(
                     path,
-                    f"control character {match.group()!r} is not allowed"
-                    f"{' in a key' if is_key else ''}",
+                    f"control character {match.group()!r} is not allowed{where}",
                     "unsafe-value",
                     key=is_key,
                 )

@@ -51,7 +51,7 @@ def _explaining_validator() -> Any:
     checker = base.TYPE_CHECKER.redefine(
         "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
     )
-    strict = jsonschema.validators.extend(base, type_checker=checker)
+    strict = jsonschema.validators.extend(base, type_checker=checker)  # type: ignore[no-untyped-call]
     return strict(manifest_schema())
 
 
@@ -65,14 +65,17 @@ def _has_float(value: Any) -> bool:
     return False
 
 
-def conforms(data: Any) -> bool:
-    """Whether `data` is a valid manifest. No manifest value is a float, so 1.0 is refused."""
-    return bool(_fast_validator().is_valid(data)) and not _has_float(data)
+def conforms(data: Any, *, has_float: bool | None = None) -> bool:
+    """Whether `data` is a valid manifest. No manifest value is a float, so 1.0 is refused
+    (`has_float`, when the reader already knows, saves walking the data)."""
+    if has_float is None:
+        has_float = _has_float(data)
+    return not has_float and bool(_fast_validator().is_valid(data))
 
 
 def check_schema(doc: Document) -> list[Diagnostic]:
     """Every schema violation in `doc`, located; empty when the data conforms."""
-    if conforms(doc.data):
+    if conforms(doc.data, has_float=doc.has_float):
         return []
     from jsonschema.exceptions import best_match
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 
 from compiler.errors import Diagnostic, UsageError
@@ -19,6 +20,9 @@ from compiler.yamlio import read_yaml
 
 MANIFEST_FILENAME = "env.yaml"
 ENVIRONMENTS_DIR = "environments"
+# Below this many files, starting worker processes costs more than it saves.
+PARALLEL_THRESHOLD = 400
+MAX_WORKERS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +53,9 @@ def discover(folder: Path) -> list[Path]:
     for directory, subdirs, files in os.walk(folder):
         # A folder named env.yaml is reported (read_yaml says what is wrong), not skipped.
         if MANIFEST_FILENAME in files or MANIFEST_FILENAME in subdirs:
-            found.append(Path(directory) / MANIFEST_FILENAME)
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and d != MANIFEST_FILENAME)
-    return sorted(found)
+            found.append(os.path.join(directory, MANIFEST_FILENAME))
+        subdirs[:] = [d for d in subdirs if not d.startswith(".") and d != MANIFEST_FILENAME]
+    return [Path(file) for file in sorted(found)]
 
 
 def _owning_manifest(root: Path, file: Path) -> Path:
@@ -81,28 +85,65 @@ class _Display:
     """Paths as people typed them: relative to the working directory when below it."""
 
     def __init__(self, cwd: Path) -> None:
-        self.cwd = cwd
+        self.cwd = str(cwd)
+        self.prefix = os.path.join(self.cwd, "")
 
     def __call__(self, path: Path) -> str:
-        try:
-            return Path(path).relative_to(self.cwd).as_posix()
-        except ValueError:
-            return os.path.relpath(path, self.cwd) if os.path.isabs(path) else str(path)
+        text = str(path)
+        if text.startswith(self.prefix):
+            relative = text[len(self.prefix) :]
+        else:
+            relative = os.path.relpath(text, self.cwd)
+        return relative.replace(os.sep, "/")
 
 
-def _load(file: Path, display: str, *, explain: bool) -> tuple[ManifestFile, list[Diagnostic]]:
-    doc = read_yaml(file, display)
+def _check_file(
+    file: Path, display: _Display, root: Path, target: bool
+) -> tuple[ManifestFile, list[Diagnostic]]:
+    """Every single-file check of a manifest; a non-target is only parsed and schema-tested, so
+    that cross-file rules can use it."""
+    doc = read_yaml(file, display(file))
     found = list(doc.diagnostics)
     if doc.ok and doc.data is None:
         found.append(doc.diagnostic((), "manifest is empty", "empty"))
     if found:
         return ManifestFile(file, doc, schema_ok=False), found
+    if not target:
+        return ManifestFile(file, doc, conforms(doc.data, has_float=doc.has_float)), []
     found.extend(check_strings(doc))
-    if explain:
-        schema_problems = check_schema(doc)
-        found.extend(schema_problems)
-        return ManifestFile(file, doc, schema_ok=not schema_problems), found
-    return ManifestFile(file, doc, schema_ok=conforms(doc.data)), found
+    schema_problems = check_schema(doc)
+    found.extend(schema_problems)
+    manifest = ManifestFile(file, doc, schema_ok=not schema_problems)
+    if isinstance(doc.data, dict):
+        found.extend(check_manifest(manifest, root, display))
+    return manifest, found
+
+
+def _check_files(
+    jobs: list[tuple[Path, bool]], display: _Display, root: Path
+) -> list[tuple[ManifestFile, list[Diagnostic]]]:
+    """_check_file over many files; large repositories are spread over the CPU cores."""
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    if len(jobs) < PARALLEL_THRESHOLD or workers < 2:
+        return [_check_file(file, display, root, target) for file, target in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork starts workers in milliseconds with everything imported; elsewhere, spawn.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    files, targets = zip(*jobs, strict=True)
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(
+            pool.map(
+                _check_file,
+                files,
+                repeat(display),
+                repeat(root),
+                targets,
+                chunksize=max(1, len(jobs) // (workers * 4)),
+            )
+        )
 
 
 def validate(
@@ -116,18 +157,11 @@ def validate(
     requested = list(paths)
     targets = _targets(root, [Path(cwd, p) for p in requested]) if requested else everything
     target_set = set(targets)
-    diagnostics: list[Diagnostic] = []
-    loaded: dict[Path, ManifestFile] = {}
-    for file in sorted(target_set | set(everything)):
-        manifest, found = _load(file, display(file), explain=file in target_set)
-        loaded[file] = manifest
-        if file not in target_set:
-            continue
-        diagnostics.extend(found)
-        if isinstance(manifest.doc.data, dict):
-            diagnostics.extend(check_manifest(manifest, root, display))
-    target_manifests = [loaded[file] for file in targets]
-    diagnostics.extend(check_repository(target_manifests, list(loaded.values())))
+    files = sorted(target_set | set(everything), key=str)
+    checked = _check_files([(file, file in target_set) for file in files], display, root)
+    diagnostics = [d for _, found in checked for d in found]
+    loaded = {manifest.file: manifest for manifest, _ in checked}
+    diagnostics.extend(check_repository([loaded[file] for file in targets], list(loaded.values())))
     return ValidationReport(
         tuple(sorted(set(diagnostics))), tuple(display(file) for file in targets)
     )

@@ -14,9 +14,12 @@ Manifests come from every data scientist in the company, so the reader is strict
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +69,8 @@ class Document:
     key_positions: dict[JsonPath, Position] = field(default_factory=dict)
     # Source text of plain scalars that did not resolve to strings (for "quote it" hints).
     plain_text: dict[JsonPath, str] = field(default_factory=dict)
+    has_float: bool = False
+    non_printable: tuple[tuple[JsonPath, str, bool], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -141,22 +146,20 @@ def _decode(path: str, raw: bytes) -> tuple[str | None, Diagnostic | None]:
     return text, None
 
 
-def _event_stream(text: str, pure: bool) -> Iterator[Any]:
-    try:
-        if pure:
-            raise ImportError
-        from _ruamel_yaml import CParser
-    except ImportError:  # no C extension for this interpreter: ruamel's YAML 1.2 parser
-        from ruamel.yaml import YAML
+def _event_source(text: str, pure: bool) -> Callable[[], Any]:
+    """A function returning the next parse event: libyaml's, or ruamel's pure-Python parser's."""
+    if not pure:
+        try:
+            from _ruamel_yaml import CParser
+        except ImportError:  # no C extension for this interpreter
+            pass
+        else:
+            next_event: Callable[[], Any] = CParser(text).get_event
+            return next_event
+    from ruamel.yaml import YAML
 
-        yield from YAML(typ="safe", pure=True).parse(text)
-        return
-    parser = CParser(text)
-    while True:
-        event = parser.get_event()
-        yield event
-        if type(event).__name__ == "StreamEndEvent":
-            return
+    events: Iterator[Any] = iter(YAML(typ="safe", pure=True).parse(text))
+    return events.__next__
 
 
 class _Frame:
@@ -188,6 +191,10 @@ class _Builder:
         self.stack: list[_Frame] = []
         self.root: Any = None
         self.anchors_seen = 0
+        self.has_float = False
+        # Strings holding a tab, line break or other non-printable character, for the rules
+        # that decide where those are acceptable: (path, text, is_key).
+        self.non_printable: list[tuple[JsonPath, str, bool]] = []
 
     def error(self, mark: Any, message: str, rule: str, path: JsonPath = ()) -> None:
         self.diagnostics.append(
@@ -249,12 +256,55 @@ class _Builder:
         frame.pending_key = value
 
     def build(self, text: str, pure: bool) -> None:
+        from ruamel.yaml import events
+
+        next_event = _event_source(text, pure)
         documents = 0
-        for event in _event_stream(text, pure):
-            kind = type(event).__name__
-            if kind in ("StreamStartEvent", "DocumentEndEvent", "StreamEndEvent"):
-                continue
-            if kind == "DocumentStartEvent":
+        while True:
+            event = next_event()
+            kind = type(event)
+            if kind is events.ScalarEvent:
+                path = self.child_path()
+                tag = self._refuse_anchor_and_tag(event, path)
+                raw = event.value
+                value = raw if event.style or tag is not None else resolve_plain(raw)
+                if path is not None and not isinstance(value, str):
+                    self.plain_text[path] = raw
+                    self.has_float = self.has_float or isinstance(value, float)
+                self._place_scalar(event, path, value)
+            elif kind is events.MappingEndEvent or kind is events.SequenceEndEvent:
+                frame = self.stack.pop()
+                if frame.is_key:
+                    self.stack[-1].pending_key = _DISCARD
+                else:
+                    self.place(frame.container)
+            elif kind is events.MappingStartEvent or kind is events.SequenceStartEvent:
+                path = self.child_path()
+                self._refuse_anchor_and_tag(event, path)
+                if len(self.stack) >= MAX_DEPTH:
+                    self.error(
+                        event.start_mark,
+                        f"nesting is deeper than {MAX_DEPTH} levels",
+                        "too-deep",
+                        path or (),
+                    )
+                    return
+                container: dict[str, Any] | list[Any] = (
+                    {} if kind is events.MappingStartEvent else []
+                )
+                if path is None:  # a mapping or sequence used as a key
+                    self.key(event, _DISCARD)
+                    self.stack.append(
+                        _Frame(container, (*self.stack[-1].path, _DISCARDED_KEY), True)
+                    )
+                else:
+                    self.positions[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+                    self.stack.append(_Frame(container, path, False))
+            elif kind is events.AliasEvent:
+                path = self.child_path()
+                self._refuse_anchor_and_tag(event, path)
+                self._place_scalar(event, path, None)
+            elif kind is events.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
                     self.error(
@@ -269,63 +319,38 @@ class _Builder:
                         "YAML directives (%YAML, %TAG) are not allowed; files are YAML 1.2",
                         "directive",
                     )
-                continue
-            path = self.child_path()
-            if kind in ("MappingEndEvent", "SequenceEndEvent"):
-                frame = self.stack.pop()
-                if frame.is_key:
-                    self.stack[-1].pending_key = _DISCARD
-                else:
-                    self.place(frame.container)
-                continue
-            if getattr(event, "anchor", None) is not None:
-                # One diagnostic per file: an alias bomb would otherwise flood the report.
-                self.anchors_seen += 1
-                if self.anchors_seen == 1:
-                    sigil = "*" if kind == "AliasEvent" else "&"
-                    self.error(
-                        event.start_mark,
-                        f"YAML anchors and aliases are not allowed ('{sigil}{event.anchor}'"
-                        "); write the value out",
-                        "alias",
-                        path or (),
-                    )
-                if kind == "AliasEvent":
-                    self._place_scalar(event, path, None)
-                    continue
-            tag = getattr(event, "tag", None)
-            if tag is not None:
-                self.error(event.start_mark, f"YAML tag {tag!r} is not allowed", "tag", path or ())
-            if kind == "ScalarEvent":
-                value = (
-                    event.value if event.style or tag is not None else resolve_plain(event.value)
-                )
-                if path is not None and not isinstance(value, str):
-                    self.plain_text[path] = event.value
-                self._place_scalar(event, path, value)
-                continue
-            # MappingStartEvent / SequenceStartEvent
-            if len(self.stack) >= MAX_DEPTH:
+            elif kind is events.StreamEndEvent:
+                return
+
+    def _refuse_anchor_and_tag(self, event: Any, path: JsonPath | None) -> str | None:
+        """Report an anchor, alias or tag on `event`; return its tag."""
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            # One diagnostic per file: an alias bomb would otherwise flood the report.
+            self.anchors_seen += 1
+            if self.anchors_seen == 1:
+                sigil = "*" if type(event).__name__ == "AliasEvent" else "&"
                 self.error(
                     event.start_mark,
-                    f"nesting is deeper than {MAX_DEPTH} levels",
-                    "too-deep",
+                    f"YAML anchors and aliases are not allowed "
+                    f"('{sigil}{anchor}'); write the value out",
+                    "alias",
                     path or (),
                 )
-                return
-            container: dict[str, Any] | list[Any] = {} if kind == "MappingStartEvent" else []
-            if path is None:  # a mapping or sequence used as a key
-                self.key(event, _DISCARD)
-                self.stack.append(_Frame(container, (*self.stack[-1].path, _DISCARDED_KEY), True))
-            else:
-                self.positions[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
-                self.stack.append(_Frame(container, path, False))
+        tag: str | None = getattr(event, "tag", None)
+        if tag is not None:
+            self.error(event.start_mark, f"YAML tag {tag!r} is not allowed", "tag", path or ())
+        return tag
 
     def _place_scalar(self, event: Any, path: JsonPath | None, value: Any) -> None:
         if path is None:
             self.key(event, value)
+            if isinstance(value, str) and not value.isprintable():
+                self.non_printable.append(((*self.stack[-1].path, value), value, True))
             return
         self.positions[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+        if isinstance(value, str) and not value.isprintable():
+            self.non_printable.append((path, value, False))
         self.place(value)
 
 
@@ -363,49 +388,44 @@ def parse_yaml(path: str, raw: bytes, *, pure: bool = False) -> Document:
         builder.positions,
         builder.key_positions,
         builder.plain_text,
+        builder.has_float,
+        tuple(builder.non_printable),
     )
 
 
-def read_yaml(file: Path, display: str) -> Document:
+def _file_problem(display: str, message: str, rule: str) -> Document:
+    return Document(display, None, (Diagnostic(display, 1, 1, message, rule),))
+
+
+def read_yaml(file: Path | str, display: str) -> Document:
     """Read and parse a YAML file; unreadable, oversized or non-regular files become diagnostics."""
     try:
-        if file.is_symlink():
-            return Document(
-                display,
-                None,
-                (
-                    Diagnostic(
-                        display,
-                        1,
-                        1,
-                        "is a symbolic link; manifests must be regular files",
-                        "not-a-file",
-                    ),
-                ),
-            )
-        if not file.is_file():
-            what = "a directory" if file.is_dir() else "not a regular file"
-            return Document(
-                display,
-                None,
-                (Diagnostic(display, 1, 1, f"is {what}, expected a YAML file", "not-a-file"),),
-            )
-        with file.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
+        # O_NOFOLLOW: a manifest that is a symbolic link could be any file on the machine.
+        handle = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
     except OSError as exc:
-        return Document(
-            display,
-            None,
-            (Diagnostic(display, 1, 1, f"cannot read: {exc.strerror or exc}", "unreadable"),),
-        )
-    if len(raw) > MAX_FILE_BYTES:
-        return Document(
-            display,
-            None,
-            (
-                Diagnostic(
-                    display, 1, 1, f"file is larger than {MAX_FILE_BYTES // 1024} KiB", "too-large"
-                ),
-            ),
+        if os.path.islink(file):
+            return _file_problem(
+                display, "is a symbolic link; manifests must be regular files", "not-a-file"
+            )
+        if exc.errno == errno.ENOENT:
+            return _file_problem(display, "does not exist", "not-a-file")
+        return _file_problem(display, f"cannot read: {exc.strerror or exc}", "unreadable")
+    try:
+        status = os.fstat(handle)
+        if not stat.S_ISREG(status.st_mode):
+            what = "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file"
+            return _file_problem(display, f"is {what}, expected a YAML file", "not-a-file")
+        if status.st_size > MAX_FILE_BYTES:
+            return _file_problem(
+                display, f"file is larger than {MAX_FILE_BYTES // 1024} KiB", "too-large"
+            )
+        raw = os.read(handle, MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return _file_problem(display, f"cannot read: {exc.strerror or exc}", "unreadable")
+    finally:
+        os.close(handle)
+    if len(raw) > MAX_FILE_BYTES:  # grew while we read it
+        return _file_problem(
+            display, f"file is larger than {MAX_FILE_BYTES // 1024} KiB", "too-large"
         )
     return parse_yaml(display, raw)

@@ -37,15 +37,17 @@ def git_env(tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
-    env.update({
-        "HOME": str(home),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
-        "GIT_AUTHOR_NAME": "envc tests",
-        "GIT_AUTHOR_EMAIL": "tests@envc.invalid",
-        "GIT_COMMITTER_NAME": "envc tests",
-        "GIT_COMMITTER_EMAIL": "tests@envc.invalid",
-        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
-        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
-    })
+    env.update(
+        {
+            "HOME": str(home),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
+            "GIT_AUTHOR_NAME": "envc tests",
+            "GIT_AUTHOR_EMAIL": "tests@envc.invalid",
+            "GIT_COMMITTER_NAME": "envc tests",
+            "GIT_COMMITTER_EMAIL": "tests@envc.invalid",
+            "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+            "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+        }
+    )
     return env

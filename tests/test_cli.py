@@ -20,8 +20,12 @@ BAD = "schema_version: 1\nname: bad\npython: 3.10\nchanels: [conda-forge]\n"
 
 @pytest.fixture
 def bad_repo(make_repo: RepoFactory) -> Path:
-    return make_repo({"environments/bad/env.yaml": BAD,
-                      "environments/good/env.yaml": "schema_version: 1\nname: good\n"})
+    return make_repo(
+        {
+            "environments/bad/env.yaml": BAD,
+            "environments/good/env.yaml": "schema_version: 1\nname: good\n",
+        }
+    )
 
 
 def run(args: list[str]) -> tuple[int, str, str]:
@@ -34,29 +38,36 @@ def test_text_output_is_path_line_col_with_json_path_and_rule(bad_repo: Path) ->
     assert code == 1
     lines = out.splitlines()
     assert len(lines) == 2
-    assert lines[0].endswith("environments/bad/env.yaml:3:9: error: expected a string or a "
-                             "mapping, got a number (3.1): YAML reads 3.10 as a number; quote "
-                             "it: \"3.10\" [$.python] (unquoted-value)")
-    assert lines[1].endswith("environments/bad/env.yaml:4:1: error: unknown key \"chanels\" "
-                             "(did you mean \"channels\"?) [$.chanels] (schema-unknown-key)")
+    assert lines[0].endswith(
+        "environments/bad/env.yaml:3:9: error: expected a string or a "
+        "mapping, got a number (3.1): YAML reads 3.10 as a number; quote "
+        'it: "3.10" [$.python] (unquoted-value)'
+    )
+    assert lines[1].endswith(
+        'environments/bad/env.yaml:4:1: error: unknown key "chanels" '
+        '(did you mean "channels"?) [$.chanels] (schema-unknown-key)'
+    )
     assert "2 problem(s) in 1 file(s); 2 manifest(s) checked" in err
 
 
 def test_json_output_is_versioned_and_complete(bad_repo: Path) -> None:
-    code, out, _ = run(["validate", "--repo", str(bad_repo), "--format", "json",
-                        str(bad_repo / "environments")])
+    code, out, _ = run(
+        ["validate", "--repo", str(bad_repo), "--format", "json", str(bad_repo / "environments")]
+    )
     assert code == 1
     document = json.loads(out)
     assert document["format_version"] == 1
     assert len(document["checked"]) == 2
     assert [(d["line"], d["col"], d["rule"], d["json_path"]) for d in document["diagnostics"]] == [
-        (3, 9, "unquoted-value", "$.python"), (4, 1, "schema-unknown-key", "$.chanels"),
+        (3, 9, "unquoted-value", "$.python"),
+        (4, 1, "schema-unknown-key", "$.chanels"),
     ]
 
 
 def test_github_output_is_workflow_annotations(bad_repo: Path) -> None:
-    code, out, _ = run(["validate", "--repo", str(bad_repo), "--format", "github",
-                        str(bad_repo / "environments")])
+    code, out, _ = run(
+        ["validate", "--repo", str(bad_repo), "--format", "github", str(bad_repo / "environments")]
+    )
     assert code == 1
     first = out.splitlines()[0]
     assert first.startswith("::error file=")
@@ -94,8 +105,9 @@ def envc() -> str:
 
 
 def test_installed_console_script_validates_the_bundled_environments() -> None:
-    result = subprocess.run([envc(), "validate"], cwd=PROJECT, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [envc(), "validate"], cwd=PROJECT, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
     assert "manifest(s) valid" in result.stderr
@@ -104,8 +116,9 @@ def test_installed_console_script_validates_the_bundled_environments() -> None:
 
 
 def test_installed_console_script_reports_without_traceback(bad_repo: Path) -> None:
-    result = subprocess.run([envc(), "validate"], cwd=bad_repo, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [envc(), "validate"], cwd=bad_repo, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 1
     assert result.stdout.startswith("environments/bad/env.yaml:3:9: error:")
     assert "Traceback" not in result.stderr

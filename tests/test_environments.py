@@ -24,7 +24,9 @@ def test_bundled_environments_are_valid() -> None:
 
 def test_bundled_environments_cover_every_capability() -> None:
     envs = list(manifests().values())
-    python_settings = [m.python for m in envs if m.python is not None and not isinstance(m.python, str)]
+    python_settings = [
+        m.python for m in envs if m.python is not None and not isinstance(m.python, str)
+    ]
     assert any(m.conda and m.pip for m in envs), "conda + pip lists"
     assert any(m.conda_file for m in envs), "conda environment.yml reference"
     assert any(m.requirements_file and not m.conda for m in envs), "pip-only from requirements.txt"

@@ -14,10 +14,39 @@ from tests.conftest import PROJECT
 SEEDS = sorted((PROJECT / "environments").glob("*/env.yaml"))
 SEED_TEXTS = [p.read_bytes() for p in SEEDS]
 
-FRAGMENTS = [b"\n", b": ", b"- ", b"[", b"]", b"{", b"}", b"&a ", b"*a", b"!!python/name:os.system",
-             b"%YAML 1.1\n", b"---\n", b"\t", b"\x00", b"\xff", b"\xef\xbb\xbf", b"3.10", b"'",
-             b'"', b"\\", b"#", b"? ", b"|\n", b">-\n", b"name: x\n", b"extends: x\n",
-             b"conda_file: ../../etc/passwd\n", b"\r\n", b"\xe2\x80\xa8", b"$(id)", b"`id`"]
+FRAGMENTS = [
+    b"\n",
+    b": ",
+    b"- ",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b"&a ",
+    b"*a",
+    b"!!python/name:os.system",
+    b"%YAML 1.1\n",
+    b"---\n",
+    b"\t",
+    b"\x00",
+    b"\xff",
+    b"\xef\xbb\xbf",
+    b"3.10",
+    b"'",
+    b'"',
+    b"\\",
+    b"#",
+    b"? ",
+    b"|\n",
+    b">-\n",
+    b"name: x\n",
+    b"extends: x\n",
+    b"conda_file: ../../etc/passwd\n",
+    b"\r\n",
+    b"\xe2\x80\xa8",
+    b"$(id)",
+    b"`id`",
+]
 
 
 @st.composite
@@ -29,18 +58,36 @@ def mutated_manifest(draw: st.DrawFn) -> bytes:
         if action == "insert":
             data[position:position] = draw(st.sampled_from(FRAGMENTS) | st.binary(max_size=4))
         elif action == "delete":
-            data[position:position + draw(st.integers(1, 20))] = b""
+            data[position : position + draw(st.integers(1, 20))] = b""
         else:
-            data[position:position + 1] = draw(st.binary(min_size=1, max_size=1))
+            data[position : position + 1] = draw(st.binary(min_size=1, max_size=1))
     return bytes(data)
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(["name", "schema_version", "docker", "python", "conda",
-                                       "pip", "extends", "variables", "tags", "x"]) | st.text(
-                          max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "name",
+                    "schema_version",
+                    "docker",
+                    "python",
+                    "conda",
+                    "pip",
+                    "extends",
+                    "variables",
+                    "tags",
+                    "x",
+                ]
+            )
+            | st.text(max_size=8),
+            children,
+            max_size=5,
+        )
+    ),
     max_leaves=25,
 )
 
@@ -56,13 +103,17 @@ def _validate_bytes(tmp_path: Path, content: bytes) -> None:
         assert diagnostic.message and diagnostic.rule
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(mutated_manifest())
 def test_mutated_manifests_give_only_diagnostics(tmp_path: Path, content: bytes) -> None:
     _validate_bytes(tmp_path, content)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(json_values)
 def test_generated_documents_give_only_diagnostics(tmp_path: Path, document: object) -> None:
     _validate_bytes(tmp_path, json.dumps(document).encode())

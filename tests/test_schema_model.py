@@ -56,28 +56,65 @@ def test_schema_and_model_agree_on_every_case_file(data: Any) -> None:
 names = st.sampled_from(["env", "a", "team.env-2", "Bad", "-x", "x" * 70, ""])
 versions = st.sampled_from(["3.12", "3.9.18", "3", "3.x", "2.7", "3.12\n"])
 values: st.SearchStrategy[Any] = st.one_of(
-    st.none(), st.booleans(), st.integers(-2, 3), st.sampled_from([1.0, 3.1, 0.5]),
-    st.sampled_from(["", "x", "numpy", "conda-forge", "linux-64", "osx-arm", "gpu", "cpu",
-                     "12.1", "python:3.12-slim", "Dockerfile", "../x", "/opt/conda/bin/python",
-                     "${TOKEN}", "a b"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 3),
+    st.sampled_from([1.0, 3.1, 0.5]),
+    st.sampled_from(
+        [
+            "",
+            "x",
+            "numpy",
+            "conda-forge",
+            "linux-64",
+            "osx-arm",
+            "gpu",
+            "cpu",
+            "12.1",
+            "python:3.12-slim",
+            "Dockerfile",
+            "../x",
+            "/opt/conda/bin/python",
+            "${TOKEN}",
+            "a b",
+        ]
+    ),
 )
-docker = st.fixed_dictionaries({}, optional={
-    "enabled": st.one_of(st.booleans(), values),
-    "base_image": st.one_of(st.sampled_from(["python:3.12-slim", "mcr.microsoft.com/a/b:1",
-                                             "UPPER:1", "x@sha256:" + "a" * 64]), values),
-    "base_image_registry": st.one_of(st.fixed_dictionaries(
-        {"address": st.sampled_from(["acr.io", "a b"])},
-        optional={"username": st.sampled_from(["${U}", "admin"])}), values),
-    "base_dockerfile": values,
-    "compute": values,
-    "cuda": st.one_of(st.sampled_from(["12.1", "12"]), values),
-    "shm_size": values,
-})
-python = st.one_of(versions, values, st.fixed_dictionaries({}, optional={
-    "version": st.one_of(versions, values),
-    "user_managed_dependencies": values,
-    "interpreter_path": values,
-}))
+docker = st.fixed_dictionaries(
+    {},
+    optional={
+        "enabled": st.one_of(st.booleans(), values),
+        "base_image": st.one_of(
+            st.sampled_from(
+                ["python:3.12-slim", "mcr.microsoft.com/a/b:1", "UPPER:1", "x@sha256:" + "a" * 64]
+            ),
+            values,
+        ),
+        "base_image_registry": st.one_of(
+            st.fixed_dictionaries(
+                {"address": st.sampled_from(["acr.io", "a b"])},
+                optional={"username": st.sampled_from(["${U}", "admin"])},
+            ),
+            values,
+        ),
+        "base_dockerfile": values,
+        "compute": values,
+        "cuda": st.one_of(st.sampled_from(["12.1", "12"]), values),
+        "shm_size": values,
+    },
+)
+python = st.one_of(
+    versions,
+    values,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "version": st.one_of(versions, values),
+            "user_managed_dependencies": values,
+            "interpreter_path": values,
+        },
+    ),
+)
 manifests = st.fixed_dictionaries(
     {"schema_version": st.one_of(st.just(1), values), "name": st.one_of(names, values)},
     optional={

@@ -21,11 +21,13 @@ def found(root: Path, *paths: str) -> list[tuple[str, int, int, str]]:
 def test_named_files_get_every_check_but_cross_file_rules_see_the_whole_tree(
     make_repo: RepoFactory,
 ) -> None:
-    root = make_repo({
-        "environments/parent/env.yaml": OK.format(name="parent") + "conda: [bad spec ;]\n",
-        "environments/child/env.yaml": OK.format(name="child") + "extends: parent\n",
-        "environments/twin/env.yaml": OK.format(name="child"),
-    })
+    root = make_repo(
+        {
+            "environments/parent/env.yaml": OK.format(name="parent") + "conda: [bad spec ;]\n",
+            "environments/child/env.yaml": OK.format(name="child") + "extends: parent\n",
+            "environments/twin/env.yaml": OK.format(name="child"),
+        }
+    )
     # Only child is named: parent's own problem is not reported, but parent is known (no
     # "unknown parent") and the twin's duplicate name is.
     assert found(root, "environments/child/env.yaml") == [
@@ -34,10 +36,12 @@ def test_named_files_get_every_check_but_cross_file_rules_see_the_whole_tree(
 
 
 def test_a_changed_spec_file_selects_the_environment_that_owns_it(make_repo: RepoFactory) -> None:
-    root = make_repo({
-        "environments/web/env.yaml": OK.format(name="web") + "requirements_file: req.txt\n",
-        "environments/web/req.txt": "fastapi==0.115.0\nnot valid\n",
-    })
+    root = make_repo(
+        {
+            "environments/web/env.yaml": OK.format(name="web") + "requirements_file: req.txt\n",
+            "environments/web/req.txt": "fastapi==0.115.0\nnot valid\n",
+        }
+    )
     assert found(root, "environments/web/req.txt") == [
         ("environments/web/req.txt", 2, 1, "pip-spec"),
     ]
@@ -46,24 +50,29 @@ def test_a_changed_spec_file_selects_the_environment_that_owns_it(make_repo: Rep
 def test_an_unknown_parent_that_is_close_to_a_name_gets_a_suggestion(
     make_repo: RepoFactory,
 ) -> None:
-    root = make_repo({
-        "environments/base/env.yaml": OK.format(name="base-python"),
-        "environments/child/env.yaml": OK.format(name="child") + "extends: base-pyhton\n",
-    })
+    root = make_repo(
+        {
+            "environments/base/env.yaml": OK.format(name="base-python"),
+            "environments/child/env.yaml": OK.format(name="child") + "extends: base-pyhton\n",
+        }
+    )
     (diagnostic,) = validate(root=root, cwd=root).diagnostics
     assert "did you mean 'base-python'?" in diagnostic.message
 
 
 def test_reference_through_a_symlink_is_refused_even_inside_the_repo(
-    make_repo: RepoFactory, tmp_path: Path,
+    make_repo: RepoFactory,
+    tmp_path: Path,
 ) -> None:
     outside = tmp_path / "secret.txt"
     outside.write_text("token=abc\n")
-    root = make_repo({
-        "environments/a/env.yaml": OK.format(name="a") + "requirements_file: req.txt\n"
-                                   "conda_file: env.yml\n",
-        "environments/a/real.yml": "dependencies: [numpy]\n",
-    })
+    root = make_repo(
+        {
+            "environments/a/env.yaml": OK.format(name="a") + "requirements_file: req.txt\n"
+            "conda_file: env.yml\n",
+            "environments/a/real.yml": "dependencies: [numpy]\n",
+        }
+    )
     (root / "environments/a/req.txt").symlink_to(outside)
     (root / "environments/a/env.yml").symlink_to(root / "environments/a/real.yml")
     messages = [d.message for d in validate(root=root, cwd=root).diagnostics]
@@ -74,13 +83,18 @@ def test_reference_through_a_symlink_is_refused_even_inside_the_repo(
 
 
 def test_symlinked_folder_cannot_smuggle_a_file_from_outside(
-    make_repo: RepoFactory, tmp_path: Path,
+    make_repo: RepoFactory,
+    tmp_path: Path,
 ) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "Dockerfile").write_text("FROM scratch\n")
-    root = make_repo({"environments/a/env.yaml": OK.format(name="a")
-                      + "docker:\n  base_dockerfile: ctx/Dockerfile\n"})
+    root = make_repo(
+        {
+            "environments/a/env.yaml": OK.format(name="a")
+            + "docker:\n  base_dockerfile: ctx/Dockerfile\n"
+        }
+    )
     (root / "environments/a/ctx").symlink_to(elsewhere, target_is_directory=True)
     (diagnostic,) = validate(root=root, cwd=root).diagnostics
     assert diagnostic.rule == "reference"
@@ -88,7 +102,8 @@ def test_symlinked_folder_cannot_smuggle_a_file_from_outside(
 
 
 def test_manifest_symlinks_are_not_followed_when_discovering(
-    make_repo: RepoFactory, tmp_path: Path,
+    make_repo: RepoFactory,
+    tmp_path: Path,
 ) -> None:
     elsewhere = tmp_path / "elsewhere"
     (elsewhere / "x").mkdir(parents=True)
@@ -122,3 +137,24 @@ def test_output_is_the_same_whatever_order_the_filesystem_lists(make_repo: RepoF
     reversed_args = validate([Path(p) for p in sorted(files, reverse=True)], root=root, cwd=root)
     assert first.diagnostics == reversed_args.diagnostics
     assert len(first.diagnostics) == 9
+
+
+def test_parallel_and_serial_checks_report_the_same(
+    make_repo: RepoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import compiler.validate as stage
+
+    files = {}
+    for i in range(60):
+        body = OK.format(name=f"env-{i % 50}")  # ten duplicate names
+        if i % 7 == 0:
+            body += "python: 3.10\n"
+        if i % 5 == 0:
+            body += f"extends: env-{(i + 1) % 60}\n"
+        files[f"environments/e{i:02d}/env.yaml"] = body
+    root = make_repo(files)
+    serial = validate(root=root, cwd=root)
+    monkeypatch.setattr(stage, "PARALLEL_THRESHOLD", 2)
+    parallel = validate(root=root, cwd=root)
+    assert serial.diagnostics and parallel.diagnostics == serial.diagnostics
+    assert parallel.checked == serial.checked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import tracemalloc
 from pathlib import Path
@@ -27,11 +28,28 @@ def rules(raw: bytes) -> list[str]:
 @pytest.mark.parametrize(
     ("source", "value"),
     [
-        ("yes", "yes"), ("no", "no"), ("on", "on"), ("off", "off"), ("y", "y"),
-        ("true", True), ("False", False), ("~", None), ("null", None), ("", None),
-        ("3.10", 3.1), ("1e3", 1000.0), ("012", 12), ("0o17", 15), ("0x1F", 31),
-        ("2024-10-01", "2024-10-01"), ("1_000", "1_000"), ("'3.10'", "3.10"),
-        ('"no"', "no"), (".inf", float("inf")), ("-.INF", float("-inf")), ("+12", 12),
+        ("yes", "yes"),
+        ("no", "no"),
+        ("on", "on"),
+        ("off", "off"),
+        ("y", "y"),
+        ("true", True),
+        ("False", False),
+        ("~", None),
+        ("null", None),
+        ("", None),
+        ("3.10", 3.1),
+        ("1e3", 1000.0),
+        ("012", 12),
+        ("0o17", 15),
+        ("0x1F", 31),
+        ("2024-10-01", "2024-10-01"),
+        ("1_000", "1_000"),
+        ("'3.10'", "3.10"),
+        ('"no"', "no"),
+        (".inf", float("inf")),
+        ("-.INF", float("-inf")),
+        ("+12", 12),
     ],
 )
 def test_plain_scalars_resolve_with_the_yaml_1_2_core_schema(source: str, value: object) -> None:
@@ -139,19 +157,26 @@ def test_read_yaml_reports_files_it_cannot_use(tmp_path: Path) -> None:
     assert [d.rule for d in read_yaml(link, "link.yaml").diagnostics] == ["not-a-file"]
     assert [d.rule for d in read_yaml(tmp_path, "dir").diagnostics] == ["not-a-file"]
     assert [d.rule for d in read_yaml(tmp_path / "nope.yaml", "nope").diagnostics] == ["not-a-file"]
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    assert [d.message for d in read_yaml(fifo, "pipe.yaml").diagnostics] == [
+        "is not a regular file, expected a YAML file"
+    ]
 
 
-def test_read_yaml_reports_an_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_yaml_reports_an_unreadable_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     secret = tmp_path / "secret.yaml"
     secret.write_text("a: 1\n")
-    real_open = Path.open
+    real_open = os.open
 
-    def deny(self: Path, *args: object, **kwargs: object) -> object:
-        if self == secret:
+    def deny(path: object, *args: object, **kwargs: object) -> int:
+        if Path(str(path)) == secret:
             raise PermissionError(13, "Permission denied")
-        return real_open(self, *args, **kwargs)  # type: ignore[arg-type]
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Path, "open", deny)
+    monkeypatch.setattr(os, "open", deny)
     (diagnostic,) = read_yaml(secret, "secret.yaml").diagnostics
     assert diagnostic.rule == "unreadable"
     assert "Permission denied" in diagnostic.message

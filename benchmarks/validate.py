@@ -1,0 +1,148 @@
+"""Benchmark: `envc validate` against check-jsonschema and the floor of reading the files.
+
+Generates a repository of 5,000 varied, valid manifests (extends chains, conda and pip lists,
+requirements files, docker and python settings), then times, in the same run:
+
+* envc validate over all of them (YAML + schema + semantic rules, cross-file rules included),
+* check-jsonschema over the same files with our schema (schema only),
+* the floor: a Python process that reads and hashes every file;
+
+and for one file: envc validate, check-jsonschema, and `python -c pass`.
+
+    .venv/bin/python benchmarks/validate.py [--count 5000] [--repeat 3]
+
+Targets (issue #2): all files in at most half of check-jsonschema's time; one file in at most
+half of check-jsonschema's one-file time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SCHEMA = PROJECT / "schemas" / "manifest.schema.json"
+
+CONDA = ["numpy >=1.26", "pandas 2.2.*", "scikit-learn >=1.5,<1.7", "scipy", "pip",
+         "pyarrow >=17", "matplotlib-base", "xgboost 2.1.*", "lightgbm", "polars >=1.0",
+         "conda-forge::openssl >=3", "pytorch >=2.4 cuda*", "cuda-version 12.4.*"]
+PIP = ["mlflow-skinny==2.16.2", "azureml-mlflow>=1.57; python_version >= '3.9'",
+       "requests[socks]>=2.32", "fastapi==0.115.0", "pydantic>=2,<3", "rich",
+       "torchmetrics==1.4.2", "evaluate @ https://example.com/evaluate-0.4.3-py3-none-any.whl"]
+PLATFORMS = ["linux-64", "linux-aarch64", "osx-64", "osx-arm64", "win-64"]
+
+
+def manifest(index: int, rng: random.Random, folder: Path) -> str:
+    lines = [
+        "# yaml-language-server: $schema=../../schemas/manifest.schema.json",
+        "schema_version: 1",
+        f"name: env-{index:05d}",
+        f"description: Generated environment number {index} for the validation benchmark.",
+        "tags:",
+        f"  owner: team-{index % 37}",
+        f"  cost-center: cc{rng.randint(100, 999)}",
+    ]
+    if index % 10 and index >= 10:
+        lines.append(f"extends: env-{index - index % 10:05d}")
+    else:
+        lines.append(f'python: "3.{rng.randint(9, 13)}"')
+        lines += ["channels:", "  - conda-forge"]
+    lines.append("conda:")
+    lines += [f"  - {spec}" for spec in rng.sample(CONDA, rng.randint(2, 6))]
+    if rng.random() < 0.7:
+        lines.append("pip:")
+        lines += [f'  - "{spec}"' for spec in rng.sample(PIP, rng.randint(1, 4))]
+    if rng.random() < 0.1:
+        (folder / "requirements.txt").write_text("\n".join(rng.sample(PIP, 3)) + "\n")
+        lines.append("requirements_file: requirements.txt")
+    lines.append("platforms:")
+    lines += [f"  - {p}" for p in rng.sample(PLATFORMS, rng.randint(1, 3))]
+    if rng.random() < 0.3:
+        lines += ["docker:", "  compute: gpu", '  cuda: "12.4"']
+    elif rng.random() < 0.2:
+        lines += ["docker:", "  base_image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"]
+    lines += ["variables:", f'  OMP_NUM_THREADS: "{rng.randint(1, 16)}"', "  PYTHONUNBUFFERED: \"1\""]
+    return "\n".join(lines) + "\n"
+
+
+def generate(root: Path, count: int) -> list[Path]:
+    rng = random.Random(20261124)
+    files = []
+    for index in range(count):
+        folder = root / "environments" / f"env-{index:05d}"
+        folder.mkdir(parents=True)
+        target = folder / "env.yaml"
+        target.write_text(manifest(index, rng, folder))
+        files.append(target)
+    return files
+
+
+def timed(command: list[str], cwd: Path, repeat: int, expect: int = 0) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, check=False)
+        times.append(time.perf_counter() - started)
+        if result.returncode != expect:
+            raise SystemExit(f"{command[:2]} exited {result.returncode}: {result.stderr[-2000:]!r}")
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat-one", type=int, default=15)
+    args = parser.parse_args()
+    envc, cjs, python = str(BIN / "envc"), str(BIN / "check-jsonschema"), sys.executable
+    # Installed packages carry compiled bytecode; make sure ours does too (an editable install
+    # under PYTHONDONTWRITEBYTECODE would otherwise recompile envc on every start).
+    subprocess.run([python, "-m", "compileall", "-q", str(PROJECT / "compiler")], check=True)
+    workdir = Path(tempfile.mkdtemp(prefix="envc-bench-"))
+    try:
+        files = generate(workdir, args.count)
+        relative = [str(f.relative_to(workdir)) for f in files]
+        floor_code = ("import hashlib, pathlib, sys\n"
+                      "for p in sorted(pathlib.Path('environments').rglob('env.yaml')):\n"
+                      "    hashlib.sha256(p.read_bytes()).digest()\n")
+        one = relative[len(relative) // 2 + 3]
+        rows = [
+            ("floor: read + sha256 all files", timed([python, "-c", floor_code], workdir,
+                                                     args.repeat)),
+            ("envc validate (all)", timed([envc, "validate"], workdir, args.repeat)),
+            ("check-jsonschema (all)", timed([cjs, "--schemafile", str(SCHEMA), *relative],
+                                             workdir, args.repeat)),
+            ("python -c pass", timed([python, "-c", "pass"], workdir, args.repeat_one)),
+            ("envc validate (one file)", timed([envc, "validate", one], workdir,
+                                               args.repeat_one)),
+            ("check-jsonschema (one file)", timed([cjs, "--schemafile", str(SCHEMA), one],
+                                                  workdir, args.repeat_one)),
+        ]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    results = dict(rows)
+    print(f"{args.count} generated manifests, median of {args.repeat} runs "
+          f"({args.repeat_one} for one file)\n")
+    for label, seconds in rows:
+        print(f"  {label:<34} {seconds * 1000:9.1f} ms")
+    all_ratio = results["envc validate (all)"] / results["check-jsonschema (all)"]
+    one_ratio = results["envc validate (one file)"] / results["check-jsonschema (one file)"]
+    print()
+    print(f"  envc / check-jsonschema, all files: {all_ratio:.2f}  (target <= 0.50)")
+    print(f"  envc / check-jsonschema, one file:  {one_ratio:.2f}  (target <= 0.50)")
+    print(f"  envc / floor, all files:            "
+          f"{results['envc validate (all)'] / results['floor: read + sha256 all files']:.1f}x")
+    print(f"  envc per file: {results['envc validate (all)'] / args.count * 1e6:.0f} us")
+
+
+if __name__ == "__main__":
+    main()
