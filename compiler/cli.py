@@ -73,8 +73,14 @@ _repo_option = click.option(
     help="How to print diagnostics.",
 )
 @_repo_option
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    envvar="ENVC_NO_CACHE",
+    help="Do not read or write .envc/cache/ (package specs known to parse).",
+)
 @_handle_errors
-def validate(paths: tuple[Path, ...], output_format: str, repo: Path | None) -> int:
+def validate(paths: tuple[Path, ...], output_format: str, repo: Path | None, no_cache: bool) -> int:
     """Check manifests (default: every environments/**/env.yaml).
 
     YAML, JSON Schema and semantic rules; cross-file rules always see the whole repository.
@@ -83,7 +89,7 @@ def validate(paths: tuple[Path, ...], output_format: str, repo: Path | None) -> 
     from compiler.report import REPORTERS, summary
     from compiler.validate import validate as run
 
-    report = run(paths, root=repo)
+    report = run(paths, root=repo, cache=not no_cache)
     click.echo(REPORTERS[output_format](report.diagnostics, report.checked), nl=False)
     if output_format == "text":
         click.echo(summary(report.diagnostics, report.checked), err=True)

@@ -1,16 +1,22 @@
 """Checks of single package specifications: conda MatchSpecs (py-rattler) and PEP 508 (packaging).
 
-Both parsers are imported on first use only: `envc validate` of a manifest without packages does
-not pay for them. A spec must parse *and* stay inside a conservative character set, because specs
-end up in lockfiles, Dockerfiles and shell lines (rattler, for one, reads `numpy >=1; rm -rf` as a
-build string).
+A spec must parse *and* stay inside a conservative character set, because specs end up in
+lockfiles, Dockerfiles and shell lines (rattler, for one, reads `numpy >=1; rm -rf` as a build
+string). Both parsers are imported on first use only, and specs that parsed before with the same
+parser versions are remembered in the repository's `.envc/cache/` (KnownGoodSpecs), so the
+pre-commit hook usually imports neither.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from functools import cache
+from pathlib import Path
 from typing import Any
+
+from compiler import __version__
 
 # Characters a conda MatchSpec can need: names, versions, operators, channel::name, [key='value'].
 _CONDA_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-*=<>!,|~\[\]'\"/:@+ ]")
@@ -44,12 +50,13 @@ def _requirement() -> tuple[Any, Any]:
 def conda_spec_problem(spec: str) -> str | None:
     """Why `spec` is not an acceptable conda MatchSpec, or None."""
     problem = _unsafe(_CONDA_UNSAFE, spec)
-    if problem:
+    if problem or spec in _known.conda:
         return problem
     try:
         _match_spec()(spec, strict=True)
     except Exception as exc:  # rattler raises its own error types for every parse failure
         return f"invalid conda MatchSpec {spec!r}: {str(exc).splitlines()[0]}"
+    _known.learn("conda", spec)
     return None
 
 
@@ -57,11 +64,92 @@ def conda_spec_problem(spec: str) -> str | None:
 def pip_requirement_problem(spec: str) -> str | None:
     """Why `spec` is not an acceptable PEP 508 requirement, or None."""
     problem = _unsafe(_PIP_UNSAFE, spec)
-    if problem:
+    if problem or spec in _known.pip:
         return problem
     requirement, invalid = _requirement()
     try:
         requirement(spec)
     except invalid as exc:
         return f"invalid pip requirement {spec!r}: {str(exc).splitlines()[0]}"
+    _known.learn("pip", spec)
     return None
+
+
+def _parsers_fingerprint() -> str:
+    """Changes whenever envc, py-rattler or packaging is upgraded (without importing them)."""
+    from importlib.util import find_spec
+
+    parts = [__version__]
+    for name in ("rattler", "packaging"):
+        origin = getattr(find_spec(name), "origin", None)
+        status = os.stat(origin) if origin else None
+        parts.append(f"{name}:{status.st_mtime_ns}:{status.st_size}" if status else name)
+    return "|".join(parts)
+
+
+class KnownGoodSpecs:
+    """Specs that parsed in an earlier run with the same parsers. Only successes are kept, so a
+    stale or missing cache only costs a parse; it is never trusted across parser upgrades."""
+
+    FORMAT_VERSION = 1
+    LIMIT = 50_000
+
+    def __init__(self, file: Path | None = None) -> None:
+        self.file = file
+        self.conda: set[str] = set()
+        self.pip: set[str] = set()
+        self.learned = False
+        self.fingerprint = ""
+
+    @classmethod
+    def load(cls, file: Path) -> KnownGoodSpecs:
+        known = cls(file)
+        known.fingerprint = _parsers_fingerprint()
+        try:
+            stored = json.loads(file.read_text(encoding="utf-8"))
+            if (
+                stored.get("format_version") == cls.FORMAT_VERSION
+                and stored.get("parsers") == known.fingerprint
+            ):
+                known.conda = set(stored["conda"])
+                known.pip = set(stored["pip"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # no cache yet, or an unreadable one: start empty
+        return known
+
+    def learn(self, kind: str, spec: str) -> None:
+        if self.file is not None and len(self.conda) + len(self.pip) < self.LIMIT:
+            (self.conda if kind == "conda" else self.pip).add(spec)
+            self.learned = True
+
+    def save(self) -> None:
+        """Write the cache atomically; a read-only checkout just goes without."""
+        if self.file is None or not self.learned:
+            return
+        document = {
+            "format_version": self.FORMAT_VERSION,
+            "parsers": self.fingerprint,
+            "conda": sorted(self.conda),
+            "pip": sorted(self.pip),
+        }
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            ignore = self.file.parent / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# envc's cache; never commit it\n*\n", encoding="utf-8")
+            temporary = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(document), encoding="utf-8")
+            os.replace(temporary, self.file)
+        except OSError:
+            pass
+
+
+_known = KnownGoodSpecs()
+
+
+def use_known_good(known: KnownGoodSpecs) -> None:
+    """Consult (and add to) `known` in the checks above for the rest of this process."""
+    global _known
+    _known = known
+    conda_spec_problem.cache_clear()
+    pip_requirement_problem.cache_clear()

@@ -14,6 +14,7 @@ from itertools import repeat
 from pathlib import Path
 
 from compiler.errors import Diagnostic, UsageError
+from compiler.packages import KnownGoodSpecs, use_known_good
 from compiler.rules import ManifestFile, check_manifest, check_repository, check_strings
 from compiler.schema import check_schema, conforms
 from compiler.yamlio import read_yaml
@@ -23,6 +24,7 @@ ENVIRONMENTS_DIR = "environments"
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 400
 MAX_WORKERS = 8
+CACHE_DIR = ".envc/cache"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +149,19 @@ def _check_files(
 
 
 def validate(
-    paths: Iterable[Path] = (), *, root: Path | None = None, cwd: Path | None = None
+    paths: Iterable[Path] = (),
+    *,
+    root: Path | None = None,
+    cwd: Path | None = None,
+    cache: bool = False,
 ) -> ValidationReport:
-    """Validate the named manifests (default: all of them) of the repository at `root`."""
+    """Validate the named manifests (default: all of them) of the repository at `root`.
+
+    With `cache`, package specs that parsed before are remembered in .envc/cache/."""
     cwd = (cwd or Path.cwd()).resolve()
     root = find_root(cwd) if root is None else root.resolve()
+    known = KnownGoodSpecs.load(root / CACHE_DIR / "specs.json") if cache else KnownGoodSpecs()
+    use_known_good(known)
     display = _Display(cwd)
     everything = discover(root / ENVIRONMENTS_DIR)
     requested = list(paths)
@@ -162,6 +172,7 @@ def validate(
     diagnostics = [d for _, found in checked for d in found]
     loaded = {manifest.file: manifest for manifest, _ in checked}
     diagnostics.extend(check_repository([loaded[file] for file in targets], list(loaded.values())))
+    known.save()
     return ValidationReport(
         tuple(sorted(set(diagnostics))), tuple(display(file) for file in targets)
     )

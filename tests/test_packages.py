@@ -1,0 +1,119 @@
+"""Package spec checks with the real parsers, and the cache of specs known to parse."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from compiler import packages
+from compiler.packages import (
+    KnownGoodSpecs,
+    conda_spec_problem,
+    pip_requirement_problem,
+    use_known_good,
+)
+
+
+@pytest.fixture(autouse=True)
+def fresh_known() -> Iterator[None]:
+    use_known_good(KnownGoodSpecs())
+    yield
+    use_known_good(KnownGoodSpecs())
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "numpy",
+        "numpy >=1.26,<3",
+        "conda-forge::pytorch >=2.4 cuda*",
+        "python=3.12",
+        "numpy[version='>=1.2']",
+        "cuda-version 12.4.*",
+    ],
+)
+def test_real_matchspecs_pass(spec: str) -> None:
+    assert conda_spec_problem(spec) is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        (">=1.2", "missing package name"),
+        ("python=3.12.*", "incompatible"),
+        ("numpy >=1.2; rm -rf /", "';' is not allowed"),
+        ("numpy`id`", "'`' is not allowed"),
+    ],
+)
+def test_bad_matchspecs_explain_themselves(spec: str, words: str) -> None:
+    problem = conda_spec_problem(spec)
+    assert problem is not None and words in problem
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "requests",
+        "mlflow-skinny==2.16.2",
+        "torch @ https://x/t.whl",
+        "azureml-mlflow>=1.57; python_version >= '3.9'",
+    ],
+)
+def test_real_requirements_pass(spec: str) -> None:
+    assert pip_requirement_problem(spec) is None
+
+
+@pytest.mark.parametrize("spec", ["foo bar", "torch; rm -rf /", "pkg $(curl x)", "a | b"])
+def test_bad_requirements_are_refused(spec: str) -> None:
+    assert pip_requirement_problem(spec) is not None
+
+
+def test_cache_remembers_only_specs_that_parsed(tmp_path: Path) -> None:
+    file = tmp_path / "cache" / "specs.json"
+    known = KnownGoodSpecs.load(file)
+    use_known_good(known)
+    assert conda_spec_problem("numpy >=1.26") is None
+    assert conda_spec_problem(">=1") is not None
+    assert pip_requirement_problem("requests>=2") is None
+    known.save()
+    stored = json.loads(file.read_text())
+    assert (stored["conda"], stored["pip"]) == (["numpy >=1.26"], ["requests>=2"])
+    assert (file.parent / ".gitignore").read_text().endswith("*\n")
+
+
+def test_cached_specs_skip_the_parser_and_upgrades_invalidate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = tmp_path / "specs.json"
+    first = KnownGoodSpecs.load(file)
+    use_known_good(first)
+    conda_spec_problem("numpy >=1.26")
+    first.save()
+
+    parsed: list[str] = []
+    real = packages._match_spec()
+
+    def counting(spec: str, strict: bool) -> object:
+        parsed.append(spec)
+        return real(spec, strict=strict)
+
+    monkeypatch.setattr(packages, "_match_spec", lambda: counting)
+    use_known_good(KnownGoodSpecs.load(file))
+    assert conda_spec_problem("numpy >=1.26") is None
+    assert parsed == []
+    # another parser version: the cache is not trusted, the spec is parsed again
+    monkeypatch.setattr(packages, "_parsers_fingerprint", lambda: "other")
+    use_known_good(KnownGoodSpecs.load(file))
+    assert conda_spec_problem("numpy >=1.26") is None
+    assert parsed == ["numpy >=1.26"]
+
+
+def test_a_corrupt_cache_is_ignored(tmp_path: Path) -> None:
+    file = tmp_path / "specs.json"
+    for content in ["{not json", "[]", '{"format_version": 1, "parsers": 3}', "\x00"]:
+        file.write_text(content)
+        known = KnownGoodSpecs.load(file)
+        assert not known.conda and not known.pip
