@@ -9,7 +9,6 @@ pre-commit hook usually imports neither.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from functools import cache
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler import __version__
+from compiler.cache import read_json, write_json
 
 # Characters a conda MatchSpec can need: names, versions, operators, channel::name, [key='value'].
 _CONDA_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-*=<>!,|~\[\]'\"/:@+ ]")
@@ -105,16 +105,16 @@ class KnownGoodSpecs:
     def load(cls, file: Path) -> KnownGoodSpecs:
         known = cls(file)
         known.fingerprint = _parsers_fingerprint()
-        try:
-            stored = json.loads(file.read_text(encoding="utf-8"))
-            if (
-                stored.get("format_version") == cls.FORMAT_VERSION
-                and stored.get("parsers") == known.fingerprint
-            ):
-                known.conda = set(stored["conda"])
-                known.pip = set(stored["pip"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass  # no cache yet, or an unreadable one: start empty
+        stored = read_json(file)
+        if (
+            isinstance(stored, dict)
+            and stored.get("format_version") == cls.FORMAT_VERSION
+            and stored.get("parsers") == known.fingerprint
+            and isinstance(stored.get("conda"), list)
+            and isinstance(stored.get("pip"), list)
+        ):
+            known.conda = {spec for spec in stored["conda"] if isinstance(spec, str)}
+            known.pip = {spec for spec in stored["pip"] if isinstance(spec, str)}
         return known
 
     def learn(self, kind: str, spec: str) -> None:
@@ -123,25 +123,16 @@ class KnownGoodSpecs:
             self.learned = True
 
     def save(self) -> None:
-        """Write the cache atomically; a read-only checkout just goes without."""
-        if self.file is None or not self.learned:
-            return
-        document = {
-            "format_version": self.FORMAT_VERSION,
-            "parsers": self.fingerprint,
-            "conda": sorted(self.conda),
-            "pip": sorted(self.pip),
-        }
-        try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            ignore = self.file.parent / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("# envc's cache; never commit it\n*\n", encoding="utf-8")
-            temporary = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(document), encoding="utf-8")
-            os.replace(temporary, self.file)
-        except OSError:
-            pass
+        if self.file is not None and self.learned:
+            write_json(
+                self.file,
+                {
+                    "format_version": self.FORMAT_VERSION,
+                    "parsers": self.fingerprint,
+                    "conda": sorted(self.conda),
+                    "pip": sorted(self.pip),
+                },
+            )
 
 
 _known = KnownGoodSpecs()

@@ -13,18 +13,19 @@ from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
 
+from compiler.cache import CACHE_DIR, ManifestIndex
 from compiler.errors import Diagnostic, UsageError
 from compiler.packages import KnownGoodSpecs, use_known_good
+from compiler.resources import manifest_schema_path
 from compiler.rules import ManifestFile, check_manifest, check_repository, check_strings
 from compiler.schema import check_schema, conforms
-from compiler.yamlio import read_yaml
+from compiler.yamlio import Document, read_yaml
 
 MANIFEST_FILENAME = "env.yaml"
 ENVIRONMENTS_DIR = "environments"
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 400
 MAX_WORKERS = 8
-CACHE_DIR = ".envc/cache"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +51,22 @@ def find_root(start: Path) -> Path:
 
 
 def discover(folder: Path) -> list[Path]:
-    """Every manifest under `folder`, in a stable order; symbolic links are not followed."""
+    """Every manifest under `folder`, in a stable order; symbolic links are not followed and
+    hidden folders are skipped. A folder named env.yaml is listed too (reading it says what is
+    wrong)."""
     found = []
-    for directory, subdirs, files in os.walk(folder):
-        # A folder named env.yaml is reported (read_yaml says what is wrong), not skipped.
-        if MANIFEST_FILENAME in files or MANIFEST_FILENAME in subdirs:
-            found.append(os.path.join(directory, MANIFEST_FILENAME))
-        subdirs[:] = [d for d in subdirs if not d.startswith(".") and d != MANIFEST_FILENAME]
+    pending = [str(folder)]
+    while pending:
+        try:
+            entries = os.scandir(pending.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                if entry.name == MANIFEST_FILENAME:
+                    found.append(entry.path)
+                elif not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
     return [Path(file) for file in sorted(found)]
 
 
@@ -148,6 +158,32 @@ def _check_files(
         )
 
 
+def _from_index(
+    files: list[Path],
+    target_set: set[Path],
+    index_key: _Display,
+    display: _Display,
+    index: ManifestIndex,
+) -> tuple[dict[Path, ManifestFile], dict[Path, os.stat_result]]:
+    """Manifests that are not validated this run and have not changed since the index saw them;
+    and the stat of every manifest, to index what gets parsed."""
+    remembered: dict[Path, ManifestFile] = {}
+    statuses: dict[Path, os.stat_result] = {}
+    for file in files:
+        try:
+            status = os.stat(file, follow_symlinks=False)
+        except OSError:
+            continue
+        statuses[file] = status
+        if file in target_set:
+            continue
+        hit = index.get(index_key(file), status)
+        if hit is not None:
+            data, schema_ok = hit
+            remembered[file] = ManifestFile(file, Document(display(file), data, ()), schema_ok)
+    return remembered, statuses
+
+
 def validate(
     paths: Iterable[Path] = (),
     *,
@@ -157,21 +193,42 @@ def validate(
 ) -> ValidationReport:
     """Validate the named manifests (default: all of them) of the repository at `root`.
 
-    With `cache`, package specs that parsed before are remembered in .envc/cache/."""
+    With `cache`, .envc/cache/ remembers package specs that parsed and the data of manifests, so
+    that a run over a few files does not re-parse the rest of a large repository."""
     cwd = (cwd or Path.cwd()).resolve()
     root = find_root(cwd) if root is None else root.resolve()
-    known = KnownGoodSpecs.load(root / CACHE_DIR / "specs.json") if cache else KnownGoodSpecs()
+    cache_dir = root / CACHE_DIR
+    known = KnownGoodSpecs.load(cache_dir / "specs.json") if cache else KnownGoodSpecs()
     use_known_good(known)
+    index = (
+        ManifestIndex.load(cache_dir / "manifests.json", manifest_schema_path())
+        if cache
+        else ManifestIndex()
+    )
     display = _Display(cwd)
     everything = discover(root / ENVIRONMENTS_DIR)
     requested = list(paths)
     targets = _targets(root, [Path(cwd, p) for p in requested]) if requested else everything
     target_set = set(targets)
     files = sorted(target_set | set(everything), key=str)
-    checked = _check_files([(file, file in target_set) for file in files], display, root)
-    diagnostics = [d for _, found in checked for d in found]
-    loaded = {manifest.file: manifest for manifest, _ in checked}
-    diagnostics.extend(check_repository([loaded[file] for file in targets], list(loaded.values())))
+    index_key = _Display(root)  # index entries are keyed by the path inside the repository
+    loaded, statuses = _from_index(files, target_set, index_key, display, index)
+    jobs = [(file, file in target_set) for file in files if file not in loaded]
+    diagnostics: list[Diagnostic] = []
+    for manifest, found in _check_files(jobs, display, root):
+        loaded[manifest.file] = manifest
+        diagnostics.extend(found)
+        if manifest.file in statuses and manifest.file.is_relative_to(root):
+            index.put(
+                index_key(manifest.file),
+                statuses[manifest.file],
+                manifest.doc.data,
+                manifest.schema_ok,
+            )
+    manifests = [loaded[file] for file in files]
+    diagnostics.extend(check_repository([loaded[file] for file in targets], manifests))
+    index.keep_only({index_key(file) for file in everything})
+    index.save()
     known.save()
     return ValidationReport(
         tuple(sorted(set(diagnostics))), tuple(display(file) for file in targets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,63 @@ def test_parallel_and_serial_checks_report_the_same(
     parallel = validate(root=root, cwd=root)
     assert serial.diagnostics and parallel.diagnostics == serial.diagnostics
     assert parallel.checked == serial.checked
+
+
+def _age(root: Path) -> None:
+    """Make every file older than the cache's racy-timestamp window."""
+    for file in root.rglob("*"):
+        if file.is_file():
+            os.utime(file, (1_700_000_000, 1_700_000_000))
+
+
+def test_manifest_index_spares_parsing_unchanged_manifests(
+    make_repo: RepoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import compiler.validate as stage
+
+    root = make_repo({f"environments/e{i}/env.yaml": OK.format(name=f"e{i}") for i in range(5)})
+    _age(root)
+    assert validate(root=root, cwd=root, cache=True).ok  # fills the index
+    parsed: list[str] = []
+    real = stage.read_yaml
+
+    def counting(file: Path, display: str) -> object:
+        parsed.append(display)
+        return real(file, display)
+
+    monkeypatch.setattr(stage, "read_yaml", counting)
+    target = Path("environments/e0/env.yaml")
+    assert validate([target], root=root, cwd=root, cache=True).ok
+    assert parsed == ["environments/e0/env.yaml"]  # the four others came from the index
+
+    # a changed manifest is parsed again, and cross-file rules see its new content
+    (root / "environments/e3/env.yaml").write_text(OK.format(name="e0"))
+    parsed.clear()
+    report = validate([target], root=root, cwd=root, cache=True)
+    assert sorted(parsed) == ["environments/e0/env.yaml", "environments/e3/env.yaml"]
+    assert [d.rule for d in report.diagnostics] == ["duplicate-name"]
+    # without the cache, everything is parsed
+    parsed.clear()
+    validate([target], root=root, cwd=root, cache=False)
+    assert len(parsed) == 5
+
+
+def test_manifest_index_forgets_removed_environments_and_survives_corruption(
+    make_repo: RepoFactory,
+) -> None:
+    import json
+    import shutil
+
+    root = make_repo({f"environments/e{i}/env.yaml": OK.format(name=f"e{i}") for i in range(3)})
+    _age(root)
+    validate(root=root, cwd=root, cache=True)
+    index_file = root / ".envc/cache/manifests.json"
+    assert len(json.loads(index_file.read_text())["entries"]) == 3
+    shutil.rmtree(root / "environments/e2")
+    validate(root=root, cwd=root, cache=True)
+    assert sorted(json.loads(index_file.read_text())["entries"]) == [
+        "environments/e0/env.yaml",
+        "environments/e1/env.yaml",
+    ]
+    index_file.write_text('{"format_version": 1, "fingerprint": "x", "entries": [')
+    assert validate(root=root, cwd=root, cache=True).ok

@@ -1,4 +1,4 @@
-"""The YAML reader: YAML 1.2 values, positions, and refusal of everything a manifest must not use."""
+"""The YAML reader: YAML 1.2 values, positions, and refusal of what a manifest must not use."""
 
 from __future__ import annotations
 
