@@ -3,17 +3,21 @@
 These classes are the single source of the manifest contract. `schemas/manifest.schema.json` is
 generated from them (`envc schema > schemas/manifest.schema.json`) and a test keeps the two equal;
 `envc validate` checks files against that schema without importing pydantic, so the pre-commit hook
-stays fast. Later pipeline stages build these models from already-validated data.
+stays fast. Later pipeline stages build these models from already-validated data, with `resolve`
+merging an environment's parents in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
+from compiler.errors import EnvcError
+from compiler.inherit import merge_chain
 from compiler.patterns import (
     ABSOLUTE_PATH_PATTERN,
     CHANNEL_PATTERN,
@@ -259,3 +263,21 @@ class _ManifestSchema(GenerateJsonSchema):
 
 def manifest_json_schema() -> dict[str, Any]:
     return Manifest.model_json_schema(schema_generator=_ManifestSchema)
+
+
+def resolve(name: str, manifests: Mapping[str, tuple[Mapping[str, Any], str]]) -> Manifest:
+    """The environment `name` with its parents merged in.
+
+    `manifests` maps each name to (validated data, folder relative to the repository root);
+    file references in the result are relative to the repository root."""
+    chain: list[tuple[Mapping[str, Any], str]] = []
+    current: str | None = name
+    while current is not None:
+        if current not in manifests or any(data.get("name") == current for data, _ in chain):
+            raise EnvcError(
+                f"environment {name!r}: cannot resolve parent {current!r}; run envc validate"
+            )
+        data, folder = manifests[current]
+        chain.append((data, folder))
+        current = data.get("extends")
+    return Manifest.model_validate(merge_chain(chain[::-1]))

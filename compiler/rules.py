@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.errors import Diagnostic
+from compiler.inherit import merge_chain, python_settings
 from compiler.packages import conda_spec_problem, pip_requirement_problem
 from compiler.patterns import RELATIVE_PATH_PATTERN
 from compiler.references import check_conda_file, check_requirements_file, resolve_reference
@@ -94,13 +95,6 @@ def _string(data: Any, *keys: str) -> str | None:
     return data if isinstance(data, str) else None
 
 
-def _python_settings(data: Mapping[str, Any]) -> dict[str, Any]:
-    python = data.get("python")
-    if isinstance(python, str):
-        return {"version": python}
-    return dict(python or {})
-
-
 def _chain(manifest: ManifestFile, by_name: Mapping[str, ManifestFile]) -> list[ManifestFile]:
     """The manifest and its ancestors, root first; stops at an unknown parent or a cycle."""
     chain = [manifest]
@@ -113,17 +107,11 @@ def _chain(manifest: ManifestFile, by_name: Mapping[str, ManifestFile]) -> list[
 
 def _effective(chain: list[ManifestFile]) -> tuple[dict[str, Any], dict[str, Any], bool]:
     """Docker and Python settings after `extends`, and whether any packages are listed."""
-    docker: dict[str, Any] = {}
-    python: dict[str, Any] = {}
-    has_packages = False
-    for member in chain:
-        data = member.doc.data
-        docker |= data.get("docker", {})
-        python |= _python_settings(data)
-        has_packages = has_packages or any(
-            data.get(key) for key in ("conda", "pip", "conda_file", "requirements_file")
-        )
-    return docker, python, has_packages
+    merged = merge_chain([(member.doc.data, "") for member in chain])
+    has_packages = any(
+        merged.get(key) for key in ("conda", "pip", "conda_file", "requirements_file")
+    )
+    return merged.get("docker", {}), python_settings(merged.get("python")), has_packages
 
 
 def _conflicts(
