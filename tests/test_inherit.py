@@ -8,7 +8,7 @@ import pytest
 
 from compiler.errors import EnvcError
 from compiler.inherit import merge
-from compiler.model import resolve
+from compiler.model import PythonSettings, resolve
 from compiler.validate import discover
 from compiler.yamlio import read_yaml
 from tests.conftest import PROJECT
@@ -25,7 +25,8 @@ def bundled() -> dict[str, tuple[dict[str, Any], str]]:
 def test_child_inherits_and_overrides_its_parent() -> None:
     sklearn = resolve("sklearn-cpu", bundled())
     assert sklearn.name == "sklearn-cpu"
-    assert sklearn.python == "3.12"
+    assert isinstance(sklearn.python, PythonSettings)
+    assert sklearn.python.version == "3.12"
     assert sklearn.channels == ["conda-forge"]
     assert sklearn.conda[:2] == ["numpy >=1.26,<3", "pip"]  # parent's first
     assert "scikit-learn >=1.5,<1.7" in sklearn.conda
