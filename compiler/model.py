@@ -64,6 +64,7 @@ PythonVersion = Annotated[
         examples=["3.12"],
     ),
 ]
+RelativePath = Annotated[str, Field(pattern=RELATIVE_PATH_PATTERN, max_length=255)]
 Channel = Annotated[str, Field(pattern=CHANNEL_PATTERN, max_length=512)]
 CondaSpec = Annotated[str, Field(min_length=1, max_length=512)]
 PipRequirement = Annotated[str, Field(min_length=1, max_length=1024)]
@@ -129,10 +130,8 @@ class DockerSettings(_Strict):
     base_image_registry: RegistryCredentials | None = Field(
         None, description="Private registry that serves the base image"
     )
-    base_dockerfile: str | None = Field(
+    base_dockerfile: RelativePath | None = Field(
         None,
-        pattern=RELATIVE_PATH_PATTERN,
-        max_length=255,
         description="Dockerfile (relative to the manifest) used as "
         "the base stage; the environment is installed on top",
     )
@@ -200,16 +199,12 @@ class Manifest(_Strict):
         default_factory=list,
         description="PEP 508 requirements, installed with pip after the conda packages",
     )
-    conda_file: str | None = Field(
+    conda_file: RelativePath | None = Field(
         None,
-        pattern=RELATIVE_PATH_PATTERN,
-        max_length=255,
         description="A conda environment.yml beside the manifest, merged with the inline lists",
     )
-    requirements_file: str | None = Field(
+    requirements_file: RelativePath | None = Field(
         None,
-        pattern=RELATIVE_PATH_PATTERN,
-        max_length=255,
         description="A pip requirements.txt beside the manifest, merged with `pip`",
     )
     platforms: Annotated[list[Platform], AfterValidator(_unique)] = Field(
