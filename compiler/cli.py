@@ -106,3 +106,56 @@ def schema() -> int:
 
     click.echo(json.dumps(manifest_json_schema(), indent=2, ensure_ascii=False))
     return EXIT_OK
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Solve nothing: exit 1 naming each environment whose lock is stale, and why.",
+)
+@click.option("--force", is_flag=True, help="Re-solve even environments whose lock is fresh.")
+@click.option(
+    "--mirror",
+    "mirrors",
+    multiple=True,
+    metavar="CHANNEL=URL",
+    envvar="ENVC_MIRRORS",
+    help="Solve CHANNEL from URL (a mirror or local folder); locks record CHANNEL.",
+)
+@_repo_option
+@_handle_errors
+def lock(
+    names: tuple[str, ...], check: bool, force: bool, mirrors: tuple[str, ...], repo: Path | None
+) -> int:
+    """Lock the conda part of environments (default: all) for each of their platforms.
+
+    Writes conda-lock.yml and conda-<platform>.lock beside each env.yaml. An environment whose
+    lock matches its inputs is not solved again and its files are not rewritten.
+    """
+    from compiler.lock import lock_repository
+    from compiler.report import REPORTERS, summary
+    from compiler.solver import canonical_channel
+    from compiler.validate import find_root, validate
+
+    root = find_root(Path.cwd()) if repo is None else repo
+    report = validate(root=root, cache=True)
+    if not report.ok:
+        click.echo(REPORTERS["text"](report.diagnostics, report.checked), nl=False)
+        click.echo(summary(report.diagnostics, report.checked), err=True)
+        return EXIT_FINDINGS
+    mirror_map = {}
+    for item in mirrors:
+        channel, separator, url = item.partition("=")
+        if not separator or not url:
+            raise click.BadParameter(f"expected CHANNEL=URL, got {item!r}", param_hint="--mirror")
+        mirror_map[canonical_channel(channel)] = url
+    outcomes = lock_repository(root.resolve(), names, check=check, force=force, mirrors=mirror_map)
+    for outcome in outcomes:
+        why = f": {'; '.join(outcome.reasons)}" if outcome.reasons else ""
+        click.echo(f"{outcome.name}: {outcome.status}{why}")
+        if outcome.note:
+            click.echo(f"{outcome.name}: note: {outcome.note}", err=True)
+    stale = [o for o in outcomes if o.status == "stale"]
+    return EXIT_FINDINGS if stale else EXIT_OK

@@ -1,0 +1,368 @@
+"""Lock stage: an environment's conda inputs -> a solve per platform -> lockfiles beside it.
+
+Every lock records a versioned fingerprint of its *inputs* (specs, channels, platforms, virtual
+packages), so staleness is decided without solving and without looking at file bytes: a comment
+or key order in the manifest does not make a lock stale, a spec or channel change does.
+
+Files written beside `env.yaml`:
+* `conda-lock.yml`: conda-lock's unified format, version 1 (read by `conda-lock install` and
+  `micromamba create -f`); the inputs and their fingerprint are in `metadata.custom_metadata`;
+* `conda-<platform>.lock`: explicit files (`@EXPLICIT`, URLs with `#md5`) for conda/micromamba.
+
+Not yet here: the pip part (uv), `--update PKG`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compiler.model import Manifest, PythonSettings
+from compiler.solver import ChannelSource, SolveRequest, canonical_channel, solve_in_child
+from compiler.yamlio import read_yaml
+
+LOCK_FORMAT_VERSION = 1
+CONDA_LOCK_FILE = "conda-lock.yml"
+DEFAULT_CHANNELS = ("conda-forge",)
+
+# What the solver may assume each platform provides (the oldest systems we build for).
+_BASE_VIRTUAL_PACKAGES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "linux-64": (("__unix", "0", "0"), ("__glibc", "2.28", "0"), ("__archspec", "1", "x86_64")),
+    "linux-aarch64": (
+        ("__unix", "0", "0"),
+        ("__glibc", "2.28", "0"),
+        ("__archspec", "1", "aarch64"),
+    ),
+    "osx-64": (("__unix", "0", "0"), ("__osx", "11.0", "0"), ("__archspec", "1", "x86_64")),
+    "osx-arm64": (("__unix", "0", "0"), ("__osx", "11.0", "0"), ("__archspec", "1", "arm64")),
+    "win-64": (("__win", "0", "0"), ("__archspec", "1", "x86_64")),
+}
+
+
+def explicit_file(platform: str) -> str:
+    return f"conda-{platform}.lock"
+
+
+def virtual_packages(platform: str, cuda: str | None) -> tuple[tuple[str, str, str], ...]:
+    """Virtual packages for `platform`; `__cuda` for GPU environments off macOS."""
+    base = _BASE_VIRTUAL_PACKAGES[platform]
+    if cuda and not platform.startswith("osx"):
+        return (*base, ("__cuda", cuda, "0"))
+    return base
+
+
+@dataclass(frozen=True)
+class LockInputs:
+    """Everything that decides a conda lock, in canonical form."""
+
+    name: str
+    channels: tuple[str, ...]
+    specs: tuple[str, ...]
+    platforms: tuple[str, ...]
+    virtual: dict[str, tuple[tuple[str, str, str], ...]] = field(compare=False)
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "format_version": LOCK_FORMAT_VERSION,
+            "channels": list(self.channels),
+            "specs": list(self.specs),
+            "platforms": list(self.platforms),
+            "virtual_packages": {p: [list(v) for v in self.virtual[p]] for p in self.platforms},
+        }
+
+    def fingerprint(self) -> str:
+        return "sha256:" + hashlib.sha256(canonical_json(self.document()).encode()).hexdigest()
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, fixed separators, NFC strings: the same bytes on every machine."""
+    if isinstance(value, str):
+        value = unicodedata.normalize("NFC", value)
+    elif isinstance(value, dict):
+        value = {unicodedata.normalize("NFC", k): v for k, v in value.items()}
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return unicodedata.normalize("NFC", text)
+
+
+def _python_spec(manifest: Manifest) -> str | None:
+    python = manifest.python
+    version = python.version if isinstance(python, PythonSettings) else python
+    if not version:
+        return None
+    return f"python {version}.*" if version.count(".") == 1 else f"python =={version}"
+
+
+def lock_inputs(manifest: Manifest, root: Path) -> LockInputs | None:
+    """The conda inputs of a resolved manifest; None when it has no conda part to lock."""
+    specs = list(manifest.conda)
+    channels = list(manifest.channels)
+    if manifest.conda_file:
+        data = read_yaml(root / manifest.conda_file, manifest.conda_file).data or {}
+        channels += [c for c in data.get("channels") or [] if c not in channels]
+        specs += [d for d in data.get("dependencies") or [] if isinstance(d, str)]
+    if not specs:
+        return None
+    python = _python_spec(manifest)
+    if python and not any(spec.split()[0].split("=")[0] == "python" for spec in specs):
+        specs.append(python)
+    cuda = manifest.docker.cuda if manifest.docker.compute == "gpu" else None
+    platforms = tuple(sorted(manifest.platforms))
+    return LockInputs(
+        name=manifest.name,
+        channels=tuple(canonical_channel(c) for c in (channels or DEFAULT_CHANNELS)),
+        specs=tuple(sorted(set(specs))),
+        platforms=platforms,
+        virtual={platform: virtual_packages(platform, cuda) for platform in platforms},
+    )
+
+
+def solve_lock(
+    inputs: LockInputs, mirrors: Mapping[str, str], cache_dir: Path
+) -> dict[str, list[dict[str, Any]]]:
+    """Records per platform, solved against the channels (or their mirrors)."""
+    sources = tuple(ChannelSource(c, mirrors.get(c, c)) for c in inputs.channels)
+    requests = [
+        SolveRequest(sources, inputs.specs, platform, inputs.virtual[platform], str(cache_dir))
+        for platform in inputs.platforms
+    ]
+    return dict(zip(inputs.platforms, solve_in_child(requests), strict=True))
+
+
+def _dependencies(depends: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for dependency in depends:
+        name, _, constraint = dependency.partition(" ")
+        out[name] = constraint.strip() or "*"
+    return out
+
+
+def render_conda_lock(
+    inputs: LockInputs, records: Mapping[str, list[dict[str, Any]]], manifest_name: str
+) -> str:
+    """conda-lock's unified lockfile (version 1), byte-stable."""
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+
+    packages = [
+        {
+            "name": record["name"],
+            "version": record["version"],
+            "manager": "conda",
+            "platform": platform,
+            "dependencies": _dependencies(record["depends"]),
+            "url": record["url"],
+            "hash": {key: record[key] for key in ("md5", "sha256") if record[key]},
+            "category": "main",
+            "optional": False,
+        }
+        for platform in inputs.platforms
+        for record in records[platform]
+    ]
+    document = {
+        "version": 1,
+        "metadata": {
+            "content_hash": {p: inputs.fingerprint() for p in inputs.platforms},
+            "channels": [{"url": c, "used_env_vars": []} for c in inputs.channels],
+            "platforms": list(inputs.platforms),
+            "sources": [manifest_name],
+            "custom_metadata": {
+                "envc_input_fingerprint": inputs.fingerprint(),
+                "envc_inputs": canonical_json(inputs.document()),
+            },
+        },
+        "package": packages,
+    }
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.width = 4096
+    buffer = StringIO()
+    yaml.dump(document, buffer)
+    header = (
+        f"# Generated by envc from {manifest_name}; do not edit.\n"
+        f"# Regenerate with: envc lock {inputs.name}\n"
+    )
+    return header + buffer.getvalue()
+
+
+def render_explicit(
+    inputs: LockInputs, platform: str, records: list[dict[str, Any]], manifest_name: str
+) -> str:
+    lines = [
+        f"# Generated by envc from {manifest_name}; do not edit.",
+        f"# Regenerate with: envc lock {inputs.name}",
+        f"# platform: {platform}",
+        f"# input-fingerprint: {inputs.fingerprint()}",
+        "@EXPLICIT",
+    ]
+    lines += [f"{r['url']}#{r['md5']}" if r["md5"] else r["url"] for r in records]
+    return "\n".join(lines) + "\n"
+
+
+def write_atomically(target: Path, content: str) -> bool:
+    """Write `content` unless the file already holds it; True when the file changed."""
+    try:
+        if target.read_text(encoding="utf-8") == content:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+    return True
+
+
+def locked_inputs(folder: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The inputs document a lock was made from, and its packages; (None, []) when unreadable."""
+    try:
+        from ruamel.yaml import YAML
+
+        content = YAML(typ="safe", pure=True).load((folder / CONDA_LOCK_FILE).read_text("utf-8"))
+        inputs = json.loads(content["metadata"]["custom_metadata"]["envc_inputs"])
+        packages = content["package"]
+    except Exception:  # missing, hand-broken or foreign: reported as stale by the caller
+        return None, []
+    if not isinstance(inputs, dict) or not isinstance(packages, list):
+        return None, []
+    return inputs, packages
+
+
+def staleness(inputs: LockInputs, folder: Path) -> list[str]:
+    """Why the lock in `folder` does not match `inputs` (empty: fresh). Never solves."""
+    stored, packages = locked_inputs(folder)
+    if stored is None:
+        return [f"no readable {CONDA_LOCK_FILE}"]
+    current = inputs.document()
+    reasons = []
+    if stored.get("format_version") != current["format_version"]:
+        reasons.append(f"lock format {stored.get('format_version')} -> {LOCK_FORMAT_VERSION}")
+    for key, noun in (("specs", "spec"), ("channels", "channel"), ("platforms", "platform")):
+        before, after = stored.get(key) or [], current[key]
+        reasons += [f"{noun} added: {item}" for item in after if item not in before]
+        reasons += [f"{noun} removed: {item}" for item in before if item not in after]
+    if key_order_changed(stored.get("channels") or [], current["channels"]):
+        reasons.append("channel order changed")
+    for platform in current["platforms"]:
+        if (stored.get("virtual_packages") or {}).get(
+            platform, current["virtual_packages"][platform]
+        ) != current["virtual_packages"][platform]:
+            reasons.append(f"virtual packages changed for {platform}")
+    if not reasons and canonical_json(stored) != canonical_json(current):
+        reasons.append("lock inputs changed")
+    if not reasons:
+        reasons += unsatisfied(inputs, packages)
+    for platform in inputs.platforms:
+        if not (folder / explicit_file(platform)).is_file():
+            reasons.append(f"{explicit_file(platform)} is missing")
+    return reasons
+
+
+def key_order_changed(before: list[str], after: list[str]) -> bool:
+    common = [c for c in after if c in before]
+    return common != [c for c in before if c in after]
+
+
+def unsatisfied(inputs: LockInputs, packages: list[dict[str, Any]]) -> list[str]:
+    """Specs no locked record satisfies (a hand-edited lock), per platform."""
+    from rattler import BuildString, MatchSpec, PackageRecord
+
+    reasons = []
+    for platform in inputs.platforms:
+        records = []
+        for package in packages:
+            if package.get("platform") != platform or package.get("manager") != "conda":
+                continue
+            try:
+                build = str(package["url"]).rsplit("/", 1)[-1].rsplit("-", 1)[-1]
+                build = build.removesuffix(".conda").removesuffix(".tar.bz2")
+                records.append(
+                    PackageRecord(
+                        str(package["name"]),
+                        str(package["version"]),
+                        BuildString(build),
+                        0,
+                        platform,
+                    )
+                )
+            except Exception:
+                reasons.append(f"unreadable package entry in {CONDA_LOCK_FILE}")
+        for spec in inputs.specs:
+            match = MatchSpec(spec)
+            if not any(match.matches(record) for record in records):
+                reasons.append(f"{platform}: no locked package satisfies {spec!r}")
+    return reasons
+
+
+@dataclass(frozen=True)
+class LockOutcome:
+    """What `envc lock` did (or, with --check, found) for one environment."""
+
+    name: str
+    status: str  # "locked", "fresh", "stale", "skipped"
+    reasons: tuple[str, ...] = ()
+    note: str = ""
+
+
+def lock_repository(
+    root: Path,
+    names: Sequence[str] = (),
+    *,
+    check: bool = False,
+    force: bool = False,
+    mirrors: Mapping[str, str] | None = None,
+) -> list[LockOutcome]:
+    """Lock (or check) the named environments, default all, of the valid repository at `root`."""
+    from compiler.errors import UsageError
+    from compiler.model import resolve
+    from compiler.validate import ENVIRONMENTS_DIR, discover
+
+    manifests: dict[str, tuple[dict[str, Any], str]] = {}
+    for file in discover(root / ENVIRONMENTS_DIR):
+        data = read_yaml(file, str(file)).data
+        manifests[data["name"]] = (data, file.parent.relative_to(root).as_posix())
+    unknown = sorted(set(names) - set(manifests))
+    if unknown:
+        raise UsageError(f"no environment named {', '.join(unknown)}")
+    outcomes = []
+    for name in sorted(names or manifests):
+        manifest = resolve(name, manifests)
+        folder = root / manifests[name][1]
+        inputs = lock_inputs(manifest, root)
+        note = (
+            "pip requirements are not locked yet; only the conda part is"
+            if manifest.pip or manifest.requirements_file
+            else ""
+        )
+        if inputs is None:
+            outcomes.append(LockOutcome(name, "skipped", note="no conda packages to lock"))
+            continue
+        reasons = tuple(staleness(inputs, folder))
+        if check:
+            outcomes.append(LockOutcome(name, "stale" if reasons else "fresh", reasons, note))
+            continue
+        if not reasons and not force:
+            outcomes.append(LockOutcome(name, "fresh", note=note))
+            continue
+        records = solve_lock(inputs, mirrors or {}, root / ".envc" / "cache" / "rattler")
+        manifest_name = "env.yaml"
+        for platform in inputs.platforms:
+            write_atomically(
+                folder / explicit_file(platform),
+                render_explicit(inputs, platform, records[platform], manifest_name),
+            )
+        # conda-lock.yml last: it carries the fingerprint, so a lock interrupted before this
+        # point is still seen as stale.
+        write_atomically(
+            folder / CONDA_LOCK_FILE, render_conda_lock(inputs, records, manifest_name)
+        )
+        outcomes.append(LockOutcome(name, "locked", reasons, note))
+    return outcomes
