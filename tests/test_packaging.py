@@ -12,9 +12,21 @@ from tests.conftest import PROJECT
 
 def test_wheel_ships_schema_and_templates(tmp_path: Path) -> None:
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(PROJECT)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(PROJECT),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert built.returncode == 0, built.stderr
     (wheel,) = tmp_path.glob("envc-*.whl")
@@ -26,9 +38,15 @@ def test_wheel_ships_schema_and_templates(tmp_path: Path) -> None:
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
     found = subprocess.run(
-        [sys.executable, "-c", "from compiler.resources import manifest_schema_path as p; "
-         "print(p())"],
-        cwd=tmp_path, env={"PYTHONPATH": str(unpacked), "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "from compiler.resources import manifest_schema_path as p; print(p())",
+        ],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(unpacked), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert found.stdout.strip() == str(unpacked / "compiler/_data/schemas/manifest.schema.json")

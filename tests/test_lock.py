@@ -1,0 +1,220 @@
+"""Locking with the real solver against real conda-forge metadata copied into tests/data/."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compiler import lock as lock_stage
+from compiler.lock import CONDA_LOCK_FILE, lock_repository
+from compiler.solver import SolveError
+from tests.conftest import RepoFactory
+
+CHANNELS = Path(__file__).resolve().parent / "data" / "channels"
+MIRRORS = {
+    "https://conda.anaconda.org/conda-forge": (CHANNELS / "conda-forge").as_uri(),
+    "https://conda.anaconda.org/pytorch": (CHANNELS / "pytorch").as_uri(),
+}
+ML = (
+    "schema_version: 1\nname: ml\npython: '3.12'\n"
+    "conda: [numpy, pandas, scikit-learn, pip]\nplatforms: [linux-64, osx-arm64]\n"
+)
+
+
+@pytest.fixture
+def ml_repo(make_repo: RepoFactory) -> Path:
+    return make_repo({"environments/ml/env.yaml": ML})
+
+
+def folder(root: Path) -> Path:
+    return root / "environments" / "ml"
+
+
+def test_lock_writes_conda_lock_and_explicit_files_readable_by_conda_lock(ml_repo: Path) -> None:
+    from conda_lock.lockfile import parse_conda_lock_file
+
+    (outcome,) = lock_repository(ml_repo, mirrors=MIRRORS)
+    assert outcome.status == "locked"
+    parsed = parse_conda_lock_file(folder(ml_repo) / CONDA_LOCK_FILE)
+    names = {(p.name, p.platform) for p in parsed.package}
+    for name in ("python", "numpy", "pandas", "scikit-learn", "pip"):
+        assert (name, "linux-64") in names and (name, "osx-arm64") in names
+    python = next(p for p in parsed.package if p.name == "python" and p.platform == "linux-64")
+    assert python.version.startswith("3.12.")
+    assert python.url.startswith("https://conda.anaconda.org/conda-forge/linux-64/python-3.12")
+    assert python.hash.md5 and python.hash.sha256
+    explicit = (folder(ml_repo) / "conda-linux-64.lock").read_text()
+    lines = explicit.splitlines()
+    assert "@EXPLICIT" in lines
+    urls = lines[lines.index("@EXPLICIT") + 1 :]
+    assert urls and all(u.startswith("https://conda.anaconda.org/conda-forge/") for u in urls)
+    assert all("#" in u and len(u.rsplit("#", 1)[1]) == 32 for u in urls)
+    # the mirror the solve read from is never recorded
+    for file in folder(ml_repo).iterdir():
+        assert "file://" not in file.read_text()
+
+
+def test_fresh_lock_is_neither_solved_nor_rewritten(
+    ml_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock_repository(ml_repo, mirrors=MIRRORS)
+    before = {f.name: (f.read_bytes(), f.stat().st_mtime_ns) for f in folder(ml_repo).iterdir()}
+
+    def no_solve(*args: object, **kwargs: object) -> object:
+        raise AssertionError("a fresh lock must not be solved")
+
+    monkeypatch.setattr(lock_stage, "solve_in_child", no_solve)
+    # a comment and key order do not change the inputs
+    manifest = folder(ml_repo) / "env.yaml"
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("# reordered\n" + "\n".join([lines[1], lines[0], *lines[2:]]) + "\n")
+    (outcome,) = lock_repository(ml_repo, mirrors=MIRRORS)
+    assert outcome.status == "fresh"
+    after = {
+        f.name: (f.read_bytes(), f.stat().st_mtime_ns)
+        for f in folder(ml_repo).iterdir()
+        if f.name != "env.yaml"
+    }
+    assert after == {k: v for k, v in before.items() if k != "env.yaml"}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            (
+                "conda: [numpy, pandas, scikit-learn, pip]",
+                "conda: [numpy, pandas, scikit-learn, pip, scipy]",
+            ),
+            "spec added: scipy",
+        ),
+        (("python: '3.12'", "python: '3.11'"), "spec added: python 3.11.*"),
+        (
+            ("platforms: [linux-64, osx-arm64]", "platforms: [linux-64, osx-arm64, win-64]"),
+            "platform added: win-64",
+        ),
+        (
+            ("name: ml\n", "name: ml\nchannels: [conda-forge, pytorch]\n"),
+            "channel added: https://conda.anaconda.org/pytorch",
+        ),
+    ],
+)
+def test_check_names_why_a_lock_is_stale_without_solving(
+    ml_repo: Path, monkeypatch: pytest.MonkeyPatch, change: tuple[str, str], reason: str
+) -> None:
+    lock_repository(ml_repo, mirrors=MIRRORS)
+    manifest = folder(ml_repo) / "env.yaml"
+    manifest.write_text(manifest.read_text().replace(*change))
+    monkeypatch.setattr(lock_stage, "solve_in_child", None)  # calling it would fail
+    (outcome,) = lock_repository(ml_repo, check=True)
+    assert outcome.status == "stale"
+    assert reason in outcome.reasons
+
+
+def test_check_catches_a_hand_edited_lock(ml_repo: Path) -> None:
+    lock_repository(ml_repo, mirrors=MIRRORS)
+    manifest = folder(ml_repo) / "env.yaml"
+    manifest.write_text(manifest.read_text().replace("numpy,", "numpy >=2,"))
+    lock_repository(ml_repo, mirrors=MIRRORS)
+    lock_file = folder(ml_repo) / CONDA_LOCK_FILE
+    text = lock_file.read_text()
+    lock_file.write_text(_downgrade_numpy(text))
+    (outcome,) = lock_repository(ml_repo, check=True)
+    assert outcome.status == "stale"
+    assert any("no locked package satisfies 'numpy >=2'" in r for r in outcome.reasons)
+
+
+def _downgrade_numpy(text: str) -> str:
+    """Set every locked numpy's version to 1.0 (what a careless hand edit does)."""
+    out, in_numpy = [], False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("- "):
+            in_numpy = False
+        if line.strip() == "name: numpy":
+            in_numpy = True
+        if in_numpy and line.startswith("  version: "):
+            line = "  version: 1.0.0\n"
+        out.append(line)
+    return "".join(out)
+
+
+def test_unsatisfiable_specs_explain_and_write_nothing(make_repo: RepoFactory) -> None:
+    root = make_repo({"environments/ml/env.yaml": ML.replace("numpy,", "numpy <1,")})
+    with pytest.raises(SolveError, match="numpy <1"):
+        lock_repository(root, mirrors=MIRRORS)
+    assert sorted(p.name for p in folder(root).iterdir()) == ["env.yaml"]
+
+
+def test_pytorch_channel_alone_is_unsatisfiable_with_the_solvers_reason(
+    make_repo: RepoFactory,
+) -> None:
+    root = make_repo(
+        {
+            "environments/ml/env.yaml": "schema_version: 1\nname: ml\n"
+            "channels: [pytorch]\nconda: [pytorch 2.1.*]\n"
+        }
+    )
+    with pytest.raises(SolveError) as raised:
+        lock_repository(root, mirrors=MIRRORS)
+    assert "pytorch" in str(raised.value)
+
+
+def test_gpu_environments_solve_with_the_cuda_virtual_package(make_repo: RepoFactory) -> None:
+    root = make_repo({"environments/ml/env.yaml": ML + "docker:\n  compute: gpu\n  cuda: '12.4'\n"})
+    lock_repository(root, mirrors=MIRRORS)
+    text = (folder(root) / CONDA_LOCK_FILE).read_text()
+    assert '["__cuda","12.4","0"]' in text
+
+
+def envc_lock(root: Path, *args: str, seed: str = "0") -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ,
+        PYTHONHASHSEED=seed,
+        ENVC_MIRRORS=" ".join(f"{k}={v}" for k, v in MIRRORS.items()),
+    )
+    envc = str(Path(sys.executable).parent / "envc")
+    return subprocess.run(
+        [envc, "lock", *args], cwd=root, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_cli_lock_is_byte_stable_and_never_crashes_at_exit(ml_repo: Path) -> None:
+    """py-rattler can crash while the interpreter exits; the solve runs in a child process that
+    leaves with os._exit, so repeated runs always exit 0 with identical files."""
+    outputs = set()
+    for run in range(8):
+        result = envc_lock(ml_repo, "--force", seed=str(run))
+        assert result.returncode == 0, result.stdout + result.stderr
+        outputs.add(tuple(f.read_bytes() for f in sorted(folder(ml_repo).iterdir())))
+    assert len(outputs) == 1
+
+
+def test_cli_check_exit_codes(ml_repo: Path) -> None:
+    assert envc_lock(ml_repo, "--check").returncode == 1
+    assert envc_lock(ml_repo).returncode == 0
+    fresh = envc_lock(ml_repo, "--check")
+    assert (fresh.returncode, fresh.stdout) == (0, "ml: fresh\n")
+    unknown = envc_lock(ml_repo, "nope")
+    assert unknown.returncode == 2 and "no environment named nope" in unknown.stderr
+
+
+def test_unreachable_channel_is_an_environment_error(
+    make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    root = make_repo({"environments/ml/env.yaml": ML})
+    env = dict(os.environ, ENVC_MIRRORS=f"conda-forge={(tmp_path / 'gone').as_uri()}")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "envc"), "lock"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "failed" in result.stderr
+    assert sorted(p.name for p in folder(root).iterdir()) == ["env.yaml"]
