@@ -83,7 +83,13 @@ def _solve(request: SolveRequest) -> list[dict[str, Any]]:
         GenericVirtualPackage(PackageName(name), Version(version), BuildString(build))
         for name, version, build in request.virtual_packages
     ]
-    sources = {channel.source.rstrip("/"): channel.canonical for channel in request.channels}
+    subdirs = (request.platform, "noarch")
+    sources = {
+        _without_nulls(channel.source, subdirs, Path(request.cache_dir)).rstrip(
+            "/"
+        ): channel.canonical
+        for channel in request.channels
+    }
 
     async def run() -> list[Any]:
         return await solve(
@@ -124,6 +130,52 @@ def _solve(request: SolveRequest) -> list[dict[str, Any]]:
             }
         )
     return records
+
+
+def _without_nulls(source: str, subdirs: tuple[str, ...], cache_dir: Path) -> str:
+    """A local channel whose repodata has `"depends": null` (real channels hold such records,
+    and rattler refuses them) is read from a copy with empty lists instead."""
+    import hashlib
+    import json
+    from urllib.parse import unquote, urlparse
+
+    if "://" in source and not source.startswith("file://"):
+        return source
+    folder = Path(unquote(urlparse(source).path)) if source.startswith("file://") else Path(source)
+    copy = cache_dir / "sanitized" / hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    needed = False
+    for subdir in subdirs:
+        original = folder / subdir / "repodata.json"
+        try:
+            raw = original.read_bytes()
+        except OSError:
+            continue  # rattler reports the missing subdir itself
+        repodata = json.loads(raw) if b"null" in raw else None
+        if repodata is None:
+            continue
+        changed = False
+        for key in ("packages", "packages.conda"):
+            for record in (repodata.get(key) or {}).values():
+                for field in ("depends", "constrains"):
+                    if field in record and record[field] is None:
+                        record[field] = []
+                        changed = True
+        if changed:
+            needed = True
+            target = copy / subdir / "repodata.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".repodata.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(repodata), encoding="utf-8")
+            os.replace(temporary, target)
+    if not needed:
+        return source
+    for subdir in subdirs:  # subdirs without nulls go into the copy as they are
+        target = copy / subdir / "repodata.json"
+        original = folder / subdir / "repodata.json"
+        if original.is_file() and b"null" not in original.read_bytes():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(original.read_bytes())
+    return copy.as_uri()
 
 
 def solve_in_child(requests: list[SolveRequest]) -> list[list[dict[str, Any]]]:

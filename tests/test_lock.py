@@ -218,3 +218,21 @@ def test_unreachable_channel_is_an_environment_error(
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "failed" in result.stderr
     assert sorted(p.name for p in folder(root).iterdir()) == ["env.yaml"]
+
+
+def test_repodata_with_null_depends_loads(make_repo: RepoFactory) -> None:
+    nulls = CHANNELS / "numpy-with-nulls"
+    assert b'"depends": null' in (nulls / "linux-64" / "repodata.json").read_bytes()
+    root = make_repo(
+        {
+            "environments/ml/env.yaml": "schema_version: 1\nname: ml\n"
+            "conda: [python 3.12.*, numpy 1.26.*]\n"
+        }
+    )
+    (outcome,) = lock_repository(
+        root, mirrors={"https://conda.anaconda.org/conda-forge": nulls.as_uri()}
+    )
+    assert outcome.status == "locked"
+    explicit = (folder(root) / "conda-linux-64.lock").read_text()
+    assert "https://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.4-" in explicit
+    assert "file://" not in explicit
