@@ -30,6 +30,7 @@ from compiler.yamlio import read_yaml
 LOCK_FORMAT_VERSION = 1
 CONDA_LOCK_FILE = "conda-lock.yml"
 DEFAULT_CHANNELS = ("conda-forge",)
+MAX_LOCK_BYTES = 64 * 1024 * 1024
 
 # What the solver may assume each platform provides (the oldest systems we build for).
 _BASE_VIRTUAL_PACKAGES: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -223,13 +224,12 @@ def write_atomically(target: Path, content: str) -> bool:
 
 def locked_inputs(folder: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The inputs document a lock was made from, and its packages; (None, []) when unreadable."""
+    # Read with envc's own reader (libyaml events): a lockfile has thousands of lines.
+    content = read_yaml(folder / CONDA_LOCK_FILE, CONDA_LOCK_FILE, max_bytes=MAX_LOCK_BYTES).data
     try:
-        from ruamel.yaml import YAML
-
-        content = YAML(typ="safe", pure=True).load((folder / CONDA_LOCK_FILE).read_text("utf-8"))
         inputs = json.loads(content["metadata"]["custom_metadata"]["envc_inputs"])
         packages = content["package"]
-    except Exception:  # missing, hand-broken or foreign: reported as stale by the caller
+    except (TypeError, KeyError, ValueError):  # missing, hand-broken or foreign lockfile
         return None, []
     if not isinstance(inputs, dict) or not isinstance(packages, list):
         return None, []

@@ -397,8 +397,9 @@ def _file_problem(display: str, message: str, rule: str) -> Document:
     return Document(display, None, (Diagnostic(display, 1, 1, message, rule),))
 
 
-def read_yaml(file: Path | str, display: str) -> Document:
-    """Read and parse a YAML file; unreadable, oversized or non-regular files become diagnostics."""
+def read_yaml(file: Path | str, display: str, max_bytes: int = MAX_FILE_BYTES) -> Document:
+    """Read and parse a YAML file; unreadable, oversized or non-regular files become diagnostics.
+    (`max_bytes` guards against hostile input; lockfiles envc wrote itself may be larger.)"""
     try:
         # O_NOFOLLOW: a manifest that is a symbolic link could be any file on the machine.
         handle = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
@@ -415,17 +416,17 @@ def read_yaml(file: Path | str, display: str) -> Document:
         if not stat.S_ISREG(status.st_mode):
             what = "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file"
             return _file_problem(display, f"is {what}, expected a YAML file", "not-a-file")
-        if status.st_size > MAX_FILE_BYTES:
+        if status.st_size > max_bytes:
             return _file_problem(
-                display, f"file is larger than {MAX_FILE_BYTES // 1024} KiB", "too-large"
+                display, f"file is larger than {max_bytes // 1024} KiB", "too-large"
             )
-        raw = os.read(handle, MAX_FILE_BYTES + 1)
+        raw = os.read(handle, max_bytes + 1)
     except OSError as exc:
         return _file_problem(display, f"cannot read: {exc.strerror or exc}", "unreadable")
     finally:
         os.close(handle)
-    if len(raw) > MAX_FILE_BYTES:  # grew while we read it
+    if len(raw) > max_bytes:  # grew while we read it
         return _file_problem(
-            display, f"file is larger than {MAX_FILE_BYTES // 1024} KiB", "too-large"
+            display, f"file is larger than {max_bytes // 1024} KiB", "too-large"
         )
     return parse_yaml(display, raw)
