@@ -1,0 +1,128 @@
+"""Benchmark: locking, the staleness gate, and the py-rattler exit crash.
+
+Against the real conda-forge metadata in tests/data/channels (served as a mirror of conda-forge),
+in one run:
+
+* a cold solve of python 3.12, numpy, pandas, scikit-learn and pip on four platforms (`envc lock`
+  in a fresh repository, empty solver cache);
+* `envc lock --check` over 1,000 locked environments, against the floor of a Python process that
+  reads (and YAML-parses with libyaml) the same lockfiles; and a no-op `envc lock` over the same
+  (which must solve nothing);
+* the exit crash: N processes that solve with py-rattler in-process and exit normally, against
+  N `envc lock --force` runs (which solve in a child that leaves with os._exit).
+
+    .venv/bin/python benchmarks/lock.py [--environments 1000] [--crash-runs 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+CHANNEL = (PROJECT / "tests" / "data" / "channels" / "conda-forge").as_uri()
+ENVC = str(Path(sys.executable).parent / "envc")
+MANIFEST = (
+    "schema_version: 1\nname: {name}\npython: '3.12'\n"
+    "conda: [numpy, pandas, scikit-learn, pip]\n"
+    "platforms: [linux-64, osx-64, osx-arm64, win-64]\n"
+)
+IN_PROCESS_SOLVE = f"""
+import asyncio
+from rattler import solve, GenericVirtualPackage, PackageName, Version, BuildString
+vp = [GenericVirtualPackage(PackageName(n), Version(v), BuildString("0"))
+      for n, v in (("__unix", "0"), ("__glibc", "2.28"))]
+asyncio.run(solve(["{CHANNEL}"], ["python 3.12.*", "numpy", "pip"], platforms=["linux-64",
+                  "noarch"], virtual_packages=vp))
+"""
+
+
+def run(command: list[str], cwd: Path) -> tuple[float, int]:
+    env = dict(os.environ, ENVC_MIRRORS=f"conda-forge={CHANNEL}")
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=False)
+    return time.perf_counter() - started, result.returncode
+
+
+def median(command: list[str], cwd: Path, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        seconds, code = run(command, cwd)
+        if code != 0:
+            raise SystemExit(f"{command} exited {code}")
+        times.append(seconds)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--environments", type=int, default=1000)
+    parser.add_argument("--crash-runs", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(PROJECT / "compiler")], check=True
+    )
+    work = Path(tempfile.mkdtemp(prefix="envc-lock-bench-"))
+    try:
+        cold = []
+        for attempt in range(args.repeat):
+            repo = work / f"cold-{attempt}"
+            (repo / "environments" / "ml").mkdir(parents=True)
+            (repo / "environments" / "ml" / "env.yaml").write_text(MANIFEST.format(name="ml"))
+            seconds, code = run([ENVC, "lock"], repo)
+            assert code == 0
+            cold.append(seconds)
+        many = work / "many"
+        source = work / "cold-0" / "environments" / "ml"
+        for index in range(args.environments):
+            target = many / "environments" / f"env-{index:04d}"
+            shutil.copytree(source, target)
+            (target / "env.yaml").write_text(MANIFEST.format(name=f"env-{index:04d}"))
+        floor_code = (
+            "import pathlib, _ruamel_yaml\n"
+            "for p in sorted(pathlib.Path('environments').glob('*/conda-lock.yml')):\n"
+            "    parser = _ruamel_yaml.CParser(p.read_text())\n"
+            "    while type(parser.get_event()).__name__ != 'StreamEndEvent': pass\n"
+        )
+        rows = [
+            ("cold solve, 4 platforms (envc lock)", statistics.median(cold)),
+            (
+                f"floor: read + parse {args.environments} lockfiles",
+                median([sys.executable, "-c", floor_code], many, args.repeat),
+            ),
+            (
+                f"envc lock --check ({args.environments})",
+                median([ENVC, "lock", "--check"], many, args.repeat),
+            ),
+            (
+                f"envc lock, nothing to do ({args.environments})",
+                median([ENVC, "lock"], many, args.repeat),
+            ),
+        ]
+        crash_repo = work / "cold-0"
+        in_process = sum(
+            run([sys.executable, "-c", IN_PROCESS_SOLVE], work)[1] != 0
+            for _ in range(args.crash_runs)
+        )
+        through_envc = sum(
+            run([ENVC, "lock", "--force"], crash_repo)[1] != 0 for _ in range(args.crash_runs)
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for label, seconds in rows:
+        print(f"  {label:<44} {seconds * 1000:9.1f} ms")
+    print(f"\n  envc lock --check / floor: {rows[2][1] / rows[1][1]:.1f}x")
+    print(f"  failed exits, in-process rattler solve: {in_process}/{args.crash_runs}")
+    print(f"  failed exits, envc lock --force:        {through_envc}/{args.crash_runs}")
+
+
+if __name__ == "__main__":
+    main()
