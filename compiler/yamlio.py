@@ -426,7 +426,5 @@ def read_yaml(file: Path | str, display: str, max_bytes: int = MAX_FILE_BYTES) -
     finally:
         os.close(handle)
     if len(raw) > max_bytes:  # grew while we read it
-        return _file_problem(
-            display, f"file is larger than {max_bytes // 1024} KiB", "too-large"
-        )
+        return _file_problem(display, f"file is larger than {max_bytes // 1024} KiB", "too-large")
     return parse_yaml(display, raw)

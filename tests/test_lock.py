@@ -236,3 +236,19 @@ def test_repodata_with_null_depends_loads(make_repo: RepoFactory) -> None:
     explicit = (folder(root) / "conda-linux-64.lock").read_text()
     assert "https://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.4-" in explicit
     assert "file://" not in explicit
+
+
+def test_check_catches_edited_and_missing_explicit_files(ml_repo: Path) -> None:
+    lock_repository(ml_repo, mirrors=MIRRORS)
+    explicit = folder(ml_repo) / "conda-linux-64.lock"
+    text = explicit.read_text()
+    md5 = text.split("#")[-1].strip()
+    explicit.write_text(text.replace(md5, "0" * 32))
+    (outcome,) = lock_repository(ml_repo, check=True)
+    assert outcome.reasons == ("conda-linux-64.lock was edited by hand",)
+    (folder(ml_repo) / "conda-osx-arm64.lock").unlink()
+    (outcome,) = lock_repository(ml_repo, check=True)
+    assert "conda-osx-arm64.lock is missing" in outcome.reasons
+    (outcome,) = lock_repository(ml_repo, mirrors=MIRRORS)  # relocking repairs both
+    assert outcome.status == "locked"
+    assert lock_repository(ml_repo, check=True)[0].status == "fresh"
