@@ -23,20 +23,20 @@ def git(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProc
     )
 
 
-def test_precommit_rejects_a_bad_manifest_and_accepts_the_fix(
-    tmp_path: Path, git_env: dict[str, str]
-) -> None:
+def user_repo(
+    tmp_path: Path, git_env: dict[str, str], hook_ids: set[str]
+) -> tuple[Path, dict[str, str]]:
+    """A git repository whose pre-commit configuration runs our hooks `hook_ids`."""
     env = dict(git_env)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["PRE_COMMIT_HOME"] = str(tmp_path / "pre-commit-home")
     repo = tmp_path / "user-repo"
-    shutil.copytree(PROJECT / "environments", repo / "environments")
+    repo.mkdir()
     hooks = YAML(typ="safe").load((PROJECT / ".pre-commit-hooks.yaml").read_text())
-    for hook in hooks:
-        hook["language"] = "system"
-    config = {"repos": [{"repo": "local", "hooks": hooks}]}
+    hooks = [dict(hook, language="system") for hook in hooks if hook["id"] in hook_ids]
+    assert {hook["id"] for hook in hooks} == hook_ids
     with (repo / ".pre-commit-config.yaml").open("w") as handle:
-        YAML().dump(config, handle)
+        YAML().dump({"repos": [{"repo": "local", "hooks": hooks}]}, handle)
     assert git(repo, env, "init", "-q", "-b", "main").returncode == 0
     installed = subprocess.run(
         [sys.executable, "-m", "pre_commit", "install"],
@@ -47,6 +47,14 @@ def test_precommit_rejects_a_bad_manifest_and_accepts_the_fix(
         check=False,
     )
     assert installed.returncode == 0, installed.stdout + installed.stderr
+    return repo, env
+
+
+def test_precommit_rejects_a_bad_manifest_and_accepts_the_fix(
+    tmp_path: Path, git_env: dict[str, str]
+) -> None:
+    repo, env = user_repo(tmp_path, git_env, {"envc-validate"})
+    shutil.copytree(PROJECT / "environments", repo / "environments")
     git(repo, env, "add", "-A")
     first = git(repo, env, "commit", "-q", "-m", "add environments")
     assert first.returncode == 0, first.stdout + first.stderr
@@ -68,3 +76,27 @@ def test_precommit_rejects_a_bad_manifest_and_accepts_the_fix(
     fixed = git(repo, env, "commit", "-q", "-m", "fix parent")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert git(repo, env, "log", "-1", "--format=%s").stdout.strip() == "fix parent"
+
+
+def test_precommit_lock_check_rejects_a_stale_lock(tmp_path: Path, git_env: dict[str, str]) -> None:
+    repo, env = user_repo(tmp_path, git_env, {"envc-validate", "envc-lock-check"})
+    channel = (PROJECT / "tests" / "data" / "channels" / "conda-forge").as_uri()
+    env["ENVC_MIRRORS"] = f"conda-forge={channel}"
+    manifest = repo / "environments" / "ml" / "env.yaml"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("schema_version: 1\nname: ml\npython: '3.12'\nconda: [numpy, pip]\n")
+    envc = [str(Path(sys.executable).parent / "envc"), "lock"]
+    assert subprocess.run(envc, cwd=repo, env=env, check=False).returncode == 0
+    git(repo, env, "add", "-A")
+    assert git(repo, env, "commit", "-q", "-m", "locked").returncode == 0
+
+    manifest.write_text(manifest.read_text().replace("pip]", "pip, pandas]"))
+    git(repo, env, "add", "-A")
+    rejected = git(repo, env, "commit", "-q", "-m", "unlocked change")
+    assert rejected.returncode != 0
+    assert "ml: stale: spec added: pandas" in rejected.stdout + rejected.stderr
+
+    assert subprocess.run(envc, cwd=repo, env=env, check=False).returncode == 0
+    git(repo, env, "add", "-A")
+    accepted = git(repo, env, "commit", "-q", "-m", "relocked")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
