@@ -124,17 +124,38 @@ def schema() -> int:
     envvar="ENVC_MIRRORS",
     help="Solve CHANNEL from URL (a mirror or local folder); locks record CHANNEL.",
 )
+@click.option(
+    "--pip-index",
+    metavar="URL",
+    envvar="ENVC_PIP_INDEX",
+    help="Resolve pip requirements from this index instead of PyPI.",
+)
+@click.option(
+    "--pip-find-links",
+    multiple=True,
+    metavar="DIR|URL",
+    envvar="ENVC_PIP_FIND_LINKS",
+    help="Also look for wheels here (alone: offline, no index).",
+)
 @_repo_option
 @_handle_errors
 def lock(
-    names: tuple[str, ...], check: bool, force: bool, mirrors: tuple[str, ...], repo: Path | None
+    names: tuple[str, ...],
+    check: bool,
+    force: bool,
+    mirrors: tuple[str, ...],
+    pip_index: str | None,
+    pip_find_links: tuple[str, ...],
+    repo: Path | None,
 ) -> int:
-    """Lock the conda part of environments (default: all) for each of their platforms.
+    """Lock environments (default: all) for each of their platforms.
 
-    Writes conda-lock.yml and conda-<platform>.lock beside each env.yaml. An environment whose
-    lock matches its inputs is not solved again and its files are not rewritten.
+    Writes conda-lock.yml, conda-<platform>.lock and requirements-<platform>.txt (pip, with
+    hashes) beside each env.yaml. An environment whose lock matches its inputs is not solved
+    again and its files are not rewritten.
     """
     from compiler.lock import lock_repository
+    from compiler.pip_lock import PipIndex
     from compiler.report import REPORTERS, summary
     from compiler.solver import canonical_channel
     from compiler.validate import find_root, validate
@@ -151,11 +172,16 @@ def lock(
         if not separator or not url:
             raise click.BadParameter(f"expected CHANNEL=URL, got {item!r}", param_hint="--mirror")
         mirror_map[canonical_channel(channel)] = url
-    outcomes = lock_repository(root.resolve(), names, check=check, force=force, mirrors=mirror_map)
+    outcomes = lock_repository(
+        root.resolve(),
+        names,
+        check=check,
+        force=force,
+        mirrors=mirror_map,
+        pip_index=PipIndex(pip_index, tuple(pip_find_links)),
+    )
     for outcome in outcomes:
         why = f": {'; '.join(outcome.reasons)}" if outcome.reasons else ""
         click.echo(f"{outcome.name}: {outcome.status}{why}")
-        if outcome.note:
-            click.echo(f"{outcome.name}: note: {outcome.note}", err=True)
     stale = [o for o in outcomes if o.status == "stale"]
     return EXIT_FINDINGS if stale else EXIT_OK

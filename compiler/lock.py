@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from compiler.model import Manifest, PythonSettings
+from compiler.pip_lock import PipIndex, resolve_pip
+from compiler.references import read_requirements
 from compiler.solver import ChannelSource, SolveRequest, canonical_channel, solve_in_child
 from compiler.yamlio import read_yaml
 
@@ -50,6 +53,10 @@ def explicit_file(platform: str) -> str:
     return f"conda-{platform}.lock"
 
 
+def pip_file(platform: str) -> str:
+    return f"requirements-{platform}.txt"
+
+
 def virtual_packages(platform: str, cuda: str | None) -> tuple[tuple[str, str, str], ...]:
     """Virtual packages for `platform`; `__cuda` for GPU environments off macOS."""
     base = _BASE_VIRTUAL_PACKAGES[platform]
@@ -67,15 +74,24 @@ class LockInputs:
     specs: tuple[str, ...]
     platforms: tuple[str, ...]
     virtual: dict[str, tuple[tuple[str, str, str], ...]] = field(compare=False)
+    pip: tuple[str, ...] = ()
+    python: str | None = None
 
     def document(self) -> dict[str, Any]:
         return {
             "format_version": LOCK_FORMAT_VERSION,
             "channels": list(self.channels),
             "specs": list(self.specs),
+            "pip": list(self.pip),
+            "python": self.python,
             "platforms": list(self.platforms),
             "virtual_packages": {p: [list(v) for v in self.virtual[p]] for p in self.platforms},
         }
+
+    def files(self) -> list[str]:
+        """The lockfiles these inputs produce."""
+        conda = [CONDA_LOCK_FILE, *map(explicit_file, self.platforms)] if self.specs else []
+        return conda + [pip_file(p) for p in self.platforms if self.pip]
 
     def fingerprint(self) -> str:
         return "sha256:" + hashlib.sha256(canonical_json(self.document()).encode()).hexdigest()
@@ -91,27 +107,31 @@ def canonical_json(value: Any) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _python_spec(manifest: Manifest) -> str | None:
+def _python_version(manifest: Manifest) -> str | None:
     python = manifest.python
-    version = python.version if isinstance(python, PythonSettings) else python
-    if not version:
-        return None
-    return f"python {version}.*" if version.count(".") == 1 else f"python =={version}"
+    return python.version if isinstance(python, PythonSettings) else python
 
 
 def lock_inputs(manifest: Manifest, root: Path) -> LockInputs | None:
-    """The conda inputs of a resolved manifest; None when it has no conda part to lock."""
+    """The lock inputs of a resolved manifest; None when it has nothing to lock."""
     specs = list(manifest.conda)
     channels = list(manifest.channels)
+    pip = list(manifest.pip)
     if manifest.conda_file:
         data = read_yaml(root / manifest.conda_file, manifest.conda_file).data or {}
         channels += [c for c in data.get("channels") or [] if c not in channels]
-        specs += [d for d in data.get("dependencies") or [] if isinstance(d, str)]
-    if not specs:
+        for item in data.get("dependencies") or []:
+            if isinstance(item, str):
+                specs.append(item)
+            elif isinstance(item, dict):
+                pip += [r for r in item.get("pip") or [] if isinstance(r, str)]
+    if manifest.requirements_file:
+        pip += read_requirements(root / manifest.requirements_file, root)
+    if not specs and not pip:
         return None
-    python = _python_spec(manifest)
-    if python and not any(spec.split()[0].split("=")[0] == "python" for spec in specs):
-        specs.append(python)
+    version = _python_version(manifest)
+    if specs and version and not any(re.match(r"python\b(?!-)", spec) for spec in specs):
+        specs.append(f"python {version}.*" if version.count(".") == 1 else f"python =={version}")
     cuda = manifest.docker.cuda if manifest.docker.compute == "gpu" else None
     platforms = tuple(sorted(manifest.platforms))
     return LockInputs(
@@ -120,6 +140,8 @@ def lock_inputs(manifest: Manifest, root: Path) -> LockInputs | None:
         specs=tuple(sorted(set(specs))),
         platforms=platforms,
         virtual={platform: virtual_packages(platform, cuda) for platform in platforms},
+        pip=tuple(sorted(set(pip))),
+        python=version,
     )
 
 
@@ -204,27 +226,36 @@ def _with_header(inputs: LockInputs, manifest_name: str, extra: list[str], body:
         f"# Regenerate with: envc lock {inputs.name}",
         *extra,
         f"# input-fingerprint: {inputs.fingerprint()}",
+        f"# inputs: {canonical_json(inputs.document())}",
         f"# body-sha256: {hashlib.sha256(body.encode()).hexdigest()}",
     ]
     return "\n".join(lines) + "\n" + body
 
 
-def _intact(file: Path, fingerprint: str) -> bool:
-    """Whether `file` was written by envc from inputs with `fingerprint` and not edited since."""
+def _read_header(file: Path) -> tuple[dict[str, str], str] | None:
+    """The `# key: value` header of a lockfile envc wrote, and the rest of it."""
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        return False
+        return None
     header: dict[str, str] = {}
     position = 0
     while text.startswith("# ", position):
         end = text.find("\n", position)
         if end < 0:
-            return False
+            return None
         key, _, value = text[position + 2 : end].partition(": ")
         header[key] = value
         position = end + 1
-    body = text[position:]
+    return header, text[position:]
+
+
+def _intact(file: Path, fingerprint: str) -> bool:
+    """Whether `file` was written by envc from inputs with `fingerprint` and not edited since."""
+    read = _read_header(file)
+    if read is None:
+        return False
+    header, body = read
     return (
         header.get("input-fingerprint") == fingerprint
         and header.get("body-sha256") == hashlib.sha256(body.encode()).hexdigest()
@@ -247,51 +278,64 @@ def write_atomically(target: Path, content: str) -> bool:
     return True
 
 
-def locked_inputs(folder: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """The inputs document a lock was made from, and its packages; (None, []) when unreadable."""
-    # Read with envc's own reader (libyaml events): a lockfile has thousands of lines.
+def _locked_packages(folder: Path) -> list[dict[str, Any]]:
+    """The package entries of `conda-lock.yml` (read with envc's fast YAML reader)."""
     content = read_yaml(folder / CONDA_LOCK_FILE, CONDA_LOCK_FILE, max_bytes=MAX_LOCK_BYTES).data
-    try:
-        inputs = json.loads(content["metadata"]["custom_metadata"]["envc_inputs"])
-        packages = content["package"]
-    except (TypeError, KeyError, ValueError):  # missing, hand-broken or foreign lockfile
-        return None, []
-    if not isinstance(inputs, dict) or not isinstance(packages, list):
-        return None, []
-    return inputs, packages
+    packages = content.get("package") if isinstance(content, dict) else None
+    return [p for p in packages if isinstance(p, dict)] if isinstance(packages, list) else []
+
+
+def _stored_inputs(folder: Path, files: Sequence[str]) -> dict[str, Any] | None:
+    for name in files:
+        read = _read_header(folder / name)
+        if read is not None and "inputs" in read[0]:
+            try:
+                stored = json.loads(read[0]["inputs"])
+            except ValueError:
+                continue
+            if isinstance(stored, dict):
+                return stored
+    return None
 
 
 def staleness(inputs: LockInputs, folder: Path) -> list[str]:
     """Why the lock in `folder` does not match `inputs` (empty: fresh). Never solves.
 
     Fast path: every lockfile's header carries these inputs' fingerprint and its body's digest.
-    Otherwise the stored inputs are read back to say what changed."""
-    files = [CONDA_LOCK_FILE, *(explicit_file(p) for p in inputs.platforms)]
+    Otherwise the inputs stored in the headers are compared to say what changed."""
+    files = inputs.files()
     fingerprint = inputs.fingerprint()
     if all(_intact(folder / name, fingerprint) for name in files):
         return []
-    stored, packages = locked_inputs(folder)
+    stored = _stored_inputs(folder, files)
     if stored is None:
-        return [f"no readable {CONDA_LOCK_FILE}"]
+        return ["not locked yet"]
     current = inputs.document()
     reasons = []
     if stored.get("format_version") != current["format_version"]:
         reasons.append(f"lock format {stored.get('format_version')} -> {LOCK_FORMAT_VERSION}")
-    for key, noun in (("specs", "spec"), ("channels", "channel"), ("platforms", "platform")):
+    for key, noun in (
+        ("specs", "spec"),
+        ("pip", "pip requirement"),
+        ("channels", "channel"),
+        ("platforms", "platform"),
+    ):
         before, after = stored.get(key) or [], current[key]
         reasons += [f"{noun} added: {item}" for item in after if item not in before]
         reasons += [f"{noun} removed: {item}" for item in before if item not in after]
     if key_order_changed(stored.get("channels") or [], current["channels"]):
         reasons.append("channel order changed")
+    if stored.get("python") != current["python"]:
+        reasons.append(f"python {stored.get('python')} -> {current['python']}")
     for platform in current["platforms"]:
-        if (stored.get("virtual_packages") or {}).get(
-            platform, current["virtual_packages"][platform]
-        ) != current["virtual_packages"][platform]:
+        before_virtual = (stored.get("virtual_packages") or {}).get(platform)
+        if before_virtual not in (None, current["virtual_packages"][platform]):
             reasons.append(f"virtual packages changed for {platform}")
     if not reasons and canonical_json(stored) != canonical_json(current):
         reasons.append("lock inputs changed")
     if not reasons:
-        reasons += unsatisfied(inputs, packages)
+        if inputs.specs:
+            reasons += unsatisfied(inputs, _locked_packages(folder))
         for name in files:
             if not (folder / name).is_file():
                 reasons.append(f"{name} is missing")
@@ -343,7 +387,56 @@ class LockOutcome:
     name: str
     status: str  # "locked", "fresh", "stale", "skipped"
     reasons: tuple[str, ...] = ()
-    note: str = ""
+
+
+def _pip_python(inputs: LockInputs, records: list[dict[str, Any]]) -> str:
+    """The Python version pip resolves for: the manifest's, else the conda-locked one."""
+    if inputs.python:
+        return inputs.python
+    for record in records:
+        if record["name"] == "python":
+            return ".".join(record["version"].split(".")[:2])
+    from compiler.errors import UsageError
+
+    raise UsageError(
+        f"{inputs.name}: pip requirements need a Python version: set 'python:' "
+        "or add python to 'conda:'"
+    )
+
+
+def lock_environment(
+    inputs: LockInputs, folder: Path, cache: Path, mirrors: Mapping[str, str], pip_index: PipIndex
+) -> None:
+    """Solve `inputs` and write its lockfiles into `folder`; nothing is written on failure."""
+    records = solve_lock(inputs, mirrors, cache / "rattler") if inputs.specs else {}
+    contents: dict[str, str] = {}
+    for platform in inputs.platforms:
+        conda = records.get(platform, [])
+        if inputs.specs:
+            contents[explicit_file(platform)] = render_explicit(inputs, platform, conda, "env.yaml")
+        if inputs.pip:
+            locked = resolve_pip(
+                inputs.pip,
+                _pip_python(inputs, conda),
+                platform,
+                [(r["name"], r["version"]) for r in conda],
+                pip_index,
+                cache / "uv",
+            )
+            contents[pip_file(platform)] = _with_header(
+                inputs,
+                "env.yaml",
+                [
+                    f"# platform: {platform}",
+                    "# Install with: pip install --require-hashes -r <this file>",
+                ],
+                locked,
+            )
+    if inputs.specs:
+        # conda-lock.yml last: a lock interrupted before this point still reads as stale.
+        contents[CONDA_LOCK_FILE] = render_conda_lock(inputs, records, "env.yaml")
+    for name, content in contents.items():
+        write_atomically(folder / name, content)
 
 
 def lock_repository(
@@ -353,6 +446,7 @@ def lock_repository(
     check: bool = False,
     force: bool = False,
     mirrors: Mapping[str, str] | None = None,
+    pip_index: PipIndex | None = None,
 ) -> list[LockOutcome]:
     """Lock (or check) the named environments, default all, of the valid repository at `root`."""
     from compiler.errors import UsageError
@@ -368,35 +462,19 @@ def lock_repository(
         raise UsageError(f"no environment named {', '.join(unknown)}")
     outcomes = []
     for name in sorted(names or manifests):
-        manifest = resolve(name, manifests)
         folder = root / manifests[name][1]
-        inputs = lock_inputs(manifest, root)
-        note = (
-            "pip requirements are not locked yet; only the conda part is"
-            if manifest.pip or manifest.requirements_file
-            else ""
-        )
+        inputs = lock_inputs(resolve(name, manifests), root)
         if inputs is None:
-            outcomes.append(LockOutcome(name, "skipped", note="no conda packages to lock"))
+            outcomes.append(LockOutcome(name, "skipped", ("no packages to lock",)))
             continue
         reasons = tuple(staleness(inputs, folder))
         if check:
-            outcomes.append(LockOutcome(name, "stale" if reasons else "fresh", reasons, note))
-            continue
-        if not reasons and not force:
-            outcomes.append(LockOutcome(name, "fresh", note=note))
-            continue
-        records = solve_lock(inputs, mirrors or {}, root / ".envc" / "cache" / "rattler")
-        manifest_name = "env.yaml"
-        for platform in inputs.platforms:
-            write_atomically(
-                folder / explicit_file(platform),
-                render_explicit(inputs, platform, records[platform], manifest_name),
+            outcomes.append(LockOutcome(name, "stale" if reasons else "fresh", reasons))
+        elif not reasons and not force:
+            outcomes.append(LockOutcome(name, "fresh"))
+        else:
+            lock_environment(
+                inputs, folder, root / ".envc" / "cache", mirrors or {}, pip_index or PipIndex()
             )
-        # conda-lock.yml last: it carries the fingerprint, so a lock interrupted before this
-        # point is still seen as stale.
-        write_atomically(
-            folder / CONDA_LOCK_FILE, render_conda_lock(inputs, records, manifest_name)
-        )
-        outcomes.append(LockOutcome(name, "locked", reasons, note))
+            outcomes.append(LockOutcome(name, "locked", reasons))
     return outcomes

@@ -187,3 +187,17 @@ def _include(
         ]
     shown = str(Path(display).parent / relative)
     return check_requirements_file(target, shown, root, visiting)
+
+
+def read_requirements(file: Path, root: Path) -> list[str]:
+    """The requirement lines of a (validated) requirements file and the files it includes."""
+    requirements: list[str] = []
+    for _, _, content in _logical_lines(file.read_text(encoding="utf-8-sig")):
+        include = _REQUIREMENT_INCLUDE.fullmatch(content)
+        if include:
+            target, _ = resolve_reference(root, file.parent, include.group(1))
+            if target is not None and target != file:
+                requirements += read_requirements(target, root)
+        elif not content.startswith("-"):
+            requirements.append(_PER_REQUIREMENT_OPTION.sub("", content).strip())
+    return requirements

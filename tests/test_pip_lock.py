@@ -1,0 +1,95 @@
+"""The pip part of locks with the real uv resolver, from wheels built into a local folder."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from compiler.lock import lock_repository
+from compiler.pip_lock import PipIndex, write_wheel
+from compiler.solver import SolveError
+from tests.conftest import RepoFactory
+from tests.test_lock import MIRRORS
+
+
+@pytest.fixture
+def wheels(tmp_path: Path) -> PipIndex:
+    folder = tmp_path / "wheels"
+    folder.mkdir()
+    write_wheel(folder, "alpha", "1.0")
+    write_wheel(folder, "alpha", "1.1")
+    write_wheel(folder, "beta", "2.0", ("alpha>=1.0",))
+    write_wheel(folder, "gamma", "0.5", ("numpy>=1.20",))
+    write_wheel(folder, "numpy", "1.21.0")
+    write_wheel(folder, "delta", "1.0", ("numpy<1",))
+    return PipIndex(find_links=(str(folder),))
+
+
+MANIFEST = (
+    "schema_version: 1\nname: ml\npython: '3.12'\nconda: [numpy >=1.26, pip]\npip: [beta, gamma]\n"
+)
+
+
+def lockfile(root: Path, name: str) -> str:
+    return (root / "environments" / "ml" / name).read_text()
+
+
+def test_pip_part_is_hashed_and_leaves_conda_packages_to_conda(
+    make_repo: RepoFactory, wheels: PipIndex
+) -> None:
+    root = make_repo({"environments/ml/env.yaml": MANIFEST})
+    (outcome,) = lock_repository(root, mirrors=MIRRORS, pip_index=wheels)
+    assert outcome.status == "locked"
+    text = lockfile(root, "requirements-linux-64.txt")
+    assert "# Install with: pip install --require-hashes" in text
+    body = text[text.index("alpha==") :]
+    assert [line.split(" ")[0] for line in body.splitlines() if "==" in line] == [
+        "alpha==1.1",
+        "beta==2.0",
+        "gamma==0.5",
+    ]
+    assert "numpy" not in body  # conda installs it; pip must not again
+    wheel = Path(wheels.find_links[0]) / "beta-2.0-py3-none-any.whl"
+    assert f"--hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}" in body
+    assert "numpy" in lockfile(root, "conda-linux-64.lock")
+
+
+def test_pip_must_agree_with_the_conda_part(make_repo: RepoFactory, wheels: PipIndex) -> None:
+    root = make_repo({"environments/ml/env.yaml": MANIFEST.replace("gamma", "delta")})
+    with pytest.raises(SolveError, match="delta"):
+        lock_repository(root, mirrors=MIRRORS, pip_index=wheels)
+    assert sorted(p.name for p in (root / "environments" / "ml").iterdir()) == ["env.yaml"]
+
+
+def test_pip_only_environment_from_a_requirements_file(
+    make_repo: RepoFactory, wheels: PipIndex
+) -> None:
+    root = make_repo(
+        {
+            "environments/ml/env.yaml": "schema_version: 1\nname: ml\npython: '3.11'\n"
+            "requirements_file: requirements.txt\n"
+            "platforms: [linux-64, win-64]\n",
+            "environments/ml/requirements.txt": "beta  # serving\n-r more.txt\n",
+            "environments/ml/more.txt": "alpha==1.0\n",
+        }
+    )
+    lock_repository(root, pip_index=wheels)
+    files = sorted(p.name for p in (root / "environments" / "ml").iterdir())
+    assert files == [
+        "env.yaml",
+        "more.txt",
+        "requirements-linux-64.txt",
+        "requirements-win-64.txt",
+        "requirements.txt",
+    ]
+    assert "alpha==1.0" in lockfile(root, "requirements-win-64.txt")
+    (outcome,) = lock_repository(root, check=True)
+    assert outcome.status == "fresh"
+    (root / "environments/ml/more.txt").write_text("alpha==1.1\n")
+    (outcome,) = lock_repository(root, check=True)
+    assert outcome.reasons == (
+        "pip requirement added: alpha==1.1",
+        "pip requirement removed: alpha==1.0",
+    )
