@@ -183,5 +183,5 @@ def lock(
     for outcome in outcomes:
         why = f": {'; '.join(outcome.reasons)}" if outcome.reasons else ""
         click.echo(f"{outcome.name}: {outcome.status}{why}")
-    stale = [o for o in outcomes if o.status == "stale"]
-    return EXIT_FINDINGS if stale else EXIT_OK
+    problems = [o for o in outcomes if o.status in ("stale", "failed")]
+    return EXIT_FINDINGS if problems else EXIT_OK

@@ -27,7 +27,13 @@ from typing import Any
 from compiler.model import Manifest, PythonSettings
 from compiler.pip_lock import PipIndex, resolve_pip
 from compiler.references import read_requirements
-from compiler.solver import ChannelSource, SolveRequest, canonical_channel, solve_in_child
+from compiler.solver import (
+    ChannelSource,
+    SolveError,
+    SolveRequest,
+    canonical_channel,
+    solve_in_child,
+)
 from compiler.yamlio import read_yaml
 
 LOCK_FORMAT_VERSION = 1
@@ -385,7 +391,7 @@ class LockOutcome:
     """What `envc lock` did (or, with --check, found) for one environment."""
 
     name: str
-    status: str  # "locked", "fresh", "stale", "skipped"
+    status: str  # "locked", "fresh", "stale", "skipped", "failed"
     reasons: tuple[str, ...] = ()
 
 
@@ -473,8 +479,12 @@ def lock_repository(
         elif not reasons and not force:
             outcomes.append(LockOutcome(name, "fresh"))
         else:
-            lock_environment(
-                inputs, folder, root / ".envc" / "cache", mirrors or {}, pip_index or PipIndex()
-            )
+            try:
+                lock_environment(
+                    inputs, folder, root / ".envc" / "cache", mirrors or {}, pip_index or PipIndex()
+                )
+            except SolveError as exc:  # this environment's specs; the others still get locked
+                outcomes.append(LockOutcome(name, "failed", (str(exc),)))
+                continue
             outcomes.append(LockOutcome(name, "locked", reasons))
     return outcomes

@@ -109,7 +109,8 @@ def resolve_pip(
             f"--constraints={constraints}",
             f"--cache-dir={cache_dir}",
             "--quiet",
-            *PipIndex(index.index_url, (str(provided), *index.find_links)).arguments(),
+            f"--find-links={provided}",
+            *index.arguments(),
         ]
         environment = dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_NO_CONFIG="1", NO_COLOR="1")
         result = subprocess.run(

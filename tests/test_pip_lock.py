@@ -9,7 +9,6 @@ import pytest
 
 from compiler.lock import lock_repository
 from compiler.pip_lock import PipIndex, write_wheel
-from compiler.solver import SolveError
 from tests.conftest import RepoFactory
 from tests.test_lock import MIRRORS
 
@@ -58,8 +57,8 @@ def test_pip_part_is_hashed_and_leaves_conda_packages_to_conda(
 
 def test_pip_must_agree_with_the_conda_part(make_repo: RepoFactory, wheels: PipIndex) -> None:
     root = make_repo({"environments/ml/env.yaml": MANIFEST.replace("gamma", "delta")})
-    with pytest.raises(SolveError, match="delta"):
-        lock_repository(root, mirrors=MIRRORS, pip_index=wheels)
+    (outcome,) = lock_repository(root, mirrors=MIRRORS, pip_index=wheels)
+    assert outcome.status == "failed" and "delta" in outcome.reasons[0]
     assert sorted(p.name for p in (root / "environments" / "ml").iterdir()) == ["env.yaml"]
 
 
@@ -93,3 +92,12 @@ def test_pip_only_environment_from_a_requirements_file(
         "pip requirement added: alpha==1.1",
         "pip requirement removed: alpha==1.0",
     )
+
+
+def test_index_arguments() -> None:
+    assert PipIndex().arguments() == []  # PyPI, uv's default
+    assert PipIndex(find_links=("/w",)).arguments() == ["--find-links=/w", "--no-index"]
+    assert PipIndex("https://pypi.example/simple", ("/w",)).arguments() == [
+        "--find-links=/w",
+        "--index-url=https://pypi.example/simple",
+    ]
