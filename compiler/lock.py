@@ -1,15 +1,16 @@
-"""Lock stage: an environment's conda inputs -> a solve per platform -> lockfiles beside it.
+"""Lock stage: an environment's inputs -> a solve per platform -> lockfiles beside it.
 
-Every lock records a versioned fingerprint of its *inputs* (specs, channels, platforms, virtual
-packages), so staleness is decided without solving and without looking at file bytes: a comment
-or key order in the manifest does not make a lock stale, a spec or channel change does.
+Every lock records a versioned fingerprint of its *inputs* (conda specs, pip requirements,
+channels, Python version, platforms, virtual packages), so staleness is decided without solving
+and without looking at file bytes: a comment or key order in the manifest does not make a lock
+stale, a spec or channel change does.
 
-Files written beside `env.yaml`:
+Files written beside `env.yaml`, each starting with a header (source, regenerate command, input
+fingerprint, the inputs themselves, a digest of the body):
 * `conda-lock.yml`: conda-lock's unified format, version 1 (read by `conda-lock install` and
-  `micromamba create -f`); the inputs and their fingerprint are in `metadata.custom_metadata`;
-* `conda-<platform>.lock`: explicit files (`@EXPLICIT`, URLs with `#md5`) for conda/micromamba.
-
-Not yet here: the pip part (uv), `--update PKG`.
+  `micromamba create -f`); the inputs are also in `metadata.custom_metadata`;
+* `conda-<platform>.lock`: explicit files (`@EXPLICIT`, URLs with `#md5`) for conda/micromamba;
+* `requirements-<platform>.txt`: the pip part, with hashes (see pip_lock.py).
 """
 
 from __future__ import annotations
