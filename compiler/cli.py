@@ -154,7 +154,7 @@ def lock(
     hashes) beside each env.yaml. An environment whose lock matches its inputs is not solved
     again and its files are not rewritten.
     """
-    from compiler.lock import lock_repository
+    from compiler.locking import lock_repository
     from compiler.pip_lock import PipIndex
     from compiler.report import REPORTERS, summary
     from compiler.solver import canonical_channel

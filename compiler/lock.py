@@ -26,15 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from compiler.model import Manifest, PythonSettings
-from compiler.pip_lock import PipIndex, resolve_pip
 from compiler.references import read_requirements
-from compiler.solver import (
-    ChannelSource,
-    SolveError,
-    SolveRequest,
-    canonical_channel,
-    solve_in_child,
-)
+from compiler.solver import canonical_channel
 from compiler.yamlio import read_yaml
 
 LOCK_FORMAT_VERSION = 1
@@ -152,18 +145,6 @@ def lock_inputs(manifest: Manifest, root: Path) -> LockInputs | None:
     )
 
 
-def solve_lock(
-    inputs: LockInputs, mirrors: Mapping[str, str], cache_dir: Path
-) -> dict[str, list[dict[str, Any]]]:
-    """Records per platform, solved against the channels (or their mirrors)."""
-    sources = tuple(ChannelSource(c, mirrors.get(c, c)) for c in inputs.channels)
-    requests = [
-        SolveRequest(sources, inputs.specs, platform, inputs.virtual[platform], str(cache_dir))
-        for platform in inputs.platforms
-    ]
-    return dict(zip(inputs.platforms, solve_in_child(requests), strict=True))
-
-
 def _dependencies(depends: Sequence[str]) -> dict[str, str]:
     out = {}
     for dependency in depends:
@@ -223,6 +204,15 @@ def render_explicit(
     urls = [f"{r['url']}#{r['md5']}" if r["md5"] else r["url"] for r in records]
     body = "@EXPLICIT\n" + "".join(url + "\n" for url in urls)
     return _with_header(inputs, manifest_name, [f"# platform: {platform}"], body)
+
+
+def render_pip(inputs: LockInputs, platform: str, locked: str, manifest_name: str) -> str:
+    """uv's hashed requirements for `platform`, under envc's header."""
+    extra = [
+        f"# platform: {platform}",
+        "# Install with: pip install --require-hashes -r <this file>",
+    ]
+    return _with_header(inputs, manifest_name, extra, locked)
 
 
 def _with_header(inputs: LockInputs, manifest_name: str, extra: list[str], body: str) -> str:
@@ -385,107 +375,3 @@ def unsatisfied(inputs: LockInputs, packages: list[dict[str, Any]]) -> list[str]
             if not any(match.matches(record) for record in records):
                 reasons.append(f"{platform}: no locked package satisfies {spec!r}")
     return reasons
-
-
-@dataclass(frozen=True)
-class LockOutcome:
-    """What `envc lock` did (or, with --check, found) for one environment."""
-
-    name: str
-    status: str  # "locked", "fresh", "stale", "skipped", "failed"
-    reasons: tuple[str, ...] = ()
-
-
-def _pip_python(inputs: LockInputs, records: list[dict[str, Any]]) -> str:
-    """The Python version pip resolves for: the manifest's, else the conda-locked one."""
-    if inputs.python:
-        return inputs.python
-    for record in records:
-        if record["name"] == "python":
-            return ".".join(record["version"].split(".")[:2])
-    from compiler.errors import UsageError
-
-    raise UsageError(
-        f"{inputs.name}: pip requirements need a Python version: set 'python:' "
-        "or add python to 'conda:'"
-    )
-
-
-def lock_environment(
-    inputs: LockInputs, folder: Path, cache: Path, mirrors: Mapping[str, str], pip_index: PipIndex
-) -> None:
-    """Solve `inputs` and write its lockfiles into `folder`; nothing is written on failure."""
-    records = solve_lock(inputs, mirrors, cache / "rattler") if inputs.specs else {}
-    contents: dict[str, str] = {}
-    for platform in inputs.platforms:
-        conda = records.get(platform, [])
-        if inputs.specs:
-            contents[explicit_file(platform)] = render_explicit(inputs, platform, conda, "env.yaml")
-        if inputs.pip:
-            locked = resolve_pip(
-                inputs.pip,
-                _pip_python(inputs, conda),
-                platform,
-                [(r["name"], r["version"]) for r in conda],
-                pip_index,
-                cache / "uv",
-            )
-            contents[pip_file(platform)] = _with_header(
-                inputs,
-                "env.yaml",
-                [
-                    f"# platform: {platform}",
-                    "# Install with: pip install --require-hashes -r <this file>",
-                ],
-                locked,
-            )
-    if inputs.specs:
-        # conda-lock.yml last: a lock interrupted before this point still reads as stale.
-        contents[CONDA_LOCK_FILE] = render_conda_lock(inputs, records, "env.yaml")
-    for name, content in contents.items():
-        write_atomically(folder / name, content)
-
-
-def lock_repository(
-    root: Path,
-    names: Sequence[str] = (),
-    *,
-    check: bool = False,
-    force: bool = False,
-    mirrors: Mapping[str, str] | None = None,
-    pip_index: PipIndex | None = None,
-) -> list[LockOutcome]:
-    """Lock (or check) the named environments, default all, of the valid repository at `root`."""
-    from compiler.errors import UsageError
-    from compiler.model import resolve
-    from compiler.validate import ENVIRONMENTS_DIR, discover
-
-    manifests: dict[str, tuple[dict[str, Any], str]] = {}
-    for file in discover(root / ENVIRONMENTS_DIR):
-        data = read_yaml(file, str(file)).data
-        manifests[data["name"]] = (data, file.parent.relative_to(root).as_posix())
-    unknown = sorted(set(names) - set(manifests))
-    if unknown:
-        raise UsageError(f"no environment named {', '.join(unknown)}")
-    outcomes = []
-    for name in sorted(names or manifests):
-        folder = root / manifests[name][1]
-        inputs = lock_inputs(resolve(name, manifests), root)
-        if inputs is None:
-            outcomes.append(LockOutcome(name, "skipped", ("no packages to lock",)))
-            continue
-        reasons = tuple(staleness(inputs, folder))
-        if check:
-            outcomes.append(LockOutcome(name, "stale" if reasons else "fresh", reasons))
-        elif not reasons and not force:
-            outcomes.append(LockOutcome(name, "fresh"))
-        else:
-            try:
-                lock_environment(
-                    inputs, folder, root / ".envc" / "cache", mirrors or {}, pip_index or PipIndex()
-                )
-            except SolveError as exc:  # this environment's specs; the others still get locked
-                outcomes.append(LockOutcome(name, "failed", (str(exc),)))
-                continue
-            outcomes.append(LockOutcome(name, "locked", reasons))
-    return outcomes

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler import lock as lock_stage
-from compiler.lock import CONDA_LOCK_FILE, lock_repository
+from compiler import locking as lock_stage
+from compiler.lock import CONDA_LOCK_FILE
+from compiler.locking import lock_repository
 from tests.conftest import RepoFactory
 
 CHANNELS = Path(__file__).resolve().parent / "data" / "channels"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.lock import lock_repository
+from compiler.locking import lock_repository
 from compiler.pip_lock import PipIndex, write_wheel
 from tests.conftest import RepoFactory
 from tests.test_lock import MIRRORS
