@@ -27,7 +27,7 @@ from typing import Any
 
 from compiler.model import Manifest, PythonSettings
 from compiler.references import read_requirements
-from compiler.solver import canonical_channel
+from compiler.solver import canonical_channel, placeholders, without_credentials
 from compiler.yamlio import read_yaml
 
 LOCK_FORMAT_VERSION = 1
@@ -180,7 +180,10 @@ def render_conda_lock(
         "version": 1,
         "metadata": {
             "content_hash": {p: inputs.fingerprint() for p in inputs.platforms},
-            "channels": [{"url": c, "used_env_vars": []} for c in inputs.channels],
+            "channels": [
+                {"url": without_credentials(c), "used_env_vars": placeholders(c)}
+                for c in inputs.channels
+            ],
             "platforms": list(inputs.platforms),
             "sources": [manifest_name],
             "custom_metadata": {

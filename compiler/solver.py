@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from dataclasses import dataclass
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,38 @@ class SolveError(EnvcError):
     """The specs cannot be satisfied; the message is the solver's explanation."""
 
 
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_USERINFO = re.compile(r"(?<=://)[^/@]*@")
+
+
+def placeholders(url: str) -> list[str]:
+    """Names of the `${VAR}` placeholders in `url`."""
+    return _PLACEHOLDER.findall(url)
+
+
+def without_credentials(url: str) -> str:
+    """`url` as recorded in lockfiles: no user name or password, placeholders included."""
+    return _USERINFO.sub("", url)
+
+
+def _expand(url: str) -> tuple[str, list[str]]:
+    """`url` with `${VAR}` replaced from the environment, and the values it put in (secrets)."""
+    missing = [name for name in placeholders(url) if not os.environ.get(name)]
+    if missing:
+        raise UsageError(
+            f"channel {without_credentials(url)} needs the environment variable(s) "
+            f"{', '.join(missing)}"
+        )
+    values = [os.environ[name] for name in placeholders(url)]
+    return _PLACEHOLDER.sub(lambda match: os.environ[match.group(1)], url), values
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
 def canonical_channel(channel: str) -> str:
     """`conda-forge` -> https://conda.anaconda.org/conda-forge; URLs stay as they are."""
     if "://" in channel:
@@ -52,7 +86,7 @@ def canonical_channel(channel: str) -> str:
 def _child(requests: list[SolveRequest], connection: Any) -> None:
     try:
         connection.send(("ok", [_solve(request) for request in requests]))
-    except BaseException as exc:  # everything goes back to the parent as data
+    except BaseException as exc:  # everything goes back to the parent as data, redacted
         kind = "unsat" if type(exc).__name__ == "SolverError" else "error"
         platform = getattr(exc, "envc_platform", "?")
         connection.send((kind, (platform, f"{type(exc).__name__}: {exc}")))
@@ -84,16 +118,20 @@ def _solve(request: SolveRequest) -> list[dict[str, Any]]:
         for name, version, build in request.virtual_packages
     ]
     subdirs = (request.platform, "noarch")
-    sources = {
-        _without_nulls(channel.source, subdirs, Path(request.cache_dir)).rstrip(
-            "/"
-        ): channel.canonical
+    # Read from (a sanitized copy of) the source; compare without credentials, which never
+    # leave this process.
+    read_from = {
+        channel.canonical: _without_nulls(channel.source, subdirs, Path(request.cache_dir))
         for channel in request.channels
+    }
+    sources = {
+        without_credentials(source).rstrip("/"): canonical
+        for canonical, source in read_from.items()
     }
 
     async def run() -> list[Any]:
         return await solve(
-            list(sources),
+            list(read_from.values()),
             list(request.specs),
             gateway=Gateway(cache_dir=Path(request.cache_dir)),
             platforms=[Subdir(request.platform), Subdir("noarch")],
@@ -108,9 +146,9 @@ def _solve(request: SolveRequest) -> list[dict[str, Any]]:
         raise
     records = []
     for record in solved:
-        source = str(record.channel).rstrip("/")
+        source = without_credentials(str(record.channel)).rstrip("/")
         canonical = sources.get(source, source)
-        url = str(record.url)
+        url = without_credentials(str(record.url))
         if url.startswith(source):  # record the canonical channel, not the mirror
             url = canonical + url[len(source) :]
         records.append(
@@ -179,7 +217,20 @@ def _without_nulls(source: str, subdirs: tuple[str, ...], cache_dir: Path) -> st
 
 
 def solve_in_child(requests: list[SolveRequest]) -> list[list[dict[str, Any]]]:
-    """Solve each request (one per platform) in one fresh process; records sorted by name."""
+    """Solve each request (one per platform) in one fresh process; records sorted by name.
+
+    `${VAR}` placeholders in channel sources are filled from the environment here; lockfiles
+    record channels without credentials, and the values never appear in an error message."""
+    secrets: list[str] = []
+    expanded = []
+    for request in requests:
+        channels = []
+        for channel in request.channels:
+            source, values = _expand(channel.source)
+            secrets += [value for value in values if value]
+            channels.append(ChannelSource(without_credentials(channel.canonical), source))
+        expanded.append(replace(request, channels=tuple(channels)))
+    requests = expanded
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(requests, sender), daemon=True)
@@ -197,6 +248,7 @@ def solve_in_child(requests: list[SolveRequest]) -> list[list[dict[str, Any]]]:
     if kind == "ok":
         return [sorted(records, key=lambda r: (r["name"], r["subdir"])) for records in payload]
     platform, message = payload
+    message = redact(message, secrets)
     if kind == "unsat":
         raise SolveError(f"cannot solve for {platform}: {message.split(': ', 1)[-1].strip()}")
     raise UsageError(f"solving for {platform} failed: {message}")

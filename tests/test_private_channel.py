@@ -1,0 +1,97 @@
+"""A private channel behind HTTP basic auth on 127.0.0.1: credentials come from environment
+variables, reach the solver, and never reach a lockfile or an error message."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from compiler.errors import UsageError
+from compiler.locking import lock_repository
+from tests.conftest import RepoFactory
+from tests.test_lock import CHANNELS
+
+USER, TOKEN = "alice", "s3cr3t-t0ken"
+
+
+class _AuthenticatedChannel(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self) -> None:
+        expected = "Basic " + base64.b64encode(f"{USER}:{TOKEN}".encode()).decode()
+        if self.headers.get("Authorization") != expected:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="conda"')
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def private_channel() -> Iterator[str]:
+    handler = functools.partial(_AuthenticatedChannel, directory=str(CHANNELS))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def repo_using(make_repo: RepoFactory, host: str) -> Path:
+    channel = f"http://${{CHANNEL_USER}}:${{CHANNEL_TOKEN}}@{host}/conda-forge"
+    return make_repo(
+        {
+            "environments/ml/env.yaml": "schema_version: 1\nname: ml\n"
+            f"channels: ['{channel}']\nconda: [python 3.12.*, numpy]\n"
+        }
+    )
+
+
+def test_credentials_from_the_environment_are_used_and_never_written(
+    make_repo: RepoFactory, private_channel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHANNEL_USER", USER)
+    monkeypatch.setenv("CHANNEL_TOKEN", TOKEN)
+    root = repo_using(make_repo, private_channel)
+    (outcome,) = lock_repository(root)
+    assert outcome.status == "locked"
+    folder = root / "environments" / "ml"
+    explicit = (folder / "conda-linux-64.lock").read_text()
+    assert f"http://{private_channel}/conda-forge/linux-64/numpy-" in explicit
+    for file in folder.iterdir():
+        text = file.read_text()
+        assert TOKEN not in text and f"{USER}:" not in text, file.name
+    assert (
+        "used_env_vars:\n    - CHANNEL_USER\n    - CHANNEL_TOKEN"
+        in (folder / "conda-lock.yml").read_text()
+    )
+
+
+def test_a_wrong_token_fails_without_showing_it(
+    make_repo: RepoFactory, private_channel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHANNEL_USER", USER)
+    monkeypatch.setenv("CHANNEL_TOKEN", "wrong-" + TOKEN)
+    root = repo_using(make_repo, private_channel)
+    with pytest.raises(UsageError) as raised:
+        lock_repository(root)
+    assert "401" in str(raised.value)
+    assert TOKEN not in str(raised.value)
+
+
+def test_a_missing_variable_is_named(
+    make_repo: RepoFactory, private_channel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHANNEL_USER", USER)
+    monkeypatch.delenv("CHANNEL_TOKEN", raising=False)
+    root = repo_using(make_repo, private_channel)
+    with pytest.raises(UsageError, match="needs the environment variable"):
+        lock_repository(root)
