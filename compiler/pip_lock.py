@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compiler.errors import UsageError
-from compiler.solver import SolveError
+from compiler.solver import SolveError, without_credentials
 
 # uv's names for the platforms envc locks for (the oldest systems we build for).
 UV_PLATFORMS = {
@@ -122,10 +122,12 @@ def resolve_pip(
             check=False,
         )
     if result.returncode != 0:
-        message = " ".join(
-            line.strip()
-            for line in result.stderr.splitlines()
-            if line.strip() and not line.startswith("warning:")
+        message = without_credentials(
+            " ".join(
+                line.strip()
+                for line in result.stderr.splitlines()
+                if line.strip() and not line.startswith("warning:")
+            )
         )
         if "unsatisfiable" in message or "No solution found" in message:
             raise SolveError(f"cannot resolve pip requirements for {platform}: {message}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from compiler.errors import UsageError
 from compiler.locking import lock_repository
 from compiler.pip_lock import PipIndex, write_wheel
 from tests.conftest import RepoFactory
@@ -101,3 +102,17 @@ def test_index_arguments() -> None:
         "--find-links=/w",
         "--index-url=https://pypi.example/simple",
     ]
+
+
+def test_index_credentials_never_reach_the_error(
+    make_repo: RepoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")  # nothing listens there: fail fast
+    root = make_repo(
+        {"environments/ml/env.yaml": "schema_version: 1\nname: ml\npython: '3.12'\npip: [beta]\n"}
+    )
+    closed = PipIndex("http://bob:hunter2-secret@127.0.0.1:9/simple")
+    with pytest.raises(UsageError) as raised:
+        lock_repository(root, pip_index=closed)
+    assert "hunter2-secret" not in str(raised.value)
+    assert "127.0.0.1:9" in str(raised.value)
