@@ -115,7 +115,16 @@ def schema() -> int:
     is_flag=True,
     help="Solve nothing: exit 1 naming each environment whose lock is stale, and why.",
 )
-@click.option("--force", is_flag=True, help="Re-solve even environments whose lock is fresh.")
+@click.option(
+    "--force", is_flag=True, help="Re-solve every environment from scratch, fresh or not."
+)
+@click.option(
+    "--update",
+    "updates",
+    multiple=True,
+    metavar="PKG",
+    help="Move PKG to its newest allowed version, keeping the rest of each lock.",
+)
 @click.option(
     "--mirror",
     "mirrors",
@@ -143,6 +152,7 @@ def lock(
     names: tuple[str, ...],
     check: bool,
     force: bool,
+    updates: tuple[str, ...],
     mirrors: tuple[str, ...],
     pip_index: str | None,
     pip_find_links: tuple[str, ...],
@@ -176,6 +186,7 @@ def lock(
         root.resolve(),
         names,
         check=check,
+        update=updates,
         force=force,
         mirrors=mirror_map,
         pip_index=PipIndex(pip_index, tuple(pip_find_links)),

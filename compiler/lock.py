@@ -278,6 +278,23 @@ def write_atomically(target: Path, content: str) -> bool:
     return True
 
 
+def locked_explicit(folder: Path, platform: str) -> list[tuple[str, str, str]]:
+    """(name, version, build) of the records in an explicit lockfile; [] when there is none."""
+    read = _read_header(folder / explicit_file(platform))
+    if read is None:
+        return []
+    records = []
+    for line in read[1].splitlines():
+        if "://" not in line:
+            continue
+        file_name = line.split("#", 1)[0].rsplit("/", 1)[-1]
+        stem = file_name.removesuffix(".conda").removesuffix(".tar.bz2")
+        parts = stem.rsplit("-", 2)
+        if len(parts) == 3:
+            records.append((parts[0], parts[1], parts[2]))
+    return records
+
+
 def _locked_packages(folder: Path) -> list[dict[str, Any]]:
     """The package entries of `conda-lock.yml` (read with envc's fast YAML reader)."""
     content = read_yaml(folder / CONDA_LOCK_FILE, CONDA_LOCK_FILE, max_bytes=MAX_LOCK_BYTES).data

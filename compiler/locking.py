@@ -6,7 +6,7 @@ solvers (solver.py for conda, pip_lock.py for pip) and writes what they return.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from compiler.lock import (
     LockInputs,
     explicit_file,
     lock_inputs,
+    locked_explicit,
     pip_file,
     render_conda_lock,
     render_explicit,
@@ -29,12 +30,23 @@ from compiler.yamlio import read_yaml
 
 
 def solve_lock(
-    inputs: LockInputs, mirrors: Mapping[str, str], cache_dir: Path
+    inputs: LockInputs,
+    mirrors: Mapping[str, str],
+    cache_dir: Path,
+    preferred: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Records per platform, solved against the channels (or their mirrors)."""
+    """Records per platform, solved against the channels (or their mirrors), keeping the
+    `preferred` records of each platform where the specs allow."""
     sources = tuple(ChannelSource(c, mirrors.get(c, c)) for c in inputs.channels)
     requests = [
-        SolveRequest(sources, inputs.specs, platform, inputs.virtual[platform], str(cache_dir))
+        SolveRequest(
+            sources,
+            inputs.specs,
+            platform,
+            inputs.virtual[platform],
+            str(cache_dir),
+            (preferred or {}).get(platform, ()),
+        )
         for platform in inputs.platforms
     ]
     return dict(zip(inputs.platforms, solve_in_child(requests), strict=True))
@@ -64,11 +76,34 @@ def _pip_python(inputs: LockInputs, records: list[dict[str, Any]]) -> str:
     )
 
 
+def _preferred(
+    folder: Path, platforms: Sequence[str], update: Collection[str]
+) -> dict[str, tuple[str, ...]]:
+    """The records of the current lock, minus the packages to update, as MatchSpecs."""
+    return {
+        platform: tuple(
+            f"{name} =={version} {build}"
+            for name, version, build in locked_explicit(folder, platform)
+            if name not in update
+        )
+        for platform in platforms
+    }
+
+
 def lock_environment(
-    inputs: LockInputs, folder: Path, cache: Path, mirrors: Mapping[str, str], pip_index: PipIndex
+    inputs: LockInputs,
+    folder: Path,
+    cache: Path,
+    mirrors: Mapping[str, str],
+    pip_index: PipIndex,
+    keep: Collection[str] | None = (),
 ) -> None:
-    """Solve `inputs` and write its lockfiles into `folder`; nothing is written on failure."""
-    records = solve_lock(inputs, mirrors, cache / "rattler") if inputs.specs else {}
+    """Solve `inputs` and write its lockfiles into `folder`; nothing is written on failure.
+
+    The solver keeps the currently locked versions where the specs allow, except for the
+    packages named in `keep` (None: keep nothing, re-solve everything)."""
+    preferred = None if keep is None else _preferred(folder, inputs.platforms, keep)
+    records = solve_lock(inputs, mirrors, cache / "rattler", preferred) if inputs.specs else {}
     contents: dict[str, str] = {}
     for platform in inputs.platforms:
         conda = records.get(platform, [])
@@ -97,10 +132,15 @@ def lock_repository(
     *,
     check: bool = False,
     force: bool = False,
+    update: Collection[str] = (),
     mirrors: Mapping[str, str] | None = None,
     pip_index: PipIndex | None = None,
 ) -> list[LockOutcome]:
-    """Lock (or check) the named environments, default all, of the valid repository at `root`."""
+    """Lock (or check) the named environments, default all, of the valid repository at `root`.
+
+    A stale lock is re-solved keeping its other locked versions; `update` names packages to
+    move to their newest allowed versions (relocking the environments that lock them);
+    `force` re-solves everything from scratch."""
     from compiler.errors import UsageError
     from compiler.model import resolve
     from compiler.validate import ENVIRONMENTS_DIR, discover
@@ -120,14 +160,25 @@ def lock_repository(
             outcomes.append(LockOutcome(name, "skipped", ("no packages to lock",)))
             continue
         reasons = tuple(staleness(inputs, folder))
+        updating = {
+            package
+            for platform in inputs.platforms
+            for package, _, _ in locked_explicit(folder, platform)
+        } & set(update)
         if check:
             outcomes.append(LockOutcome(name, "stale" if reasons else "fresh", reasons))
-        elif not reasons and not force:
+        elif not reasons and not force and not updating:
             outcomes.append(LockOutcome(name, "fresh"))
         else:
+            reasons += tuple(f"update requested: {package}" for package in sorted(updating))
             try:
                 lock_environment(
-                    inputs, folder, root / ".envc" / "cache", mirrors or {}, pip_index or PipIndex()
+                    inputs,
+                    folder,
+                    root / ".envc" / "cache",
+                    mirrors or {},
+                    pip_index or PipIndex(),
+                    None if force else updating,
                 )
             except SolveError as exc:  # this environment's specs; the others still get locked
                 outcomes.append(LockOutcome(name, "failed", (str(exc),)))

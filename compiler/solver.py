@@ -38,6 +38,8 @@ class SolveRequest:
     platform: str
     virtual_packages: tuple[tuple[str, str, str], ...]  # (name, version, build)
     cache_dir: str
+    # Previously locked records ("name ==version build") the solver keeps where it can.
+    preferred: tuple[str, ...] = ()
 
 
 class SolveError(EnvcError):
@@ -130,11 +132,20 @@ def _solve(request: SolveRequest) -> list[dict[str, Any]]:
     }
 
     async def run() -> list[Any]:
+        gateway = Gateway(cache_dir=Path(request.cache_dir))
+        platforms = [Subdir(request.platform), Subdir("noarch")]
+        locked = []
+        if request.preferred:
+            found = await gateway.query(
+                list(read_from.values()), platforms, list(request.preferred), recursive=False
+            )
+            locked = [record for group in found for record in group]
         return await solve(
             list(read_from.values()),
             list(request.specs),
-            gateway=Gateway(cache_dir=Path(request.cache_dir)),
-            platforms=[Subdir(request.platform), Subdir("noarch")],
+            gateway=gateway,
+            platforms=platforms,
+            locked_packages=locked,
             virtual_packages=virtual,
             timeout=datetime.timedelta(minutes=5),
         )

@@ -291,3 +291,31 @@ def test_killed_lock_leaves_every_lockfile_whole(ml_repo: Path) -> None:
         assert outcome.status in ("fresh", "stale")
     lock_repository(ml_repo, mirrors=MIRRORS)
     assert lock_repository(ml_repo, check=True)[0].status == "fresh"
+
+
+def locked_version(root: Path, package: str) -> str:
+    text = (folder(root) / "conda-linux-64.lock").read_text()
+    line = next(u for u in text.splitlines() if f"/{package}-" in u)
+    return line.rsplit("/", 1)[1].split("-")[1]
+
+
+def test_relocking_keeps_locked_versions_and_update_moves_one_package(
+    make_repo: RepoFactory,
+) -> None:
+    pinned = "schema_version: 1\nname: ml\nconda: [python 3.12.*, numpy <2, pip]\n"
+    root = make_repo({"environments/ml/env.yaml": pinned})
+    lock_repository(root, mirrors=MIRRORS)
+    first_numpy, first_pip = locked_version(root, "numpy"), locked_version(root, "pip")
+    assert first_numpy.startswith("1.")
+    # the bound goes away: the lock is stale, but relocking keeps what was locked
+    (folder(root) / "env.yaml").write_text(pinned.replace("numpy <2", "numpy"))
+    (outcome,) = lock_repository(root, mirrors=MIRRORS)
+    assert outcome.status == "locked"
+    assert locked_version(root, "numpy") == first_numpy
+    # --update moves just that package
+    (outcome,) = lock_repository(root, update=["numpy"], mirrors=MIRRORS)
+    assert outcome.reasons == ("update requested: numpy",)
+    assert locked_version(root, "numpy").startswith("2.")
+    assert locked_version(root, "pip") == first_pip
+    # an update of a package the environment does not lock changes nothing
+    assert lock_repository(root, update=["scipy"], mirrors=MIRRORS)[0].status == "fresh"
