@@ -164,6 +164,7 @@ def lock(
     hashes) beside each env.yaml. An environment whose lock matches its inputs is not solved
     again and its files are not rewritten.
     """
+    from compiler.config import load_config
     from compiler.locking import lock_repository
     from compiler.pip_lock import PipIndex
     from compiler.report import REPORTERS, summary
@@ -176,20 +177,28 @@ def lock(
         click.echo(REPORTERS["text"](report.diagnostics, report.checked), nl=False)
         click.echo(summary(report.diagnostics, report.checked), err=True)
         return EXIT_FINDINGS
-    mirror_map = {}
+    root = root.resolve()
+    config = load_config(root)
+    mirror_map = {canonical_channel(name): url for name, url in config.mirrors.items()}
     for item in mirrors:
         channel, separator, url = item.partition("=")
         if not separator or not url:
             raise click.BadParameter(f"expected CHANNEL=URL, got {item!r}", param_hint="--mirror")
         mirror_map[canonical_channel(channel)] = url
+    if pip_index is None and not pip_find_links:
+        pip_index = config.pip.index_url
+        pip_find_links = tuple(
+            link if "://" in link else str(root / link) for link in config.pip.find_links
+        )
     outcomes = lock_repository(
-        root.resolve(),
+        root,
         names,
         check=check,
         update=updates,
         force=force,
         mirrors=mirror_map,
         pip_index=PipIndex(pip_index, tuple(pip_find_links)),
+        default_channels=config.channels,
     )
     for outcome in outcomes:
         why = f": {'; '.join(outcome.reasons)}" if outcome.reasons else ""

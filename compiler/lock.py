@@ -112,7 +112,9 @@ def _python_version(manifest: Manifest) -> str | None:
     return python.version if isinstance(python, PythonSettings) else python
 
 
-def lock_inputs(manifest: Manifest, root: Path) -> LockInputs | None:
+def lock_inputs(
+    manifest: Manifest, root: Path, default_channels: Sequence[str] = DEFAULT_CHANNELS
+) -> LockInputs | None:
     """The lock inputs of a resolved manifest; None when it has nothing to lock."""
     specs = list(manifest.conda)
     channels = list(manifest.channels)
@@ -136,7 +138,7 @@ def lock_inputs(manifest: Manifest, root: Path) -> LockInputs | None:
     platforms = tuple(sorted(manifest.platforms))
     return LockInputs(
         name=manifest.name,
-        channels=tuple(canonical_channel(c) for c in (channels or DEFAULT_CHANNELS)),
+        channels=tuple(canonical_channel(c) for c in (channels or default_channels)),
         specs=tuple(sorted(set(specs))),
         platforms=platforms,
         virtual={platform: virtual_packages(platform, cuda) for platform in platforms},

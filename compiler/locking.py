@@ -13,6 +13,7 @@ from typing import Any
 
 from compiler.lock import (
     CONDA_LOCK_FILE,
+    DEFAULT_CHANNELS,
     LockInputs,
     explicit_file,
     lock_inputs,
@@ -135,6 +136,7 @@ def lock_repository(
     update: Collection[str] = (),
     mirrors: Mapping[str, str] | None = None,
     pip_index: PipIndex | None = None,
+    default_channels: Sequence[str] = DEFAULT_CHANNELS,
 ) -> list[LockOutcome]:
     """Lock (or check) the named environments, default all, of the valid repository at `root`.
 
@@ -155,7 +157,7 @@ def lock_repository(
     outcomes = []
     for name in sorted(names or manifests):
         folder = root / manifests[name][1]
-        inputs = lock_inputs(resolve(name, manifests), root)
+        inputs = lock_inputs(resolve(name, manifests), root, default_channels)
         if inputs is None:
             outcomes.append(LockOutcome(name, "skipped", ("no packages to lock",)))
             continue
