@@ -79,8 +79,15 @@ _repo_option = click.option(
     envvar="ENVC_NO_CACHE",
     help="Do not read or write .envc/cache/ (package specs known to parse).",
 )
+@click.option(
+    "--locks",
+    is_flag=True,
+    help="Also fail when an environment's locks are stale (no solving; see envc lock).",
+)
 @_handle_errors
-def validate(paths: tuple[Path, ...], output_format: str, repo: Path | None, no_cache: bool) -> int:
+def validate(
+    paths: tuple[Path, ...], output_format: str, repo: Path | None, no_cache: bool, locks: bool
+) -> int:
     """Check manifests (default: every environments/**/env.yaml).
 
     YAML, JSON Schema and semantic rules; cross-file rules always see the whole repository.
@@ -93,7 +100,26 @@ def validate(paths: tuple[Path, ...], output_format: str, repo: Path | None, no_
     click.echo(REPORTERS[output_format](report.diagnostics, report.checked), nl=False)
     if output_format == "text":
         click.echo(summary(report.diagnostics, report.checked), err=True)
-    return EXIT_OK if report.ok else EXIT_FINDINGS
+    if not report.ok:
+        return EXIT_FINDINGS
+    if locks:
+        from compiler.config import load_config
+        from compiler.locking import lock_repository
+        from compiler.validate import find_root
+
+        root = (find_root(Path.cwd()) if repo is None else repo).resolve()
+        outcomes = lock_repository(root, check=True, default_channels=load_config(root).channels)
+        return _report_outcomes([o for o in outcomes if o.status == "stale"])
+    return EXIT_OK
+
+
+def _report_outcomes(outcomes: list[Any]) -> int:
+    """One line per environment; exit 1 when any lock is stale or failed."""
+    for outcome in outcomes:
+        why = f": {'; '.join(outcome.reasons)}" if outcome.reasons else ""
+        click.echo(f"{outcome.name}: {outcome.status}{why}")
+    problems = [o for o in outcomes if o.status in ("stale", "failed")]
+    return EXIT_FINDINGS if problems else EXIT_OK
 
 
 @main.command()
@@ -200,8 +226,4 @@ def lock(
         pip_index=PipIndex(pip_index, tuple(pip_find_links)),
         default_channels=config.channels,
     )
-    for outcome in outcomes:
-        why = f": {'; '.join(outcome.reasons)}" if outcome.reasons else ""
-        click.echo(f"{outcome.name}: {outcome.status}{why}")
-    problems = [o for o in outcomes if o.status in ("stale", "failed")]
-    return EXIT_FINDINGS if problems else EXIT_OK
+    return _report_outcomes(outcomes)

@@ -280,6 +280,20 @@ def write_atomically(target: Path, content: str) -> bool:
     return True
 
 
+def remove_abandoned_temporaries(folder: Path) -> None:
+    """Delete temporary files that a killed `envc lock` left (their process is gone)."""
+    for temporary in folder.glob(".*.*.tmp"):
+        pid = temporary.name.rsplit(".", 2)[-2]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            temporary.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # alive, and someone else's
+
+
 def locked_explicit(folder: Path, platform: str) -> list[tuple[str, str, str]]:
     """(name, version, build) of the records in an explicit lockfile; [] when there is none."""
     read = _read_header(folder / explicit_file(platform))

@@ -19,6 +19,7 @@ from compiler.lock import (
     lock_inputs,
     locked_explicit,
     pip_file,
+    remove_abandoned_temporaries,
     render_conda_lock,
     render_explicit,
     render_pip,
@@ -123,6 +124,7 @@ def lock_environment(
     if inputs.specs:
         # conda-lock.yml last: a lock interrupted before this point still reads as stale.
         contents[CONDA_LOCK_FILE] = render_conda_lock(inputs, records, "env.yaml")
+    remove_abandoned_temporaries(folder)
     for name, content in contents.items():
         write_atomically(folder / name, content)
 

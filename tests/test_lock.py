@@ -291,6 +291,7 @@ def test_killed_lock_leaves_every_lockfile_whole(ml_repo: Path) -> None:
         assert outcome.status in ("fresh", "stale")
     lock_repository(ml_repo, mirrors=MIRRORS)
     assert lock_repository(ml_repo, check=True)[0].status == "fresh"
+    assert not list(folder(ml_repo).glob(".*.tmp"))  # what the killed runs left is gone
 
 
 def locked_version(root: Path, package: str) -> str:
@@ -319,3 +320,16 @@ def test_relocking_keeps_locked_versions_and_update_moves_one_package(
     assert locked_version(root, "pip") == first_pip
     # an update of a package the environment does not lock changes nothing
     assert lock_repository(root, update=["scipy"], mirrors=MIRRORS)[0].status == "fresh"
+
+
+def test_validate_locks_fails_on_stale_locks(ml_repo: Path) -> None:
+    envc = str(Path(sys.executable).parent / "envc")
+    stale = subprocess.run(
+        [envc, "validate", "--locks"], cwd=ml_repo, capture_output=True, text=True, check=False
+    )
+    assert (stale.returncode, stale.stdout) == (1, "ml: stale: not locked yet\n")
+    lock_repository(ml_repo, mirrors=MIRRORS)
+    fresh = subprocess.run(
+        [envc, "validate", "--locks"], cwd=ml_repo, capture_output=True, text=True, check=False
+    )
+    assert (fresh.returncode, fresh.stdout) == (0, "")
