@@ -98,13 +98,13 @@ def lock_environment(
     cache: Path,
     mirrors: Mapping[str, str],
     pip_index: PipIndex,
-    keep: Collection[str] | None = (),
+    update: Collection[str] | None = (),
 ) -> None:
     """Solve `inputs` and write its lockfiles into `folder`; nothing is written on failure.
 
     The solver keeps the currently locked versions where the specs allow, except for the
-    packages named in `keep` (None: keep nothing, re-solve everything)."""
-    preferred = None if keep is None else _preferred(folder, inputs.platforms, keep)
+    packages named in `update` (None: keep nothing, re-solve everything)."""
+    preferred = None if update is None else _preferred(folder, inputs.platforms, update)
     records = solve_lock(inputs, mirrors, cache / "rattler", preferred) if inputs.specs else {}
     contents: dict[str, str] = {}
     for platform in inputs.platforms:
