@@ -34,6 +34,8 @@ def _handle_errors(command: Callable[..., int]) -> Callable[..., None]:
         except KeyboardInterrupt:
             click.echo("envc: interrupted", err=True)
             code = EXIT_INTERRUPTED
+        except click.ClickException:
+            raise  # usage errors: click prints them and exits 2
         except Exception:
             import tempfile
             import traceback

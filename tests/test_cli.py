@@ -122,3 +122,27 @@ def test_installed_console_script_reports_without_traceback(bad_repo: Path) -> N
     assert result.returncode == 1
     assert result.stdout.startswith("environments/bad/env.yaml:3:9: error:")
     assert "Traceback" not in result.stderr
+
+
+def test_bad_option_values_are_usage_errors(make_repo: RepoFactory) -> None:
+    root = make_repo({"environments/a/env.yaml": "schema_version: 1\nname: a\n"})
+    code, _, err = run(["lock", "--repo", str(root), "--mirror", "no-equals-sign"])
+    assert code == 2
+    assert "expected CHANNEL=URL" in err and "internal error" not in err
+
+
+def test_a_bug_exits_three_with_a_traceback_file(
+    make_repo: RepoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import compiler.validate
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(compiler.validate, "validate", broken)
+    root = make_repo({"environments/a/env.yaml": "schema_version: 1\nname: a\n"})
+    code, _, err = run(["validate", "--repo", str(root)])
+    assert code == 3
+    report = Path(err.split("please report it with ")[1].strip())
+    assert "RuntimeError: simulated bug" in report.read_text()
+    assert "Traceback" not in err
