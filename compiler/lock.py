@@ -311,6 +311,19 @@ def locked_explicit(folder: Path, platform: str) -> list[tuple[str, str, str]]:
     return records
 
 
+def locked_pip(folder: Path, platform: str) -> tuple[str, list[str]]:
+    """The body of the pip lockfile for `platform` ("" when none) and the names it pins."""
+    read = _read_header(folder / pip_file(platform))
+    if read is None:
+        return "", []
+    names = [
+        line.split("==", 1)[0]
+        for line in read[1].splitlines()
+        if "==" in line and not line.startswith((" ", "#"))
+    ]
+    return read[1], names
+
+
 def _locked_packages(folder: Path) -> list[dict[str, Any]]:
     """The package entries of `conda-lock.yml` (read with envc's fast YAML reader)."""
     content = read_yaml(folder / CONDA_LOCK_FILE, CONDA_LOCK_FILE, max_bytes=MAX_LOCK_BYTES).data

@@ -18,6 +18,7 @@ from compiler.lock import (
     explicit_file,
     lock_inputs,
     locked_explicit,
+    locked_pip,
     pip_file,
     remove_abandoned_temporaries,
     render_conda_lock,
@@ -119,6 +120,8 @@ def lock_environment(
                 [(r["name"], r["version"]) for r in conda],
                 pip_index,
                 cache / "uv",
+                previous=locked_pip(folder, platform)[0] if update is not None else "",
+                upgrade=update,
             )
             contents[pip_file(platform)] = render_pip(inputs, platform, locked, "env.yaml")
     if inputs.specs:
@@ -164,11 +167,13 @@ def lock_repository(
             outcomes.append(LockOutcome(name, "skipped", ("no packages to lock",)))
             continue
         reasons = tuple(staleness(inputs, folder))
-        updating = {
+        locked_names = {
             package
             for platform in inputs.platforms
-            for package, _, _ in locked_explicit(folder, platform)
-        } & set(update)
+            for package in [name for name, _, _ in locked_explicit(folder, platform)]
+            + locked_pip(folder, platform)[1]
+        }
+        updating = locked_names & set(update)
         if check:
             outcomes.append(LockOutcome(name, "stale" if reasons else "fresh", reasons))
         elif not reasons and not force and not updating:

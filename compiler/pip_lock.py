@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,8 +79,13 @@ def resolve_pip(
     conda_pins: Iterable[tuple[str, str]],
     index: PipIndex,
     cache_dir: Path,
+    previous: str = "",
+    upgrade: Collection[str] | None = (),
 ) -> str:
-    """Hashed requirements for `platform`, without the packages conda already installs."""
+    """Hashed requirements for `platform`, without the packages conda already installs.
+
+    uv keeps the versions pinned in `previous` (the current lock) where it can, except for the
+    packages in `upgrade` (None: upgrade everything)."""
     pins = {
         normalize(name): version
         for name, version in conda_pins
@@ -91,6 +96,13 @@ def resolve_pip(
         constraints.write_text(
             "".join(f"{name}=={version}\n" for name, version in sorted(pins.items())),
             encoding="utf-8",
+        )
+        output = Path(scratch) / "requirements.txt"
+        output.write_text(previous, encoding="utf-8")
+        upgrades = (
+            ["--upgrade"]
+            if upgrade is None
+            else [f"--upgrade-package={name}" for name in sorted(upgrade)]
         )
         provided = Path(scratch) / "provided-by-conda"
         provided.mkdir()
@@ -110,6 +122,8 @@ def resolve_pip(
             f"--cache-dir={cache_dir}",
             "--quiet",
             f"--find-links={provided}",
+            f"--output-file={output}",
+            *upgrades,
             *index.arguments(),
         ]
         environment = dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_NO_CONFIG="1", NO_COLOR="1")
@@ -121,6 +135,7 @@ def resolve_pip(
             env=environment,
             check=False,
         )
+        locked = output.read_text(encoding="utf-8") if result.returncode == 0 else ""
     if result.returncode != 0:
         message = without_credentials(
             " ".join(
@@ -132,7 +147,7 @@ def resolve_pip(
         if "unsatisfiable" in message or "No solution found" in message:
             raise SolveError(f"cannot resolve pip requirements for {platform}: {message}")
         raise UsageError(f"resolving pip requirements for {platform} failed: {message}")
-    return _without(result.stdout, set(pins))
+    return _without(locked, set(pins))
 
 
 def write_wheel(folder: Path, name: str, version: str, requires: Sequence[str] = ()) -> Path:

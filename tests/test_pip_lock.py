@@ -116,3 +116,35 @@ def test_index_credentials_never_reach_the_error(
         lock_repository(root, pip_index=closed)
     assert "hunter2-secret" not in str(raised.value)
     assert "127.0.0.1:9" in str(raised.value)
+
+
+def test_pip_relock_keeps_pins_update_and_force_move_them(
+    make_repo: RepoFactory, wheels: PipIndex
+) -> None:
+    bound = "schema_version: 1\nname: ml\npython: '3.12'\npip: [beta, 'alpha<1.1']\n"
+    unbound = bound.replace(", 'alpha<1.1'", "")
+    manifest = make_repo({"environments/ml/env.yaml": bound}) / "environments/ml/env.yaml"
+    root = manifest.parents[2]
+
+    def alpha() -> str:
+        return next(
+            line.split(" ")[0]
+            for line in lockfile(root, "requirements-linux-64.txt").splitlines()
+            if line.startswith("alpha==")
+        )
+
+    lock_repository(root, pip_index=wheels)
+    assert alpha() == "alpha==1.0"
+    manifest.write_text(unbound)
+    assert lock_repository(root, pip_index=wheels)[0].status == "locked"
+    assert alpha() == "alpha==1.0"  # the stale lock was re-resolved keeping its pins
+    lock_repository(root, force=True, pip_index=wheels)
+    assert alpha() == "alpha==1.1"  # --force starts from scratch
+    manifest.write_text(bound)
+    lock_repository(root, pip_index=wheels)
+    manifest.write_text(unbound)
+    lock_repository(root, pip_index=wheels)
+    assert alpha() == "alpha==1.0"
+    (outcome,) = lock_repository(root, update=["alpha"], pip_index=wheels)
+    assert outcome.reasons == ("update requested: alpha",)
+    assert alpha() == "alpha==1.1"
