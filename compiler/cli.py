@@ -110,7 +110,12 @@ def validate(
         from compiler.validate import find_root
 
         root = (find_root(Path.cwd()) if repo is None else repo).resolve()
-        outcomes = lock_repository(root, check=True, default_channels=load_config(root).channels)
+        outcomes = lock_repository(
+            root,
+            check=True,
+            default_channels=load_config(root).channels,
+            manifests=report.manifests,
+        )
         return _report_outcomes([o for o in outcomes if o.status == "stale"])
     return EXIT_OK
 
@@ -227,5 +232,6 @@ def lock(
         mirrors=mirror_map,
         pip_index=PipIndex(pip_index, tuple(pip_find_links)),
         default_channels=config.channels,
+        manifests=report.manifests,
     )
     return _report_outcomes(outcomes)

@@ -93,6 +93,15 @@ def _preferred(
     }
 
 
+def _locked_names(folder: Path, platforms: Sequence[str]) -> set[str]:
+    """Every package name the current conda and pip lockfiles pin."""
+    names: set[str] = set()
+    for platform in platforms:
+        names.update(package for package, _, _ in locked_explicit(folder, platform))
+        names.update(locked_pip(folder, platform)[1])
+    return names
+
+
 def lock_environment(
     inputs: LockInputs,
     folder: Path,
@@ -142,20 +151,23 @@ def lock_repository(
     mirrors: Mapping[str, str] | None = None,
     pip_index: PipIndex | None = None,
     default_channels: Sequence[str] = DEFAULT_CHANNELS,
+    manifests: Mapping[str, tuple[Any, str]] | None = None,
 ) -> list[LockOutcome]:
     """Lock (or check) the named environments, default all, of the valid repository at `root`.
 
     A stale lock is re-solved keeping its other locked versions; `update` names packages to
     move to their newest allowed versions (relocking the environments that lock them);
-    `force` re-solves everything from scratch."""
+    `force` re-solves everything from scratch. `manifests` (name -> (data, folder)) spares
+    reading the manifests again when validation already did."""
     from compiler.errors import UsageError
     from compiler.model import resolve
     from compiler.validate import ENVIRONMENTS_DIR, discover
 
-    manifests: dict[str, tuple[dict[str, Any], str]] = {}
-    for file in discover(root / ENVIRONMENTS_DIR):
-        data = read_yaml(file, str(file)).data
-        manifests[data["name"]] = (data, file.parent.relative_to(root).as_posix())
+    if manifests is None:
+        manifests = {}
+        for file in discover(root / ENVIRONMENTS_DIR):
+            data = read_yaml(file, str(file)).data
+            manifests[data["name"]] = (data, file.parent.relative_to(root).as_posix())
     unknown = sorted(set(names) - set(manifests))
     if unknown:
         raise UsageError(f"no environment named {', '.join(unknown)}")
@@ -167,13 +179,7 @@ def lock_repository(
             outcomes.append(LockOutcome(name, "skipped", ("no packages to lock",)))
             continue
         reasons = tuple(staleness(inputs, folder))
-        locked_names = {
-            package
-            for platform in inputs.platforms
-            for package in [name for name, _, _ in locked_explicit(folder, platform)]
-            + locked_pip(folder, platform)[1]
-        }
-        updating = locked_names & set(update)
+        updating = _locked_names(folder, inputs.platforms) & set(update) if update else set()
         if check:
             outcomes.append(LockOutcome(name, "stale" if reasons else "fresh", reasons))
         elif not reasons and not force and not updating:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
+from typing import Any
 
 from compiler.cache import CACHE_DIR, ManifestIndex
 from compiler.errors import Diagnostic, UsageError
@@ -32,6 +33,9 @@ MAX_WORKERS = 8
 class ValidationReport:
     diagnostics: tuple[Diagnostic, ...]
     checked: tuple[str, ...]  # display paths of the manifests that were validated
+    # Every valid manifest of the repository: name -> (data, folder relative to the root), for
+    # the stages after validation (they need not read the files again).
+    manifests: dict[str, tuple[Any, str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -230,6 +234,11 @@ def validate(
     index.keep_only({index_key(file) for file in everything})
     index.save()
     known.save()
+    valid = {
+        manifest.name: (manifest.doc.data, index_key(manifest.file.parent))
+        for manifest in manifests
+        if manifest.schema_ok and manifest.name is not None
+    }
     return ValidationReport(
-        tuple(sorted(set(diagnostics))), tuple(display(file) for file in targets)
+        tuple(sorted(set(diagnostics))), tuple(display(file) for file in targets), valid
     )
