@@ -1,0 +1,84 @@
+"""Templates run sandboxed, strict and rooted; problems read `template:line: message`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compiler.errors import EnvcError
+from compiler.templating import load_catalog, render, template_environment
+
+
+def repo_with(tmp_path: Path, templates: dict[str, str]) -> Path:
+    root = tmp_path / "repo"
+    for name, text in templates.items():
+        (root / "templates" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "templates" / name).write_text(text)
+    return root
+
+
+def test_renders_with_context_and_keeps_the_final_newline(tmp_path: Path) -> None:
+    root = repo_with(tmp_path, {"hello.j2": "FROM {{ image }}\n"})
+    assert render(template_environment(root), "hello.j2", {"image": "debian"}) == "FROM debian\n"
+
+
+def test_repository_templates_override_the_packaged_ones(tmp_path: Path) -> None:
+    root = repo_with(
+        tmp_path,
+        {
+            "base-images.yaml": "catalog_version: 1\nmicromamba: m\n"
+            "cpu: my/cpu\ngpu: {'12.4': my/gpu}\npython: my/python:{version}\n"
+        },
+    )
+    assert load_catalog(root).cpu == "my/cpu"
+    assert load_catalog(None).cpu == "docker.io/library/debian:bookworm-slim"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("line one\n{{ missing }}\n", "broken.j2:2: 'missing' is undefined"),
+        ("a\nb\n{% if %}\n", "broken.j2:3: "),
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}\n", "broken.j2:1: "),
+        ("x\n{{ cycler.__init__.__globals__ }}\n", "broken.j2:2: "),
+    ],
+)
+def test_template_problems_are_located_errors(tmp_path: Path, text: str, expected: str) -> None:
+    root = repo_with(tmp_path, {"broken.j2": text})
+    with pytest.raises(EnvcError) as raised:
+        render(template_environment(root), "broken.j2", {})
+    assert str(raised.value).startswith(expected)
+    assert "Traceback" not in str(raised.value)
+
+
+def test_loader_refuses_escapes(tmp_path: Path) -> None:
+    (tmp_path / "secret.j2").write_text("token\n")
+    root = repo_with(tmp_path, {"ok.j2": "ok\n"})
+    (root / "templates" / "link.j2").symlink_to(tmp_path / "secret.j2")
+    environment = template_environment(root)
+    for name in ("../secret.j2", "link.j2", "/etc/passwd"):
+        with pytest.raises(EnvcError, match="template not found"):
+            render(environment, name, {})
+
+
+def test_catalog_picks_default_base_images() -> None:
+    catalog = load_catalog(None)
+    assert catalog.for_environment("gpu", "12.1", "3.12", True).endswith(
+        "nvidia/cuda:12.1.1-runtime-ubuntu22.04"
+    )
+    assert "cuda:12.4" in catalog.for_environment("gpu", None, None, True)  # newest by default
+    assert catalog.for_environment("cpu", None, "3.11.4", False) == (
+        "docker.io/library/python:3.11-slim-bookworm"
+    )
+    assert catalog.for_environment("cpu", None, None, True) == catalog.cpu
+    with pytest.raises(EnvcError, match=r"no default base image for CUDA 9\.2; the catalog has"):
+        catalog.for_environment("gpu", "9.2", None, True)
+    with pytest.raises(EnvcError, match="needs python"):
+        catalog.for_environment("cpu", None, None, False)
+
+
+def test_a_broken_catalog_is_a_clear_error(tmp_path: Path) -> None:
+    root = repo_with(tmp_path, {"base-images.yaml": "catalog_version: 1\ncpu: x\n"})
+    with pytest.raises(EnvcError, match="not a valid base-image catalog"):
+        load_catalog(root)
