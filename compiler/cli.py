@@ -235,3 +235,39 @@ def lock(
         manifests=report.manifests,
     )
     return _report_outcomes(outcomes)
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where build contexts go (default: build/ in the repository).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing: exit 1 with a unified diff when the rendered output differs.",
+)
+@_repo_option
+@_handle_errors
+def render(names: tuple[str, ...], out: Path | None, check: bool, repo: Path | None) -> int:
+    """Render environments (default: all) into build contexts: a Dockerfile that installs from
+    the locks (or install scripts with docker.enabled: false), the lockfiles, envc-build.json."""
+    from compiler.render import render_repository
+    from compiler.report import REPORTERS, summary
+    from compiler.validate import find_root, validate
+
+    root = (find_root(Path.cwd()) if repo is None else repo).resolve()
+    report = validate(root=root, cache=True)
+    if not report.ok:
+        click.echo(REPORTERS["text"](report.diagnostics, report.checked), nl=False)
+        click.echo(summary(report.diagnostics, report.checked), err=True)
+        return EXIT_FINDINGS
+    outcomes = render_repository(
+        root, report.manifests, names, out=out.resolve() if out else None, check=check
+    )
+    for outcome in outcomes:
+        click.echo(f"{outcome.name}: {outcome.status}")
+        click.echo(outcome.diff, nl=False)
+    return EXIT_FINDINGS if any(o.status == "differs" for o in outcomes) else EXIT_OK

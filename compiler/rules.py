@@ -204,6 +204,14 @@ def _check_specs(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
 def _check_secrets(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
     found = []
     for name, value in _string_values(data, "variables"):
+        if value.endswith("\\"):
+            found.append(
+                doc.diagnostic(
+                    ("variables", name),
+                    "a value ending in a backslash is read differently by Dockerfile tools",
+                    "unsafe-value",
+                )
+            )
         if _SHELL_SUBSTITUTION.search(value):
             found.append(
                 doc.diagnostic(

@@ -1,0 +1,194 @@
+"""Rendering locked environments into build contexts, checked with BuildKit's parser, hadolint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dockerfile
+import pytest
+
+from compiler.errors import EnvcError
+from compiler.locking import lock_repository
+from compiler.pip_lock import PipIndex, write_wheel
+from compiler.render import render_repository
+from compiler.validate import validate
+from tests.conftest import PROJECT, RepoFactory
+from tests.test_lock import MIRRORS
+
+HADOLINT = Path(sys.executable).parent / "hadolint"
+ML = (
+    'schema_version: 1\nname: ml\ndescription: |\n  Training,\n  with "quotes"\n'
+    "python: '3.12'\nconda: [numpy, pip]\npip: [alpha]\n"
+    "variables:\n  GREETING: 'say \"hi\" $HOME \\ to ${USER}'\n  OMP_NUM_THREADS: '4'\n"
+)
+USER_MANAGED = (
+    "schema_version: 1\nname: um\npython:\n  user_managed_dependencies: true\n"
+    "  interpreter_path: /opt/conda/bin/python\n"
+    "docker:\n  base_image: contoso.azurecr.io/research/runtime:1\n"
+)
+HOST = (
+    "schema_version: 1\nname: host\npython: '3.12'\nconda: [numpy]\n"
+    "platforms: [linux-64, osx-arm64]\ndocker:\n  enabled: false\n"
+    'variables:\n  A: "x y; rm -rf /"\n'
+)
+GPU = (
+    "schema_version: 1\nname: gpu\npython: '3.12'\nconda: [numpy]\n"
+    "docker:\n  compute: gpu\n  cuda: '12.1'\n"
+)
+
+
+@pytest.fixture
+def locked_repo(make_repo: RepoFactory, tmp_path: Path) -> Path:
+    root = make_repo(
+        {
+            "environments/ml/env.yaml": ML,
+            "environments/um/env.yaml": USER_MANAGED,
+            "environments/host/env.yaml": HOST,
+            "environments/gpu/env.yaml": GPU,
+        }
+    )
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    write_wheel(wheels, "alpha", "1.0")
+    outcomes = lock_repository(root, mirrors=MIRRORS, pip_index=PipIndex(find_links=(str(wheels),)))
+    assert {o.status for o in outcomes} <= {"locked", "skipped"}
+    return root
+
+
+def render_all(root: Path, **options: object) -> list[object]:
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    return render_repository(root, report.manifests, **options)  # type: ignore[arg-type]
+
+
+def instructions(path: Path) -> list[str]:
+    return [command.cmd for command in dockerfile.parse_file(str(path))]
+
+
+def test_conda_and_pip_environment_installs_from_its_locks(locked_repo: Path) -> None:
+    render_all(locked_repo)
+    context = locked_repo / "build" / "ml"
+    assert sorted(p.name for p in context.iterdir()) == [
+        "Dockerfile",
+        "conda-linux-64.lock",
+        "envc-build.json",
+        "requirements-linux-64.txt",
+    ]
+    assert instructions(context / "Dockerfile") == [
+        "FROM",
+        "FROM",
+        "COPY",
+        "ENV",
+        "COPY",
+        "RUN",
+        "COPY",
+        "RUN",
+        "ENV",  # environment
+        "ENV",
+        "ENV",  # one ENV per variable: quotes, $ and \\ did not break out
+        "LABEL",
+        "LABEL",
+        "LABEL",
+        "LABEL",
+        "LABEL",
+    ]
+    text = (context / "Dockerfile").read_text()
+    assert "--require-hashes" in text and "micromamba create" in text
+    assert 'ENV GREETING="say \\"hi\\" \\$HOME \\\\ to \\${USER}"' in text
+    assert (context / "conda-linux-64.lock").read_bytes() == (
+        locked_repo / "environments/ml/conda-linux-64.lock"
+    ).read_bytes()
+
+
+def test_every_family_passes_hadolint(locked_repo: Path) -> None:
+    render_all(locked_repo)
+    dockerfiles = sorted((locked_repo / "build").glob("*/Dockerfile"))
+    assert [d.parent.name for d in dockerfiles] == ["gpu", "ml", "um"]
+    for file in dockerfiles:
+        result = subprocess.run(
+            [str(HADOLINT), "--config", str(PROJECT / ".hadolint.yaml"), str(file)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, f"{file}: {result.stdout}{result.stderr}"
+
+
+def test_base_images_come_from_the_manifest_or_the_catalog(locked_repo: Path) -> None:
+    render_all(locked_repo)
+    first_from = {
+        name: [
+            c.value[0]
+            for c in dockerfile.parse_file(str(locked_repo / "build" / name / "Dockerfile"))
+            if c.cmd == "FROM"
+        ][-1]
+        for name in ("gpu", "ml", "um")
+    }
+    assert first_from == {
+        "gpu": "docker.io/nvidia/cuda:12.1.1-runtime-ubuntu22.04",
+        "ml": "docker.io/library/debian:bookworm-slim",
+        "um": "contoso.azurecr.io/research/runtime:1",
+    }
+    um = (locked_repo / "build/um/Dockerfile").read_text()
+    assert "RUN" not in um and '"dev.envc.python"="/opt/conda/bin/python"' in um
+
+
+def test_without_docker_an_install_script_per_platform(locked_repo: Path) -> None:
+    render_all(locked_repo)
+    context = locked_repo / "build" / "host"
+    assert sorted(p.name for p in context.iterdir()) == [
+        "conda-linux-64.lock",
+        "conda-osx-arm64.lock",
+        "envc-build.json",
+        "install-linux-64.sh",
+        "install-osx-arm64.sh",
+    ]
+    script = context / "install-linux-64.sh"
+    assert os.access(script, os.X_OK)
+    assert subprocess.run(["sh", "-n", str(script)], check=False).returncode == 0
+    assert "echo A='x y; rm -rf /' >>" in script.read_text()
+
+
+def test_rendering_is_incremental_and_check_shows_a_diff(locked_repo: Path) -> None:
+    assert {o.status for o in render_all(locked_repo)} == {"rendered"}  # type: ignore[attr-defined]
+    assert {o.status for o in render_all(locked_repo)} == {"unchanged"}  # type: ignore[attr-defined]
+    dockerfile_path = locked_repo / "build/ml/Dockerfile"
+    dockerfile_path.write_text(dockerfile_path.read_text().replace("--no-cache-dir ", ""))
+    outcomes = {o.name: o for o in render_all(locked_repo, check=True)}  # type: ignore[attr-defined]
+    assert outcomes["ml"].status == "differs"
+    assert "+RUN /opt/env/bin/python -m pip install --no-cache-dir" in outcomes["ml"].diff
+    assert "--no-cache-dir" not in dockerfile_path.read_text()  # --check wrote nothing
+
+
+def test_a_stale_lock_is_refused(locked_repo: Path) -> None:
+    manifest = locked_repo / "environments/ml/env.yaml"
+    manifest.write_text(manifest.read_text().replace("[numpy, pip]", "[numpy, pip, pandas]"))
+    with pytest.raises(EnvcError, match=r"the lock is stale .*spec added: pandas.*envc lock ml"):
+        render_all(locked_repo, names=["ml"])
+
+
+def test_same_bytes_under_any_hash_seed(locked_repo: Path) -> None:
+    envc = str(Path(sys.executable).parent / "envc")
+    outputs = set()
+    for seed in ("0", "1", "42"):
+        out = locked_repo / f"out-{seed}"
+        result = subprocess.run(
+            [envc, "render", "--out", str(out)],
+            cwd=locked_repo,
+            env=dict(os.environ, PYTHONHASHSEED=seed),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.add(
+            tuple(
+                (p.relative_to(out).as_posix(), p.read_bytes())
+                for p in sorted(out.rglob("*"))
+                if p.is_file()
+            )
+        )
+    assert len(outputs) == 1
