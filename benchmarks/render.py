@@ -1,0 +1,108 @@
+"""Benchmark: `envc render` of thousands of locked environments against bare Jinja.
+
+Builds a repository of N environments sharing one lock (python 3.12, numpy, pip; solved once
+against tests/data/channels), then times, in the same run:
+
+* `envc render` of all of them (validation, lock freshness, rendering, hashing, writing),
+* the floor: one Python process rendering the same template with the same kind of data N times
+  with a plain jinja2.Environment, without writing, and the same with each file written.
+
+    .venv/bin/python benchmarks/render.py [--environments 5000]
+
+Target (issue #4): within 3x of the floor, including hashing and writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+CHANNEL = (PROJECT / "tests" / "data" / "channels" / "conda-forge").as_uri()
+ENVC = str(Path(sys.executable).parent / "envc")
+MANIFEST = (
+    "schema_version: 1\nname: {name}\npython: '3.12'\nconda: [numpy, pip]\n"
+    "variables:\n  OMP_NUM_THREADS: '4'\n"
+)
+FLOOR = """
+import sys, jinja2, pathlib
+write = sys.argv[1] == "write"
+environment = jinja2.Environment(loader=jinja2.FileSystemLoader("{templates}"),
+                                 keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+template = environment.get_template("Dockerfile.conda.j2")
+for index in range({count}):
+    name = f"env-{{index:05d}}"
+    text = template.render(header="# " + name, base_image="debian:bookworm-slim",
+                           micromamba_image="mambaorg/micromamba:2.0.5",
+                           conda_lock="conda-linux-64.lock", pip_lock=None,
+                           variables=[("OMP_NUM_THREADS", '"4"')],
+                           labels=[('"dev.envc.environment"', f'"{{name}}"')])
+    if write:
+        folder = pathlib.Path("floor") / name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "Dockerfile").write_text(text)
+"""
+
+
+def timed(command: list[str], cwd: Path, repeat: int) -> float:
+    env = dict(os.environ, ENVC_MIRRORS=f"conda-forge={CHANNEL}")
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=False)
+        times.append(time.perf_counter() - started)
+        if result.returncode != 0:
+            raise SystemExit(f"{command[:3]} exited {result.returncode}: {result.stderr[-500:]!r}")
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--environments", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(PROJECT / "compiler")], check=True
+    )
+    work = Path(tempfile.mkdtemp(prefix="envc-render-bench-"))
+    try:
+        source = work / "environments" / "env-00000"
+        source.mkdir(parents=True)
+        (source / "env.yaml").write_text(MANIFEST.format(name="env-00000"))
+        timed([ENVC, "lock"], work, 1)
+        for index in range(1, args.environments):
+            target = work / "environments" / f"env-{index:05d}"
+            shutil.copytree(source, target)
+            (target / "env.yaml").write_text(MANIFEST.format(name=f"env-{index:05d}"))
+        time.sleep(2)  # past the cache's racy-timestamp window
+        floor_code = FLOOR.format(templates=PROJECT / "templates", count=args.environments)
+        bare = timed([sys.executable, "-c", floor_code, "bare"], work, args.repeat)
+        written = timed([sys.executable, "-c", floor_code, "write"], work, args.repeat)
+        envc = []
+        for _ in range(args.repeat):
+            shutil.rmtree(work / "build", ignore_errors=True)
+            envc.append(timed([ENVC, "render"], work, 1))
+        unchanged = timed([ENVC, "render"], work, args.repeat)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    rows = [
+        (f"floor: bare Jinja render x{args.environments}", bare),
+        (f"floor: Jinja render + write x{args.environments}", written),
+        (f"envc render, {args.environments} environments", statistics.median(envc)),
+        (f"envc render, nothing changed ({args.environments})", unchanged),
+    ]
+    for label, seconds in rows:
+        print(f"  {label:<46} {seconds * 1000:9.1f} ms")
+    print(f"\n  envc render / bare Jinja floor:       {rows[2][1] / bare:.1f}x  (target <= 3x)")
+    print(f"  envc render / render + write floor:   {rows[2][1] / written:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
