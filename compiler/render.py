@@ -19,6 +19,7 @@ import os
 import shlex
 import shutil
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from compiler.templating import BaseImageCatalog, load_catalog, render, template
 RENDER_FORMAT_VERSION = 1
 IMAGE_PLATFORM = "linux-64"  # images are built for linux/amd64
 METADATA_FILE = "envc-build.json"
+WRITERS = 8
 
 
 def dockerfile_string(value: str) -> str:
@@ -210,6 +212,7 @@ def render_repository(
     environment = template_environment(root)
     catalog = load_catalog(root)
     outcomes = []
+    pending: list[tuple[Path, dict[str, str]]] = []
     for name in sorted(names or manifests):
         folder = root / manifests[name][1]
         files = build_context(
@@ -238,6 +241,9 @@ def render_repository(
             )
             outcomes.append(RenderOutcome(name, "differs", diff))
         else:
-            _write_folder(target, files)
+            pending.append((target, files))
             outcomes.append(RenderOutcome(name, "rendered"))
+    # Creating files dominates on real file systems, and it releases the GIL: write in threads.
+    with ThreadPoolExecutor(WRITERS) as pool:
+        list(pool.map(lambda job: _write_folder(*job), pending))
     return outcomes
