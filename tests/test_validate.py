@@ -219,3 +219,13 @@ def test_manifest_index_forgets_removed_environments_and_survives_corruption(
     ]
     index_file.write_text('{"format_version": 1, "fingerprint": "x", "entries": [')
     assert validate(root=root, cwd=root, cache=True).ok
+
+
+def test_variable_value_ending_in_a_backslash_is_refused(make_repo: RepoFactory) -> None:
+    root = make_repo(
+        {
+            "environments/a/env.yaml": OK.format(name="a")
+            + "variables:\n  WINDOWS_DIR: 'C:\\\\'\n  FINE: 'a\\\\b'\n"
+        }
+    )
+    assert found(root) == [("environments/a/env.yaml", 4, 16, "unsafe-value")]
