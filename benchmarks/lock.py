@@ -23,8 +23,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import median_seconds, run_once
 
 PROJECT = Path(__file__).resolve().parent.parent
 CHANNEL = (PROJECT / "tests" / "data" / "channels" / "conda-forge").as_uri()
@@ -44,21 +45,15 @@ asyncio.run(solve(["{CHANNEL}"], ["python 3.12.*", "numpy", "pip"], platforms=["
 """
 
 
-def run(command: list[str], cwd: Path) -> tuple[float, int]:
-    env = dict(os.environ, ENVC_MIRRORS=f"conda-forge={CHANNEL}")
-    started = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=False)
-    return time.perf_counter() - started, result.returncode
+MIRROR_ENV = {**os.environ, "ENVC_MIRRORS": f"conda-forge={CHANNEL}"}
+
+
+def exit_code(command: list[str], cwd: Path) -> int:
+    return run_once(command, cwd, MIRROR_ENV)[1]
 
 
 def median(command: list[str], cwd: Path, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        seconds, code = run(command, cwd)
-        if code != 0:
-            raise SystemExit(f"{command} exited {code}")
-        times.append(seconds)
-    return statistics.median(times)
+    return median_seconds(command, cwd, repeat, env=MIRROR_ENV)
 
 
 def main() -> None:
@@ -77,7 +72,7 @@ def main() -> None:
             repo = work / f"cold-{attempt}"
             (repo / "environments" / "ml").mkdir(parents=True)
             (repo / "environments" / "ml" / "env.yaml").write_text(MANIFEST.format(name="ml"))
-            seconds, code = run([ENVC, "lock"], repo)
+            seconds, code, _ = run_once([ENVC, "lock"], repo, MIRROR_ENV)
             assert code == 0
             cold.append(seconds)
         many = work / "many"
@@ -108,11 +103,11 @@ def main() -> None:
         ]
         crash_repo = work / "cold-0"
         in_process = sum(
-            run([sys.executable, "-c", IN_PROCESS_SOLVE], work)[1] != 0
+            exit_code([sys.executable, "-c", IN_PROCESS_SOLVE], work) != 0
             for _ in range(args.crash_runs)
         )
         through_envc = sum(
-            run([ENVC, "lock", "--force"], crash_repo)[1] != 0 for _ in range(args.crash_runs)
+            exit_code([ENVC, "lock", "--force"], crash_repo) != 0 for _ in range(args.crash_runs)
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import median_seconds
+
 PROJECT = Path(__file__).resolve().parent.parent
 CHANNEL = (PROJECT / "tests" / "data" / "channels" / "conda-forge").as_uri()
 ENVC = str(Path(sys.executable).parent / "envc")
@@ -52,15 +54,9 @@ for index in range({count}):
 
 
 def timed(command: list[str], cwd: Path, repeat: int) -> float:
-    env = dict(os.environ, ENVC_MIRRORS=f"conda-forge={CHANNEL}")
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=False)
-        times.append(time.perf_counter() - started)
-        if result.returncode != 0:
-            raise SystemExit(f"{command[:3]} exited {result.returncode}: {result.stderr[-500:]!r}")
-    return statistics.median(times)
+    return median_seconds(
+        command, cwd, repeat, env={**os.environ, "ENVC_MIRRORS": f"conda-forge={CHANNEL}"}
+    )
 
 
 def main() -> None:

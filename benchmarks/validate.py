@@ -23,12 +23,13 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from timing import median_seconds
 
 PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -109,19 +110,9 @@ def generate(root: Path, count: int) -> list[Path]:
     return files
 
 
-def timed(command: list[str], cwd: Path, repeat: int, expect: int = 0) -> float:
+def timed(command: list[str], cwd: Path, repeat: int) -> float:
     """Median wall time of `repeat` runs, after one warm-up run (page cache, envc's cache)."""
-    times = []
-    for attempt in range(repeat + 1):
-        started = time.perf_counter()
-        result = subprocess.run(
-            command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
-        )
-        if attempt:
-            times.append(time.perf_counter() - started)
-        if result.returncode != expect:
-            raise SystemExit(f"{command[:2]} exited {result.returncode}: {result.stderr[-2000:]!r}")
-    return statistics.median(times)
+    return median_seconds(command, cwd, repeat, warmup=True)
 
 
 def main() -> None:

@@ -1,0 +1,48 @@
+"""Wall-clock timing of whole commands, shared by the benchmarks."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def run_once(
+    command: list[str], cwd: Path, env: Mapping[str, str] | None = None
+) -> tuple[float, int, str]:
+    """(seconds, exit code, the end of stderr) of one run."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    return (
+        time.perf_counter() - started,
+        result.returncode,
+        result.stderr[-2000:].decode(errors="replace"),
+    )
+
+
+def median_seconds(
+    command: list[str],
+    cwd: Path,
+    repeat: int,
+    *,
+    env: Mapping[str, str] | None = None,
+    warmup: bool = False,
+) -> float:
+    """Median of `repeat` successful runs (after one untimed run with `warmup`)."""
+    times = []
+    for attempt in range(repeat + int(warmup)):
+        seconds, code, errors = run_once(command, cwd, env)
+        if code != 0:
+            raise SystemExit(f"{command[:3]} exited {code}: {errors}")
+        if attempt >= int(warmup):
+            times.append(seconds)
+    return statistics.median(times)
