@@ -20,12 +20,11 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from timing import median_seconds, run_once
+from timing import compile_envc, median_seconds, run_once
 
 PROJECT = Path(__file__).resolve().parent.parent
 CHANNEL = (PROJECT / "tests" / "data" / "channels" / "conda-forge").as_uri()
@@ -62,9 +61,7 @@ def main() -> None:
     parser.add_argument("--crash-runs", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", str(PROJECT / "compiler")], check=True
-    )
+    compile_envc(PROJECT)
     work = Path(tempfile.mkdtemp(prefix="envc-lock-bench-"))
     try:
         cold = []

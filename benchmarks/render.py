@@ -18,13 +18,12 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from timing import median_seconds
+from timing import compile_envc, median_seconds
 
 PROJECT = Path(__file__).resolve().parent.parent
 CHANNEL = (PROJECT / "tests" / "data" / "channels" / "conda-forge").as_uri()
@@ -64,9 +63,7 @@ def main() -> None:
     parser.add_argument("--environments", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", str(PROJECT / "compiler")], check=True
-    )
+    compile_envc(PROJECT)
     work = Path(tempfile.mkdtemp(prefix="envc-render-bench-"))
     try:
         source = work / "environments" / "env-00000"

@@ -23,13 +23,12 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from timing import median_seconds
+from timing import compile_envc, median_seconds
 
 PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -122,9 +121,7 @@ def main() -> None:
     parser.add_argument("--repeat-one", type=int, default=15)
     args = parser.parse_args()
     envc, cjs, python = str(BIN / "envc"), str(BIN / "check-jsonschema"), sys.executable
-    # Installed packages carry compiled bytecode; make sure ours does too (an editable install
-    # under PYTHONDONTWRITEBYTECODE would otherwise recompile envc on every start).
-    subprocess.run([python, "-m", "compileall", "-q", str(PROJECT / "compiler")], check=True)
+    compile_envc(PROJECT)
     workdir = Path(tempfile.mkdtemp(prefix="envc-bench-"))
     try:
         files = generate(workdir, args.count)

@@ -64,6 +64,22 @@ _repo_option = click.option(
 )
 
 
+def _repository(repo: Path | None) -> Path:
+    """The repository root: --repo, or found from the working directory."""
+    from compiler.validate import find_root
+
+    return (find_root(Path.cwd()) if repo is None else repo).resolve()
+
+
+def _show(report: Any, output_format: str = "text") -> None:
+    """Print a validation report; the summary goes to stderr with text output."""
+    from compiler.report import REPORTERS, summary
+
+    click.echo(REPORTERS[output_format](report.diagnostics, report.checked), nl=False)
+    if output_format == "text":
+        click.echo(summary(report.diagnostics, report.checked), err=True)
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
@@ -95,21 +111,17 @@ def validate(
     YAML, JSON Schema and semantic rules; cross-file rules always see the whole repository.
     Exit status: 0 valid, 1 problems found, 2 usage error.
     """
-    from compiler.report import REPORTERS, summary
     from compiler.validate import validate as run
 
-    report = run(paths, root=repo, cache=not no_cache)
-    click.echo(REPORTERS[output_format](report.diagnostics, report.checked), nl=False)
-    if output_format == "text":
-        click.echo(summary(report.diagnostics, report.checked), err=True)
+    root = _repository(repo)
+    report = run(paths, root=root, cache=not no_cache)
+    _show(report, output_format)
     if not report.ok:
         return EXIT_FINDINGS
     if locks:
         from compiler.config import load_config
         from compiler.locking import lock_repository
-        from compiler.validate import find_root
 
-        root = (find_root(Path.cwd()) if repo is None else repo).resolve()
         outcomes = lock_repository(
             root,
             check=True,
@@ -200,17 +212,14 @@ def lock(
     from compiler.config import load_config
     from compiler.locking import lock_repository
     from compiler.pip_lock import PipIndex
-    from compiler.report import REPORTERS, summary
     from compiler.solver import canonical_channel
-    from compiler.validate import find_root, validate
+    from compiler.validate import validate
 
-    root = find_root(Path.cwd()) if repo is None else repo
+    root = _repository(repo)
     report = validate(root=root, cache=True)
     if not report.ok:
-        click.echo(REPORTERS["text"](report.diagnostics, report.checked), nl=False)
-        click.echo(summary(report.diagnostics, report.checked), err=True)
+        _show(report)
         return EXIT_FINDINGS
-    root = root.resolve()
     config = load_config(root)
     mirror_map = {canonical_channel(name): url for name, url in config.mirrors.items()}
     for item in mirrors:
@@ -255,14 +264,12 @@ def render(names: tuple[str, ...], out: Path | None, check: bool, repo: Path | N
     """Render environments (default: all) into build contexts: a Dockerfile that installs from
     the locks (or install scripts with docker.enabled: false), the lockfiles, envc-build.json."""
     from compiler.render import render_repository
-    from compiler.report import REPORTERS, summary
-    from compiler.validate import find_root, validate
+    from compiler.validate import validate
 
-    root = (find_root(Path.cwd()) if repo is None else repo).resolve()
+    root = _repository(repo)
     report = validate(root=root, cache=True)
     if not report.ok:
-        click.echo(REPORTERS["text"](report.diagnostics, report.checked), nl=False)
-        click.echo(summary(report.diagnostics, report.checked), err=True)
+        _show(report)
         return EXIT_FINDINGS
     outcomes = render_repository(
         root, report.manifests, names, out=out.resolve() if out else None, check=check

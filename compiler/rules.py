@@ -201,7 +201,8 @@ def _check_specs(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
     return found
 
 
-def _check_secrets(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
+def _check_values(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
+    """Variable values that would misbehave in a Dockerfile or shell, and inline secrets."""
     found = []
     for name, value in _string_values(data, "variables"):
         if value.endswith("\\"):
@@ -272,7 +273,7 @@ def check_manifest(manifest: ManifestFile, root: Path, display_of: Any) -> list[
     data = manifest.doc.data
     return [
         *_check_specs(manifest.doc, data),
-        *_check_secrets(manifest.doc, data),
+        *_check_values(manifest.doc, data),
         *_check_references(manifest, root, display_of),
     ]
 
