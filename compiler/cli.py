@@ -278,3 +278,101 @@ def render(names: tuple[str, ...], out: Path | None, check: bool, repo: Path | N
         click.echo(f"{outcome.name}: {outcome.status}")
         click.echo(outcome.diff, nl=False)
     return EXIT_FINDINGS if any(o.status == "differs" for o in outcomes) else EXIT_OK
+
+
+@main.command()
+@click.option("--base", "base_ref", required=True, metavar="REF", help="What to compare against.")
+@click.option(
+    "--head",
+    "head_ref",
+    metavar="REF",
+    help="What to plan for (default: the working tree, staged or not, untracked files too).",
+)
+@click.option(
+    "--direct",
+    is_flag=True,
+    help="Compare with BASE itself, not with the merge base of BASE and HEAD.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(("table", "markdown", "json")),
+    default="table",
+    show_default=True,
+    help="How to print the plan.",
+)
+@click.option("--verbose", "-v", is_flag=True, help="List unchanged environments too.")
+@click.option(
+    "--github-output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help='Append a build matrix to FILE (pass "$GITHUB_OUTPUT" in GitHub Actions).',
+)
+@click.option(
+    "--bake",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write a docker buildx bake file (JSON) building every planned image.",
+)
+@click.option(
+    "--contexts",
+    default="build",
+    show_default=True,
+    metavar="DIR",
+    help="Where envc render writes build contexts, as the bake file and matrix name them.",
+)
+@click.option(
+    "--image-prefix",
+    default="envc/",
+    show_default=True,
+    help="Image names in the bake file are PREFIX<name>:<address>.",
+)
+@click.option(
+    "--exit-code", is_flag=True, help="Exit 1 when something is to be built (for scripts)."
+)
+@_repo_option
+@click.option("--no-cache", is_flag=True, envvar="ENVC_NO_CACHE", help="Do not use .envc/cache/.")
+@_handle_errors
+def plan(
+    base_ref: str,
+    head_ref: str | None,
+    direct: bool,
+    output_format: str,
+    verbose: bool,
+    github_output: Path | None,
+    bake: Path | None,
+    contexts: str,
+    image_prefix: str,
+    exit_code: bool,
+    repo: Path | None,
+    no_cache: bool,
+) -> int:
+    """Say which environments to rebuild between two git revisions, and why.
+
+    Decides by content address (what the image is built from), explains with the git diff.
+    Exit status: 0 planned (with --exit-code: 1 when something is to be built), 1 the head
+    has problems (printed as diagnostics), 2 usage error (unknown revision, not a git
+    repository, history missing from a shallow clone).
+    """
+    from compiler import plan_output
+    from compiler.lock import write_atomically
+    from compiler.plan import plan as run
+    from compiler.report import REPORTERS
+
+    result = run(_repository(repo), base_ref, head_ref, direct=direct, cache=not no_cache)
+    if result.diagnostics:
+        click.echo(REPORTERS["text"](result.diagnostics, ()), nl=False, err=True)
+    if output_format == "json":
+        click.echo(plan_output.as_json(result), nl=False)
+    elif output_format == "markdown":
+        click.echo(plan_output.markdown(result), nl=False)
+    else:
+        click.echo(plan_output.table(result, verbose), nl=False)
+    if result.diagnostics:
+        return EXIT_FINDINGS
+    if github_output is not None:
+        with open(github_output, "a", encoding="utf-8") as handle:
+            handle.write(plan_output.github_output(result, contexts))
+    if bake is not None:
+        write_atomically(bake, plan_output.bake_file(result, contexts, image_prefix))
+    return EXIT_FINDINGS if exit_code and result.to_build else EXIT_OK

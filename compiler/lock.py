@@ -294,13 +294,10 @@ def remove_abandoned_temporaries(folder: Path) -> None:
             pass  # alive, and someone else's
 
 
-def locked_explicit(folder: Path, platform: str) -> list[tuple[str, str, str]]:
-    """(name, version, build) of the records in an explicit lockfile; [] when there is none."""
-    read = _read_header(folder / explicit_file(platform))
-    if read is None:
-        return []
+def _explicit_records(body: str) -> list[tuple[str, str, str]]:
+    """(name, version, build) of each URL line of an explicit lockfile's body."""
     records = []
-    for line in read[1].splitlines():
+    for line in body.splitlines():
         if "://" not in line:
             continue
         file_name = line.split("#", 1)[0].rsplit("/", 1)[-1]
@@ -311,17 +308,39 @@ def locked_explicit(folder: Path, platform: str) -> list[tuple[str, str, str]]:
     return records
 
 
+def _pip_pins(body: str) -> list[tuple[str, str]]:
+    """(name, version) of each `name==version` line of a hashed requirements file."""
+    return [
+        (name, version.split(" ", 1)[0].rstrip("\\").strip())
+        for line in body.splitlines()
+        if "==" in line and not line.startswith((" ", "#"))
+        for name, version in [line.split("==", 1)]
+    ]
+
+
+def locked_explicit(folder: Path, platform: str) -> list[tuple[str, str, str]]:
+    """(name, version, build) of the records in an explicit lockfile; [] when there is none."""
+    read = _read_header(folder / explicit_file(platform))
+    return [] if read is None else _explicit_records(read[1])
+
+
 def locked_pip(folder: Path, platform: str) -> tuple[str, list[str]]:
     """The body of the pip lockfile for `platform` ("" when none) and the names it pins."""
     read = _read_header(folder / pip_file(platform))
     if read is None:
         return "", []
-    names = [
-        line.split("==", 1)[0]
-        for line in read[1].splitlines()
-        if "==" in line and not line.startswith((" ", "#"))
-    ]
-    return read[1], names
+    return read[1], [name for name, _ in _pip_pins(read[1])]
+
+
+def locked_versions(lockfiles: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Package -> version, per explicit or pip lockfile of `lockfiles` (name -> text)."""
+    versions = {}
+    for name, text in lockfiles.items():
+        if name.startswith("conda-") and name.endswith(".lock"):
+            versions[name] = {p: v for p, v, _ in _explicit_records(text)}
+        elif name.startswith("requirements-"):
+            versions[name] = dict(_pip_pins(text))
+    return versions
 
 
 def _locked_packages(folder: Path) -> list[dict[str, Any]]:

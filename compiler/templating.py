@@ -24,12 +24,13 @@ from jinja2 import (
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
+    meta,
 )
 from jinja2.sandbox import SandboxedEnvironment
 
 from compiler.errors import EnvcError
 from compiler.resources import data_dir
-from compiler.yamlio import read_yaml
+from compiler.yamlio import parse_yaml
 
 CATALOG_FILE = "base-images.yaml"
 
@@ -126,13 +127,21 @@ class BaseImageCatalog:
         return self.python.format(version=".".join(python.split(".")[:2]))
 
 
-def load_catalog(repo_root: Path | None) -> BaseImageCatalog:
-    """The base-image catalog: the repository's templates/base-images.yaml, else envc's."""
+def catalog_file(repo_root: Path | None) -> Path:
+    """The base-image catalog in use: the repository's templates/base-images.yaml, else envc's."""
     for folder in template_folders(repo_root):
-        file = folder / CATALOG_FILE
-        if file.is_file():
-            break
-    doc = read_yaml(file, CATALOG_FILE)
+        if (folder / CATALOG_FILE).is_file():
+            return folder / CATALOG_FILE
+    return data_dir("templates") / CATALOG_FILE
+
+
+def load_catalog(repo_root: Path | None) -> BaseImageCatalog:
+    file = catalog_file(repo_root)
+    return parse_catalog(file.read_bytes(), str(file))
+
+
+def parse_catalog(raw: bytes, display: str) -> BaseImageCatalog:
+    doc = parse_yaml(display, raw)
     data = doc.data
     try:
         if doc.diagnostics:
@@ -146,5 +155,13 @@ def load_catalog(repo_root: Path | None) -> BaseImageCatalog:
             str(data["python"]),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise EnvcError(f"{file}: not a valid base-image catalog: {exc}") from None
+        raise EnvcError(f"{display}: not a valid base-image catalog: {exc}") from None
     return catalog
+
+
+def referenced_templates(source: str) -> set[str]:
+    """The templates `source` includes, imports or extends by a constant name."""
+    try:
+        return {n for n in meta.find_referenced_templates(Environment().parse(source)) if n}
+    except TemplateSyntaxError:
+        return set()  # rendering reports it; a template that does not parse includes nothing

@@ -93,7 +93,6 @@ def test_conda_and_pip_environment_installs_from_its_locks(locked_repo: Path) ->
         "LABEL",
         "LABEL",
         "LABEL",
-        "LABEL",
     ]
     text = (context / "Dockerfile").read_text()
     assert "--require-hashes" in text and "micromamba create" in text

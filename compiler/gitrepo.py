@@ -1,0 +1,175 @@
+"""Reading a repository's history with the real `git`, for the plan stage: no checkout, no index
+changes, no working-tree writes.
+
+Paths are relative to the envc repository root (which may be a sub-folder of the git work tree)
+and use '/'. A side of a comparison is a commit, or the working tree (`commit` None): tracked
+changes, staged or not, and untracked files that are not ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler.errors import UsageError
+
+ZERO_OID = "0" * 40
+SYMLINK_MODE = "120000"
+SUBMODULE_MODE = "160000"
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """A file of one side: its git mode and blob id, or `oid` None to read it from the disk."""
+
+    mode: str
+    oid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    status: str  # git's letter: A (also untracked files), M, D, R (renamed), T (type changed)
+    path: str  # the path on the head side (for D: the deleted path)
+    old_path: str | None  # for R: where it was
+    new: FileRef | None  # None for D
+
+
+class Git:
+    def __init__(self, root: Path) -> None:
+        if shutil.which("git") is None:
+            raise UsageError("git is not installed; envc plan reads history with git")
+        self.root = root
+        self._run("rev-parse", "--git-dir", what=f"{root} is not inside a git repository")
+
+    def _run(self, *args: str, what: str | None = None, input: bytes | None = None) -> bytes:
+        environment = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+        result = subprocess.run(
+            ["git", "-c", "core.quotePath=false", *args],
+            cwd=self.root,
+            input=input,
+            capture_output=True,
+            env=environment,
+        )
+        if result.returncode != 0:
+            detail = result.stderr.decode(errors="replace").strip().splitlines()
+            raise UsageError(what or f"git {args[0]} failed: {detail[-1] if detail else ''}")
+        return result.stdout
+
+    def is_shallow(self) -> bool:
+        return self._run("rev-parse", "--is-shallow-repository").strip() == b"true"
+
+    def commit(self, ref: str) -> str:
+        """The commit `ref` names; a clear error for unknown refs and shallow clones."""
+        if ref.startswith("-"):
+            raise UsageError(f"not a git revision: {ref!r}")
+        try:
+            out = self._run("rev-parse", "--verify", "--end-of-options", f"{ref}^{{commit}}")
+        except UsageError:
+            if self.is_shallow():
+                raise UsageError(
+                    f"{ref!r} is not in this shallow clone; fetch more history "
+                    "(git fetch --unshallow, or actions/checkout with fetch-depth: 0)"
+                ) from None
+            raise UsageError(f"unknown git revision {ref!r}") from None
+        return out.decode().strip()
+
+    def merge_base(self, base: str, head: str) -> str:
+        try:
+            return self._run("merge-base", base, head).decode().strip()
+        except UsageError:
+            if self.is_shallow():
+                raise UsageError(
+                    "no merge base in this shallow clone; fetch more history "
+                    "(git fetch --unshallow, or actions/checkout with fetch-depth: 0)"
+                ) from None
+            raise UsageError(
+                "the base and head have no common ancestor (unrelated histories); "
+                "pass --direct to compare the two trees as they are"
+            ) from None
+
+    def tree(self, commit: str) -> dict[str, FileRef]:
+        """Every file under the root at `commit` (empty when the root did not exist then)."""
+        out = self._run("ls-tree", "-r", "-z", "--full-name", commit, "--", ".")
+        prefix = self._prefix()
+        files = {}
+        for entry in filter(None, out.split(b"\0")):
+            meta, _, path = entry.partition(b"\t")
+            mode, kind, oid = meta.decode().split()
+            if kind == "blob":
+                files[path.decode()[len(prefix) :]] = FileRef(mode, oid)
+        return files
+
+    def _prefix(self) -> str:
+        return self._run("rev-parse", "--show-prefix").decode().rstrip("\n")
+
+    def changes(self, base: str, head: str | None) -> list[Change]:
+        """What differs between commit `base` and `head` (None: the working tree), renames found."""
+        sides = [base] if head is None else [base, head]
+        out = self._run(
+            "diff",
+            "--raw",
+            "--no-abbrev",
+            "-z",
+            "-M",
+            "--no-ext-diff",
+            "--relative",
+            *sides,
+            "--",
+            ".",
+        )
+        fields = out.split(b"\0")
+        changes = []
+        position = 0
+        while position < len(fields) - 1:
+            meta = fields[position].decode().lstrip(":").split()
+            new_mode, new_oid, status = meta[1], meta[3], meta[4][0]
+            path = fields[position + 1].decode()
+            position += 2
+            old_path = None
+            if status == "R":
+                old_path, path = path, fields[position].decode()
+                position += 1
+            new = None
+            if status != "D":
+                new = FileRef(new_mode, None if new_oid == ZERO_OID else new_oid)
+            changes.append(Change(status, path, old_path, new))
+        if head is None:
+            untracked = self._run("ls-files", "-z", "--others", "--exclude-standard", "--", ".")
+            for path_bytes in filter(None, untracked.split(b"\0")):
+                path = path_bytes.decode()
+                mode = SYMLINK_MODE if (self.root / path).is_symlink() else "100644"
+                changes.append(Change("A", path, None, FileRef(mode, None)))
+        return changes
+
+    def read(self, files: Mapping[str, FileRef]) -> dict[str, bytes]:
+        """The bytes of `files`: blobs through one `git cat-file --batch`, the rest from disk."""
+        oids = sorted({ref.oid for ref in files.values() if ref.oid is not None})
+        blobs = self._blobs(oids)
+        contents = {}
+        for path, ref in files.items():
+            if ref.oid is not None:
+                contents[path] = blobs[ref.oid]
+            elif ref.mode == SYMLINK_MODE:
+                contents[path] = os.readlink(self.root / path).encode()
+            else:
+                contents[path] = (self.root / path).read_bytes()
+        return contents
+
+    def _blobs(self, oids: Iterable[str]) -> dict[str, bytes]:
+        request = "".join(f"{oid}\n" for oid in oids).encode()
+        if not request:
+            return {}
+        out = self._run("cat-file", "--batch", input=request)
+        blobs = {}
+        position = 0
+        while position < len(out):
+            end = out.index(b"\n", position)
+            oid, _, size = out[position:end].decode().split()
+            start = end + 1
+            blobs[oid] = out[start : start + int(size)]
+            position = start + int(size) + 1
+        return blobs

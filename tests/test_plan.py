@@ -1,0 +1,340 @@
+"""The plan stage on real git repositories built here: statuses, reasons, the dependency graph,
+git edge cases, and every output format."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from compiler.cli import main
+from compiler.errors import UsageError
+from compiler.locking import lock_repository
+from compiler.plan import EnvironmentPlan, Plan, plan
+from compiler.render import render_repository
+from compiler.validate import validate
+from tests.conftest import PROJECT, RepoFactory
+from tests.test_lock import MIRRORS
+
+
+def user_managed(name: str, image: str = "example.com/runtime:1", extra: str = "") -> str:
+    return (
+        f"schema_version: 1\nname: {name}\npython:\n  user_managed_dependencies: true\n"
+        f"  interpreter_path: /usr/bin/python3\ndocker:\n  base_image: {image}\n{extra}"
+    )
+
+
+def gpu(name: str, cuda: str) -> str:
+    # No packages: nothing to lock, but the catalog picks its base image.
+    return (
+        f"schema_version: 1\nname: {name}\npython: '3.12'\n"
+        f"docker:\n  compute: gpu\n  cuda: '{cuda}'\n"
+    )
+
+
+def pip_only(name: str) -> str:
+    return f"schema_version: 1\nname: {name}\npython: '3.12'\n"
+
+
+def host(name: str) -> str:
+    return (
+        f"schema_version: 1\nname: {name}\npython:\n  user_managed_dependencies: true\n"
+        "  interpreter_path: /usr/bin/python3\ndocker:\n  enabled: false\n"
+    )
+
+
+Git = Callable[..., str]
+
+
+@pytest.fixture
+def git(monkeypatch: pytest.MonkeyPatch, git_env: dict[str, str]) -> Git:
+    """Run git in a repository with a pinned identity; envc's own git calls see it too."""
+    for key, value in git_env.items():
+        monkeypatch.setenv(key, value)
+    for key in [k for k in __import__("os").environ if k.startswith("GIT_") and k not in git_env]:
+        monkeypatch.delenv(key)
+
+    def run(root: Path, *args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=root, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    return run
+
+
+@pytest.fixture
+def repo(make_repo: RepoFactory, git: Git) -> Path:
+    root = make_repo(
+        {
+            "environments/base/env.yaml": user_managed("base", extra="variables:\n  A: '1'\n"),
+            "environments/child/env.yaml": "schema_version: 1\nname: child\nextends: base\n",
+            "environments/other/env.yaml": user_managed("other", "example.com/other:1"),
+            "environments/gpu-old/env.yaml": gpu("gpu-old", "11.8"),
+            "environments/gpu-new/env.yaml": gpu("gpu-new", "12.4"),
+            "environments/slim/env.yaml": pip_only("slim"),
+            "environments/onhost/env.yaml": host("onhost"),
+        }
+    )
+    git(root, "init", "-q", "-b", "main")
+    commit(git, root, "environments")
+    return root
+
+
+def commit(git: Git, root: Path, message: str) -> str:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "--allow-empty", "-m", message)
+    return git(root, "rev-parse", "HEAD")
+
+
+def statuses(result: Plan) -> dict[str, str]:
+    return {e.name: e.status for e in result.environments}
+
+
+def entry(result: Plan, name: str) -> EnvironmentPlan:
+    return next(e for e in result.environments if e.name == name)
+
+
+def test_nothing_changed_plans_nothing(repo: Path) -> None:
+    result = plan(repo, "HEAD")
+    assert set(statuses(result).values()) == {"unchanged"}
+    assert len(result.environments) == 7 and not result.to_build and not result.diagnostics
+
+
+def test_comments_key_order_and_line_endings_do_not_rebuild(repo: Path) -> None:
+    manifest = repo / "environments/base/env.yaml"
+    lines = manifest.read_text().splitlines()
+    reordered = [lines[1], lines[0], *lines[2:], "# a comment"]
+    manifest.write_bytes("\r\n".join(reordered).encode() + b"\r\n")
+    result = plan(repo, "HEAD")
+    base = entry(result, "base")
+    assert base.status == "unchanged" and base.address == base.base_address
+    assert base.notes == ("files changed, content address did not",)
+    assert not result.to_build
+
+
+def test_a_parent_change_rebuilds_it_and_its_children_only(repo: Path) -> None:
+    manifest = repo / "environments/base/env.yaml"
+    manifest.write_text(manifest.read_text().replace("A: '1'", "A: '2'"))
+    result = plan(repo, "HEAD")
+    assert {e.name for e in result.to_build} == {"base", "child"}
+    assert entry(result, "base").reasons == ("manifest: variables.A",)
+    assert entry(result, "child").reasons == ("manifest: variables.A", "parent base changed")
+    other = entry(result, "other")
+    assert other.status == "unchanged" and other.address is None  # not even rendered
+
+
+def test_template_change_marks_exactly_the_environments_of_that_family(
+    repo: Path, git: Git
+) -> None:
+    base = commit(git, repo, "nothing")
+    tail = (PROJECT / "templates/Dockerfile.pip.j2").read_text()
+    (repo / "templates").mkdir()
+    (repo / "templates/Dockerfile.pip.j2").write_text(tail.replace("FROM", "# pip\nFROM", 1))
+    result = plan(repo, base)
+    # Without conda packages the GPU environments are pip-family too.
+    assert {e.name for e in result.to_build} == {"slim", "gpu-old", "gpu-new"}
+    assert entry(result, "slim").reasons == ("template Dockerfile.pip.j2",)
+    assert entry(result, "other").address is None  # user-managed: never a candidate
+
+    # An include shared by every Dockerfile family: everything but the host environment.
+    commit(git, repo, "pip template")
+    shared = (PROJECT / "templates/Dockerfile.tail.j2").read_text()
+    (repo / "templates/Dockerfile.tail.j2").write_text("# shared\n" + shared)
+    result = plan(repo, "HEAD")
+    built = {e.name for e in result.to_build}
+    assert built == {"base", "child", "other", "gpu-old", "gpu-new", "slim"}
+    assert entry(result, "onhost").address is None  # never a candidate
+
+
+def test_catalog_change_marks_only_environments_whose_entry_changed(repo: Path) -> None:
+    catalog = (PROJECT / "templates/base-images.yaml").read_text()
+    old = "docker.io/nvidia/cuda:12.4.1-runtime-ubuntu22.04"
+    assert old in catalog
+    (repo / "templates").mkdir()
+    (repo / "templates/base-images.yaml").write_text(catalog.replace(old, "example.com/cuda:12.4"))
+    result = plan(repo, "HEAD")
+    assert {e.name for e in result.to_build} == {"gpu-new"}
+    assert entry(result, "gpu-new").reasons == (f"base image {old} -> example.com/cuda:12.4",)
+    assert entry(result, "gpu-old").address is None
+
+
+def test_moves_renames_deletions_and_additions(repo: Path, git: Git) -> None:
+    git(repo, "mv", "environments/other", "environments/moved here")
+    manifest = repo / "environments/gpu-old/env.yaml"
+    manifest.write_text(manifest.read_text().replace("name: gpu-old", "name: gpu-legacy"))
+    git(repo, "rm", "-q", "-r", "environments/slim")
+    (repo / "environments/ünïcode").mkdir()
+    (repo / "environments/ünïcode/env.yaml").write_text(user_managed("unicode"))
+    (repo / "environments/ünïcode/blob.bin").write_bytes(bytes(range(256)))
+    result = plan(repo, "HEAD")
+    assert statuses(result) == {
+        "base": "unchanged",
+        "child": "unchanged",
+        "other": "unchanged",
+        "gpu-old": "removed",
+        "gpu-legacy": "added",
+        "gpu-new": "unchanged",
+        "slim": "removed",
+        "onhost": "unchanged",
+        "unicode": "added",
+    }
+    assert entry(result, "other").notes == (
+        "moved from environments/other",
+        "files changed, content address did not",
+    )
+    assert entry(result, "other").folder == "environments/moved here"
+    assert entry(result, "gpu-legacy").notes == ("renamed from gpu-old",)
+    assert entry(result, "unicode").address is not None
+
+
+def test_untracked_and_unstaged_files_are_the_head_unless_a_ref_is_given(repo: Path) -> None:
+    (repo / "environments/new").mkdir()
+    (repo / "environments/new/env.yaml").write_text(user_managed("new"))
+    assert statuses(plan(repo, "HEAD"))["new"] == "added"
+    assert "new" not in statuses(plan(repo, "HEAD", "HEAD"))
+
+
+def test_invalid_at_base_valid_at_head_and_the_reverse(repo: Path, git: Git) -> None:
+    manifest = repo / "environments/other/env.yaml"
+    good = manifest.read_text()
+    manifest.write_text(good.replace("base_image:", "base_imag:"))
+    broken = commit(git, repo, "break other")
+    manifest.write_text(good)
+    result = plan(repo, broken)
+    other = entry(result, "other")
+    assert other.status == "changed" and not result.diagnostics
+    assert other.reasons[0].startswith("could not be built at the base")
+
+    commit(git, repo, "fix other")
+    manifest.write_text(good.replace("base_image:", "base_imag:"))
+    result = plan(repo, "HEAD")
+    assert [d.path for d in result.diagnostics] == ["environments/other/env.yaml"]
+    assert "base_imag" in result.diagnostics[0].message
+
+
+def test_a_stale_lock_at_head_fails_the_plan(repo: Path) -> None:
+    (repo / "environments/slim/env.yaml").write_text(pip_only("slim") + "pip: [alpha]\n")
+    result = plan(repo, "HEAD")
+    assert [(d.path, d.rule) for d in result.diagnostics] == [
+        ("environments/slim/env.yaml", "plan")
+    ]
+    assert "run envc lock slim" in result.diagnostics[0].message
+
+
+def test_a_base_from_before_envc_existed_adds_everything(
+    make_repo: RepoFactory, git: Git, tmp_path: Path
+) -> None:
+    root = make_repo({"README.md": "hello\n"})
+    (root / "environments").rmdir()
+    git(root, "init", "-q", "-b", "main")
+    first = commit(git, root, "before envc")
+    (root / "environments/a").mkdir(parents=True)
+    (root / "environments/a/env.yaml").write_text(user_managed("a"))
+    commit(git, root, "envc")
+    assert statuses(plan(root, first)) == {"a": "added"}
+
+
+def test_merge_base_by_default_and_direct_on_request(repo: Path, git: Git) -> None:
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "environments/f").mkdir()
+    (repo / "environments/f/env.yaml").write_text(user_managed("f"))
+    commit(git, repo, "feature env")
+    git(repo, "checkout", "-q", "main")
+    (repo / "environments/m").mkdir()
+    (repo / "environments/m/env.yaml").write_text(user_managed("m"))
+    commit(git, repo, "main env")
+    git(repo, "checkout", "-q", "feature")
+    pull_request = plan(repo, "main")
+    assert {e.name for e in pull_request.to_build} == {"f"}
+    assert "m" not in statuses(pull_request)
+    direct = plan(repo, "main", direct=True)
+    assert statuses(direct)["m"] == "removed" and statuses(direct)["f"] == "added"
+
+
+def test_git_problems_are_usage_errors(repo: Path, git: Git, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="unknown git revision 'nope'"):
+        plan(repo, "nope")
+    with pytest.raises(UsageError, match="not a git revision"):
+        plan(repo, "--output=/tmp/x")
+    git(repo, "checkout", "-q", "--orphan", "unrelated")
+    commit(git, repo, "unrelated root")
+    with pytest.raises(UsageError, match="unrelated histories"):
+        plan(repo, "main")
+    assert not plan(repo, "main", direct=True).to_build
+
+    git(repo, "checkout", "-q", "main")
+    (repo / "environments/later").mkdir()
+    (repo / "environments/later/env.yaml").write_text(user_managed("later"))
+    first = git(repo, "rev-list", "--max-parents=0", "main")
+    commit(git, repo, "later")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
+    with pytest.raises(UsageError, match="shallow clone; fetch more history"):
+        plan(shallow, first)
+
+
+def test_cli_exit_codes_and_formats(repo: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    manifest = repo / "environments/other/env.yaml"
+    manifest.write_text(manifest.read_text().replace("other:1", "other:2"))
+    args = ["plan", "--base", "HEAD", "--repo", str(repo)]
+
+    table = runner.invoke(main, args)
+    assert table.exit_code == 0, table.output
+    assert table.output.splitlines()[1].split()[:2] == ["changed", "other"]
+    assert runner.invoke(main, [*args, "--exit-code"]).exit_code == 1
+
+    document = json.loads(runner.invoke(main, [*args, "--format", "json"]).output)
+    schema = json.loads((PROJECT / "schemas/plan.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(document, schema)
+    other = next(e for e in document["environments"] if e["name"] == "other")
+    assert other["reasons"] == ["manifest: docker.base_image"] and other["image"]
+
+    markdown = runner.invoke(main, [*args, "--format", "markdown"]).output
+    assert "| changed | `other` |" in markdown and "1 to build." in markdown
+
+    output, bake = tmp_path / "github_output", tmp_path / "bake.json"
+    output.write_text("earlier=1\n")
+    result = runner.invoke(main, [*args, "--github-output", str(output), "--bake", str(bake)])
+    assert result.exit_code == 0
+    lines = output.read_text().splitlines()
+    assert lines[0] == "earlier=1" and lines[2:] == ["rebuild=true", "count=1"]
+    matrix = json.loads(lines[1].removeprefix("matrix="))
+    assert [m["name"] for m in matrix["include"]] == ["other"]
+    targets = json.loads(bake.read_text())["target"]
+    assert targets["other"]["context"] == "build/other"
+    assert targets["other"]["labels"]["dev.envc.content-address"] == other["address"]
+
+    assert runner.invoke(main, ["plan", "--base", "nope", "--repo", str(repo)]).exit_code == 2
+    manifest.write_text("schema_version: 1\nname: other\nconda: [3]\n")
+    failed = runner.invoke(main, args)
+    assert failed.exit_code == 1 and "environments/other/env.yaml:" in failed.output
+
+
+def test_plan_address_is_what_render_records(repo: Path) -> None:
+    manifest = repo / "environments/other/env.yaml"
+    manifest.write_text(manifest.read_text().replace("other:1", "other:2"))
+    planned = entry(plan(repo, "HEAD"), "other").address
+    report = validate(root=repo, cwd=repo)
+    render_repository(repo, report.manifests, ["other"])
+    metadata = json.loads((repo / "build/other/envc-build.json").read_text())
+    assert metadata["content_address"] == planned
+
+
+def test_locked_package_changes_are_reasons(make_repo: RepoFactory, git: Git) -> None:
+    spec = "schema_version: 1\nname: ml\npython: '3.12'\nconda: ['numpy {}']\n"
+    root = make_repo({"environments/ml/env.yaml": spec.format("<2")})
+    assert {o.status for o in lock_repository(root, mirrors=MIRRORS)} == {"locked"}
+    git(root, "init", "-q", "-b", "main")
+    commit(git, root, "lock")
+    (root / "environments/ml/env.yaml").write_text(spec.format(">=2"))
+    assert {o.status for o in lock_repository(root, mirrors=MIRRORS)} == {"locked"}
+    reasons = entry(plan(root, "HEAD"), "ml").reasons
+    assert reasons[0] == "manifest: conda"
+    assert any(r.startswith("locked: ") and "numpy 1." in r and " -> 2." in r for r in reasons)
