@@ -355,7 +355,6 @@ def plan(
     repository, history missing from a shallow clone).
     """
     from compiler import plan_output
-    from compiler.lock import write_atomically
     from compiler.plan import plan as run
     from compiler.report import REPORTERS
 
@@ -374,5 +373,7 @@ def plan(
         with open(github_output, "a", encoding="utf-8") as handle:
             handle.write(plan_output.github_output(result, contexts))
     if bake is not None:
+        from compiler.lock import write_atomically
+
         write_atomically(bake, plan_output.bake_file(result, contexts, image_prefix))
     return EXIT_FINDINGS if exit_code and result.to_build else EXIT_OK

@@ -21,9 +21,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from compiler.errors import EnvcError
+from compiler.resources import CONFIG_FILE
 from compiler.yamlio import read_yaml
-
-CONFIG_FILE = "envc.yaml"
 
 
 class _Strict(BaseModel):

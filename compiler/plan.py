@@ -20,31 +20,28 @@ tree. The decision is by content address (`compiler/address.py`), the explanatio
 
 from __future__ import annotations
 
+import bisect
+import functools
 import os
 import posixpath
 import tempfile
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compiler.cache import CACHE_DIR, read_json, write_json
-from compiler.config import CONFIG_FILE, load_config
 from compiler.errors import Diagnostic, EnvcError
 from compiler.gitrepo import SUBMODULE_MODE, SYMLINK_MODE, Change, FileRef, Git
-from compiler.inherit import merge_chain, python_settings
-from compiler.lock import locked_versions
-from compiler.model import resolve
-from compiler.render import RenderedEnvironment, render_environment
-from compiler.resources import data_dir
-from compiler.templating import (
-    load_catalog,
-    parse_catalog,
-    referenced_templates,
-    template_environment,
-)
-from compiler.validate import validate
+from compiler.inherit import merge_chain, python_settings, rebase
+from compiler.resources import CONFIG_FILE, data_dir
 from compiler.yamlio import parse_yaml
+
+if TYPE_CHECKING:
+    from compiler.render import RenderedEnvironment
+
+# The stages that render import pydantic and Jinja; they are imported where a plan first needs
+# them, so that a plan with nothing to render starts fast.
 
 PLAN_FORMAT_VERSION = 1
 MANIFEST_CACHE = "plan-manifests.json"
@@ -58,6 +55,7 @@ INSTALL_TEMPLATE = "install.sh.j2"
 USER_MANAGED_TEMPLATE = "Dockerfile.user-managed.j2"
 CONDA_TEMPLATE = "Dockerfile.conda.j2"
 PIP_TEMPLATE = "Dockerfile.pip.j2"
+_REFERENCE_KEYS = {"conda_file", "requirements_file", "base_dockerfile"}
 FAMILIES = (INSTALL_TEMPLATE, USER_MANAGED_TEMPLATE, CONDA_TEMPLATE, PIP_TEMPLATE)
 
 
@@ -98,6 +96,16 @@ class _Side:
 
     files: dict[str, FileRef]
     manifests: dict[str, Any] = field(default_factory=dict)
+    _sorted: list[str] = field(default_factory=list)
+
+    def under(self, folder: str) -> list[str]:
+        """The files under `folder`, found by bisection in the sorted paths."""
+        if not self._sorted:
+            self._sorted = sorted(self.files)
+        prefix = f"{folder}/"
+        start = bisect.bisect_left(self._sorted, prefix)
+        end = bisect.bisect_left(self._sorted, prefix[:-1] + "0")  # '0' sorts right after '/'
+        return self._sorted[start:end]
 
     def names(self) -> dict[str, str]:
         """name -> folder; the first folder in path order wins a duplicated name."""
@@ -129,11 +137,8 @@ def _parent(data: Any) -> str | None:
 
 
 def _manifest_folders(files: Iterable[str]) -> list[str]:
-    return sorted(
-        posixpath.dirname(path)
-        for path in files
-        if path.startswith(ENVIRONMENTS) and posixpath.basename(path) == MANIFEST
-    )
+    suffix = f"/{MANIFEST}"
+    return [p[: -len(suffix)] for p in files if p.endswith(suffix) and p.startswith(ENVIRONMENTS)]
 
 
 class _ManifestCache:
@@ -166,7 +171,9 @@ class _ManifestCache:
             side.manifests[posixpath.dirname(path)] = data
 
     def save(self) -> None:
-        if self.file and (self.added or set(self.entries) - self.used):
+        # Unused entries are dropped once they outnumber the used ones: plans of other
+        # revisions keep finding theirs, and the file does not grow without bound.
+        if self.file and (self.added or len(self.entries) > 2 * len(self.used) + 1000):
             kept = {oid: self.entries[oid] for oid in sorted(self.used)}
             write_json(self.file, {"version": MANIFEST_CACHE_VERSION, "manifests": kept})
 
@@ -235,29 +242,60 @@ def _catalog_choices(catalog: Any, merged: Mapping[str, Any]) -> tuple[str, ...]
 
 
 class _Graph:
-    """Which environments of one side a path can affect."""
+    """Which environments of one side a path can affect: the environment whose folder holds
+    it or whose manifest references it (or a file beside it), and their descendants."""
 
     def __init__(self, side: _Side) -> None:
         self.side = side
         self.names = side.names()
-        self.chains = {name: side.chain(name, self.names) for name in self.names}
-        self.merged = {name: _merged(side, chain) for name, chain in self.chains.items()}
-        self.by_folder: dict[str, set[str]] = {}
+        self.at_folder = {folder: name for name, folder in self.names.items()}
+        self.children: dict[str, list[str]] = {}
+        for name, folder in self.names.items():
+            parent = _parent(side.manifests[folder])
+            if parent is not None:
+                self.children.setdefault(parent, []).append(name)
         self.by_reference: dict[str, set[str]] = {}
-        for name, chain in self.chains.items():
-            for folder in chain:
-                self.by_folder.setdefault(folder, set()).add(name)
-            for path in _references(self.merged[name]):
+        for name, folder in self.names.items():
+            data = side.manifests[folder]
+            if _REFERENCE_KEYS & (data.keys() | _docker(data).keys()):
                 # A requirements file's `-r` includes sit beside it, as a rule.
-                self.by_reference.setdefault(path, set()).add(name)
-                self.by_reference.setdefault(posixpath.dirname(path), set()).add(name)
+                for path in _references(rebase(data, folder)):
+                    self.by_reference.setdefault(path, set()).add(name)
+                    self.by_reference.setdefault(posixpath.dirname(path), set()).add(name)
+        self._chains: dict[str, list[str]] = {}
+        self._merged: dict[str, dict[str, Any]] = {}
+
+    def chain(self, name: str) -> list[str]:
+        """The folders of `name` and its parents, child first."""
+        if name not in self._chains:
+            self._chains[name] = self.side.chain(name, self.names)
+        return self._chains[name]
+
+    def merged(self, name: str) -> dict[str, Any]:
+        """The effective raw settings of `name` (parents merged in), computed on first use."""
+        if name not in self._merged:
+            chain = self.chain(name)
+            data = self.side.manifests[chain[0]]
+            # Without parents there is nothing to merge: the references only need rebasing.
+            single = len(chain) == 1 and isinstance(data, dict)
+            self._merged[name] = rebase(data, chain[0]) if single else _merged(self.side, chain)
+        return self._merged[name]
 
     def affected(self, path: str) -> set[str]:
-        found = set(self.by_reference.get(path, ()))
+        direct = set(self.by_reference.get(path, ()))
         folder = path
         while "/" in folder:
             folder = posixpath.dirname(folder)
-            found |= self.by_folder.get(folder, set()) | self.by_reference.get(folder, set())
+            direct |= self.by_reference.get(folder, set())
+            if folder in self.at_folder:
+                direct.add(self.at_folder[folder])
+        found: set[str] = set()
+        pending = list(direct)
+        while pending:
+            name = pending.pop()
+            if name not in found:
+                found.add(name)
+                pending.extend(self.children.get(name, ()))
         return found
 
 
@@ -273,6 +311,8 @@ def _template_sources(git: Git, side: _Side) -> dict[str, str]:
 
 def _catalog(git: Git, side: _Side) -> Any:
     """This side's base-image catalog, or the message saying why it is broken."""
+    from compiler.templating import load_catalog, parse_catalog
+
     ref = side.files.get(CATALOG_PATH)
     try:
         if ref is None:
@@ -306,20 +346,15 @@ def _materialize(
 ) -> None:
     """Write what building `folders` reads from this side into `target`: those folders (without
     nested environments), referenced files and the folders beside them, templates, config."""
-    reference_folders = {posixpath.dirname(path) for path in references}
-    wanted = {}
-    for path, ref in side.files.items():
-        if ref.mode == SUBMODULE_MODE:
-            continue
-        owner = _owner(path, side.manifests)
-        if (
-            owner in folders
-            or path in references
-            or (posixpath.dirname(path) in reference_folders and not path.endswith(f"/{MANIFEST}"))
-            or path.startswith(f"{TEMPLATES}/")
-            or path == CONFIG_FILE
-        ):
-            wanted[path] = ref
+    paths = [p for f in folders for p in side.under(f) if _owner(p, side.manifests) == f]
+    for folder in {posixpath.dirname(path) for path in references}:
+        paths += [p for p in side.under(folder) if posixpath.dirname(p) == folder]
+    paths += [*references, *side.under(TEMPLATES), CONFIG_FILE]
+    wanted = {
+        path: side.files[path]
+        for path in paths
+        if path in side.files and side.files[path].mode != SUBMODULE_MODE
+    }
     for path, raw in git.read(wanted).items():
         file = target / path
         file.parent.mkdir(parents=True, exist_ok=True)
@@ -330,13 +365,26 @@ def _materialize(
 
 
 def _evaluate(
-    git: Git, side: _Side, graph: _Graph, names: Collection[str], scratch: Path, check: bool
+    git: Git,
+    side: _Side,
+    graph: _Graph,
+    names: Collection[str],
+    scratch: Path,
+    check: bool,
+    unnamed: Collection[str] = (),
 ) -> tuple[dict[str, _State], list[Diagnostic]]:
-    """Render `names` as this side has them; with `check`, validate them first (the head)."""
-    if not names:
+    """Render `names` as this side has them; with `check`, validate them first (the head), and
+    the manifests in folders `unnamed` too (changed, but without a name to plan them by)."""
+    from compiler.config import load_config
+    from compiler.model import resolve
+    from compiler.render import render_environment
+    from compiler.templating import load_catalog, template_environment
+    from compiler.validate import validate
+
+    if not names and not unnamed:
         return {}, []
-    folders = {folder for name in names for folder in graph.chains[name]}
-    references = {path for name in names for path in _references(graph.merged[name])}
+    folders = {folder for name in names for folder in graph.chain(name)} | set(unnamed)
+    references = {path for name in names for path in _references(graph.merged(name))}
     scratch.mkdir()
     _materialize(git, side, folders, references, scratch)
     diagnostics: list[Diagnostic] = []
@@ -393,6 +441,8 @@ def _changed_fields(before: Any, after: Any, prefix: str = "") -> list[str]:
 
 
 def _package_changes(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
+    from compiler.lock import locked_versions
+
     base, head = locked_versions(before), locked_versions(after)
     found: dict[str, None] = {}  # ordered, without repeats across platforms
     for file in sorted(set(base) | set(head)):
@@ -416,7 +466,12 @@ class _Comparison:
     base_graph: _Graph
     head_graph: _Graph
     changed_templates: set[str]
-    template_uses: dict[str, set[str]]  # family -> templates it reads, on the head side
+    head_templates: Mapping[str, str]  # template name -> source, on the head side
+
+    @functools.cached_property
+    def template_uses(self) -> dict[str, set[str]]:
+        """Family -> templates it reads, on the head side."""
+        return _template_uses(self.head_templates)
 
 
 def _reasons(name: str, before: _State, after: _State, comparison: _Comparison) -> list[str]:
@@ -430,20 +485,19 @@ def _reasons(name: str, before: _State, after: _State, comparison: _Comparison) 
     fields = _changed_fields(old_document["manifest"], new_document["manifest"])
     if fields:
         reasons.append(f"manifest: {', '.join(fields)}")
-    for parent in comparison.head_graph.chains[name][1:]:
+    for parent in comparison.head_graph.chain(name)[1:]:
         parent_data = comparison.head.manifests[parent]
         parent_name = _name(parent_data)
         base_folder = comparison.base_graph.names.get(parent_name or "")
         if base_folder is None or comparison.base.manifests[base_folder] != parent_data:
             reasons.append(f"parent {parent_name} changed")
-    packages = _package_changes(old.lockfiles, new.lockfiles)
-    if packages:
-        reasons.append(f"locked: {', '.join(packages)}")
-    elif old_document["locks"] != new_document["locks"]:
-        reasons.append("lockfiles changed")
-    merged = comparison.head_graph.merged[name]
-    used = set().union(*(comparison.template_uses[f] for f in _families(merged)))
-    reasons += [f"template {t}" for t in sorted(comparison.changed_templates & used)]
+    if old_document["locks"] != new_document["locks"]:
+        packages = _package_changes(old.lockfiles, new.lockfiles)
+        reasons.append(f"locked: {', '.join(packages)}" if packages else "lockfiles changed")
+    if comparison.changed_templates:
+        families = _families(comparison.head_graph.merged(name))
+        used = set().union(*(comparison.template_uses[f] for f in families))
+        reasons += [f"template {t}" for t in sorted(comparison.changed_templates & used)]
     if old.base_image != new.base_image and "docker.base_image" not in fields:
         reasons.append(f"base image {old.base_image} -> {new.base_image}")
     context = [
@@ -489,7 +543,14 @@ def plan(
     head = _Side(_apply(base.files, changes))
     manifests = _ManifestCache(root, cache)
     manifests.load(git, base, _manifest_folders(base.files))
-    manifests.load(git, head, _manifest_folders(head.files))
+    head_folders = _manifest_folders(head.files)
+    kept = [
+        f
+        for f in head_folders
+        if head.files[f"{f}/{MANIFEST}"] == base.files.get(f"{f}/{MANIFEST}")
+    ]
+    head.manifests = {folder: base.manifests[folder] for folder in kept}
+    manifests.load(git, head, sorted(set(head_folders) - set(kept)))
     manifests.save()
     head_label = "working tree" if head_ref is None else head_ref
     changed = {c.path for c in changes} | {c.old_path for c in changes if c.old_path}
@@ -498,19 +559,30 @@ def plan(
         return Plan(base_ref, base_commit, head_label, head_commit, direct, tuple(unchanged))
     base_graph, head_graph = _Graph(base), _Graph(head)
     candidates = _candidates(git, base, head, base_graph, head_graph, changed)
-    template_uses = _template_uses(_template_sources(git, head))
+    changed_templates = {p[len(TEMPLATES) + 1 :] for p in changed if p.startswith(f"{TEMPLATES}/")}
     comparison = _Comparison(
         base,
         head,
         base_graph,
         head_graph,
-        {p[len(TEMPLATES) + 1 :] for p in changed if p.startswith(f"{TEMPLATES}/")},
-        template_uses,
+        changed_templates,
+        _template_sources(git, head) if changed_templates else {},
     )
     head_names, base_names = head_graph.names, base_graph.names
-    with tempfile.TemporaryDirectory(prefix="envc-plan-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="envc-plan-", dir=_scratch_parent()) as scratch:
+        unnamed = [
+            folder
+            for folder in _manifest_folders(changed)
+            if folder in head.manifests and _name(head.manifests[folder]) is None
+        ]
         after, diagnostics = _evaluate(
-            git, head, head_graph, candidates & set(head_names), Path(scratch, "head"), True
+            git,
+            head,
+            head_graph,
+            candidates & set(head_names),
+            Path(scratch, "head"),
+            True,
+            unnamed,
         )
         diagnostics += _duplicate_names(head)
         before, _ = _evaluate(
@@ -540,8 +612,18 @@ def plan(
     )
 
 
+def _scratch_parent() -> str | None:
+    """Where the sides are written: memory (/dev/shm) unless TMPDIR says otherwise; thousands of
+    small files are created there, which costs 50x more on some disks."""
+    if "TMPDIR" not in os.environ and os.access("/dev/shm", os.W_OK | os.X_OK):
+        return "/dev/shm"
+    return None
+
+
 def _template_uses(sources: Mapping[str, str]) -> dict[str, set[str]]:
     """Family template -> every template it reads (itself and its includes, transitively)."""
+    from compiler.templating import referenced_templates
+
     includes = {name: referenced_templates(source) for name, source in sources.items()}
     uses = {}
     for family in FAMILIES:
@@ -572,16 +654,16 @@ def _candidates(
             uses = _template_uses(_template_sources(git, side))
             found |= {
                 name
-                for name, merged in graph.merged.items()
-                if any(uses[family] & templates for family in _families(merged))
+                for name in graph.names
+                if any(uses[family] & templates for family in _families(graph.merged(name)))
             }
     if CATALOG_PATH in changed:
         old, new = _catalog(git, base), _catalog(git, head)
         found |= {
             name
             for name in set(base_graph.names) & set(head_graph.names)
-            if _catalog_choices(old, base_graph.merged[name])
-            != _catalog_choices(new, head_graph.merged[name])
+            if _catalog_choices(old, base_graph.merged(name))
+            != _catalog_choices(new, head_graph.merged(name))
         }
     return found
 

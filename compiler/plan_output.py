@@ -104,7 +104,8 @@ def as_json(plan: Plan) -> str:
         ],
         "diagnostics": [d.as_dict() for d in plan.diagnostics],
     }
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    # Compact: with indentation the json module falls back to its slow pure-Python encoder.
+    return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def bake_target(name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
+CONFIG_FILE = "envc.yaml"  # the repository's settings (compiler/config.py)
 
 
 def data_dir(kind: str) -> Path:

@@ -217,6 +217,13 @@ def test_invalid_at_base_valid_at_head_and_the_reverse(repo: Path, git: Git) -> 
     assert "base_imag" in result.diagnostics[0].message
 
 
+def test_a_manifest_that_does_not_parse_at_head_fails_the_plan(repo: Path) -> None:
+    (repo / "environments/other/env.yaml").write_text("schema_version: 1\nname: [unclosed\n")
+    result = plan(repo, "HEAD")
+    assert [d.path for d in result.diagnostics] == ["environments/other/env.yaml"]
+    assert result.diagnostics[0].line == 3
+
+
 def test_a_stale_lock_at_head_fails_the_plan(repo: Path) -> None:
     (repo / "environments/slim/env.yaml").write_text(pip_only("slim") + "pip: [alpha]\n")
     result = plan(repo, "HEAD")

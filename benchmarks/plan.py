@@ -1,0 +1,155 @@
+"""Benchmark: `envc plan` on a generated repository with a long history, against its floor.
+
+Builds a git repository of N environments (a fifth conda environments sharing one lock, solved
+once against tests/data/channels and copied; the rest user-managed) and a history of C commits,
+each changing one environment (written with `git fast-import`), plus a branch that overrides
+the conda Dockerfile template. Then times, in the same run:
+
+* the floor: a Python interpreter starting, plus `git diff --name-only base head`;
+* `envc plan` with no change, a one-environment change (last commit), and the shared-template
+  change (touches every conda environment), with a warm cache; the one-environment plan again
+  without the cache (every manifest of the base parsed).
+
+    .venv/bin/python benchmarks/plan.py [--environments 5000] [--commits 2000]
+
+Targets (issue #5): no-change and one-environment plans within 5x of the floor; the
+shared-template plan under 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from timing import compile_envc, median_seconds
+
+PROJECT = Path(__file__).resolve().parent.parent
+CHANNEL = (PROJECT / "tests" / "data" / "channels" / "conda-forge").as_uri()
+ENVC = str(Path(sys.executable).parent / "envc")
+CONDA = "schema_version: 1\nname: {name}\npython: '3.12'\nconda: [numpy, pip]\n"
+USER_MANAGED = (
+    "schema_version: 1\nname: {name}\npython:\n  user_managed_dependencies: true\n"
+    "  interpreter_path: /usr/bin/python3\ndocker:\n  base_image: example.com/runtime:1\n"
+    "variables:\n  REVISION: '{revision}'\n"
+)
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@envc.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@envc.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(root: Path, *args: str, input: bytes | None = None) -> None:
+    subprocess.run(
+        ["git", *args],
+        cwd=root,
+        check=True,
+        input=input,
+        env={**os.environ, **GIT_ENV},
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def name(index: int) -> str:
+    return f"env-{index:05d}"
+
+
+def build_repository(work: Path, environments: int, commits: int) -> None:
+    conda = environments // 5
+    source = work / "environments" / name(0)
+    source.mkdir(parents=True)
+    (source / "env.yaml").write_text(CONDA.format(name=name(0)))
+    subprocess.run(
+        [ENVC, "lock"],
+        cwd=work,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "ENVC_MIRRORS": f"conda-forge={CHANNEL}"},
+    )
+    for index in range(1, environments):
+        target = work / "environments" / name(index)
+        if index < conda:
+            shutil.copytree(source, target)
+            (target / "env.yaml").write_text(CONDA.format(name=name(index)))
+        else:
+            target.mkdir()
+            (target / "env.yaml").write_text(USER_MANAGED.format(name=name(index), revision=0))
+    (work / ".gitignore").write_text(".envc/\nbuild/\n")
+    git(work, "init", "-q", "-b", "main")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "environments")
+    # One commit per change, each bumping a user-managed environment's variable.
+    stream = []
+    for number in range(1, commits):
+        index = conda + number % (environments - conda)
+        body = USER_MANAGED.format(name=name(index), revision=number).encode()
+        stream.append(
+            b"commit refs/heads/main\n"
+            b"committer bench <bench@envc.invalid> %d +0000\n"
+            b"data 6\nchange\n"
+            % (1_700_000_000 + number)
+            + (b"from refs/heads/main^0\n" if number == 1 else b"")
+            + b"M 100644 inline environments/%s/env.yaml\ndata %d\n%s\n"
+            % (name(index).encode(), len(body), body)
+        )
+    git(work, "fast-import", "--quiet", input=b"".join(stream))
+    git(work, "checkout", "-q", "-f", "main")
+    git(work, "checkout", "-q", "-b", "template")
+    (work / "templates").mkdir()
+    template = (PROJECT / "templates" / "Dockerfile.conda.j2").read_text()
+    (work / "templates" / "Dockerfile.conda.j2").write_text("# house style\n" + template)
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "template")
+    git(work, "checkout", "-q", "main")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--environments", type=int, default=5000)
+    parser.add_argument("--commits", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    compile_envc(PROJECT)
+    work = Path(tempfile.mkdtemp(prefix="envc-plan-bench-"))
+    try:
+        build_repository(work, args.environments, args.commits)
+        time.sleep(2)  # past the cache's racy-timestamp window
+
+        def timed(command: list[str]) -> float:
+            return median_seconds(command, work, args.repeat, warmup=True)
+
+        python = timed([sys.executable, "-c", "pass"])
+        diff = timed(["git", "diff", "--name-only", "main~1", "main"])
+        plan = [ENVC, "plan", "--format", "json"]
+        rows = {
+            "no change": timed([*plan, "--base", "main", "--head", "main"]),
+            "one environment": timed([*plan, "--base", "main~1", "--head", "main"]),
+            "one environment, no cache": timed(
+                [*plan, "--no-cache", "--base", "main~1", "--head", "main"]
+            ),
+            f"shared template ({args.environments // 5} envs)": timed(
+                [*plan, "--base", "main", "--head", "template"]
+            ),
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    floor = python + diff
+    print(f"  {args.environments} environments, {args.commits} commits")
+    print(f"  {'floor: python start':<40} {python * 1000:9.1f} ms")
+    print(f"  {'floor: git diff --name-only':<40} {diff * 1000:9.1f} ms")
+    for label, seconds in rows.items():
+        ratio = seconds / floor
+        print(f"  {'envc plan, ' + label:<40} {seconds * 1000:9.1f} ms  ({ratio:.1f}x floor)")
+    print("\n  targets: no change and one environment <= 5x floor; shared template < 2000 ms")
+
+
+if __name__ == "__main__":
+    main()
