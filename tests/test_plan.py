@@ -345,3 +345,20 @@ def test_locked_package_changes_are_reasons(make_repo: RepoFactory, git: Git) ->
     reasons = entry(plan(root, "HEAD"), "ml").reasons
     assert reasons[0] == "manifest: conda"
     assert any(r.startswith("locked: ") and "numpy 1." in r and " -> 2." in r for r in reasons)
+
+
+def test_a_referenced_file_is_part_of_the_address(make_repo: RepoFactory, git: Git) -> None:
+    manifest = pip_only("custom") + "docker:\n  base_dockerfile: base.Dockerfile\n"
+    root = make_repo(
+        {
+            "environments/custom/env.yaml": manifest,
+            "environments/custom/base.Dockerfile": "FROM debian:bookworm-slim\n",
+            "environments/plain/env.yaml": user_managed("plain"),
+        }
+    )
+    git(root, "init", "-q", "-b", "main")
+    commit(git, root, "custom")
+    (root / "environments/custom/base.Dockerfile").write_text("FROM debian:trixie-slim\n")
+    result = plan(root, "HEAD")
+    assert statuses(result) == {"custom": "changed", "plain": "unchanged"}
+    assert entry(result, "custom").reasons == ("manifest: docker.base_dockerfile",)
