@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -330,6 +331,14 @@ def render(names: tuple[str, ...], out: Path | None, check: bool, repo: Path | N
 @click.option(
     "--exit-code", is_flag=True, help="Exit 1 when something is to be built (for scripts)."
 )
+@click.option(
+    "--registry",
+    "registry_url",
+    metavar="URL",
+    envvar="ENVC_REGISTRY",
+    help="Mark what is already registered as reuse (default: envc.yaml's registry, else "
+    "the embedded one if it exists).",
+)
 @_repo_option
 @click.option("--no-cache", is_flag=True, envvar="ENVC_NO_CACHE", help="Do not use .envc/cache/.")
 @_handle_errors
@@ -344,6 +353,7 @@ def plan(
     contexts: str,
     image_prefix: str,
     exit_code: bool,
+    registry_url: str | None,
     repo: Path | None,
     no_cache: bool,
 ) -> int:
@@ -358,7 +368,22 @@ def plan(
     from compiler.plan import plan as run
     from compiler.report import REPORTERS
 
-    result = run(_repository(repo), base_ref, head_ref, direct=direct, cache=not no_cache)
+    root = _repository(repo)
+    with ExitStack() as stack:
+        registries: list[Any] = []
+
+        def registered(name: str, address: str) -> int | None:
+            # Opened on first use: a plan with nothing to build never reads envc.yaml.
+            if not registries:
+                registries.append(stack.enter_context(_plan_registry(root, registry_url)))
+            if registries[0] is None:
+                return None
+            record = registries[0].find(name, address)
+            return None if record is None else int(record.version)
+
+        result = run(
+            root, base_ref, head_ref, direct=direct, cache=not no_cache, registered=registered
+        )
     if result.diagnostics:
         click.echo(REPORTERS["text"](result.diagnostics, ()), nl=False, err=True)
     if output_format == "json":
@@ -377,3 +402,246 @@ def plan(
 
         write_atomically(bake, plan_output.bake_file(result, contexts, image_prefix))
     return EXIT_FINDINGS if exit_code and result.to_build else EXIT_OK
+
+
+_registry_option = click.option(
+    "--registry",
+    "registry_url",
+    metavar="URL",
+    envvar="ENVC_REGISTRY",
+    help="Registry URL (default: envc.yaml's registry, else sqlite:.envc/registry.db).",
+)
+_json_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="How to print.",
+)
+
+
+@contextmanager
+def _open_registry(root: Path, url: str | None) -> Iterator[Any]:
+    """The registry at `url`, else envc.yaml's, else the embedded one; closed afterwards."""
+    from compiler.registry import DEFAULT_REGISTRY, open_registry
+
+    if url is None:
+        from compiler.config import load_config
+
+        url = load_config(root).registry or DEFAULT_REGISTRY
+    registry = open_registry(url, root)
+    try:
+        yield registry
+    finally:
+        registry.close()
+
+
+@contextmanager
+def _plan_registry(root: Path, url: str | None) -> Iterator[Any]:
+    """The registry a plan consults: the one named, else envc.yaml's, else the embedded one
+    when it exists (None: no registry)."""
+    from compiler.registry import DEFAULT_REGISTRY
+
+    if url is None:
+        from compiler.config import load_config
+
+        url = load_config(root).registry
+        if url is None and not (root / DEFAULT_REGISTRY.removeprefix("sqlite:")).exists():
+            yield None
+            return
+    with _open_registry(root, url) as registry:
+        yield registry
+
+
+def _print_records(records: list[Any], output_format: str, *, full: bool = False) -> None:
+    import json
+
+    if output_format == "json":
+        documents = [r.as_dict() if full else r.summary() for r in records]
+        click.echo(json.dumps(documents, indent=2, sort_keys=True, ensure_ascii=False))
+        return
+    rows = [
+        (
+            f"{r.name}@{r.version}",
+            ",".join(r.labels) or "-",
+            r.content_address[:19],
+            (r.commit or "-")[:12],
+            r.registered_at + (" (archived)" if r.archived else ""),
+        )
+        for r in records
+    ]
+    header = ("VERSION", "LABELS", "ADDRESS", "COMMIT", "REGISTERED")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
+        click.echo("  ".join([*cells, row[4]]))
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Register what a saved plan (envc plan --format json) builds.",
+)
+@click.option(
+    "--image-digest",
+    "digests",
+    multiple=True,
+    metavar="NAME=sha256:…",
+    help="The digest a build reported for NAME's image (repeatable).",
+)
+@click.option(
+    "--image-prefix", help="Images are PREFIX<name>:<version> (default: envc.yaml's image_prefix)."
+)
+@click.option(
+    "--allow-dirty", is_flag=True, help="Register even with uncommitted changes (no commit)."
+)
+@_registry_option
+@_json_option
+@_repo_option
+@_handle_errors
+def register(
+    names: tuple[str, ...],
+    plan_file: Path | None,
+    digests: tuple[str, ...],
+    image_prefix: str | None,
+    allow_dirty: bool,
+    registry_url: str | None,
+    output_format: str,
+    repo: Path | None,
+) -> int:
+    """Register environments (default: all) as new versions; an address a name already has
+    returns its existing version (idempotent)."""
+    import json
+
+    from compiler.config import load_config
+    from compiler.registering import register_repository
+    from compiler.validate import validate
+
+    root = _repository(repo)
+    report = validate(root=root, cache=True)
+    if not report.ok:
+        _show(report)
+        return EXIT_FINDINGS
+    digest_map = {}
+    for item in digests:
+        name, separator, digest = item.partition("=")
+        if not separator or not digest.startswith("sha256:"):
+            raise click.BadParameter(
+                f"expected NAME=sha256:…, got {item!r}", param_hint="--image-digest"
+            )
+        digest_map[name] = digest
+    with _open_registry(root, registry_url) as registry:
+        outcomes = register_repository(
+            root,
+            report.manifests,
+            registry,
+            names,
+            plan_file=plan_file,
+            image_prefix=image_prefix or load_config(root).image_prefix,
+            digests=digest_map,
+            allow_dirty=allow_dirty,
+        )
+    if output_format == "json":
+        documents = [
+            {**o.registration.record.summary(), "created": o.registration.created} for o in outcomes
+        ]
+        click.echo(json.dumps(documents, indent=2, sort_keys=True, ensure_ascii=False))
+    for outcome in outcomes if output_format == "text" else ():
+        record = outcome.registration.record
+        how = "registered" if outcome.registration.created else "already registered"
+        click.echo(f"{record.name}@{record.version}: {how} ({record.content_address})")
+    return EXIT_OK
+
+
+@main.command(name="list")
+@click.argument("name", required=False)
+@click.option("--archived", is_flag=True, help="Include archived versions.")
+@_registry_option
+@_json_option
+@_repo_option
+@_handle_errors
+def list_versions(
+    name: str | None,
+    archived: bool,
+    registry_url: str | None,
+    output_format: str,
+    repo: Path | None,
+) -> int:
+    """List registered versions (of NAME, or of every environment)."""
+    with _open_registry(_repository(repo), registry_url) as registry:
+        _print_records(registry.versions(name, archived), output_format)
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("reference", metavar="NAME[@VERSION|:LABEL]")
+@_registry_option
+@_json_option
+@_repo_option
+@_handle_errors
+def show(reference: str, registry_url: str | None, output_format: str, repo: Path | None) -> int:
+    """Show one registered version (default: latest), with its resolved manifest."""
+    import json
+
+    from compiler.registry import parse_reference
+
+    name, version, label = parse_reference(reference)
+    with _open_registry(_repository(repo), registry_url) as registry:
+        record = registry.get(name, version, label)
+    if output_format == "json":
+        click.echo(json.dumps(record.as_dict(), indent=2, sort_keys=True, ensure_ascii=False))
+        return EXIT_OK
+    for key, value in record.summary().items():
+        if isinstance(value, (list, dict)):
+            value = (
+                ", ".join(f"{k}={v}" for k, v in value.items())
+                if isinstance(value, dict)
+                else ", ".join(value)
+            )
+        click.echo(f"{key}: {value if value not in (None, '') else '-'}")
+    click.echo("manifest: " + json.dumps(record.manifest, sort_keys=True, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _versioned(reference: str) -> tuple[str, int]:
+    from compiler.registry import parse_reference
+
+    name, version, _ = parse_reference(reference)
+    if version is None:
+        raise click.BadParameter(f"expected NAME@VERSION, got {reference!r}")
+    return name, version
+
+
+@main.command()
+@click.argument("reference", metavar="NAME@VERSION")
+@click.argument("label")
+@_registry_option
+@_json_option
+@_repo_option
+@_handle_errors
+def label(
+    reference: str, label: str, registry_url: str | None, output_format: str, repo: Path | None
+) -> int:
+    """Point LABEL of NAME at VERSION (moving it if it was elsewhere)."""
+    name, version = _versioned(reference)
+    with _open_registry(_repository(repo), registry_url) as registry:
+        _print_records([registry.label(name, version, label)], output_format)
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("reference", metavar="NAME@VERSION")
+@_registry_option
+@_json_option
+@_repo_option
+@_handle_errors
+def archive(reference: str, registry_url: str | None, output_format: str, repo: Path | None) -> int:
+    """Archive a version: hidden from list and latest, its number never reused."""
+    name, version = _versioned(reference)
+    with _open_registry(_repository(repo), registry_url) as registry:
+        _print_records([registry.archive(name, version)], output_format)
+    return EXIT_OK

@@ -8,6 +8,8 @@ mirrors:                           # solve a channel from here, record the chann
 pip:
   index_url: https://pypi.example.com/simple    # may hold ${VAR} credentials
   find_links: [wheels]             # relative to the repository, or URLs
+registry: sqlite:.envc/registry.db # where envc register records versions
+image_prefix: contoso.azurecr.io/environments/   # images are <prefix><name>:<version>
 ```
 
 Command-line options win over the file.
@@ -39,6 +41,8 @@ class RepositoryConfig(_Strict):
     channels: list[str] = Field(default_factory=lambda: ["conda-forge"], min_length=1)
     mirrors: dict[str, str] = Field(default_factory=dict)
     pip: PipSettings = Field(default_factory=PipSettings)
+    registry: str | None = None  # a registry URL; default sqlite:.envc/registry.db
+    image_prefix: str | None = None  # registered images are <prefix><name>:<version>
 
 
 def load_config(root: Path) -> RepositoryConfig:

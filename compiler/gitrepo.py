@@ -173,3 +173,16 @@ class Git:
             blobs[oid] = out[start : start + int(size)]
             position = start + int(size) + 1
         return blobs
+
+    def head(self) -> tuple[str, str] | None:
+        """The commit checked out and its author date (ISO 8601); None before the first commit."""
+        try:
+            out = self._run("log", "-1", "--format=%H %aI", "HEAD").decode().split()
+        except UsageError:
+            return None
+        return out[0], out[1]
+
+    def uncommitted(self, paths: Iterable[str]) -> list[str]:
+        """Which of `paths` (files or folders) differ from HEAD, untracked files included."""
+        out = self._run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)
+        return sorted({entry[3:].decode() for entry in out.split(b"\0") if len(entry) > 3})

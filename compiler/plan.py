@@ -25,8 +25,8 @@ import functools
 import os
 import posixpath
 import tempfile
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +62,7 @@ FAMILIES = (INSTALL_TEMPLATE, USER_MANAGED_TEMPLATE, CONDA_TEMPLATE, PIP_TEMPLAT
 @dataclass(frozen=True)
 class EnvironmentPlan:
     name: str
-    status: str  # "added", "changed", "removed", "unchanged"
+    status: str  # "added", "changed", "reuse" (changed, but registered), "removed", "unchanged"
     folder: str  # on the head side (the base side for removed environments)
     address: str | None = None  # head content address
     base_address: str | None = None
@@ -530,9 +530,11 @@ def plan(
     *,
     direct: bool = False,
     cache: bool = True,
+    registered: Callable[[str, str], int | None] | None = None,
 ) -> Plan:
     """Compare the environments of `base_ref` (its merge base with the head unless `direct`)
-    and `head_ref` (None: the working tree)."""
+    and `head_ref` (None: the working tree). With `registered` (name, content address ->
+    registered version or None), what is to be built but already registered is `reuse`."""
     git = Git(root)
     base_commit = git.commit(base_ref)
     head_commit = None if head_ref is None else git.commit(head_ref)
@@ -598,9 +600,15 @@ def plan(
             diagnostics.append(Diagnostic(f"{state.folder}/{MANIFEST}", 1, 1, state.error, "plan"))
     environments = []
     for name in sorted(set(base_names) | set(head_names)):
-        environments.append(
-            _environment_plan(name, before.get(name), after.get(name), comparison, changed)
+        environment = _environment_plan(
+            name, before.get(name), after.get(name), comparison, changed
         )
+        if registered is not None and environment.rebuild and environment.address:
+            version = registered(name, environment.address)
+            if version is not None:
+                note = f"registered as {name}@{version}"
+                environment = replace(environment, status="reuse", notes=(*environment.notes, note))
+        environments.append(environment)
     return Plan(
         base_ref,
         base_commit,

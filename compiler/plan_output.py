@@ -11,7 +11,7 @@ from compiler.errors import Diagnostic
 from compiler.plan import PLAN_FORMAT_VERSION, EnvironmentPlan, Plan
 
 # Statuses in the order people read them: what will be built first.
-STATUS_ORDER = ("added", "changed", "removed", "unchanged")
+STATUS_ORDER = ("added", "changed", "reuse", "removed", "unchanged")
 
 
 def _ordered(plan: Plan) -> list[EnvironmentPlan]:

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+from tests.gitrepos import Git, commit, gpu, host, pip_only, user_managed
 
 PROJECT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "cases"
@@ -52,6 +55,41 @@ def git_env(tmp_path: Path) -> dict[str, str]:
         }
     )
     return env
+
+
+@pytest.fixture
+def git(monkeypatch: pytest.MonkeyPatch, git_env: dict[str, str]) -> Git:
+    """Run git in a repository with a pinned identity; envc's own git calls see it too."""
+    for key, value in git_env.items():
+        monkeypatch.setenv(key, value)
+    for key in [k for k in os.environ if k.startswith("GIT_") and k not in git_env]:
+        monkeypatch.delenv(key)
+
+    def run(root: Path, *args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=root, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    return run
+
+
+@pytest.fixture
+def repo(make_repo: RepoFactory, git: Git) -> Path:
+    """A committed repository of environments that need no lock, one of each kind."""
+    root = make_repo(
+        {
+            "environments/base/env.yaml": user_managed("base", extra="variables:\n  A: '1'\n"),
+            "environments/child/env.yaml": "schema_version: 1\nname: child\nextends: base\n",
+            "environments/other/env.yaml": user_managed("other", "example.com/other:1"),
+            "environments/gpu-old/env.yaml": gpu("gpu-old", "11.8"),
+            "environments/gpu-new/env.yaml": gpu("gpu-new", "12.4"),
+            "environments/slim/env.yaml": pip_only("slim"),
+            "environments/onhost/env.yaml": host("onhost"),
+        }
+    )
+    git(root, "init", "-q", "-b", "main")
+    commit(git, root, "environments")
+    return root
 
 
 # CI runs the property tests with a fixed seed, so a landing never hangs on a lucky draw;

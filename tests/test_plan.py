@@ -4,8 +4,6 @@ git edge cases, and every output format."""
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -19,76 +17,8 @@ from compiler.plan import EnvironmentPlan, Plan, plan
 from compiler.render import render_repository
 from compiler.validate import validate
 from tests.conftest import PROJECT, RepoFactory
+from tests.gitrepos import Git, commit, pip_only, user_managed
 from tests.test_lock import MIRRORS
-
-
-def user_managed(name: str, image: str = "example.com/runtime:1", extra: str = "") -> str:
-    return (
-        f"schema_version: 1\nname: {name}\npython:\n  user_managed_dependencies: true\n"
-        f"  interpreter_path: /usr/bin/python3\ndocker:\n  base_image: {image}\n{extra}"
-    )
-
-
-def gpu(name: str, cuda: str) -> str:
-    # No packages: nothing to lock, but the catalog picks its base image.
-    return (
-        f"schema_version: 1\nname: {name}\npython: '3.12'\n"
-        f"docker:\n  compute: gpu\n  cuda: '{cuda}'\n"
-    )
-
-
-def pip_only(name: str) -> str:
-    return f"schema_version: 1\nname: {name}\npython: '3.12'\n"
-
-
-def host(name: str) -> str:
-    return (
-        f"schema_version: 1\nname: {name}\npython:\n  user_managed_dependencies: true\n"
-        "  interpreter_path: /usr/bin/python3\ndocker:\n  enabled: false\n"
-    )
-
-
-Git = Callable[..., str]
-
-
-@pytest.fixture
-def git(monkeypatch: pytest.MonkeyPatch, git_env: dict[str, str]) -> Git:
-    """Run git in a repository with a pinned identity; envc's own git calls see it too."""
-    for key, value in git_env.items():
-        monkeypatch.setenv(key, value)
-    for key in [k for k in __import__("os").environ if k.startswith("GIT_") and k not in git_env]:
-        monkeypatch.delenv(key)
-
-    def run(root: Path, *args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=root, check=True, capture_output=True, text=True
-        ).stdout.strip()
-
-    return run
-
-
-@pytest.fixture
-def repo(make_repo: RepoFactory, git: Git) -> Path:
-    root = make_repo(
-        {
-            "environments/base/env.yaml": user_managed("base", extra="variables:\n  A: '1'\n"),
-            "environments/child/env.yaml": "schema_version: 1\nname: child\nextends: base\n",
-            "environments/other/env.yaml": user_managed("other", "example.com/other:1"),
-            "environments/gpu-old/env.yaml": gpu("gpu-old", "11.8"),
-            "environments/gpu-new/env.yaml": gpu("gpu-new", "12.4"),
-            "environments/slim/env.yaml": pip_only("slim"),
-            "environments/onhost/env.yaml": host("onhost"),
-        }
-    )
-    git(root, "init", "-q", "-b", "main")
-    commit(git, root, "environments")
-    return root
-
-
-def commit(git: Git, root: Path, message: str) -> str:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "--allow-empty", "-m", message)
-    return git(root, "rev-parse", "HEAD")
 
 
 def statuses(result: Plan) -> dict[str, str]:

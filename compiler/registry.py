@@ -1,0 +1,132 @@
+"""Register stage: environment versions, behind one Protocol.
+
+A name has versions 1, 2, 3 …; each version is immutable and holds one content address.
+Registering an address the name already has returns that version and changes nothing, so two CI
+jobs registering the same thing get the same answer. A manifest's explicit `version:` is used
+when free and refused when another address holds it. `latest` is the highest version that is
+not archived; other labels are set by hand and move.
+
+Backends are chosen by URL: `sqlite:PATH` (the embedded default, `.envc/registry.db`,
+compiler/registry_sqlite.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from compiler.errors import EnvcError, UsageError
+
+DEFAULT_REGISTRY = "sqlite:.envc/registry.db"
+LATEST = "latest"
+LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{0,62}$")
+REFERENCE = re.compile(r"^(?P<name>[^@:\s]+)(?:@(?P<version>[0-9]+)|:(?P<label>[^@:\s]+))?$")
+
+
+class RegistryError(EnvcError):
+    """A request the registry refuses (a version taken, an unknown name or label)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What to register: one environment's head state."""
+
+    name: str
+    content_address: str
+    manifest: Mapping[str, Any]  # the resolved manifest, enough to render this version again
+    lock_digests: Mapping[str, str] = field(default_factory=dict)
+    image_repository: str | None = None  # the image is <repository>:<version>
+    image_digest: str | None = None  # sha256:… as the builder reported it
+    commit: str | None = None
+    author_time: str | None = None  # ISO 8601, the commit's author date
+    requested_version: int | None = None  # the manifest's `version:`
+
+
+@dataclass(frozen=True)
+class EnvironmentRecord:
+    name: str
+    version: int
+    content_address: str
+    manifest: Mapping[str, Any]
+    lock_digests: Mapping[str, str]
+    image: str | None  # <repository>:<version>
+    image_digest: str | None
+    commit: str | None
+    author_time: str | None
+    registered_at: str  # ISO 8601 UTC, when the version was created
+    labels: tuple[str, ...] = ()
+    archived: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the manifest copy, for listings."""
+        document = self.as_dict()
+        del document["manifest"]
+        return document
+
+    def as_dict(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["labels"] = list(self.labels)
+        document["manifest"] = dict(self.manifest)
+        document["lock_digests"] = dict(self.lock_digests)
+        return document
+
+
+@dataclass(frozen=True)
+class Registration:
+    record: EnvironmentRecord
+    created: bool  # False: the name already had this content address
+
+
+class Registry(Protocol):
+    def register(self, candidate: Candidate) -> Registration: ...
+
+    def find(self, name: str, content_address: str) -> EnvironmentRecord | None: ...
+
+    def get(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> EnvironmentRecord:
+        """One version: by number, by label, or `latest`."""
+        ...
+
+    def versions(
+        self, name: str | None = None, archived: bool = False
+    ) -> list[EnvironmentRecord]: ...
+
+    def label(self, name: str, version: int, label: str) -> EnvironmentRecord: ...
+
+    def archive(self, name: str, version: int) -> EnvironmentRecord: ...
+
+    def close(self) -> None: ...
+
+
+def parse_reference(text: str) -> tuple[str, int | None, str | None]:
+    """`NAME`, `NAME@VERSION` or `NAME:LABEL` -> (name, version, label)."""
+    match = REFERENCE.match(text)
+    if match is None:
+        raise UsageError(f"expected NAME, NAME@VERSION or NAME:LABEL, got {text!r}")
+    version = match["version"]
+    return match["name"], int(version) if version else None, match["label"]
+
+
+def check_label(label: str) -> None:
+    if label == LATEST:
+        raise UsageError(f"{LATEST!r} is maintained by envc: the highest version not archived")
+    if not LABEL_PATTERN.match(label):
+        raise UsageError(
+            f"label {label!r}: use lower-case letters, digits, '.', '_' and '-', "
+            "starting with a letter"
+        )
+
+
+def open_registry(url: str, root: Path) -> Registry:
+    """The registry at `url`; relative `sqlite:` paths are relative to the repository `root`."""
+    scheme, _, rest = url.partition(":")
+    if scheme == "sqlite" and rest:
+        from compiler.registry_sqlite import SqliteRegistry
+
+        path = Path(rest.removeprefix("//")) if rest.startswith("///") else Path(rest)
+        return SqliteRegistry(path if path.is_absolute() else root / path)
+    raise UsageError(f"unsupported registry URL {url!r}; expected sqlite:PATH")

@@ -1,0 +1,128 @@
+"""`envc register`, `list`, `show`, `label`, `archive` on real git repositories, and the plan's
+`reuse` of what is registered."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from compiler.cli import main
+from compiler.plan import plan
+from compiler.registry_sqlite import SqliteRegistry
+from tests.gitrepos import Git, commit, user_managed
+from tests.test_plan import entry
+
+runner = CliRunner()
+
+
+def envc(root: Path, *args: str) -> Result:
+    return runner.invoke(main, [*args, "--repo", str(root)])
+
+
+def registered(root: Path, *args: str) -> dict[str, dict[str, object]]:
+    result = envc(root, "register", "--format", "json", *args)
+    assert result.exit_code == 0, result.output
+    return {r["name"]: r for r in json.loads(result.output)}
+
+
+def test_register_is_idempotent_and_records_the_commit(repo: Path, git: Git) -> None:
+    first = registered(repo, "--image-prefix", "registry.example.com/envs/")
+    assert set(first) == {"base", "child", "other", "gpu-old", "gpu-new", "slim", "onhost"}
+    assert {r["version"] for r in first.values()} == {1} and all(
+        r["created"] for r in first.values()
+    )
+    head = git(repo, "rev-parse", "HEAD")
+    assert first["other"]["commit"] == head and first["other"]["author_time"].startswith("2026-")
+    assert first["other"]["image"] == "registry.example.com/envs/other:1"
+    assert first["onhost"]["image"] is None  # docker.enabled: false: no image
+    again = registered(repo)
+    assert not any(r["created"] for r in again.values())
+    assert {n: r["content_address"] for n, r in again.items()} == {
+        n: r["content_address"] for n, r in first.items()
+    }
+
+
+def test_a_changed_environment_gets_the_next_version_and_shows_with_its_manifest(
+    repo: Path, git: Git
+) -> None:
+    registered(repo)
+    manifest = repo / "environments/base/env.yaml"
+    manifest.write_text(manifest.read_text().replace("A: '1'", "A: '2'"))
+    dirty = envc(repo, "register", "base")
+    assert dirty.exit_code == 2 and "uncommitted changes in" in dirty.output
+    commit(git, repo, "A=2")
+    second = registered(repo, "base", "child", "--image-digest", "base=sha256:" + "ab" * 32)
+    assert {n: (r["version"], r["created"]) for n, r in second.items()} == {
+        "base": (2, True),
+        "child": (2, True),  # its parent changed
+    }
+    assert second["base"]["image_digest"] == "sha256:" + "ab" * 32
+    shown = json.loads(envc(repo, "show", "child@2", "--format", "json").output)
+    assert shown["manifest"]["variables"] == {"A": "2"} and shown["labels"] == ["latest"]
+    text = envc(repo, "show", "child:latest").output
+    assert "version: 2" in text and '"variables": {"A": "2"}' in text
+
+
+def test_labels_archive_and_list(repo: Path) -> None:
+    registered(repo)
+    assert envc(repo, "label", "other@1", "prod").exit_code == 0
+    listed = envc(repo, "list", "other").output.splitlines()
+    assert listed[0].split()[:2] == ["VERSION", "LABELS"]
+    assert listed[1].split()[:2] == ["other@1", "latest,prod"]
+    assert envc(repo, "archive", "other@1").exit_code == 0
+    assert envc(repo, "list", "other", "--format", "json").output.strip() == "[]"
+    archived = json.loads(envc(repo, "list", "other", "--archived", "--format", "json").output)
+    assert archived[0]["archived"] is True and "manifest" not in archived[0]
+    missing = envc(repo, "show", "other@7")
+    assert missing.exit_code == 1 and "other@7 is not registered" in missing.output
+    assert envc(repo, "label", "other", "prod").exit_code == 2  # no version given
+
+
+def test_register_takes_a_saved_plan(repo: Path, git: Git, tmp_path: Path) -> None:
+    registered(repo)
+    (repo / "environments/new").mkdir()
+    (repo / "environments/new/env.yaml").write_text(user_managed("new"))
+    commit(git, repo, "new")
+    saved = tmp_path / "plan.json"
+    saved.write_text(envc(repo, "plan", "--base", "HEAD~1", "--format", "json").output)
+    assert set(registered(repo, "--plan", str(saved))) == {"new"}
+    other = repo / "environments/other/env.yaml"
+    other.write_text(other.read_text().replace("other:1", "other:2"))
+    saved.write_text(envc(repo, "plan", "--base", "HEAD", "--format", "json").output)
+    commit(git, repo, "other 2")
+    other.write_text(other.read_text().replace("other:2", "other:3"))
+    commit(git, repo, "other 3")
+    moved = envc(repo, "register", "--plan", str(saved))
+    assert moved.exit_code == 2 and "not the plan's head (other differ)" in moved.output
+
+
+def test_plan_reuses_what_is_registered(repo: Path, git: Git) -> None:
+    registered(repo)
+    other = repo / "environments/other/env.yaml"
+    original = other.read_text()
+    other.write_text(original.replace("other:1", "other:2"))
+    commit(git, repo, "other 2")
+    registered(repo, "other")
+    other.write_text(original)  # back to what version 1 was built from
+    commit(git, repo, "revert")
+    database = repo / ".envc/registry.db"
+    reused = entry(plan(repo, "HEAD~1", registered=_lookup(database)), "other")
+    assert (reused.status, reused.rebuild) == ("reuse", False)
+    assert reused.notes[-1] == "registered as other@1"
+    table = envc(repo, "plan", "--base", "HEAD~1").output
+    assert table.splitlines()[1].split()[:2] == ["reuse", "other"]
+    elsewhere = envc(repo, "plan", "--base", "HEAD~1", "--registry", "sqlite:empty.db")
+    assert elsewhere.output.splitlines()[1].split()[:2] == ["changed", "other"]
+
+
+def _lookup(database: Path) -> Callable[[str, str], int | None]:
+    registry = SqliteRegistry(database)
+
+    def find(name: str, address: str) -> int | None:
+        record = registry.find(name, address)
+        return None if record is None else record.version
+
+    return find

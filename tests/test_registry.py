@@ -1,0 +1,193 @@
+"""The embedded SQLite registry: the version rule, labels, archive, schema versions, and what
+concurrent writers and killed processes do to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from compiler.errors import UsageError
+from compiler.registry import Candidate, RegistryError, open_registry, parse_reference
+from compiler.registry_sqlite import SqliteRegistry
+from tests.conftest import PROJECT
+
+# A worker registering (name, address) pairs read as JSON from stdin, printing one acknowledged
+# line each.
+WORKER = """
+import json, sys
+from pathlib import Path
+from compiler.registry import Candidate
+from compiler.registry_sqlite import SqliteRegistry
+registry = SqliteRegistry(Path(sys.argv[1]))
+for name, address in json.loads(sys.stdin.read()):
+    result = registry.register(Candidate(name, address, {"name": name}))
+    print(json.dumps([name, address, result.record.version]), flush=True)
+"""
+
+
+def address(number: int) -> str:
+    return f"sha256:{number:064x}"
+
+
+def candidate(name: str, number: int, version: int | None = None) -> Candidate:
+    return Candidate(name, address(number), {"name": name}, requested_version=version)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> SqliteRegistry:
+    return SqliteRegistry(tmp_path / ".envc" / "registry.db")
+
+
+def test_versions_count_up_per_name_and_an_address_keeps_its_version(
+    registry: SqliteRegistry,
+) -> None:
+    first = registry.register(candidate("a", 1))
+    assert (first.record.version, first.created) == (1, True)
+    again = registry.register(candidate("a", 1))
+    assert (again.record.version, again.created) == (1, False)
+    assert again.record.registered_at == first.record.registered_at
+    assert registry.register(candidate("a", 2)).record.version == 2
+    assert registry.register(candidate("b", 1)).record.version == 1  # per name
+    assert [(r.name, r.version) for r in registry.versions()] == [("a", 1), ("a", 2), ("b", 1)]
+
+
+def test_an_explicit_version_is_honoured_when_free_and_refused_when_taken(
+    registry: SqliteRegistry,
+) -> None:
+    assert registry.register(candidate("a", 1, version=5)).record.version == 5
+    assert registry.register(candidate("a", 2)).record.version == 6
+    assert registry.register(candidate("a", 1, version=5)).created is False
+    with pytest.raises(RegistryError, match=r"version 5 .* is taken by content address"):
+        registry.register(candidate("a", 3, version=5))
+    assert [r.version for r in registry.versions("a")] == [5, 6]
+
+
+def test_labels_latest_and_archive(registry: SqliteRegistry) -> None:
+    for number in (1, 2, 3):
+        registry.register(candidate("a", number))
+    assert registry.get("a").version == 3
+    assert registry.get("a", label="latest").labels == ("latest",)
+    registry.label("a", 1, "prod")
+    registry.label("a", 2, "prod")  # labels move
+    assert registry.get("a", label="prod").version == 2
+    assert registry.get("a", 1).labels == ()
+    registry.archive("a", 3)
+    assert registry.get("a").version == 2 and registry.get("a", 2).labels == ("latest", "prod")
+    assert [r.version for r in registry.versions("a")] == [1, 2]
+    assert [r.version for r in registry.versions("a", archived=True)] == [1, 2, 3]
+    assert registry.register(candidate("a", 4)).record.version == 4  # 3 is never reused
+    with pytest.raises(RegistryError, match="a@9 is not registered"):
+        registry.label("a", 9, "prod")
+    with pytest.raises(UsageError, match="maintained by envc"):
+        registry.label("a", 1, "latest")
+    with pytest.raises(UsageError, match="lower-case"):
+        registry.label("a", 1, "Prod!")
+    with pytest.raises(RegistryError, match="a:staging is not registered"):
+        registry.get("a", label="staging")
+
+
+def test_references_and_urls(tmp_path: Path) -> None:
+    assert parse_reference("a") == ("a", None, None)
+    assert parse_reference("a@12") == ("a", 12, None)
+    assert parse_reference("a:prod") == ("a", None, "prod")
+    with pytest.raises(UsageError):
+        parse_reference("a@x")
+    relative = open_registry("sqlite:db/r.db", tmp_path)
+    absolute = open_registry(f"sqlite:///{tmp_path}/abs.db", Path("/nonexistent"))
+    relative.close()
+    absolute.close()
+    assert (tmp_path / "db/r.db").is_file() and (tmp_path / "abs.db").is_file()
+    with pytest.raises(UsageError, match="unsupported registry URL"):
+        open_registry("ftp://x", tmp_path)
+
+
+def test_the_embedded_registry_is_kept_out_of_commits(registry: SqliteRegistry) -> None:
+    assert (registry.file.parent / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_a_newer_schema_or_a_corrupt_file_is_a_usage_error(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.db"
+    with sqlite3.connect(newer) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(UsageError, match="schema 99; this envc reads up to 1"):
+        SqliteRegistry(newer)
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(UsageError, match="cannot open the registry"):
+        SqliteRegistry(corrupt)
+
+
+def _start(database: Path, pairs: list[tuple[str, str]]) -> subprocess.Popen[str]:
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(database)],
+        cwd=PROJECT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdin is not None
+    worker.stdin.write(json.dumps(pairs))
+    worker.stdin.close()
+    worker.stdin = None  # communicate() must not flush it again
+    return worker
+
+
+def test_32_concurrent_writers_lose_duplicate_and_skip_nothing(tmp_path: Path) -> None:
+    database = tmp_path / "registry.db"
+    SqliteRegistry(database).close()
+    pool = [(f"env-{n}", address(a)) for n in range(4) for a in range(12)]
+    rng = random.Random(7)
+    workers = [_start(database, rng.sample(pool, 20)) for _ in range(32)]
+    answers: dict[tuple[str, str], set[int]] = {}
+    for worker in workers:
+        out, errors = worker.communicate(timeout=300)
+        assert worker.returncode == 0, errors
+        for line in out.splitlines():
+            name, digest, version = json.loads(line)
+            answers.setdefault((name, digest), set()).add(version)
+    registry = SqliteRegistry(database)
+    stored = {(r.name, r.content_address): r.version for r in registry.versions()}
+    # Every caller of an address got the one version that is stored for it.
+    assert {key: {version} for key, version in stored.items()} == answers
+    for name in {name for name, _ in stored}:
+        versions = sorted(v for (n, _), v in stored.items() if n == name)
+        assert versions == list(range(1, len(versions) + 1))  # none skipped or duplicated
+    assert registry.db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_killed_writers_leave_exactly_the_acknowledged_versions(tmp_path: Path) -> None:
+    database = tmp_path / "registry.db"
+    SqliteRegistry(database).close()
+    acknowledged: dict[tuple[str, str], int] = {}
+    rng = random.Random(11)
+    for round_number in range(100):
+        pairs = [
+            (f"env-{rng.randrange(3)}", address(round_number * 10**6 + i)) for i in range(5000)
+        ]
+        worker = _start(database, pairs)
+        time.sleep(rng.uniform(0.03, 0.25))
+        os.kill(worker.pid, signal.SIGKILL)
+        out, _ = worker.communicate()
+        for line in out.splitlines():
+            if line.endswith("]"):  # a line cut by the kill was never acknowledged
+                name, digest, version = json.loads(line)
+                acknowledged[(name, digest)] = version
+    registry = SqliteRegistry(database)
+    assert registry.db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    stored = {(r.name, r.content_address): r.version for r in registry.versions()}
+    assert acknowledged and all(stored.get(key) == v for key, v in acknowledged.items())
+    # At most one version per killed worker was stored but not yet acknowledged.
+    assert len(set(stored) - set(acknowledged)) <= 100
+    for name in {name for name, _ in stored}:
+        versions = sorted(v for (n, _), v in stored.items() if n == name)
+        assert versions == list(range(1, len(versions) + 1))
