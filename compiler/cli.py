@@ -454,12 +454,13 @@ def _plan_registry(root: Path, url: str | None) -> Iterator[Any]:
         yield registry
 
 
-def _print_records(records: list[Any], output_format: str, *, full: bool = False) -> None:
+def _print_records(records: list[Any], output_format: str) -> None:
     import json
 
     if output_format == "json":
-        documents = [r.as_dict() if full else r.summary() for r in records]
-        click.echo(json.dumps(documents, indent=2, sort_keys=True, ensure_ascii=False))
+        # Compact: listings can be long, and indentation makes the json module slow.
+        documents = [r.summary() for r in records]
+        click.echo(json.dumps(documents, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
         return
     rows = [
         (

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,7 +50,7 @@ class EnvironmentRecord:
     name: str
     version: int
     content_address: str
-    manifest: Mapping[str, Any]
+    manifest: Mapping[str, Any] | None  # None in listings (Registry.versions)
     lock_digests: Mapping[str, str]
     image: str | None  # <repository>:<version>
     image_digest: str | None
@@ -67,9 +67,10 @@ class EnvironmentRecord:
         return document
 
     def as_dict(self) -> dict[str, Any]:
-        document = asdict(self)
+        # Shallow: dataclasses.asdict deep-copies every value, which dominates long listings.
+        document = {f.name: getattr(self, f.name) for f in fields(self)}
         document["labels"] = list(self.labels)
-        document["manifest"] = dict(self.manifest)
+        document["manifest"] = None if self.manifest is None else dict(self.manifest)
         document["lock_digests"] = dict(self.lock_digests)
         return document
 

@@ -179,7 +179,8 @@ class SqliteRegistry:
 
     def versions(self, name: str | None = None, archived: bool = False) -> list[EnvironmentRecord]:
         conditions = ["(? IS NULL OR name = ?)"] + ([] if archived else ["archived = 0"])
-        return self._rows(f"WHERE {' AND '.join(conditions)} ORDER BY name, version", (name, name))
+        where = f"WHERE {' AND '.join(conditions)} ORDER BY name, version"
+        return self._rows(where, (name, name), manifests=False)
 
     def label(self, name: str, version: int, label: str) -> EnvironmentRecord:
         check_label(label)
@@ -204,8 +205,11 @@ class SqliteRegistry:
         rows = self._rows(where, parameters)
         return rows[0] if rows else None
 
-    def _rows(self, where: str, parameters: tuple[Any, ...]) -> list[EnvironmentRecord]:
-        rows = self.db.execute(f"SELECT {_COLUMNS} FROM versions {where}", parameters).fetchall()
+    def _rows(
+        self, where: str, parameters: tuple[Any, ...], manifests: bool = True
+    ) -> list[EnvironmentRecord]:
+        columns = _COLUMNS if manifests else _COLUMNS.replace("manifest", "NULL")
+        rows = self.db.execute(f"SELECT {columns} FROM versions {where}", parameters).fetchall()
         labels: dict[tuple[str, int], list[str]] = {}
         names = {row[0] for row in rows}
         # One name (the usual case) or all of them: no parameter list to outgrow.
@@ -234,7 +238,7 @@ class SqliteRegistry:
                 registered_at=row[7],
                 archived=bool(row[8]),
                 lock_digests=json.loads(row[9]),
-                manifest=json.loads(row[10]),
+                manifest=None if row[10] is None else json.loads(row[10]),
                 labels=tuple(sorted(labels.get((row[0], row[1]), []))),
             )
             for row in rows
