@@ -65,6 +65,26 @@ _repo_option = click.option(
 )
 
 
+_registry_url_option = click.option(
+    "--registry",
+    "registry_url",
+    metavar="URL",
+    envvar="ENVC_REGISTRY",
+    help="Registry URL: sqlite:PATH or oci://host[:port]/path (default: envc.yaml's "
+    "registry, else sqlite:.envc/registry.db).",
+)
+_plain_http_option = click.option(
+    "--plain-http",
+    is_flag=True,
+    envvar="ENVC_PLAIN_HTTP",
+    help="Talk to an OCI registry over plain HTTP (no TLS).",
+)
+
+
+def _registry_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return _registry_url_option(_plain_http_option(command))
+
+
 def _repository(repo: Path | None) -> Path:
     """The repository root: --repo, or found from the working directory."""
     from compiler.validate import find_root
@@ -331,14 +351,7 @@ def render(names: tuple[str, ...], out: Path | None, check: bool, repo: Path | N
 @click.option(
     "--exit-code", is_flag=True, help="Exit 1 when something is to be built (for scripts)."
 )
-@click.option(
-    "--registry",
-    "registry_url",
-    metavar="URL",
-    envvar="ENVC_REGISTRY",
-    help="Mark what is already registered as reuse (default: envc.yaml's registry, else "
-    "the embedded one if it exists).",
-)
+@_registry_option
 @_repo_option
 @click.option("--no-cache", is_flag=True, envvar="ENVC_NO_CACHE", help="Do not use .envc/cache/.")
 @_handle_errors
@@ -354,12 +367,16 @@ def plan(
     image_prefix: str,
     exit_code: bool,
     registry_url: str | None,
+    plain_http: bool,
     repo: Path | None,
     no_cache: bool,
 ) -> int:
     """Say which environments to rebuild between two git revisions, and why.
 
     Decides by content address (what the image is built from), explains with the git diff.
+    With a registry (--registry, envc.yaml's, or the embedded one when it exists), what is
+    already registered is `reuse`, not built.
+
     Exit status: 0 planned (with --exit-code: 1 when something is to be built), 1 the head
     has problems (printed as diagnostics), 2 usage error (unknown revision, not a git
     repository, history missing from a shallow clone).
@@ -375,7 +392,8 @@ def plan(
         def registered(name: str, address: str) -> int | None:
             # Opened on first use: a plan with nothing to build never reads envc.yaml.
             if not registries:
-                registries.append(stack.enter_context(_plan_registry(root, registry_url)))
+                registry = _plan_registry(root, registry_url, plain_http)
+                registries.append(stack.enter_context(registry))
             if registries[0] is None:
                 return None
             record = registries[0].find(name, address)
@@ -404,13 +422,6 @@ def plan(
     return EXIT_FINDINGS if exit_code and result.to_build else EXIT_OK
 
 
-_registry_option = click.option(
-    "--registry",
-    "registry_url",
-    metavar="URL",
-    envvar="ENVC_REGISTRY",
-    help="Registry URL (default: envc.yaml's registry, else sqlite:.envc/registry.db).",
-)
 _json_option = click.option(
     "--format",
     "output_format",
@@ -422,7 +433,7 @@ _json_option = click.option(
 
 
 @contextmanager
-def _open_registry(root: Path, url: str | None) -> Iterator[Any]:
+def _open_registry(root: Path, url: str | None, plain_http: bool) -> Iterator[Any]:
     """The registry at `url`, else envc.yaml's, else the embedded one; closed afterwards."""
     from compiler.registry import DEFAULT_REGISTRY, open_registry
 
@@ -430,7 +441,7 @@ def _open_registry(root: Path, url: str | None) -> Iterator[Any]:
         from compiler.config import load_config
 
         url = load_config(root).registry or DEFAULT_REGISTRY
-    registry = open_registry(url, root)
+    registry = open_registry(url, root, plain_http)
     try:
         yield registry
     finally:
@@ -438,7 +449,7 @@ def _open_registry(root: Path, url: str | None) -> Iterator[Any]:
 
 
 @contextmanager
-def _plan_registry(root: Path, url: str | None) -> Iterator[Any]:
+def _plan_registry(root: Path, url: str | None, plain_http: bool) -> Iterator[Any]:
     """The registry a plan consults: the one named, else envc.yaml's, else the embedded one
     when it exists (None: no registry)."""
     from compiler.registry import DEFAULT_REGISTRY
@@ -450,7 +461,7 @@ def _plan_registry(root: Path, url: str | None) -> Iterator[Any]:
         if url is None and not (root / DEFAULT_REGISTRY.removeprefix("sqlite:")).exists():
             yield None
             return
-    with _open_registry(root, url) as registry:
+    with _open_registry(root, url, plain_http) as registry:
         yield registry
 
 
@@ -511,6 +522,7 @@ def register(
     image_prefix: str | None,
     allow_dirty: bool,
     registry_url: str | None,
+    plain_http: bool,
     output_format: str,
     repo: Path | None,
 ) -> int:
@@ -535,7 +547,7 @@ def register(
                 f"expected NAME=sha256:…, got {item!r}", param_hint="--image-digest"
             )
         digest_map[name] = digest
-    with _open_registry(root, registry_url) as registry:
+    with _open_registry(root, registry_url, plain_http) as registry:
         outcomes = register_repository(
             root,
             report.manifests,
@@ -569,11 +581,12 @@ def list_versions(
     name: str | None,
     archived: bool,
     registry_url: str | None,
+    plain_http: bool,
     output_format: str,
     repo: Path | None,
 ) -> int:
     """List registered versions (of NAME, or of every environment)."""
-    with _open_registry(_repository(repo), registry_url) as registry:
+    with _open_registry(_repository(repo), registry_url, plain_http) as registry:
         _print_records(registry.versions(name, archived), output_format)
     return EXIT_OK
 
@@ -584,14 +597,20 @@ def list_versions(
 @_json_option
 @_repo_option
 @_handle_errors
-def show(reference: str, registry_url: str | None, output_format: str, repo: Path | None) -> int:
+def show(
+    reference: str,
+    registry_url: str | None,
+    plain_http: bool,
+    output_format: str,
+    repo: Path | None,
+) -> int:
     """Show one registered version (default: latest), with its resolved manifest."""
     import json
 
     from compiler.registry import parse_reference
 
     name, version, label = parse_reference(reference)
-    with _open_registry(_repository(repo), registry_url) as registry:
+    with _open_registry(_repository(repo), registry_url, plain_http) as registry:
         record = registry.get(name, version, label)
     if output_format == "json":
         click.echo(json.dumps(record.as_dict(), indent=2, sort_keys=True, ensure_ascii=False))
@@ -625,11 +644,16 @@ def _versioned(reference: str) -> tuple[str, int]:
 @_repo_option
 @_handle_errors
 def label(
-    reference: str, label: str, registry_url: str | None, output_format: str, repo: Path | None
+    reference: str,
+    label: str,
+    registry_url: str | None,
+    plain_http: bool,
+    output_format: str,
+    repo: Path | None,
 ) -> int:
     """Point LABEL of NAME at VERSION (moving it if it was elsewhere)."""
     name, version = _versioned(reference)
-    with _open_registry(_repository(repo), registry_url) as registry:
+    with _open_registry(_repository(repo), registry_url, plain_http) as registry:
         _print_records([registry.label(name, version, label)], output_format)
     return EXIT_OK
 
@@ -640,9 +664,15 @@ def label(
 @_json_option
 @_repo_option
 @_handle_errors
-def archive(reference: str, registry_url: str | None, output_format: str, repo: Path | None) -> int:
+def archive(
+    reference: str,
+    registry_url: str | None,
+    plain_http: bool,
+    output_format: str,
+    repo: Path | None,
+) -> int:
     """Archive a version: hidden from list and latest, its number never reused."""
     name, version = _versioned(reference)
-    with _open_registry(_repository(repo), registry_url) as registry:
+    with _open_registry(_repository(repo), registry_url, plain_http) as registry:
         _print_records([registry.archive(name, version)], output_format)
     return EXIT_OK

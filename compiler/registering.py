@@ -105,6 +105,7 @@ def register_repository(
             commit=commit,
             author_time=author_time,
             requested_version=manifest.version,
+            context=head.files,
         )
         outcomes.append(RegisterOutcome(name, registry.register(candidate)))
     return outcomes

@@ -7,7 +7,8 @@ when free and refused when another address holds it. `latest` is the highest ver
 not archived; other labels are set by hand and move.
 
 Backends are chosen by URL: `sqlite:PATH` (the embedded default, `.envc/registry.db`,
-compiler/registry_sqlite.py).
+compiler/registry_sqlite.py) and `oci://host[:port]/path` (an OCI registry shared by CI runners,
+compiler/registry_oci.py).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class Candidate:
     commit: str | None = None
     author_time: str | None = None  # ISO 8601, the commit's author date
     requested_version: int | None = None  # the manifest's `version:`
+    # The rendered build context (file name -> text): the OCI backend stores it with the
+    # record; the embedded one does not (re-render it from the commit).
+    context: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -122,12 +126,19 @@ def check_label(label: str) -> None:
         )
 
 
-def open_registry(url: str, root: Path) -> Registry:
-    """The registry at `url`; relative `sqlite:` paths are relative to the repository `root`."""
+def open_registry(url: str, root: Path, plain_http: bool = False) -> Registry:
+    """The registry at `url`; relative `sqlite:` paths are relative to the repository `root`.
+    `plain_http` allows an OCI registry without TLS."""
     scheme, _, rest = url.partition(":")
     if scheme == "sqlite" and rest:
         from compiler.registry_sqlite import SqliteRegistry
 
         path = Path(rest.removeprefix("//")) if rest.startswith("///") else Path(rest)
         return SqliteRegistry(path if path.is_absolute() else root / path)
-    raise UsageError(f"unsupported registry URL {url!r}; expected sqlite:PATH")
+    if scheme == "oci":
+        from compiler.registry_oci import open_oci
+
+        return open_oci(url, plain_http)
+    raise UsageError(
+        f"unsupported registry URL {url!r}; expected sqlite:PATH or oci://host[:port]/path"
+    )

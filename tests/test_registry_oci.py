@@ -1,0 +1,250 @@
+"""The OCI registry backend against a real registry: Debian's docker-registry (distribution 2.8)
+started here on 127.0.0.1 with throwaway storage."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from compiler.cli import main
+from compiler.errors import UsageError
+from compiler.registry import Candidate, RegistryError, open_registry
+from compiler.registry_oci import OciRegistry
+from tests.conftest import PROJECT
+from tests.gitrepos import Git, commit
+
+WORKER = """
+import json, sys
+from pathlib import Path
+from compiler.registry import Candidate, open_registry
+registry = open_registry(sys.argv[1], Path("."), plain_http=True)
+for name, address in json.loads(sys.stdin.read()):
+    result = registry.register(Candidate(name, address, {"name": name}))
+    print(json.dumps([name, address, result.record.version]), flush=True)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("docker-registry")
+        assert binary, "docker-registry is not installed: apt-get install docker-registry"
+        self.binary, self.folder = binary, folder
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        config = self.folder / "config.yml"
+        config.write_text(
+            "version: 0.1\nlog:\n  level: error\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {self.folder / 'data'}\n"
+            "  delete:\n    enabled: true\n"
+            f"http:\n  addr: {self.host}\n"
+        )
+        self.process = subprocess.Popen(
+            [self.binary, "serve", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://{self.host}/v2/", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("docker-registry did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+            self.process = None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = Server(tmp_path_factory.mktemp("oci"))
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def url(server: Server, request: pytest.FixtureRequest) -> str:
+    """A registry URL of its own for each test (a path prefix on the shared server)."""
+    return f"oci://{server.host}/t{abs(hash(request.node.name)) % 10**8}"
+
+
+def address(number: int) -> str:
+    return f"sha256:{number:064x}"
+
+
+def candidate(name: str, number: int, **extra: object) -> Candidate:
+    return Candidate(name, address(number), {"name": name}, **extra)  # type: ignore[arg-type]
+
+
+def test_versions_labels_archive_and_listing(url: str) -> None:
+    registry = open_registry(url, PROJECT, plain_http=True)
+    first = registry.register(
+        candidate("a", 1, context={"Dockerfile": "FROM x\n"}, image_repository="img/a")
+    )
+    assert (first.record.version, first.created, first.record.image) == (1, True, "img/a:1")
+    again = registry.register(candidate("a", 1))
+    assert (again.record.version, again.created) == (1, False)
+    assert registry.register(candidate("a", 2)).record.version == 2
+    assert registry.register(candidate("b", 7)).record.version == 1
+    assert registry.find("a", address(2)).version == 2  # type: ignore[union-attr]
+    assert registry.find("a", address(9)) is None
+    assert registry.get("a").labels == ("latest",)
+    registry.label("a", 1, "prod")
+    assert registry.get("a", label="prod").version == 1
+    registry.archive("a", 2)
+    assert registry.get("a").version == 1
+    assert [(r.name, r.version) for r in registry.versions()] == [("a", 1), ("b", 1)]
+    assert [r.version for r in registry.versions("a", archived=True)] == [1, 2]
+    assert registry.register(candidate("a", 3)).record.version == 3  # 2 is never reused
+    with pytest.raises(RegistryError, match="a@9 is not registered"):
+        registry.get("a", 9)
+    with pytest.raises(RegistryError, match="taken by content address"):
+        registry.register(candidate("a", 4, requested_version=1))
+    assert registry.register(candidate("a", 5, requested_version=10)).record.version == 10
+
+
+def test_the_artifact_holds_the_record_and_the_build_context(url: str, server: Server) -> None:
+    registry = open_registry(url, PROJECT, plain_http=True)
+    context = {"Dockerfile": "FROM x\n", "conda-linux-64.lock": "@EXPLICIT\n"}
+    registry.register(candidate("ctx", 1, context=context, commit="ab" * 20))
+    assert isinstance(registry, OciRegistry)
+    manifest = requests.get(
+        f"http://{server.host}/v2/{registry.path}/ctx/manifests/1",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+        timeout=10,
+    ).json()
+    titles = [
+        layer["annotations"]["org.opencontainers.image.title"] for layer in manifest["layers"]
+    ]
+    assert sorted(titles) == sorted(context)
+    assert manifest["config"]["mediaType"] == "application/vnd.envc.environment.v1+json"
+    assert manifest["annotations"]["dev.envc.content-address"] == address(1)
+    assert manifest["annotations"]["org.opencontainers.image.revision"] == "ab" * 20
+
+
+def test_a_registration_cut_off_after_its_claim_is_redone_by_the_next(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = open_registry(url, PROJECT, plain_http=True)
+    assert isinstance(registry, OciRegistry)
+
+    def registry_goes_away(*args: object) -> None:
+        raise UsageError("cannot reach the registry")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(OciRegistry, "_tag", registry_goes_away)
+        with pytest.raises(UsageError):
+            registry.register(candidate("cut", 1))
+    assert registry.versions("cut") == []  # nothing half-done is visible
+    # Once the claim is older than STALE_SECONDS (by the registry's clock), the next
+    # registration of the address drops it and registers the address again.
+    monkeypatch.setattr("compiler.registry_oci.STALE_SECONDS", 0)
+    finished = registry.register(candidate("cut", 1))
+    assert (finished.record.version, finished.created) == (1, True)
+    assert registry.register(candidate("cut", 2)).record.version == 2
+
+
+def test_32_concurrent_writers_on_a_real_registry(url: str) -> None:
+    pool = [(f"env-{n}", address(a)) for n in range(3) for a in range(6)]
+    rng = random.Random(3)
+    workers = []
+    for _ in range(32):
+        worker = subprocess.Popen(
+            [sys.executable, "-c", WORKER, url],
+            cwd=PROJECT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert worker.stdin is not None
+        worker.stdin.write(json.dumps(rng.sample(pool, 6)))
+        worker.stdin.close()
+        worker.stdin = None
+        workers.append(worker)
+    answers: dict[tuple[str, str], set[int]] = {}
+    for worker in workers:
+        out, errors = worker.communicate(timeout=600)
+        assert worker.returncode == 0, errors
+        for line in out.splitlines():
+            name, digest, version = json.loads(line)
+            answers.setdefault((name, digest), set()).add(version)
+    registry = open_registry(url, PROJECT, plain_http=True)
+    stored = {(r.name, r.content_address): r.version for r in registry.versions()}
+    assert {key: {version} for key, version in stored.items()} == answers
+    for name in {name for name, _ in stored}:
+        versions = sorted(v for (n, _), v in stored.items() if n == name)
+        assert versions == list(range(1, len(versions) + 1))
+
+
+def test_a_registry_that_is_down_is_a_quick_usage_error(
+    tmp_path: Path, repo: Path, git: Git
+) -> None:
+    down = Server(tmp_path)  # never started: nothing listens on its port
+    started = time.monotonic()
+    result = CliRunner().invoke(
+        main,
+        ["register", "--registry", f"oci://{down.host}/envs", "--plain-http", "--repo", str(repo)],
+    )
+    assert result.exit_code == 2 and "cannot reach the registry" in result.output
+    assert time.monotonic() - started < 10
+    tls = CliRunner().invoke(
+        main, ["list", "--registry", f"oci://{down.host}/envs", "--repo", str(repo)]
+    )
+    assert tls.exit_code == 2
+
+
+def test_plain_http_only_when_asked(url: str, server: Server) -> None:
+    with pytest.raises(UsageError, match="--plain-http"):
+        open_registry(url, PROJECT).versions()
+
+
+def test_register_and_plan_reuse_through_the_command_line(url: str, repo: Path, git: Git) -> None:
+    runner = CliRunner()
+    options = ["--registry", url, "--plain-http", "--repo", str(repo)]
+    registered = runner.invoke(main, ["register", "other", "--format", "json", *options])
+    assert registered.exit_code == 0, registered.output
+    assert json.loads(registered.output)[0]["version"] == 1
+    other = repo / "environments/other/env.yaml"
+    original = other.read_text()
+    other.write_text(original.replace("other:1", "other:2"))
+    commit(git, repo, "other 2")
+    assert runner.invoke(main, ["register", "other", *options]).exit_code == 0
+    other.write_text(original)
+    commit(git, repo, "back to other 1")
+    planned = runner.invoke(main, ["plan", "--base", "HEAD~1", *options])
+    assert planned.output.splitlines()[1].split()[:2] == ["reuse", "other"]
+    assert "registered as other@1" in planned.output
+    listed = runner.invoke(main, ["list", "--format", "json", *options])
+    assert [(r["name"], r["version"]) for r in json.loads(listed.output)] == [
+        ("other", 1),
+        ("other", 2),
+    ]
