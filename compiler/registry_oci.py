@@ -247,11 +247,14 @@ class OciRegistry:
                     f"{name}: version {version} (the manifest's version:) is taken by content "
                     f"address {holder}; remove version: or pick a free one"
                 )
-            blockers = [
-                m
-                for m in _pending_claims(tags, versions)
-                if int(m["version"]) == version or m["address"] == hex_address
-            ]
+            blockers = self._live(
+                name,
+                [
+                    m
+                    for m in _pending_claims(tags, versions)
+                    if int(m["version"]) == version or m["address"] == hex_address
+                ],
+            )
             if blockers:
                 # Another writer is claiming this number or this address: let it finish,
                 # unless its claim was abandoned long ago.
@@ -261,11 +264,14 @@ class OciRegistry:
             claim = f"claim-{version}-{hex_address}-{secrets.token_hex(8)}"
             manifest, digest = self._push(candidate, version, claim)
             after = self._tags(name)
-            rivals = [
-                m
-                for m in _pending_claims(after, {int(t) for t in after if t.isdigit()})
-                if int(m["version"]) == version and m.string != claim
-            ]
+            rivals = self._live(
+                name,
+                [
+                    m
+                    for m in _pending_claims(after, {int(t) for t in after if t.isdigit()})
+                    if int(m["version"]) == version and m.string != claim
+                ],
+            )
             if not rivals and str(version) not in after:
                 # The address first: a writer of the same address that lists in between must
                 # find it, not a tagged N and no pending claim.
@@ -278,6 +284,12 @@ class OciRegistry:
             f"{name}: no version could be allocated in {GIVE_UP_SECONDS} s; too many writers "
             "at once, or claims left by killed writers (claim-* tags)"
         )
+
+    def _live(self, name: str, claims: list[re.Match[str]]) -> list[re.Match[str]]:
+        """The claims whose artifact is still there. Under concurrent deletes, distribution 2.8
+        can keep listing a tag whose manifest is gone: such a claim was deleted by its writer,
+        and must not block anyone."""
+        return [m for m in claims if self._manifest(name, m.string) is not None]
 
     def _drop_stale(self, name: str, claims: list[re.Match[str]]) -> bool:
         """Delete the claims among `claims` that are older than `STALE_SECONDS` by the
