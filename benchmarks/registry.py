@@ -2,8 +2,9 @@
 
 Times, in the same run:
 
-* registrations per second, one process, and 8 processes at once on one registry (each a
-  `BEGIN IMMEDIATE` transaction with `synchronous=FULL`);
+* registrations per second, one process, and 8 processes at once on one registry: SQLite (each
+  a `BEGIN IMMEDIATE` transaction with `synchronous=FULL`) and an OCI registry on loopback
+  (Debian's docker-registry, started here);
 * `envc list` and `envc show` on a registry holding 10,000 versions, against the floor: a Python
   interpreter starting and running the same SELECT with the sqlite3 module.
 
@@ -14,10 +15,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from timing import compile_envc, median_seconds
@@ -27,9 +32,8 @@ ENVC = str(Path(sys.executable).parent / "envc")
 WORKER = """
 import sys, time
 from pathlib import Path
-from compiler.registry import Candidate
-from compiler.registry_sqlite import SqliteRegistry
-registry = SqliteRegistry(Path(sys.argv[1]))
+from compiler.registry import Candidate, open_registry
+registry = open_registry(sys.argv[1], Path("."), plain_http=True)
 worker, count = int(sys.argv[2]), int(sys.argv[3])
 for index in range(count):
     address = f"sha256:{worker:032x}{index:032x}"
@@ -56,6 +60,38 @@ def registrations_per_second(database: Path, workers: int, each: int) -> float:
     return workers * each / (time.perf_counter() - started)
 
 
+@contextmanager
+def oci_registry(folder: Path) -> Iterator[str]:
+    """Debian's docker-registry serving `folder` on a free loopback port."""
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        raise SystemExit("docker-registry is not installed: apt-get install docker-registry")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        host = f"127.0.0.1:{probe.getsockname()[1]}"
+    folder.mkdir()
+    config = folder / "config.yml"
+    config.write_text(
+        f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {folder}/data\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: {host}\n"
+    )
+    server = subprocess.Popen(
+        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://{host}/v2/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield host
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registrations", type=int, default=2000)
@@ -65,10 +101,16 @@ def main() -> None:
     compile_envc(PROJECT)
     work = Path(tempfile.mkdtemp(prefix="envc-registry-bench-"))
     try:
-        sequential = registrations_per_second(work / "one.db", 1, args.registrations)
-        concurrent = registrations_per_second(work / "eight.db", 8, args.registrations // 8)
+        sequential = registrations_per_second(f"sqlite:///{work}/one.db", 1, args.registrations)
+        concurrent = registrations_per_second(
+            f"sqlite:///{work}/eight.db", 8, args.registrations // 8
+        )
+        with oci_registry(work / "oci") as host:
+            count = args.registrations // 10
+            oci_sequential = registrations_per_second(f"oci://{host}/one", 1, count)
+            oci_concurrent = registrations_per_second(f"oci://{host}/eight", 8, count // 8)
         big = work / "big.db"
-        registrations_per_second(big, 1, args.versions)
+        registrations_per_second(f"sqlite:///{big}", 1, args.versions)
         registry = ["--registry", f"sqlite:///{big}", "--repo", str(PROJECT)]
         floor = median_seconds([sys.executable, "-c", FLOOR, str(big)], work, args.repeat)
         listed = median_seconds([ENVC, "list", "--format", "json", *registry], work, args.repeat)
@@ -78,6 +120,8 @@ def main() -> None:
     rows = [
         ("registrations/s, 1 process", f"{sequential:8.0f}"),
         ("registrations/s, 8 processes", f"{concurrent:8.0f}"),
+        ("OCI registrations/s, 1 process", f"{oci_sequential:8.0f}"),
+        ("OCI registrations/s, 8 processes", f"{oci_concurrent:8.0f}"),
         ("floor: python + SELECT all versions", f"{floor * 1000:8.1f} ms"),
         (f"envc list ({args.versions} versions, json)", f"{listed * 1000:8.1f} ms"),
         ("envc show NAME@VERSION", f"{shown * 1000:8.1f} ms"),

@@ -36,6 +36,7 @@ import re
 import secrets
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
@@ -65,8 +66,9 @@ CLAIM = re.compile(r"^claim-(?P<version>[0-9]+)-(?P<address>[0-9a-f]{64})-(?P<no
 
 
 def _client(host: str, plain_http: bool) -> Any:
-    """An oras client that fails fast: oras retries a failed request for minutes, and requests
-    waits for ever on a silent server."""
+    """An oras client that fails fast (oras retries a failed request for minutes, and requests
+    waits for ever on a silent server), with the auth scheme the registry asks for: Bearer
+    tokens (Docker Hub, GHCR, ACR …) or Basic (a plain distribution with htpasswd)."""
     import oras.provider
 
     logging.getLogger("oras").setLevel(logging.ERROR)
@@ -78,13 +80,40 @@ def _client(host: str, plain_http: bool) -> Any:
             )
             return response
 
-    client = Client(hostname=host, insecure=plain_http)
+    scheme = "http" if plain_http else "https"
+    challenge = _send(
+        host, lambda: requests.get(f"{scheme}://{host}/v2/", timeout=TIMEOUT_SECONDS)
+    ).headers.get("WWW-Authenticate", "")
+    backend = "basic" if challenge.lower().startswith("basic") else "token"
+    client = Client(hostname=host, insecure=plain_http, auth_backend=backend)
     client.session.request = partial(client.session.request, timeout=TIMEOUT_SECONDS)
+    client.auth._basic_auth = None  # oras's Basic backend fails without it
+    # The docker config file and credential helpers, for every request (oras reads them only
+    # when pushing).
+    docker_config = os.environ.get("DOCKER_CONFIG")
+    configs = [os.path.join(docker_config, "config.json")] if docker_config else None
+    client.auth.load_configs(client.get_container(f"{host}/envc"), configs=configs)
     username = os.environ.get("ENVC_REGISTRY_USERNAME")
     password = os.environ.get("ENVC_REGISTRY_PASSWORD")
     if username and password:
         client.auth.set_basic_auth(username, password)
     return client
+
+
+def _send(host: str, request: Callable[[], requests.Response]) -> requests.Response:
+    """Run `request`; network failures become usage errors that say what to do."""
+    try:
+        return request()
+    except requests.exceptions.SSLError:
+        raise UsageError(
+            f"TLS with the registry at {host} failed (--plain-http for a registry without TLS)"
+        ) from None
+    except requests.ConnectionError:
+        raise UsageError(f"cannot reach the registry at {host}") from None
+    except requests.Timeout:
+        raise UsageError(f"the registry at {host} did not answer in time") from None
+    except ValueError as exc:  # oras: authentication was refused or impossible
+        raise UsageError(f"the registry at {host} refused access: {exc}") from None
 
 
 class OciRegistry:
@@ -111,19 +140,7 @@ class OciRegistry:
         raise AssertionError("unreachable")
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        try:
-            return self.client.do_request(url, method, **kwargs)  # type: ignore[no-any-return]
-        except requests.exceptions.SSLError:
-            raise UsageError(
-                f"TLS with the registry at {self.host} failed (--plain-http for a registry "
-                "without TLS)"
-            ) from None
-        except requests.ConnectionError:
-            raise UsageError(f"cannot reach the registry at {self.host}") from None
-        except requests.Timeout:
-            raise UsageError(f"the registry at {self.host} did not answer in time") from None
-        except ValueError as exc:  # oras: authentication was refused or impossible
-            raise UsageError(f"the registry at {self.host} refused access: {exc}") from None
+        return _send(self.host, lambda: self.client.do_request(url, method, **kwargs))
 
     def _url(self, name: str, kind: str, reference: str = "") -> str:
         return f"{self.scheme}://{self.host}/v2/{self._repository(name)}/{kind}/{reference}"
@@ -347,19 +364,17 @@ class OciRegistry:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")
                 files.append(str(path))
-            try:
-                self.client.push(
+            _send(
+                self.host,
+                lambda: self.client.push(
                     target=f"{self.host}/{self._repository(candidate.name)}:{tag}",
                     files=files,
                     manifest_config=f"{config}:{CONFIG_MEDIA_TYPE}",
                     manifest_annotations=annotations,
                     disable_path_validation=True,
                     quiet=True,
-                )
-            except requests.ConnectionError:
-                raise UsageError(f"cannot reach the registry at {self.host}") from None
-            except ValueError as exc:
-                raise UsageError(f"the registry at {self.host} refused the push: {exc}") from None
+                ),
+            )
         found = self._manifest(candidate.name, tag)
         if found is None:
             raise UsageError(f"the registry at {self.host} lost {candidate.name}:{tag}")

@@ -3,6 +3,7 @@ started here on 127.0.0.1 with throwaway storage."""
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import shutil
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import bcrypt
 import pytest
 import requests
 from click.testing import CliRunner
@@ -42,10 +44,10 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, htpasswd: str | None = None) -> None:
         binary = shutil.which("docker-registry")
         assert binary, "docker-registry is not installed: apt-get install docker-registry"
-        self.binary, self.folder = binary, folder
+        self.binary, self.folder, self.htpasswd = binary, folder, htpasswd
         self.port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -55,11 +57,15 @@ class Server:
 
     def start(self) -> None:
         config = self.folder / "config.yml"
+        auth = ""
+        if self.htpasswd is not None:
+            (self.folder / "htpasswd").write_text(self.htpasswd)
+            auth = f"auth:\n  htpasswd:\n    realm: envc\n    path: {self.folder / 'htpasswd'}\n"
         config.write_text(
             "version: 0.1\nlog:\n  level: error\n"
             f"storage:\n  filesystem:\n    rootdirectory: {self.folder / 'data'}\n"
             "  delete:\n    enabled: true\n"
-            f"http:\n  addr: {self.host}\n"
+            f"http:\n  addr: {self.host}\n{auth}"
         )
         self.process = subprocess.Popen(
             [self.binary, "serve", str(config)],
@@ -69,7 +75,7 @@ class Server:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"http://{self.host}/v2/", timeout=1).status_code == 200:
+                if requests.get(f"http://{self.host}/v2/", timeout=1).status_code in (200, 401):
                     return
             except requests.ConnectionError:
                 time.sleep(0.05)
@@ -248,3 +254,40 @@ def test_register_and_plan_reuse_through_the_command_line(url: str, repo: Path, 
         ("other", 1),
         ("other", 2),
     ]
+
+
+def test_credentials_from_the_environment_or_docker_config_and_never_shown(
+    tmp_path: Path, repo: Path, git: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "s3cret-Passw0rd"
+    hashed = bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=4)).decode()
+    guarded = Server(tmp_path / "guarded", htpasswd=f"ci:{hashed}\n")
+    guarded.folder.mkdir()
+    guarded.start()
+    try:
+        monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+        options = ["--registry", f"oci://{guarded.host}/envs", "--plain-http", "--repo", str(repo)]
+        refused = CliRunner().invoke(main, ["register", "other", *options])
+        assert refused.exit_code == 2 and "refused" in refused.output
+
+        monkeypatch.setenv("ENVC_REGISTRY_USERNAME", "ci")
+        monkeypatch.setenv("ENVC_REGISTRY_PASSWORD", secret)
+        accepted = CliRunner().invoke(main, ["register", "other", "--format", "json", *options])
+        assert accepted.exit_code == 0, accepted.output
+        shown = CliRunner().invoke(main, ["show", "other", "--format", "json", *options])
+        assert secret not in accepted.output + shown.output
+        stored = b"".join(p.read_bytes() for p in guarded.folder.rglob("*") if p.is_file())
+        assert secret.encode() not in stored
+
+        monkeypatch.delenv("ENVC_REGISTRY_USERNAME")
+        monkeypatch.delenv("ENVC_REGISTRY_PASSWORD")
+        docker = tmp_path / "docker"
+        docker.mkdir()
+        token = base64.b64encode(f"ci:{secret}".encode()).decode()
+        (docker / "config.json").write_text(json.dumps({"auths": {guarded.host: {"auth": token}}}))
+        monkeypatch.setenv("DOCKER_CONFIG", str(docker))
+        listed = CliRunner().invoke(main, ["list", "--format", "json", *options])
+        assert listed.exit_code == 0, listed.output
+        assert [r["name"] for r in json.loads(listed.output)] == ["other"]
+    finally:
+        guarded.stop()
