@@ -3,13 +3,10 @@ concurrent writers and killed processes do to it."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,24 +15,7 @@ import pytest
 from compiler.errors import UsageError
 from compiler.registry import Candidate, RegistryError, open_registry, parse_reference
 from compiler.registry_sqlite import SqliteRegistry
-from tests.conftest import PROJECT
-
-# A worker registering (name, address) pairs read as JSON from stdin, printing one acknowledged
-# line each.
-WORKER = """
-import json, sys
-from pathlib import Path
-from compiler.registry import Candidate
-from compiler.registry_sqlite import SqliteRegistry
-registry = SqliteRegistry(Path(sys.argv[1]))
-for name, address in json.loads(sys.stdin.read()):
-    result = registry.register(Candidate(name, address, {"name": name}))
-    print(json.dumps([name, address, result.record.version]), flush=True)
-"""
-
-
-def address(number: int) -> str:
-    return f"sha256:{number:064x}"
+from tests.registry_workers import acknowledged, address, answers, assert_contiguous, start
 
 
 def candidate(name: str, number: int, version: int | None = None) -> Candidate:
@@ -126,68 +106,38 @@ def test_a_newer_schema_or_a_corrupt_file_is_a_usage_error(tmp_path: Path) -> No
         SqliteRegistry(corrupt)
 
 
-def _start(database: Path, pairs: list[tuple[str, str]]) -> subprocess.Popen[str]:
-    worker = subprocess.Popen(
-        [sys.executable, "-c", WORKER, str(database)],
-        cwd=PROJECT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert worker.stdin is not None
-    worker.stdin.write(json.dumps(pairs))
-    worker.stdin.close()
-    worker.stdin = None  # communicate() must not flush it again
-    return worker
-
-
 def test_32_concurrent_writers_lose_duplicate_and_skip_nothing(tmp_path: Path) -> None:
     database = tmp_path / "registry.db"
     SqliteRegistry(database).close()
     pool = [(f"env-{n}", address(a)) for n in range(4) for a in range(12)]
     rng = random.Random(7)
-    workers = [_start(database, rng.sample(pool, 20)) for _ in range(32)]
-    answers: dict[tuple[str, str], set[int]] = {}
-    for worker in workers:
-        out, errors = worker.communicate(timeout=300)
-        assert worker.returncode == 0, errors
-        for line in out.splitlines():
-            name, digest, version = json.loads(line)
-            answers.setdefault((name, digest), set()).add(version)
+    given = answers([start(f"sqlite:///{database}", rng.sample(pool, 20)) for _ in range(32)])
     registry = SqliteRegistry(database)
     stored = {(r.name, r.content_address): r.version for r in registry.versions()}
     # Every caller of an address got the one version that is stored for it.
-    assert {key: {version} for key, version in stored.items()} == answers
-    for name in {name for name, _ in stored}:
-        versions = sorted(v for (n, _), v in stored.items() if n == name)
-        assert versions == list(range(1, len(versions) + 1))  # none skipped or duplicated
+    assert {key: {version} for key, version in stored.items()} == given
+    assert_contiguous(stored)
     assert registry.db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 def test_killed_writers_leave_exactly_the_acknowledged_versions(tmp_path: Path) -> None:
     database = tmp_path / "registry.db"
     SqliteRegistry(database).close()
-    acknowledged: dict[tuple[str, str], int] = {}
+    confirmed: dict[tuple[str, str], int] = {}
     rng = random.Random(11)
     for round_number in range(100):
         pairs = [
             (f"env-{rng.randrange(3)}", address(round_number * 10**6 + i)) for i in range(5000)
         ]
-        worker = _start(database, pairs)
+        worker = start(f"sqlite:///{database}", pairs)
         time.sleep(rng.uniform(0.03, 0.25))
         os.kill(worker.pid, signal.SIGKILL)
         out, _ = worker.communicate()
-        for line in out.splitlines():
-            if line.endswith("]"):  # a line cut by the kill was never acknowledged
-                name, digest, version = json.loads(line)
-                acknowledged[(name, digest)] = version
+        confirmed.update(acknowledged(out))
     registry = SqliteRegistry(database)
     assert registry.db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     stored = {(r.name, r.content_address): r.version for r in registry.versions()}
-    assert acknowledged and all(stored.get(key) == v for key, v in acknowledged.items())
+    assert confirmed and all(stored.get(key) == v for key, v in confirmed.items())
     # At most one version per killed worker was stored but not yet acknowledged.
-    assert len(set(stored) - set(acknowledged)) <= 100
-    for name in {name for name, _ in stored}:
-        versions = sorted(v for (n, _), v in stored.items() if n == name)
-        assert versions == list(range(1, len(versions) + 1))
+    assert len(set(stored) - set(confirmed)) <= 100
+    assert_contiguous(stored)

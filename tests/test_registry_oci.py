@@ -9,7 +9,6 @@ import random
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,16 +24,7 @@ from compiler.registry import Candidate, RegistryError, open_registry
 from compiler.registry_oci import OciRegistry
 from tests.conftest import PROJECT
 from tests.gitrepos import Git, commit
-
-WORKER = """
-import json, sys
-from pathlib import Path
-from compiler.registry import Candidate, open_registry
-registry = open_registry(sys.argv[1], Path("."), plain_http=True)
-for name, address in json.loads(sys.stdin.read()):
-    result = registry.register(Candidate(name, address, {"name": name}))
-    print(json.dumps([name, address, result.record.version]), flush=True)
-"""
+from tests.registry_workers import address, answers, assert_contiguous, start
 
 
 def _free_port() -> int:
@@ -100,10 +90,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def url(server: Server, request: pytest.FixtureRequest) -> str:
     """A registry URL of its own for each test (a path prefix on the shared server)."""
     return f"oci://{server.host}/t{abs(hash(request.node.name)) % 10**8}"
-
-
-def address(number: int) -> str:
-    return f"sha256:{number:064x}"
 
 
 def candidate(name: str, number: int, **extra: object) -> Candidate:
@@ -181,34 +167,11 @@ def test_a_registration_cut_off_after_its_claim_is_redone_by_the_next(
 def test_32_concurrent_writers_on_a_real_registry(url: str) -> None:
     pool = [(f"env-{n}", address(a)) for n in range(3) for a in range(6)]
     rng = random.Random(3)
-    workers = []
-    for _ in range(32):
-        worker = subprocess.Popen(
-            [sys.executable, "-c", WORKER, url],
-            cwd=PROJECT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert worker.stdin is not None
-        worker.stdin.write(json.dumps(rng.sample(pool, 6)))
-        worker.stdin.close()
-        worker.stdin = None
-        workers.append(worker)
-    answers: dict[tuple[str, str], set[int]] = {}
-    for worker in workers:
-        out, errors = worker.communicate(timeout=600)
-        assert worker.returncode == 0, errors
-        for line in out.splitlines():
-            name, digest, version = json.loads(line)
-            answers.setdefault((name, digest), set()).add(version)
+    given = answers([start(url, rng.sample(pool, 6)) for _ in range(32)])
     registry = open_registry(url, PROJECT, plain_http=True)
     stored = {(r.name, r.content_address): r.version for r in registry.versions()}
-    assert {key: {version} for key, version in stored.items()} == answers
-    for name in {name for name, _ in stored}:
-        versions = sorted(v for (n, _), v in stored.items() if n == name)
-        assert versions == list(range(1, len(versions) + 1))
+    assert {key: {version} for key, version in stored.items()} == given
+    assert_contiguous(stored)
 
 
 def test_a_registry_that_is_down_is_a_quick_usage_error(
