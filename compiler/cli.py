@@ -676,3 +676,85 @@ def archive(
     with _open_registry(_repository(repo), registry_url, plain_http) as registry:
         _print_records([registry.archive(name, version)], output_format)
     return EXIT_OK
+
+
+@main.command()
+@click.option("--base", "base_ref", required=True, metavar="REF", help="What to compare against.")
+@click.option(
+    "--head", "head_ref", metavar="REF", help="What to check (default: the working tree)."
+)
+@click.option(
+    "--main",
+    "main_mode",
+    is_flag=True,
+    help="Main-branch mode: after the checks, register what the plan builds.",
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("envc-ci.json"),
+    show_default=True,
+    help="Where the JSON report of every step goes.",
+)
+@click.option(
+    "--summary",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help='Append a Markdown summary to FILE (pass "$GITHUB_STEP_SUMMARY" in GitHub Actions).',
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where build contexts and docker-bake.json go (default: build/ in the repository).",
+)
+@click.option(
+    "--image-prefix", default="envc/", show_default=True, help="Image names in the bake file."
+)
+@_registry_option
+@_repo_option
+@_handle_errors
+def ci(
+    base_ref: str,
+    head_ref: str | None,
+    main_mode: bool,
+    report: Path,
+    summary: Path | None,
+    out: Path | None,
+    image_prefix: str,
+    registry_url: str | None,
+    plain_http: bool,
+    repo: Path | None,
+) -> int:
+    """The CI job: validate, check locks (no solving), plan, render what is to be built; with
+    --main, register it too. Writes one JSON report; exit 1 when any step failed."""
+    import json
+
+    from compiler.ci import run_ci
+    from compiler.lock import write_atomically
+
+    root = _repository(repo)
+    with ExitStack() as stack:
+
+        def open_registry() -> Any:
+            opener = _open_registry if main_mode else _plan_registry
+            return stack.enter_context(opener(root, registry_url, plain_http))
+
+        result = run_ci(
+            root,
+            base_ref,
+            head_ref,
+            main=main_mode,
+            out=out.resolve() if out else None,
+            image_prefix=image_prefix,
+            open_registry=open_registry,
+        )
+    write_atomically(report, json.dumps(result.document(), indent=2, sort_keys=True) + "\n")
+    text = result.markdown()
+    if summary is not None:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    for step in result.steps:
+        click.echo(f"{step.name}: {step.status}{f' ({step.summary})' if step.summary else ''}")
+        for line in step.details if step.status == "failed" else ():
+            click.echo(f"  {line}")
+    return EXIT_OK if result.passed else EXIT_FINDINGS

@@ -1,0 +1,194 @@
+"""The CI job: every stage in order, one report.
+
+Pull request mode: validate everything, check that locks are fresh (no solving), plan against
+the base (with the registry's `reuse`), and render the build contexts of what is to be built
+(with a `docker buildx bake` file beside them). Main mode: the same, then register what the
+plan builds. Each step's outcome goes into one JSON report (`CI_REPORT_VERSION`) and a Markdown
+summary; a step whose inputs failed is `skipped`. Registering is idempotent, so a job re-run
+after a failure picks up where it stopped.
+
+Not yet: building images (`envc build`); main mode registers definitions only, and says so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compiler.config import load_config
+from compiler.errors import Diagnostic, EnvcError
+from compiler.lock import write_atomically
+from compiler.locking import lock_repository
+from compiler.plan import Plan, plan
+from compiler.plan_output import as_json, bake_file, markdown
+from compiler.registering import register_repository
+from compiler.registry import Registry
+from compiler.render import render_repository
+from compiler.report import text as diagnostics_text
+from compiler.validate import validate
+
+CI_REPORT_VERSION = 1
+BAKE_FILE = "docker-bake.json"
+
+
+@dataclass
+class Step:
+    name: str
+    status: str = "skipped"  # "passed", "failed", "skipped"
+    summary: str = ""
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CiReport:
+    mode: str  # "pull-request" or "main"
+    steps: list[Step]
+    plan: Plan | None = None
+    registered: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(step.status != "failed" for step in self.steps)
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "ci_report_version": CI_REPORT_VERSION,
+            "mode": self.mode,
+            "passed": self.passed,
+            "steps": [vars(step) for step in self.steps],
+            "plan": json.loads(as_json(self.plan)) if self.plan else None,
+            "registered": self.registered,
+        }
+
+    def markdown(self) -> str:
+        icons = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
+        lines = [f"## envc ci ({self.mode}): {'passed' if self.passed else 'failed'}", ""]
+        lines += ["| step | outcome | |", "|---|---|---|"]
+        lines += [
+            f"| {s.name} | {icons[s.status]} {s.status} | {_cell(s.summary)} |" for s in self.steps
+        ]
+        for step in self.steps:
+            if step.status == "failed" and step.details:
+                lines += ["", f"**{step.name}**", "", "```", *step.details, "```"]
+        if self.plan is not None:
+            lines += ["", markdown(self.plan).replace("### envc plan", "### Plan", 1).rstrip()]
+        return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _diagnostic_lines(diagnostics: tuple[Diagnostic, ...]) -> list[str]:
+    return diagnostics_text(diagnostics, ()).splitlines()
+
+
+def run_ci(
+    root: Path,
+    base_ref: str,
+    head_ref: str | None = None,
+    *,
+    main: bool = False,
+    out: Path | None = None,
+    image_prefix: str = "envc/",
+    open_registry: Callable[[], Registry | None] = lambda: None,
+) -> CiReport:
+    """Run the job; `open_registry` gives the registry (None: none), opened when first used."""
+    report = CiReport("main" if main else "pull-request", [])
+    out = out or root / "build"
+
+    def step(name: str) -> Step:
+        report.steps.append(Step(name))
+        return report.steps[-1]
+
+    checked = step("validate")
+    validation = validate(root=root, cache=True)
+    checked.status = "passed" if validation.ok else "failed"
+    checked.summary = f"{len(validation.checked)} manifests, {len(validation.diagnostics)} problems"
+    checked.details = _diagnostic_lines(validation.diagnostics)
+
+    locks = step("locks")
+    if validation.ok:
+        outcomes = lock_repository(
+            root,
+            check=True,
+            default_channels=load_config(root).channels,
+            manifests=validation.manifests,
+        )
+        stale = [o for o in outcomes if o.status in ("stale", "failed")]
+        locks.status = "failed" if stale else "passed"
+        locks.summary = f"{len(stale)} stale" if stale else "every lock is fresh"
+        locks.details = [f"{o.name}: {o.status}: {'; '.join(o.reasons)}" for o in stale]
+
+    planned = step("plan")
+    registry: list[Registry | None] = []
+    registry_problem: list[str] = []
+
+    def connect() -> Registry | None:
+        """The registry, opened once; None when there is none or it cannot be reached."""
+        if not registry:
+            try:
+                registry.append(open_registry())
+            except EnvcError as exc:  # reported by the steps that needed it
+                registry.append(None)
+                registry_problem.extend(str(exc).splitlines())
+        return registry[0]
+
+    def registered(name: str, address: str) -> int | None:
+        connected = connect()
+        record = None if connected is None else connected.find(name, address)
+        return None if record is None else record.version
+
+    if locks.status == "passed":
+        result = plan(root, base_ref, head_ref, registered=registered)
+        report.plan = result
+        planned.status = "failed" if result.diagnostics else "passed"
+        planned.summary = f"{len(result.to_build)} to build"
+        planned.details = _diagnostic_lines(result.diagnostics)
+        if registry_problem:
+            planned.summary += " (registry unavailable: reuse not checked)"
+            planned.details += registry_problem
+
+    rendered = step("render")
+    if planned.status == "passed" and report.plan is not None:
+        names = [e.name for e in report.plan.to_build]
+        try:
+            render_repository(root, validation.manifests, names, out=out)
+            write_atomically(out / BAKE_FILE, bake_file(report.plan, str(out), image_prefix))
+            rendered.status, rendered.summary = "passed", f"{len(names)} build contexts in {out}"
+        except EnvcError as exc:
+            rendered.status, rendered.summary, rendered.details = (
+                "failed",
+                "",
+                str(exc).splitlines(),
+            )
+
+    if main:
+        built = step("build")
+        built.summary = "not yet: envc build is to come; definitions are registered without images"
+        stored = step("register")
+        if rendered.status == "passed" and report.plan is not None and not report.plan.to_build:
+            stored.status, stored.summary = "passed", "nothing to register"
+        elif rendered.status == "passed" and report.plan is not None:
+            target = connect()
+            if target is None:
+                stored.status = "failed"
+                stored.summary = "registry unavailable" if registry_problem else "no registry"
+                stored.details = registry_problem
+            else:
+                names = [e.name for e in report.plan.to_build]
+                try:
+                    registrations = register_repository(root, validation.manifests, target, names)
+                except EnvcError as exc:
+                    stored.status, stored.details = "failed", str(exc).splitlines()
+                else:
+                    report.registered = [
+                        {**o.registration.record.summary(), "created": o.registration.created}
+                        for o in registrations
+                    ]
+                    stored.status = "passed"
+                    stored.summary = f"{len(registrations)} registered"
+    return report

@@ -1,0 +1,102 @@
+"""`envc ci` on real git repositories: every step in one report, in both modes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from compiler.cli import main
+from tests.gitrepos import Git, commit, pip_only
+
+
+def ci(repo: Path, tmp_path: Path, *args: str) -> tuple[Result, dict[str, object]]:
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(main, ["ci", "--report", str(report), "--repo", str(repo), *args])
+    return result, json.loads(report.read_text())
+
+
+def steps(report: dict[str, object]) -> dict[str, str]:
+    return {s["name"]: s["status"] for s in report["steps"]}  # type: ignore[attr-defined, index]
+
+
+def change_other(repo: Path, git: Git) -> None:
+    git(repo, "checkout", "-q", "-b", "feature")
+    other = repo / "environments/other/env.yaml"
+    other.write_text(other.read_text().replace("other:1", "other:2"))
+    commit(git, repo, "other 2")
+
+
+def test_pull_request_mode_plans_and_renders_what_changed(
+    repo: Path, git: Git, tmp_path: Path
+) -> None:
+    change_other(repo, git)
+    summary = tmp_path / "summary.md"
+    result, report = ci(repo, tmp_path, "--base", "main", "--summary", str(summary))
+    assert result.exit_code == 0, result.output
+    assert report["passed"] is True and report["mode"] == "pull-request"
+    assert steps(report) == {
+        "validate": "passed",
+        "locks": "passed",
+        "plan": "passed",
+        "render": "passed",
+    }
+    planned = {e["name"]: e["status"] for e in report["plan"]["environments"]}  # type: ignore[index]
+    assert planned["other"] == "changed" and planned["base"] == "unchanged"
+    assert (repo / "build/other/Dockerfile").is_file() and not (repo / "build/base").exists()
+    bake = json.loads((repo / "build/docker-bake.json").read_text())
+    assert list(bake["target"]) == ["other"]
+    text = summary.read_text()
+    assert "## envc ci (pull-request): passed" in text and "| changed | `other` |" in text
+
+
+def test_an_invalid_manifest_fails_the_job_and_skips_what_depends_on_it(
+    repo: Path, git: Git, tmp_path: Path
+) -> None:
+    (repo / "environments/other/env.yaml").write_text(
+        "schema_version: 1\nname: other\nconda: [3]\n"
+    )
+    result, report = ci(repo, tmp_path, "--base", "HEAD")
+    assert result.exit_code == 1 and report["passed"] is False
+    assert steps(report) == {
+        "validate": "failed",
+        "locks": "skipped",
+        "plan": "skipped",
+        "render": "skipped",
+    }
+    assert "environments/other/env.yaml:3:" in result.output
+
+
+def test_a_stale_lock_fails_the_job(repo: Path, git: Git, tmp_path: Path) -> None:
+    (repo / "environments/slim/env.yaml").write_text(pip_only("slim") + "pip: [alpha]\n")
+    result, report = ci(repo, tmp_path, "--base", "HEAD")
+    assert result.exit_code == 1
+    assert steps(report)["locks"] == "failed" and steps(report)["plan"] == "skipped"
+    assert "slim: stale: not locked yet" in result.output
+
+
+def test_main_mode_registers_what_the_plan_builds_and_reruns_idempotently(
+    repo: Path, git: Git, tmp_path: Path
+) -> None:
+    change_other(repo, git)
+    options = ["--main", "--base", "main"]
+    result, report = ci(repo, tmp_path, *options)
+    assert result.exit_code == 0, result.output
+    assert steps(report)["build"] == "skipped" and steps(report)["register"] == "passed"
+    assert [(r["name"], r["version"], r["created"]) for r in report["registered"]] == [  # type: ignore[index]
+        ("other", 1, True)
+    ]
+    # Re-run: the plan finds the address registered, so there is nothing to build or register.
+    _, again = ci(repo, tmp_path, *options)
+    planned = {e["name"]: e["status"] for e in again["plan"]["environments"]}  # type: ignore[index]
+    assert planned["other"] == "reuse" and again["registered"] == []
+
+
+def test_main_mode_with_the_registry_gone_reports_it(repo: Path, git: Git, tmp_path: Path) -> None:
+    change_other(repo, git)
+    gone = ["--registry", "oci://127.0.0.1:9/envs", "--plain-http"]
+    result, report = ci(repo, tmp_path, "--main", "--base", "main", *gone)
+    assert result.exit_code == 1
+    assert steps(report)["register"] == "failed" and report["registered"] == []
+    assert "cannot reach the registry" in result.output
