@@ -122,6 +122,7 @@ def github_output(plan: Plan, contexts: str) -> str:
             "folder": e.folder,
             "context": f"{contexts}/{e.name}",
             "address": e.address,
+            "tag": _short(e.address),  # the image tag the bake file uses too
         }
         for e in sorted(plan.to_build, key=lambda e: e.name)
     ]
