@@ -8,7 +8,11 @@ parsed back with BuildKit's parser (the `dockerfile` package) in the tests.
 
 `envc-build.json` records the content address (compiler/address.py) of what was rendered.
 
-Not yet here: the `base_dockerfile` family, private-registry login, a non-root user.
+With `docker.base_dockerfile`, the environment's own Dockerfile is the base stage (its last
+stage named, the files its COPY/ADD read copied into the context) and the family's layers go on
+top.
+
+Not yet here: private-registry login, a non-root user, binary context files.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from compiler.templating import BaseImageCatalog, load_catalog, render, template
 RENDER_FORMAT_VERSION = 1
 IMAGE_PLATFORM = "linux-64"  # images are built for linux/amd64
 METADATA_FILE = "envc-build.json"
+BASE_STAGE = "envc-base"  # the name given to the last stage of an environment's own Dockerfile
 WRITERS = 8
 
 
@@ -92,7 +97,7 @@ def render_environment(
         for name in (inputs.files() if inputs else ())
     }
     context, base_image = _context_files(
-        manifest, inputs, lockfiles, catalog, environment, user_managed
+        manifest, root, inputs, lockfiles, catalog, environment, user_managed
     )
     address = content_address(manifest, root, lockfiles, context, RENDER_FORMAT_VERSION)
     metadata = {
@@ -107,6 +112,7 @@ def render_environment(
 
 def _context_files(
     manifest: Manifest,
+    root: Path,
     inputs: LockInputs | None,
     lockfiles: Mapping[str, str],
     catalog: BaseImageCatalog,
@@ -142,11 +148,27 @@ def _context_files(
         raise EnvcError(
             f"{manifest.name}: images are built for {IMAGE_PLATFORM}; add it to platforms"
         )
-    base_image = manifest.docker.base_image or catalog.for_environment(
-        manifest.docker.compute, manifest.docker.cuda, _python_version(manifest), has_conda
+    base_stage = None
+    if manifest.docker.base_dockerfile:
+        base_stage, stage_files = _base_stage(root, manifest.docker.base_dockerfile)
+        clashes = sorted(set(stage_files) & {*lockfiles, "Dockerfile", METADATA_FILE})
+        if clashes:
+            raise EnvcError(
+                f"{manifest.docker.base_dockerfile}: {', '.join(clashes)} would overwrite a "
+                "file envc writes into the build context; rename it"
+            )
+        files.update(stage_files)
+    base_image = (
+        base_stage["name"]
+        if base_stage
+        else manifest.docker.base_image
+        or catalog.for_environment(
+            manifest.docker.compute, manifest.docker.cuda, _python_version(manifest), has_conda
+        )
     )
     context: dict[str, Any] = {
         "header": header,
+        "base_stage": base_stage,
         "base_image": base_image,
         "micromamba_image": catalog.micromamba,
         "conda_lock": explicit_file(IMAGE_PLATFORM) if has_conda else None,
@@ -168,6 +190,59 @@ def _context_files(
     )
     files["Dockerfile"] = render(environment, family, context)
     return files, base_image
+
+
+def _base_stage(root: Path, path: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The environment's own Dockerfile as the base stage: its text with the last stage named
+    (BuildKit's parser finds it), and the files its COPY and ADD instructions read from the
+    Dockerfile's folder, which go into the build context."""
+    import dockerfile
+
+    file = root / path
+    text = file.read_text(encoding="utf-8")
+    try:
+        instructions = dockerfile.parse_string(text)
+    except dockerfile.GoParseError as exc:
+        raise EnvcError(f"{path}: {exc}") from None
+    stages = [i for i in instructions if i.cmd.upper() == "FROM"]
+    if not stages:
+        raise EnvcError(f"{path}: no FROM instruction, so no base stage")
+    last = stages[-1]
+    lines = text.rstrip("\n").split("\n")
+    if len(last.value) >= 3 and last.value[-2].upper() == "AS":
+        name = last.value[-1]
+    else:
+        name = BASE_STAGE
+        lines[last.end_line - 1] += f" AS {BASE_STAGE}"
+    folder = file.parent
+    files: dict[str, str] = {}
+    for instruction in instructions:
+        if instruction.cmd.upper() not in ("COPY", "ADD") or any(
+            flag.startswith("--from") for flag in instruction.flags
+        ):
+            continue
+        for source in instruction.value[:-1]:
+            if "://" in source:
+                continue  # ADD of a URL reads nothing from the context
+            if source.startswith("/") or ".." in Path(source).parts:
+                raise EnvcError(
+                    f"{path}:{instruction.start_line}: {source} is outside the Dockerfile's folder"
+                )
+            matches = sorted(folder.glob(source)) if source not in (".", "./") else [folder]
+            if not matches:
+                raise EnvcError(f"{path}:{instruction.start_line}: {source} does not exist")
+            for match in matches:
+                found = sorted(match.rglob("*")) if match.is_dir() else [match]
+                for context_file in (f for f in found if f.is_file()):
+                    relative = context_file.relative_to(folder).as_posix()
+                    try:
+                        files[relative] = context_file.read_text(encoding="utf-8")
+                    except UnicodeDecodeError:
+                        raise EnvcError(
+                            f"{path}:{instruction.start_line}: {relative} is binary; binary "
+                            "context files are not supported yet"
+                        ) from None
+    return {"path": path, "text": "\n".join(lines), "name": name}, files
 
 
 def _labels(manifest: Manifest, inputs: LockInputs | None) -> dict[str, str]:
@@ -193,6 +268,7 @@ def _write_folder(target: Path, files: Mapping[str, str]) -> None:
     staging.mkdir(parents=True)
     for name, content in files.items():
         path = staging / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(content)
         if name.endswith(".sh"):
@@ -208,8 +284,8 @@ def _on_disk(folder: Path) -> dict[str, str]:
     if not folder.is_dir():
         return {}
     return {
-        p.name: p.read_text(encoding="utf-8", errors="replace")
-        for p in sorted(folder.iterdir())
+        p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8", errors="replace")
+        for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
 

@@ -34,6 +34,16 @@ HOST = (
     "platforms: [linux-64, osx-arm64]\ndocker:\n  enabled: false\n"
     'variables:\n  A: "x y; rm -rf /"\n'
 )
+GEO = (
+    "schema_version: 1\nname: geo\npython: '3.12'\nconda: [numpy]\n"
+    "docker:\n  base_dockerfile: base/Dockerfile\n"
+)
+GEO_DOCKERFILE = """# syntax=docker/dockerfile:1
+FROM docker.io/library/ubuntu:22.04
+COPY setup.sh /opt/setup/
+COPY data/ /opt/data/
+RUN sh /opt/setup/setup.sh
+"""
 GPU = (
     "schema_version: 1\nname: gpu\npython: '3.12'\nconda: [numpy]\n"
     "docker:\n  compute: gpu\n  cuda: '12.1'\n"
@@ -48,6 +58,11 @@ def locked_repo(make_repo: RepoFactory, tmp_path: Path) -> Path:
             "environments/um/env.yaml": USER_MANAGED,
             "environments/host/env.yaml": HOST,
             "environments/gpu/env.yaml": GPU,
+            "environments/geo/env.yaml": GEO,
+            "environments/geo/base/Dockerfile": GEO_DOCKERFILE,
+            "environments/geo/base/setup.sh": "echo setting up\n",
+            "environments/geo/base/data/table.csv": "a,b\n1,2\n",
+            "environments/geo/base/unused.txt": "not copied\n",
         }
     )
     wheels = tmp_path / "wheels"
@@ -105,7 +120,7 @@ def test_conda_and_pip_environment_installs_from_its_locks(locked_repo: Path) ->
 def test_every_family_passes_hadolint(locked_repo: Path) -> None:
     render_all(locked_repo)
     dockerfiles = sorted((locked_repo / "build").glob("*/Dockerfile"))
-    assert [d.parent.name for d in dockerfiles] == ["gpu", "ml", "um"]
+    assert [d.parent.name for d in dockerfiles] == ["geo", "gpu", "ml", "um"]
     for file in dockerfiles:
         result = subprocess.run(
             [str(HADOLINT), "--config", str(PROJECT / ".hadolint.yaml"), str(file)],
@@ -133,6 +148,43 @@ def test_base_images_come_from_the_manifest_or_the_catalog(locked_repo: Path) ->
     }
     um = (locked_repo / "build/um/Dockerfile").read_text()
     assert "RUN" not in um and '"dev.envc.python"="/opt/conda/bin/python"' in um
+
+
+def test_an_environments_own_dockerfile_is_the_base_stage(locked_repo: Path) -> None:
+    render_all(locked_repo)
+    context = locked_repo / "build/geo"
+    assert sorted(p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file()) == [
+        "Dockerfile",
+        "conda-linux-64.lock",
+        "data/table.csv",
+        "envc-build.json",
+        "setup.sh",
+    ]
+    parsed = dockerfile.parse_file(str(context / "Dockerfile"))
+    stages = [c.value for c in parsed if c.cmd == "FROM"]
+    assert stages == [
+        ("docker.io/library/ubuntu:22.04", "AS", "envc-base"),
+        ("docker.io/mambaorg/micromamba:2.0.5", "AS", "micromamba"),
+        ("envc-base",),
+    ]
+    assert next(c.value for c in parsed if c.cmd == "RUN") == ("sh /opt/setup/setup.sh",)
+
+
+@pytest.mark.parametrize(
+    ("dockerfile_text", "message"),
+    [
+        ("RUN echo hi\n", "no FROM instruction"),
+        ("FROM x\nCOPY ../secret /s\n", r"base/Dockerfile:2: \.\./secret is outside"),
+        ("FROM x\nCOPY missing.sh /s\n", "missing.sh does not exist"),
+        ("FROM x\nCOPY Dockerfile /d\n", "Dockerfile would overwrite a file envc writes"),
+    ],
+)
+def test_a_base_dockerfile_envc_cannot_use_is_refused(
+    locked_repo: Path, dockerfile_text: str, message: str
+) -> None:
+    (locked_repo / "environments/geo/base/Dockerfile").write_text(dockerfile_text)
+    with pytest.raises(EnvcError, match=message):
+        render_all(locked_repo, names=["geo"])
 
 
 def test_without_docker_an_install_script_per_platform(locked_repo: Path) -> None:
