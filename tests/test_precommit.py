@@ -100,3 +100,31 @@ def test_precommit_lock_check_rejects_a_stale_lock(tmp_path: Path, git_env: dict
     git(repo, env, "add", "-A")
     accepted = git(repo, env, "commit", "-q", "-m", "relocked")
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+
+
+def test_precommit_render_check_rejects_an_outdated_build_context(
+    tmp_path: Path, git_env: dict[str, str]
+) -> None:
+    repo, env = user_repo(tmp_path, git_env, {"envc-render-check"})
+    manifest = repo / "environments" / "serve" / "env.yaml"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(
+        "schema_version: 1\nname: serve\npython:\n  user_managed_dependencies: true\n"
+        "  interpreter_path: /usr/bin/python3\ndocker:\n  base_image: example.com/serve:1\n"
+    )
+    render = [str(Path(sys.executable).parent / "envc"), "render"]
+    assert subprocess.run(render, cwd=repo, env=env, check=False).returncode == 0
+    git(repo, env, "add", "-A")
+    first = git(repo, env, "commit", "-q", "-m", "rendered")
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    manifest.write_text(manifest.read_text().replace("serve:1", "serve:2"))
+    git(repo, env, "add", "-A")
+    rejected = git(repo, env, "commit", "-q", "-m", "not rendered again")
+    assert rejected.returncode != 0
+    assert "+FROM example.com/serve:2" in rejected.stdout + rejected.stderr
+
+    assert subprocess.run(render, cwd=repo, env=env, check=False).returncode == 0
+    git(repo, env, "add", "-A")
+    accepted = git(repo, env, "commit", "-q", "-m", "rendered again")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
