@@ -475,7 +475,9 @@ class _Comparison:
 
 
 def _reasons(name: str, before: _State, after: _State, comparison: _Comparison) -> list[str]:
-    if before.rendered is None or after.rendered is None:
+    if after.rendered is None:
+        return [f"does not build at the head: {after.error}"]
+    if before.rendered is None:
         return [f"could not be built at the base: {before.error}"]
     old, new = before.rendered, after.rendered
     reasons = []
