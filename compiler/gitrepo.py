@@ -17,7 +17,6 @@ from pathlib import Path
 
 from compiler.errors import UsageError
 
-ZERO_OID = "0" * 40
 SYMLINK_MODE = "120000"
 SUBMODULE_MODE = "160000"
 
@@ -100,11 +99,11 @@ class Git:
             meta, _, path = entry.partition(b"\t")
             mode, kind, oid = meta.decode().split()
             if kind == "blob":
-                files[path.decode()[len(prefix) :]] = FileRef(mode, oid)
+                files[os.fsdecode(path)[len(prefix) :]] = FileRef(mode, oid)
         return files
 
     def _prefix(self) -> str:
-        return self._run("rev-parse", "--show-prefix").decode().rstrip("\n")
+        return os.fsdecode(self._run("rev-parse", "--show-prefix")).rstrip("\n")
 
     def changes(self, base: str, head: str | None) -> list[Change]:
         """What differs between commit `base` and `head` (None: the working tree), renames found."""
@@ -127,20 +126,21 @@ class Git:
         while position < len(fields) - 1:
             meta = fields[position].decode().lstrip(":").split()
             new_mode, new_oid, status = meta[1], meta[3], meta[4][0]
-            path = fields[position + 1].decode()
+            path = os.fsdecode(fields[position + 1])
             position += 2
             old_path = None
             if status == "R":
-                old_path, path = path, fields[position].decode()
+                old_path, path = path, os.fsdecode(fields[position])
                 position += 1
             new = None
             if status != "D":
-                new = FileRef(new_mode, None if new_oid == ZERO_OID else new_oid)
+                # All zeros: not hashed yet (a working-tree file); read it from the disk.
+                new = FileRef(new_mode, None if set(new_oid) == {"0"} else new_oid)
             changes.append(Change(status, path, old_path, new))
         if head is None:
             untracked = self._run("ls-files", "-z", "--others", "--exclude-standard", "--", ".")
             for path_bytes in filter(None, untracked.split(b"\0")):
-                path = path_bytes.decode()
+                path = os.fsdecode(path_bytes)
                 mode = SYMLINK_MODE if (self.root / path).is_symlink() else "100644"
                 changes.append(Change("A", path, None, FileRef(mode, None)))
         return changes
@@ -185,4 +185,4 @@ class Git:
     def uncommitted(self, paths: Iterable[str]) -> list[str]:
         """Which of `paths` (files or folders) differ from HEAD, untracked files included."""
         out = self._run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)
-        return sorted({entry[3:].decode() for entry in out.split(b"\0") if len(entry) > 3})
+        return sorted({os.fsdecode(entry[3:]) for entry in out.split(b"\0") if len(entry) > 3})
