@@ -21,6 +21,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,7 @@ class LockInputs:
     virtual: dict[str, tuple[tuple[str, str, str], ...]] = field(compare=False)
     pip: tuple[str, ...] = ()
     python: str | None = None
+    _fingerprint: str = field(default="", compare=False, repr=False)
 
     def document(self) -> dict[str, Any]:
         return {
@@ -94,7 +96,11 @@ class LockInputs:
         return conda + [pip_file(p) for p in self.platforms if self.pip]
 
     def fingerprint(self) -> str:
-        return "sha256:" + hashlib.sha256(canonical_json(self.document()).encode()).hexdigest()
+        # Asked for by every check and header of an environment: computed once.
+        if not self._fingerprint:
+            digest = hashlib.sha256(canonical_json(self.document()).encode()).hexdigest()
+            object.__setattr__(self, "_fingerprint", "sha256:" + digest)
+        return self._fingerprint
 
 
 def canonical_json(value: Any) -> str:
@@ -234,12 +240,22 @@ def _with_header(inputs: LockInputs, manifest_name: str, extra: list[str], body:
     return "\n".join(lines) + "\n" + body
 
 
-def _read_header(file: Path) -> tuple[dict[str, str], str] | None:
-    """The `# key: value` header of a lockfile envc wrote, and the rest of it."""
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
+def read_lockfiles(folder: Path, names: Sequence[str]) -> dict[str, str]:
+    """The text of each of `names` in `folder` that exists and is UTF-8."""
+    texts = {}
+    for name in names:
+        with suppress(OSError, UnicodeDecodeError):
+            texts[name] = (folder / name).read_text(encoding="utf-8")
+    return texts
+
+
+def _read_header(file: Path, text: str | None = None) -> tuple[dict[str, str], str] | None:
+    """The `# key: value` header of a lockfile envc wrote (or of its `text`, already read),
+    and the rest of it."""
+    if text is None:
+        text = read_lockfiles(file.parent, [file.name]).get(file.name)
+        if text is None:
+            return None
     header: dict[str, str] = {}
     position = 0
     while text.startswith("# ", position):
@@ -252,9 +268,9 @@ def _read_header(file: Path) -> tuple[dict[str, str], str] | None:
     return header, text[position:]
 
 
-def _intact(file: Path, fingerprint: str) -> bool:
+def _intact(file: Path, fingerprint: str, text: str | None = None) -> bool:
     """Whether `file` was written by envc from inputs with `fingerprint` and not edited since."""
-    read = _read_header(file)
+    read = _read_header(file, text)
     if read is None:
         return False
     header, body = read
@@ -363,14 +379,18 @@ def _stored_inputs(folder: Path, files: Sequence[str]) -> dict[str, Any] | None:
     return None
 
 
-def staleness(inputs: LockInputs, folder: Path) -> list[str]:
+def staleness(
+    inputs: LockInputs, folder: Path, texts: Mapping[str, str] | None = None
+) -> list[str]:
     """Why the lock in `folder` does not match `inputs` (empty: fresh). Never solves.
 
-    Fast path: every lockfile's header carries these inputs' fingerprint and its body's digest.
-    Otherwise the inputs stored in the headers are compared to say what changed."""
+    Fast path: every lockfile's header carries these inputs' fingerprint and its body's digest
+    (`texts`: lockfiles already read, by name). Otherwise the inputs stored in the headers are
+    compared to say what changed."""
     files = inputs.files()
     fingerprint = inputs.fingerprint()
-    if all(_intact(folder / name, fingerprint) for name in files):
+    texts = texts or {}
+    if all(_intact(folder / name, fingerprint, texts.get(name)) for name in files):
         return []
     stored = _stored_inputs(folder, files)
     if stored is None:

@@ -32,7 +32,14 @@ from compiler import __version__
 from compiler.address import Address, content_address
 from compiler.config import load_config
 from compiler.errors import EnvcError
-from compiler.lock import LockInputs, explicit_file, lock_inputs, pip_file, staleness
+from compiler.lock import (
+    LockInputs,
+    explicit_file,
+    lock_inputs,
+    pip_file,
+    read_lockfiles,
+    staleness,
+)
 from compiler.model import Manifest, PythonSettings, resolve
 from compiler.templating import BaseImageCatalog, load_catalog, render, template_environment
 
@@ -85,17 +92,15 @@ def render_environment(
     user_managed = bool(python and python.user_managed_dependencies)
     # A user-managed environment creates nothing, so it has nothing to lock.
     inputs = None if user_managed else lock_inputs(manifest, root, default_channels)
+    # Read once: the freshness check and the content address both need every byte.
+    lockfiles = read_lockfiles(folder, inputs.files()) if inputs else {}
     if inputs is not None:
-        reasons = staleness(inputs, folder)
+        reasons = staleness(inputs, folder, lockfiles)
         if reasons:
             raise EnvcError(
                 f"{manifest.name}: the lock is stale ({'; '.join(reasons)}); "
                 f"run envc lock {manifest.name}"
             )
-    lockfiles = {
-        name: (folder / name).read_text(encoding="utf-8")
-        for name in (inputs.files() if inputs else ())
-    }
     context, base_image = _context_files(
         manifest, root, inputs, lockfiles, catalog, environment, user_managed
     )
@@ -283,11 +288,15 @@ def _write_folder(target: Path, files: Mapping[str, str]) -> None:
 def _on_disk(folder: Path) -> dict[str, str]:
     if not folder.is_dir():
         return {}
-    return {
-        p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8", errors="replace")
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
+    found = {}
+    for parent, folders, files in os.walk(folder):
+        folders.sort()
+        for name in files:
+            path = Path(parent, name)
+            found[path.relative_to(folder).as_posix()] = path.read_text(
+                encoding="utf-8", errors="replace"
+            )
+    return dict(sorted(found.items()))
 
 
 @dataclass(frozen=True)
