@@ -7,17 +7,19 @@ plan builds. Each step's outcome goes into one JSON report (`CI_REPORT_VERSION`)
 summary; a step whose inputs failed is `skipped`. Registering is idempotent, so a job re-run
 after a failure picks up where it stopped.
 
-Not yet: building images (`envc build`); main mode registers definitions only, and says so.
+Main mode builds the planned images with buildah (compiler/build.py) and registers only what
+built, with the digests pushed images got; `--no-build` registers definitions only.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler.build import build_images, image_tag, tag_version
 from compiler.config import load_config
 from compiler.errors import Diagnostic, EnvcError
 from compiler.lock import write_atomically
@@ -95,8 +97,13 @@ def run_ci(
     out: Path | None = None,
     image_prefix: str = "envc/",
     open_registry: Callable[[], Registry | None] = lambda: None,
+    build: bool = True,
+    push: bool = False,
+    plain_http: bool = False,
 ) -> CiReport:
-    """Run the job; `open_registry` gives the registry (None: none), opened when first used."""
+    """Run the job; `open_registry` gives the registry (None: none), opened when first used.
+    In main mode, `build` builds the planned images with buildah (`push`: and pushes them);
+    without it, definitions are registered without images."""
     report = CiReport("main" if main else "pull-request", [])
     out = out or root / "build"
 
@@ -167,28 +174,101 @@ def run_ci(
             )
 
     if main:
-        built = step("build")
-        built.summary = "not yet: envc build is to come; definitions are registered without images"
-        stored = step("register")
-        if rendered.status == "passed" and report.plan is not None and not report.plan.to_build:
-            stored.status, stored.summary = "passed", "nothing to register"
-        elif rendered.status == "passed" and report.plan is not None:
-            target = connect()
-            if target is None:
-                stored.status = "failed"
-                stored.summary = "registry unavailable" if registry_problem else "no registry"
-                stored.details = registry_problem
-            else:
-                names = [e.name for e in report.plan.to_build]
-                try:
-                    registrations = register_repository(root, validation.manifests, target, names)
-                except EnvcError as exc:
-                    stored.status, stored.details = "failed", str(exc).splitlines()
-                else:
-                    report.registered = [
-                        {**o.registration.record.summary(), "created": o.registration.created}
-                        for o in registrations
-                    ]
-                    stored.status = "passed"
-                    stored.summary = f"{len(registrations)} registered"
+        _build_and_register(
+            report,
+            step("build"),
+            step("register"),
+            rendered.status == "passed",
+            connect,
+            registry_problem,
+            root,
+            validation.manifests,
+            out,
+            image_prefix,
+            build,
+            push,
+            plain_http,
+        )
     return report
+
+
+def _build_and_register(
+    report: CiReport,
+    built: Step,
+    stored: Step,
+    ready: bool,
+    connect: Callable[[], Registry | None],
+    registry_problem: list[str],
+    root: Path,
+    manifests: Mapping[str, tuple[Any, str]],
+    out: Path,
+    image_prefix: str,
+    build: bool,
+    push: bool,
+    plain_http: bool,
+) -> None:
+    """Build what the plan builds, then register what built (nothing that failed)."""
+    if not ready or report.plan is None:
+        return
+    planned = report.plan.to_build
+    if not planned:
+        built.status, built.summary = "passed", "nothing to build"
+        stored.status, stored.summary = "passed", "nothing to register"
+        return
+    digests: dict[str, str] = {}
+    images: dict[str, str] = {}
+    names = [e.name for e in planned]
+    if build:
+        contexts = {
+            e.name: (out / e.name, image_tag(image_prefix, e.name, e.address or ""))
+            for e in planned
+            if e.image
+        }
+        try:
+            outcomes = build_images(contexts, push=push, plain_http=plain_http)
+        except EnvcError as exc:
+            built.status, built.details = "failed", str(exc).splitlines()
+            return
+        failed = [o for o in outcomes if o.status == "failed"]
+        built.status = "failed" if failed else "passed"
+        built.summary = f"{len(outcomes) - len(failed)} built, {len(failed)} failed"
+        for outcome in failed:
+            built.details += [f"{outcome.name}:", *outcome.log.splitlines()]
+        images = {o.name: o.image for o in outcomes if o.status == "built"}
+        digests = {o.name: o.digest for o in outcomes if o.digest}
+        names = [n for n in names if n not in {o.name for o in failed}]
+    else:
+        built.summary = "skipped (--no-build): definitions are registered without images"
+    if not names:
+        stored.summary = "nothing built, so nothing registered"
+        return
+    target = connect()
+    if target is None:
+        stored.status = "failed"
+        stored.summary = "registry unavailable" if registry_problem else "no registry"
+        stored.details = registry_problem
+        return
+    try:
+        registrations = register_repository(
+            root, manifests, target, names, image_prefix=image_prefix, digests=digests
+        )
+    except EnvcError as exc:
+        stored.status, stored.details = "failed", str(exc).splitlines()
+        return
+    report.registered = [
+        {**o.registration.record.summary(), "created": o.registration.created}
+        for o in registrations
+    ]
+    stored.status, stored.summary = "passed", f"{len(registrations)} registered"
+    for registered in registrations:
+        record = registered.registration.record
+        if record.name in images and record.image:
+            problem = tag_version(
+                images[record.name], record.image, push=push, plain_http=plain_http
+            )
+            if problem:
+                stored.status = "failed"
+                stored.details += [
+                    f"{record.name}: tagging {record.image} failed:",
+                    *problem.splitlines(),
+                ]

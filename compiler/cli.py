@@ -708,7 +708,14 @@ def archive(
     help="Where build contexts and docker-bake.json go (default: build/ in the repository).",
 )
 @click.option(
-    "--image-prefix", default="envc/", show_default=True, help="Image names in the bake file."
+    "--image-prefix",
+    default="envc/",
+    show_default=True,
+    help="Images are PREFIX<name>:<address> (and :<version> once registered).",
+)
+@click.option("--push", is_flag=True, help="--main: push the images built.")
+@click.option(
+    "--no-build", is_flag=True, help="--main: register definitions without building images."
 )
 @_registry_option
 @_repo_option
@@ -721,12 +728,15 @@ def ci(
     summary: Path | None,
     out: Path | None,
     image_prefix: str,
+    push: bool,
+    no_build: bool,
     registry_url: str | None,
     plain_http: bool,
     repo: Path | None,
 ) -> int:
     """The CI job: validate, check locks (no solving), plan, render what is to be built; with
-    --main, register it too. Writes one JSON report; exit 1 when any step failed."""
+    --main, build it (buildah) and register what built. Writes one JSON report; exit 1 when
+    any step failed."""
     import json
 
     from compiler.ci import run_ci
@@ -747,6 +757,9 @@ def ci(
             out=out.resolve() if out else None,
             image_prefix=image_prefix,
             open_registry=open_registry,
+            build=not no_build,
+            push=push,
+            plain_http=plain_http,
         )
     write_atomically(report, json.dumps(result.document(), indent=2, sort_keys=True) + "\n")
     text = result.markdown()
@@ -758,3 +771,74 @@ def ci(
         for line in step.details if step.status == "failed" else ():
             click.echo(f"  {line}")
     return EXIT_OK if result.passed else EXIT_FINDINGS
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Build what a saved plan (envc plan --format json) builds.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where build contexts are rendered (default: build/ in the repository).",
+)
+@click.option(
+    "--image-prefix", default="envc/", show_default=True, help="Images are PREFIX<name>:<address>."
+)
+@click.option("--push", is_flag=True, help="Push each image built and report its digest.")
+@_plain_http_option
+@_json_option
+@_repo_option
+@_handle_errors
+def build(
+    names: tuple[str, ...],
+    plan_file: Path | None,
+    out: Path | None,
+    image_prefix: str,
+    push: bool,
+    plain_http: bool,
+    output_format: str,
+    repo: Path | None,
+) -> int:
+    """Build environments' images (default: every one with docker enabled) with buildah, from
+    freshly rendered build contexts. Exit 1 when any build failed; the others still build."""
+    import json
+    from dataclasses import asdict
+
+    from compiler.build import build_images, image_tag
+    from compiler.registering import planned_names, render_heads
+    from compiler.render import render_repository
+    from compiler.validate import validate
+
+    root = _repository(repo)
+    report = validate(root=root, cache=True)
+    if not report.ok:
+        _show(report)
+        return EXIT_FINDINGS
+    selected = list(names) or (
+        sorted(planned_names(plan_file)) if plan_file else sorted(report.manifests)
+    )
+    unknown = sorted(set(selected) - set(report.manifests))
+    if unknown:
+        raise click.BadParameter(f"no environment named {', '.join(unknown)}")
+    heads = render_heads(root, report.manifests, selected)
+    images = [name for name in selected if heads[name].base_image is not None]
+    folder = out.resolve() if out else root / "build"
+    render_repository(root, report.manifests, images, out=folder)
+    contexts = {
+        name: (folder / name, image_tag(image_prefix, name, heads[name].address.digest))
+        for name in images
+    }
+    outcomes = build_images(contexts, push=push, plain_http=plain_http)
+    if output_format == "json":
+        click.echo(json.dumps([asdict(o) for o in outcomes], indent=2, sort_keys=True))
+    for outcome in outcomes if output_format == "text" else ():
+        digest = f" {outcome.digest}" if outcome.digest else ""
+        click.echo(f"{outcome.name}: {outcome.status} {outcome.image}{digest}")
+        for line in outcome.log.splitlines():
+            click.echo(f"  {line}")
+    return EXIT_FINDINGS if any(o.status == "failed" for o in outcomes) else EXIT_OK

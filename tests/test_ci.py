@@ -80,7 +80,7 @@ def test_main_mode_registers_what_the_plan_builds_and_reruns_idempotently(
     repo: Path, git: Git, tmp_path: Path
 ) -> None:
     change_other(repo, git)
-    options = ["--main", "--base", "main"]
+    options = ["--main", "--no-build", "--base", "main"]
     result, report = ci(repo, tmp_path, *options)
     assert result.exit_code == 0, result.output
     assert steps(report)["build"] == "skipped" and steps(report)["register"] == "passed"
@@ -96,7 +96,7 @@ def test_main_mode_registers_what_the_plan_builds_and_reruns_idempotently(
 def test_main_mode_with_the_registry_gone_reports_it(repo: Path, git: Git, tmp_path: Path) -> None:
     change_other(repo, git)
     gone = ["--registry", "oci://127.0.0.1:9/envs", "--plain-http"]
-    result, report = ci(repo, tmp_path, "--main", "--base", "main", *gone)
+    result, report = ci(repo, tmp_path, "--main", "--no-build", "--base", "main", *gone)
     assert result.exit_code == 1
     assert steps(report)["register"] == "failed" and report["registered"] == []
     assert "cannot reach the registry" in result.output

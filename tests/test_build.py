@@ -1,0 +1,175 @@
+"""Building images with the real buildah (vfs storage, chroot isolation) from a base image made
+here out of Debian's busybox-static and served by a local docker-registry: no internet."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from compiler.cli import main
+from tests.conftest import RepoFactory
+from tests.gitrepos import Git, commit
+from tests.oci_server import Server
+
+
+def buildah(*args: str) -> str:
+    binary = shutil.which("buildah")
+    assert binary, "buildah is not installed: apt-get install buildah"
+    result = subprocess.run([binary, *args], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def base_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+    """A registry holding `base/busybox:1`: busybox-static as /bin/sh, cat, echo …"""
+    folder = tmp_path_factory.mktemp("build")
+    storage = folder / "storage.conf"
+    storage.write_text(
+        f'[storage]\ndriver = "vfs"\nrunroot = "{folder}/run"\ngraphroot = "{folder}/graph"\n'
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CONTAINERS_STORAGE_CONF", str(storage))
+        patch.setenv("BUILDAH_ISOLATION", "chroot")
+        server = Server(folder / "registry")
+        server.folder.mkdir()
+        server.start()
+        busybox = shutil.which("busybox")
+        assert busybox, "busybox-static is not installed: apt-get install busybox-static"
+        rootfs = folder / "rootfs" / "bin"
+        rootfs.mkdir(parents=True)
+        shutil.copy(busybox, rootfs / "busybox")
+        for tool in ("sh", "cat", "echo", "false"):
+            (rootfs / tool).symlink_to("busybox")
+        container = buildah("from", "scratch")
+        buildah("copy", container, str(folder / "rootfs"), "/")
+        buildah("config", "--env", "PATH=/bin", container)
+        image = f"{server.host}/base/busybox:1"
+        buildah("commit", "--quiet", container, image)
+        buildah("push", "--tls-verify=false", image, f"docker://{image}")
+        yield server, image
+        server.stop()
+
+
+def environments(make_repo: RepoFactory, image: str) -> Path:
+    user_managed = (
+        "schema_version: 1\nname: {name}\npython:\n  user_managed_dependencies: true\n"
+        "  interpreter_path: /bin/sh\ndocker:\n  {docker}\n"
+    )
+    return make_repo(
+        {
+            "environments/tool/env.yaml": user_managed.format(
+                name="tool", docker=f"base_image: {image}"
+            ),
+            "environments/custom/env.yaml": user_managed.format(
+                name="custom", docker="base_dockerfile: Dockerfile"
+            ),
+            "environments/custom/Dockerfile": (
+                f"FROM {image}\nCOPY motd /etc/motd\nRUN cat /etc/motd > /built.txt\n"
+            ),
+            "environments/custom/motd": "built by envc\n",
+            "environments/broken/env.yaml": user_managed.format(
+                name="broken", docker="base_dockerfile: Dockerfile"
+            ),
+            "environments/broken/Dockerfile": f"FROM {image}\nRUN false\n",
+        }
+    )
+
+
+def test_build_runs_each_environment_and_reports_failures_per_environment(
+    base_image: tuple[Server, str], make_repo: RepoFactory
+) -> None:
+    server, image = base_image
+    root = environments(make_repo, image)
+    prefix = f"{server.host}/envs/"
+    result = CliRunner().invoke(
+        main,
+        [
+            "build",
+            "--push",
+            "--plain-http",
+            "--image-prefix",
+            prefix,
+            "--format",
+            "json",
+            "--repo",
+            str(root),
+        ],
+    )
+    assert result.exit_code == 1  # broken failed; the others still built
+    outcomes = {o["name"]: o for o in json.loads(result.output)}
+    assert {n: o["status"] for n, o in outcomes.items()} == {
+        "broken": "failed",
+        "custom": "built",
+        "tool": "built",
+    }
+    assert "false" in outcomes["broken"]["log"] or "exit" in outcomes["broken"]["log"]
+    custom = outcomes["custom"]
+    assert custom["digest"].startswith("sha256:")
+    manifest = requests.get(
+        f"http://{server.host}/v2/envs/custom/manifests/{custom['digest']}",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+        timeout=10,
+    )
+    assert manifest.status_code == 200
+    # The RUN step ran inside the image: the file it wrote is there.
+    container = buildah("from", "--tls-verify=false", custom["image"])
+    assert buildah("run", container, "cat", "/built.txt") == "built by envc"
+
+
+def test_ci_main_builds_pushes_and_registers_only_what_built(
+    base_image: tuple[Server, str], make_repo: RepoFactory, git: Git, tmp_path: Path
+) -> None:
+    server, image = base_image
+    root = environments(make_repo, image)
+    git(root, "init", "-q", "-b", "main")
+    (root / "README.md").write_text("environments\n")
+    git(root, "add", "README.md")
+    git(root, "commit", "-q", "-m", "start")  # before the environments
+    first = git(root, "rev-parse", "HEAD")
+    commit(git, root, "environments")
+    report = tmp_path / "report.json"
+    prefix = f"{server.host}/ci/"
+    options = [
+        "ci",
+        "--main",
+        "--base",
+        first,
+        "--head",
+        "HEAD",
+        "--push",
+        "--plain-http",
+        "--image-prefix",
+        prefix,
+        "--registry",
+        f"oci://{server.host}/envc-records",
+        "--report",
+        str(report),
+        "--repo",
+        str(root),
+    ]
+    result = CliRunner().invoke(main, options)
+    assert result.exit_code == 1, result.output  # the broken build fails the job
+    document = json.loads(report.read_text())
+    steps = {s["name"]: s["status"] for s in document["steps"]}
+    assert steps["build"] == "failed" and steps["register"] == "passed"
+    registered = {r["name"]: r for r in document["registered"]}
+    assert set(registered) == {"custom", "tool"}  # nothing that did not build
+    assert registered["tool"]["image"] == f"{prefix}tool:1"
+    assert registered["tool"]["image_digest"].startswith("sha256:")
+    tags = requests.get(f"http://{server.host}/v2/ci/tool/tags/list", timeout=10).json()["tags"]
+    assert "1" in tags and len(tags) == 2  # the version tag and the address tag
+
+    again = CliRunner().invoke(main, options)
+    assert again.exit_code == 1
+    document = json.loads(report.read_text())
+    assert document["registered"] == []  # built ones are reused; broken still fails
+    planned = {e["name"]: e["status"] for e in document["plan"]["environments"]}
+    assert planned == {"broken": "added", "custom": "reuse", "tool": "reuse"}
