@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner, Result
 
 from compiler.cli import main
+from compiler.registry_sqlite import SqliteRegistry
 from tests.gitrepos import Git, commit, pip_only
 
 
@@ -100,3 +103,51 @@ def test_main_mode_with_the_registry_gone_reports_it(repo: Path, git: Git, tmp_p
     assert result.exit_code == 1
     assert steps(report)["register"] == "failed" and report["registered"] == []
     assert "cannot reach the registry" in result.output
+
+
+def test_two_jobs_at_once_on_one_repository_register_each_version_once(
+    repo: Path, git: Git, tmp_path: Path
+) -> None:
+    change_other(repo, git)
+    base = repo / "environments/base/env.yaml"
+    base.write_text(base.read_text().replace("A: '1'", "A: '2'"))
+    commit(git, repo, "base A=2")
+    envc = str(Path(sys.executable).parent / "envc")
+    jobs = [
+        subprocess.Popen(
+            [
+                envc,
+                "ci",
+                "--main",
+                "--no-build",
+                "--base",
+                "main",
+                "--repo",
+                str(repo),
+                "--report",
+                str(tmp_path / f"report-{n}.json"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for n in range(2)
+    ]
+    for job in jobs:
+        output, _ = job.communicate(timeout=300)
+        assert job.returncode == 0, output
+    reports = [json.loads((tmp_path / f"report-{n}.json").read_text()) for n in range(2)]
+    given = {
+        (r["name"], r["version"], r["content_address"])
+        for report in reports
+        for r in report["registered"]
+    }
+    # Both jobs planned the same three environments; each got exactly one version.
+    assert sorted((name, version) for name, version, _ in given) == [
+        ("base", 1),
+        ("child", 1),
+        ("other", 1),
+    ]
+    registry = SqliteRegistry(repo / ".envc/registry.db")
+    assert len(registry.versions()) == 3
+    assert (repo / "build/other/Dockerfile").is_file()  # contexts written whole by one of them
