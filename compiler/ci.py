@@ -238,7 +238,7 @@ def _build_and_register(
         digests = {o.name: o.digest for o in outcomes if o.digest}
         names = [n for n in names if n not in {o.name for o in failed}]
     else:
-        built.summary = "skipped (--no-build): definitions are registered without images"
+        built.summary = "--no-build: definitions are registered without images"
     if not names:
         stored.summary = "nothing built, so nothing registered"
         return

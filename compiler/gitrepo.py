@@ -42,7 +42,8 @@ class Git:
         if shutil.which("git") is None:
             raise UsageError("git is not installed; envc plan reads history with git")
         self.root = root
-        self._run("rev-parse", "--git-dir", what=f"{root} is not inside a git repository")
+        prefix = self._run("rev-parse", "--show-prefix", what=f"{root} is not in a git repository")
+        self.prefix = os.fsdecode(prefix).rstrip("\n")  # the root, inside the work tree
 
     def _run(self, *args: str, what: str | None = None, input: bytes | None = None) -> bytes:
         environment = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
@@ -93,7 +94,7 @@ class Git:
     def tree(self, commit: str) -> dict[str, FileRef]:
         """Every file under the root at `commit` (empty when the root did not exist then)."""
         out = self._run("ls-tree", "-r", "-z", "--full-name", commit, "--", ".")
-        prefix = self._prefix()
+        prefix = self.prefix
         files = {}
         for entry in filter(None, out.split(b"\0")):
             meta, _, path = entry.partition(b"\t")
@@ -102,8 +103,12 @@ class Git:
                 files[os.fsdecode(path)[len(prefix) :]] = FileRef(mode, oid)
         return files
 
-    def _prefix(self) -> str:
-        return os.fsdecode(self._run("rev-parse", "--show-prefix")).rstrip("\n")
+    def tree_id(self, commit: str) -> str | None:
+        """The id of the root's tree at `commit` (None when the root did not exist then)."""
+        try:
+            return self._run("rev-parse", "--verify", f"{commit}:{self.prefix}").decode().strip()
+        except UsageError:
+            return None
 
     def changes(self, base: str, head: str | None) -> list[Change]:
         """What differs between commit `base` and `head` (None: the working tree), renames found."""

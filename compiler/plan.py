@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 PLAN_FORMAT_VERSION = 1
 MANIFEST_CACHE = "plan-manifests.json"
 MANIFEST_CACHE_VERSION = 1
+NAMES_CACHE = "plan-names.json"  # environment names by root tree id, for plans with no change
+NAMES_KEPT = 16
 TEMPLATES = "templates"
 CATALOG_PATH = f"{TEMPLATES}/base-images.yaml"
 ENVIRONMENTS = "environments/"
@@ -176,6 +178,22 @@ class _ManifestCache:
         if self.file and (self.added or len(self.entries) > 2 * len(self.used) + 1000):
             kept = {oid: self.entries[oid] for oid in sorted(self.used)}
             write_json(self.file, {"version": MANIFEST_CACHE_VERSION, "manifests": kept})
+
+
+def _cached_names(file: Path, tree: str) -> dict[str, str] | None:
+    stored = read_json(file)
+    names = stored.get(tree) if isinstance(stored, dict) else None
+    return names if isinstance(names, dict) else None
+
+
+def _remember_names(file: Path, tree: str, names: dict[str, str]) -> None:
+    """Keep the names of the last `NAMES_KEPT` trees planned from."""
+    stored = read_json(file)
+    trees = {k: v for k, v in stored.items() if k != tree} if isinstance(stored, dict) else {}
+    if isinstance(stored, dict) and stored.get(tree) == names:
+        return
+    kept = dict(list(trees.items())[-(NAMES_KEPT - 1) :])
+    write_json(file, {**kept, tree: names})
 
 
 def _parse(path: str, raw: bytes) -> Any:
@@ -542,8 +560,16 @@ def plan(
     head_commit = None if head_ref is None else git.commit(head_ref)
     if not direct:
         base_commit = git.merge_base(base_commit, head_commit or git.commit("HEAD"))
-    base = _Side(git.tree(base_commit))
+    head_label = "working tree" if head_ref is None else head_ref
     changes = git.changes(base_commit, head_commit)
+    names_cache = root / CACHE_DIR / NAMES_CACHE if cache else None
+    tree = git.tree_id(base_commit)
+    if not changes and names_cache is not None and tree is not None:
+        known = _cached_names(names_cache, tree)
+        if known is not None:  # nothing changed, and the base's names are known: no parsing
+            unchanged = (EnvironmentPlan(n, "unchanged", f) for n, f in sorted(known.items()))
+            return Plan(base_ref, base_commit, head_label, head_commit, direct, tuple(unchanged))
+    base = _Side(git.tree(base_commit))
     head = _Side(_apply(base.files, changes))
     manifests = _ManifestCache(root, cache)
     manifests.load(git, base, _manifest_folders(base.files))
@@ -556,7 +582,8 @@ def plan(
     head.manifests = {folder: base.manifests[folder] for folder in kept}
     manifests.load(git, head, sorted(set(head_folders) - set(kept)))
     manifests.save()
-    head_label = "working tree" if head_ref is None else head_ref
+    if names_cache is not None and tree is not None:
+        _remember_names(names_cache, tree, base.names())
     changed = {c.path for c in changes} | {c.old_path for c in changes if c.old_path}
     if not changed:
         unchanged = (EnvironmentPlan(n, "unchanged", f) for n, f in sorted(base.names().items()))

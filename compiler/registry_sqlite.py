@@ -72,14 +72,27 @@ class SqliteRegistry:
                 # The embedded registry is shared state, not source: keep it out of commits.
                 ignore.write_text("# envc's registry and cache; never commit them\n*\n")
             self.db = sqlite3.connect(file, timeout=BUSY_SECONDS, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            self._set_up()
         except sqlite3.DatabaseError as exc:
             raise UsageError(f"cannot open the registry {file}: {exc}") from None
         except OSError as exc:
             raise UsageError(f"cannot create the registry {file}: {exc.strerror}") from None
+
+    def _set_up(self) -> None:
+        """WAL mode and the schema. Switching a new file to WAL takes a lock that SQLite's busy
+        timeout does not wait for, so two processes creating the registry at once retry."""
+        deadline = time.monotonic() + BUSY_SECONDS
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
 
     def _migrate(self) -> None:
         with self._transaction():

@@ -18,12 +18,14 @@ Not yet here: private-registry login, a non-root user, binary context files.
 from __future__ import annotations
 
 import difflib
+import errno
 import json
 import os
 import shlex
 import shutil
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,7 @@ IMAGE_PLATFORM = "linux-64"  # images are built for linux/amd64
 METADATA_FILE = "envc-build.json"
 BASE_STAGE = "envc-base"  # the name given to the last stage of an environment's own Dockerfile
 WRITERS = 8
+RENAME_ATTEMPTS = 20
 
 
 def dockerfile_string(value: str) -> str:
@@ -279,10 +282,21 @@ def _write_folder(target: Path, files: Mapping[str, str]) -> None:
         if name.endswith(".sh"):
             path.chmod(0o755)
     old = target.with_name(f".{target.name}.{os.getpid()}.old")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
+    # Another run may put its own folder in place between the two renames: move it aside
+    # too and try again (both hold what the same inputs render).
+    for _ in range(RENAME_ATTEMPTS):
+        with suppress(FileNotFoundError):
+            os.replace(target, old)
+        try:
+            os.replace(staging, target)
+            break
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        finally:
+            shutil.rmtree(old, ignore_errors=True)
+    else:
+        raise EnvcError(f"{target}: another process keeps replacing it; try again")
 
 
 def _on_disk(folder: Path) -> dict[str, str]:
