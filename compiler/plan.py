@@ -559,7 +559,9 @@ def plan(
     base_commit = git.commit(base_ref)
     head_commit = None if head_ref is None else git.commit(head_ref)
     if not direct:
-        base_commit = git.merge_base(base_commit, head_commit or git.commit("HEAD"))
+        tip = head_commit or git.commit("HEAD")
+        if tip != base_commit:  # a commit is its own merge base: spare the call
+            base_commit = git.merge_base(base_commit, tip)
     head_label = "working tree" if head_ref is None else head_ref
     changes = git.changes(base_commit, head_commit)
     names_cache = root / CACHE_DIR / NAMES_CACHE if cache else None

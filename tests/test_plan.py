@@ -29,10 +29,14 @@ def entry(result: Plan, name: str) -> EnvironmentPlan:
     return next(e for e in result.environments if e.name == name)
 
 
-def test_nothing_changed_plans_nothing(repo: Path) -> None:
+def test_nothing_changed_plans_nothing(repo: Path, git: Git) -> None:
     result = plan(repo, "HEAD")
     assert set(statuses(result).values()) == {"unchanged"}
     assert len(result.environments) == 7 and not result.to_build and not result.diagnostics
+    # The names of the base tree are remembered by its id: the next such plan reads no manifest.
+    names = json.loads((repo / ".envc/cache/plan-names.json").read_text())
+    assert names[git(repo, "rev-parse", "HEAD^{tree}")]["other"] == "environments/other"
+    assert plan(repo, "HEAD") == result
 
 
 def test_comments_key_order_and_line_endings_do_not_rebuild(repo: Path) -> None:
