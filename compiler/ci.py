@@ -174,21 +174,22 @@ def run_ci(
             )
 
     if main:
-        _build_and_register(
-            report,
-            step("build"),
-            step("register"),
-            rendered.status == "passed",
-            connect,
-            registry_problem,
-            root,
-            validation.manifests,
-            out,
-            image_prefix,
-            build,
-            push,
-            plain_http,
-        )
+        built, stored = step("build"), step("register")
+        if rendered.status == "passed":
+            _build_and_register(
+                report,
+                built,
+                stored,
+                connect=connect,
+                registry_problem=registry_problem,
+                root=root,
+                manifests=validation.manifests,
+                out=out,
+                image_prefix=image_prefix,
+                build=build,
+                push=push,
+                plain_http=plain_http,
+            )
     return report
 
 
@@ -196,7 +197,7 @@ def _build_and_register(
     report: CiReport,
     built: Step,
     stored: Step,
-    ready: bool,
+    *,
     connect: Callable[[], Registry | None],
     registry_problem: list[str],
     root: Path,
@@ -208,7 +209,7 @@ def _build_and_register(
     plain_http: bool,
 ) -> None:
     """Build what the plan builds, then register what built (nothing that failed)."""
-    if not ready or report.plan is None:
+    if report.plan is None:
         return
     planned = report.plan.to_build
     if not planned:
