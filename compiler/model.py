@@ -29,6 +29,7 @@ from compiler.patterns import (
     REGISTRY_ADDRESS_PATTERN,
     RELATIVE_PATH_PATTERN,
     TAG_KEY_PATTERN,
+    USER_PATTERN,
     VARIABLE_NAME_PATTERN,
 )
 
@@ -134,6 +135,14 @@ class DockerSettings(_Strict):
         None,
         description="Dockerfile (relative to the manifest) used as "
         "the base stage; the environment is installed on top",
+    )
+    user: str | None = Field(
+        None,
+        pattern=USER_PATTERN,
+        description="Run the image as this user (name or uid, optionally :group); the user "
+        "must exist in the base image, a numeric uid works in any image. Default: the base "
+        "image's user",
+        examples=["1000:1000"],
     )
     compute: Compute = Field("cpu", description="Compute target; picks the default base image")
     cuda: str | None = Field(

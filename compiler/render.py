@@ -179,6 +179,7 @@ def _context_files(
         "base_stage": base_stage,
         "base_image": base_image,
         "micromamba_image": catalog.micromamba,
+        "user": manifest.docker.user,  # the pattern admits no character a Dockerfile reads
         "conda_lock": explicit_file(IMAGE_PLATFORM) if has_conda else None,
         "pip_lock": pip_file(IMAGE_PLATFORM) if has_pip else None,
         "variables": [(k, dockerfile_string(v)) for k, v in sorted(manifest.variables.items())],

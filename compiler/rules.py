@@ -140,7 +140,7 @@ def _conflicts(
     if docker.get("enabled") is False:
         found.extend(
             (("docker", key), f"'{key}' has no effect with 'enabled: false'")
-            for key in ("base_image", "base_dockerfile", "base_image_registry")
+            for key in ("base_image", "base_dockerfile", "base_image_registry", "user")
             if docker.get(key)
         )
     if python.get("user_managed_dependencies") and has_packages:

@@ -27,7 +27,7 @@ ML = (
 USER_MANAGED = (
     "schema_version: 1\nname: um\npython:\n  user_managed_dependencies: true\n"
     "  interpreter_path: /opt/conda/bin/python\n"
-    "docker:\n  base_image: contoso.azurecr.io/research/runtime:1\n"
+    "docker:\n  base_image: contoso.azurecr.io/research/runtime:1\n  user: '1000:1000'\n"
 )
 HOST = (
     "schema_version: 1\nname: host\npython: '3.12'\nconda: [numpy]\n"
@@ -148,6 +148,10 @@ def test_base_images_come_from_the_manifest_or_the_catalog(locked_repo: Path) ->
     }
     um = (locked_repo / "build/um/Dockerfile").read_text()
     assert "RUN" not in um and '"dev.envc.python"="/opt/conda/bin/python"' in um
+    # A non-root user is the last instruction; the others keep the base image's user.
+    assert instructions(locked_repo / "build/um/Dockerfile")[-1] == "USER"
+    assert um.rstrip().endswith("USER 1000:1000")
+    assert "USER" not in instructions(locked_repo / "build/ml/Dockerfile")
 
 
 def test_an_environments_own_dockerfile_is_the_base_stage(locked_repo: Path) -> None:
