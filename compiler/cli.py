@@ -842,3 +842,73 @@ def build(
         for line in outcome.log.splitlines():
             click.echo(f"  {line}")
     return EXIT_FINDINGS if any(o.status == "failed" for o in outcomes) else EXIT_OK
+
+
+@main.command(name="import")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", help="The environment's name (default: from the source).")
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where environment folders go (default: environments/ in the repository).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing manifest of that name.")
+@_repo_option
+@_handle_errors
+def import_command(
+    source: Path, name: str | None, into: Path | None, force: bool, repo: Path | None
+) -> int:
+    """Import a conda environment file or a pip requirements file as a manifest, printing what
+    it could not carry over. Exit 1 when the new manifest does not validate."""
+    from compiler.interop import import_source, write_imported
+    from compiler.validate import validate
+
+    root = _repository(repo)
+    imported = import_source(source, name)
+    target = write_imported(imported, (into or root / "environments").resolve(), force)
+    click.echo(f"{imported.name}: imported from {source} into {target}")
+    for note in imported.notes:
+        click.echo(f"  not carried: {note}")
+    report = validate([target], root=root, cache=True)
+    _show(report)
+    return EXIT_OK if report.ok else EXIT_FINDINGS
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(("conda-env", "requirements")),
+    default="conda-env",
+    show_default=True,
+    help="conda-env: an environment.yml; requirements: the pip part.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@_repo_option
+@_handle_errors
+def export(name: str, output_format: str, out: Path | None, repo: Path | None) -> int:
+    """Export an environment (its parents merged in) as a conda environment file or a pip
+    requirements file."""
+    from compiler.interop import export_environment
+    from compiler.lock import write_atomically
+    from compiler.model import resolve
+    from compiler.validate import validate
+
+    root = _repository(repo)
+    report = validate(root=root, cache=True)
+    if not report.ok:
+        _show(report)
+        return EXIT_FINDINGS
+    if name not in report.manifests:
+        raise click.BadParameter(f"no environment named {name}", param_hint="NAME")
+    text = export_environment(resolve(name, report.manifests), root, output_format)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomically(out, text)
+    return EXIT_OK

@@ -118,10 +118,9 @@ def _python_version(manifest: Manifest) -> str | None:
     return python.version if isinstance(python, PythonSettings) else python
 
 
-def lock_inputs(
-    manifest: Manifest, root: Path, default_channels: Sequence[str] = DEFAULT_CHANNELS
-) -> LockInputs | None:
-    """The lock inputs of a resolved manifest; None when it has nothing to lock."""
+def declared_packages(manifest: Manifest, root: Path) -> tuple[list[str], list[str], list[str]]:
+    """(channels, conda specs, pip requirements) as the manifest declares them, referenced
+    files included, in their order."""
     specs = list(manifest.conda)
     channels = list(manifest.channels)
     pip = list(manifest.pip)
@@ -135,6 +134,14 @@ def lock_inputs(
                 pip += [r for r in item.get("pip") or [] if isinstance(r, str)]
     if manifest.requirements_file:
         pip += read_requirements(root / manifest.requirements_file, root)
+    return channels, specs, pip
+
+
+def lock_inputs(
+    manifest: Manifest, root: Path, default_channels: Sequence[str] = DEFAULT_CHANNELS
+) -> LockInputs | None:
+    """The lock inputs of a resolved manifest; None when it has nothing to lock."""
+    channels, specs, pip = declared_packages(manifest, root)
     if not specs and not pip:
         return None
     version = _python_version(manifest)

@@ -110,7 +110,7 @@ def _line_problem(display: str, line: int, col: int, message: str, rule: str) ->
     return Diagnostic(display, line, col, message, rule, json_path="")
 
 
-def _logical_lines(text: str) -> list[tuple[int, int, str]]:
+def logical_lines(text: str) -> list[tuple[int, int, str]]:
     """(line, column, text) of each requirement line: comments cut, continuations joined."""
     lines: list[tuple[int, int, str]] = []
     pending: tuple[int, int, str] | None = None
@@ -144,7 +144,7 @@ def check_requirements_file(
         return [_line_problem(display, 1, 1, "file is not valid UTF-8", "encoding")]
     visiting = visiting | {file}
     found: list[Diagnostic] = []
-    for line, col, content in _logical_lines(text):
+    for line, col, content in logical_lines(text):
         include = _REQUIREMENT_INCLUDE.fullmatch(content)
         if include:
             found.extend(_include(root, file, display, line, col, include.group(1), visiting))
@@ -192,7 +192,7 @@ def _include(
 def read_requirements(file: Path, root: Path) -> list[str]:
     """The requirement lines of a (validated) requirements file and the files it includes."""
     requirements: list[str] = []
-    for _, _, content in _logical_lines(file.read_text(encoding="utf-8-sig")):
+    for _, _, content in logical_lines(file.read_text(encoding="utf-8-sig")):
         include = _REQUIREMENT_INCLUDE.fullmatch(content)
         if include:
             target, _ = resolve_reference(root, file.parent, include.group(1))

@@ -1,0 +1,221 @@
+"""Import environments from the formats they live in today, export them to where they run.
+
+Import: a conda `environment.yml` (channels, conda and nested pip dependencies, `name`,
+`variables`, conda-lock's `platforms`) or a pip `requirements.txt` (with `-r` includes) becomes a
+manifest. What a manifest cannot say is never dropped silently: each import returns notes
+(platform selectors, `pip-repositories` and index options, editable installs, azureml-assets'
+`{{latest-pypi-version}}` placeholders kept as unpinned specs, unknown keys).
+
+Export: a resolved manifest (its conda and pip parts, referenced files merged in, as the lock
+stage reads them) as a conda `environment.yml` or a pip requirements file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+from compiler.errors import EnvcError, UsageError
+from compiler.lock import declared_packages, write_atomically
+from compiler.model import Manifest, PythonSettings
+from compiler.patterns import NAME_PATTERN
+from compiler.references import logical_lines, resolve_reference
+from compiler.yamlio import read_yaml
+
+MANIFEST_FILENAME = "env.yaml"
+DEFAULT_PLATFORM = "linux-64"
+# `python=3.11`, `python==3.11.4`, `python 3.12.*`: a version the manifest's `python:` can carry.
+_PYTHON_SPEC = re.compile(r"^python\s*(?:={1,2}|\s)\s*(3\.[0-9]{1,2}(?:\.[0-9]{1,3})?)(?:\.\*)?$")
+# azureml-assets' templating: `name=={{latest-pypi-version}}`, resolved at their build time.
+_PLACEHOLDER = re.compile(r"\s*(?:={1,2}|~=|>=|<=)?\s*\{\{[^}]*\}\}")
+_SELECTOR = re.compile(r"#\s*\[[^\]]+\]")
+_CARRIED_KEYS = {"name", "channels", "dependencies", "variables", "platforms"}
+
+
+@dataclass
+class Imported:
+    name: str
+    manifest: dict[str, Any]
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+
+def manifest_name(text: str) -> str:
+    """`text` made a valid environment name (lower case, runs of other characters as '-')."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-._")[:64].strip("-._")
+    if not re.match(NAME_PATTERN, name):
+        raise UsageError(f"cannot make an environment name of {text!r}; pass --name")
+    return name
+
+
+def _unpinned(spec: str, notes: list[str]) -> str:
+    if "{{" not in spec:
+        return spec
+    bare = _PLACEHOLDER.sub("", spec).strip()
+    notes.append(f"{spec!r} is a template placeholder: imported as {bare!r} (unpinned)")
+    return bare
+
+
+def import_conda_environment(file: Path, name: str | None = None) -> Imported:
+    """A conda environment file as a manifest."""
+    document = read_yaml(file, str(file))
+    if document.diagnostics:
+        d = document.diagnostics[0]
+        raise EnvcError(f"{d.path}:{d.line}:{d.col}: error: {d.message}")
+    data = document.data
+    if not isinstance(data, dict) or not isinstance(data.get("dependencies", []), list):
+        raise EnvcError(f"{file}: not a conda environment file (no dependencies list)")
+    notes: list[str] = []
+    conda: list[str] = []
+    pip: list[str] = []
+    python: str | None = None
+    for item in data.get("dependencies") or []:
+        if isinstance(item, str):
+            match = _PYTHON_SPEC.match(item.strip())
+            if match and python is None:
+                python = match.group(1)
+            else:
+                conda.append(_unpinned(item.strip(), notes))
+        elif isinstance(item, dict) and isinstance(item.get("pip"), list):
+            for requirement in item["pip"]:
+                if not isinstance(requirement, str):
+                    notes.append(f"pip entry {requirement!r} is not a string: not imported")
+                elif requirement.startswith("-"):
+                    notes.append(f"pip option {requirement!r} is not carried (see envc.yaml's pip)")
+                else:
+                    pip.append(_unpinned(requirement.strip(), notes))
+        else:
+            notes.append(f"dependency {item!r} is not carried")
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        if _SELECTOR.search(line):
+            notes.append(f"{file.name}:{number}: platform selector not carried: {line.strip()}")
+    for key in sorted(set(data) - _CARRIED_KEYS):
+        what = (
+            "set indexes in envc.yaml (pip.index_url)" if key == "pip-repositories" else "ignored"
+        )
+        notes.append(f"key {key!r} is not carried ({what})")
+    source_name = data.get("name")
+    if not isinstance(source_name, str):
+        source_name = file.parent.name
+    manifest: dict[str, Any] = {"schema_version": 1, "name": manifest_name(name or source_name)}
+    if python:
+        manifest["python"] = python
+    if isinstance(data.get("channels"), list):
+        manifest["channels"] = [c for c in data["channels"] if isinstance(c, str)]
+    if conda:
+        manifest["conda"] = conda
+    if pip:
+        manifest["pip"] = pip
+    platforms = data.get("platforms")
+    if isinstance(platforms, list) and platforms != [DEFAULT_PLATFORM]:  # the default is implied
+        manifest["platforms"] = [p for p in platforms if isinstance(p, str)]
+    if isinstance(data.get("variables"), dict):
+        manifest["variables"] = {str(k): str(v) for k, v in data["variables"].items()}
+    return Imported(manifest["name"], manifest, str(file), notes)
+
+
+def import_requirements(file: Path, name: str | None = None) -> Imported:
+    """A pip requirements file (and the files it includes with -r) as a pip-only manifest."""
+    notes: list[str] = []
+    pip = _requirements(file, file.parent, notes, set())
+    manifest: dict[str, Any] = {
+        "schema_version": 1,
+        "name": manifest_name(name or file.parent.name),
+    }
+    if pip:
+        manifest["pip"] = pip
+    notes.append("a requirements file does not say which Python: set python: in the manifest")
+    return Imported(manifest["name"], manifest, str(file), notes)
+
+
+def _requirements(file: Path, root: Path, notes: list[str], seen: set[Path]) -> list[str]:
+    seen.add(file.resolve())
+    found: list[str] = []
+    for number, _, content in logical_lines(file.read_text(encoding="utf-8-sig")):
+        include = re.fullmatch(r"(?:-r|--requirement)(?:\s+|=)(\S+)", content)
+        if include:
+            target, _ = resolve_reference(root, file.parent, include.group(1))
+            if target is None or not target.is_file():
+                notes.append(f"{file.name}:{number}: include {include.group(1)} not found")
+            elif target.resolve() not in seen:
+                found += _requirements(target, root, notes, seen)
+        elif content.startswith("-"):
+            notes.append(f"{file.name}:{number}: option {content.split()[0]} is not carried")
+        else:
+            requirement = re.sub(r"\s--hash[=\s]\S+", "", content).strip()
+            found.append(_unpinned(requirement, notes))
+    return found
+
+
+def import_source(source: Path, name: str | None = None) -> Imported:
+    """Whatever `source` is: a conda environment file or a requirements file."""
+    if not source.is_file():
+        raise UsageError(f"{source}: no such file")
+    if source.suffix in (".yml", ".yaml"):
+        return import_conda_environment(source, name)
+    if source.suffix == ".txt" or source.name.startswith("requirements"):
+        return import_requirements(source, name)
+    raise UsageError(
+        f"{source}: cannot tell what this is; envc imports conda environment files (.yml) "
+        "and pip requirements files (.txt)"
+    )
+
+
+def manifest_text(imported: Imported) -> str:
+    """The manifest as YAML, with a header naming its source."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    buffer = StringIO()
+    yaml.dump(imported.manifest, buffer)
+    header = f"# Imported by envc from {Path(imported.source).name}.\n"
+    return header + buffer.getvalue()
+
+
+def write_imported(imported: Imported, into: Path, force: bool = False) -> Path:
+    """Write environments/<name>/env.yaml under `into` (atomically; never over an existing
+    manifest unless `force`)."""
+    target = into / imported.name / MANIFEST_FILENAME
+    if target.exists() and not force:
+        raise UsageError(f"{target} exists; pass --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(target, manifest_text(imported))
+    return target
+
+
+def export_environment(manifest: Manifest, root: Path, output_format: str) -> str:
+    """The environment as a conda environment file (`conda-env`) or requirements
+    (`requirements`), in the order the manifest declares its packages."""
+    channels, specs, pip = declared_packages(manifest, root)
+    header = f"# Exported by envc from environment {manifest.name}.\n"
+    if output_format == "requirements":
+        if specs:
+            header += f"# Not here (conda packages): {', '.join(specs)}\n"
+        return header + "".join(f"{requirement}\n" for requirement in pip)
+    from ruamel.yaml import YAML
+
+    document: dict[str, Any] = {"name": manifest.name}
+    if channels:
+        document["channels"] = channels
+    python = manifest.python
+    version = python.version if isinstance(python, PythonSettings) else python
+    dependencies: list[Any] = [f"python={version}"] if version else []
+    dependencies += specs
+    if pip:
+        dependencies.append({"pip": pip})
+    document["dependencies"] = dependencies
+    document["platforms"] = list(manifest.platforms)  # conda-lock reads it; conda ignores it
+    if manifest.variables:
+        document["variables"] = dict(manifest.variables)
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    buffer = StringIO()
+    yaml.dump(document, buffer)
+    return header + buffer.getvalue()

@@ -1,0 +1,122 @@
+"""Import from conda environment files and pip requirements (real public definitions), export
+back, and round-trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from compiler.cli import main
+from compiler.interop import export_environment, import_source, write_imported
+from compiler.model import resolve
+from compiler.validate import validate
+from tests.conftest import RepoFactory
+
+REAL = Path(__file__).resolve().parent / "data" / "real-environments"
+
+
+def test_azureml_assets_conda_file_keeps_its_intent_and_says_what_it_dropped() -> None:
+    imported = import_source(REAL / "aml-sklearn-1.5/context/conda_dependencies.yaml")
+    manifest = imported.manifest
+    assert (manifest["name"], manifest["python"]) == ("sklearn-1.5", "3.10")
+    assert manifest["channels"] == ["conda-forge", "anaconda"]
+    assert manifest["conda"][:2] == ["pip=26.1.2", "pandas~=1.5.3"]
+    assert "azureml-core" in manifest["pip"] and "scikit-learn~=1.5.0" in manifest["pip"]
+    assert not any("{{" in spec for spec in manifest["pip"])
+    placeholders = [n for n in imported.notes if "template placeholder" in n]
+    assert len(placeholders) == 6
+
+
+@pytest.mark.parametrize(
+    ("source", "note"),
+    [
+        ("condalock-test-pip-with-platform-selector/environment.yml", "platform selector"),
+        ("condalock-test-pip-repositories/environment.yaml", "'pip-repositories' is not carried"),
+        ("r2d-pipfile-requirements-txt/requirements.txt", "does not say which Python"),
+    ],
+)
+def test_what_a_manifest_cannot_say_is_reported(source: str, note: str) -> None:
+    imported = import_source(REAL / source)
+    assert any(note in n for n in imported.notes), imported.notes
+
+
+def test_conda_lock_platforms_are_carried() -> None:
+    imported = import_source(REAL / "condalock-test-pip-with-platform-selector/environment.yml")
+    assert imported.manifest["platforms"] == ["linux-64", "osx-arm64"]
+    assert imported.manifest["pip"] == ["psutil"]
+
+
+def test_requirements_with_includes_and_options(make_repo: RepoFactory, tmp_path: Path) -> None:
+    source = tmp_path / "service"
+    source.mkdir()
+    (source / "base.txt").write_text("requests==2.32.3\n")
+    (source / "requirements.txt").write_text(
+        "--index-url https://pypi.example.com/simple\n-r base.txt\n"
+        "fastapi==0.115.0 --hash=sha256:" + "a" * 64 + "\n-e ./local\n"
+    )
+    imported = import_source(source / "requirements.txt")
+    assert imported.manifest["pip"] == ["requests==2.32.3", "fastapi==0.115.0"]
+    assert imported.name == "service"
+    assert any("--index-url" in n for n in imported.notes)
+    assert any("-e" in n for n in imported.notes)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "aml-sklearn-1.5/context/conda_dependencies.yaml",
+        "condalock-test-pip-with-platform-selector/environment.yml",
+        "condalock-test-pip-repositories/environment.yaml",
+        "r2d-conda-py310-requirements-file/environment.yml",
+    ],
+)
+def test_import_validates_and_round_trips_through_export(
+    source: str, make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    root = make_repo({})
+    first = import_source(REAL / source)
+    written = write_imported(first, root / "environments")
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    exported = tmp_path / "environment.yml"
+    exported.write_text(
+        export_environment(resolve(first.name, report.manifests), root, "conda-env")
+    )
+    again = import_source(exported)
+    assert again.manifest == first.manifest
+    assert written.read_text().startswith(f"# Imported by envc from {Path(source).name}.")
+
+
+def test_command_line_import_refuses_to_overwrite_and_export_writes_requirements(
+    make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    root = make_repo({})
+    runner = CliRunner()
+    source = str(REAL / "aml-sklearn-1.5/context/conda_dependencies.yaml")
+    first = runner.invoke(main, ["import", source, "--repo", str(root)])
+    assert first.exit_code == 0, first.output
+    assert "not carried: 'azureml-core=={{latest-pypi-version}}'" in first.output
+    again = runner.invoke(main, ["import", source, "--repo", str(root)])
+    assert again.exit_code == 2 and "exists; pass --force" in again.output
+    out = tmp_path / "requirements.txt"
+    exported = runner.invoke(
+        main,
+        [
+            "export",
+            "sklearn-1.5",
+            "--format",
+            "requirements",
+            "--out",
+            str(out),
+            "--repo",
+            str(root),
+        ],
+    )
+    assert exported.exit_code == 0, exported.output
+    lines = out.read_text().splitlines()
+    assert lines[1].startswith("# Not here (conda packages): pip=26.1.2")
+    assert "scikit-learn~=1.5.0" in lines and "azureml-core" in lines
+    unknown = runner.invoke(main, ["import", str(tmp_path / "nothing.yml"), "--repo", str(root)])
+    assert unknown.exit_code == 2 and "no such file" in unknown.output
