@@ -247,3 +247,13 @@ def test_same_bytes_under_any_hash_seed(locked_repo: Path) -> None:
             )
         )
     assert len(outputs) == 1
+
+
+def test_an_environment_without_packages_installs_nothing(make_repo: RepoFactory) -> None:
+    root = make_repo(
+        {"environments/bare/env.yaml": "schema_version: 1\nname: bare\npython: '3.12'\n"}
+    )
+    render_all(root)
+    dockerfile_path = root / "build/bare/Dockerfile"
+    assert "None" not in dockerfile_path.read_text()
+    assert instructions(dockerfile_path) == ["FROM", "LABEL", "LABEL"]
