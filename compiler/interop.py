@@ -1,8 +1,9 @@
 """Import environments from the formats they live in today, export them to where they run.
 
 Import: a conda `environment.yml` (channels, conda and nested pip dependencies, `name`,
-`variables`, conda-lock's `platforms`) or a pip `requirements.txt` (with `-r` includes) becomes a
-manifest. What a manifest cannot say is never dropped silently: each import returns notes
+`variables`, conda-lock's `platforms`), a pip `requirements.txt` (with `-r` includes) or an Azure
+ML CLI v2 environment (`image`, `conda_file`, `build.path`; referenced files are copied) becomes
+a manifest. What a manifest cannot say is never dropped silently: each import returns notes
 (platform selectors, `pip-repositories` and index options, editable installs, azureml-assets'
 `{{latest-pypi-version}}` placeholders kept as unpinned specs, unknown keys).
 
@@ -41,6 +42,7 @@ class Imported:
     manifest: dict[str, Any]
     source: str
     notes: list[str] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)  # copied beside the manifest
 
 
 def manifest_name(text: str) -> str:
@@ -66,8 +68,11 @@ def import_conda_environment(file: Path, name: str | None = None) -> Imported:
         d = document.diagnostics[0]
         raise EnvcError(f"{d.path}:{d.line}:{d.col}: error: {d.message}")
     data = document.data
-    if not isinstance(data, dict) or not isinstance(data.get("dependencies", []), list):
-        raise EnvcError(f"{file}: not a conda environment file (no dependencies list)")
+    if not isinstance(data, dict) or not isinstance(data.get("dependencies"), list):
+        raise EnvcError(
+            f"{file}: not a conda environment file (no dependencies list), an Azure ML "
+            "environment or a deployment with one"
+        )
     notes: list[str] = []
     conda: list[str] = []
     pip: list[str] = []
@@ -150,11 +155,87 @@ def _requirements(file: Path, root: Path, notes: list[str], seen: set[Path]) -> 
     return found
 
 
+def _is_azureml_v2(data: Any) -> bool:
+    """An Azure ML v2 environment, or a deployment with an inline one."""
+    if not isinstance(data, dict) or "dependencies" in data:
+        return False
+    schema = str(data.get("$schema", ""))
+    return bool({"image", "build", "environment"} & set(data)) or "azureml" in schema
+
+
+def import_azureml_v2(file: Path, name: str | None = None) -> Imported:
+    """An Azure ML CLI v2 environment (image, conda_file, build context) as a manifest, or the
+    inline `environment:` of a v2 deployment; referenced files are copied beside it."""
+    data = read_yaml(file, str(file)).data
+    notes: list[str] = []
+    if isinstance(data.get("environment"), dict):  # a deployment: its inline environment
+        notes.append(
+            f"{file.name} is a deployment: only its environment is imported "
+            f"({', '.join(sorted(k for k in data if k not in ('$schema', 'environment')))} not "
+            "carried)"
+        )
+        data = data["environment"]
+    files: dict[str, bytes] = {}
+    manifest: dict[str, Any] = {
+        "schema_version": 1,
+        "name": manifest_name(name or str(data.get("name") or file.stem)),
+    }
+    if isinstance(data.get("description"), str):
+        manifest["description"] = data["description"]
+    if isinstance(data.get("version"), int) or str(data.get("version", "")).isdigit():
+        manifest["version"] = int(data["version"])
+    if isinstance(data.get("tags"), dict):
+        manifest["tags"] = {str(k): str(v) for k, v in data["tags"].items()}
+    docker: dict[str, Any] = {}
+    if isinstance(data.get("image"), str):
+        docker["base_image"] = data["image"]
+    if isinstance(data.get("conda_file"), str):
+        conda_file = file.parent / data["conda_file"]
+        if not conda_file.is_file():
+            raise EnvcError(f"{file}: conda_file {data['conda_file']} does not exist")
+        files[conda_file.name] = conda_file.read_bytes()
+        manifest["conda_file"] = conda_file.name
+    build = data.get("build")
+    if isinstance(build, dict) and isinstance(build.get("path"), str):
+        context = file.parent / build["path"]
+        dockerfile = str(build.get("dockerfile_path") or "Dockerfile")
+        if not (context / dockerfile).is_file():
+            raise EnvcError(f"{file}: build context {build['path']} has no {dockerfile}")
+        for item in sorted(context.rglob("*")):
+            if item.is_file():
+                files[item.relative_to(context).as_posix()] = item.read_bytes()
+        docker["base_dockerfile"] = dockerfile
+    if docker:
+        manifest["docker"] = docker
+    if str(data.get("os_type", "linux")).lower() != "linux":
+        notes.append(f"os_type {data['os_type']!r} is not carried: envc builds Linux images")
+    for key in sorted(
+        set(data)
+        - {
+            "$schema",
+            "name",
+            "description",
+            "version",
+            "tags",
+            "image",
+            "conda_file",
+            "build",
+            "os_type",
+        }
+    ):
+        notes.append(f"key {key!r} is not carried")
+    return Imported(manifest["name"], manifest, str(file), notes, files)
+
+
 def import_source(source: Path, name: str | None = None) -> Imported:
-    """Whatever `source` is: a conda environment file or a requirements file."""
+    """Whatever `source` is: an Azure ML v2 environment, a conda environment file or a
+    requirements file."""
     if not source.is_file():
         raise UsageError(f"{source}: no such file")
     if source.suffix in (".yml", ".yaml"):
+        data = read_yaml(source, str(source)).data
+        if _is_azureml_v2(data):
+            return import_azureml_v2(source, name)
         return import_conda_environment(source, name)
     if source.suffix == ".txt" or source.name.startswith("requirements"):
         return import_requirements(source, name)
@@ -185,6 +266,12 @@ def write_imported(imported: Imported, into: Path, force: bool = False) -> Path:
     if target.exists() and not force:
         raise UsageError(f"{target} exists; pass --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
+    for relative, content in sorted(imported.files.items()):
+        copy = target.parent / relative
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        temporary = copy.with_name(f".{copy.name}.tmp")
+        temporary.write_bytes(content)
+        temporary.replace(copy)
     write_atomically(target, manifest_text(imported))
     return target
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from compiler.cli import main
 from compiler.interop import export_environment, import_source, write_imported
 from compiler.model import resolve
+from compiler.render import render_repository
 from compiler.validate import validate
 from tests.conftest import RepoFactory
 
@@ -120,3 +121,25 @@ def test_command_line_import_refuses_to_overwrite_and_export_writes_requirements
     assert "scikit-learn~=1.5.0" in lines and "azureml-core" in lines
     unknown = runner.invoke(main, ["import", str(tmp_path / "nothing.yml"), "--repo", str(root)])
     assert unknown.exit_code == 2 and "no such file" in unknown.output
+
+
+def test_azureml_v2_environments_with_their_files(make_repo: RepoFactory) -> None:
+    root = make_repo({})
+    context = import_source(REAL / "amlv2-docker-context/docker-context.yml")
+    assert context.manifest["docker"] == {"base_dockerfile": "Dockerfile"}
+    assert sorted(context.files) == ["Dockerfile", "requirements.txt"]
+    conda = import_source(REAL / "amlv2-docker-image-plus-conda/docker-image-plus-conda.yml")
+    assert conda.manifest["conda_file"] == "pydata.yml"
+    assert conda.manifest["docker"]["base_image"].startswith("mcr.microsoft.com/azureml/")
+    deployment = import_source(REAL / "amlv2-inline-inference-config/tfserving-deployment.yml")
+    assert deployment.name == "tfserving" and deployment.manifest["version"] == 1
+    assert any("inference_config" in note for note in deployment.notes)
+    for imported in (context, conda, deployment):
+        write_imported(imported, root / "environments")
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    # The imported build context renders: its Dockerfile is the base stage, COPY sources copied.
+    render_repository(root, report.manifests, ["docker-context-example"])
+    built = root / "build/docker-context-example"
+    assert (built / "requirements.txt").is_file()
+    assert "FROM python:3.8 AS envc-base" in (built / "Dockerfile").read_text()
