@@ -845,8 +845,13 @@ def build(
 
 
 @main.command(name="import")
-@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("source", type=click.Path(path_type=Path))
 @click.option("--name", help="The environment's name (default: from the source).")
+@click.option(
+    "--from-history",
+    is_flag=True,
+    help="From a conda environment: only what was asked for, not every installed package.",
+)
 @click.option(
     "--into",
     type=click.Path(file_okay=False, path_type=Path),
@@ -856,15 +861,21 @@ def build(
 @_repo_option
 @_handle_errors
 def import_command(
-    source: Path, name: str | None, into: Path | None, force: bool, repo: Path | None
+    source: Path,
+    name: str | None,
+    from_history: bool,
+    into: Path | None,
+    force: bool,
+    repo: Path | None,
 ) -> int:
-    """Import a conda environment file or a pip requirements file as a manifest, printing what
-    it could not carry over. Exit 1 when the new manifest does not validate."""
+    """Import an environment as a manifest: a conda environment (prefix folder or name), a conda
+    environment file, a pip requirements file, or an Azure ML v2 environment; prints what it
+    could not carry over. Exit 1 when the new manifest does not validate."""
     from compiler.interop import import_source, write_imported
     from compiler.validate import validate
 
     root = _repository(repo)
-    imported = import_source(source, name)
+    imported = import_source(source, name, from_history)
     target = write_imported(imported, (into or root / "environments").resolve(), force)
     click.echo(f"{imported.name}: imported from {source} into {target}")
     for note in imported.notes:

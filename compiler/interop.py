@@ -13,6 +13,8 @@ stage reads them) as a conda `environment.yml` or a pip requirements file.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from dataclasses import dataclass, field
 from io import StringIO
@@ -227,11 +229,131 @@ def import_azureml_v2(file: Path, name: str | None = None) -> Imported:
     return Imported(manifest["name"], manifest, str(file), notes, files)
 
 
-def import_source(source: Path, name: str | None = None) -> Imported:
-    """Whatever `source` is: an Azure ML v2 environment, a conda environment file or a
-    requirements file."""
+def conda_prefix(source: str) -> Path | None:
+    """The conda environment `source` names: a prefix folder (with conda-meta/), or the name of
+    an environment in the usual places (CONDA_ENVS_PATH, ~/.conda/envs, the common installs)."""
+    path = Path(source).expanduser()
+    if (path / "conda-meta").is_dir():
+        return path
+    if "/" in source or source.startswith("."):
+        return None
+    home = Path.home()
+    places = [Path(p) for p in os.environ.get("CONDA_ENVS_PATH", "").split(os.pathsep) if p]
+    places += [home / ".conda" / "envs"]
+    places += [home / d / "envs" for d in ("miniforge3", "mambaforge", "miniconda3", "anaconda3")]
+    places += [Path("/opt/conda/envs")]
+    return next((p / source for p in places if (p / source / "conda-meta").is_dir()), None)
+
+
+def import_conda_prefix(prefix: Path, name: str | None = None, history: bool = False) -> Imported:
+    """An installed conda environment, read from its conda-meta records (py-rattler) and pip's
+    dist-info folders; no conda needed. Full pins by default; with `history`, only what the
+    user asked for (the records' requested specs, else conda-meta/history)."""
+    from rattler import PrefixRecord
+
+    notes: list[str] = []
+    records = []
+    for file in sorted((prefix / "conda-meta").glob("*.json")):
+        try:
+            records.append(PrefixRecord.from_path(file))
+        except Exception as exc:  # py-rattler raises its own parse errors
+            notes.append(f"{file.name}: not a conda record ({exc}); skipped")
+    if not records:
+        raise EnvcError(f"{prefix}: no conda package records in conda-meta/")
+    channels: list[str] = []
+    platforms: set[str] = set()
+    pins: dict[str, str] = {}
+    python: str | None = None
+    for record in records:
+        package = record.name.normalized
+        channel = _channel_name(str(record.channel or ""))
+        if channel and channel not in channels:
+            channels.append(channel)
+        if record.subdir and record.subdir != "noarch":
+            platforms.add(record.subdir)
+        if package == "python":
+            python = str(record.version)
+        else:
+            pins[package] = f"{package} =={record.version} {record.build}"
+    conda: list[str]
+    if history:
+        requested = _requested_specs(prefix, records)
+        conda = [spec for spec in requested if not _PYTHON_SPEC.match(spec) and spec != "python"]
+        version = next((_PYTHON_SPEC.match(s) for s in requested if _PYTHON_SPEC.match(s)), None)
+        python = version.group(1) if version else ".".join((python or "").split(".")[:2]) or None
+    else:
+        conda = [pins[package] for package in sorted(pins)]
+    pip = _pip_installed(prefix)
+    if pip:
+        notes.append(f"{len(pip)} packages installed by pip are imported as pip pins")
+    manifest: dict[str, Any] = {
+        "schema_version": 1,
+        "name": manifest_name(name or prefix.name),
+    }
+    if python:
+        manifest["python"] = python
+    if channels:
+        manifest["channels"] = channels
+    if conda:
+        manifest["conda"] = conda
+    if pip:
+        manifest["pip"] = pip
+    if platforms and platforms != {DEFAULT_PLATFORM}:
+        manifest["platforms"] = sorted(platforms)
+    return Imported(manifest["name"], manifest, str(prefix), notes)
+
+
+def _channel_name(url: str) -> str:
+    """`https://conda.anaconda.org/conda-forge/linux-64` -> `conda-forge`; other URLs stay."""
+    url = url.rstrip("/")
+    for subdir in ("/noarch", "/linux-64", "/linux-aarch64", "/osx-64", "/osx-arm64", "/win-64"):
+        url = url.removesuffix(subdir)
+    return url.removeprefix("https://conda.anaconda.org/")
+
+
+def _requested_specs(prefix: Path, records: list[Any]) -> list[str]:
+    """What the user asked conda for: the records' requested specs, else conda-meta/history."""
+    requested = [spec for record in records for spec in (record.requested_specs or [])]
+    requested += [record.requested_spec for record in records if record.requested_spec]
+    if not requested:
+        history = prefix / "conda-meta" / "history"
+        specs: dict[str, str] = {}
+        if history.is_file():
+            for line in history.read_text(encoding="utf-8", errors="replace").splitlines():
+                match = re.match(r"# (update|install|create|remove) specs: (\[.*\])", line)
+                if not match:
+                    continue
+                for spec in json.loads(match.group(2).replace("'", '"')):
+                    package = re.split(r"[\s=<>!~\[]", spec, maxsplit=1)[0]
+                    if match.group(1) == "remove":
+                        specs.pop(package, None)
+                    else:
+                        specs[package] = spec
+        requested = list(specs.values())
+    return list(dict.fromkeys(requested))
+
+
+def _pip_installed(prefix: Path) -> list[str]:
+    """`name==version` of the packages pip installed into the prefix (INSTALLER says pip)."""
+    pins = []
+    for installer in sorted(prefix.glob("lib/python3*/site-packages/*.dist-info/INSTALLER")):
+        if installer.read_text(encoding="utf-8", errors="replace").strip() != "pip":
+            continue
+        stem = installer.parent.name.removesuffix(".dist-info")
+        package, _, version = stem.rpartition("-")
+        if package:
+            pins.append(f"{package.replace('_', '-').lower()}=={version}")
+    return pins
+
+
+def import_source(source: Path, name: str | None = None, history: bool = False) -> Imported:
+    """Whatever `source` is: a conda environment (prefix or name), an Azure ML v2 environment,
+    a conda environment file or a requirements file."""
+    prefix = conda_prefix(str(source))
+    if prefix is not None:
+        return import_conda_prefix(prefix, name, history)
     if not source.is_file():
-        raise UsageError(f"{source}: no such file")
+        raise UsageError(f"{source}: no such file, conda prefix or conda environment name")
     if source.suffix in (".yml", ".yaml"):
         data = read_yaml(source, str(source)).data
         if _is_azureml_v2(data):

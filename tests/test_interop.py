@@ -3,6 +3,7 @@ back, and round-trip."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,74 @@ def test_azureml_v2_environments_with_their_files(make_repo: RepoFactory) -> Non
     built = root / "build/docker-context-example"
     assert (built / "requirements.txt").is_file()
     assert "FROM python:3.8 AS envc-base" in (built / "Dockerfile").read_text()
+
+
+def _prefix(folder: Path, requested: dict[str, str], history: str | None = None) -> Path:
+    """A conda prefix: conda-meta records made of real channel entries (python, numpy and what
+    numpy needs on linux-64), a pip-installed dist-info, optionally a history file."""
+    channel = Path(__file__).resolve().parent / "data" / "channels" / "conda-forge" / "linux-64"
+    repodata = json.loads((channel / "repodata.json").read_text())
+    entries = {**repodata.get("packages", {}), **repodata.get("packages.conda", {})}
+    wanted = {"python": "3.11", "numpy": "1.25.2"}
+    meta = folder / "conda-meta"
+    meta.mkdir(parents=True)
+    for file_name, entry in sorted(entries.items()):
+        version = wanted.get(entry["name"])
+        if version is None or not entry["version"].startswith(version):
+            continue
+        wanted.pop(entry["name"])
+        record = {
+            **entry,
+            "fn": file_name,
+            "url": f"https://conda.anaconda.org/conda-forge/linux-64/{file_name}",
+            "channel": "https://conda.anaconda.org/conda-forge/linux-64",
+            "files": [],
+            "paths_data": {"paths": [], "paths_version": 1},
+        }
+        if entry["name"] in requested:
+            record["requested_spec"] = requested[entry["name"]]
+        stem = file_name.removesuffix(".conda").removesuffix(".tar.bz2")
+        (meta / f"{stem}.json").write_text(json.dumps(record))
+    assert not wanted, f"the channel snapshot lacks {wanted}"
+    if history is not None:
+        (meta / "history").write_text(history)
+    dist = folder / "lib/python3.11/site-packages/rich_click-1.8.3.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "INSTALLER").write_text("pip\n")
+    return folder
+
+
+def test_an_installed_conda_environment_with_full_pins_or_from_history(
+    tmp_path: Path, make_repo: RepoFactory
+) -> None:
+    prefix = _prefix(
+        tmp_path / "envs" / "Team Env", {"numpy": "numpy>=1.25", "python": "python=3.11"}
+    )
+    full = import_source(prefix)
+    assert full.name == "team-env" and full.manifest["channels"] == ["conda-forge"]
+    assert full.manifest["python"].startswith("3.11.")
+    assert full.manifest["conda"] == ["numpy ==1.25.2 " + full.manifest["conda"][0].split()[-1]]
+    assert full.manifest["pip"] == ["rich-click==1.8.3"]
+    asked = import_source(prefix, history=True)
+    assert (asked.manifest["python"], asked.manifest["conda"]) == ("3.11", ["numpy>=1.25"])
+    root = make_repo({})
+    for imported, suffix in ((full, "full"), (asked, "asked")):
+        imported.name = imported.manifest["name"] = f"{imported.name}-{suffix}"
+        write_imported(imported, root / "environments")
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+
+
+def test_history_file_when_records_do_not_say(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = (
+        "==> 2026-01-01 00:00:00 <==\n# cmd: conda create -n old python=3.11 numpy scipy\n"
+        '# create specs: ["python=3.11", "numpy", "scipy"]\n'
+        "==> 2026-01-02 00:00:00 <==\n# remove specs: ['scipy']\n"
+    )
+    _prefix(tmp_path / "home/.conda/envs/old", {}, history)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CONDA_ENVS_PATH", raising=False)
+    imported = import_source(Path("old"), history=True)  # found by name in ~/.conda/envs
+    assert (imported.manifest["python"], imported.manifest["conda"]) == ("3.11", ["numpy"])
