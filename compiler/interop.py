@@ -346,12 +346,98 @@ def _pip_installed(prefix: Path) -> list[str]:
     return pins
 
 
+V1_FILE = "azureml_environment.json"
+V1_CONDA_FILE = "conda_dependencies.yml"
+V1_DOCKERFILE = "BaseDockerfile"
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def import_azureml_v1(folder: Path, name: str | None = None) -> Imported:
+    """An Azure ML SDK v1 environment as `Environment.save_to_directory` writes it: the JSON
+    definition, `conda_dependencies.yml` and `BaseDockerfile` beside it."""
+    try:
+        data = json.loads((folder / V1_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EnvcError(f"{folder / V1_FILE}: not readable as JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise EnvcError(f"{folder / V1_FILE}: not an Azure ML environment definition")
+    notes: list[str] = []
+    files: dict[str, bytes] = {}
+    manifest: dict[str, Any] = {
+        "schema_version": 1,
+        "name": manifest_name(name or str(data.get("name") or folder.name)),
+    }
+    if str(data.get("version") or "").isdigit():
+        manifest["version"] = int(data["version"])
+    python, docker = _mapping(data.get("python")), _mapping(data.get("docker"))
+    if python.get("userManagedDependencies"):
+        interpreter = str(python.get("interpreterPath") or "")
+        managed: dict[str, Any] = {"user_managed_dependencies": True}
+        if interpreter.startswith("/"):
+            managed["interpreter_path"] = interpreter
+        else:
+            notes.append(f"interpreterPath {interpreter!r} is not absolute: set interpreter_path")
+        manifest["python"] = managed
+    elif (folder / V1_CONDA_FILE).is_file():
+        files[V1_CONDA_FILE] = (folder / V1_CONDA_FILE).read_bytes()
+        manifest["conda_file"] = V1_CONDA_FILE
+    settings: dict[str, Any] = {}
+    enabled = docker.get("enabled", True) is not False
+    dockerfile = docker.get("baseDockerfile")
+    if (folder / V1_DOCKERFILE).is_file():
+        files["Dockerfile"] = (folder / V1_DOCKERFILE).read_bytes()
+    elif isinstance(dockerfile, str) and dockerfile.strip():
+        files["Dockerfile"] = dockerfile.encode()
+    if not enabled:
+        settings["enabled"] = False
+        if docker.get("baseImage") or "Dockerfile" in files:
+            notes.append("docker is disabled: its base image and Dockerfile are not carried")
+            files.pop("Dockerfile", None)
+    elif "Dockerfile" in files:
+        settings["base_dockerfile"] = "Dockerfile"
+    elif isinstance(docker.get("baseImage"), str):
+        settings["base_image"] = docker["baseImage"]
+    registry = _mapping(docker.get("baseImageRegistry"))
+    if enabled and registry.get("address"):
+        settings["base_image_registry"] = {
+            "address": registry["address"],
+            "username": "${BASE_IMAGE_REGISTRY_USERNAME}",
+            "password": "${BASE_IMAGE_REGISTRY_PASSWORD}",
+        }
+        notes.append(
+            "base image registry credentials are never imported: set BASE_IMAGE_REGISTRY_USERNAME "
+            "and BASE_IMAGE_REGISTRY_PASSWORD where envc runs"
+        )
+    if settings:
+        manifest["docker"] = settings
+    variables = data.get("environmentVariables")
+    if isinstance(variables, dict) and variables:
+        manifest["variables"] = {str(k): str(v) for k, v in variables.items()}
+    # Options of `docker run`, not of the image (their SDK defaults say nothing).
+    for key, default in (("shmSize", None), ("arguments", []), ("sharedVolumes", True)):
+        if docker.get(key) not in (default, None, "2g"):
+            notes.append(f"docker.{key} {docker[key]!r} is a run option, not carried")
+    for section in ("spark", "databricks"):
+        if any(v for v in _mapping(data.get(section)).values() if isinstance(v, list)):
+            notes.append(f"{section} settings are not carried")
+    if data.get("inferencingStackVersion"):
+        notes.append("inferencingStackVersion is not carried")
+    return Imported(manifest["name"], manifest, str(folder / V1_FILE), notes, files)
+
+
 def import_source(source: Path, name: str | None = None, history: bool = False) -> Imported:
     """Whatever `source` is: a conda environment (prefix or name), an Azure ML v2 environment,
     a conda environment file or a requirements file."""
     prefix = conda_prefix(str(source))
     if prefix is not None:
         return import_conda_prefix(prefix, name, history)
+    if (source / V1_FILE).is_file():
+        return import_azureml_v1(source, name)
+    if source.name == V1_FILE:
+        return import_azureml_v1(source.parent, name)
     if not source.is_file():
         raise UsageError(f"{source}: no such file, conda prefix or conda environment name")
     if source.suffix in (".yml", ".yaml"):

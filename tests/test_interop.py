@@ -215,3 +215,55 @@ def test_history_file_when_records_do_not_say(
     monkeypatch.delenv("CONDA_ENVS_PATH", raising=False)
     imported = import_source(Path("old"), history=True)  # found by name in ~/.conda/envs
     assert (imported.manifest["python"], imported.manifest["conda"]) == ("3.11", ["numpy"])
+
+
+def test_azureml_sdk_v1_saved_environments(tmp_path: Path, make_repo: RepoFactory) -> None:
+    scaffold = import_source(REAL / "amlv1-azureml_environment-scaffold")
+    assert scaffold.manifest["docker"] == {"enabled": False}
+    assert scaffold.manifest["variables"] == {"EXAMPLE_ENV_VAR": "EXAMPLE_VALUE"}
+    assert any("docker is disabled" in note for note in scaffold.notes)
+
+    saved = tmp_path / "saved"  # as Environment.save_to_directory writes one
+    saved.mkdir()
+    definition = json.loads(
+        (REAL / "amlv1-azureml_environment-scaffold/azureml_environment.json").read_text()
+    )
+    definition["name"] = "Geo Env"
+    definition["version"] = "3"
+    definition["docker"].update(
+        {
+            "enabled": True,
+            "shmSize": "8g",
+            "baseImageRegistry": {
+                "address": "contoso.azurecr.io",
+                "username": "u",
+                "password": "p",
+            },
+        }
+    )
+    (saved / "azureml_environment.json").write_text(json.dumps(definition))
+    (saved / "conda_dependencies.yml").write_text(
+        "name: geo\nchannels: [conda-forge]\ndependencies:\n  - python=3.11\n  - shapely\n"
+    )
+    (saved / "BaseDockerfile").write_text(
+        "FROM mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04\n"
+    )
+    imported = import_source(saved / "azureml_environment.json")
+    manifest = imported.manifest
+    assert (manifest["name"], manifest["version"], manifest["conda_file"]) == (
+        "geo-env",
+        3,
+        "conda_dependencies.yml",
+    )
+    assert manifest["docker"]["base_dockerfile"] == "Dockerfile"
+    assert (
+        manifest["docker"]["base_image_registry"]["password"] == "${BASE_IMAGE_REGISTRY_PASSWORD}"
+    )
+    assert sorted(imported.files) == ["Dockerfile", "conda_dependencies.yml"]
+    assert any("shmSize" in note for note in imported.notes)
+    assert any("credentials are never imported" in note for note in imported.notes)
+    root = make_repo({})
+    for each in (scaffold, imported):
+        write_imported(each, root / "environments")
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
