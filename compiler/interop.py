@@ -1,10 +1,11 @@
 """Import environments from the formats they live in today, export them to where they run.
 
 Import: a conda `environment.yml` (channels, conda and nested pip dependencies, `name`,
-`variables`, conda-lock's `platforms`), a pip `requirements.txt` (with `-r` includes) or an Azure
-ML CLI v2 environment (`image`, `conda_file`, `build.path`; referenced files are copied) becomes
-a manifest. What a manifest cannot say is never dropped silently: each import returns notes
-(platform selectors, `pip-repositories` and index options, editable installs, azureml-assets'
+`variables`, conda-lock's `platforms`), a pip `requirements.txt` (with `-r` includes), an
+installed conda environment, an Azure ML SDK v1 saved environment, an Azure ML CLI v2
+environment (`image`, `conda_file`, `build.path`; referenced files are copied) or an
+azureml-assets environment folder becomes a manifest. What a manifest cannot say is never
+dropped silently: each import returns notes (platform selectors, `pip-repositories` and index options, editable installs, azureml-assets'
 `{{latest-pypi-version}}` placeholders kept as unpinned specs, unknown keys).
 
 Export: a resolved manifest (its conda and pip parts, referenced files merged in, as the lock
@@ -428,6 +429,66 @@ def import_azureml_v1(folder: Path, name: str | None = None) -> Imported:
     return Imported(manifest["name"], manifest, str(folder / V1_FILE), notes, files)
 
 
+def import_azureml_asset(folder: Path, name: str | None = None) -> Imported:
+    """An azureml-assets environment folder (`asset.yaml`, `spec.yaml`, `environment.yaml`,
+    `context/`): its Dockerfile is the recipe, so the manifest builds on it with user-managed
+    dependencies; the context is copied. `{{latest-…}}` placeholders become unpinned specs and
+    the `latest` tag, each noted."""
+    asset = _mapping(read_yaml(folder / "asset.yaml", "asset.yaml").data)
+    spec = _mapping(read_yaml(folder / str(asset.get("spec") or "spec.yaml"), "spec.yaml").data)
+    extra = folder / str(asset.get("extra_config") or "environment.yaml")
+    image = _mapping(
+        _mapping(read_yaml(extra, extra.name).data if extra.is_file() else {}).get("image")
+    )
+    context_settings = _mapping(image.get("context"))
+    context = folder / str(context_settings.get("dir") or "context")
+    dockerfile = str(context_settings.get("dockerfile") or "Dockerfile")
+    if not (context / dockerfile).is_file():
+        raise EnvcError(f"{folder}: the asset's context has no {dockerfile}")
+    notes: list[str] = []
+    files: dict[str, bytes] = {}
+    prefix = None
+    for item in sorted(context.rglob("*")):
+        if not item.is_file():
+            continue
+        relative = item.relative_to(context).as_posix()
+        content = item.read_bytes()
+        if relative == dockerfile:
+            text = content.decode("utf-8")
+            for found in sorted(set(re.findall(r"\S*\{\{latest-[a-z-]+\}\}", text))):
+                notes.append(f"{relative}: {found} is a template placeholder: unpinned")
+            text = re.sub(r":\{\{latest-image-tag\}\}", ":latest", text)
+            text = re.sub(r"(?:==|~=|>=)?\{\{latest-pypi-version\}\}", "", text)
+            content = text.encode()
+            prefix = re.search(r"^ENV CONDA_PREFIX=(/\S+)$", text, re.M)
+        files[relative] = content
+    python: dict[str, Any] = {"user_managed_dependencies": True}
+    if prefix:
+        python["interpreter_path"] = f"{prefix.group(1)}/bin/python"
+    else:
+        notes.append("the Dockerfile sets no CONDA_PREFIX: set python.interpreter_path")
+    notes.append(
+        "packages are installed by the asset's Dockerfile, so envc does not lock them; "
+        "import its conda file on its own to lock them"
+    )
+    manifest: dict[str, Any] = {
+        "schema_version": 1,
+        "name": manifest_name(name or str(asset.get("name") or folder.name)),
+    }
+    if isinstance(spec.get("description"), str):
+        manifest["description"] = " ".join(spec["description"].split())
+    if isinstance(spec.get("tags"), dict):
+        manifest["tags"] = {str(k): str(v) for k, v in spec["tags"].items() if str(k).strip()}
+    manifest["python"] = python
+    manifest["docker"] = {"base_dockerfile": dockerfile}
+    for key in ("test", "categories"):
+        if key in asset:
+            notes.append(f"asset.yaml {key!r} is not carried")
+    if image.get("publish"):
+        notes.append("environment.yaml 'publish' is not carried (see envc register)")
+    return Imported(manifest["name"], manifest, str(folder / "asset.yaml"), notes, files)
+
+
 def import_source(source: Path, name: str | None = None, history: bool = False) -> Imported:
     """Whatever `source` is: a conda environment (prefix or name), an Azure ML v2 environment,
     a conda environment file or a requirements file."""
@@ -436,6 +497,8 @@ def import_source(source: Path, name: str | None = None, history: bool = False) 
         return import_conda_prefix(prefix, name, history)
     if (source / V1_FILE).is_file():
         return import_azureml_v1(source, name)
+    if (source / "asset.yaml").is_file():
+        return import_azureml_asset(source, name)
     if source.name == V1_FILE:
         return import_azureml_v1(source.parent, name)
     if not source.is_file():

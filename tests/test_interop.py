@@ -267,3 +267,26 @@ def test_azureml_sdk_v1_saved_environments(tmp_path: Path, make_repo: RepoFactor
         write_imported(each, root / "environments")
     report = validate(root=root, cwd=root)
     assert report.ok, report.diagnostics
+
+
+def test_an_azureml_assets_folder_builds_on_its_dockerfile(make_repo: RepoFactory) -> None:
+    imported = import_source(REAL / "aml-sklearn-1.5")
+    manifest = imported.manifest
+    assert manifest["python"] == {
+        "user_managed_dependencies": True,
+        "interpreter_path": "/azureml-envs/sklearn-1.5/bin/python",
+    }
+    assert manifest["docker"] == {"base_dockerfile": "Dockerfile"}
+    assert manifest["tags"]["Scikit-learn"] == "1.5"
+    dockerfile = imported.files["Dockerfile"].decode()
+    assert "{{" not in dockerfile
+    assert "FROM mcr.microsoft.com/azureml/openmpi5.0-ubuntu24.04:latest" in dockerfile
+    assert "    azureml-core \\" in dockerfile  # unpinned, and said so
+    assert sum("template placeholder" in note for note in imported.notes) == 7
+    assert any("does not lock them" in note for note in imported.notes)
+    root = make_repo({})
+    write_imported(imported, root / "environments")
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    render_repository(root, report.manifests, ["sklearn-1.5"])
+    assert (root / "build/sklearn-1.5/conda_dependencies.yaml").is_file()  # COPY source
