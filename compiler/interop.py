@@ -5,8 +5,9 @@ Import: a conda `environment.yml` (channels, conda and nested pip dependencies, 
 installed conda environment, an Azure ML SDK v1 saved environment, an Azure ML CLI v2
 environment (`image`, `conda_file`, `build.path`; referenced files are copied) or an
 azureml-assets environment folder becomes a manifest. What a manifest cannot say is never
-dropped silently: each import returns notes (platform selectors, `pip-repositories` and index options, editable installs, azureml-assets'
-`{{latest-pypi-version}}` placeholders kept as unpinned specs, unknown keys).
+dropped silently: each import returns notes (platform selectors, `pip-repositories` and index
+options, editable installs, azureml-assets' `{{latest-…}}` placeholders kept as unpinned specs,
+unknown keys).
 
 Export: a resolved manifest (its conda and pip parts, referenced files merged in, as the lock
 stage reads them) as a conda `environment.yml` or a pip requirements file.
