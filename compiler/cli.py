@@ -846,6 +846,12 @@ def build(
 
 @main.command(name="import")
 @click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="SOURCE is a folder: import every environment found under it, reporting each.",
+)
 @click.option("--name", help="The environment's name (default: from the source).")
 @click.option(
     "--from-history",
@@ -862,6 +868,7 @@ def build(
 @_handle_errors
 def import_command(
     source: Path,
+    everything: bool,
     name: str | None,
     from_history: bool,
     into: Path | None,
@@ -871,18 +878,35 @@ def import_command(
     """Import an environment as a manifest: a conda environment (prefix folder or name), a conda
     environment file, a pip requirements file, or an Azure ML v2 environment; prints what it
     could not carry over. Exit 1 when the new manifest does not validate."""
-    from compiler.interop import import_source, write_imported
+    from compiler.errors import EnvcError
+    from compiler.interop import import_source, importable_sources, write_imported
     from compiler.validate import validate
 
     root = _repository(repo)
-    imported = import_source(source, name, from_history)
-    target = write_imported(imported, (into or root / "environments").resolve(), force)
-    click.echo(f"{imported.name}: imported from {source} into {target}")
-    for note in imported.notes:
-        click.echo(f"  not carried: {note}")
-    report = validate([target], root=root, cache=True)
+    folder = (into or root / "environments").resolve()
+    if everything and not source.is_dir():
+        raise click.BadParameter(f"{source} is not a folder", param_hint="SOURCE")
+    sources = importable_sources(source) if everything else [source]
+    written, failed = [], 0
+    for each in sources:
+        try:
+            imported = import_source(each, None if everything else name, from_history)
+            target = write_imported(imported, folder, force)
+        except EnvcError as exc:
+            if not everything:
+                raise
+            failed += 1
+            click.echo(f"{each}: not imported: {str(exc).removeprefix(f'{each}: ')}")
+            continue
+        written.append(target)
+        click.echo(f"{imported.name}: imported from {each} into {target}")
+        for note in imported.notes:
+            click.echo(f"  not carried: {note}")
+    if not written:
+        return EXIT_FINDINGS
+    report = validate(written, root=root, cache=True)
     _show(report)
-    return EXIT_OK if report.ok else EXIT_FINDINGS
+    return EXIT_OK if report.ok and not failed else EXIT_FINDINGS
 
 
 @main.command()

@@ -37,6 +37,9 @@ _PYTHON_SPEC = re.compile(r"^python\s*(?:={1,2}|\s)\s*(3\.[0-9]{1,2}(?:\.[0-9]{1
 # azureml-assets' templating: `name=={{latest-pypi-version}}`, resolved at their build time.
 _PLACEHOLDER = re.compile(r"\s*(?:={1,2}|~=|>=|<=)?\s*\{\{[^}]*\}\}")
 _SELECTOR = re.compile(r"#\s*\[[^\]]+\]")
+_NAMELESS_URL = re.compile(r"^(?:git\+|hg\+|svn\+|bzr\+|https?://|file:)")
+# Conda files whose name says nothing about the environment (the folder names it instead).
+_GENERIC_STEMS = {"environment", "env", "conda", "conda_dependencies", "conda-dependencies"}
 _CARRIED_KEYS = {"name", "channels", "dependencies", "variables", "platforms"}
 
 
@@ -94,6 +97,11 @@ def import_conda_environment(file: Path, name: str | None = None) -> Imported:
                     notes.append(f"pip entry {requirement!r} is not a string: not imported")
                 elif requirement.startswith("-"):
                     notes.append(f"pip option {requirement!r} is not carried (see envc.yaml's pip)")
+                elif _NAMELESS_URL.match(requirement):
+                    notes.append(
+                        f"{requirement!r} is not carried: a URL requirement needs a name "
+                        "(NAME @ URL)"
+                    )
                 else:
                     pip.append(_unpinned(requirement.strip(), notes))
         else:
@@ -108,7 +116,8 @@ def import_conda_environment(file: Path, name: str | None = None) -> Imported:
         notes.append(f"key {key!r} is not carried ({what})")
     source_name = data.get("name")
     if not isinstance(source_name, str):
-        source_name = file.parent.name
+        generic = file.stem.lower() in _GENERIC_STEMS
+        source_name = file.parent.name if generic else f"{file.parent.name}-{file.stem}"
     manifest: dict[str, Any] = {"schema_version": 1, "name": manifest_name(name or source_name)}
     if python:
         manifest["python"] = python
@@ -506,6 +515,10 @@ def import_source(source: Path, name: str | None = None, history: bool = False) 
         raise UsageError(f"{source}: no such file, conda prefix or conda environment name")
     if source.suffix in (".yml", ".yaml"):
         data = read_yaml(source, str(source)).data
+        if isinstance(data, dict) and {"package", "metadata"} <= set(data):
+            raise EnvcError(
+                f"{source}: a conda-lock lockfile; import the environment file it was made from"
+            )
         if _is_azureml_v2(data):
             return import_azureml_v2(source, name)
         return import_conda_environment(source, name)
@@ -515,6 +528,29 @@ def import_source(source: Path, name: str | None = None, history: bool = False) 
         f"{source}: cannot tell what this is; envc imports conda environment files (.yml) "
         "and pip requirements files (.txt)"
     )
+
+
+def importable_sources(tree: Path) -> list[Path]:
+    """What `envc import --all` imports under `tree`: folders that are one environment (a conda
+    prefix, an Azure ML v1 save, an azureml-assets folder, whose insides are not looked at
+    again), conda and Azure ML YAML files, requirements files."""
+    found: list[Path] = []
+    pending = [tree]
+    while pending:
+        folder = pending.pop()
+        if any((folder / marker).exists() for marker in ("conda-meta", V1_FILE, "asset.yaml")):
+            found.append(folder)
+            continue
+        for entry in sorted(folder.iterdir(), reverse=True):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                pending.append(entry)
+            elif entry.suffix in (".yml", ".yaml") or (
+                entry.suffix == ".txt" and entry.name.startswith("requirements")
+            ):
+                found.append(entry)
+    return sorted(found)
 
 
 def manifest_text(imported: Imported) -> str:

@@ -4,6 +4,7 @@ back, and round-trip."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -290,3 +291,29 @@ def test_an_azureml_assets_folder_builds_on_its_dockerfile(make_repo: RepoFactor
     assert report.ok, report.diagnostics
     render_repository(root, report.manifests, ["sklearn-1.5"])
     assert (root / "build/sklearn-1.5/conda_dependencies.yaml").is_file()  # COPY source
+
+
+def test_import_all_reports_each_source(make_repo: RepoFactory, tmp_path: Path) -> None:
+    root = make_repo({})
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for name in (
+        "aml-sklearn-1.5",
+        "amlv2-docker-image-plus-conda",
+        "r2d-pipfile-requirements-txt",
+    ):
+        shutil.copytree(REAL / name, tree / name)
+    (tree / "lock").mkdir()
+    (tree / "lock/conda-lock.yml").write_text("version: 1\nmetadata: {}\npackage: []\n")
+    result = CliRunner().invoke(main, ["import", "--all", str(tree), "--repo", str(root)])
+    assert result.exit_code == 1  # one source could not be imported
+    imported = sorted(p.parent.name for p in (root / "environments").glob("*/env.yaml"))
+    # The asset folder is one environment: its context's conda file is not imported again.
+    assert imported == [
+        "docker-image-plus-conda-example",
+        "pydata-example",
+        "r2d-pipfile-requirements-txt",
+        "sklearn-1.5",
+    ]
+    assert "conda-lock.yml: not imported: a conda-lock lockfile" in result.output
+    assert "envc: 4 manifest(s) valid" in result.output
