@@ -15,9 +15,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from compiler.errors import UsageError
 
@@ -71,6 +72,33 @@ def build_images(
                 continue
         outcomes.append(BuildOutcome(name, image, "built", digest))
     return outcomes
+
+
+def build_repository(
+    root: Path,
+    manifests: Mapping[str, tuple[Any, str]],
+    names: Sequence[str],
+    *,
+    out: Path,
+    image_prefix: str,
+    push: bool = False,
+    plain_http: bool = False,
+) -> list[BuildOutcome]:
+    """Render the named environments that are images into `out` and build each."""
+    from compiler.registering import render_heads
+    from compiler.render import render_repository
+
+    unknown = sorted(set(names) - set(manifests))
+    if unknown:
+        raise UsageError(f"no environment named {', '.join(unknown)}")
+    heads = render_heads(root, manifests, names)
+    images = [name for name in names if heads[name].base_image is not None]
+    render_repository(root, manifests, images, out=out)
+    contexts = {
+        name: (out / name, image_tag(image_prefix, name, heads[name].address.digest))
+        for name in images
+    }
+    return build_images(contexts, push=push, plain_http=plain_http)
 
 
 def tag_version(image: str, version_tag: str, *, push: bool, plain_http: bool) -> str | None:

@@ -809,9 +809,8 @@ def build(
     import json
     from dataclasses import asdict
 
-    from compiler.build import build_images, image_tag
-    from compiler.registering import planned_names, render_heads
-    from compiler.render import render_repository
+    from compiler.build import build_repository
+    from compiler.registering import planned_names
     from compiler.validate import validate
 
     root = _repository(repo)
@@ -822,18 +821,15 @@ def build(
     selected = list(names) or (
         sorted(planned_names(plan_file)) if plan_file else sorted(report.manifests)
     )
-    unknown = sorted(set(selected) - set(report.manifests))
-    if unknown:
-        raise click.BadParameter(f"no environment named {', '.join(unknown)}")
-    heads = render_heads(root, report.manifests, selected)
-    images = [name for name in selected if heads[name].base_image is not None]
-    folder = out.resolve() if out else root / "build"
-    render_repository(root, report.manifests, images, out=folder)
-    contexts = {
-        name: (folder / name, image_tag(image_prefix, name, heads[name].address.digest))
-        for name in images
-    }
-    outcomes = build_images(contexts, push=push, plain_http=plain_http)
+    outcomes = build_repository(
+        root,
+        report.manifests,
+        selected,
+        out=out.resolve() if out else root / "build",
+        image_prefix=image_prefix,
+        push=push,
+        plain_http=plain_http,
+    )
     if output_format == "json":
         click.echo(json.dumps([asdict(o) for o in outcomes], indent=2, sort_keys=True))
     for outcome in outcomes if output_format == "text" else ():
