@@ -27,7 +27,7 @@ from compiler.locking import lock_repository
 from compiler.plan import Plan, plan
 from compiler.plan_output import as_json, bake_file, markdown
 from compiler.registering import register_repository
-from compiler.registry import Registry
+from compiler.registry import LazyRegistry, Registry
 from compiler.render import render_repository
 from compiler.report import text as diagnostics_text
 from compiler.validate import validate
@@ -131,33 +131,16 @@ def run_ci(
         locks.details = [f"{o.name}: {o.status}: {'; '.join(o.reasons)}" for o in stale]
 
     planned = step("plan")
-    registry: list[Registry | None] = []
-    registry_problem: list[str] = []
-
-    def connect() -> Registry | None:
-        """The registry, opened once; None when there is none or it cannot be reached."""
-        if not registry:
-            try:
-                registry.append(open_registry())
-            except EnvcError as exc:  # reported by the steps that needed it
-                registry.append(None)
-                registry_problem.extend(str(exc).splitlines())
-        return registry[0]
-
-    def registered(name: str, address: str) -> int | None:
-        connected = connect()
-        record = None if connected is None else connected.find(name, address)
-        return None if record is None else record.version
-
+    registry = LazyRegistry(open_registry, tolerate=True)  # problems go into the report
     if locks.status == "passed":
-        result = plan(root, base_ref, head_ref, registered=registered)
+        result = plan(root, base_ref, head_ref, registered=registry.version_of)
         report.plan = result
         planned.status = "failed" if result.diagnostics else "passed"
         planned.summary = f"{len(result.to_build)} to build"
         planned.details = _diagnostic_lines(result.diagnostics)
-        if registry_problem:
+        if registry.problem:
             planned.summary += " (registry unavailable: reuse not checked)"
-            planned.details += registry_problem
+            planned.details += registry.problem
 
     rendered = step("render")
     if planned.status == "passed" and report.plan is not None:
@@ -180,8 +163,7 @@ def run_ci(
                 report,
                 built,
                 stored,
-                connect=connect,
-                registry_problem=registry_problem,
+                registry=registry,
                 root=root,
                 manifests=validation.manifests,
                 out=out,
@@ -198,8 +180,7 @@ def _build_and_register(
     built: Step,
     stored: Step,
     *,
-    connect: Callable[[], Registry | None],
-    registry_problem: list[str],
+    registry: LazyRegistry,
     root: Path,
     manifests: Mapping[str, tuple[Any, str]],
     out: Path,
@@ -243,11 +224,11 @@ def _build_and_register(
     if not names:
         stored.summary = "nothing built, so nothing registered"
         return
-    target = connect()
+    target = registry.get()
     if target is None:
         stored.status = "failed"
-        stored.summary = "registry unavailable" if registry_problem else "no registry"
-        stored.details = registry_problem
+        stored.summary = "registry unavailable" if registry.problem else "no registry"
+        stored.details = registry.problem
         return
     try:
         registrations = register_repository(

@@ -81,6 +81,18 @@ _plain_http_option = click.option(
 )
 
 
+_base_option = click.option(
+    "--base", "base_ref", required=True, metavar="REF", help="The git revision to compare against."
+)
+_head_option = click.option(
+    "--head",
+    "head_ref",
+    metavar="REF",
+    help="The git revision to check (default: the working tree, staged or not, untracked "
+    "files too).",
+)
+
+
 def _registry_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return _registry_url_option(_plain_http_option(command))
 
@@ -302,13 +314,8 @@ def render(names: tuple[str, ...], out: Path | None, check: bool, repo: Path | N
 
 
 @main.command()
-@click.option("--base", "base_ref", required=True, metavar="REF", help="What to compare against.")
-@click.option(
-    "--head",
-    "head_ref",
-    metavar="REF",
-    help="What to plan for (default: the working tree, staged or not, untracked files too).",
-)
+@_base_option
+@_head_option
 @click.option(
     "--direct",
     is_flag=True,
@@ -383,24 +390,21 @@ def plan(
     """
     from compiler import plan_output
     from compiler.plan import plan as run
+    from compiler.registry import LazyRegistry
     from compiler.report import REPORTERS
 
     root = _repository(repo)
     with ExitStack() as stack:
-        registries: list[Any] = []
-
-        def registered(name: str, address: str) -> int | None:
-            # Opened on first use: a plan with nothing to build never reads envc.yaml.
-            if not registries:
-                registry = _plan_registry(root, registry_url, plain_http)
-                registries.append(stack.enter_context(registry))
-            if registries[0] is None:
-                return None
-            record = registries[0].find(name, address)
-            return None if record is None else int(record.version)
-
+        registry = LazyRegistry(
+            lambda: stack.enter_context(_plan_registry(root, registry_url, plain_http))
+        )
         result = run(
-            root, base_ref, head_ref, direct=direct, cache=not no_cache, registered=registered
+            root,
+            base_ref,
+            head_ref,
+            direct=direct,
+            cache=not no_cache,
+            registered=registry.version_of,
         )
     if result.diagnostics:
         click.echo(REPORTERS["text"](result.diagnostics, ()), nl=False, err=True)
@@ -679,10 +683,8 @@ def archive(
 
 
 @main.command()
-@click.option("--base", "base_ref", required=True, metavar="REF", help="What to compare against.")
-@click.option(
-    "--head", "head_ref", metavar="REF", help="What to check (default: the working tree)."
-)
+@_base_option
+@_head_option
 @click.option(
     "--main",
     "main_mode",

@@ -18,6 +18,7 @@ from pathlib import Path
 from compiler.errors import UsageError
 
 SYMLINK_MODE = "120000"
+FETCH_MORE = "fetch more history (git fetch --unshallow, or actions/checkout with fetch-depth: 0)"
 SUBMODULE_MODE = "160000"
 
 
@@ -70,10 +71,7 @@ class Git:
             out = self._run("rev-parse", "--verify", "--end-of-options", f"{ref}^{{commit}}")
         except UsageError:
             if self.is_shallow():
-                raise UsageError(
-                    f"{ref!r} is not in this shallow clone; fetch more history "
-                    "(git fetch --unshallow, or actions/checkout with fetch-depth: 0)"
-                ) from None
+                raise UsageError(f"{ref!r} is not in this shallow clone; {FETCH_MORE}") from None
             raise UsageError(f"unknown git revision {ref!r}") from None
         return out.decode().strip()
 
@@ -82,10 +80,7 @@ class Git:
             return self._run("merge-base", base, head).decode().strip()
         except UsageError:
             if self.is_shallow():
-                raise UsageError(
-                    "no merge base in this shallow clone; fetch more history "
-                    "(git fetch --unshallow, or actions/checkout with fetch-depth: 0)"
-                ) from None
+                raise UsageError(f"no merge base in this shallow clone; {FETCH_MORE}") from None
             raise UsageError(
                 "the base and head have no common ancestor (unrelated histories); "
                 "pass --direct to compare the two trees as they are"

@@ -68,14 +68,40 @@ def _unpinned(spec: str, notes: list[str]) -> str:
     return bare
 
 
-def import_conda_environment(file: Path, name: str | None = None) -> Imported:
-    """A conda environment file as a manifest."""
+def _read_mapping(file: Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping; its first problem is an error at path:line:col."""
     document = read_yaml(file, str(file))
     if document.diagnostics:
         d = document.diagnostics[0]
         raise EnvcError(f"{d.path}:{d.line}:{d.col}: error: {d.message}")
-    data = document.data
-    if not isinstance(data, dict) or not isinstance(data.get("dependencies"), list):
+    if not isinstance(document.data, dict):
+        raise EnvcError(f"{file}:1:1: error: expected a mapping at the top")
+    return document.data
+
+
+def _text(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise EnvcError(f"{file}: not UTF-8 text") from None
+
+
+def _folder_files(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by its '/'-separated path inside it."""
+    return {
+        item.relative_to(folder).as_posix(): item.read_bytes()
+        for item in sorted(folder.rglob("*"))
+        if item.is_file()
+    }
+
+
+def import_conda_environment(file: Path, name: str | None = None) -> Imported:
+    """A conda environment file as a manifest."""
+    return _conda_environment(file, _read_mapping(file), name)
+
+
+def _conda_environment(file: Path, data: dict[str, Any], name: str | None) -> Imported:
+    if not isinstance(data.get("dependencies"), list):
         raise EnvcError(
             f"{file}: not a conda environment file (no dependencies list), an Azure ML "
             "environment or a deployment with one"
@@ -106,7 +132,7 @@ def import_conda_environment(file: Path, name: str | None = None) -> Imported:
                     pip.append(_unpinned(requirement.strip(), notes))
         else:
             notes.append(f"dependency {item!r} is not carried")
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(_text(file).splitlines(), start=1):
         if _SELECTOR.search(line):
             notes.append(f"{file.name}:{number}: platform selector not carried: {line.strip()}")
     for key in sorted(set(data) - _CARRIED_KEYS):
@@ -152,7 +178,7 @@ def import_requirements(file: Path, name: str | None = None) -> Imported:
 def _requirements(file: Path, root: Path, notes: list[str], seen: set[Path]) -> list[str]:
     seen.add(file.resolve())
     found: list[str] = []
-    for number, _, content in logical_lines(file.read_text(encoding="utf-8-sig")):
+    for number, _, content in logical_lines(_text(file)):
         include = re.fullmatch(r"(?:-r|--requirement)(?:\s+|=)(\S+)", content)
         if include:
             target, _ = resolve_reference(root, file.parent, include.group(1))
@@ -179,7 +205,10 @@ def _is_azureml_v2(data: Any) -> bool:
 def import_azureml_v2(file: Path, name: str | None = None) -> Imported:
     """An Azure ML CLI v2 environment (image, conda_file, build context) as a manifest, or the
     inline `environment:` of a v2 deployment; referenced files are copied beside it."""
-    data = read_yaml(file, str(file)).data
+    return _azureml_v2(file, _read_mapping(file), name)
+
+
+def _azureml_v2(file: Path, data: dict[str, Any], name: str | None) -> Imported:
     notes: list[str] = []
     if isinstance(data.get("environment"), dict):  # a deployment: its inline environment
         notes.append(
@@ -214,9 +243,7 @@ def import_azureml_v2(file: Path, name: str | None = None) -> Imported:
         dockerfile = str(build.get("dockerfile_path") or "Dockerfile")
         if not (context / dockerfile).is_file():
             raise EnvcError(f"{file}: build context {build['path']} has no {dockerfile}")
-        for item in sorted(context.rglob("*")):
-            if item.is_file():
-                files[item.relative_to(context).as_posix()] = item.read_bytes()
+        files.update(_folder_files(context))
         docker["base_dockerfile"] = dockerfile
     if docker:
         manifest["docker"] = docker
@@ -444,34 +471,25 @@ def import_azureml_asset(folder: Path, name: str | None = None) -> Imported:
     `context/`): its Dockerfile is the recipe, so the manifest builds on it with user-managed
     dependencies; the context is copied. `{{latest-…}}` placeholders become unpinned specs and
     the `latest` tag, each noted."""
-    asset = _mapping(read_yaml(folder / "asset.yaml", "asset.yaml").data)
-    spec = _mapping(read_yaml(folder / str(asset.get("spec") or "spec.yaml"), "spec.yaml").data)
+    asset = _read_mapping(folder / "asset.yaml")
+    spec_file = folder / str(asset.get("spec") or "spec.yaml")
+    spec = _read_mapping(spec_file) if spec_file.is_file() else {}
     extra = folder / str(asset.get("extra_config") or "environment.yaml")
-    image = _mapping(
-        _mapping(read_yaml(extra, extra.name).data if extra.is_file() else {}).get("image")
-    )
+    image = _mapping((_read_mapping(extra) if extra.is_file() else {}).get("image"))
     context_settings = _mapping(image.get("context"))
     context = folder / str(context_settings.get("dir") or "context")
     dockerfile = str(context_settings.get("dockerfile") or "Dockerfile")
     if not (context / dockerfile).is_file():
         raise EnvcError(f"{folder}: the asset's context has no {dockerfile}")
     notes: list[str] = []
-    files: dict[str, bytes] = {}
-    prefix = None
-    for item in sorted(context.rglob("*")):
-        if not item.is_file():
-            continue
-        relative = item.relative_to(context).as_posix()
-        content = item.read_bytes()
-        if relative == dockerfile:
-            text = content.decode("utf-8")
-            for found in sorted(set(re.findall(r"\S*\{\{latest-[a-z-]+\}\}", text))):
-                notes.append(f"{relative}: {found} is a template placeholder: unpinned")
-            text = re.sub(r":\{\{latest-image-tag\}\}", ":latest", text)
-            text = re.sub(r"(?:==|~=|>=)?\{\{latest-pypi-version\}\}", "", text)
-            content = text.encode()
-            prefix = re.search(r"^ENV CONDA_PREFIX=(/\S+)$", text, re.M)
-        files[relative] = content
+    files = _folder_files(context)
+    text = _text(context / dockerfile)
+    for found in sorted(set(re.findall(r"\S*\{\{latest-[a-z-]+\}\}", text))):
+        notes.append(f"{dockerfile}: {found} is a template placeholder: unpinned")
+    text = re.sub(r":\{\{latest-image-tag\}\}", ":latest", text)
+    text = re.sub(r"(?:==|~=|>=)?\{\{latest-pypi-version\}\}", "", text)
+    files[dockerfile] = text.encode()
+    prefix = re.search(r"^ENV CONDA_PREFIX=(/\S+)$", text, re.M)
     python: dict[str, Any] = {"user_managed_dependencies": True}
     if prefix:
         python["interpreter_path"] = f"{prefix.group(1)}/bin/python"
@@ -514,14 +532,14 @@ def import_source(source: Path, name: str | None = None, history: bool = False) 
     if not source.is_file():
         raise UsageError(f"{source}: no such file, conda prefix or conda environment name")
     if source.suffix in (".yml", ".yaml"):
-        data = read_yaml(source, str(source)).data
-        if isinstance(data, dict) and {"package", "metadata"} <= set(data):
+        data = _read_mapping(source)
+        if {"package", "metadata"} <= set(data):
             raise EnvcError(
                 f"{source}: a conda-lock lockfile; import the environment file it was made from"
             )
         if _is_azureml_v2(data):
-            return import_azureml_v2(source, name)
-        return import_conda_environment(source, name)
+            return _azureml_v2(source, data, name)
+        return _conda_environment(source, data, name)
     if source.suffix == ".txt" or source.name.startswith("requirements"):
         return import_requirements(source, name)
     raise UsageError(

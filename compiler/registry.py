@@ -14,7 +14,7 @@ compiler/registry_oci.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
@@ -105,6 +105,35 @@ class Registry(Protocol):
     def archive(self, name: str, version: int) -> EnvironmentRecord: ...
 
     def close(self) -> None: ...
+
+
+class LazyRegistry:
+    """A registry opened on first use: a plan with nothing to build never opens one. `opener`
+    returns it, or None when there is none. With `tolerate`, a registry that cannot be opened
+    counts as none and the reason is kept in `problem` (the CI job reports it per step)."""
+
+    def __init__(self, opener: Callable[[], Registry | None], tolerate: bool = False) -> None:
+        self._opener = opener
+        self._tolerate = tolerate
+        self._opened: list[Registry | None] = []
+        self.problem: list[str] = []
+
+    def get(self) -> Registry | None:
+        if not self._opened:
+            try:
+                self._opened.append(self._opener())
+            except EnvcError as exc:
+                if not self._tolerate:
+                    raise
+                self._opened.append(None)
+                self.problem = str(exc).splitlines()
+        return self._opened[0]
+
+    def version_of(self, name: str, content_address: str) -> int | None:
+        """The version `name` has for `content_address`, if a registry holds it."""
+        registry = self.get()
+        record = None if registry is None else registry.find(name, content_address)
+        return None if record is None else record.version
 
 
 def parse_reference(text: str) -> tuple[str, int | None, str | None]:
