@@ -32,6 +32,14 @@ ADDRESS_VERSION = 1
 FILE_REFERENCES = (("conda_file",), ("requirements_file",), ("docker", "base_dockerfile"))
 
 
+# A rendered file: text, or bytes for a binary file copied into a build context.
+FileContent = str | bytes
+
+
+def as_bytes(content: FileContent) -> bytes:
+    return content.encode() if isinstance(content, str) else content
+
+
 def file_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -57,17 +65,17 @@ def content_address(
     manifest: Manifest,
     root: Path,
     lockfiles: Mapping[str, str],
-    context: Mapping[str, str],
+    context: Mapping[str, FileContent],
     render_format: int,
 ) -> Address:
     """The address of `manifest` (resolved, file references relative to `root`), locked as
-    `lockfiles` and rendered as `context` (file name -> text)."""
+    `lockfiles` and rendered as `context` (file name -> content)."""
     document = {
         "address_version": ADDRESS_VERSION,
         "formats": {"lock": LOCK_FORMAT_VERSION, "render": render_format},
         "manifest": _manifest_part(manifest, root),
         "locks": {name: file_digest(text.encode()) for name, text in sorted(lockfiles.items())},
-        "context": {name: file_digest(text.encode()) for name, text in sorted(context.items())},
+        "context": {name: file_digest(as_bytes(data)) for name, data in sorted(context.items())},
     }
     digest = hashlib.sha256(canonical_json(document).encode()).hexdigest()
     return Address("sha256:" + digest, document)

@@ -84,21 +84,22 @@ def build_repository(
     push: bool = False,
     plain_http: bool = False,
 ) -> list[BuildOutcome]:
-    """Render the named environments that are images into `out` and build each."""
-    from compiler.registering import render_heads
+    """Render the named environments into `out` and build each that is an image; one that
+    cannot be rendered is a failed build."""
     from compiler.render import render_repository
 
     unknown = sorted(set(names) - set(manifests))
     if unknown:
         raise UsageError(f"no environment named {', '.join(unknown)}")
-    heads = render_heads(root, manifests, names)
-    images = [name for name in names if heads[name].base_image is not None]
-    render_repository(root, manifests, images, out=out)
-    contexts = {
-        name: (out / name, image_tag(image_prefix, name, heads[name].address.digest))
-        for name in images
-    }
-    return build_images(contexts, push=push, plain_http=plain_http)
+    contexts, failed = {}, []
+    for outcome in render_repository(root, manifests, names, out=out):
+        if outcome.rendered is None:
+            failed.append(BuildOutcome(outcome.name, "", "failed", log=outcome.error))
+        elif outcome.rendered.base_image is not None:
+            tag = image_tag(image_prefix, outcome.name, outcome.rendered.address.digest)
+            contexts[outcome.name] = (out / outcome.name, tag)
+    built = build_images(contexts, push=push, plain_http=plain_http)
+    return sorted([*built, *failed], key=lambda outcome: outcome.name)
 
 
 def tag_version(image: str, version_tag: str, *, push: bool, plain_http: bool) -> str | None:

@@ -146,15 +146,21 @@ def run_ci(
     if planned.status == "passed" and report.plan is not None:
         names = [e.name for e in report.plan.to_build]
         try:
-            render_repository(root, validation.manifests, names, out=out)
-            write_atomically(out / BAKE_FILE, bake_file(report.plan, str(out), image_prefix))
-            rendered.status, rendered.summary = "passed", f"{len(names)} build contexts in {out}"
+            failed = [
+                outcome
+                for outcome in render_repository(root, validation.manifests, names, out=out)
+                if outcome.status == "failed"
+            ]
         except EnvcError as exc:
-            rendered.status, rendered.summary, rendered.details = (
-                "failed",
-                "",
-                str(exc).splitlines(),
-            )
+            rendered.status, rendered.details = "failed", str(exc).splitlines()
+        else:
+            if failed:
+                rendered.status, rendered.summary = "failed", f"{len(failed)} failed"
+                rendered.details = [f"{o.name}: {o.error}" for o in failed]
+            else:
+                write_atomically(out / BAKE_FILE, bake_file(report.plan, str(out), image_prefix))
+                rendered.status = "passed"
+                rendered.summary = f"{len(names)} build contexts in {out}"
 
     if main:
         built, stored = step("build"), step("register")

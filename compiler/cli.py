@@ -310,7 +310,9 @@ def render(names: tuple[str, ...], out: Path | None, check: bool, repo: Path | N
     for outcome in outcomes:
         click.echo(f"{outcome.name}: {outcome.status}")
         click.echo(outcome.diff, nl=False)
-    return EXIT_FINDINGS if any(o.status == "differs" for o in outcomes) else EXIT_OK
+        if outcome.error:
+            click.echo(f"{outcome.error}", err=True)
+    return EXIT_FINDINGS if any(o.status in ("differs", "failed") for o in outcomes) else EXIT_OK
 
 
 @main.command()
@@ -857,6 +859,12 @@ def build(
     help="From a conda environment: only what was asked for, not every installed package.",
 )
 @click.option(
+    "--python",
+    "python_version",
+    metavar="X.Y",
+    help="The Python version of a pip requirements file (the file cannot say).",
+)
+@click.option(
     "--into",
     type=click.Path(file_okay=False, path_type=Path),
     help="Where environment folders go (default: environments/ in the repository).",
@@ -869,6 +877,7 @@ def import_command(
     everything: bool,
     name: str | None,
     from_history: bool,
+    python_version: str | None,
     into: Path | None,
     force: bool,
     repo: Path | None,
@@ -888,7 +897,9 @@ def import_command(
     written, failed = [], 0
     for each in sources:
         try:
-            imported = import_source(each, None if everything else name, from_history)
+            imported = import_source(
+                each, None if everything else name, from_history, python_version
+            )
             target = write_imported(imported, folder, force)
         except EnvcError as exc:
             if not everything:

@@ -161,17 +161,24 @@ def _conda_environment(file: Path, data: dict[str, Any], name: str | None) -> Im
     return Imported(manifest["name"], manifest, str(file), notes)
 
 
-def import_requirements(file: Path, name: str | None = None) -> Imported:
-    """A pip requirements file (and the files it includes with -r) as a pip-only manifest."""
+def import_requirements(file: Path, name: str | None = None, python: str | None = None) -> Imported:
+    """A pip requirements file (and the files it includes with -r) as a pip-only manifest for
+    Python `python` (X.Y), which the file itself cannot say."""
     notes: list[str] = []
     pip = _requirements(file, file.parent, notes, set())
     manifest: dict[str, Any] = {
         "schema_version": 1,
         "name": manifest_name(name or file.parent.name),
     }
+    if python:
+        manifest["python"] = python
+    else:
+        notes.append(
+            "a requirements file does not say which Python: pass --python X.Y "
+            "or set python: in the manifest"
+        )
     if pip:
         manifest["pip"] = pip
-    notes.append("a requirements file does not say which Python: set python: in the manifest")
     return Imported(manifest["name"], manifest, str(file), notes)
 
 
@@ -517,9 +524,11 @@ def import_azureml_asset(folder: Path, name: str | None = None) -> Imported:
     return Imported(manifest["name"], manifest, str(folder / "asset.yaml"), notes, files)
 
 
-def import_source(source: Path, name: str | None = None, history: bool = False) -> Imported:
+def import_source(
+    source: Path, name: str | None = None, history: bool = False, python: str | None = None
+) -> Imported:
     """Whatever `source` is: a conda environment (prefix or name), an Azure ML v2 environment,
-    a conda environment file or a requirements file."""
+    a conda environment file or a requirements file (for Python `python`)."""
     prefix = conda_prefix(str(source))
     if prefix is not None:
         return import_conda_prefix(prefix, name, history)
@@ -541,7 +550,7 @@ def import_source(source: Path, name: str | None = None, history: bool = False) 
             return _azureml_v2(source, data, name)
         return _conda_environment(source, data, name)
     if source.suffix == ".txt" or source.name.startswith("requirements"):
-        return import_requirements(source, name)
+        return import_requirements(source, name, python)
     raise UsageError(
         f"{source}: cannot tell what this is; envc imports conda environment files (.yml) "
         "and pip requirements files (.txt)"

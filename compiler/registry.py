@@ -17,9 +17,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from compiler.errors import EnvcError, UsageError
+
+if TYPE_CHECKING:
+    from compiler.address import FileContent
 
 DEFAULT_REGISTRY = "sqlite:.envc/registry.db"
 LATEST = "latest"
@@ -44,9 +47,9 @@ class Candidate:
     commit: str | None = None
     author_time: str | None = None  # ISO 8601, the commit's author date
     requested_version: int | None = None  # the manifest's `version:`
-    # The rendered build context (file name -> text): the OCI backend stores it with the
+    # The rendered build context (file name -> content): the OCI backend stores it with the
     # record; the embedded one does not (re-render it from the commit).
-    context: Mapping[str, str] = field(default_factory=dict)
+    context: Mapping[str, FileContent] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

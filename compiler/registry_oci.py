@@ -355,14 +355,16 @@ class OciRegistry:
         }
         if candidate.commit:
             annotations["org.opencontainers.image.revision"] = candidate.commit
+        from compiler.address import as_bytes  # only registering needs it: keep `list` light
+
         with tempfile.TemporaryDirectory(prefix="envc-oci-") as scratch:
             config = Path(scratch, "record.json")
             config.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
             files = []
-            for file_name, text in sorted(candidate.context.items()):
+            for file_name, content in sorted(candidate.context.items()):
                 path = Path(scratch, "context", file_name)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text, encoding="utf-8")
+                path.write_bytes(as_bytes(content))
                 files.append(str(path))
             _send(
                 self.host,

@@ -12,7 +12,8 @@ With `docker.base_dockerfile`, the environment's own Dockerfile is the base stag
 stage named, the files its COPY/ADD read copied into the context) and the family's layers go on
 top.
 
-Not yet here: private-registry login, a non-root user, binary context files.
+Context files may be binary (kept as bytes). An environment that cannot be rendered is reported
+with its error and the others are still rendered.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from compiler import __version__
-from compiler.address import Address, content_address
+from compiler.address import Address, FileContent, as_bytes, content_address
 from compiler.config import load_config
-from compiler.errors import EnvcError
+from compiler.errors import EnvcError, UsageError
 from compiler.lock import (
     LockInputs,
     explicit_file,
@@ -75,7 +76,7 @@ def _header(name: str) -> str:
 @dataclass(frozen=True)
 class RenderedEnvironment:
     name: str
-    files: dict[str, str]  # the build context: file name -> text, metadata included
+    files: dict[str, FileContent]  # the build context, metadata included
     lockfiles: dict[str, str]  # every lockfile of the environment, all platforms
     base_image: str | None  # None without docker
     address: Address
@@ -114,7 +115,10 @@ def render_environment(
         "content_address": address.digest,
         "envc_version": __version__,
     }
-    files = {**context, METADATA_FILE: json.dumps(metadata, indent=2, sort_keys=True) + "\n"}
+    files: dict[str, FileContent] = {
+        **context,
+        METADATA_FILE: json.dumps(metadata, indent=2, sort_keys=True) + "\n",
+    }
     return RenderedEnvironment(manifest.name, files, lockfiles, base_image, address)
 
 
@@ -126,9 +130,9 @@ def _context_files(
     catalog: BaseImageCatalog,
     environment: Any,
     user_managed: bool,
-) -> tuple[dict[str, str], str | None]:
+) -> tuple[dict[str, FileContent], str | None]:
     """The build context's files, and the base image it starts from."""
-    files: dict[str, str] = {}
+    files: dict[str, FileContent] = {}
     header = _header(manifest.name)
     has_conda = bool(inputs and inputs.specs)
     has_pip = bool(inputs and inputs.pip)
@@ -201,7 +205,7 @@ def _context_files(
     return files, base_image
 
 
-def _base_stage(root: Path, path: str) -> tuple[dict[str, str], dict[str, str]]:
+def _base_stage(root: Path, path: str) -> tuple[dict[str, str], dict[str, FileContent]]:
     """The environment's own Dockerfile as the base stage: its text with the last stage named
     (BuildKit's parser finds it), and the files its COPY and ADD instructions read from the
     Dockerfile's folder, which go into the build context."""
@@ -224,7 +228,7 @@ def _base_stage(root: Path, path: str) -> tuple[dict[str, str], dict[str, str]]:
         name = BASE_STAGE
         lines[last.end_line - 1] += f" AS {BASE_STAGE}"
     folder = file.parent
-    files: dict[str, str] = {}
+    files: dict[str, FileContent] = {}
     for instruction in instructions:
         if instruction.cmd.upper() not in ("COPY", "ADD") or any(
             flag.startswith("--from") for flag in instruction.flags
@@ -244,13 +248,7 @@ def _base_stage(root: Path, path: str) -> tuple[dict[str, str], dict[str, str]]:
                 found = sorted(match.rglob("*")) if match.is_dir() else [match]
                 for context_file in (f for f in found if f.is_file()):
                     relative = context_file.relative_to(folder).as_posix()
-                    try:
-                        files[relative] = context_file.read_text(encoding="utf-8")
-                    except UnicodeDecodeError:
-                        raise EnvcError(
-                            f"{path}:{instruction.start_line}: {relative} is binary; binary "
-                            "context files are not supported yet"
-                        ) from None
+                    files[relative] = _content(context_file.read_bytes())
     return {"path": path, "text": "\n".join(lines), "name": name}, files
 
 
@@ -270,7 +268,15 @@ def _labels(manifest: Manifest, inputs: LockInputs | None) -> dict[str, str]:
     return labels
 
 
-def _write_folder(target: Path, files: Mapping[str, str]) -> None:
+def _content(data: bytes) -> FileContent:
+    """Text when `data` is UTF-8 (diffable), else the bytes themselves."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
+def _write_folder(target: Path, files: Mapping[str, FileContent]) -> None:
     """Replace `target` with exactly `files`, via a sibling folder and renames."""
     staging = target.with_name(f".{target.name}.{os.getpid()}.new")
     shutil.rmtree(staging, ignore_errors=True)
@@ -278,8 +284,7 @@ def _write_folder(target: Path, files: Mapping[str, str]) -> None:
     for name, content in files.items():
         path = staging / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(content)
+        path.write_bytes(as_bytes(content))
         if name.endswith(".sh"):
             path.chmod(0o755)
     old = target.with_name(f".{target.name}.{os.getpid()}.old")
@@ -300,7 +305,7 @@ def _write_folder(target: Path, files: Mapping[str, str]) -> None:
         raise EnvcError(f"{target}: another process keeps replacing it; try again")
 
 
-def _on_disk(folder: Path) -> dict[str, str]:
+def _on_disk(folder: Path) -> dict[str, FileContent]:
     if not folder.is_dir():
         return {}
     found = {}
@@ -308,17 +313,40 @@ def _on_disk(folder: Path) -> dict[str, str]:
         folders.sort()
         for name in files:
             path = Path(parent, name)
-            found[path.relative_to(folder).as_posix()] = path.read_text(
-                encoding="utf-8", errors="replace"
-            )
+            found[path.relative_to(folder).as_posix()] = _content(path.read_bytes())
     return dict(sorted(found.items()))
+
+
+def _diff(
+    target: Path, current: Mapping[str, FileContent], files: Mapping[str, FileContent]
+) -> str:
+    """A unified diff from what is on disk to what would be rendered; binary files by name."""
+    chunks = []
+    for name in sorted(set(current) | set(files)):
+        old, new = current.get(name, ""), files.get(name, "")
+        if old == new:
+            continue
+        if isinstance(old, bytes) or isinstance(new, bytes):
+            chunks.append(f"Binary files {target}/{name} (on disk) and (rendered) differ\n")
+            continue
+        chunks.extend(
+            difflib.unified_diff(
+                old.splitlines(True),
+                new.splitlines(True),
+                f"{target}/{name} (on disk)",
+                f"{target}/{name} (rendered)",
+            )
+        )
+    return "".join(chunks)
 
 
 @dataclass(frozen=True)
 class RenderOutcome:
     name: str
-    status: str  # "rendered", "unchanged", "differs"
-    diff: str = ""
+    status: str  # "rendered", "unchanged", "differs", "failed"
+    diff: str = ""  # with "differs"
+    error: str = ""  # with "failed"
+    rendered: RenderedEnvironment | None = None  # unless "failed"
 
 
 def render_repository(
@@ -338,32 +366,32 @@ def render_repository(
     catalog = load_catalog(root)
     channels = load_config(root).channels
     outcomes = []
-    pending: list[tuple[Path, dict[str, str]]] = []
+    pending: list[tuple[Path, dict[str, FileContent]]] = []
     for name in sorted(names or manifests):
-        folder = root / manifests[name][1]
-        files = render_environment(
-            resolve(name, manifests), folder, root, catalog, environment, channels
-        ).files
+        try:
+            rendered = render_environment(
+                resolve(name, manifests),
+                root / manifests[name][1],
+                root,
+                catalog,
+                environment,
+                channels,
+            )
+        except UsageError:
+            raise  # the set-up is wrong (a template, the catalog): nothing renders
+        except EnvcError as exc:
+            outcomes.append(RenderOutcome(name, "failed", error=str(exc)))
+            continue
         target = out / name
         current = _on_disk(target)
-        if current == files:
-            outcomes.append(RenderOutcome(name, "unchanged"))
+        if current == rendered.files:
+            outcomes.append(RenderOutcome(name, "unchanged", rendered=rendered))
         elif check:
-            diff = "".join(
-                "".join(
-                    difflib.unified_diff(
-                        current.get(f, "").splitlines(True),
-                        files.get(f, "").splitlines(True),
-                        f"{target}/{f} (on disk)",
-                        f"{target}/{f} (rendered)",
-                    )
-                )
-                for f in sorted(set(current) | set(files))
-            )
-            outcomes.append(RenderOutcome(name, "differs", diff))
+            diff = _diff(target, current, rendered.files)
+            outcomes.append(RenderOutcome(name, "differs", diff, rendered=rendered))
         else:
-            pending.append((target, files))
-            outcomes.append(RenderOutcome(name, "rendered"))
+            pending.append((target, rendered.files))
+            outcomes.append(RenderOutcome(name, "rendered", rendered=rendered))
     # Creating files dominates on real file systems, and it releases the GIL: write in threads.
     with ThreadPoolExecutor(WRITERS) as pool:
         list(pool.map(lambda job: _write_folder(*job), pending))

@@ -105,18 +105,17 @@ def _chain(manifest: ManifestFile, by_name: Mapping[str, ManifestFile]) -> list[
         chain.append(parent)
 
 
-def _effective(chain: list[ManifestFile]) -> tuple[dict[str, Any], dict[str, Any], bool]:
-    """Docker and Python settings after `extends`, and whether any packages are listed."""
-    merged = merge_chain([(member.doc.data, "") for member in chain])
+def _effective(chain: list[ManifestFile]) -> dict[str, Any]:
+    """The manifest's data after `extends`."""
+    return merge_chain([(member.doc.data, "") for member in chain])
+
+
+def _conflicts(merged: Mapping[str, Any]) -> list[tuple[JsonPath, str]]:
+    docker: Mapping[str, Any] = merged.get("docker", {})
+    python = python_settings(merged.get("python"))
     has_packages = any(
         merged.get(key) for key in ("conda", "pip", "conda_file", "requirements_file")
     )
-    return merged.get("docker", {}), python_settings(merged.get("python")), has_packages
-
-
-def _conflicts(
-    docker: Mapping[str, Any], python: Mapping[str, Any], has_packages: bool
-) -> list[tuple[JsonPath, str]]:
     found: list[tuple[JsonPath, str]] = []
     if docker.get("base_image") and docker.get("base_dockerfile"):
         found.append(
@@ -152,6 +151,21 @@ def _conflicts(
                 "installs nothing into a user-managed interpreter",
             )
         )
+    pip_key = next((key for key in ("pip", "requirements_file") if merged.get(key)), None)
+    if (
+        pip_key
+        and not python.get("version")
+        # Conda packages bring a Python the pip part then uses.
+        and not merged.get("conda_file")
+        and not merged.get("conda")
+    ):
+        found.append(
+            (
+                (pip_key,),
+                "pip requirements are resolved for one Python version, and no conda "
+                "package brings one: set 'python:' (for example python: \"3.12\")",
+            )
+        )
     if python.get("interpreter_path") and not python.get("user_managed_dependencies"):
         found.append(
             (
@@ -169,10 +183,10 @@ def check_conflicts(
     already have is reported on the parent; one that only inheritance creates is reported here,
     at the conflicting key or else at `extends`."""
     chain = _chain(manifest, by_name)
-    inherited = set(_conflicts(*_effective(chain[:-1]))) if len(chain) > 1 else set()
+    inherited = set(_conflicts(_effective(chain[:-1]))) if len(chain) > 1 else set()
     doc = manifest.doc
     found = []
-    for path, message in _conflicts(*_effective(chain)):
+    for path, message in _conflicts(_effective(chain)):
         if (path, message) in inherited:
             continue
         if path in doc.positions:

@@ -305,7 +305,9 @@ def test_import_all_reports_each_source(make_repo: RepoFactory, tmp_path: Path) 
         shutil.copytree(REAL / name, tree / name)
     (tree / "lock").mkdir()
     (tree / "lock/conda-lock.yml").write_text("version: 1\nmetadata: {}\npackage: []\n")
-    result = CliRunner().invoke(main, ["import", "--all", str(tree), "--repo", str(root)])
+    result = CliRunner().invoke(
+        main, ["import", "--all", str(tree), "--python", "3.12", "--repo", str(root)]
+    )
     assert result.exit_code == 1  # one source could not be imported
     imported = sorted(p.parent.name for p in (root / "environments").glob("*/env.yaml"))
     # The asset folder is one environment: its context's conda file is not imported again.
@@ -317,3 +319,20 @@ def test_import_all_reports_each_source(make_repo: RepoFactory, tmp_path: Path) 
     ]
     assert "conda-lock.yml: not imported: a conda-lock lockfile" in result.output
     assert "envc: 4 manifest(s) valid" in result.output
+
+
+def test_a_requirements_file_needs_a_python_version(make_repo: RepoFactory, tmp_path: Path) -> None:
+    root = make_repo({})
+    source = tmp_path / "requirements.txt"
+    source.write_text("fastapi==0.115.0\n")
+    without = CliRunner().invoke(main, ["import", str(source), "--name", "a", "--repo", str(root)])
+    assert without.exit_code == 1
+    assert "pass --python X.Y" in without.output
+    assert "a/env.yaml:5:3: error: pip requirements are resolved for one Python version" in (
+        without.output
+    )
+    given = CliRunner().invoke(
+        main, ["import", str(source), "--name", "b", "--python", "3.12", "--repo", str(root)]
+    )
+    assert given.exit_code == 0, given.output
+    assert "python: '3.12'" in (root / "environments/b/env.yaml").read_text()

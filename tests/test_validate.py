@@ -39,7 +39,8 @@ def test_named_files_get_every_check_but_cross_file_rules_see_the_whole_tree(
 def test_a_changed_spec_file_selects_the_environment_that_owns_it(make_repo: RepoFactory) -> None:
     root = make_repo(
         {
-            "environments/web/env.yaml": OK.format(name="web") + "requirements_file: req.txt\n",
+            "environments/web/env.yaml": OK.format(name="web")
+            + "python: '3.12'\nrequirements_file: req.txt\n",
             "environments/web/req.txt": "fastapi==0.115.0\nnot valid\n",
         }
     )
