@@ -7,20 +7,31 @@ digest buildah reports kept for the registry record. After registering, `tag_ver
 configured the usual way (`CONTAINERS_STORAGE_CONF`, `BUILDAH_ISOLATION`, registries.conf);
 `plain_http` allows registries without TLS (`--tls-verify=false`).
 
+An environment's `docker.base_image_registry` is logged in to for its build only: its `${VAR}`
+credentials are filled from the environment into a temporary auth file (0600, with the entries
+of the user's own auth file) that `buildah bud --authfile` reads; they appear in no log.
+
 Not yet: `docker buildx bake` as the builder where a Docker daemon exists.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from compiler.credentials import expand, redact
 from compiler.errors import UsageError
+
+if TYPE_CHECKING:
+    from compiler.model import RegistryCredentials
 
 LOG_LINES = 30
 
@@ -32,6 +43,23 @@ class BuildOutcome:
     status: str  # "built" or "failed"
     digest: str | None = None  # sha256:… of the pushed manifest
     log: str = ""  # the end of buildah's output, when the build failed
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    folder: Path  # the rendered build context
+    image: str  # the tag to build
+    base_registry: RegistryCredentials | None = None  # logged in to for this build
+
+
+def build_context(
+    manifests: Mapping[str, tuple[Any, str]], name: str, out: Path, image: str
+) -> BuildContext:
+    """How to build environment `name`, rendered into `out`/`name`, as `image`."""
+    from compiler.model import resolve
+
+    registry = resolve(name, manifests).docker.base_image_registry
+    return BuildContext(out / name, image, registry)
 
 
 def _buildah() -> str:
@@ -50,28 +78,83 @@ def image_tag(image_prefix: str, name: str, address: str) -> str:
 
 
 def build_images(
-    contexts: Mapping[str, tuple[Path, str]],
+    contexts: Mapping[str, BuildContext],
     *,
     push: bool = False,
     plain_http: bool = False,
 ) -> list[BuildOutcome]:
-    """Build each context (name -> (folder, image tag)); with `push`, push each image built."""
+    """Build each context (by environment name); with `push`, push each image built."""
     buildah = _buildah()
     tls = [f"--tls-verify={'false' if plain_http else 'true'}"]
     outcomes = []
-    for name, (folder, image) in sorted(contexts.items()):
-        built = _run([buildah, "bud", *tls, "--quiet", "--tag", image, str(folder)])
+    for name, context in sorted(contexts.items()):
+        with tempfile.TemporaryDirectory(prefix="envc-build-") as scratch:
+            try:
+                login, secrets = _login(context.base_registry, Path(scratch))
+            except UsageError as exc:
+                outcomes.append(BuildOutcome(name, context.image, "failed", log=str(exc)))
+                continue
+            built = _run(
+                [
+                    buildah,
+                    "bud",
+                    *tls,
+                    *login,
+                    "--quiet",
+                    "--tag",
+                    context.image,
+                    str(context.folder),
+                ]
+            )
         if built.returncode != 0:
-            outcomes.append(BuildOutcome(name, image, "failed", log=_tail(built)))
+            log = redact(_tail(built), secrets)
+            outcomes.append(BuildOutcome(name, context.image, "failed", log=log))
             continue
         digest = None
         if push:
-            digest, problem = _push(buildah, tls, image)
+            digest, problem = _push(buildah, tls, context.image)
             if problem:
-                outcomes.append(BuildOutcome(name, image, "failed", log=problem))
+                outcomes.append(BuildOutcome(name, context.image, "failed", log=problem))
                 continue
-        outcomes.append(BuildOutcome(name, image, "built", digest))
+        outcomes.append(BuildOutcome(name, context.image, "built", digest))
     return outcomes
+
+
+def _login(registry: RegistryCredentials | None, scratch: Path) -> tuple[list[str], list[str]]:
+    """buildah's arguments to log in to `registry` (an auth file in `scratch`), and the secrets
+    that went into it."""
+    if registry is None or not (registry.username or registry.password):
+        return [], []
+    what = f"docker.base_image_registry {registry.address}"
+    (username, password), secrets = expand([registry.username or "", registry.password or ""], what)
+    auths = _user_auths()
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    auths[registry.address] = {"auth": token}
+    authfile = scratch / "auth.json"
+    descriptor = os.open(authfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump({"auths": auths}, handle)
+    return ["--authfile", str(authfile)], [*secrets, token]
+
+
+def _user_auths() -> dict[str, Any]:
+    """The logins buildah would use without --authfile, so the base registry's is added to
+    them rather than replacing them."""
+    candidates = [os.environ.get("REGISTRY_AUTH_FILE")]
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        candidates.append(f"{os.environ['XDG_RUNTIME_DIR']}/containers/auth.json")
+    candidates += [
+        os.path.expanduser("~/.config/containers/auth.json"),
+        os.path.expanduser("~/.docker/config.json"),
+    ]
+    for candidate in filter(None, candidates):
+        try:
+            auths = json.loads(Path(candidate).read_text(encoding="utf-8")).get("auths")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(auths, dict):
+            return dict(auths)
+    return {}
 
 
 def build_repository(
@@ -97,7 +180,7 @@ def build_repository(
             failed.append(BuildOutcome(outcome.name, "", "failed", log=outcome.error))
         elif outcome.rendered.base_image is not None:
             tag = image_tag(image_prefix, outcome.name, outcome.rendered.address.digest)
-            contexts[outcome.name] = (out / outcome.name, tag)
+            contexts[outcome.name] = build_context(manifests, outcome.name, out, tag)
     built = build_images(contexts, push=push, plain_http=plain_http)
     return sorted([*built, *failed], key=lambda outcome: outcome.name)
 

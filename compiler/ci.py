@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler.build import build_images, image_tag, tag_version
+from compiler.build import build_context, build_images, image_tag, tag_version
 from compiler.config import load_config
 from compiler.errors import Diagnostic, EnvcError
 from compiler.lock import write_atomically
@@ -208,7 +208,9 @@ def _build_and_register(
     names = [e.name for e in planned]
     if build:
         contexts = {
-            e.name: (out / e.name, image_tag(image_prefix, e.name, e.address or ""))
+            e.name: build_context(
+                manifests, e.name, out, image_tag(image_prefix, e.name, e.address or "")
+            )
             for e in planned
             if e.image
         }

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler.credentials import placeholders, without_credentials
 from compiler.model import Manifest, PythonSettings
 from compiler.references import read_requirements
-from compiler.solver import canonical_channel, placeholders, without_credentials
+from compiler.solver import canonical_channel
 from compiler.yamlio import read_yaml
 
 LOCK_FORMAT_VERSION = 1

@@ -17,8 +17,9 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from compiler.credentials import without_credentials
 from compiler.errors import UsageError
-from compiler.solver import SolveError, without_credentials
+from compiler.solver import SolveError
 
 # uv's names for the platforms envc locks for (the oldest systems we build for).
 UV_PLATFORMS = {

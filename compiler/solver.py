@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from compiler.credentials import expand, redact, without_credentials
 from compiler.errors import EnvcError, UsageError
 
 CANONICAL_CHANNEL_BASE = "https://conda.anaconda.org"
@@ -44,38 +43,6 @@ class SolveRequest:
 
 class SolveError(EnvcError):
     """The specs cannot be satisfied; the message is the solver's explanation."""
-
-
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_USERINFO = re.compile(r"(?<=://)[^/@]*@")
-
-
-def placeholders(url: str) -> list[str]:
-    """Names of the `${VAR}` placeholders in `url`."""
-    return _PLACEHOLDER.findall(url)
-
-
-def without_credentials(url: str) -> str:
-    """`url` as recorded in lockfiles: no user name or password, placeholders included."""
-    return _USERINFO.sub("", url)
-
-
-def _expand(url: str) -> tuple[str, list[str]]:
-    """`url` with `${VAR}` replaced from the environment, and the values it put in (secrets)."""
-    missing = [name for name in placeholders(url) if not os.environ.get(name)]
-    if missing:
-        raise UsageError(
-            f"channel {without_credentials(url)} needs the environment variable(s) "
-            f"{', '.join(missing)}"
-        )
-    values = [os.environ[name] for name in placeholders(url)]
-    return _PLACEHOLDER.sub(lambda match: os.environ[match.group(1)], url), values
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
 
 
 def canonical_channel(channel: str) -> str:
@@ -237,7 +204,9 @@ def solve_in_child(requests: list[SolveRequest]) -> list[list[dict[str, Any]]]:
     for request in requests:
         channels = []
         for channel in request.channels:
-            source, values = _expand(channel.source)
+            [source], values = expand(
+                [channel.source], f"channel {without_credentials(channel.source)}"
+            )
             secrets += [value for value in values if value]
             channels.append(ChannelSource(without_credentials(channel.canonical), source))
         expanded.append(replace(request, channels=tuple(channels)))

@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import bcrypt
 import pytest
 import requests
 from click.testing import CliRunner
@@ -173,3 +174,57 @@ def test_ci_main_builds_pushes_and_registers_only_what_built(
     assert document["registered"] == []  # built ones are reused; broken still fails
     planned = {e["name"]: e["status"] for e in document["plan"]["environments"]}
     assert planned == {"broken": "added", "custom": "reuse", "tool": "reuse"}
+
+
+def test_a_private_base_registry_is_logged_in_to_from_environment_variables(
+    base_image: tuple[Server, str],
+    make_repo: RepoFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, public_image = base_image
+    secret = "s3cret-Pa55"
+    hashed = bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=4)).decode()
+    guarded = Server(tmp_path / "guarded", htpasswd=f"builder:{hashed}\n")
+    guarded.folder.mkdir()
+    guarded.start()
+    try:
+        private = f"{guarded.host}/team/runtime:1"
+        buildah("tag", public_image, private)
+        buildah("push", "--tls-verify=false", f"--creds=builder:{secret}", private)
+        buildah("rmi", private)  # the build must pull it, so it must log in
+        root = make_repo(
+            {
+                "environments/research/env.yaml": (
+                    "schema_version: 1\nname: research\npython:\n"
+                    "  user_managed_dependencies: true\n  interpreter_path: /bin/sh\n"
+                    f"docker:\n  base_image: {private}\n  base_image_registry:\n"
+                    f"    address: {guarded.host}\n"
+                    "    username: ${BASE_USER}\n    password: ${BASE_PASSWORD}\n"
+                ),
+            }
+        )
+        monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "no-logins.json"))
+        arguments = ["build", "--plain-http", "--format", "json", "--repo", str(root)]
+
+        missing = CliRunner().invoke(main, arguments)
+        assert missing.exit_code == 1
+        [outcome] = json.loads(missing.output)
+        assert "needs the environment variable(s) BASE_USER, BASE_PASSWORD" in outcome["log"]
+
+        monkeypatch.setenv("BASE_USER", "builder")
+        monkeypatch.setenv("BASE_PASSWORD", "wrong-password")
+        refused = CliRunner().invoke(main, arguments)
+        assert refused.exit_code == 1
+        [outcome] = json.loads(refused.output)
+        assert outcome["status"] == "failed" and outcome["log"]
+        assert "wrong-password" not in refused.output
+
+        monkeypatch.setenv("BASE_PASSWORD", secret)
+        built = CliRunner().invoke(main, arguments)
+        assert built.exit_code == 0, built.output
+        [outcome] = json.loads(built.output)
+        assert outcome["status"] == "built"
+        assert secret not in built.output
+    finally:
+        guarded.stop()
