@@ -48,6 +48,9 @@ GPU = (
     "schema_version: 1\nname: gpu\npython: '3.12'\nconda: [numpy]\n"
     "docker:\n  compute: gpu\n  cuda: '12.1'\n"
 )
+SLIM = "schema_version: 1\nname: slim\npython: '3.11'\npip: [alpha]\n"
+BINARY = bytes(range(256))  # not UTF-8: copied byte for byte
+GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
 @pytest.fixture
@@ -62,6 +65,8 @@ def locked_repo(make_repo: RepoFactory, tmp_path: Path) -> Path:
             "environments/geo/base/Dockerfile": GEO_DOCKERFILE,
             "environments/geo/base/setup.sh": "echo setting up\n",
             "environments/geo/base/data/table.csv": "a,b\n1,2\n",
+            "environments/geo/base/data/model.bin": BINARY,
+            "environments/slim/env.yaml": SLIM,
             "environments/geo/base/unused.txt": "not copied\n",
         }
     )
@@ -120,7 +125,7 @@ def test_conda_and_pip_environment_installs_from_its_locks(locked_repo: Path) ->
 def test_every_family_passes_hadolint(locked_repo: Path) -> None:
     render_all(locked_repo)
     dockerfiles = sorted((locked_repo / "build").glob("*/Dockerfile"))
-    assert [d.parent.name for d in dockerfiles] == ["geo", "gpu", "ml", "um"]
+    assert [d.parent.name for d in dockerfiles] == ["geo", "gpu", "ml", "slim", "um"]
     for file in dockerfiles:
         result = subprocess.run(
             [str(HADOLINT), "--config", str(PROJECT / ".hadolint.yaml"), str(file)],
@@ -139,11 +144,12 @@ def test_base_images_come_from_the_manifest_or_the_catalog(locked_repo: Path) ->
             for c in dockerfile.parse_file(str(locked_repo / "build" / name / "Dockerfile"))
             if c.cmd == "FROM"
         ][-1]
-        for name in ("gpu", "ml", "um")
+        for name in ("gpu", "ml", "slim", "um")
     }
     assert first_from == {
         "gpu": "docker.io/nvidia/cuda:12.1.1-runtime-ubuntu22.04",
         "ml": "docker.io/library/debian:bookworm-slim",
+        "slim": "docker.io/library/python:3.11-slim-bookworm",
         "um": "contoso.azurecr.io/research/runtime:1",
     }
     um = (locked_repo / "build/um/Dockerfile").read_text()
@@ -160,10 +166,12 @@ def test_an_environments_own_dockerfile_is_the_base_stage(locked_repo: Path) -> 
     assert sorted(p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file()) == [
         "Dockerfile",
         "conda-linux-64.lock",
+        "data/model.bin",
         "data/table.csv",
         "envc-build.json",
         "setup.sh",
     ]
+    assert (context / "data/model.bin").read_bytes() == BINARY
     parsed = dockerfile.parse_file(str(context / "Dockerfile"))
     stages = [c.value for c in parsed if c.cmd == "FROM"]
     assert stages == [
@@ -262,3 +270,34 @@ def test_an_environment_without_packages_installs_nothing(make_repo: RepoFactory
     dockerfile_path = root / "build/bare/Dockerfile"
     assert "None" not in dockerfile_path.read_text()
     assert instructions(dockerfile_path) == ["FROM", "LABEL", "LABEL"]
+
+
+def test_each_family_renders_as_its_golden_files(locked_repo: Path) -> None:
+    """The Dockerfiles and install scripts of every family, byte for byte, against the files
+    under tests/golden/ (reviewed when they change: ENVC_UPDATE_GOLDEN=1 rewrites them)."""
+    render_all(locked_repo)
+    rendered = {
+        path.relative_to(locked_repo / "build").as_posix(): path.read_text()
+        for pattern in ("*/Dockerfile", "*/install-*.sh")
+        for path in (locked_repo / "build").glob(pattern)
+    }
+    assert sorted({name.split("/")[0] for name in rendered}) == [
+        "geo",
+        "gpu",
+        "host",
+        "ml",
+        "slim",
+        "um",
+    ]
+    if os.environ.get("ENVC_UPDATE_GOLDEN"):
+        for name, text in rendered.items():
+            (GOLDEN / name).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / name).write_text(text)
+    golden = {
+        path.relative_to(GOLDEN).as_posix(): path.read_text()
+        for path in GOLDEN.rglob("*")
+        if path.is_file()
+    }
+    assert sorted(golden) == sorted(rendered)
+    for name, text in sorted(rendered.items()):
+        assert text == golden[name], f"{name} differs from tests/golden/{name}"
