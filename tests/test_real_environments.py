@@ -1,0 +1,81 @@
+"""Every public environment definition in tests/data/real-environments, end to end: imported
+(or refused with a specific message), validated, locked where the offline conda-forge snapshot
+can lock it, and rendered into a build context that BuildKit's parser reads."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import dockerfile
+from click.testing import CliRunner
+
+from compiler.cli import main
+from compiler.errors import UsageError
+from compiler.locking import lock_repository
+from compiler.pip_lock import PipIndex
+from compiler.render import render_repository
+from compiler.validate import validate
+from tests.conftest import RepoFactory
+from tests.test_lock import MIRRORS
+
+REAL = Path(__file__).resolve().parent / "data" / "real-environments"
+
+
+def test_every_real_environment_imports_locks_where_it_can_and_renders(
+    make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    root = make_repo({})
+    result = CliRunner().invoke(
+        main, ["import", "--all", str(REAL), "--python", "3.12", "--repo", str(root)]
+    )
+    reports = [line for line in result.output.splitlines() if not line.startswith("  ")]
+    refused = [line for line in reports if ": not imported: " in line]
+    imported = [line for line in reports if ": imported from " in line]
+    assert len(imported) + len(refused) + 1 == len(reports), result.output  # + the summary
+    for line in refused:  # each refusal says what the file is instead
+        assert any(
+            reason in line
+            for reason in ("a conda-lock lockfile", "not a conda environment file", "exists;")
+        ), line
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    assert len(report.manifests) == len(imported) >= 40
+
+    no_wheels = tmp_path / "no-wheels"  # no pip index: a pip part cannot lock offline
+    no_wheels.mkdir()
+    locked, unlockable = set(), {}
+    for name in sorted(report.manifests):
+        try:
+            [outcome] = lock_repository(
+                root,
+                [name],
+                mirrors=MIRRORS,
+                pip_index=PipIndex(find_links=(str(no_wheels),)),
+                manifests=report.manifests,
+            )
+        except UsageError as exc:  # a channel other than the snapshot's: unreachable offline
+            unlockable[name] = str(exc)
+            continue
+        if outcome.status in ("locked", "skipped"):
+            locked.add(name)
+        else:
+            unlockable[name] = "; ".join(outcome.reasons)
+    assert len(locked) >= 20, unlockable
+
+    outcomes = {o.name: o for o in render_repository(root, report.manifests)}
+    rendered = {name for name, o in outcomes.items() if o.status == "rendered"}
+    for name in sorted(set(outcomes) - rendered):
+        error = outcomes[name].error
+        if name in unlockable:
+            assert "the lock is stale (not locked yet)" in error, (name, error)
+        else:  # the public folder left out a file its Dockerfile copies
+            assert error.startswith(f"environments/{name}/") and "does not exist" in error
+    assert rendered >= locked - {n for n, o in outcomes.items() if "does not exist" in o.error}
+    for name in sorted(rendered):
+        context = root / "build" / name
+        if (context / "Dockerfile").is_file():
+            assert dockerfile.parse_file(str(context / "Dockerfile"))
+        else:
+            for script in context.glob("install-*.sh"):
+                assert subprocess.run(["sh", "-n", str(script)], check=False).returncode == 0
