@@ -886,7 +886,8 @@ def import_command(
     environment file, a pip requirements file, or an Azure ML v2 environment; prints what it
     could not carry over. Exit 1 when the new manifest does not validate."""
     from compiler.errors import EnvcError
-    from compiler.interop import import_source, importable_sources, write_imported
+    from compiler.importing import import_source, importable_sources
+    from compiler.interop import write_imported
     from compiler.validate import validate
 
     root = _repository(repo)
@@ -923,26 +924,43 @@ def import_command(
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(("conda-env", "requirements")),
+    # compiler.export.FORMATS (not imported here: it loads the model; a test keeps them equal)
+    type=click.Choice(
+        ("conda-env", "requirements", "explicit", "pip-locked", "azureml-v2", "azureml-v1")
+    ),
     default="conda-env",
     show_default=True,
-    help="conda-env: an environment.yml; requirements: the pip part.",
+    help="conda-env: an environment.yml; requirements: the pip part; explicit / pip-locked: "
+    "the committed conda / pip lock of --platform; azureml-v2 / azureml-v1: an Azure ML CLI v2 "
+    "environment / SDK v1 saved environment (a folder, --out required).",
+)
+@click.option(
+    "--platform",
+    default="linux-64",
+    show_default=True,
+    help="The platform of the explicit and pip-locked formats.",
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of standard output.",
+    type=click.Path(path_type=Path),
+    help="Write to this file (a folder for the azureml formats) instead of standard output.",
 )
 @_repo_option
 @_handle_errors
-def export(name: str, output_format: str, out: Path | None, repo: Path | None) -> int:
-    """Export an environment (its parents merged in) as a conda environment file or a pip
-    requirements file."""
-    from compiler.interop import export_environment
+def export(
+    name: str, output_format: str, platform: str, out: Path | None, repo: Path | None
+) -> int:
+    """Export an environment (its parents merged in): as a conda environment file, pip
+    requirements, its locks, or an Azure ML environment. Prints what the format cannot carry."""
+    from compiler.export import FOLDER_FORMATS, export_environment
     from compiler.lock import write_atomically
     from compiler.model import resolve
     from compiler.validate import validate
 
+    if output_format in FOLDER_FORMATS and out is None:
+        raise click.BadParameter(
+            f"{output_format} writes a folder: pass --out DIR", param_hint="--out"
+        )
     root = _repository(repo)
     report = validate(root=root, cache=True)
     if not report.ok:
@@ -950,9 +968,20 @@ def export(name: str, output_format: str, out: Path | None, repo: Path | None) -
         return EXIT_FINDINGS
     if name not in report.manifests:
         raise click.BadParameter(f"no environment named {name}", param_hint="NAME")
-    text = export_environment(resolve(name, report.manifests), root, output_format)
-    if out is None:
-        click.echo(text, nl=False)
-    else:
-        write_atomically(out, text)
+    exported = export_environment(
+        resolve(name, report.manifests),
+        root,
+        root / report.manifests[name][1],
+        output_format,
+        platform,
+    )
+    for relative, content in exported.files.items():
+        if out is None:
+            click.echo(content, nl=False)
+            continue
+        target = out / relative if relative else out
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(target, content)
+    for note in exported.notes:
+        click.echo(f"not carried: {note}", err=True)
     return EXIT_OK

@@ -9,8 +9,7 @@ dropped silently: each import returns notes (platform selectors, `pip-repositori
 options, editable installs, azureml-assets' `{{latest-…}}` placeholders kept as unpinned specs,
 unknown keys).
 
-Export: a resolved manifest (its conda and pip parts, referenced files merged in, as the lock
-stage reads them) as a conda `environment.yml` or a pip requirements file.
+Export lives in compiler/export.py.
 """
 
 from __future__ import annotations
@@ -24,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.errors import EnvcError, UsageError
-from compiler.lock import declared_packages, write_atomically
-from compiler.model import Manifest, PythonSettings
+from compiler.lock import write_atomically
 from compiler.patterns import NAME_PATTERN
 from compiler.references import logical_lines, resolve_reference
 from compiler.yamlio import read_yaml
@@ -98,6 +96,77 @@ def _folder_files(folder: Path) -> dict[str, bytes]:
 def import_conda_environment(file: Path, name: str | None = None) -> Imported:
     """A conda environment file as a manifest."""
     return _conda_environment(file, _read_mapping(file), name)
+
+
+def import_yaml(file: Path, name: str | None = None) -> Imported:
+    """A YAML file: an Azure ML v2 environment (or deployment), or a conda environment file."""
+    data = _read_mapping(file)
+    if {"package", "metadata"} <= set(data):
+        raise EnvcError(
+            f"{file}: a conda-lock lockfile; import the environment file it was made from"
+        )
+    if _is_azureml_v2(data):
+        return _azureml_v2(file, data, name)
+    return _conda_environment(file, data, name)
+
+
+# A conda spec list line as sagemaker-distribution writes them: channel::name[version='…'].
+_BRACKET_SPEC = re.compile(
+    r"^(?:(?P<channel>[\w./:-]+)::)?(?P<name>[\w.-]+)\[version=['\"](?P<version>[^'\"]+)['\"]\]$"
+)
+
+
+def is_conda_spec_list(text: str) -> bool:
+    """Whether `text` reads as a `conda create --file` spec list rather than pip requirements:
+    a line with a channel prefix (`conda-forge::numpy`) or a bracketed version."""
+    return any(
+        "::" in line or "[version=" in line
+        for line in (raw.split("#", 1)[0].strip() for raw in text.splitlines())
+    )
+
+
+def import_conda_specs(file: Path, name: str | None = None) -> Imported:
+    """A conda spec list (`conda create --file`, one MatchSpec per line) as a manifest; channel
+    prefixes become the manifest's channels, in the order they first appear."""
+    notes: list[str] = []
+    conda: list[str] = []
+    channels: list[str] = []
+    python: str | None = None
+    for line in _text(file).splitlines():
+        spec = line.split("#", 1)[0].strip()
+        if not spec:
+            continue
+        bracket = _BRACKET_SPEC.match(spec)
+        channel = bracket.group("channel") if bracket else None
+        if bracket:
+            spec = f"{bracket.group('name')} {bracket.group('version')}"
+        elif "::" in spec:
+            channel, spec = spec.split("::", 1)
+        if channel and channel not in channels:
+            channels.append(channel)
+        if "$" in spec:  # a build argument the file is templated with
+            bare = re.split(r"[\s=<>!~]", spec, maxsplit=1)[0]
+            notes.append(f"{spec!r} is a build-argument placeholder: imported as {bare!r}")
+            spec = bare
+        # conda's fuzzy `name=1.2.*` is `name 1.2.*` for strict MatchSpec parsers.
+        spec = re.sub(r"^([\w.-]+)=(?!=)(\S+\.\*)$", r"\1 \2", spec)
+        version = _PYTHON_SPEC.match(spec)
+        if version and python is None:
+            python = version.group(1)
+        else:
+            conda.append(_unpinned(spec, notes))
+    stem = file.name.removesuffix(".in").removesuffix(".txt").replace(".", "-")
+    manifest: dict[str, Any] = {
+        "schema_version": 1,
+        "name": manifest_name(name or f"{file.parent.name}-{stem}"),
+    }
+    if python:
+        manifest["python"] = python
+    if channels:
+        manifest["channels"] = channels
+    if conda:
+        manifest["conda"] = conda
+    return Imported(manifest["name"], manifest, str(file), notes)
 
 
 def _conda_environment(file: Path, data: dict[str, Any], name: str | None) -> Imported:
@@ -524,62 +593,6 @@ def import_azureml_asset(folder: Path, name: str | None = None) -> Imported:
     return Imported(manifest["name"], manifest, str(folder / "asset.yaml"), notes, files)
 
 
-def import_source(
-    source: Path, name: str | None = None, history: bool = False, python: str | None = None
-) -> Imported:
-    """Whatever `source` is: a conda environment (prefix or name), an Azure ML v2 environment,
-    a conda environment file or a requirements file (for Python `python`)."""
-    prefix = conda_prefix(str(source))
-    if prefix is not None:
-        return import_conda_prefix(prefix, name, history)
-    if (source / V1_FILE).is_file():
-        return import_azureml_v1(source, name)
-    if (source / "asset.yaml").is_file():
-        return import_azureml_asset(source, name)
-    if source.name == V1_FILE:
-        return import_azureml_v1(source.parent, name)
-    if not source.is_file():
-        raise UsageError(f"{source}: no such file, conda prefix or conda environment name")
-    if source.suffix in (".yml", ".yaml"):
-        data = _read_mapping(source)
-        if {"package", "metadata"} <= set(data):
-            raise EnvcError(
-                f"{source}: a conda-lock lockfile; import the environment file it was made from"
-            )
-        if _is_azureml_v2(data):
-            return _azureml_v2(source, data, name)
-        return _conda_environment(source, data, name)
-    if source.suffix == ".txt" or source.name.startswith("requirements"):
-        return import_requirements(source, name, python)
-    raise UsageError(
-        f"{source}: cannot tell what this is; envc imports conda environment files (.yml) "
-        "and pip requirements files (.txt)"
-    )
-
-
-def importable_sources(tree: Path) -> list[Path]:
-    """What `envc import --all` imports under `tree`: folders that are one environment (a conda
-    prefix, an Azure ML v1 save, an azureml-assets folder, whose insides are not looked at
-    again), conda and Azure ML YAML files, requirements files."""
-    found: list[Path] = []
-    pending = [tree]
-    while pending:
-        folder = pending.pop()
-        if any((folder / marker).exists() for marker in ("conda-meta", V1_FILE, "asset.yaml")):
-            found.append(folder)
-            continue
-        for entry in sorted(folder.iterdir(), reverse=True):
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                pending.append(entry)
-            elif entry.suffix in (".yml", ".yaml") or (
-                entry.suffix == ".txt" and entry.name.startswith("requirements")
-            ):
-                found.append(entry)
-    return sorted(found)
-
-
 def manifest_text(imported: Imported) -> str:
     """The manifest as YAML, with a header naming its source."""
     from ruamel.yaml import YAML
@@ -609,35 +622,3 @@ def write_imported(imported: Imported, into: Path, force: bool = False) -> Path:
         temporary.replace(copy)
     write_atomically(target, manifest_text(imported))
     return target
-
-
-def export_environment(manifest: Manifest, root: Path, output_format: str) -> str:
-    """The environment as a conda environment file (`conda-env`) or requirements
-    (`requirements`), in the order the manifest declares its packages."""
-    channels, specs, pip = declared_packages(manifest, root)
-    header = f"# Exported by envc from environment {manifest.name}.\n"
-    if output_format == "requirements":
-        if specs:
-            header += f"# Not here (conda packages): {', '.join(specs)}\n"
-        return header + "".join(f"{requirement}\n" for requirement in pip)
-    from ruamel.yaml import YAML
-
-    document: dict[str, Any] = {"name": manifest.name}
-    if channels:
-        document["channels"] = channels
-    python = manifest.python
-    version = python.version if isinstance(python, PythonSettings) else python
-    dependencies: list[Any] = [f"python={version}"] if version else []
-    dependencies += specs
-    if pip:
-        dependencies.append({"pip": pip})
-    document["dependencies"] = dependencies
-    document["platforms"] = list(manifest.platforms)  # conda-lock reads it; conda ignores it
-    if manifest.variables:
-        document["variables"] = dict(manifest.variables)
-    yaml = YAML()
-    yaml.default_flow_style = False
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    buffer = StringIO()
-    yaml.dump(document, buffer)
-    return header + buffer.getvalue()

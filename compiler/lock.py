@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.credentials import placeholders, without_credentials
+from compiler.errors import EnvcError
 from compiler.model import Manifest, PythonSettings
 from compiler.references import read_requirements
 from compiler.solver import canonical_channel
@@ -288,16 +289,17 @@ def _intact(file: Path, fingerprint: str, text: str | None = None) -> bool:
     )
 
 
-def write_atomically(target: Path, content: str) -> bool:
+def write_atomically(target: Path, content: str | bytes) -> bool:
     """Write `content` unless the file already holds it; True when the file changed."""
+    data = content.encode() if isinstance(content, str) else content
     try:
-        if target.read_text(encoding="utf-8") == content:
+        if target.read_bytes() == data:
             return False
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         pass
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(content)
+    with open(temporary, "wb") as handle:
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, target)
@@ -385,6 +387,18 @@ def _stored_inputs(folder: Path, files: Sequence[str]) -> dict[str, Any] | None:
             if isinstance(stored, dict):
                 return stored
     return None
+
+
+def fresh_lockfiles(inputs: LockInputs, folder: Path) -> dict[str, str]:
+    """The lockfiles of `inputs` in `folder`, read once; an error naming why when they are not
+    fresh (the user's next step is `envc lock NAME`)."""
+    texts = read_lockfiles(folder, inputs.files())
+    reasons = staleness(inputs, folder, texts)
+    if reasons:
+        raise EnvcError(
+            f"{inputs.name}: the lock is stale ({'; '.join(reasons)}); run envc lock {inputs.name}"
+        )
+    return texts
 
 
 def staleness(

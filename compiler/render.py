@@ -38,10 +38,9 @@ from compiler.errors import EnvcError, UsageError
 from compiler.lock import (
     LockInputs,
     explicit_file,
+    fresh_lockfiles,
     lock_inputs,
     pip_file,
-    read_lockfiles,
-    staleness,
 )
 from compiler.model import Manifest, PythonSettings, resolve
 from compiler.templating import BaseImageCatalog, load_catalog, render, template_environment
@@ -97,14 +96,7 @@ def render_environment(
     # A user-managed environment creates nothing, so it has nothing to lock.
     inputs = None if user_managed else lock_inputs(manifest, root, default_channels)
     # Read once: the freshness check and the content address both need every byte.
-    lockfiles = read_lockfiles(folder, inputs.files()) if inputs else {}
-    if inputs is not None:
-        reasons = staleness(inputs, folder, lockfiles)
-        if reasons:
-            raise EnvcError(
-                f"{manifest.name}: the lock is stale ({'; '.join(reasons)}); "
-                f"run envc lock {manifest.name}"
-            )
+    lockfiles = fresh_lockfiles(inputs, folder) if inputs else {}
     context, base_image = _context_files(
         manifest, root, inputs, lockfiles, catalog, environment, user_managed
     )

@@ -4,6 +4,7 @@ back, and round-trip."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -11,11 +12,14 @@ import pytest
 from click.testing import CliRunner
 
 from compiler.cli import main
-from compiler.interop import export_environment, import_source, write_imported
+from compiler.errors import EnvcError
+from compiler.export import FORMATS, export_environment
+from compiler.importing import import_source
+from compiler.interop import write_imported
 from compiler.model import resolve
 from compiler.render import render_repository
 from compiler.validate import validate
-from tests.conftest import RepoFactory
+from tests.conftest import PROJECT, RepoFactory
 
 REAL = Path(__file__).resolve().parent / "data" / "real-environments"
 
@@ -84,9 +88,9 @@ def test_import_validates_and_round_trips_through_export(
     report = validate(root=root, cwd=root)
     assert report.ok, report.diagnostics
     exported = tmp_path / "environment.yml"
-    exported.write_text(
-        export_environment(resolve(first.name, report.manifests), root, "conda-env")
-    )
+    folder = root / report.manifests[first.name][1]
+    manifest = resolve(first.name, report.manifests)
+    exported.write_text(export_environment(manifest, root, folder, "conda-env").files[""])
     again = import_source(exported)
     assert again.manifest == first.manifest
     assert written.read_text().startswith(f"# Imported by envc from {Path(source).name}.")
@@ -336,3 +340,261 @@ def test_a_requirements_file_needs_a_python_version(make_repo: RepoFactory, tmp_
     )
     assert given.exit_code == 0, given.output
     assert "python: '3.12'" in (root / "environments/b/env.yaml").read_text()
+
+
+def test_a_pixi_workspace_imports_its_default_environment() -> None:
+    imported = import_source(REAL / "pixi-multi-env/pixi.toml")
+    assert imported.manifest == {
+        "schema_version": 1,
+        "name": "hello-world",
+        "channels": ["conda-forge"],
+        "conda": ["cowpy 1.1.*"],
+        "platforms": ["linux-64", "osx-arm64", "win-64"],
+    }
+    assert any("environments py312, py313 are not carried" in n for n in imported.notes)
+    assert "[tasks] is not carried" in imported.notes
+
+
+def test_pixi_python_pypi_dependencies_and_activation_variables(tmp_path: Path) -> None:
+    source = tmp_path / "pixi.toml"
+    source.write_text(
+        '[project]\nname = "svc"\n'
+        'channels = ["conda-forge", {channel = "bioconda", priority = 1}]\n'
+        'platforms = ["linux-64"]\n[dependencies]\npython = "3.12.*"\n'
+        'numpy = {version = ">=2", build = "py312*"}\npip = "*"\n'
+        '[pypi-dependencies]\nrequests = {version = ">=2.31", extras = ["socks"]}\nrich = "*"\n'
+        'local = {path = "./local"}\n[activation.env]\nMODE = "prod"\n'
+        '[target.win-64.dependencies]\npywin32 = "*"\n'
+    )
+    imported = import_source(source)
+    assert imported.manifest == {
+        "schema_version": 1,
+        "name": "svc",
+        "python": "3.12",
+        "channels": ["conda-forge", "bioconda"],
+        "conda": ["numpy >=2 py312*", "pip"],
+        "pip": ["requests[socks]>=2.31", "rich"],
+        "variables": {"MODE": "prod"},
+    }
+    assert any("local" in n and "path" in n for n in imported.notes)
+    assert any("per-platform tables win-64" in n for n in imported.notes)
+
+
+def test_a_broken_toml_file_is_reported_at_its_line(tmp_path: Path) -> None:
+    source = tmp_path / "pixi.toml"
+    source.write_text('[workspace]\nname = "x"\nchannels = [\n')
+    with pytest.raises(EnvcError, match=rf"^{re.escape(str(source))}:4:1: error: Invalid value$"):
+        import_source(source)
+    source.write_text('[workspace]\nname = "x" y\n')
+    with pytest.raises(EnvcError, match=rf"^{re.escape(str(source))}:2:12: error: "):
+        import_source(source)
+
+
+@pytest.mark.parametrize(
+    ("constraint", "inside", "outside"),
+    [
+        ("^1.2.3", ["1.2.3", "1.9.0"], ["1.2.2", "2.0.0"]),
+        ("^0.2.3", ["0.2.3", "0.2.9"], ["0.3.0"]),
+        ("^0.0.3", ["0.0.3"], ["0.0.4"]),
+        ("^2", ["2.0", "2.99"], ["3.0", "1.9"]),
+        ("~1.2.3", ["1.2.3", "1.2.9"], ["1.3.0", "1.2.2"]),
+        ("~1", ["1.0", "1.9"], ["2.0"]),
+        ("1.4", ["1.4"], ["1.4.1"]),
+        (">=0.10", ["0.10", "3.0"], ["0.9"]),
+    ],
+)
+def test_poetry_constraints_keep_their_meaning(
+    tmp_path: Path, constraint: str, inside: list[str], outside: list[str]
+) -> None:
+    from packaging.requirements import Requirement
+
+    source = tmp_path / "pyproject.toml"
+    source.write_text(
+        f'[tool.poetry]\nname = "p"\n[tool.poetry.dependencies]\nlib = "{constraint}"\n'
+    )
+    [requirement] = import_source(source).manifest["pip"]
+    specifier = Requirement(requirement).specifier
+    assert all(specifier.contains(v) for v in inside), (requirement, inside)
+    assert not any(specifier.contains(v) for v in outside), (requirement, outside)
+
+
+def test_pyproject_with_conda_lock_settings() -> None:
+    imported = import_source(REAL / "condalock-test-poetry/pyproject.toml")
+    assert imported.manifest["channels"] == ["defaults"]
+    assert imported.manifest["conda"] == ["sqlite >=3.34", "certifi >=2019.11.28"]
+    assert imported.manifest["pip"] == ["requests>=2.13.0,<3", "toml>=0.10"]
+    assert "tomlkit is optional (an extra): not carried" in imported.notes
+    assert any("'^3.7' is a range" in n for n in imported.notes)
+
+
+def test_a_conda_spec_list_imports_with_its_channels() -> None:
+    imported = import_source(REAL / "smd-v3.9.0/cpu.env.in")
+    assert imported.manifest["channels"] == ["conda-forge"]
+    assert imported.manifest["conda"][0] == "langchain-openai >=0.3.35,<1.0.0"
+    templated = import_source(REAL / "smd-v3.9.0/gpu.arg_based_env.in")
+    assert "cuda-compiler" in templated.manifest["conda"]
+    assert "cuda-nvml-dev 12.6.77.*" in templated.manifest["conda"]
+    assert any("build-argument placeholder" in n for n in templated.notes)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("smd-v3.9.0/cpu.env.out", "an explicit conda lock"),
+        ("pixi-multi-env/pixi.lock", "a pixi lockfile; import the pixi.toml beside it"),
+        ("r2d-venv-apt-packages/apt.txt", "system packages"),
+        ("r2d-r-r4.3.2-rspm/runtime.txt", "names a language runtime"),
+    ],
+)
+def test_files_envc_cannot_carry_are_refused_by_what_they_are(source: str, message: str) -> None:
+    with pytest.raises(EnvcError, match=message):
+        import_source(REAL / source)
+
+
+def test_the_command_line_offers_every_export_format() -> None:
+    [option] = [p for p in main.commands["export"].params if p.name == "output_format"]
+    assert tuple(option.type.choices) == FORMATS  # type: ignore[attr-defined]
+
+
+def yaml_data(path: Path) -> object:
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe").load(path.read_text())
+
+
+def export_folder(root: Path, name: str, output_format: str, out: Path) -> list[str]:
+    """`envc export NAME --format F --out OUT`; the notes it printed."""
+    result = CliRunner().invoke(
+        main, ["export", name, "--format", output_format, "--out", str(out), "--repo", str(root)]
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    return [line.removeprefix("not carried: ") for line in result.stderr.splitlines()]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "amlv2-docker-image-plus-conda/docker-image-plus-conda.yml",
+        "amlv2-docker-context/docker-context.yml",
+        "amlv2-inline-inference-config/tfserving-deployment.yml",
+    ],
+)
+def test_azureml_v2_round_trips_and_azure_ai_ml_loads_it(
+    source: str, make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    from azure.ai.ml import load_environment
+
+    root = make_repo({})
+    first = import_source(REAL / source)
+    write_imported(first, root / "environments")
+    out = tmp_path / "v2"
+    export_folder(root, first.name, "azureml-v2", out)
+    loaded = load_environment(source=str(out / "environment.yml"))
+    assert loaded.name == first.name
+    if "base_image" in first.manifest.get("docker", {}):
+        assert loaded.image == first.manifest["docker"]["base_image"]
+    if "conda_file" in first.manifest:  # carried as it is, under its own name
+        name = first.manifest["conda_file"]
+        assert loaded.conda_file == yaml_data(out / name)
+        assert (out / name).read_bytes() == (root / "environments" / first.name / name).read_bytes()
+    again = import_source(out / "environment.yml")
+    assert again.manifest == first.manifest
+
+
+def test_azureml_v2_of_a_locked_environment_on_its_own_dockerfile_is_a_build_context(
+    tmp_path: Path,
+) -> None:
+    from azure.ai.ml import load_environment
+
+    out = tmp_path / "v2"
+    notes = export_folder(PROJECT, "custom-dockerfile", "azureml-v2", out)
+    loaded = load_environment(source=str(out / "environment.yml"))
+    assert loaded.build.path.endswith("context") and loaded.image is None
+    context = out / "context"
+    # The context installs the committed lock on top of the environment's own Dockerfile.
+    assert (context / "conda-linux-64.lock").read_bytes() == (
+        PROJECT / "environments/custom-dockerfile/conda-linux-64.lock"
+    ).read_bytes()
+    assert "micromamba create" in (context / "Dockerfile").read_text()
+    assert notes == []
+
+
+def test_azureml_v2_says_what_it_cannot_carry(tmp_path: Path) -> None:
+    notes = export_folder(PROJECT, "sklearn-cpu", "azureml-v2", tmp_path / "v2")
+    assert any(n.startswith("image: Azure ML's default CPU image") for n in notes)
+    assert any(n.startswith("variables are not carried") for n in notes)
+    assert any("platforms other than linux-64" in n for n in notes)
+    conda = (tmp_path / "v2/conda.yml").read_text()
+    assert "scikit-learn >=1.5,<1.7" in conda and "mlflow-skinny==3.9.0" in conda
+
+
+def test_azureml_v1_round_trips(make_repo: RepoFactory, tmp_path: Path) -> None:
+    root = make_repo({})
+    first = import_source(REAL / "amlv1-azureml_environment-scaffold")
+    write_imported(first, root / "environments")
+    out = tmp_path / "saved"
+    export_folder(root, first.name, "azureml-v1", out)
+    definition = json.loads((out / "azureml_environment.json").read_text())
+    assert definition["environmentVariables"] == {"EXAMPLE_ENV_VAR": "EXAMPLE_VALUE"}
+    assert definition["docker"]["enabled"] is False
+    assert import_source(out).manifest == first.manifest
+
+
+def test_azureml_v1_of_a_user_managed_environment_with_a_private_registry(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "saved"
+    export_folder(PROJECT, "user-managed", "azureml-v1", out)
+    definition = json.loads((out / "azureml_environment.json").read_text())
+    assert definition["python"] == {
+        "userManagedDependencies": True,
+        "interpreterPath": "/opt/conda/envs/research/bin/python",
+        "condaDependenciesFile": None,
+        "baseCondaEnvironment": None,
+    }
+    assert definition["docker"]["baseImageRegistry"] == {
+        "address": "contoso.azurecr.io",
+        "username": None,
+        "password": None,
+    }
+    assert sorted(p.name for p in out.iterdir()) == ["azureml_environment.json"]
+
+
+@pytest.mark.parametrize(
+    ("output_format", "lockfile"),
+    [("explicit", "conda-linux-64.lock"), ("pip-locked", "requirements-linux-64.txt")],
+)
+def test_locked_exports_are_the_committed_locks(output_format: str, lockfile: str) -> None:
+    result = CliRunner().invoke(
+        main, ["export", "sklearn-cpu", "--format", output_format, "--repo", str(PROJECT)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == (PROJECT / "environments/sklearn-cpu" / lockfile).read_text()
+
+
+def test_a_locked_export_refuses_a_stale_lock_and_an_unlocked_platform(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(PROJECT / "environments", root / "environments")
+    manifest = root / "environments/sklearn-cpu/env.yaml"
+    manifest.write_text(
+        manifest.read_text().replace("  - pandas >=2.2\n", "  - pandas >=2.2\n  - polars\n")
+    )
+    stale = CliRunner().invoke(
+        main, ["export", "sklearn-cpu", "--format", "explicit", "--repo", str(root)]
+    )
+    assert stale.exit_code == 1
+    assert "the lock is stale (spec added: polars); run envc lock sklearn-cpu" in stale.output
+    windows = CliRunner().invoke(
+        main,
+        [
+            "export",
+            "base-python",
+            "--format",
+            "explicit",
+            "--platform",
+            "win-64",
+            "--repo",
+            str(root),
+        ],
+    )
+    assert windows.exit_code == 2 and "not locked for win-64" in windows.output

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from compiler.cli import main
 from compiler.errors import UsageError
+from compiler.importing import REFUSED
 from compiler.locking import lock_repository
 from compiler.pip_lock import PipIndex
 from compiler.render import render_repository
@@ -33,11 +34,16 @@ def test_every_real_environment_imports_locks_where_it_can_and_renders(
     refused = [line for line in reports if ": not imported: " in line]
     imported = [line for line in reports if ": imported from " in line]
     assert len(imported) + len(refused) + 1 == len(reports), result.output  # + the summary
+    reasons = (
+        "a conda-lock lockfile",
+        "not a conda environment file",
+        "an explicit conda lock",
+        "exists;",  # a second source for a folder's environment
+        *REFUSED.values(),
+    )
     for line in refused:  # each refusal says what the file is instead
-        assert any(
-            reason in line
-            for reason in ("a conda-lock lockfile", "not a conda environment file", "exists;")
-        ), line
+        assert any(reason in line for reason in reasons), line
+    assert len(refused) <= 12, refused
     report = validate(root=root, cwd=root)
     assert report.ok, report.diagnostics
     assert len(report.manifests) == len(imported) >= 40
