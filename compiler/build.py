@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 from compiler.credentials import expand, redact
 from compiler.errors import UsageError
+from compiler.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from compiler.model import RegistryCredentials
 
 LOG_LINES = 30
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,11 @@ def _buildah() -> str:
 
 
 def _run(arguments: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(arguments, capture_output=True, text=True, check=False)
+    log.debug("running %s", shlex.join(arguments))
+    started = time.monotonic()
+    result = subprocess.run(arguments, capture_output=True, text=True, check=False)
+    log.debug("exit %d after %.1f s", result.returncode, time.monotonic() - started)
+    return result
 
 
 def image_tag(image_prefix: str, name: str, address: str) -> str:
@@ -82,12 +91,14 @@ def build_images(
     *,
     push: bool = False,
     plain_http: bool = False,
+    progress: Progress = no_progress,
 ) -> list[BuildOutcome]:
     """Build each context (by environment name); with `push`, push each image built."""
     buildah = _buildah()
     tls = [f"--tls-verify={'false' if plain_http else 'true'}"]
     outcomes = []
-    for name, context in sorted(contexts.items()):
+    for done, (name, context) in enumerate(sorted(contexts.items())):
+        progress(name, done, len(contexts))
         with tempfile.TemporaryDirectory(prefix="envc-build-") as scratch:
             try:
                 login, secrets = _login(context.base_registry, Path(scratch))
@@ -166,6 +177,7 @@ def build_repository(
     image_prefix: str,
     push: bool = False,
     plain_http: bool = False,
+    progress: Progress = no_progress,
 ) -> list[BuildOutcome]:
     """Render the named environments into `out` and build each that is an image; one that
     cannot be rendered is a failed build."""
@@ -181,7 +193,7 @@ def build_repository(
         elif outcome.rendered.base_image is not None:
             tag = image_tag(image_prefix, outcome.name, outcome.rendered.address.digest)
             contexts[outcome.name] = build_context(manifests, outcome.name, out, tag)
-    built = build_images(contexts, push=push, plain_http=plain_http)
+    built = build_images(contexts, push=push, plain_http=plain_http, progress=progress)
     return sorted([*built, *failed], key=lambda outcome: outcome.name)
 
 

@@ -26,6 +26,7 @@ from compiler.lock import write_atomically
 from compiler.locking import lock_repository
 from compiler.plan import Plan, plan
 from compiler.plan_output import as_json, bake_file, markdown
+from compiler.progress import Progress, no_progress
 from compiler.registering import register_repository
 from compiler.registry import LazyRegistry, Registry
 from compiler.render import render_repository
@@ -100,14 +101,17 @@ def run_ci(
     build: bool = True,
     push: bool = False,
     plain_http: bool = False,
+    progress: Progress = no_progress,
 ) -> CiReport:
     """Run the job; `open_registry` gives the registry (None: none), opened when first used.
     In main mode, `build` builds the planned images with buildah (`push`: and pushes them);
     without it, definitions are registered without images."""
     report = CiReport("main" if main else "pull-request", [])
     out = out or root / "build"
+    steps = 6 if main else 4
 
     def step(name: str) -> Step:
+        progress(name, len(report.steps), steps)
         report.steps.append(Step(name))
         return report.steps[-1]
 

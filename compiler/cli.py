@@ -53,8 +53,45 @@ def _handle_errors(command: Callable[..., int]) -> Callable[..., None]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="envc")
-def main() -> None:
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    envvar="ENVC_QUIET",
+    help="Print only what needs attention: problems, failures, stale locks.",
+)
+@click.option(
+    "--verbose",
+    is_flag=True,
+    envvar="ENVC_VERBOSE",
+    help="Also log what envc runs (solver, uv, buildah) and how long it takes, on stderr.",
+)
+@click.pass_context
+def main(context: click.Context, quiet: bool, verbose: bool) -> None:
     """envc compiles environment manifests into locks, build contexts and registry versions."""
+    context.obj = {"quiet": quiet and not verbose}
+    if verbose:
+        import logging
+
+        logging.basicConfig(format="envc: %(name)s: %(message)s", stream=sys.stderr)
+        logging.getLogger("compiler").setLevel(logging.DEBUG)
+
+
+def _quiet() -> bool:
+    return bool((click.get_current_context().find_root().obj or {}).get("quiet"))
+
+
+def _result(line: str, ok: bool = True) -> None:
+    """One outcome line; with --quiet only those that are not ok."""
+    if not (ok and _quiet()):
+        click.echo(line)
+
+
+def _progress(what: str) -> Any:
+    """The progress display of a long command (compiler.progress.Reporter)."""
+    from compiler.progress import Reporter
+
+    return Reporter(what, quiet=_quiet())
 
 
 _repo_option = click.option(
@@ -109,7 +146,7 @@ def _show(report: Any, output_format: str = "text") -> None:
     from compiler.report import REPORTERS, summary
 
     click.echo(REPORTERS[output_format](report.diagnostics, report.checked), nl=False)
-    if output_format == "text":
+    if output_format == "text" and not (report.ok and _quiet()):
         click.echo(summary(report.diagnostics, report.checked), err=True)
 
 
@@ -169,7 +206,7 @@ def _report_outcomes(outcomes: list[Any]) -> int:
     """One line per environment; exit 1 when any lock is stale or failed."""
     for outcome in outcomes:
         why = f": {'; '.join(outcome.reasons)}" if outcome.reasons else ""
-        click.echo(f"{outcome.name}: {outcome.status}{why}")
+        _result(f"{outcome.name}: {outcome.status}{why}", outcome.status not in ("stale", "failed"))
     problems = [o for o in outcomes if o.status in ("stale", "failed")]
     return EXIT_FINDINGS if problems else EXIT_OK
 
@@ -265,17 +302,19 @@ def lock(
         pip_find_links = tuple(
             link if "://" in link else str(root / link) for link in config.pip.find_links
         )
-    outcomes = lock_repository(
-        root,
-        names,
-        check=check,
-        update=updates,
-        force=force,
-        mirrors=mirror_map,
-        pip_index=PipIndex(pip_index, tuple(pip_find_links)),
-        default_channels=config.channels,
-        manifests=report.manifests,
-    )
+    with _progress("lock") as progress:
+        outcomes = lock_repository(
+            root,
+            names,
+            check=check,
+            update=updates,
+            force=force,
+            mirrors=mirror_map,
+            pip_index=PipIndex(pip_index, tuple(pip_find_links)),
+            default_channels=config.channels,
+            manifests=report.manifests,
+            progress=progress,
+        )
     return _report_outcomes(outcomes)
 
 
@@ -308,7 +347,7 @@ def render(names: tuple[str, ...], out: Path | None, check: bool, repo: Path | N
         root, report.manifests, names, out=out.resolve() if out else None, check=check
     )
     for outcome in outcomes:
-        click.echo(f"{outcome.name}: {outcome.status}")
+        _result(f"{outcome.name}: {outcome.status}", outcome.status in ("rendered", "unchanged"))
         click.echo(outcome.diff, nl=False)
         if outcome.error:
             click.echo(f"{outcome.error}", err=True)
@@ -572,7 +611,7 @@ def register(
     for outcome in outcomes if output_format == "text" else ():
         record = outcome.registration.record
         how = "registered" if outcome.registration.created else "already registered"
-        click.echo(f"{record.name}@{record.version}: {how} ({record.content_address})")
+        _result(f"{record.name}@{record.version}: {how} ({record.content_address})")
     return EXIT_OK
 
 
@@ -764,6 +803,7 @@ def ci(
             build=not no_build,
             push=push,
             plain_http=plain_http,
+            progress=stack.enter_context(_progress("ci")),
         )
     write_atomically(report, json.dumps(result.document(), indent=2, sort_keys=True) + "\n")
     text = result.markdown()
@@ -771,7 +811,8 @@ def ci(
         with open(summary, "a", encoding="utf-8") as handle:
             handle.write(text)
     for step in result.steps:
-        click.echo(f"{step.name}: {step.status}{f' ({step.summary})' if step.summary else ''}")
+        ok = step.status != "failed"
+        _result(f"{step.name}: {step.status}{f' ({step.summary})' if step.summary else ''}", ok)
         for line in step.details if step.status == "failed" else ():
             click.echo(f"  {line}")
     return EXIT_OK if result.passed else EXIT_FINDINGS
@@ -825,20 +866,24 @@ def build(
     selected = list(names) or (
         sorted(planned_names(plan_file)) if plan_file else sorted(report.manifests)
     )
-    outcomes = build_repository(
-        root,
-        report.manifests,
-        selected,
-        out=out.resolve() if out else root / "build",
-        image_prefix=image_prefix,
-        push=push,
-        plain_http=plain_http,
-    )
+    with _progress("build") as progress:
+        outcomes = build_repository(
+            root,
+            report.manifests,
+            selected,
+            out=out.resolve() if out else root / "build",
+            image_prefix=image_prefix,
+            push=push,
+            plain_http=plain_http,
+            progress=progress,
+        )
     if output_format == "json":
         click.echo(json.dumps([asdict(o) for o in outcomes], indent=2, sort_keys=True))
     for outcome in outcomes if output_format == "text" else ():
         digest = f" {outcome.digest}" if outcome.digest else ""
-        click.echo(f"{outcome.name}: {outcome.status} {outcome.image}{digest}")
+        _result(
+            f"{outcome.name}: {outcome.status} {outcome.image}{digest}", outcome.status == "built"
+        )
         for line in outcome.log.splitlines():
             click.echo(f"  {line}")
     return EXIT_FINDINGS if any(o.status == "failed" for o in outcomes) else EXIT_OK
@@ -909,7 +954,8 @@ def import_command(
             click.echo(f"{each}: not imported: {str(exc).removeprefix(f'{each}: ')}")
             continue
         written.append(target)
-        click.echo(f"{imported.name}: imported from {each} into {target}")
+        # With --quiet, an import is shown only when something was not carried.
+        _result(f"{imported.name}: imported from {each} into {target}", not imported.notes)
         for note in imported.notes:
             click.echo(f"  not carried: {note}")
     if not written:

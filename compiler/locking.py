@@ -6,6 +6,8 @@ solvers (solver.py for conda, pip_lock.py for pip) and writes what they return.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +30,11 @@ from compiler.lock import (
     write_atomically,
 )
 from compiler.pip_lock import PipIndex, resolve_pip
+from compiler.progress import Progress, no_progress
 from compiler.solver import ChannelSource, SolveError, SolveRequest, solve_in_child
 from compiler.yamlio import read_yaml
+
+log = logging.getLogger(__name__)
 
 
 def solve_lock(
@@ -152,6 +157,7 @@ def lock_repository(
     pip_index: PipIndex | None = None,
     default_channels: Sequence[str] = DEFAULT_CHANNELS,
     manifests: Mapping[str, tuple[Any, str]] | None = None,
+    progress: Progress = no_progress,
 ) -> list[LockOutcome]:
     """Lock (or check) the named environments, default all, of the valid repository at `root`.
 
@@ -172,7 +178,8 @@ def lock_repository(
     if unknown:
         raise UsageError(f"no environment named {', '.join(unknown)}")
     outcomes = []
-    for name in sorted(names or manifests):
+    selected = sorted(names or manifests)
+    for done, name in enumerate(selected):
         folder = root / manifests[name][1]
         inputs = lock_inputs(resolve(name, manifests), root, default_channels)
         if inputs is None:
@@ -186,6 +193,8 @@ def lock_repository(
             outcomes.append(LockOutcome(name, "fresh"))
         else:
             reasons += tuple(f"update requested: {package}" for package in sorted(updating))
+            progress(f"solving {name}", done, len(selected))
+            started = time.monotonic()
             try:
                 lock_environment(
                     inputs,
@@ -198,5 +207,6 @@ def lock_repository(
             except SolveError as exc:  # this environment's specs; the others still get locked
                 outcomes.append(LockOutcome(name, "failed", (str(exc),)))
                 continue
+            log.debug("%s: locked in %.1f s", name, time.monotonic() - started)
             outcomes.append(LockOutcome(name, "locked", reasons))
     return outcomes

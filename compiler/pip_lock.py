@@ -9,8 +9,10 @@ not install it again). The result is a requirements file with `--hash` lines for
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import shlex
 import subprocess
 import tempfile
 from collections.abc import Collection, Iterable, Sequence
@@ -21,6 +23,7 @@ from compiler.credentials import without_credentials
 from compiler.errors import UsageError
 from compiler.solver import SolveError
 
+log = logging.getLogger(__name__)
 # uv's names for the platforms envc locks for (the oldest systems we build for).
 UV_PLATFORMS = {
     "linux-64": "x86_64-manylinux_2_28",
@@ -128,6 +131,7 @@ def resolve_pip(
             *index.arguments(),
         ]
         environment = dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_NO_CONFIG="1", NO_COLOR="1")
+        log.debug("running %s", without_credentials(shlex.join(command)))
         result = subprocess.run(
             command,
             input="".join(r + "\n" for r in requirements),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -176,7 +177,9 @@ def test_gpu_environments_solve_with_the_cuda_virtual_package(make_repo: RepoFac
     assert '["__cuda","12.4","0"]' in text
 
 
-def envc_lock(root: Path, *args: str, seed: str = "0") -> subprocess.CompletedProcess[str]:
+def envc_lock(
+    root: Path, *args: str, seed: str = "0", options: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     env = dict(
         os.environ,
         PYTHONHASHSEED=seed,
@@ -184,7 +187,12 @@ def envc_lock(root: Path, *args: str, seed: str = "0") -> subprocess.CompletedPr
     )
     envc = str(Path(sys.executable).parent / "envc")
     return subprocess.run(
-        [envc, "lock", *args], cwd=root, env=env, capture_output=True, text=True, check=False
+        [envc, *options, "lock", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -206,6 +214,40 @@ def test_cli_check_exit_codes(ml_repo: Path) -> None:
     assert (fresh.returncode, fresh.stdout) == (0, "ml: fresh\n")
     unknown = envc_lock(ml_repo, "nope")
     assert unknown.returncode == 2 and "no environment named nope" in unknown.stderr
+
+
+def test_progress_lines_in_logs_and_quiet_and_verbose_output(ml_repo: Path) -> None:
+    plain = envc_lock(ml_repo, "--force")
+    assert plain.returncode == 0
+    assert re.search(r"^envc lock: \[1/1\] solving ml \(\d+\.\d s\)$", plain.stderr, re.M)
+    assert plain.stdout.startswith("ml: locked")
+    quiet = envc_lock(ml_repo, "--force", options=("--quiet",))
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    verbose = envc_lock(ml_repo, "--force", options=("--verbose",))
+    assert "envc: compiler.locking: ml: locked in " in verbose.stderr
+    manifest = ml_repo / "environments/ml/env.yaml"
+    manifest.write_text(manifest.read_text().replace("numpy", "numpy, scipy"))
+    stale = envc_lock(ml_repo, "--check", options=("-q",))
+    assert (stale.returncode, stale.stdout) == (1, "ml: stale: spec added: scipy\n")
+
+
+def test_a_terminal_gets_a_progress_bar() -> None:
+    import io
+
+    from compiler.progress import Reporter
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    with Reporter("build", stream=screen) as progress:
+        progress("alpha", 0, 2)
+        progress("beta", 1, 2)
+    drawn = screen.getvalue()
+    assert "build: beta" in drawn and "1/2" in drawn
+    assert "\x1b[" in drawn  # drawn with terminal control sequences, then cleared
+    assert "envc build: [" not in drawn  # not the plain log lines
 
 
 def test_unreachable_channel_is_an_environment_error(
