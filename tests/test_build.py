@@ -4,8 +4,12 @@ here out of Debian's busybox-static and served by a local docker-registry: no in
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
+import sys
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +19,9 @@ import requests
 from click.testing import CliRunner
 
 from compiler.cli import main
-from tests.conftest import RepoFactory
+from compiler.locking import lock_repository
+from compiler.pip_lock import PipIndex, write_wheel
+from tests.conftest import PROJECT, RepoFactory
 from tests.gitrepos import Git, commit
 from tests.oci_server import Server
 
@@ -57,6 +63,60 @@ def base_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve
         buildah("push", "--tls-verify=false", image, f"docker://{image}")
         yield server, image
         server.stop()
+
+
+def _shared_libraries(binaries: list[Path]) -> set[str]:
+    """The shared libraries (and the loader) `binaries` load, as ldd names them."""
+    found: set[str] = set()
+    for binary in binaries:
+        listing = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=False)
+        found.update(re.findall(r"(/\S+) \(0x", listing.stdout))
+    return found
+
+
+@pytest.fixture(scope="module")
+def python_base_image(
+    base_image: tuple[Server, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path]:
+    """`localhost/envc-tests/python:X.Y`: busybox plus this machine's Python (its stdlib, the
+    libraries it loads) and pip, with pip pointed at /wheels and no index. Returns the image
+    and the wheel folder locks resolve against."""
+    _, busybox_image = base_image
+    folder = tmp_path_factory.mktemp("python-image")
+    wheels = folder / "rootfs" / "wheels"
+    wheels.mkdir(parents=True)
+    write_wheel(wheels, "alpha", "1.0")
+    rootfs = folder / "rootfs"
+    interpreter = Path(os.path.realpath(sys.executable))
+    stdlib = Path(sysconfig.get_paths(vars={"base": sys.base_prefix})["stdlib"])
+    skipped = shutil.ignore_patterns(
+        "__pycache__", "test", "tests", "idlelib", "tkinter", "ensurepip", "site-packages"
+    )
+    shutil.copytree(stdlib, rootfs / stdlib.relative_to("/"), ignore=skipped, symlinks=True)
+    pip = Path(sysconfig.get_paths()["purelib"]) / "pip"  # this virtual environment's pip
+    shutil.copytree(
+        pip,
+        rootfs / stdlib.relative_to("/") / "site-packages" / "pip",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    (rootfs / interpreter.parent.relative_to("/")).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(interpreter, rootfs / interpreter.relative_to("/"))
+    extensions = list((stdlib / "lib-dynload").glob("*.so"))
+    for library in _shared_libraries([interpreter, *extensions]):
+        target = rootfs / library.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(os.path.realpath(library), target)
+    (rootfs / "usr/local/bin").mkdir(parents=True, exist_ok=True)
+    (rootfs / "usr/local/bin/python").symlink_to(interpreter)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    image = f"localhost/envc-tests/python:{version}"
+    container = buildah("from", busybox_image)
+    buildah("copy", container, str(rootfs), "/")
+    for variable in ("PATH=/usr/local/bin:/bin", "PIP_NO_INDEX=1", "PIP_FIND_LINKS=/wheels"):
+        buildah("config", "--env", variable, container)
+    buildah("commit", "--quiet", container, image)
+    buildah("rm", container)
+    return image, wheels
 
 
 def environments(make_repo: RepoFactory, image: str) -> Path:
@@ -105,7 +165,7 @@ def test_build_runs_each_environment_and_reports_failures_per_environment(
         ],
     )
     assert result.exit_code == 1  # broken failed; the others still built
-    outcomes = {o["name"]: o for o in json.loads(result.output)}
+    outcomes = {o["name"]: o for o in json.loads(result.stdout)}
     assert {n: o["status"] for n, o in outcomes.items()} == {
         "broken": "failed",
         "custom": "built",
@@ -209,22 +269,63 @@ def test_a_private_base_registry_is_logged_in_to_from_environment_variables(
 
         missing = CliRunner().invoke(main, arguments)
         assert missing.exit_code == 1
-        [outcome] = json.loads(missing.output)
+        [outcome] = json.loads(missing.stdout)
         assert "needs the environment variable(s) BASE_USER, BASE_PASSWORD" in outcome["log"]
 
         monkeypatch.setenv("BASE_USER", "builder")
         monkeypatch.setenv("BASE_PASSWORD", "wrong-password")
         refused = CliRunner().invoke(main, arguments)
         assert refused.exit_code == 1
-        [outcome] = json.loads(refused.output)
+        [outcome] = json.loads(refused.stdout)
         assert outcome["status"] == "failed" and outcome["log"]
         assert "wrong-password" not in refused.output
 
         monkeypatch.setenv("BASE_PASSWORD", secret)
         built = CliRunner().invoke(main, arguments)
         assert built.exit_code == 0, built.output
-        [outcome] = json.loads(built.output)
+        [outcome] = json.loads(built.stdout)
         assert outcome["status"] == "built"
         assert secret not in built.output
     finally:
         guarded.stop()
+
+
+def test_a_pip_only_environment_builds_from_its_hashed_lock(
+    python_base_image: tuple[str, Path], make_repo: RepoFactory
+) -> None:
+    image, wheels = python_base_image
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    catalog = (PROJECT / "templates/base-images.yaml").read_text()
+    root = make_repo(
+        {
+            "environments/slim/env.yaml": (
+                f"schema_version: 1\nname: slim\npython: '{version}'\npip: [alpha]\n"
+            ),
+            # The catalog's Python image, replaced by the one assembled here.
+            "templates/base-images.yaml": re.sub(
+                r"^python: .*$",
+                "python: localhost/envc-tests/python:{version}",
+                catalog,
+                flags=re.M,
+            ),
+        }
+    )
+    [locked] = lock_repository(root, pip_index=PipIndex(find_links=(str(wheels),)))
+    assert locked.status == "locked", locked.reasons
+    result = CliRunner().invoke(main, ["build", "--format", "json", "--repo", str(root)])
+    assert result.exit_code == 0, result.output
+    [outcome] = json.loads(result.stdout)
+    assert outcome["status"] == "built"
+    assert f"FROM {image}" in (root / "build/slim/Dockerfile").read_text()
+    container = buildah("from", outcome["image"])
+    try:
+        installed = buildah(
+            "run",
+            container,
+            "python",
+            "-c",
+            "import importlib.metadata as m; print(m.version('alpha'))",
+        )
+    finally:
+        buildah("rm", container)
+    assert installed == "1.0"  # pip installed it, checking the lock's hash
