@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.errors import EnvcError
-from compiler.interop import DEFAULT_PLATFORM, Imported, manifest_name
+from compiler.interop import Imported, manifest_name, new_manifest
 
 # Version constraints pixi and Poetry write that are a single Python minor: "3.12.*", "3.12",
 # "==3.12.*", "~=3.12.0".
@@ -109,26 +109,19 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
         channel if isinstance(channel, str) else str(_table(channel).get("channel", ""))
         for channel in workspace.get("channels") or []
     ]
-    manifest: dict[str, Any] = {
-        "schema_version": 1,
-        "name": manifest_name(name or str(workspace.get("name") or file.parent.name)),
-    }
-    if isinstance(workspace.get("description"), str):
-        manifest["description"] = workspace["description"]
-    if python:
-        manifest["python"] = python
-    if channels:
-        manifest["channels"] = [c for c in channels if c]
-    if conda:
-        manifest["conda"] = conda
-    if pip:
-        manifest["pip"] = pip
-    platforms = [p for p in workspace.get("platforms") or [] if isinstance(p, str)]
-    if platforms and platforms != [DEFAULT_PLATFORM]:
-        manifest["platforms"] = platforms
-    variables = _table(_table(data.get("activation")).get("env"))
-    if variables:
-        manifest["variables"] = {str(k): str(v) for k, v in variables.items()}
+    description = workspace.get("description")
+    manifest = new_manifest(
+        manifest_name(name or str(workspace.get("name") or file.parent.name)),
+        description=description if isinstance(description, str) else None,
+        python=python,
+        channels=[c for c in channels if c],
+        conda=conda,
+        pip=pip,
+        platforms=[p for p in workspace.get("platforms") or [] if isinstance(p, str)],
+        variables={
+            str(k): str(v) for k, v in _table(_table(data.get("activation")).get("env")).items()
+        },
+    )
     for table, what in (
         ("feature", "features"),
         ("environments", "environments"),
@@ -224,23 +217,14 @@ def import_pyproject(file: Path, name: str | None = None) -> Imported:
     if not (pip or conda):
         raise EnvcError(f"{file}: no dependencies ([project], [tool.poetry] or [tool.conda-lock])")
     source_name = project.get("name") or poetry.get("name") or file.parent.name
-    manifest: dict[str, Any] = {
-        "schema_version": 1,
-        "name": manifest_name(name or str(source_name)),
-    }
     description = project.get("description") or poetry.get("description")
-    if isinstance(description, str) and description.strip():
-        manifest["description"] = description.strip()
-    if python:
-        manifest["python"] = python
-    channels = [c for c in conda_lock.get("channels") or [] if isinstance(c, str)]
-    if channels:
-        manifest["channels"] = channels
-    if conda:
-        manifest["conda"] = conda
-    if pip:
-        manifest["pip"] = pip
-    platforms = [p for p in conda_lock.get("platforms") or [] if isinstance(p, str)]
-    if platforms and platforms != [DEFAULT_PLATFORM]:
-        manifest["platforms"] = platforms
+    manifest = new_manifest(
+        manifest_name(name or str(source_name)),
+        description=description.strip() if isinstance(description, str) else None,
+        python=python,
+        channels=[c for c in conda_lock.get("channels") or [] if isinstance(c, str)],
+        conda=conda,
+        pip=pip,
+        platforms=[p for p in conda_lock.get("platforms") or [] if isinstance(p, str)],
+    )
     return Imported(manifest["name"], manifest, str(file), notes)

@@ -58,6 +58,16 @@ def manifest_name(text: str) -> str:
     return name
 
 
+def new_manifest(name: str, **fields: Any) -> dict[str, Any]:
+    """A manifest of `name` with `fields` in the order given; empty ones, and platforms that
+    are just the default, are left out."""
+    manifest: dict[str, Any] = {"schema_version": 1, "name": name}
+    for key, value in fields.items():
+        if value and not (key == "platforms" and list(value) == [DEFAULT_PLATFORM]):
+            manifest[key] = value
+    return manifest
+
+
 def _unpinned(spec: str, notes: list[str]) -> str:
     if "{{" not in spec:
         return spec
@@ -156,16 +166,12 @@ def import_conda_specs(file: Path, name: str | None = None) -> Imported:
         else:
             conda.append(_unpinned(spec, notes))
     stem = file.name.removesuffix(".in").removesuffix(".txt").replace(".", "-")
-    manifest: dict[str, Any] = {
-        "schema_version": 1,
-        "name": manifest_name(name or f"{file.parent.name}-{stem}"),
-    }
-    if python:
-        manifest["python"] = python
-    if channels:
-        manifest["channels"] = channels
-    if conda:
-        manifest["conda"] = conda
+    manifest = new_manifest(
+        manifest_name(name or f"{file.parent.name}-{stem}"),
+        python=python,
+        channels=channels,
+        conda=conda,
+    )
     return Imported(manifest["name"], manifest, str(file), notes)
 
 
@@ -213,20 +219,21 @@ def _conda_environment(file: Path, data: dict[str, Any], name: str | None) -> Im
     if not isinstance(source_name, str):
         generic = file.stem.lower() in _GENERIC_STEMS
         source_name = file.parent.name if generic else f"{file.parent.name}-{file.stem}"
-    manifest: dict[str, Any] = {"schema_version": 1, "name": manifest_name(name or source_name)}
-    if python:
-        manifest["python"] = python
-    if isinstance(data.get("channels"), list):
-        manifest["channels"] = [c for c in data["channels"] if isinstance(c, str)]
-    if conda:
-        manifest["conda"] = conda
-    if pip:
-        manifest["pip"] = pip
     platforms = data.get("platforms")
-    if isinstance(platforms, list) and platforms != [DEFAULT_PLATFORM]:  # the default is implied
-        manifest["platforms"] = [p for p in platforms if isinstance(p, str)]
-    if isinstance(data.get("variables"), dict):
-        manifest["variables"] = {str(k): str(v) for k, v in data["variables"].items()}
+    variables = data.get("variables")
+    manifest = new_manifest(
+        manifest_name(name or source_name),
+        python=python,
+        channels=[c for c in data.get("channels") or [] if isinstance(c, str)],
+        conda=conda,
+        pip=pip,
+        platforms=[p for p in platforms if isinstance(p, str)]
+        if isinstance(platforms, list)
+        else [],
+        variables={str(k): str(v) for k, v in variables.items()}
+        if isinstance(variables, dict)
+        else {},
+    )
     return Imported(manifest["name"], manifest, str(file), notes)
 
 
@@ -235,19 +242,12 @@ def import_requirements(file: Path, name: str | None = None, python: str | None 
     Python `python` (X.Y), which the file itself cannot say."""
     notes: list[str] = []
     pip = _requirements(file, file.parent, notes, set())
-    manifest: dict[str, Any] = {
-        "schema_version": 1,
-        "name": manifest_name(name or file.parent.name),
-    }
-    if python:
-        manifest["python"] = python
-    else:
+    if not python:
         notes.append(
             "a requirements file does not say which Python: pass --python X.Y "
             "or set python: in the manifest"
         )
-    if pip:
-        manifest["pip"] = pip
+    manifest = new_manifest(manifest_name(name or file.parent.name), python=python, pip=pip)
     return Imported(manifest["name"], manifest, str(file), notes)
 
 
@@ -400,20 +400,14 @@ def import_conda_prefix(prefix: Path, name: str | None = None, history: bool = F
     pip = _pip_installed(prefix)
     if pip:
         notes.append(f"{len(pip)} packages installed by pip are imported as pip pins")
-    manifest: dict[str, Any] = {
-        "schema_version": 1,
-        "name": manifest_name(name or prefix.name),
-    }
-    if python:
-        manifest["python"] = python
-    if channels:
-        manifest["channels"] = channels
-    if conda:
-        manifest["conda"] = conda
-    if pip:
-        manifest["pip"] = pip
-    if platforms and platforms != {DEFAULT_PLATFORM}:
-        manifest["platforms"] = sorted(platforms)
+    manifest = new_manifest(
+        manifest_name(name or prefix.name),
+        python=python,
+        channels=channels,
+        conda=conda,
+        pip=pip,
+        platforms=sorted(platforms),
+    )
     return Imported(manifest["name"], manifest, str(prefix), notes)
 
 
