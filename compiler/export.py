@@ -165,17 +165,9 @@ def _azureml_v2(manifest: Manifest, root: Path, folder: Path) -> Exported:
     if docker.base_dockerfile:
         # Azure ML builds a context as it is: the one envc renders installs the locks on top
         # of the environment's own Dockerfile.
-        from compiler.render import METADATA_FILE, render_environment
-        from compiler.templating import load_catalog, template_environment
+        from compiler.render import METADATA_FILE, repository_renderer
 
-        rendered = render_environment(
-            manifest,
-            folder,
-            root,
-            load_catalog(root),
-            template_environment(root),
-            load_config(root).channels,
-        )
+        rendered = repository_renderer(root)(manifest, folder)
         files.update({f"context/{n}": c for n, c in rendered.files.items() if n != METADATA_FILE})
         document["build"] = {"path": "context", "dockerfile_path": "Dockerfile"}
     else:

@@ -15,15 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compiler.config import load_config
 from compiler.errors import EnvcError, UsageError
 from compiler.gitrepo import Git
 from compiler.model import resolve
 from compiler.plan import PLAN_FORMAT_VERSION
 from compiler.registry import Candidate, Registration, Registry
-from compiler.render import RenderedEnvironment, render_environment
+from compiler.render import RenderedEnvironment, repository_renderer
 from compiler.resources import CONFIG_FILE
-from compiler.templating import load_catalog, template_environment
 
 
 @dataclass(frozen=True)
@@ -50,19 +48,8 @@ def render_heads(
     root: Path, manifests: Mapping[str, tuple[Any, str]], names: Sequence[str]
 ) -> dict[str, RenderedEnvironment]:
     """The named environments as the working tree renders them (in memory)."""
-    catalog, environment = load_catalog(root), template_environment(root)
-    channels = load_config(root).channels
-    return {
-        name: render_environment(
-            resolve(name, manifests),
-            root / manifests[name][1],
-            root,
-            catalog,
-            environment,
-            channels,
-        )
-        for name in names
-    }
+    render_one = repository_renderer(root)
+    return {name: render_one(resolve(name, manifests), root / manifests[name][1]) for name in names}
 
 
 def register_repository(

@@ -24,7 +24,7 @@ import json
 import os
 import shlex
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -112,6 +112,18 @@ def render_environment(
         METADATA_FILE: json.dumps(metadata, indent=2, sort_keys=True) + "\n",
     }
     return RenderedEnvironment(manifest.name, files, lockfiles, base_image, address)
+
+
+def repository_renderer(root: Path) -> Callable[[Manifest, Path], RenderedEnvironment]:
+    """`render_environment` for the repository at `root`, its templates, base-image catalog and
+    default channels loaded once: call it with a resolved manifest and its folder."""
+    environment, catalog = template_environment(root), load_catalog(root)
+    channels = load_config(root).channels
+
+    def render_one(manifest: Manifest, folder: Path) -> RenderedEnvironment:
+        return render_environment(manifest, folder, root, catalog, environment, channels)
+
+    return render_one
 
 
 def _context_files(
@@ -354,21 +366,12 @@ def render_repository(
     if unknown:
         raise EnvcError(f"no environment named {', '.join(unknown)}")
     out = out or root / "build"
-    environment = template_environment(root)
-    catalog = load_catalog(root)
-    channels = load_config(root).channels
+    render_one = repository_renderer(root)
     outcomes = []
     pending: list[tuple[Path, dict[str, FileContent]]] = []
     for name in sorted(names or manifests):
         try:
-            rendered = render_environment(
-                resolve(name, manifests),
-                root / manifests[name][1],
-                root,
-                catalog,
-                environment,
-                channels,
-            )
+            rendered = render_one(resolve(name, manifests), root / manifests[name][1])
         except UsageError:
             raise  # the set-up is wrong (a template, the catalog): nothing renders
         except EnvcError as exc:
