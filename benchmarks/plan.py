@@ -68,7 +68,7 @@ def build_repository(work: Path, environments: int, commits: int) -> None:
     source.mkdir(parents=True)
     (source / "env.yaml").write_text(CONDA.format(name=name(0)))
     subprocess.run(
-        [ENVC, "lock"],
+        [ENVC, "--quiet", "lock"],
         cwd=work,
         check=True,
         stdout=subprocess.DEVNULL,
