@@ -118,8 +118,8 @@ def build_images(
                 ]
             )
         if built.returncode != 0:
-            log = redact(_tail(built), secrets)
-            outcomes.append(BuildOutcome(name, context.image, "failed", log=log))
+            tail = redact(_tail(built), secrets)
+            outcomes.append(BuildOutcome(name, context.image, "failed", log=tail))
             continue
         digest = None
         if push:
