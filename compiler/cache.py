@@ -50,12 +50,15 @@ def _stamp(status: os.stat_result) -> list[int]:
 
 
 class ManifestIndex:
-    """Parsed data of manifests, keyed by their stat, for cross-file rules.
+    """Parsed data of manifests, keyed by their stat, for cross-file rules; and whether the
+    manifest passed every single-file check.
 
     The pre-commit hook validates a few files, but unique names and `extends` need every
-    manifest of the repository; this index spares parsing the ones that did not change."""
+    manifest of the repository; this index spares parsing the ones that did not change. A
+    manifest that passed its single-file checks and references no other file is not checked
+    again until it changes (cross-file rules always run)."""
 
-    FORMAT_VERSION = 1
+    FORMAT_VERSION = 2
 
     def __init__(self, file: Path | None = None, fingerprint: str = "") -> None:
         self.file = file
@@ -77,17 +80,20 @@ class ManifestIndex:
             index.entries = stored["entries"]
         return index
 
-    def get(self, key: str, status: os.stat_result) -> tuple[Any, bool] | None:
-        """(data, conforms to the schema) of an unchanged manifest, else None."""
+    def get(self, key: str, status: os.stat_result) -> tuple[Any, bool, bool] | None:
+        """(data, conforms to the schema, passed every single-file check) of an unchanged
+        manifest, else None."""
         entry = self.entries.get(key)
-        if isinstance(entry, list) and len(entry) == 3 and entry[0] == _stamp(status):
-            return entry[1], bool(entry[2])
+        if isinstance(entry, list) and len(entry) == 4 and entry[0] == _stamp(status):
+            return entry[1], bool(entry[2]), bool(entry[3])
         return None
 
-    def put(self, key: str, status: os.stat_result, data: Any, schema_ok: bool) -> None:
+    def put(
+        self, key: str, status: os.stat_result, data: Any, schema_ok: bool, clean: bool
+    ) -> None:
         if self.file is None or time.time() - status.st_mtime < _RACY_SECONDS:
             return
-        entry = [_stamp(status), data, schema_ok]
+        entry = [_stamp(status), data, schema_ok, clean]
         if self.entries.get(key) != entry:
             self.entries[key] = entry
             self.changed = True

@@ -162,6 +162,16 @@ def _check_files(
         )
 
 
+def _references_files(data: Any) -> bool:
+    """Whether a manifest names other files, whose checks a cached result could not vouch for."""
+    docker = data.get("docker") if isinstance(data, dict) else None
+    return isinstance(data, dict) and bool(
+        data.get("conda_file")
+        or data.get("requirements_file")
+        or (isinstance(docker, dict) and docker.get("base_dockerfile"))
+    )
+
+
 def _from_index(
     files: list[Path],
     target_set: set[Path],
@@ -169,8 +179,8 @@ def _from_index(
     display: _Display,
     index: ManifestIndex,
 ) -> tuple[dict[Path, ManifestFile], dict[Path, os.stat_result]]:
-    """Manifests that are not validated this run and have not changed since the index saw them;
-    and the stat of every manifest, to index what gets parsed."""
+    """Manifests the index vouches for (unchanged since it saw them; for the ones validated this
+    run, also clean then); and the stat of every manifest, to index what gets parsed."""
     remembered: dict[Path, ManifestFile] = {}
     statuses: dict[Path, os.stat_result] = {}
     for file in files:
@@ -179,11 +189,11 @@ def _from_index(
         except OSError:
             continue
         statuses[file] = status
-        if file in target_set:
-            continue
         hit = index.get(index_key(file), status)
-        if hit is not None:
-            data, schema_ok = hit
+        if hit is None:
+            continue
+        data, schema_ok, clean = hit
+        if file not in target_set or clean:
             remembered[file] = ManifestFile(file, Document(display(file), data, ()), schema_ok)
     return remembered, statuses
 
@@ -217,20 +227,33 @@ def validate(
     files = sorted(target_set | set(everything), key=str)
     index_key = _Display(root)  # index entries are keyed by the path inside the repository
     loaded, statuses = _from_index(files, target_set, index_key, display, index)
+    vouched = {display(file): file for file in target_set if file in loaded}
     jobs = [(file, file in target_set) for file in files if file not in loaded]
     diagnostics: list[Diagnostic] = []
     for manifest, found in _check_files(jobs, display, root):
         loaded[manifest.file] = manifest
         diagnostics.extend(found)
         if manifest.file in statuses and manifest.file.is_relative_to(root):
+            data = manifest.doc.data
             index.put(
                 index_key(manifest.file),
                 statuses[manifest.file],
-                manifest.doc.data,
+                data,
                 manifest.schema_ok,
+                clean=manifest.file in target_set and not found and not _references_files(data),
             )
+    across = check_repository([loaded[file] for file in targets], [loaded[f] for f in files])
+    # A target the index vouched for has no positions: when a cross-file rule reports on it
+    # (its parent changed, say), read it again so the report points at the line.
+    unplaced = {d.path for d in across} & set(vouched)
+    if unplaced:
+        again = [(vouched[path], True) for path in sorted(unplaced)]
+        for manifest, found in _check_files(again, display, root):
+            loaded[manifest.file] = manifest
+            diagnostics.extend(found)
+        across = check_repository([loaded[file] for file in targets], [loaded[f] for f in files])
+    diagnostics.extend(across)
     manifests = [loaded[file] for file in files]
-    diagnostics.extend(check_repository([loaded[file] for file in targets], manifests))
     index.keep_only({index_key(file) for file in everything})
     index.save()
     known.save()

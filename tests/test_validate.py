@@ -187,7 +187,8 @@ def test_manifest_index_spares_parsing_unchanged_manifests(
     monkeypatch.setattr(stage, "read_yaml", counting)
     target = Path("environments/e0/env.yaml")
     assert validate([target], root=root, cwd=root, cache=True).ok
-    assert parsed == ["environments/e0/env.yaml"]  # the four others came from the index
+    # all five came from the index: e0 passed every single-file check last time, unchanged since
+    assert parsed == []
 
     # a changed manifest is parsed again, and cross-file rules see its new content
     (root / "environments/e3/env.yaml").write_text(OK.format(name="e0"))
@@ -199,6 +200,46 @@ def test_manifest_index_spares_parsing_unchanged_manifests(
     parsed.clear()
     validate([target], root=root, cwd=root, cache=False)
     assert len(parsed) == 5
+
+
+def test_the_cache_never_changes_a_result(make_repo: RepoFactory) -> None:
+    """Validation with the cache reports exactly what validation without it reports, positions
+    included, through edits that the index cannot see coming: a parent change that makes an
+    unchanged (vouched-for) child conflict, and a broken file that a manifest references."""
+    root = make_repo(
+        {
+            "environments/base/env.yaml": OK.format(name="base"),
+            "environments/child/env.yaml": OK.format(name="child")
+            + "extends: base\ndocker:\n  base_image: example.com/x:1\n",
+            "environments/web/env.yaml": OK.format(name="web")
+            + "python: '3.12'\nrequirements_file: req.txt\n",
+            "environments/web/req.txt": "fastapi==0.115.0\n",
+        }
+    )
+    _age(root)
+
+    def both() -> tuple[object, ...]:
+        cached = validate(root=root, cwd=root, cache=True).diagnostics
+        assert cached == validate(root=root, cwd=root, cache=False).diagnostics
+        return cached
+
+    assert both() == ()
+    assert both() == ()  # from the index this time
+    (root / "environments/base/env.yaml").write_text(
+        OK.format(name="base") + "docker:\n  enabled: false\n"
+    )
+    [conflict] = both()
+    assert (conflict.path, conflict.line, conflict.rule) == (
+        "environments/child/env.yaml",
+        5,
+        "conflict",
+    )
+    (root / "environments/base/env.yaml").write_text(OK.format(name="base"))
+    _age(root)
+    assert both() == ()
+    (root / "environments/web/req.txt").write_text("fastapi==0.115.0\nnot valid\n")
+    [broken] = both()
+    assert (broken.path, broken.line) == ("environments/web/req.txt", 2)
 
 
 def test_manifest_index_forgets_removed_environments_and_survives_corruption(
