@@ -34,9 +34,13 @@ FILE_FORMATS = ("conda-env", "requirements", "explicit", "pip-locked")
 FOLDER_FORMATS = ("azureml-v2", "azureml-v1")
 FORMATS = FILE_FORMATS + FOLDER_FORMATS
 V2_SCHEMA = "https://azuremlschemas.azureedge.net/latest/environment.schema.json"
-# Azure ML builds a conda file on top of an image that has conda: its own defaults.
-AZUREML_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
-AZUREML_GPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.8-cudnn8-ubuntu22.04:latest"
+# Azure ML builds a conda file on top of an image that has conda: its curated base images, by
+# CUDA major version (a CUDA 12.x runtime runs code built for any 12.y).
+AZUREML_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi5.0-ubuntu24.04:latest"
+AZUREML_GPU_IMAGES = {
+    "11": "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.8-cudnn8-ubuntu22.04:latest",
+    "12": "mcr.microsoft.com/azureml/openmpi5.0-cuda12.4-ubuntu22.04:latest",
+}
 V1_FILE, V1_CONDA_FILE, V1_DOCKERFILE = (
     "azureml_environment.json",
     "conda_dependencies.yml",
@@ -174,12 +178,7 @@ def _azureml_v2(manifest: Manifest, root: Path, folder: Path) -> Exported:
         if docker.base_image:
             document["image"] = docker.base_image
         else:
-            gpu = docker.compute == "gpu"
-            document["image"] = AZUREML_GPU_IMAGE if gpu else AZUREML_CPU_IMAGE
-            notes.append(
-                f"image: Azure ML's default {'GPU' if gpu else 'CPU'} image "
-                f"({document['image']}); set docker.base_image to choose another"
-            )
+            document["image"] = _azureml_image(docker.compute, docker.cuda, notes)
         conda = _azure_conda_file(manifest, root, "conda.yml")
         if conda is not None:
             files[conda[0]] = conda[1]
@@ -207,6 +206,22 @@ def _azureml_v2(manifest: Manifest, root: Path, folder: Path) -> Exported:
     files["environment.yml"] = _yaml(document)
     _check_with_azure_ai_ml(files)
     return Exported(dict(sorted(files.items())), notes)
+
+
+def _azureml_image(compute: str, cuda: str | None, notes: list[str]) -> str:
+    """Azure ML's curated base image for the compute (and CUDA major version), noted."""
+    if compute != "gpu":
+        image = AZUREML_CPU_IMAGE
+    else:
+        major = (cuda or max(AZUREML_GPU_IMAGES, key=int)).split(".")[0]
+        if major not in AZUREML_GPU_IMAGES:
+            raise EnvcError(
+                f"no Azure ML base image for CUDA {cuda}: set docker.base_image "
+                f"(known CUDA major versions: {', '.join(sorted(AZUREML_GPU_IMAGES))})"
+            )
+        image = AZUREML_GPU_IMAGES[major]
+    notes.append(f"image: Azure ML's {image}; set docker.base_image to choose another")
+    return image
 
 
 def _check_with_azure_ai_ml(files: dict[str, FileContent]) -> None:

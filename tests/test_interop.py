@@ -521,11 +521,20 @@ def test_azureml_v2_of_a_locked_environment_on_its_own_dockerfile_is_a_build_con
 
 def test_azureml_v2_says_what_it_cannot_carry(tmp_path: Path) -> None:
     notes = export_folder(PROJECT, "sklearn-cpu", "azureml-v2", tmp_path / "v2")
-    assert any(n.startswith("image: Azure ML's default CPU image") for n in notes)
+    assert "image: Azure ML's mcr.microsoft.com/azureml/openmpi5.0-ubuntu24.04:latest; set " in (
+        "\n".join(notes)
+    )
     assert any(n.startswith("variables are not carried") for n in notes)
     assert any("platforms other than linux-64" in n for n in notes)
     conda = (tmp_path / "v2/conda.yml").read_text()
     assert "scikit-learn >=1.5,<1.7" in conda and "mlflow-skinny==3.9.0" in conda
+
+
+def test_azureml_v2_picks_the_curated_image_of_the_cuda_major_version(tmp_path: Path) -> None:
+    export_folder(PROJECT, "pytorch-gpu", "azureml-v2", tmp_path / "v2")  # cuda: "12.4"
+    assert "image: mcr.microsoft.com/azureml/openmpi5.0-cuda12.4-ubuntu22.04:latest\n" in (
+        (tmp_path / "v2/environment.yml").read_text()
+    )
 
 
 def test_azureml_v1_round_trips(make_repo: RepoFactory, tmp_path: Path) -> None:
