@@ -972,19 +972,28 @@ def import_command(
     "output_format",
     # compiler.export.FORMATS (not imported here: it loads the model; a test keeps them equal)
     type=click.Choice(
-        ("conda-env", "requirements", "explicit", "pip-locked", "azureml-v2", "azureml-v1")
+        (
+            "conda-env",
+            "requirements",
+            "explicit",
+            "pip-locked",
+            "pylock",
+            "azureml-v2",
+            "azureml-v1",
+        )
     ),
     default="conda-env",
     show_default=True,
-    help="conda-env: an environment.yml; requirements: the pip part; explicit / pip-locked: "
-    "the committed conda / pip lock of --platform; azureml-v2 / azureml-v1: an Azure ML CLI v2 "
-    "environment / SDK v1 saved environment (a folder, --out required).",
+    help="conda-env: an environment.yml; requirements: the pip part; explicit / pip-locked / "
+    "pylock: the committed conda / hashed pip / PEP 751 lock of --platform; azureml-v2 / "
+    "azureml-v1: an Azure ML CLI v2 environment / SDK v1 saved environment (a folder, --out "
+    "required).",
 )
 @click.option(
     "--platform",
     default="linux-64",
     show_default=True,
-    help="The platform of the explicit and pip-locked formats.",
+    help="The platform of the explicit, pip-locked and pylock formats.",
 )
 @click.option(
     "--out",

@@ -1,12 +1,12 @@
 """Export an environment (its parents merged in) to where it runs.
 
 Single files: a conda environment file (`conda-env`), pip requirements (`requirements`), and
-the locked forms: the explicit conda lock of one platform (`explicit`) and the hashed pip lock
-(`pip-locked`), which must be fresh. Folders: an Azure ML CLI v2 environment (`azureml-v2`: the
-YAML, its conda file or a build context) and an Azure ML SDK v1 saved environment
-(`azureml-v1`: what `Environment.save_to_directory` writes). What a format cannot say is
-returned as notes. The Azure ML SDKs are not needed; with `azure-ai-ml` installed
-(`envc[azureml]`), the v2 YAML is checked by loading it with that package.
+the locked forms of one platform, which must be fresh: the explicit conda lock (`explicit`),
+the hashed pip lock (`pip-locked`) and the PEP 751 lock (`pylock`). Folders: an Azure ML CLI
+v2 environment (`azureml-v2`: the YAML, its conda file or a build context) and an Azure ML SDK
+v1 saved environment (`azureml-v1`: what `Environment.save_to_directory` writes). What a format
+cannot say is returned as notes. The Azure ML SDKs are not needed; with `azure-ai-ml`
+installed (`envc[azureml]`), the v2 YAML is checked by loading it with that package.
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from compiler.lock import (
     fresh_lockfiles,
     lock_inputs,
     pip_file,
+    pylock_file,
 )
 from compiler.model import Manifest, PythonSettings
 
-FILE_FORMATS = ("conda-env", "requirements", "explicit", "pip-locked")
+FILE_FORMATS = ("conda-env", "requirements", "explicit", "pip-locked", "pylock")
 FOLDER_FORMATS = ("azureml-v2", "azureml-v1")
 FORMATS = FILE_FORMATS + FOLDER_FORMATS
 V2_SCHEMA = "https://azuremlschemas.azureedge.net/latest/environment.schema.json"
@@ -139,10 +140,11 @@ def export_environment(
         if specs:
             header += f"# Not here (conda packages): {', '.join(specs)}\n"
         return Exported({"": header + "".join(f"{requirement}\n" for requirement in pip)})
-    if output_format in ("explicit", "pip-locked"):
+    locked = {"explicit": explicit_file, "pip-locked": pip_file, "pylock": pylock_file}
+    if output_format in locked:
         if platform not in manifest.platforms:
             raise UsageError(f"{manifest.name} is not locked for {platform}")
-        name = explicit_file(platform) if output_format == "explicit" else pip_file(platform)
+        name = locked[output_format](platform)
         return Exported({"": _fresh_lockfile(manifest, root, folder, name)})
     if output_format == "azureml-v2":
         return _azureml_v2(manifest, root, folder)

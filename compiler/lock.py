@@ -60,6 +60,10 @@ def pip_file(platform: str) -> str:
     return f"requirements-{platform}.txt"
 
 
+def pylock_file(platform: str) -> str:
+    return f"pylock.{platform}.toml"  # PEP 751's name for a named lock: pylock.<name>.toml
+
+
 def virtual_packages(platform: str, cuda: str | None) -> tuple[tuple[str, str, str], ...]:
     """Virtual packages for `platform`; `__cuda` for GPU environments off macOS."""
     base = _BASE_VIRTUAL_PACKAGES[platform]
@@ -95,7 +99,8 @@ class LockInputs:
     def files(self) -> list[str]:
         """The lockfiles these inputs produce."""
         conda = [CONDA_LOCK_FILE, *map(explicit_file, self.platforms)] if self.specs else []
-        return conda + [pip_file(p) for p in self.platforms if self.pip]
+        pip = [f(p) for p in self.platforms for f in (pip_file, pylock_file)] if self.pip else []
+        return conda + pip
 
     def fingerprint(self) -> str:
         # Asked for by every check and header of an environment: computed once.
@@ -233,6 +238,12 @@ def render_pip(inputs: LockInputs, platform: str, locked: str, manifest_name: st
         "# Install with: pip install --require-hashes -r <this file>",
     ]
     return _with_header(inputs, manifest_name, extra, locked)
+
+
+def render_pylock(inputs: LockInputs, platform: str, pylock: str, manifest_name: str) -> str:
+    """uv's PEP 751 lock for `platform`, under envc's header (TOML comments)."""
+    extra = [f"# platform: {platform}", "# Install with: uv pip sync <this file>"]
+    return _with_header(inputs, manifest_name, extra, pylock)
 
 
 def _with_header(inputs: LockInputs, manifest_name: str, extra: list[str], body: str) -> str:

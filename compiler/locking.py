@@ -22,10 +22,12 @@ from compiler.lock import (
     locked_explicit,
     locked_pip,
     pip_file,
+    pylock_file,
     remove_abandoned_temporaries,
     render_conda_lock,
     render_explicit,
     render_pip,
+    render_pylock,
     staleness,
     write_atomically,
 )
@@ -127,7 +129,7 @@ def lock_environment(
         if inputs.specs:
             contents[explicit_file(platform)] = render_explicit(inputs, platform, conda, "env.yaml")
         if inputs.pip:
-            locked = resolve_pip(
+            pip_lock = resolve_pip(
                 inputs.pip,
                 _pip_python(inputs, conda),
                 platform,
@@ -137,7 +139,12 @@ def lock_environment(
                 previous=locked_pip(folder, platform)[0] if update is not None else "",
                 upgrade=update,
             )
-            contents[pip_file(platform)] = render_pip(inputs, platform, locked, "env.yaml")
+            contents[pip_file(platform)] = render_pip(
+                inputs, platform, pip_lock.requirements, "env.yaml"
+            )
+            contents[pylock_file(platform)] = render_pylock(
+                inputs, platform, pip_lock.pylock, "env.yaml"
+            )
     if inputs.specs:
         # conda-lock.yml last: a lock interrupted before this point still reads as stale.
         contents[CONDA_LOCK_FILE] = render_conda_lock(inputs, records, "env.yaml")

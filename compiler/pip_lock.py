@@ -76,6 +76,14 @@ def _uv() -> str:
     return str(find_uv_bin())
 
 
+@dataclass(frozen=True)
+class PipLock:
+    """One platform's pip lock, in two formats from one resolution."""
+
+    requirements: str  # hashed requirements, for pip install --require-hashes
+    pylock: str  # PEP 751 pylock.toml: the same pins with each file's URL
+
+
 def resolve_pip(
     requirements: Sequence[str],
     python_version: str,
@@ -85,74 +93,102 @@ def resolve_pip(
     cache_dir: Path,
     previous: str = "",
     upgrade: Collection[str] | None = (),
-) -> str:
-    """Hashed requirements for `platform`, without the packages conda already installs.
+) -> PipLock:
+    """The pip lock for `platform`, without the packages conda already installs.
 
-    uv keeps the versions pinned in `previous` (the current lock) where it can, except for the
-    packages in `upgrade` (None: upgrade everything)."""
+    uv keeps the versions pinned in `previous` (the current hashed requirements) where it can,
+    except for the packages in `upgrade` (None: upgrade everything). The pylock.toml is uv's
+    answer for exactly the pins of the requirements, so both formats always agree."""
     pins = {
         normalize(name): version
         for name, version in conda_pins
         if _PYPI_NAME.fullmatch(name) and _is_pep440(version)
     }
     with tempfile.TemporaryDirectory(prefix="envc-pip-") as scratch:
-        constraints = Path(scratch) / "conda-constraints.txt"
+        folder = Path(scratch)
+        constraints = folder / "conda-constraints.txt"
         constraints.write_text(
             "".join(f"{name}=={version}\n" for name, version in sorted(pins.items())),
             encoding="utf-8",
         )
-        output = Path(scratch) / "requirements.txt"
-        output.write_text(previous, encoding="utf-8")
+        provided = folder / "provided-by-conda"
+        provided.mkdir()
+        for name, version in pins.items():
+            write_wheel(provided, name, version)
+
+        def compile_to(output: Path, given: str, *options: str) -> str:
+            command = [
+                _uv(),
+                "pip",
+                "compile",
+                "-",
+                "--no-header",
+                f"--python-version={python_version}",
+                f"--python-platform={UV_PLATFORMS[platform]}",
+                f"--constraints={constraints}",
+                f"--cache-dir={cache_dir}",
+                "--quiet",
+                f"--find-links={provided}",
+                f"--output-file={output}",
+                *options,
+                *index.arguments(),
+            ]
+            log.debug("running %s", without_credentials(shlex.join(command)))
+            result = subprocess.run(
+                command,
+                input=given,
+                capture_output=True,
+                text=True,
+                env=dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_NO_CONFIG="1", NO_COLOR="1"),
+                check=False,
+            )
+            if result.returncode != 0:
+                _fail(result.stderr, platform)
+            return output.read_text(encoding="utf-8")
+
+        hashed = folder / "requirements.txt"
+        hashed.write_text(previous, encoding="utf-8")
         upgrades = (
             ["--upgrade"]
             if upgrade is None
             else [f"--upgrade-package={name}" for name in sorted(upgrade)]
         )
-        provided = Path(scratch) / "provided-by-conda"
-        provided.mkdir()
-        for name, version in pins.items():
-            write_wheel(provided, name, version)
-        command = [
-            _uv(),
-            "pip",
-            "compile",
-            "-",
+        locked = compile_to(
+            hashed,
+            "".join(r + "\n" for r in requirements),
             "--generate-hashes",
-            "--no-header",
             "--no-annotate",
-            f"--python-version={python_version}",
-            f"--python-platform={UV_PLATFORMS[platform]}",
-            f"--constraints={constraints}",
-            f"--cache-dir={cache_dir}",
-            "--quiet",
-            f"--find-links={provided}",
-            f"--output-file={output}",
             *upgrades,
-            *index.arguments(),
-        ]
-        environment = dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_NO_CONFIG="1", NO_COLOR="1")
-        log.debug("running %s", without_credentials(shlex.join(command)))
-        result = subprocess.run(
-            command,
-            input="".join(r + "\n" for r in requirements),
-            capture_output=True,
-            text=True,
-            env=environment,
-            check=False,
         )
-        locked = output.read_text(encoding="utf-8") if result.returncode == 0 else ""
-    if result.returncode != 0:
-        message = without_credentials(
-            " ".join(
-                line.strip()
-                for line in result.stderr.splitlines()
-                if line.strip() and not line.startswith("warning:")
-            )
+        pylock = compile_to(folder / "pylock.toml", locked, "--format=pylock.toml")
+    return PipLock(
+        _without(locked, set(pins)), without_credentials(_without_packages(pylock, set(pins)))
+    )
+
+
+def _fail(stderr: str, platform: str) -> None:
+    message = without_credentials(
+        " ".join(
+            line.strip()
+            for line in stderr.splitlines()
+            if line.strip() and not line.startswith("warning:")
         )
-        if "unsatisfiable" in message or "No solution found" in message:
-            raise SolveError(f"cannot resolve pip requirements for {platform}: {message}")
-        raise UsageError(f"resolving pip requirements for {platform} failed: {message}")
-    return _without(locked, set(pins))
+    )
+    if "unsatisfiable" in message or "No solution found" in message:
+        raise SolveError(f"cannot resolve pip requirements for {platform}: {message}")
+    raise UsageError(f"resolving pip requirements for {platform} failed: {message}")
+
+
+def _without_packages(pylock: str, names: set[str]) -> str:
+    """pylock.toml without the `[[packages]]` tables of `names` (uv writes one table per
+    package, each starting with its name)."""
+    head, *tables = pylock.split("\n[[packages]]\n")
+    kept = [
+        table
+        for table in tables
+        if normalize(table.split("\n", 1)[0].removeprefix("name = ").strip('"')) not in names
+    ]
+    return "\n[[packages]]\n".join([head, *kept]).rstrip("\n") + "\n"
 
 
 def write_wheel(folder: Path, name: str, version: str, requires: Sequence[str] = ()) -> Path:

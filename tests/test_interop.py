@@ -571,7 +571,11 @@ def test_azureml_v1_of_a_user_managed_environment_with_a_private_registry(
 
 @pytest.mark.parametrize(
     ("output_format", "lockfile"),
-    [("explicit", "conda-linux-64.lock"), ("pip-locked", "requirements-linux-64.txt")],
+    [
+        ("explicit", "conda-linux-64.lock"),
+        ("pip-locked", "requirements-linux-64.txt"),
+        ("pylock", "pylock.linux-64.toml"),
+    ],
 )
 def test_locked_exports_are_the_committed_locks(output_format: str, lockfile: str) -> None:
     result = CliRunner().invoke(

@@ -56,6 +56,52 @@ def test_pip_part_is_hashed_and_leaves_conda_packages_to_conda(
     assert "numpy" in lockfile(root, "conda-linux-64.lock")
 
 
+def test_the_pylock_holds_the_same_pins_and_uv_installs_from_it(
+    make_repo: RepoFactory, wheels: PipIndex, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+    import tomllib
+
+    from compiler.pip_lock import _uv
+
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"  # the venv below runs it
+    root = make_repo({"environments/ml/env.yaml": MANIFEST.replace("3.12", running)})
+    lock_repository(root, mirrors=MIRRORS, pip_index=wheels)
+    pylock = tomllib.loads(lockfile(root, "pylock.linux-64.toml"))
+    assert pylock["lock-version"] == "1.0"
+    pinned = {p["name"]: p["version"] for p in pylock["packages"]}
+    assert pinned == {"alpha": "1.1", "beta": "2.0", "gamma": "0.5"}  # numpy is conda's
+    beta = next(p for p in pylock["packages"] if p["name"] == "beta")
+    wheel = Path(wheels.find_links[0]) / "beta-2.0-py3-none-any.whl"
+    assert beta["wheels"][0]["hashes"]["sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest()
+    # A real consumer: uv installs exactly those pins into a fresh environment, offline.
+    target = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(target)], check=True)
+    done = subprocess.run(
+        [
+            _uv(),
+            "pip",
+            "sync",
+            "--offline",
+            "--python",
+            str(target / "bin/python"),
+            str(root / "environments/ml/pylock.linux-64.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = subprocess.run(
+        [_uv(), "pip", "freeze", "--python", str(target / "bin/python")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert listed == ["alpha==1.1", "beta==2.0", "gamma==0.5"]
+
+
 def test_pip_must_agree_with_the_conda_part(make_repo: RepoFactory, wheels: PipIndex) -> None:
     root = make_repo({"environments/ml/env.yaml": MANIFEST.replace("gamma", "delta")})
     (outcome,) = lock_repository(root, mirrors=MIRRORS, pip_index=wheels)
@@ -80,6 +126,8 @@ def test_pip_only_environment_from_a_requirements_file(
     assert files == [
         "env.yaml",
         "more.txt",
+        "pylock.linux-64.toml",
+        "pylock.win-64.toml",
         "requirements-linux-64.txt",
         "requirements-win-64.txt",
         "requirements.txt",
