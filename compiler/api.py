@@ -135,7 +135,7 @@ class Environment:
         to_write = Imported(
             self.name, self.manifest(), self._imported.source, self.notes, self._imported.files
         )
-        target = write_imported(to_write, root / "environments", force)
+        [target] = write_imported(to_write, root / "environments", force)
         report = validate([target], root=root, cwd=root)
         if not report.ok:
             raise EnvcError(

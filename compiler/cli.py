@@ -946,18 +946,19 @@ def import_command(
             imported = import_source(
                 each, None if everything else name, from_history, python_version
             )
-            target = write_imported(imported, folder, force)
+            targets = write_imported(imported, folder, force)
         except EnvcError as exc:
             if not everything:
                 raise
             failed += 1
             click.echo(f"{each}: not imported: {str(exc).removeprefix(f'{each}: ')}")
             continue
-        written.append(target)
-        # With --quiet, an import is shown only when something was not carried.
-        _result(f"{imported.name}: imported from {each} into {target}", not imported.notes)
-        for note in imported.notes:
-            click.echo(f"  not carried: {note}")
+        written += targets
+        for one, target in zip([imported, *imported.companions], targets, strict=True):
+            # With --quiet, an import is shown only when something was not carried.
+            _result(f"{one.name}: imported from {each} into {target}", not one.notes)
+            for note in one.notes:
+                click.echo(f"  not carried: {note}")
     if not written:
         return EXIT_FINDINGS
     report = validate(written, root=root, cache=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,73 +81,126 @@ def _python_minor(constraint: str) -> str | None:
     return match.group(1) if match else None
 
 
+@dataclass
+class _Feature:
+    """What a pixi feature (or the top level, the default feature) says about packages."""
+
+    python: str | None
+    conda: list[str]
+    pip: list[str]
+    channels: list[str]
+    platforms: list[str]
+    variables: dict[str, str]
+
+
+def _channels(value: Any) -> list[str]:
+    """pixi channels: names, URLs or `{channel = …, priority = …}` tables."""
+    names = [c if isinstance(c, str) else str(_table(c).get("channel", "")) for c in value or []]
+    return [name for name in names if name]
+
+
+def _feature(table: dict[str, Any], notes: list[str]) -> _Feature:
+    dependencies = dict(_table(table.get("dependencies")))
+    # One Python minor becomes python:; a range stays a conda spec, which carries it as well.
+    python = _python_minor(str(dependencies.get("python", "")))
+    if python:
+        del dependencies["python"]
+    return _Feature(
+        python=python,
+        conda=[
+            spec
+            for package, value in dependencies.items()
+            for spec in [_conda_spec(package, value, notes)]
+            if spec
+        ],
+        pip=[
+            requirement
+            for package, value in _table(table.get("pypi-dependencies")).items()
+            for requirement in [_pip_requirement(package, value, notes)]
+            if requirement
+        ],
+        channels=_channels(table.get("channels")),
+        platforms=[p for p in table.get("platforms") or [] if isinstance(p, str)],
+        variables={
+            str(k): str(v) for k, v in _table(_table(table.get("activation")).get("env")).items()
+        },
+    )
+
+
+def _environment_features(spec: Any) -> tuple[list[str], bool] | None:
+    """(features, without the default feature) of a pixi `[environments]` entry: a list of
+    features or `{features = […], no-default-feature = …}`; None when it is neither."""
+    if isinstance(spec, list) and all(isinstance(f, str) for f in spec):
+        return spec, False
+    features = _table(spec).get("features")
+    if isinstance(features, list) and all(isinstance(f, str) for f in features):
+        return features, bool(_table(spec).get("no-default-feature"))
+    return None
+
+
 def import_pixi(file: Path, name: str | None = None) -> Imported:
-    """A pixi workspace's default environment: channels, platforms, conda and PyPI dependencies
-    and activation variables."""
+    """A pixi workspace: its default environment, and each environment of `[environments]` as
+    a companion manifest that `extends` it (features merged in order; pixi adds a feature's
+    channels to the workspace's, and so does the companion)."""
     data = _read_toml(file)
     workspace = _table(data.get("workspace")) or _table(data.get("project"))
     if not workspace:
         raise EnvcError(f"{file}: not a pixi manifest (no [workspace] or [project] table)")
     notes: list[str] = []
-    dependencies = dict(_table(data.get("dependencies")))
-    # One Python minor becomes python:; a range stays a conda spec, which carries it as well.
-    python = _python_minor(str(dependencies.get("python", "")))
-    if python:
-        del dependencies["python"]
-    conda = [
-        spec
-        for package, value in dependencies.items()
-        for spec in [_conda_spec(package, value, notes)]
-        if spec
-    ]
-    pip = [
-        requirement
-        for package, value in _table(data.get("pypi-dependencies")).items()
-        for requirement in [_pip_requirement(package, value, notes)]
-        if requirement
-    ]
-    channels = [
-        channel if isinstance(channel, str) else str(_table(channel).get("channel", ""))
-        for channel in workspace.get("channels") or []
-    ]
+    default = _feature(data, notes)
+    channels = _channels(workspace.get("channels"))
+    platforms = [p for p in workspace.get("platforms") or [] if isinstance(p, str)]
     description = workspace.get("description")
+    base = manifest_name(name or str(workspace.get("name") or file.parent.name))
     manifest = new_manifest(
-        manifest_name(name or str(workspace.get("name") or file.parent.name)),
+        base,
         description=description if isinstance(description, str) else None,
-        python=python,
-        channels=[c for c in channels if c],
-        conda=conda,
-        pip=pip,
-        platforms=[p for p in workspace.get("platforms") or [] if isinstance(p, str)],
-        variables={
-            str(k): str(v) for k, v in _table(_table(data.get("activation")).get("env")).items()
-        },
+        python=default.python,
+        channels=channels,
+        conda=default.conda,
+        pip=default.pip,
+        platforms=platforms,
+        variables=default.variables,
     )
-    for table, what in (
-        ("feature", "features"),
-        ("environments", "environments"),
-        ("target", "per-platform tables"),
-    ):
-        if data.get(table):
-            notes.append(
-                f"{what} {', '.join(sorted(_table(data[table])))} are not carried: only the "
-                "default environment is imported"
-            )
-    for key in sorted(
-        set(data)
-        - {
-            "workspace",
-            "project",
-            "dependencies",
-            "pypi-dependencies",
-            "activation",
-            "feature",
-            "environments",
-            "target",
-        }
-    ):
+    features = {
+        key: _feature(_table(value), notes) for key, value in _table(data.get("feature")).items()
+    }
+    companions, used = [], set()
+    for environment, spec in _table(data.get("environments")).items():
+        listed = _environment_features(spec)
+        unknown = [f for f in listed[0] if f not in features] if listed else []
+        if listed is None or unknown or environment == "default":
+            why = f"unknown features {', '.join(unknown)}" if unknown else "not a list of features"
+            if environment == "default":
+                why = "the default environment is the workspace's own"
+            notes.append(f"environment {environment} is not carried ({why})")
+            continue
+        chosen, alone = [features[f] for f in listed[0]], listed[1]
+        used.update(listed[0])
+        extra_channels = [c for f in chosen for c in f.channels]
+        own_platforms = next((f.platforms for f in reversed(chosen) if f.platforms), [])
+        fields = new_manifest(
+            manifest_name(f"{base}-{environment}"),
+            extends=None if alone else base,
+            python=next((f.python for f in reversed(chosen) if f.python), None)
+            or (default.python if alone else None),
+            channels=channels + extra_channels if (extra_channels or alone) else [],
+            conda=[spec for f in chosen for spec in f.conda],
+            pip=[requirement for f in chosen for requirement in f.pip],
+            platforms=own_platforms or (platforms if alone else []),
+            variables={k: v for f in chosen for k, v in f.variables.items()},
+        )
+        companions.append(Imported(fields["name"], fields, str(file)))
+    for feature in sorted(set(features) - used):
+        notes.append(f"feature {feature} is in no environment: not carried")
+    if data.get("target"):
+        notes.append(
+            f"per-platform tables {', '.join(sorted(_table(data['target'])))} are not carried"
+        )
+    carried = {"workspace", "project", "dependencies", "pypi-dependencies", "activation"}
+    for key in sorted(set(data) - carried - {"feature", "environments", "target"}):
         notes.append(f"[{key}] is not carried")
-    return Imported(manifest["name"], manifest, str(file), notes)
+    return Imported(base, manifest, str(file), notes, companions=companions)
 
 
 def _poetry_requirement(package: str, value: Any, notes: list[str]) -> str | None:

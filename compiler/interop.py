@@ -48,6 +48,8 @@ class Imported:
     source: str
     notes: list[str] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)  # copied beside the manifest
+    # Other environments the same source defines (a pixi workspace's), written with it.
+    companions: list[Imported] = field(default_factory=list)
 
 
 def manifest_name(text: str) -> str:
@@ -60,10 +62,11 @@ def manifest_name(text: str) -> str:
 
 def new_manifest(name: str, **fields: Any) -> dict[str, Any]:
     """A manifest of `name` with `fields` in the order given; empty ones, and platforms that
-    are just the default, are left out."""
+    are just the default (unless a parent's would be inherited instead), are left out."""
     manifest: dict[str, Any] = {"schema_version": 1, "name": name}
+    implied = None if fields.get("extends") else [DEFAULT_PLATFORM]
     for key, value in fields.items():
-        if value and not (key == "platforms" and list(value) == [DEFAULT_PLATFORM]):
+        if value and not (key == "platforms" and list(value) == implied):
             manifest[key] = value
     return manifest
 
@@ -601,18 +604,19 @@ def manifest_text(imported: Imported) -> str:
     return header + buffer.getvalue()
 
 
-def write_imported(imported: Imported, into: Path, force: bool = False) -> Path:
-    """Write environments/<name>/env.yaml under `into` (atomically; never over an existing
-    manifest unless `force`)."""
-    target = into / imported.name / MANIFEST_FILENAME
-    if target.exists() and not force:
-        raise UsageError(f"{target} exists; pass --force to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for relative, content in sorted(imported.files.items()):
-        copy = target.parent / relative
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        temporary = copy.with_name(f".{copy.name}.tmp")
-        temporary.write_bytes(content)
-        temporary.replace(copy)
-    write_atomically(target, manifest_text(imported))
-    return target
+def write_imported(imported: Imported, into: Path, force: bool = False) -> list[Path]:
+    """Write environments/<name>/env.yaml under `into` for the import and its companions
+    (each atomically; none when any would replace an existing manifest, unless `force`)."""
+    every = [imported, *imported.companions]
+    targets = [into / each.name / MANIFEST_FILENAME for each in every]
+    taken = [target for target in targets if target.exists()]
+    if taken and not force:
+        raise UsageError(f"{taken[0]} exists; pass --force to replace it")
+    for each, target in zip(every, targets, strict=True):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for relative, content in sorted(each.files.items()):
+            copy = target.parent / relative
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(copy, content)
+        write_atomically(target, manifest_text(each))
+    return targets

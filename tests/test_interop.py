@@ -84,7 +84,7 @@ def test_import_validates_and_round_trips_through_export(
 ) -> None:
     root = make_repo({})
     first = import_source(REAL / source)
-    written = write_imported(first, root / "environments")
+    [written] = write_imported(first, root / "environments")
     report = validate(root=root, cwd=root)
     assert report.ok, report.diagnostics
     exported = tmp_path / "environment.yml"
@@ -351,7 +351,8 @@ def test_a_pixi_workspace_imports_its_default_environment() -> None:
         "conda": ["cowpy 1.1.*"],
         "platforms": ["linux-64", "osx-arm64", "win-64"],
     }
-    assert any("environments py312, py313 are not carried" in n for n in imported.notes)
+    assert "environment py312 is not carried (not a list of features)" in imported.notes
+    assert imported.companions == []
     assert "[tasks] is not carried" in imported.notes
 
 
@@ -377,7 +378,7 @@ def test_pixi_python_pypi_dependencies_and_activation_variables(tmp_path: Path) 
         "variables": {"MODE": "prod"},
     }
     assert any("local" in n and "path" in n for n in imported.notes)
-    assert any("per-platform tables win-64" in n for n in imported.notes)
+    assert "per-platform tables win-64 are not carried" in imported.notes
 
 
 def test_a_broken_toml_file_is_reported_at_its_line(tmp_path: Path) -> None:
@@ -611,3 +612,74 @@ def test_a_locked_export_refuses_a_stale_lock_and_an_unlocked_platform(tmp_path:
         ],
     )
     assert windows.exit_code == 2 and "not locked for win-64" in windows.output
+
+
+PIXI_FEATURES = """
+[workspace]
+name = "svc"
+channels = ["conda-forge"]
+platforms = ["linux-64", "osx-arm64"]
+
+[dependencies]
+python = "3.11.*"
+numpy = ">=1.26"
+
+[feature.py312.dependencies]
+python = "3.12.*"
+
+[feature.test.dependencies]
+pytest = "*"
+[feature.test.activation.env]
+MODE = "test"
+
+[feature.gpu]
+channels = ["nvidia"]
+platforms = ["linux-64"]
+[feature.gpu.dependencies]
+cuda-version = "12.4.*"
+
+[feature.lint.dependencies]
+ruff = "*"
+
+[feature.unused.dependencies]
+flake8 = "*"
+
+[environments]
+test = ["py312", "test"]
+gpu = { features = ["gpu"], solve-group = "default" }
+lint = { features = ["lint"], no-default-feature = true }
+"""
+
+
+def test_pixi_environments_become_manifests_that_extend_the_workspace(
+    make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    source = tmp_path / "pixi.toml"
+    source.write_text(PIXI_FEATURES)
+    root = make_repo({})
+    result = CliRunner().invoke(main, ["import", str(source), "--repo", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "feature unused is in no environment: not carried" in result.output
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    assert sorted(report.manifests) == ["svc", "svc-gpu", "svc-lint", "svc-test"]
+    test, gpu, lint = (resolve(n, report.manifests) for n in ("svc-test", "svc-gpu", "svc-lint"))
+    assert (test.python.version, test.conda, test.variables) == (  # type: ignore[union-attr]
+        "3.12",
+        ["numpy >=1.26", "pytest"],
+        {"MODE": "test"},
+    )
+    assert (gpu.python.version, gpu.channels, gpu.platforms) == (  # type: ignore[union-attr]
+        "3.11",
+        ["conda-forge", "nvidia"],
+        ["linux-64"],
+    )
+    assert gpu.conda == ["numpy >=1.26", "cuda-version 12.4.*"]
+    # no-default-feature: nothing of the workspace's own dependencies, its channels and platforms
+    assert (lint.conda, lint.channels, lint.platforms) == (
+        ["ruff"],
+        ["conda-forge"],
+        ["linux-64", "osx-arm64"],
+    )
+    again = CliRunner().invoke(main, ["import", str(source), "--repo", str(root)])
+    assert again.exit_code == 2 and "exists; pass --force" in again.output
