@@ -1,15 +1,14 @@
-"""Import environments from the formats they live in today, export them to where they run.
+"""Import environments from the formats they live in today (TOML formats: import_toml.py;
+telling which format a source is: importing.py; export: export.py).
 
 Import: a conda `environment.yml` (channels, conda and nested pip dependencies, `name`,
-`variables`, conda-lock's `platforms`), a pip `requirements.txt` (with `-r` includes), an
-installed conda environment, an Azure ML SDK v1 saved environment, an Azure ML CLI v2
+`variables`, conda-lock's `platforms`), a conda spec list, a pip `requirements.txt` (with `-r`
+includes), an installed conda environment, an Azure ML SDK v1 saved environment, an Azure ML CLI v2
 environment (`image`, `conda_file`, `build.path`; referenced files are copied) or an
 azureml-assets environment folder becomes a manifest. What a manifest cannot say is never
 dropped silently: each import returns notes (platform selectors, `pip-repositories` and index
 options, editable installs, azureml-assets' `{{latest-…}}` placeholders kept as unpinned specs,
 unknown keys).
-
-Export lives in compiler/export.py.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The pip part is resolved after the conda part: every conda-locked package is off
 empty "provided" wheel of exactly its locked version and pinned by a constraint, so pip agrees
 with what conda installs without downloading it, and is then left out of the pip lock (pip does
 not install it again). The result is a requirements file with `--hash` lines for
-`pip install --require-hashes -r requirements-<platform>.txt`.
+`pip install --require-hashes -r requirements-<platform>.txt`, and the same pins as a PEP 751
+`pylock.<platform>.toml` (uv's second, fully pinned answer, with each file's URL).
 """
 
 from __future__ import annotations
