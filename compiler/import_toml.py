@@ -45,6 +45,11 @@ def _table(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _strings(value: Any) -> list[str]:
+    """The strings of a TOML array; anything else (a string too) holds none."""
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
 def _conda_spec(package: str, value: Any, notes: list[str]) -> str | None:
     """A pixi dependency (`"1.1.*"`, `"*"`, `{version, build, channel}`) as a MatchSpec."""
     if isinstance(value, str):
@@ -65,7 +70,7 @@ def _pip_requirement(package: str, value: Any, notes: list[str]) -> str | None:
     if isinstance(value, str):
         return package if value.strip() in ("", "*") else f"{package}{value.strip()}"
     if isinstance(value, dict) and not ({"path", "git", "url"} & set(value)):
-        extras = value.get("extras") or []
+        extras = _strings(value.get("extras"))
         name = f"{package}[{','.join(extras)}]" if extras else package
         version = str(value.get("version", "*")).strip()
         return name if version == "*" else f"{name}{version}"
@@ -95,7 +100,8 @@ class _Feature:
 
 def _channels(value: Any) -> list[str]:
     """pixi channels: names, URLs or `{channel = …, priority = …}` tables."""
-    names = [c if isinstance(c, str) else str(_table(c).get("channel", "")) for c in value or []]
+    items = value if isinstance(value, list) else []
+    names = [c if isinstance(c, str) else str(_table(c).get("channel", "")) for c in items]
     return [name for name in names if name]
 
 
@@ -120,7 +126,7 @@ def _feature(table: dict[str, Any], notes: list[str]) -> _Feature:
             if requirement
         ],
         channels=_channels(table.get("channels")),
-        platforms=[p for p in table.get("platforms") or [] if isinstance(p, str)],
+        platforms=_strings(table.get("platforms")),
         variables={
             str(k): str(v) for k, v in _table(_table(table.get("activation")).get("env")).items()
         },
@@ -149,7 +155,7 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
     notes: list[str] = []
     default = _feature(data, notes)
     channels = _channels(workspace.get("channels"))
-    platforms = [p for p in workspace.get("platforms") or [] if isinstance(p, str)]
+    platforms = _strings(workspace.get("platforms"))
     description = workspace.get("description")
     base = manifest_name(name or str(workspace.get("name") or file.parent.name))
     manifest = new_manifest(
@@ -240,7 +246,7 @@ def import_pyproject(file: Path, name: str | None = None) -> Imported:
     project, tool = _table(data.get("project")), _table(data.get("tool"))
     poetry, conda_lock = _table(tool.get("poetry")), _table(tool.get("conda-lock"))
     notes: list[str] = []
-    pip: list[str] = [d for d in project.get("dependencies") or [] if isinstance(d, str)]
+    pip = _strings(project.get("dependencies"))
     poetry_deps = dict(_table(poetry.get("dependencies")))
     python_constraints = [
         str(poetry_deps.pop("python", "")),
@@ -276,9 +282,9 @@ def import_pyproject(file: Path, name: str | None = None) -> Imported:
         manifest_name(name or str(source_name)),
         description=description.strip() if isinstance(description, str) else None,
         python=python,
-        channels=[c for c in conda_lock.get("channels") or [] if isinstance(c, str)],
+        channels=_strings(conda_lock.get("channels")),
         conda=conda,
         pip=pip,
-        platforms=[p for p in conda_lock.get("platforms") or [] if isinstance(p, str)],
+        platforms=_strings(conda_lock.get("platforms")),
     )
     return Imported(manifest["name"], manifest, str(file), notes)

@@ -683,3 +683,50 @@ def test_pixi_environments_become_manifests_that_extend_the_workspace(
     )
     again = CliRunner().invoke(main, ["import", str(source), "--repo", str(root)])
     assert again.exit_code == 2 and "exists; pass --force" in again.output
+
+
+@pytest.mark.parametrize(
+    ("file_name", "text"),
+    [
+        (
+            "pixi.toml",
+            '[workspace]\nname = "w"\nplatforms = "linux-64"\nchannels = "conda-forge"\n',
+        ),
+        (
+            "pixi.toml",
+            '[workspace]\nname = "w"\n[dependencies]\nnumpy = 3\n[environments]\ne = 5\n',
+        ),
+        ("pixi.toml", '[workspace]\nname = "w"\n[pypi-dependencies]\nrich = {extras = "cli"}\n'),
+        (
+            "pixi.toml",
+            '[project]\nname = 7\n[feature.f]\nplatforms = 1\n[environments]\ne = ["f"]\n',
+        ),
+        ("pyproject.toml", '[project]\nname = "p"\ndependencies = "rich"\n'),
+        (
+            "pyproject.toml",
+            '[tool.poetry]\nname = "p"\n[tool.poetry.dependencies]\nx = 1\ny = "^1"\n',
+        ),
+        ("pyproject.toml", '[tool.conda-lock]\nchannels = "x"\ndependencies = {numpy = "*"}\n'),
+    ],
+)
+def test_toml_of_the_wrong_shape_imports_or_says_why(
+    file_name: str, text: str, make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    """Wrong types never crash an import: the result validates, or the import says why."""
+    source = tmp_path / file_name
+    source.write_text(text)
+    root = make_repo({})
+    result = CliRunner().invoke(main, ["import", str(source), "--repo", str(root)])
+    assert result.exit_code in (0, 1, 2), result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    if result.exit_code == 0:
+        assert validate(root=root, cwd=root).ok
+
+
+def test_a_string_where_pixi_wants_an_array_is_not_read_letter_by_letter(tmp_path: Path) -> None:
+    source = tmp_path / "pixi.toml"
+    source.write_text(
+        '[workspace]\nname = "w"\nplatforms = "osx-64"\nchannels = "conda-forge"\n'
+        '[pypi-dependencies]\nrich = {extras = "cli"}\n'
+    )
+    assert import_source(source).manifest == {"schema_version": 1, "name": "w", "pip": ["rich"]}
