@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.errors import EnvcError
-from compiler.interop import Imported, manifest_name, new_manifest
+from compiler.interop import Imported, manifest_name, new_manifest, strings
 
 # Version constraints pixi and Poetry write that are a single Python minor: "3.12.*", "3.12",
 # "==3.12.*", "~=3.12.0".
@@ -45,11 +45,6 @@ def _table(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _strings(value: Any) -> list[str]:
-    """The strings of a TOML array; anything else (a string too) holds none."""
-    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
-
-
 def _conda_spec(package: str, value: Any, notes: list[str]) -> str | None:
     """A pixi dependency (`"1.1.*"`, `"*"`, `{version, build, channel}`) as a MatchSpec."""
     if isinstance(value, str):
@@ -70,7 +65,7 @@ def _pip_requirement(package: str, value: Any, notes: list[str]) -> str | None:
     if isinstance(value, str):
         return package if value.strip() in ("", "*") else f"{package}{value.strip()}"
     if isinstance(value, dict) and not ({"path", "git", "url"} & set(value)):
-        extras = _strings(value.get("extras"))
+        extras = strings(value.get("extras"))
         name = f"{package}[{','.join(extras)}]" if extras else package
         version = str(value.get("version", "*")).strip()
         return name if version == "*" else f"{name}{version}"
@@ -126,7 +121,7 @@ def _feature(table: dict[str, Any], notes: list[str]) -> _Feature:
             if requirement
         ],
         channels=_channels(table.get("channels")),
-        platforms=_strings(table.get("platforms")),
+        platforms=strings(table.get("platforms")),
         variables={
             str(k): str(v) for k, v in _table(_table(table.get("activation")).get("env")).items()
         },
@@ -155,7 +150,7 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
     notes: list[str] = []
     default = _feature(data, notes)
     channels = _channels(workspace.get("channels"))
-    platforms = _strings(workspace.get("platforms"))
+    platforms = strings(workspace.get("platforms"))
     description = workspace.get("description")
     base = manifest_name(name or str(workspace.get("name") or file.parent.name))
     manifest = new_manifest(
@@ -246,7 +241,7 @@ def import_pyproject(file: Path, name: str | None = None) -> Imported:
     project, tool = _table(data.get("project")), _table(data.get("tool"))
     poetry, conda_lock = _table(tool.get("poetry")), _table(tool.get("conda-lock"))
     notes: list[str] = []
-    pip = _strings(project.get("dependencies"))
+    pip = strings(project.get("dependencies"))
     poetry_deps = dict(_table(poetry.get("dependencies")))
     python_constraints = [
         str(poetry_deps.pop("python", "")),
@@ -282,9 +277,9 @@ def import_pyproject(file: Path, name: str | None = None) -> Imported:
         manifest_name(name or str(source_name)),
         description=description.strip() if isinstance(description, str) else None,
         python=python,
-        channels=_strings(conda_lock.get("channels")),
+        channels=strings(conda_lock.get("channels")),
         conda=conda,
         pip=pip,
-        platforms=_strings(conda_lock.get("platforms")),
+        platforms=strings(conda_lock.get("platforms")),
     )
     return Imported(manifest["name"], manifest, str(file), notes)

@@ -59,6 +59,11 @@ def manifest_name(text: str) -> str:
     return name
 
 
+def strings(value: Any) -> list[str]:
+    """The strings of a YAML sequence or TOML array; anything else (a string too) holds none."""
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
 def new_manifest(name: str, **fields: Any) -> dict[str, Any]:
     """A manifest of `name` with `fields` in the order given; empty ones, and platforms that
     are just the default (unless a parent's would be inherited instead), are left out."""
@@ -221,17 +226,14 @@ def _conda_environment(file: Path, data: dict[str, Any], name: str | None) -> Im
     if not isinstance(source_name, str):
         generic = file.stem.lower() in _GENERIC_STEMS
         source_name = file.parent.name if generic else f"{file.parent.name}-{file.stem}"
-    platforms = data.get("platforms")
     variables = data.get("variables")
     manifest = new_manifest(
         manifest_name(name or source_name),
         python=python,
-        channels=[c for c in data.get("channels") or [] if isinstance(c, str)],
+        channels=strings(data.get("channels")),
         conda=conda,
         pip=pip,
-        platforms=[p for p in platforms if isinstance(p, str)]
-        if isinstance(platforms, list)
-        else [],
+        platforms=strings(data.get("platforms")),
         variables={str(k): str(v) for k, v in variables.items()}
         if isinstance(variables, dict)
         else {},
