@@ -131,6 +131,17 @@ def logical_lines(text: str) -> list[tuple[int, int, str]]:
     return lines
 
 
+def check_text_file(file: Path, display: str) -> list[Diagnostic]:
+    """A referenced file that must be UTF-8 text (a base Dockerfile)."""
+    try:
+        file.read_bytes().decode("utf-8")
+    except OSError as exc:
+        return [_line_problem(display, 1, 1, f"cannot read: {exc.strerror or exc}", "unreadable")]
+    except UnicodeDecodeError:
+        return [_line_problem(display, 1, 1, "file is not valid UTF-8", "encoding")]
+    return []
+
+
 def check_requirements_file(
     file: Path, display: str, root: Path, visiting: frozenset[Path] = frozenset()
 ) -> list[Diagnostic]:

@@ -216,7 +216,10 @@ def _base_stage(root: Path, path: str) -> tuple[dict[str, str], dict[str, FileCo
     import dockerfile
 
     file = root / path
-    text = file.read_text(encoding="utf-8")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise EnvcError(f"{path}: file is not valid UTF-8") from None
     try:
         instructions = dockerfile.parse_string(text)
     except dockerfile.GoParseError as exc:

@@ -19,7 +19,12 @@ from compiler.errors import Diagnostic
 from compiler.inherit import merge_chain, python_settings
 from compiler.packages import conda_spec_problem, pip_requirement_problem
 from compiler.patterns import RELATIVE_PATH_PATTERN
-from compiler.references import check_conda_file, check_requirements_file, resolve_reference
+from compiler.references import (
+    check_conda_file,
+    check_requirements_file,
+    check_text_file,
+    resolve_reference,
+)
 from compiler.yamlio import Document, JsonPath
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
@@ -279,6 +284,8 @@ def _check_references(manifest: ManifestFile, root: Path, display_of: Any) -> li
             found.extend(check_conda_file(target, display_of(target)))
         elif path == ("requirements_file",):
             found.extend(check_requirements_file(target, display_of(target), root))
+        else:
+            found.extend(check_text_file(target, display_of(target)))
     return found
 
 

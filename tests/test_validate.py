@@ -271,3 +271,14 @@ def test_variable_value_ending_in_a_backslash_is_refused(make_repo: RepoFactory)
         }
     )
     assert found(root) == [("environments/a/env.yaml", 4, 16, "unsafe-value")]
+
+
+def test_a_base_dockerfile_must_be_utf8_text(make_repo: RepoFactory) -> None:
+    root = make_repo(
+        {
+            "environments/geo/env.yaml": OK.format(name="geo")
+            + "docker:\n  base_dockerfile: Dockerfile\n",
+            "environments/geo/Dockerfile": "FROM debian\nRUN echo caf\xe9\n".encode("latin-1"),
+        }
+    )
+    assert found(root) == [("environments/geo/Dockerfile", 1, 1, "encoding")]
