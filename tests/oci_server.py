@@ -7,6 +7,8 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -61,3 +63,18 @@ class Server:
             self.process.terminate()
             self.process.wait(timeout=20)
             self.process = None
+
+
+@contextmanager
+def guarded_registry(folder: Path, user: str, secret: str) -> Iterator[Server]:
+    """A registry that wants `user` / `secret` (an htpasswd file with a bcrypt hash)."""
+    import bcrypt
+
+    hashed = bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=4)).decode()
+    server = Server(folder, htpasswd=f"{user}:{hashed}\n")
+    folder.mkdir()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -13,7 +13,6 @@ import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
-import bcrypt
 import pytest
 import requests
 from click.testing import CliRunner
@@ -23,7 +22,7 @@ from compiler.locking import lock_repository
 from compiler.pip_lock import PipIndex, write_wheel
 from tests.conftest import PROJECT, RepoFactory
 from tests.gitrepos import Git, commit
-from tests.oci_server import Server
+from tests.oci_server import Server, guarded_registry
 
 
 def buildah(*args: str) -> str:
@@ -244,11 +243,7 @@ def test_a_private_base_registry_is_logged_in_to_from_environment_variables(
 ) -> None:
     _, public_image = base_image
     secret = "s3cret-Pa55"
-    hashed = bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=4)).decode()
-    guarded = Server(tmp_path / "guarded", htpasswd=f"builder:{hashed}\n")
-    guarded.folder.mkdir()
-    guarded.start()
-    try:
+    with guarded_registry(tmp_path / "guarded", "builder", secret) as guarded:
         private = f"{guarded.host}/team/runtime:1"
         buildah("tag", public_image, private)
         buildah("push", "--tls-verify=false", f"--creds=builder:{secret}", private)
@@ -286,8 +281,6 @@ def test_a_private_base_registry_is_logged_in_to_from_environment_variables(
         [outcome] = json.loads(built.stdout)
         assert outcome["status"] == "built"
         assert secret not in built.output
-    finally:
-        guarded.stop()
 
 
 def test_a_pip_only_environment_builds_from_its_hashed_lock(

@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import bcrypt
 import pytest
 import requests
 from click.testing import CliRunner
@@ -21,7 +20,7 @@ from compiler.registry import Candidate, RegistryError, open_registry
 from compiler.registry_oci import OciRegistry
 from tests.conftest import PROJECT
 from tests.gitrepos import Git, commit
-from tests.oci_server import Server
+from tests.oci_server import Server, guarded_registry
 from tests.registry_workers import address, answers, assert_contiguous, start
 
 
@@ -170,11 +169,7 @@ def test_credentials_from_the_environment_or_docker_config_and_never_shown(
     tmp_path: Path, repo: Path, git: Git, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secret = "s3cret-Passw0rd"
-    hashed = bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=4)).decode()
-    guarded = Server(tmp_path / "guarded", htpasswd=f"ci:{hashed}\n")
-    guarded.folder.mkdir()
-    guarded.start()
-    try:
+    with guarded_registry(tmp_path / "guarded", "ci", secret) as guarded:
         monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
         options = ["--registry", f"oci://{guarded.host}/envs", "--plain-http", "--repo", str(repo)]
         refused = CliRunner().invoke(main, ["register", "other", *options])
@@ -199,5 +194,3 @@ def test_credentials_from_the_environment_or_docker_config_and_never_shown(
         listed = CliRunner().invoke(main, ["list", "--format", "json", *options])
         assert listed.exit_code == 0, listed.output
         assert [r["name"] for r in json.loads(listed.output)] == ["other"]
-    finally:
-        guarded.stop()
