@@ -35,6 +35,7 @@ FILE_FORMATS = ("conda-env", "requirements", "explicit", "pip-locked", "pylock")
 FOLDER_FORMATS = ("azureml-v2", "azureml-v1")
 FORMATS = FILE_FORMATS + FOLDER_FORMATS
 V2_SCHEMA = "https://azuremlschemas.azureedge.net/latest/environment.schema.json"
+V2_FILE = "environment.yml"
 # Azure ML builds a conda file on top of an image that has conda: its curated base images, by
 # CUDA major version (a CUDA 12.x runtime runs code built for any 12.y).
 AZUREML_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi5.0-ubuntu24.04:latest"
@@ -183,8 +184,12 @@ def _azureml_v2(manifest: Manifest, root: Path, folder: Path) -> Exported:
             document["image"] = _azureml_image(docker.compute, docker.cuda, notes)
         conda = _azure_conda_file(manifest, root, "conda.yml")
         if conda is not None:
-            files[conda[0]] = conda[1]
-            document["conda_file"] = conda[0]
+            name, text = conda
+            if name == V2_FILE:  # the environment's own YAML takes that name
+                name = "conda.yml"
+                notes.append(f"conda_file {V2_FILE} is written as {name}")
+            files[name] = text
+            document["conda_file"] = name
     user_managed = _user_managed(manifest)
     if user_managed:
         notes.append(
@@ -205,7 +210,7 @@ def _azureml_v2(manifest: Manifest, root: Path, folder: Path) -> Exported:
         notes.append("platforms other than linux-64 are not carried (Azure ML builds Linux)")
     if docker.user:
         notes.append(f"docker.user {docker.user!r} is not carried")
-    files["environment.yml"] = _yaml(document)
+    files[V2_FILE] = _yaml(document)
     _check_with_azure_ai_ml(files)
     return Exported(dict(sorted(files.items())), notes)
 
@@ -238,7 +243,7 @@ def _check_with_azure_ai_ml(files: dict[str, FileContent]) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content.encode() if isinstance(content, str) else content)
         try:
-            load_environment(source=str(Path(scratch, "environment.yml")))
+            load_environment(source=str(Path(scratch, V2_FILE)))
         except Exception as exc:  # azure-ai-ml raises its own validation errors
             raise EnvcError(
                 f"azure-ai-ml does not accept the exported environment: {exc}"

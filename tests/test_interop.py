@@ -730,3 +730,24 @@ def test_a_string_where_pixi_wants_an_array_is_not_read_letter_by_letter(tmp_pat
         '[pypi-dependencies]\nrich = {extras = "cli"}\n'
     )
     assert import_source(source).manifest == {"schema_version": 1, "name": "w", "pip": ["rich"]}
+
+
+def test_azureml_v2_keeps_a_conda_file_named_like_its_own_yaml_apart(
+    make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    from azure.ai.ml import load_environment
+
+    conda = "name: geo\nchannels: [conda-forge]\ndependencies:\n  - python=3.12\n  - gdal\n"
+    root = make_repo(
+        {
+            "environments/geo/env.yaml": "schema_version: 1\nname: geo\n"
+            "conda_file: environment.yml\ndocker:\n  base_image: example.com/base:1\n",
+            "environments/geo/environment.yml": conda,
+        }
+    )
+    notes = export_folder(root, "geo", "azureml-v2", tmp_path / "v2")
+    assert "conda_file environment.yml is written as conda.yml" in notes
+    assert (tmp_path / "v2/conda.yml").read_text() == conda
+    loaded = load_environment(source=str(tmp_path / "v2/environment.yml"))
+    assert loaded.image == "example.com/base:1"
+    assert loaded.conda_file["dependencies"] == ["python=3.12", "gdal"]
