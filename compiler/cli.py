@@ -17,7 +17,14 @@ from typing import Any
 import click
 
 from compiler import __version__
-from compiler.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EnvcError
+from compiler.errors import (
+    EXIT_FINDINGS,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    EnvcError,
+)
 
 FORMATS = ("text", "json", "github")
 
@@ -37,6 +44,10 @@ def _handle_errors(command: Callable[..., int]) -> Callable[..., None]:
             code = EXIT_INTERRUPTED
         except click.ClickException:
             raise  # usage errors: click prints them and exits 2
+        except OSError as exc:  # the file system said no: a path the user gave, not a bug
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"envc: error: {where}{exc.strerror or exc}", err=True)
+            code = EXIT_USAGE
         except Exception:
             import tempfile
             import traceback
@@ -370,7 +381,7 @@ def render(names: tuple[str, ...], out: Path | None, check: bool, repo: Path | N
     show_default=True,
     help="How to print the plan.",
 )
-@click.option("--verbose", "-v", is_flag=True, help="List unchanged environments too.")
+@click.option("--all", "-a", "show_all", is_flag=True, help="List unchanged environments too.")
 @click.option(
     "--github-output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -408,7 +419,7 @@ def plan(
     head_ref: str | None,
     direct: bool,
     output_format: str,
-    verbose: bool,
+    show_all: bool,
     github_output: Path | None,
     bake: Path | None,
     contexts: str,
@@ -454,7 +465,7 @@ def plan(
     elif output_format == "markdown":
         click.echo(plan_output.markdown(result), nl=False)
     else:
-        click.echo(plan_output.table(result, verbose), nl=False)
+        click.echo(plan_output.table(result, show_all), nl=False)
     if result.diagnostics:
         return EXIT_FINDINGS
     if github_output is not None:
@@ -1013,9 +1024,13 @@ def export(
     from compiler.model import resolve
     from compiler.validate import validate
 
-    if output_format in FOLDER_FORMATS and out is None:
+    if output_format in FOLDER_FORMATS and (out is None or out.is_file()):
         raise click.BadParameter(
             f"{output_format} writes a folder: pass --out DIR", param_hint="--out"
+        )
+    if output_format not in FOLDER_FORMATS and out is not None and out.is_dir():
+        raise click.BadParameter(
+            f"{out} is a folder; {output_format} writes one file", param_hint="--out"
         )
     root = _repository(repo)
     report = validate(root=root, cache=True)

@@ -309,11 +309,17 @@ def write_atomically(target: Path, content: str | bytes) -> bool:
     except OSError:
         pass
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, target)
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException as exc:
+        temporary.unlink(missing_ok=True)  # nothing half-written stays behind
+        if isinstance(exc, OSError):  # name the file the caller asked for, not the temporary
+            raise OSError(exc.errno, exc.strerror, str(target)) from None
+        raise
     return True
 
 

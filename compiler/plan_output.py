@@ -40,9 +40,9 @@ def _compared(plan: Plan) -> str:
     return f"{how}{plan.base_ref} ({plan.base[:12]}) -> {_head(plan)}"
 
 
-def table(plan: Plan, verbose: bool = False) -> str:
-    """One line per environment (unchanged ones only when `verbose`), then a summary."""
-    rows = [e for e in _ordered(plan) if verbose or e.status != "unchanged" or e.notes]
+def table(plan: Plan, show_all: bool = False) -> str:
+    """One line per environment (unchanged ones only when `show_all`), then a summary."""
+    rows = [e for e in _ordered(plan) if show_all or e.status != "unchanged" or e.notes]
     width = max([len(e.name) for e in rows] + [4])
     lines = [f"{'STATUS':<10} {'NAME':<{width}} {'ADDRESS':<12} WHY"]
     lines += [

@@ -146,3 +146,28 @@ def test_a_bug_exits_three_with_a_traceback_file(
     report = Path(err.split("please report it with ")[1].strip())
     assert "RuntimeError: simulated bug" in report.read_text()
     assert "Traceback" not in err
+
+
+def test_a_path_the_file_system_refuses_is_an_error_not_a_crash(
+    make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    """An unwritable output names the path, exits 2 and leaves no temporary behind."""
+    root = make_repo({"environments/a/env.yaml": "schema_version: 1\nname: a\n"})
+    outputs = tmp_path / "outputs"
+    (outputs / "taken").mkdir(parents=True)
+    (outputs / "file").write_text("x")
+
+    def export(output_format: str, out: Path) -> tuple[int, str]:
+        code, _, err = run(
+            ["export", "a", "--format", output_format, "--out", str(out), "--repo", str(root)]
+        )
+        return code, err
+
+    code, err = export("requirements", outputs / "file/r.txt")
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith(f"envc: error: {outputs / 'file'}")
+    code, err = export("requirements", outputs / "taken")
+    assert code == 2 and "is a folder; requirements writes one file" in err
+    code, err = export("azureml-v1", outputs / "file")
+    assert code == 2 and "azureml-v1 writes a folder" in err
+    assert sorted(p.name for p in outputs.iterdir()) == ["file", "taken"]  # no temporaries
