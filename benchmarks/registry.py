@@ -32,7 +32,7 @@ ENVC = str(Path(sys.executable).parent / "envc")
 WORKER = """
 import sys, time
 from pathlib import Path
-from compiler.registry import Candidate, open_registry
+from compiler.registry.base import Candidate, open_registry
 registry = open_registry(sys.argv[1], Path("."), plain_http=True)
 worker, count = int(sys.argv[2]), int(sys.argv[3])
 for index in range(count):

@@ -99,8 +99,8 @@ def _result(line: str, ok: bool = True) -> None:
 
 
 def _progress(what: str) -> Any:
-    """The progress display of a long command (compiler.progress.Reporter)."""
-    from compiler.progress import Reporter
+    """The progress display of a long command (compiler._util.progress.Reporter)."""
+    from compiler._util.progress import Reporter
 
     return Reporter(what, quiet=_quiet())
 
@@ -147,14 +147,14 @@ def _registry_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _repository(repo: Path | None) -> Path:
     """The repository root: --repo, or found from the working directory."""
-    from compiler.validate import find_root
+    from compiler.validate.repository import find_root
 
     return (find_root(Path.cwd()) if repo is None else repo).resolve()
 
 
 def _show(report: Any, output_format: str = "text") -> None:
     """Print a validation report; the summary goes to stderr with text output."""
-    from compiler.report import REPORTERS, summary
+    from compiler.validate.report import REPORTERS, summary
 
     click.echo(REPORTERS[output_format](report.diagnostics, report.checked), nl=False)
     if output_format == "text" and not (report.ok and _quiet()):
@@ -192,7 +192,7 @@ def validate(
     YAML, JSON Schema and semantic rules; cross-file rules always see the whole repository.
     Exit status: 0 valid, 1 problems found, 2 usage error.
     """
-    from compiler.validate import validate as run
+    from compiler.validate.repository import validate as run
 
     root = _repository(repo)
     report = run(paths, root=root, cache=not no_cache)
@@ -200,8 +200,8 @@ def validate(
     if not report.ok:
         return EXIT_FINDINGS
     if locks:
-        from compiler.config import load_config
-        from compiler.locking import lock_repository
+        from compiler.lock.repository import lock_repository
+        from compiler.manifest.config import load_config
 
         outcomes = lock_repository(
             root,
@@ -228,7 +228,7 @@ def schema() -> int:
     """Print the manifest JSON Schema generated from the model (schemas/manifest.schema.json)."""
     import json
 
-    from compiler.model import manifest_json_schema
+    from compiler.manifest.model import manifest_json_schema
 
     click.echo(json.dumps(manifest_json_schema(), indent=2, ensure_ascii=False))
     return EXIT_OK
@@ -290,11 +290,11 @@ def lock(
     hashes) beside each env.yaml. An environment whose lock matches its inputs is not solved
     again and its files are not rewritten.
     """
-    from compiler.config import load_config
-    from compiler.locking import lock_repository
-    from compiler.pip_lock import PipIndex
-    from compiler.solver import canonical_channel
-    from compiler.validate import validate
+    from compiler.lock.conda import canonical_channel
+    from compiler.lock.pip import PipIndex
+    from compiler.lock.repository import lock_repository
+    from compiler.manifest.config import load_config
+    from compiler.validate.repository import validate
 
     root = _repository(repo)
     report = validate(root=root, cache=True)
@@ -346,8 +346,8 @@ def lock(
 def render(names: tuple[str, ...], out: Path | None, check: bool, repo: Path | None) -> int:
     """Render environments (default: all) into build contexts: a Dockerfile that installs from
     the locks (or install scripts with docker.enabled: false), the lockfiles, envc-build.json."""
-    from compiler.render import render_repository
-    from compiler.validate import validate
+    from compiler.render.context import render_repository
+    from compiler.validate.repository import validate
 
     root = _repository(repo)
     report = validate(root=root, cache=True)
@@ -440,10 +440,10 @@ def plan(
     has problems (printed as diagnostics), 2 usage error (unknown revision, not a git
     repository, history missing from a shallow clone).
     """
-    from compiler import plan_output
-    from compiler.plan import plan as run
-    from compiler.registry import LazyRegistry
-    from compiler.report import REPORTERS
+    from compiler.plan import output as plan_output
+    from compiler.plan.plan import plan as run
+    from compiler.registry.base import LazyRegistry
+    from compiler.validate.report import REPORTERS
 
     root = _repository(repo)
     with ExitStack() as stack:
@@ -472,7 +472,7 @@ def plan(
         with open(github_output, "a", encoding="utf-8") as handle:
             handle.write(plan_output.github_output(result, contexts))
     if bake is not None:
-        from compiler.lock import write_atomically
+        from compiler.lock.lockfiles import write_atomically
 
         write_atomically(bake, plan_output.bake_file(result, contexts, image_prefix))
     return EXIT_FINDINGS if exit_code and result.to_build else EXIT_OK
@@ -491,10 +491,10 @@ _json_option = click.option(
 @contextmanager
 def _open_registry(root: Path, url: str | None, plain_http: bool) -> Iterator[Any]:
     """The registry at `url`, else envc.yaml's, else the embedded one; closed afterwards."""
-    from compiler.registry import DEFAULT_REGISTRY, open_registry
+    from compiler.registry.base import DEFAULT_REGISTRY, open_registry
 
     if url is None:
-        from compiler.config import load_config
+        from compiler.manifest.config import load_config
 
         url = load_config(root).registry or DEFAULT_REGISTRY
     registry = open_registry(url, root, plain_http)
@@ -508,10 +508,10 @@ def _open_registry(root: Path, url: str | None, plain_http: bool) -> Iterator[An
 def _plan_registry(root: Path, url: str | None, plain_http: bool) -> Iterator[Any]:
     """The registry a plan consults: the one named, else envc.yaml's, else the embedded one
     when it exists (None: no registry)."""
-    from compiler.registry import DEFAULT_REGISTRY
+    from compiler.registry.base import DEFAULT_REGISTRY
 
     if url is None:
-        from compiler.config import load_config
+        from compiler.manifest.config import load_config
 
         url = load_config(root).registry
         if url is None and not (root / DEFAULT_REGISTRY.removeprefix("sqlite:")).exists():
@@ -586,9 +586,9 @@ def register(
     returns its existing version (idempotent)."""
     import json
 
-    from compiler.config import load_config
-    from compiler.registering import register_repository
-    from compiler.validate import validate
+    from compiler.manifest.config import load_config
+    from compiler.registry.register import register_repository
+    from compiler.validate.repository import validate
 
     root = _repository(repo)
     report = validate(root=root, cache=True)
@@ -663,7 +663,7 @@ def show(
     """Show one registered version (default: latest), with its resolved manifest."""
     import json
 
-    from compiler.registry import parse_reference
+    from compiler.registry.base import parse_reference
 
     name, version, label = parse_reference(reference)
     with _open_registry(_repository(repo), registry_url, plain_http) as registry:
@@ -684,7 +684,7 @@ def show(
 
 
 def _versioned(reference: str) -> tuple[str, int]:
-    from compiler.registry import parse_reference
+    from compiler.registry.base import parse_reference
 
     name, version, _ = parse_reference(reference)
     if version is None:
@@ -793,8 +793,8 @@ def ci(
     any step failed."""
     import json
 
-    from compiler.ci import run_ci
-    from compiler.lock import write_atomically
+    from compiler.ci.job import run_ci
+    from compiler.lock.lockfiles import write_atomically
 
     root = _repository(repo)
     with ExitStack() as stack:
@@ -865,9 +865,9 @@ def build(
     import json
     from dataclasses import asdict
 
-    from compiler.build import build_repository
-    from compiler.registering import planned_names
-    from compiler.validate import validate
+    from compiler.build.images import build_repository
+    from compiler.registry.register import planned_names
+    from compiler.validate.repository import validate
 
     root = _repository(repo)
     report = validate(root=root, cache=True)
@@ -942,9 +942,9 @@ def import_command(
     environment file, a pip requirements file, or an Azure ML v2 environment; prints what it
     could not carry over. Exit 1 when the new manifest does not validate."""
     from compiler.errors import EnvcError
-    from compiler.importing import import_source, importable_sources
-    from compiler.interop import write_imported
-    from compiler.validate import validate
+    from compiler.interop.formats import write_imported
+    from compiler.interop.sources import import_source, importable_sources
+    from compiler.validate.repository import validate
 
     root = _repository(repo)
     folder = (into or root / "environments").resolve()
@@ -982,7 +982,7 @@ def import_command(
 @click.option(
     "--format",
     "output_format",
-    # compiler.export.FORMATS (not imported here: it loads the model; a test keeps them equal)
+    # compiler.interop.export.FORMATS (not imported: it loads the model; a test keeps them equal)
     type=click.Choice(
         (
             "conda-env",
@@ -1019,10 +1019,10 @@ def export(
 ) -> int:
     """Export an environment (its parents merged in): as a conda environment file, pip
     requirements, its locks, or an Azure ML environment. Prints what the format cannot carry."""
-    from compiler.export import FOLDER_FORMATS, export_environment
-    from compiler.lock import write_atomically
-    from compiler.model import resolve
-    from compiler.validate import validate
+    from compiler.interop.export import FOLDER_FORMATS, export_environment
+    from compiler.lock.lockfiles import write_atomically
+    from compiler.manifest.model import resolve
+    from compiler.validate.repository import validate
 
     if output_format in FOLDER_FORMATS and (out is None or out.is_file()):
         raise click.BadParameter(

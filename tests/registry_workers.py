@@ -14,7 +14,7 @@ from tests.conftest import PROJECT
 WORKER = """
 import json, sys
 from pathlib import Path
-from compiler.registry import Candidate, open_registry
+from compiler.registry.base import Candidate, open_registry
 registry = open_registry(sys.argv[1], Path("."), plain_http=True)
 for name, address in json.loads(sys.stdin.read()):
     result = registry.register(Candidate(name, address, {"name": name}))

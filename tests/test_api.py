@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler.api import Environment
 from compiler.errors import EnvcError
-from compiler.validate import validate
+from compiler.interop.api import Environment
+from compiler.validate.repository import validate
 from tests.conftest import RepoFactory
 
 REAL = Path(__file__).resolve().parent / "data" / "real-environments"

@@ -18,8 +18,8 @@ import requests
 from click.testing import CliRunner
 
 from compiler.cli import main
-from compiler.locking import lock_repository
-from compiler.pip_lock import PipIndex, write_wheel
+from compiler.lock.pip import PipIndex, write_wheel
+from compiler.lock.repository import lock_repository
 from tests.conftest import PROJECT, RepoFactory
 from tests.gitrepos import Git, commit
 from tests.oci_server import Server, guarded_registry

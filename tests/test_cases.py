@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.report import text
-from compiler.validate import validate
+from compiler.validate.report import text
+from compiler.validate.repository import validate
 from tests.conftest import CASES
 
 INVALID = sorted(p for p in (CASES / "invalid").iterdir() if p.is_dir())

@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from compiler.cli import main
-from compiler.registry_sqlite import SqliteRegistry
+from compiler.registry.sqlite import SqliteRegistry
 from tests.gitrepos import Git, commit, pip_only
 
 

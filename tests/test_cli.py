@@ -134,12 +134,12 @@ def test_bad_option_values_are_usage_errors(make_repo: RepoFactory) -> None:
 def test_a_bug_exits_three_with_a_traceback_file(
     make_repo: RepoFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import compiler.validate
+    import compiler.validate.repository
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(compiler.validate, "validate", broken)
+    monkeypatch.setattr(compiler.validate.repository, "validate", broken)
     root = make_repo({"environments/a/env.yaml": "schema_version: 1\nname: a\n"})
     code, _, err = run(["validate", "--repo", str(root)])
     assert code == 3

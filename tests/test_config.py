@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.config import load_config
 from compiler.errors import EnvcError
+from compiler.manifest.config import load_config
 from tests.conftest import RepoFactory
 from tests.test_lock import CHANNELS
 
@@ -47,7 +47,7 @@ def test_config_channels_and_mirrors_drive_the_lock(make_repo: RepoFactory) -> N
 
 
 def test_config_pip_find_links_are_relative_to_the_repository(make_repo: RepoFactory) -> None:
-    from compiler.pip_lock import write_wheel
+    from compiler.lock.pip import write_wheel
 
     root = make_repo(
         {

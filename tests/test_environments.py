@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from compiler.model import Manifest
-from compiler.validate import discover, validate
-from compiler.yamlio import read_yaml
+from compiler.load.yamlio import read_yaml
+from compiler.manifest.model import Manifest
+from compiler.validate.repository import discover, validate
 from tests.conftest import PROJECT
 
 

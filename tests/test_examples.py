@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from compiler.cli import main
-from compiler.yamlio import read_yaml
+from compiler.load.yamlio import read_yaml
 from tests.conftest import PROJECT
 
 EXAMPLES = PROJECT / "examples"

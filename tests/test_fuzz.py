@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.validate import validate
+from compiler.validate.repository import validate
 from tests.conftest import PROJECT
 
 SEEDS = sorted((PROJECT / "environments").glob("*/env.yaml"))

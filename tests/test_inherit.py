@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from compiler.errors import EnvcError
-from compiler.inherit import merge
-from compiler.model import PythonSettings, resolve
-from compiler.validate import discover
-from compiler.yamlio import read_yaml
+from compiler.load.yamlio import read_yaml
+from compiler.manifest.inherit import merge
+from compiler.manifest.model import PythonSettings, resolve
+from compiler.validate.repository import discover
 from tests.conftest import PROJECT
 
 

@@ -13,12 +13,12 @@ from click.testing import CliRunner
 
 from compiler.cli import main
 from compiler.errors import EnvcError
-from compiler.export import FORMATS, export_environment
-from compiler.importing import import_source
-from compiler.interop import write_imported
-from compiler.model import resolve
-from compiler.render import render_repository
-from compiler.validate import validate
+from compiler.interop.export import FORMATS, export_environment
+from compiler.interop.formats import write_imported
+from compiler.interop.sources import import_source
+from compiler.manifest.model import resolve
+from compiler.render.context import render_repository
+from compiler.validate.repository import validate
 from tests.conftest import PROJECT, RepoFactory
 
 REAL = Path(__file__).resolve().parent / "data" / "real-environments"

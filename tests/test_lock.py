@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler import locking as lock_stage
-from compiler.lock import CONDA_LOCK_FILE
-from compiler.locking import lock_repository
+from compiler.lock import repository as lock_stage
+from compiler.lock.lockfiles import CONDA_LOCK_FILE
+from compiler.lock.repository import lock_repository
 from tests.conftest import RepoFactory
 
 CHANNELS = Path(__file__).resolve().parent / "data" / "channels"
@@ -224,7 +224,7 @@ def test_progress_lines_in_logs_and_quiet_and_verbose_output(ml_repo: Path) -> N
     quiet = envc_lock(ml_repo, "--force", options=("--quiet",))
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
     verbose = envc_lock(ml_repo, "--force", options=("--verbose",))
-    assert "envc: compiler.locking: ml: locked in " in verbose.stderr
+    assert "envc: compiler.lock.repository: ml: locked in " in verbose.stderr
     manifest = ml_repo / "environments/ml/env.yaml"
     manifest.write_text(manifest.read_text().replace("numpy", "numpy, scipy"))
     stale = envc_lock(ml_repo, "--check", options=("-q",))
@@ -234,7 +234,7 @@ def test_progress_lines_in_logs_and_quiet_and_verbose_output(ml_repo: Path) -> N
 def test_a_terminal_gets_a_progress_bar() -> None:
     import io
 
-    from compiler.progress import Reporter
+    from compiler._util.progress import Reporter
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler import packages
-from compiler.packages import (
+from compiler.validate import packages
+from compiler.validate.packages import (
     KnownGoodSpecs,
     conda_spec_problem,
     pip_requirement_problem,

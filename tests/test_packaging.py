@@ -41,7 +41,7 @@ def test_wheel_ships_schema_and_templates(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "from compiler.resources import manifest_schema_path as p; print(p())",
+            "from compiler._util.resources import manifest_schema_path as p; print(p())",
         ],
         cwd=tmp_path,
         env={"PYTHONPATH": str(unpacked), "PATH": "/usr/bin:/bin"},

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from compiler.errors import UsageError
-from compiler.locking import lock_repository
-from compiler.pip_lock import PipIndex, write_wheel
+from compiler.lock.pip import PipIndex, write_wheel
+from compiler.lock.repository import lock_repository
 from tests.conftest import RepoFactory
 from tests.test_lock import MIRRORS
 
@@ -63,7 +63,7 @@ def test_the_pylock_holds_the_same_pins_and_uv_installs_from_it(
     import sys
     import tomllib
 
-    from compiler.pip_lock import _uv
+    from compiler.lock.pip import _uv
 
     running = f"{sys.version_info.major}.{sys.version_info.minor}"  # the venv below runs it
     root = make_repo({"environments/ml/env.yaml": MANIFEST.replace("3.12", running)})

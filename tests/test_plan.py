@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from compiler.cli import main
 from compiler.errors import UsageError
-from compiler.locking import lock_repository
-from compiler.plan import EnvironmentPlan, Plan, plan
-from compiler.render import render_repository
-from compiler.validate import validate
+from compiler.lock.repository import lock_repository
+from compiler.plan.plan import EnvironmentPlan, Plan, plan
+from compiler.render.context import render_repository
+from compiler.validate.repository import validate
 from tests.conftest import PROJECT, RepoFactory
 from tests.gitrepos import Git, commit, pip_only, user_managed
 from tests.test_lock import MIRRORS

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from compiler.errors import UsageError
-from compiler.locking import lock_repository
+from compiler.lock.repository import lock_repository
 from tests.conftest import RepoFactory
 from tests.test_lock import CHANNELS
 

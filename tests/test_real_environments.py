@@ -12,11 +12,11 @@ from click.testing import CliRunner
 
 from compiler.cli import main
 from compiler.errors import UsageError
-from compiler.importing import REFUSED
-from compiler.locking import lock_repository
-from compiler.pip_lock import PipIndex
-from compiler.render import render_repository
-from compiler.validate import validate
+from compiler.interop.sources import REFUSED
+from compiler.lock.pip import PipIndex
+from compiler.lock.repository import lock_repository
+from compiler.render.context import render_repository
+from compiler.validate.repository import validate
 from tests.conftest import RepoFactory
 from tests.test_lock import MIRRORS
 

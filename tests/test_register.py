@@ -10,8 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from compiler.cli import main
-from compiler.plan import plan
-from compiler.registry_sqlite import SqliteRegistry
+from compiler.plan.plan import plan
+from compiler.registry.sqlite import SqliteRegistry
 from tests.gitrepos import Git, commit, user_managed
 from tests.test_plan import entry
 

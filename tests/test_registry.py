@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from compiler.errors import UsageError
-from compiler.registry import Candidate, RegistryError, open_registry, parse_reference
-from compiler.registry_sqlite import SqliteRegistry
+from compiler.registry.base import Candidate, RegistryError, open_registry, parse_reference
+from compiler.registry.sqlite import SqliteRegistry
 from tests.registry_workers import acknowledged, address, answers, assert_contiguous, start
 
 

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from compiler.cli import main
 from compiler.errors import UsageError
-from compiler.registry import Candidate, RegistryError, open_registry
-from compiler.registry_oci import OciRegistry
+from compiler.registry.base import Candidate, RegistryError, open_registry
+from compiler.registry.oci import OciRegistry
 from tests.conftest import PROJECT
 from tests.gitrepos import Git, commit
 from tests.oci_server import Server, guarded_registry
@@ -104,7 +104,7 @@ def test_a_registration_cut_off_after_its_claim_is_redone_by_the_next(
     assert registry.versions("cut") == []  # nothing half-done is visible
     # Once the claim is older than STALE_SECONDS (by the registry's clock), the next
     # registration of the address drops it and registers the address again.
-    monkeypatch.setattr("compiler.registry_oci.STALE_SECONDS", 0)
+    monkeypatch.setattr("compiler.registry.oci.STALE_SECONDS", 0)
     finished = registry.register(candidate("cut", 1))
     assert (finished.record.version, finished.created) == (1, True)
     assert registry.register(candidate("cut", 2)).record.version == 2

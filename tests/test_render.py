@@ -11,10 +11,10 @@ from pathlib import Path
 import dockerfile
 import pytest
 
-from compiler.locking import lock_repository
-from compiler.pip_lock import PipIndex, write_wheel
-from compiler.render import render_repository
-from compiler.validate import validate
+from compiler.lock.pip import PipIndex, write_wheel
+from compiler.lock.repository import lock_repository
+from compiler.render.context import render_repository
+from compiler.validate.repository import validate
 from tests.conftest import PROJECT, RepoFactory
 from tests.test_lock import MIRRORS
 

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.model import Manifest, manifest_json_schema
-from compiler.resources import manifest_schema_path
-from compiler.schema import check_schema, conforms
-from compiler.validate import discover
-from compiler.yamlio import parse_yaml, read_yaml
+from compiler._util.resources import manifest_schema_path
+from compiler.load.yamlio import parse_yaml, read_yaml
+from compiler.manifest.model import Manifest, manifest_json_schema
+from compiler.validate.repository import discover
+from compiler.validate.schema import check_schema, conforms
 from tests.conftest import CASES, PROJECT
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from compiler.errors import EnvcError
-from compiler.templating import load_catalog, render, template_environment
+from compiler.render.templating import load_catalog, render, template_environment
 
 
 def repo_with(tmp_path: Path, templates: dict[str, str]) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from compiler.errors import UsageError
-from compiler.validate import find_root, validate
+from compiler.validate.repository import find_root, validate
 from tests.conftest import RepoFactory
 
 OK = "schema_version: 1\nname: {name}\n"
@@ -144,7 +144,7 @@ def test_output_is_the_same_whatever_order_the_filesystem_lists(make_repo: RepoF
 def test_parallel_and_serial_checks_report_the_same(
     make_repo: RepoFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import compiler.validate as stage
+    import compiler.validate.repository as stage
 
     files = {}
     for i in range(60):
@@ -172,7 +172,7 @@ def _age(root: Path) -> None:
 def test_manifest_index_spares_parsing_unchanged_manifests(
     make_repo: RepoFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import compiler.validate as stage
+    import compiler.validate.repository as stage
 
     root = make_repo({f"environments/e{i}/env.yaml": OK.format(name=f"e{i}") for i in range(5)})
     _age(root)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.yamlio import (
+from compiler.load.yamlio import (
     MAX_FILE_BYTES,
     Document,
     JsonPath,

@@ -1,0 +1,285 @@
+"""Import from TOML manifests: a pixi workspace (`pixi.toml`) and a Python project
+(`pyproject.toml`: PEP 621 dependencies, Poetry's, conda-lock's `[tool.conda-lock]`).
+
+What a manifest cannot say (pixi features and environments, per-platform tables, tasks, Poetry
+optional and dev groups, version ranges of Python) is returned as notes, never dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler.errors import EnvcError
+from compiler.interop.formats import Imported, manifest_name, new_manifest, strings
+
+# Version constraints pixi and Poetry write that are a single Python minor: "3.12.*", "3.12",
+# "==3.12.*", "~=3.12.0".
+_PYTHON_MINOR = re.compile(r"^(?:==|~=)?\s*(3\.[0-9]{1,2})(?:\.[0-9*]+)?$")
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise EnvcError(f"{file}: not UTF-8 text") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib ends its message with "(at line L, column C)" or "(at end of document)":
+        # lead with the position instead.
+        message = str(exc)
+        where = re.search(r"\(at line (\d+), column (\d+)\)$", message)
+        if where:
+            line, col = int(where.group(1)), int(where.group(2))
+        else:
+            line, col = text.count("\n") + 1, len(text.rsplit("\n", 1)[-1]) + 1
+        message = re.sub(r"\s*\(at [^)]*\)$", "", message)
+        raise EnvcError(f"{file}:{line}:{col}: error: {message}") from None
+
+
+def _table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _conda_spec(package: str, value: Any, notes: list[str]) -> str | None:
+    """A pixi dependency (`"1.1.*"`, `"*"`, `{version, build, channel}`) as a MatchSpec."""
+    if isinstance(value, str):
+        return package if value.strip() in ("", "*") else f"{package} {value.strip()}"
+    if isinstance(value, dict) and isinstance(value.get("version", "*"), str):
+        spec = package if value.get("version", "*") == "*" else f"{package} {value['version']}"
+        if isinstance(value.get("build"), str):
+            spec += f" {value['build']}" if " " in spec else f" * {value['build']}"
+        if isinstance(value.get("channel"), str):
+            spec = f"{value['channel']}::{spec}"
+        return spec
+    notes.append(f"dependency {package} = {value!r} is not carried")
+    return None
+
+
+def _pip_requirement(package: str, value: Any, notes: list[str]) -> str | None:
+    """A pixi `pypi-dependencies` entry as a PEP 508 requirement."""
+    if isinstance(value, str):
+        return package if value.strip() in ("", "*") else f"{package}{value.strip()}"
+    if isinstance(value, dict) and not ({"path", "git", "url"} & set(value)):
+        extras = strings(value.get("extras"))
+        name = f"{package}[{','.join(extras)}]" if extras else package
+        version = str(value.get("version", "*")).strip()
+        return name if version == "*" else f"{name}{version}"
+    notes.append(
+        f"pypi dependency {package} = {value!r} is not carried (a path, git or URL source)"
+    )
+    return None
+
+
+def _python_minor(constraint: str) -> str | None:
+    """The X.Y of a constraint that allows one Python minor version only, else None."""
+    match = _PYTHON_MINOR.match(constraint.strip())
+    return match.group(1) if match else None
+
+
+@dataclass
+class _Feature:
+    """What a pixi feature (or the top level, the default feature) says about packages."""
+
+    python: str | None
+    conda: list[str]
+    pip: list[str]
+    channels: list[str]
+    platforms: list[str]
+    variables: dict[str, str]
+
+
+def _channels(value: Any) -> list[str]:
+    """pixi channels: names, URLs or `{channel = …, priority = …}` tables."""
+    items = value if isinstance(value, list) else []
+    names = [c if isinstance(c, str) else str(_table(c).get("channel", "")) for c in items]
+    return [name for name in names if name]
+
+
+def _feature(table: dict[str, Any], notes: list[str]) -> _Feature:
+    dependencies = dict(_table(table.get("dependencies")))
+    # One Python minor becomes python:; a range stays a conda spec, which carries it as well.
+    python = _python_minor(str(dependencies.get("python", "")))
+    if python:
+        del dependencies["python"]
+    return _Feature(
+        python=python,
+        conda=[
+            spec
+            for package, value in dependencies.items()
+            for spec in [_conda_spec(package, value, notes)]
+            if spec
+        ],
+        pip=[
+            requirement
+            for package, value in _table(table.get("pypi-dependencies")).items()
+            for requirement in [_pip_requirement(package, value, notes)]
+            if requirement
+        ],
+        channels=_channels(table.get("channels")),
+        platforms=strings(table.get("platforms")),
+        variables={
+            str(k): str(v) for k, v in _table(_table(table.get("activation")).get("env")).items()
+        },
+    )
+
+
+def _environment_features(spec: Any) -> tuple[list[str], bool] | None:
+    """(features, without the default feature) of a pixi `[environments]` entry: a list of
+    features or `{features = […], no-default-feature = …}`; None when it is neither."""
+    if isinstance(spec, list) and all(isinstance(f, str) for f in spec):
+        return spec, False
+    features = _table(spec).get("features")
+    if isinstance(features, list) and all(isinstance(f, str) for f in features):
+        return features, bool(_table(spec).get("no-default-feature"))
+    return None
+
+
+def import_pixi(file: Path, name: str | None = None) -> Imported:
+    """A pixi workspace: its default environment, and each environment of `[environments]` as
+    a companion manifest that `extends` it (features merged in order; pixi adds a feature's
+    channels to the workspace's, and so does the companion)."""
+    data = _read_toml(file)
+    workspace = _table(data.get("workspace")) or _table(data.get("project"))
+    if not workspace:
+        raise EnvcError(f"{file}: not a pixi manifest (no [workspace] or [project] table)")
+    notes: list[str] = []
+    default = _feature(data, notes)
+    channels = _channels(workspace.get("channels"))
+    platforms = strings(workspace.get("platforms"))
+    description = workspace.get("description")
+    base = manifest_name(name or str(workspace.get("name") or file.parent.name))
+    manifest = new_manifest(
+        base,
+        description=description if isinstance(description, str) else None,
+        python=default.python,
+        channels=channels,
+        conda=default.conda,
+        pip=default.pip,
+        platforms=platforms,
+        variables=default.variables,
+    )
+    features = {
+        key: _feature(_table(value), notes) for key, value in _table(data.get("feature")).items()
+    }
+    companions, used = [], set()
+    for environment, spec in _table(data.get("environments")).items():
+        listed = _environment_features(spec)
+        unknown = [f for f in listed[0] if f not in features] if listed else []
+        if listed is None or unknown or environment == "default":
+            why = f"unknown features {', '.join(unknown)}" if unknown else "not a list of features"
+            if environment == "default":
+                why = "the default environment is the workspace's own"
+            notes.append(f"environment {environment} is not carried ({why})")
+            continue
+        chosen, alone = [features[f] for f in listed[0]], listed[1]
+        used.update(listed[0])
+        extra_channels = [c for f in chosen for c in f.channels]
+        own_platforms = next((f.platforms for f in reversed(chosen) if f.platforms), [])
+        fields = new_manifest(
+            manifest_name(f"{base}-{environment}"),
+            extends=None if alone else base,
+            python=next((f.python for f in reversed(chosen) if f.python), None)
+            or (default.python if alone else None),
+            channels=channels + extra_channels if (extra_channels or alone) else [],
+            conda=[spec for f in chosen for spec in f.conda],
+            pip=[requirement for f in chosen for requirement in f.pip],
+            platforms=own_platforms or (platforms if alone else []),
+            variables={k: v for f in chosen for k, v in f.variables.items()},
+        )
+        companions.append(Imported(fields["name"], fields, str(file)))
+    for feature in sorted(set(features) - used):
+        notes.append(f"feature {feature} is in no environment: not carried")
+    if data.get("target"):
+        notes.append(
+            f"per-platform tables {', '.join(sorted(_table(data['target'])))} are not carried"
+        )
+    carried = {"workspace", "project", "dependencies", "pypi-dependencies", "activation"}
+    for key in sorted(set(data) - carried - {"feature", "environments", "target"}):
+        notes.append(f"[{key}] is not carried")
+    return Imported(base, manifest, str(file), notes, companions=companions)
+
+
+def _poetry_requirement(package: str, value: Any, notes: list[str]) -> str | None:
+    """Poetry's `^1.2`, `~1.2`, `*`, `>=1,<2` or `{version = …}` as a PEP 508 requirement."""
+    if isinstance(value, dict):
+        if value.get("optional"):
+            notes.append(f"{package} is optional (an extra): not carried")
+            return None
+        if not isinstance(value.get("version"), str):
+            notes.append(f"{package} = {value!r} is not carried (a path, git or URL source)")
+            return None
+        value = value["version"]
+    if not isinstance(value, str):
+        notes.append(f"{package} = {value!r} is not carried")
+        return None
+    constraint = value.strip()
+    if constraint in ("", "*"):
+        return package
+    operator = re.fullmatch(r"([\^~])(\d+(?:\.\d+){0,2})", constraint)
+    if operator:
+        parts = [int(part) for part in operator.group(2).split(".")]
+        if operator.group(1) == "^":  # the first non-zero part may not change
+            position = next((i for i, part in enumerate(parts) if part), len(parts) - 1)
+        else:  # ~1 allows 1.x; ~1.2 and ~1.2.3 allow 1.2.x
+            position = min(1, len(parts) - 1)
+        upper = ".".join(map(str, [*parts[:position], parts[position] + 1]))
+        return f"{package}>={operator.group(2)},<{upper}"
+    if re.fullmatch(r"\d[\w.]*", constraint):
+        return f"{package}=={constraint}"
+    return f"{package}{constraint}"
+
+
+def import_pyproject(file: Path, name: str | None = None) -> Imported:
+    """A Python project's dependencies: PEP 621 `[project]`, Poetry's, and conda-lock's
+    `[tool.conda-lock]` (channels, conda dependencies, platforms)."""
+    data = _read_toml(file)
+    project, tool = _table(data.get("project")), _table(data.get("tool"))
+    poetry, conda_lock = _table(tool.get("poetry")), _table(tool.get("conda-lock"))
+    notes: list[str] = []
+    pip = strings(project.get("dependencies"))
+    poetry_deps = dict(_table(poetry.get("dependencies")))
+    python_constraints = [
+        str(poetry_deps.pop("python", "")),
+        str(project.get("requires-python", "")),
+    ]
+    python = next(filter(None, map(_python_minor, python_constraints)), None)
+    ranges = [c for c in python_constraints if c and not _python_minor(c)]
+    if ranges and not python:
+        notes.append(f"Python {ranges[0]!r} is a range: set python: to one version")
+    pip += [
+        requirement
+        for package, value in poetry_deps.items()
+        for requirement in [_poetry_requirement(package, value, notes)]
+        if requirement
+    ]
+    for group in ("dev-dependencies", "group"):
+        if poetry.get(group):
+            notes.append(f"[tool.poetry.{group}] is not carried (development dependencies)")
+    if project.get("optional-dependencies"):
+        notes.append(
+            f"optional dependencies ({', '.join(sorted(project['optional-dependencies']))}) "
+            "are not carried"
+        )
+    conda = [
+        package if str(value).strip() in ("", "*") else f"{package} {str(value).strip()}"
+        for package, value in _table(conda_lock.get("dependencies")).items()
+    ]
+    if not (pip or conda):
+        raise EnvcError(f"{file}: no dependencies ([project], [tool.poetry] or [tool.conda-lock])")
+    source_name = project.get("name") or poetry.get("name") or file.parent.name
+    description = project.get("description") or poetry.get("description")
+    manifest = new_manifest(
+        manifest_name(name or str(source_name)),
+        description=description.strip() if isinstance(description, str) else None,
+        python=python,
+        channels=strings(conda_lock.get("channels")),
+        conda=conda,
+        pip=pip,
+        platforms=strings(conda_lock.get("platforms")),
+    )
+    return Imported(manifest["name"], manifest, str(file), notes)

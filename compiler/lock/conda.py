@@ -1,0 +1,234 @@
+"""The conda solver (py-rattler's resolvo), run in a throwaway child process.
+
+py-rattler 0.28 sometimes crashes while the interpreter shuts down after it has used its async
+runtime (SIGSEGV/SIGABRT in about one run in ten, after all work is done). So envc never solves
+in its own process: a child process (spawned, so it inherits no state) solves, sends plain data
+back through a pipe and leaves with `os._exit`, skipping the interpreter shutdown where the race
+lives. The parent only reads the answer; a child that dies without one is an error, not a hang.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from compiler._util.credentials import expand, redact, without_credentials
+from compiler.errors import EnvcError, UsageError
+
+CANONICAL_CHANNEL_BASE = "https://conda.anaconda.org"
+
+
+@dataclass(frozen=True)
+class ChannelSource:
+    """A channel as recorded in locks (`canonical`), and where it is read from (`source`):
+    the same URL, or a mirror or local folder that serves the same packages."""
+
+    canonical: str
+    source: str
+
+
+@dataclass(frozen=True)
+class SolveRequest:
+    channels: tuple[ChannelSource, ...]
+    specs: tuple[str, ...]
+    platform: str
+    virtual_packages: tuple[tuple[str, str, str], ...]  # (name, version, build)
+    cache_dir: str
+    # Previously locked records ("name ==version build") the solver keeps where it can.
+    preferred: tuple[str, ...] = ()
+
+
+class SolveError(EnvcError):
+    """The specs cannot be satisfied; the message is the solver's explanation."""
+
+
+def canonical_channel(channel: str) -> str:
+    """`conda-forge` -> https://conda.anaconda.org/conda-forge; URLs stay as they are."""
+    if "://" in channel:
+        return channel.rstrip("/")
+    return f"{CANONICAL_CHANNEL_BASE}/{channel.strip('/')}"
+
+
+def _child(requests: list[SolveRequest], connection: Any) -> None:
+    try:
+        connection.send(("ok", [_solve(request) for request in requests]))
+    except BaseException as exc:  # everything goes back to the parent as data, redacted
+        kind = "unsat" if type(exc).__name__ == "SolverError" else "error"
+        platform = getattr(exc, "envc_platform", "?")
+        connection.send((kind, (platform, f"{type(exc).__name__}: {exc}")))
+    finally:
+        connection.close()
+        os._exit(0)
+
+
+def _hex(value: bytes | None) -> str | None:
+    return value.hex() if value else None
+
+
+def _solve(request: SolveRequest) -> list[dict[str, Any]]:
+    import asyncio
+    import datetime
+
+    from rattler import (
+        BuildString,
+        Gateway,
+        GenericVirtualPackage,
+        PackageName,
+        Subdir,
+        Version,
+        solve,
+    )
+
+    virtual = [
+        GenericVirtualPackage(PackageName(name), Version(version), BuildString(build))
+        for name, version, build in request.virtual_packages
+    ]
+    subdirs = (request.platform, "noarch")
+    # Read from (a sanitized copy of) the source; compare without credentials, which never
+    # leave this process.
+    read_from = {
+        channel.canonical: _without_nulls(channel.source, subdirs, Path(request.cache_dir))
+        for channel in request.channels
+    }
+    sources = {
+        without_credentials(source).rstrip("/"): canonical
+        for canonical, source in read_from.items()
+    }
+
+    async def run() -> list[Any]:
+        gateway = Gateway(cache_dir=Path(request.cache_dir))
+        platforms = [Subdir(request.platform), Subdir("noarch")]
+        locked = []
+        if request.preferred:
+            found = await gateway.query(
+                list(read_from.values()), platforms, list(request.preferred), recursive=False
+            )
+            locked = [record for group in found for record in group]
+        return await solve(
+            list(read_from.values()),
+            list(request.specs),
+            gateway=gateway,
+            platforms=platforms,
+            locked_packages=locked,
+            virtual_packages=virtual,
+            timeout=datetime.timedelta(minutes=5),
+        )
+
+    try:
+        solved = asyncio.run(run())
+    except Exception as exc:
+        exc.envc_platform = request.platform  # type: ignore[attr-defined]
+        raise
+    records = []
+    for record in solved:
+        source = without_credentials(str(record.channel)).rstrip("/")
+        canonical = sources.get(source, source)
+        url = without_credentials(str(record.url))
+        if url.startswith(source):  # record the canonical channel, not the mirror
+            url = canonical + url[len(source) :]
+        records.append(
+            {
+                "name": record.name.normalized,
+                "version": str(record.version),
+                "build": str(record.build),
+                "build_number": int(record.build_number),
+                "subdir": str(record.subdir),
+                "url": url,
+                "channel": canonical,
+                "md5": _hex(record.md5),
+                "sha256": _hex(record.sha256),
+                "size": record.size,
+                "depends": list(record.depends),
+                "constrains": list(record.constrains),
+            }
+        )
+    return records
+
+
+def _without_nulls(source: str, subdirs: tuple[str, ...], cache_dir: Path) -> str:
+    """A local channel whose repodata has `"depends": null` (real channels hold such records,
+    and rattler refuses them) is read from a copy with empty lists instead."""
+    import hashlib
+    import json
+    from urllib.parse import unquote, urlparse
+
+    if "://" in source and not source.startswith("file://"):
+        return source
+    folder = Path(unquote(urlparse(source).path)) if source.startswith("file://") else Path(source)
+    copy = cache_dir / "sanitized" / hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    needed = False
+    for subdir in subdirs:
+        original = folder / subdir / "repodata.json"
+        try:
+            raw = original.read_bytes()
+        except OSError:
+            continue  # rattler reports the missing subdir itself
+        repodata = json.loads(raw) if b"null" in raw else None
+        if repodata is None:
+            continue
+        changed = False
+        for key in ("packages", "packages.conda"):
+            for record in (repodata.get(key) or {}).values():
+                for field in ("depends", "constrains"):
+                    if field in record and record[field] is None:
+                        record[field] = []
+                        changed = True
+        if changed:
+            needed = True
+            target = copy / subdir / "repodata.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".repodata.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(repodata), encoding="utf-8")
+            os.replace(temporary, target)
+    if not needed:
+        return source
+    for subdir in subdirs:  # subdirs without nulls go into the copy as they are
+        target = copy / subdir / "repodata.json"
+        original = folder / subdir / "repodata.json"
+        if original.is_file() and b"null" not in original.read_bytes():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(original.read_bytes())
+    return copy.as_uri()
+
+
+def solve_in_child(requests: list[SolveRequest]) -> list[list[dict[str, Any]]]:
+    """Solve each request (one per platform) in one fresh process; records sorted by name.
+
+    `${VAR}` placeholders in channel sources are filled from the environment here; lockfiles
+    record channels without credentials, and the values never appear in an error message."""
+    secrets: list[str] = []
+    expanded = []
+    for request in requests:
+        channels = []
+        for channel in request.channels:
+            [source], values = expand(
+                [channel.source], f"channel {without_credentials(channel.source)}"
+            )
+            secrets += [value for value in values if value]
+            channels.append(ChannelSource(without_credentials(channel.canonical), source))
+        expanded.append(replace(request, channels=tuple(channels)))
+    requests = expanded
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(requests, sender), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        answer = receiver.recv()
+    except EOFError:
+        child.join(10)
+        answer = ("error", ("?", f"the solver process died (exit code {child.exitcode})"))
+    finally:
+        receiver.close()
+        child.join(10)
+    kind, payload = answer
+    if kind == "ok":
+        return [sorted(records, key=lambda r: (r["name"], r["subdir"])) for records in payload]
+    platform, message = payload
+    message = redact(message, secrets)
+    if kind == "unsat":
+        raise SolveError(f"cannot solve for {platform}: {message.split(': ', 1)[-1].strip()}")
+    raise UsageError(f"solving for {platform} failed: {message}")

@@ -1,0 +1,230 @@
+"""The pip part of a lock: uv's resolver (`uv pip compile --generate-hashes`) per platform.
+
+The pip part is resolved after the conda part: every conda-locked package is offered to uv as an
+empty "provided" wheel of exactly its locked version and pinned by a constraint, so pip agrees
+with what conda installs without downloading it, and is then left out of the pip lock (pip does
+not install it again). The result is a requirements file with `--hash` lines for
+`pip install --require-hashes -r requirements-<platform>.txt`, and the same pins as a PEP 751
+`pylock.<platform>.toml` (uv's second, fully pinned answer, with each file's URL).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler._util.credentials import without_credentials
+from compiler.errors import UsageError
+from compiler.lock.conda import SolveError
+
+log = logging.getLogger(__name__)
+# uv's names for the platforms envc locks for (the oldest systems we build for).
+UV_PLATFORMS = {
+    "linux-64": "x86_64-manylinux_2_28",
+    "linux-aarch64": "aarch64-manylinux_2_28",
+    "osx-64": "x86_64-apple-darwin",
+    "osx-arm64": "aarch64-apple-darwin",
+    "win-64": "x86_64-pc-windows-msvc",
+}
+_PYPI_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+_REQUIREMENT_START = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==")
+
+
+def normalize(name: str) -> str:
+    """PEP 503 name normalization (conda names compare the same way)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class PipIndex:
+    """Where pip packages come from: PyPI by default, or an index URL and/or wheel folders."""
+
+    index_url: str | None = None
+    find_links: tuple[str, ...] = ()
+
+    def arguments(self) -> list[str]:
+        arguments = [f"--find-links={link}" for link in self.find_links]
+        if self.index_url:
+            arguments.append(f"--index-url={self.index_url}")
+        elif self.find_links:
+            arguments.append("--no-index")
+        return arguments
+
+
+def _is_pep440(version: str) -> bool:
+    """Conda versions such as 2024a (tzdata) are no pip versions; those pins are left out."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(version)
+    except InvalidVersion:
+        return False
+    return True
+
+
+def _uv() -> str:
+    try:
+        from uv import find_uv_bin
+    except ImportError as exc:
+        raise UsageError("locking pip requirements needs uv (pip install uv)") from exc
+    return str(find_uv_bin())
+
+
+@dataclass(frozen=True)
+class PipLock:
+    """One platform's pip lock, in two formats from one resolution."""
+
+    requirements: str  # hashed requirements, for pip install --require-hashes
+    pylock: str  # PEP 751 pylock.toml: the same pins with each file's URL
+
+
+def resolve_pip(
+    requirements: Sequence[str],
+    python_version: str,
+    platform: str,
+    conda_pins: Iterable[tuple[str, str]],
+    index: PipIndex,
+    cache_dir: Path,
+    previous: str = "",
+    upgrade: Collection[str] | None = (),
+) -> PipLock:
+    """The pip lock for `platform`, without the packages conda already installs.
+
+    uv keeps the versions pinned in `previous` (the current hashed requirements) where it can,
+    except for the packages in `upgrade` (None: upgrade everything). The pylock.toml is uv's
+    answer for exactly the pins of the requirements, so both formats always agree."""
+    pins = {
+        normalize(name): version
+        for name, version in conda_pins
+        if _PYPI_NAME.fullmatch(name) and _is_pep440(version)
+    }
+    with tempfile.TemporaryDirectory(prefix="envc-pip-") as scratch:
+        folder = Path(scratch)
+        constraints = folder / "conda-constraints.txt"
+        constraints.write_text(
+            "".join(f"{name}=={version}\n" for name, version in sorted(pins.items())),
+            encoding="utf-8",
+        )
+        provided = folder / "provided-by-conda"
+        provided.mkdir()
+        for name, version in pins.items():
+            write_wheel(provided, name, version)
+
+        def compile_to(output: Path, given: str, *options: str) -> str:
+            command = [
+                _uv(),
+                "pip",
+                "compile",
+                "-",
+                "--no-header",
+                f"--python-version={python_version}",
+                f"--python-platform={UV_PLATFORMS[platform]}",
+                f"--constraints={constraints}",
+                f"--cache-dir={cache_dir}",
+                "--quiet",
+                f"--find-links={provided}",
+                f"--output-file={output}",
+                *options,
+                *index.arguments(),
+            ]
+            log.debug("running %s", without_credentials(shlex.join(command)))
+            result = subprocess.run(
+                command,
+                input=given,
+                capture_output=True,
+                text=True,
+                env=dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_NO_CONFIG="1", NO_COLOR="1"),
+                check=False,
+            )
+            if result.returncode != 0:
+                _fail(result.stderr, platform)
+            return output.read_text(encoding="utf-8")
+
+        hashed = folder / "requirements.txt"
+        hashed.write_text(previous, encoding="utf-8")
+        upgrades = (
+            ["--upgrade"]
+            if upgrade is None
+            else [f"--upgrade-package={name}" for name in sorted(upgrade)]
+        )
+        locked = compile_to(
+            hashed,
+            "".join(r + "\n" for r in requirements),
+            "--generate-hashes",
+            "--no-annotate",
+            *upgrades,
+        )
+        pylock = compile_to(folder / "pylock.toml", locked, "--format=pylock.toml")
+    return PipLock(
+        _without(locked, set(pins)), without_credentials(_without_packages(pylock, set(pins)))
+    )
+
+
+def _fail(stderr: str, platform: str) -> None:
+    message = without_credentials(
+        " ".join(
+            line.strip()
+            for line in stderr.splitlines()
+            if line.strip() and not line.startswith("warning:")
+        )
+    )
+    if "unsatisfiable" in message or "No solution found" in message:
+        raise SolveError(f"cannot resolve pip requirements for {platform}: {message}")
+    raise UsageError(f"resolving pip requirements for {platform} failed: {message}")
+
+
+def _without_packages(pylock: str, names: set[str]) -> str:
+    """pylock.toml without the `[[packages]]` tables of `names` (uv writes one table per
+    package, each starting with its name)."""
+    head, *tables = pylock.split("\n[[packages]]\n")
+    kept = [
+        table
+        for table in tables
+        if normalize(table.split("\n", 1)[0].removeprefix("name = ").strip('"')) not in names
+    ]
+    return "\n[[packages]]\n".join([head, *kept]).rstrip("\n") + "\n"
+
+
+def write_wheel(folder: Path, name: str, version: str, requires: Sequence[str] = ()) -> Path:
+    """Write a minimal, valid pure-Python wheel of `name` `version` into `folder`."""
+    import base64
+    import hashlib
+    import zipfile
+
+    dist = f"{re.sub(r'[-_.]+', '_', name)}-{version}"
+    files = {
+        f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        + "".join(f"Requires-Dist: {requirement}\n" for requirement in requires),
+        f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: envc\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    record = []
+    wheel = folder / f"{dist}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, content in files.items():
+            archive.writestr(path, content)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(content.encode()).digest())
+            record.append(f"{path},sha256={digest.rstrip(b'=').decode()},{len(content)}")
+        record.append(f"{dist}.dist-info/RECORD,,")
+        archive.writestr(f"{dist}.dist-info/RECORD", "\n".join(record) + "\n")
+    return wheel
+
+
+def _without(locked: str, names: set[str]) -> str:
+    """Drop the requirement blocks (line plus hash lines) of `names`."""
+    kept: list[str] = []
+    keep = True
+    for line in locked.splitlines():
+        start = _REQUIREMENT_START.match(line)
+        if start:
+            keep = normalize(start.group(1)) not in names
+        if keep and line.strip():
+            kept.append(line)
+    return "".join(line + "\n" for line in kept)

@@ -1,0 +1,219 @@
+"""Locking a repository: which environments to (re)lock, solving them, writing their files.
+
+The inputs, lockfile formats and the staleness rules are in lock.py; this module runs the
+solvers (solver.py for conda, pip_lock.py for pip) and writes what they return.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler._util.progress import Progress, no_progress
+from compiler.load.yamlio import read_yaml
+from compiler.lock.conda import ChannelSource, SolveError, SolveRequest, solve_in_child
+from compiler.lock.lockfiles import (
+    CONDA_LOCK_FILE,
+    DEFAULT_CHANNELS,
+    LockInputs,
+    explicit_file,
+    lock_inputs,
+    locked_explicit,
+    locked_pip,
+    pip_file,
+    pylock_file,
+    remove_abandoned_temporaries,
+    render_conda_lock,
+    render_explicit,
+    render_pip,
+    render_pylock,
+    staleness,
+    write_atomically,
+)
+from compiler.lock.pip import PipIndex, resolve_pip
+
+log = logging.getLogger(__name__)
+
+
+def solve_lock(
+    inputs: LockInputs,
+    mirrors: Mapping[str, str],
+    cache_dir: Path,
+    preferred: Mapping[str, tuple[str, ...]] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Records per platform, solved against the channels (or their mirrors), keeping the
+    `preferred` records of each platform where the specs allow."""
+    sources = tuple(ChannelSource(c, mirrors.get(c, c)) for c in inputs.channels)
+    requests = [
+        SolveRequest(
+            sources,
+            inputs.specs,
+            platform,
+            inputs.virtual[platform],
+            str(cache_dir),
+            (preferred or {}).get(platform, ()),
+        )
+        for platform in inputs.platforms
+    ]
+    return dict(zip(inputs.platforms, solve_in_child(requests), strict=True))
+
+
+@dataclass(frozen=True)
+class LockOutcome:
+    """What `envc lock` did (or, with --check, found) for one environment."""
+
+    name: str
+    status: str  # "locked", "fresh", "stale", "skipped", "failed"
+    reasons: tuple[str, ...] = ()
+
+
+def _pip_python(inputs: LockInputs, records: list[dict[str, Any]]) -> str:
+    """The Python version pip resolves for: the manifest's, else the conda-locked one."""
+    if inputs.python:
+        return inputs.python
+    for record in records:
+        if record["name"] == "python":
+            return ".".join(record["version"].split(".")[:2])
+    from compiler.errors import UsageError
+
+    raise UsageError(
+        f"{inputs.name}: pip requirements need a Python version: set 'python:' "
+        "or add python to 'conda:'"
+    )
+
+
+def _preferred(
+    folder: Path, platforms: Sequence[str], update: Collection[str]
+) -> dict[str, tuple[str, ...]]:
+    """The records of the current lock, minus the packages to update, as MatchSpecs."""
+    return {
+        platform: tuple(
+            f"{name} =={version} {build}"
+            for name, version, build in locked_explicit(folder, platform)
+            if name not in update
+        )
+        for platform in platforms
+    }
+
+
+def _locked_names(folder: Path, platforms: Sequence[str]) -> set[str]:
+    """Every package name the current conda and pip lockfiles pin."""
+    names: set[str] = set()
+    for platform in platforms:
+        names.update(package for package, _, _ in locked_explicit(folder, platform))
+        names.update(locked_pip(folder, platform)[1])
+    return names
+
+
+def lock_environment(
+    inputs: LockInputs,
+    folder: Path,
+    cache: Path,
+    mirrors: Mapping[str, str],
+    pip_index: PipIndex,
+    update: Collection[str] | None = (),
+) -> None:
+    """Solve `inputs` and write its lockfiles into `folder`; nothing is written on failure.
+
+    The solver keeps the currently locked versions where the specs allow, except for the
+    packages named in `update` (None: keep nothing, re-solve everything)."""
+    preferred = None if update is None else _preferred(folder, inputs.platforms, update)
+    records = solve_lock(inputs, mirrors, cache / "rattler", preferred) if inputs.specs else {}
+    contents: dict[str, str] = {}
+    for platform in inputs.platforms:
+        conda = records.get(platform, [])
+        if inputs.specs:
+            contents[explicit_file(platform)] = render_explicit(inputs, platform, conda, "env.yaml")
+        if inputs.pip:
+            pip_lock = resolve_pip(
+                inputs.pip,
+                _pip_python(inputs, conda),
+                platform,
+                [(r["name"], r["version"]) for r in conda],
+                pip_index,
+                cache / "uv",
+                previous=locked_pip(folder, platform)[0] if update is not None else "",
+                upgrade=update,
+            )
+            contents[pip_file(platform)] = render_pip(
+                inputs, platform, pip_lock.requirements, "env.yaml"
+            )
+            contents[pylock_file(platform)] = render_pylock(
+                inputs, platform, pip_lock.pylock, "env.yaml"
+            )
+    if inputs.specs:
+        # conda-lock.yml last: a lock interrupted before this point still reads as stale.
+        contents[CONDA_LOCK_FILE] = render_conda_lock(inputs, records, "env.yaml")
+    remove_abandoned_temporaries(folder)
+    for name, content in contents.items():
+        write_atomically(folder / name, content)
+
+
+def lock_repository(
+    root: Path,
+    names: Sequence[str] = (),
+    *,
+    check: bool = False,
+    force: bool = False,
+    update: Collection[str] = (),
+    mirrors: Mapping[str, str] | None = None,
+    pip_index: PipIndex | None = None,
+    default_channels: Sequence[str] = DEFAULT_CHANNELS,
+    manifests: Mapping[str, tuple[Any, str]] | None = None,
+    progress: Progress = no_progress,
+) -> list[LockOutcome]:
+    """Lock (or check) the named environments, default all, of the valid repository at `root`.
+
+    A stale lock is re-solved keeping its other locked versions; `update` names packages to
+    move to their newest allowed versions (relocking the environments that lock them);
+    `force` re-solves everything from scratch. `manifests` (name -> (data, folder)) spares
+    reading the manifests again when validation already did."""
+    from compiler.errors import UsageError
+    from compiler.manifest.model import resolve
+    from compiler.validate.repository import ENVIRONMENTS_DIR, discover
+
+    if manifests is None:
+        manifests = {}
+        for file in discover(root / ENVIRONMENTS_DIR):
+            data = read_yaml(file, str(file)).data
+            manifests[data["name"]] = (data, file.parent.relative_to(root).as_posix())
+    unknown = sorted(set(names) - set(manifests))
+    if unknown:
+        raise UsageError(f"no environment named {', '.join(unknown)}")
+    outcomes = []
+    selected = sorted(names or manifests)
+    for done, name in enumerate(selected):
+        folder = root / manifests[name][1]
+        inputs = lock_inputs(resolve(name, manifests), root, default_channels)
+        if inputs is None:
+            outcomes.append(LockOutcome(name, "skipped", ("no packages to lock",)))
+            continue
+        reasons = tuple(staleness(inputs, folder))
+        updating = _locked_names(folder, inputs.platforms) & set(update) if update else set()
+        if check:
+            outcomes.append(LockOutcome(name, "stale" if reasons else "fresh", reasons))
+        elif not reasons and not force and not updating:
+            outcomes.append(LockOutcome(name, "fresh"))
+        else:
+            reasons += tuple(f"update requested: {package}" for package in sorted(updating))
+            progress(f"solving {name}", done, len(selected))
+            started = time.monotonic()
+            try:
+                lock_environment(
+                    inputs,
+                    folder,
+                    root / ".envc" / "cache",
+                    mirrors or {},
+                    pip_index or PipIndex(),
+                    None if force else updating,
+                )
+            except SolveError as exc:  # this environment's specs; the others still get locked
+                outcomes.append(LockOutcome(name, "failed", (str(exc),)))
+                continue
+            log.debug("%s: locked in %.1f s", name, time.monotonic() - started)
+            outcomes.append(LockOutcome(name, "locked", reasons))
+    return outcomes

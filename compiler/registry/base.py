@@ -1,0 +1,176 @@
+"""Register stage: environment versions, behind one Protocol.
+
+A name has versions 1, 2, 3 …; each version is immutable and holds one content address.
+Registering an address the name already has returns that version and changes nothing, so two CI
+jobs registering the same thing get the same answer. A manifest's explicit `version:` is used
+when free and refused when another address holds it. `latest` is the highest version that is
+not archived; other labels are set by hand and move.
+
+Backends are chosen by URL: `sqlite:PATH` (the embedded default, `.envc/registry.db`,
+compiler/registry_sqlite.py) and `oci://host[:port]/path` (an OCI registry shared by CI runners,
+compiler/registry_oci.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from compiler.errors import EnvcError, UsageError
+
+if TYPE_CHECKING:
+    from compiler.render.address import FileContent
+
+DEFAULT_REGISTRY = "sqlite:.envc/registry.db"
+LATEST = "latest"
+LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{0,62}$")
+REFERENCE = re.compile(r"^(?P<name>[^@:\s]+)(?:@(?P<version>[0-9]+)|:(?P<label>[^@:\s]+))?$")
+
+
+class RegistryError(EnvcError):
+    """A request the registry refuses (a version taken, an unknown name or label)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What to register: one environment's head state."""
+
+    name: str
+    content_address: str
+    manifest: Mapping[str, Any]  # the resolved manifest, enough to render this version again
+    lock_digests: Mapping[str, str] = field(default_factory=dict)
+    image_repository: str | None = None  # the image is <repository>:<version>
+    image_digest: str | None = None  # sha256:… as the builder reported it
+    commit: str | None = None
+    author_time: str | None = None  # ISO 8601, the commit's author date
+    requested_version: int | None = None  # the manifest's `version:`
+    # The rendered build context (file name -> content): the OCI backend stores it with the
+    # record; the embedded one does not (re-render it from the commit).
+    context: Mapping[str, FileContent] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EnvironmentRecord:
+    name: str
+    version: int
+    content_address: str
+    manifest: Mapping[str, Any] | None  # None in listings (Registry.versions)
+    lock_digests: Mapping[str, str]
+    image: str | None  # <repository>:<version>
+    image_digest: str | None
+    commit: str | None
+    author_time: str | None
+    registered_at: str  # ISO 8601 UTC, when the version was created
+    labels: tuple[str, ...] = ()
+    archived: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the manifest copy, for listings."""
+        document = self.as_dict()
+        del document["manifest"]
+        return document
+
+    def as_dict(self) -> dict[str, Any]:
+        # Shallow: dataclasses.asdict deep-copies every value, which dominates long listings.
+        document = {f.name: getattr(self, f.name) for f in fields(self)}
+        document["labels"] = list(self.labels)
+        document["manifest"] = None if self.manifest is None else dict(self.manifest)
+        document["lock_digests"] = dict(self.lock_digests)
+        return document
+
+
+@dataclass(frozen=True)
+class Registration:
+    record: EnvironmentRecord
+    created: bool  # False: the name already had this content address
+
+
+class Registry(Protocol):
+    def register(self, candidate: Candidate) -> Registration: ...
+
+    def find(self, name: str, content_address: str) -> EnvironmentRecord | None: ...
+
+    def get(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> EnvironmentRecord:
+        """One version: by number, by label, or `latest`."""
+        ...
+
+    def versions(
+        self, name: str | None = None, archived: bool = False
+    ) -> list[EnvironmentRecord]: ...
+
+    def label(self, name: str, version: int, label: str) -> EnvironmentRecord: ...
+
+    def archive(self, name: str, version: int) -> EnvironmentRecord: ...
+
+    def close(self) -> None: ...
+
+
+class LazyRegistry:
+    """A registry opened on first use: a plan with nothing to build never opens one. `opener`
+    returns it, or None when there is none. With `tolerate`, a registry that cannot be opened
+    counts as none and the reason is kept in `problem` (the CI job reports it per step)."""
+
+    def __init__(self, opener: Callable[[], Registry | None], tolerate: bool = False) -> None:
+        self._opener = opener
+        self._tolerate = tolerate
+        self._opened: list[Registry | None] = []
+        self.problem: list[str] = []
+
+    def get(self) -> Registry | None:
+        if not self._opened:
+            try:
+                self._opened.append(self._opener())
+            except EnvcError as exc:
+                if not self._tolerate:
+                    raise
+                self._opened.append(None)
+                self.problem = str(exc).splitlines()
+        return self._opened[0]
+
+    def version_of(self, name: str, content_address: str) -> int | None:
+        """The version `name` has for `content_address`, if a registry holds it."""
+        registry = self.get()
+        record = None if registry is None else registry.find(name, content_address)
+        return None if record is None else record.version
+
+
+def parse_reference(text: str) -> tuple[str, int | None, str | None]:
+    """`NAME`, `NAME@VERSION` or `NAME:LABEL` -> (name, version, label)."""
+    match = REFERENCE.match(text)
+    if match is None:
+        raise UsageError(f"expected NAME, NAME@VERSION or NAME:LABEL, got {text!r}")
+    version = match["version"]
+    return match["name"], int(version) if version else None, match["label"]
+
+
+def check_label(label: str) -> None:
+    if label == LATEST:
+        raise UsageError(f"{LATEST!r} is maintained by envc: the highest version not archived")
+    if not LABEL_PATTERN.match(label):
+        raise UsageError(
+            f"label {label!r}: use lower-case letters, digits, '.', '_' and '-', "
+            "starting with a letter"
+        )
+
+
+def open_registry(url: str, root: Path, plain_http: bool = False) -> Registry:
+    """The registry at `url`; relative `sqlite:` paths are relative to the repository `root`.
+    `plain_http` allows an OCI registry without TLS."""
+    scheme, _, rest = url.partition(":")
+    if scheme == "sqlite" and rest:
+        from compiler.registry.sqlite import SqliteRegistry
+
+        path = Path(rest.removeprefix("//")) if rest.startswith("///") else Path(rest)
+        return SqliteRegistry(path if path.is_absolute() else root / path)
+    if scheme == "oci":
+        from compiler.registry.oci import open_oci
+
+        return open_oci(url, plain_http)
+    raise UsageError(
+        f"unsupported registry URL {url!r}; expected sqlite:PATH or oci://host[:port]/path"
+    )

@@ -1,0 +1,476 @@
+"""The shared registry: environments as OCI artifacts in an OCI registry (`oci://host[:port]/path`).
+
+Each environment name is a repository `<path>/<name>`. Each version is one artifact (pushed with
+the `oras` package): its config blob is the record (JSON, media type `CONFIG_MEDIA_TYPE`), its
+layers the rendered build-context files, its annotations the name, version, content address and
+commit. Tags: `<version>`; `sha256-<address>` for reuse look-ups; labels; `archived-<version>`.
+`latest` is worked out when read (the highest version not archived).
+
+Version allocation without compare-and-swap (an OCI registry has none). A writer:
+
+1. lists the tags; an address already tagged is returned as it is (idempotent);
+2. takes N = the highest version + 1; while another writer's claim for N or for the same
+   address is pending, it waits (exponential, jittered back-off);
+3. pushes its record as a *claim*, tagged `claim-<N>-<address>-<nonce>`, and lists the tags
+   again. If no other claim for N and no tag N exists, it won N: it tags the artifact N and
+   `sha256-<address>`. Otherwise it deletes its claim, backs off and starts again.
+
+Two claimants of N cannot both win: each lists after its own claim, so the later lister sees the
+earlier claim. No number is skipped: N is always the highest version + 1. A claim whose writer
+stopped (killed, or the registry went away) is deleted by the next writer it blocks once it is
+`STALE_SECONDS` old by the registry's clock; it was never acknowledged, and re-running the job
+registers the address again.
+
+Credentials come from `ENVC_REGISTRY_USERNAME` / `ENVC_REGISTRY_PASSWORD` or the docker config
+file (`~/.docker/config.json`, `DOCKER_CONFIG`); they are never printed or stored. Plain HTTP
+is used only when asked (`--plain-http`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import replace
+from email.utils import parsedate_to_datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from compiler.errors import UsageError
+from compiler.registry.base import (
+    LATEST,
+    Candidate,
+    EnvironmentRecord,
+    Registration,
+    RegistryError,
+    check_label,
+)
+
+CONFIG_MEDIA_TYPE = "application/vnd.envc.environment.v1+json"
+MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+TIMEOUT_SECONDS = 30
+GIVE_UP_SECONDS = 300  # a registration that has not got a version by then fails
+MAX_WAIT_SECONDS = 2.0
+STALE_SECONDS = 60  # a claim this old, by the registry's clock, was abandoned
+CLAIM = re.compile(r"^claim-(?P<version>[0-9]+)-(?P<address>[0-9a-f]{64})-(?P<nonce>[0-9a-f]+)$")
+
+
+def _client(host: str, plain_http: bool) -> Any:
+    """An oras client that fails fast (oras retries a failed request for minutes, and requests
+    waits for ever on a silent server), with the auth scheme the registry asks for: Bearer
+    tokens (Docker Hub, GHCR, ACR …) or Basic (a plain distribution with htpasswd)."""
+    import oras.provider
+
+    logging.getLogger("oras").setLevel(logging.ERROR)
+
+    class Client(oras.provider.Registry):  # type: ignore[misc]
+        def do_request(self, *args: Any, **kwargs: Any) -> requests.Response:
+            response: requests.Response = oras.provider.Registry.do_request.__wrapped__(
+                self, *args, **kwargs
+            )
+            return response
+
+    scheme = "http" if plain_http else "https"
+    challenge = _send(
+        host, lambda: requests.get(f"{scheme}://{host}/v2/", timeout=TIMEOUT_SECONDS)
+    ).headers.get("WWW-Authenticate", "")
+    backend = "basic" if challenge.lower().startswith("basic") else "token"
+    client = Client(hostname=host, insecure=plain_http, auth_backend=backend)
+    client.session.request = partial(client.session.request, timeout=TIMEOUT_SECONDS)
+    client.auth._basic_auth = None  # oras's Basic backend fails without it
+    # The docker config file and credential helpers, for every request (oras reads them only
+    # when pushing).
+    docker_config = os.environ.get("DOCKER_CONFIG")
+    configs = [os.path.join(docker_config, "config.json")] if docker_config else None
+    client.auth.load_configs(client.get_container(f"{host}/envc"), configs=configs)
+    username = os.environ.get("ENVC_REGISTRY_USERNAME")
+    password = os.environ.get("ENVC_REGISTRY_PASSWORD")
+    if username and password:
+        client.auth.set_basic_auth(username, password)
+    return client
+
+
+def _send(host: str, request: Callable[[], requests.Response]) -> requests.Response:
+    """Run `request`; network failures become usage errors that say what to do."""
+    try:
+        return request()
+    except requests.exceptions.SSLError:
+        raise UsageError(
+            f"TLS with the registry at {host} failed (--plain-http for a registry without TLS)"
+        ) from None
+    except requests.ConnectionError:
+        raise UsageError(f"cannot reach the registry at {host}") from None
+    except requests.Timeout:
+        raise UsageError(f"the registry at {host} did not answer in time") from None
+    except ValueError as exc:  # oras: authentication was refused or impossible
+        raise UsageError(f"the registry at {host} refused access: {exc}") from None
+
+
+class OciRegistry:
+    def __init__(self, host: str, path: str, plain_http: bool = False) -> None:
+        self.host = host
+        self.path = path.strip("/")
+        self.scheme = "http" if plain_http else "https"
+        self.client = _client(host, plain_http)
+        self.server_time = 0.0
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def _repository(self, name: str) -> str:
+        return f"{self.path}/{name}" if self.path else name
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request; a server error is tried twice more (every request here is
+        idempotent), a network failure is a usage error at once."""
+        for pause in (0.05, 0.3, None):
+            response = self._send(method, url, **kwargs)
+            if response.status_code < 500 or pause is None:
+                return response
+            time.sleep(pause)
+        raise AssertionError("unreachable")
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        return _send(self.host, lambda: self.client.do_request(url, method, **kwargs))
+
+    def _url(self, name: str, kind: str, reference: str = "") -> str:
+        return f"{self.scheme}://{self.host}/v2/{self._repository(name)}/{kind}/{reference}"
+
+    def _check(self, response: requests.Response, what: str) -> requests.Response:
+        if response.status_code in (401, 403):
+            raise UsageError(f"the registry at {self.host} refused access to {what}")
+        if response.status_code >= 400:
+            raise UsageError(
+                f"the registry at {self.host} answered {response.status_code} for {what}"
+            )
+        return response
+
+    def _tags(self, name: str) -> list[str]:
+        tags: list[str] = []
+        url = self._url(name, "tags", "list").rstrip("/")
+        while url:
+            response = self._request("GET", url, headers={})
+            self._note_time(response)
+            if response.status_code == 404:
+                return []  # no such repository yet
+            self._check(response, f"the tags of {name}")
+            tags += response.json().get("tags") or []
+            link = response.links.get("next", {}).get("url")
+            url = f"{self.scheme}://{self.host}{link}" if link else ""
+        return tags
+
+    def _note_time(self, response: requests.Response) -> None:
+        """Remember the registry's clock (its Date header): claims are aged by it, so the
+        writers' clocks never matter."""
+        with suppress(KeyError, TypeError, ValueError):
+            self.server_time = parsedate_to_datetime(response.headers["Date"]).timestamp()
+
+    def _manifest(self, name: str, reference: str) -> tuple[bytes, str] | None:
+        """The manifest's bytes and digest, or None when `reference` is not there."""
+        response = self._request(
+            "GET", self._url(name, "manifests", reference), headers={"Accept": MANIFEST_MEDIA_TYPE}
+        )
+        if response.status_code == 404:
+            return None
+        self._check(response, f"{name}:{reference}")
+        return response.content, response.headers.get("Docker-Content-Digest", "")
+
+    def _tag(self, name: str, tag: str, manifest: bytes) -> None:
+        """Point `tag` at exactly these manifest bytes (the same digest as the original)."""
+        response = self._request(
+            "PUT",
+            self._url(name, "manifests", tag),
+            data=manifest,
+            headers={"Content-Type": MANIFEST_MEDIA_TYPE},
+        )
+        self._check(response, f"tagging {name}:{tag}")
+
+    def _delete(self, name: str, digest: str) -> None:
+        self._request("DELETE", self._url(name, "manifests", digest))
+
+    def _record(self, name: str, manifest: bytes, tags: list[str]) -> EnvironmentRecord:
+        document = self._config(name, manifest)
+        version = document["version"]
+        labels = [
+            tag
+            for tag in tags
+            if not tag.isdigit()
+            and not tag.startswith(("sha256-", "claim-", "archived-"))
+            and self._points_at(name, tag, manifest)
+        ]
+        archived = f"archived-{version}" in tags
+        versions = self._live_versions(tags)
+        if not archived and versions and max(versions) == version:
+            labels.append(LATEST)
+        return EnvironmentRecord(
+            name=document["name"],
+            version=version,
+            content_address=document["content_address"],
+            manifest=document["manifest"],
+            lock_digests=document["lock_digests"],
+            image=document["image"],
+            image_digest=document["image_digest"],
+            commit=document["commit"],
+            author_time=document["author_time"],
+            registered_at=document["registered_at"],
+            labels=tuple(sorted(labels)),
+            archived=archived,
+        )
+
+    def _points_at(self, name: str, tag: str, manifest: bytes) -> bool:
+        found = self._manifest(name, tag)
+        return found is not None and found[0] == manifest
+
+    @staticmethod
+    def _live_versions(tags: list[str]) -> list[int]:
+        archived = {t.removeprefix("archived-") for t in tags if t.startswith("archived-")}
+        return [int(t) for t in tags if t.isdigit() and t not in archived]
+
+    # -- the Registry protocol ----------------------------------------------------------------
+
+    def close(self) -> None:
+        self.client.session.close()
+
+    def find(self, name: str, content_address: str) -> EnvironmentRecord | None:
+        found = self._manifest(name, _address_tag(content_address))
+        return None if found is None else self._record(name, found[0], self._tags(name))
+
+    def register(self, candidate: Candidate) -> Registration:
+        name, address = candidate.name, candidate.content_address
+        hex_address = address.removeprefix("sha256:")
+        deadline = time.monotonic() + GIVE_UP_SECONDS
+        attempt = 0
+        while time.monotonic() < deadline:
+            attempt += 1
+            tags = self._tags(name)
+            if _address_tag(address) in tags:
+                found = self._manifest(name, _address_tag(address))
+                if found is not None:
+                    return Registration(self._record(name, found[0], tags), created=False)
+            versions = {int(t) for t in tags if t.isdigit()}
+            version = candidate.requested_version or max(versions, default=0) + 1
+            if version in versions:
+                holder = self.get(name, version).content_address
+                raise RegistryError(
+                    f"{name}: version {version} (the manifest's version:) is taken by content "
+                    f"address {holder}; remove version: or pick a free one"
+                )
+            blockers = self._live(
+                name,
+                [
+                    m
+                    for m in _pending_claims(tags, versions)
+                    if int(m["version"]) == version or m["address"] == hex_address
+                ],
+            )
+            if blockers:
+                # Another writer is claiming this number or this address: let it finish,
+                # unless its claim was abandoned long ago.
+                if not self._drop_stale(name, blockers):
+                    _wait(attempt)
+                continue
+            claim = f"claim-{version}-{hex_address}-{secrets.token_hex(8)}"
+            manifest, digest = self._push(candidate, version, claim)
+            after = self._tags(name)
+            rivals = self._live(
+                name,
+                [
+                    m
+                    for m in _pending_claims(after, {int(t) for t in after if t.isdigit()})
+                    if int(m["version"]) == version and m.string != claim
+                ],
+            )
+            if not rivals and str(version) not in after:
+                # The address first: a writer of the same address that lists in between must
+                # find it, not a tagged N and no pending claim.
+                self._tag(name, _address_tag(address), manifest)
+                self._tag(name, str(version), manifest)
+                return Registration(self._record(name, manifest, after), created=True)
+            self._delete(name, digest)
+            _wait(attempt)
+        raise RegistryError(
+            f"{name}: no version could be allocated in {GIVE_UP_SECONDS} s; too many writers "
+            "at once, or claims left by killed writers (claim-* tags)"
+        )
+
+    def _live(self, name: str, claims: list[re.Match[str]]) -> list[re.Match[str]]:
+        """The claims whose artifact is still there. Under concurrent deletes, distribution 2.8
+        can keep listing a tag whose manifest is gone: such a claim was deleted by its writer,
+        and must not block anyone."""
+        return [m for m in claims if self._manifest(name, m.string) is not None]
+
+    def _drop_stale(self, name: str, claims: list[re.Match[str]]) -> bool:
+        """Delete the claims among `claims` that are older than `STALE_SECONDS` by the
+        registry's clock (their writers stopped; none was acknowledged); True if any was."""
+        dropped = False
+        for match in claims:
+            found = self._manifest(name, match.string)
+            if found is None:
+                continue
+            claimed_at = self._config(name, found[0]).get("claimed_at", 0)
+            if self.server_time - claimed_at > STALE_SECONDS:
+                self._delete(name, found[1])
+                dropped = True
+        return dropped
+
+    def _config(self, name: str, manifest: bytes) -> dict[str, Any]:
+        config = json.loads(manifest)["config"]["digest"]
+        response = self._request("GET", self._url(name, "blobs", config), headers={})
+        document: dict[str, Any] = self._check(response, f"{name} record").json()
+        return document
+
+    def _push(self, candidate: Candidate, version: int, tag: str) -> tuple[bytes, str]:
+        record = {
+            "name": candidate.name,
+            "version": version,
+            "content_address": candidate.content_address,
+            "manifest": dict(candidate.manifest),
+            "lock_digests": dict(candidate.lock_digests),
+            "image": f"{candidate.image_repository}:{version}"
+            if candidate.image_repository
+            else None,
+            "image_digest": candidate.image_digest,
+            "commit": candidate.commit,
+            "author_time": candidate.author_time,
+            "registered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "claimed_at": self.server_time,
+            # Distinct bytes for every claim: deleting a lost claim (by digest) must never
+            # delete another writer's identical one.
+            "claim": tag,
+        }
+        annotations = {
+            "org.opencontainers.image.created": record["registered_at"],
+            "dev.envc.name": candidate.name,
+            "dev.envc.version": str(version),
+            "dev.envc.content-address": candidate.content_address,
+        }
+        if candidate.commit:
+            annotations["org.opencontainers.image.revision"] = candidate.commit
+        from compiler.render.address import as_bytes  # only registering needs it: keep `list` light
+
+        with tempfile.TemporaryDirectory(prefix="envc-oci-") as scratch:
+            config = Path(scratch, "record.json")
+            config.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
+            files = []
+            for file_name, content in sorted(candidate.context.items()):
+                path = Path(scratch, "context", file_name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(as_bytes(content))
+                files.append(str(path))
+            _send(
+                self.host,
+                lambda: self.client.push(
+                    target=f"{self.host}/{self._repository(candidate.name)}:{tag}",
+                    files=files,
+                    manifest_config=f"{config}:{CONFIG_MEDIA_TYPE}",
+                    manifest_annotations=annotations,
+                    disable_path_validation=True,
+                    quiet=True,
+                ),
+            )
+        found = self._manifest(candidate.name, tag)
+        if found is None:
+            raise UsageError(f"the registry at {self.host} lost {candidate.name}:{tag}")
+        return found
+
+    def get(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> EnvironmentRecord:
+        tags = self._tags(name)
+        if version is not None:
+            reference, what = str(version), f"{name}@{version}"
+        elif label is not None and label != LATEST:
+            reference, what = label, f"{name}:{label}"
+        else:
+            live = self._live_versions(tags)
+            reference, what = (str(max(live)) if live else ""), f"{name}:{LATEST}"
+        found = self._manifest(name, reference) if reference in tags else None
+        if found is None:
+            raise RegistryError(f"{what} is not registered")
+        return self._record(name, found[0], tags)
+
+    def versions(self, name: str | None = None, archived: bool = False) -> list[EnvironmentRecord]:
+        names = [name] if name is not None else self._names()
+        records = []
+        for each in sorted(names):
+            tags = self._tags(each)
+            live = set(self._live_versions(tags))
+            for tag in sorted((t for t in tags if t.isdigit()), key=int):
+                if archived or int(tag) in live:
+                    found = self._manifest(each, tag)
+                    if found is not None:
+                        record = self._record(each, found[0], tags)
+                        records.append(_without_manifest(record))
+        return records
+
+    def _names(self) -> list[str]:
+        prefix = f"{self.path}/" if self.path else ""
+        names: list[str] = []
+        url = f"{self.scheme}://{self.host}/v2/_catalog?n=1000"
+        while url:
+            response = self._check(self._request("GET", url, headers={}), "the catalog")
+            names += [
+                r[len(prefix) :]
+                for r in response.json().get("repositories") or []
+                if r.startswith(prefix) and "/" not in r[len(prefix) :]
+            ]
+            link = response.links.get("next", {}).get("url")
+            url = f"{self.scheme}://{self.host}{link}" if link else ""
+        return names
+
+    def label(self, name: str, version: int, label: str) -> EnvironmentRecord:
+        check_label(label)
+        found = self._versioned(name, version)
+        self._tag(name, label, found)
+        return self.get(name, version)
+
+    def archive(self, name: str, version: int) -> EnvironmentRecord:
+        self._tag(name, f"archived-{version}", self._versioned(name, version))
+        return self.get(name, version)
+
+    def _versioned(self, name: str, version: int) -> bytes:
+        found = self._manifest(name, str(version))
+        if found is None:
+            raise RegistryError(f"{name}@{version} is not registered")
+        return found[0]
+
+
+def _pending_claims(tags: list[str], versions: set[int]) -> list[re.Match[str]]:
+    """Claims for numbers not yet tagged (a winner's claim stays, but its number is tagged)."""
+    return [m for m in map(CLAIM.match, tags) if m and int(m["version"]) not in versions]
+
+
+def _address_tag(address: str) -> str:
+    return "sha256-" + address.removeprefix("sha256:")
+
+
+def _wait(attempt: int) -> None:
+    """Exponential back-off with full jitter: writers that collided spread out."""
+    time.sleep(random.uniform(0, min(MAX_WAIT_SECONDS, 0.05 * 2**attempt)))
+
+
+def _without_manifest(record: EnvironmentRecord) -> EnvironmentRecord:
+    return replace(record, manifest=None)
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """`oci://host[:port]/path` -> (host[:port], path)."""
+    rest = url.removeprefix("oci://")
+    host, _, path = rest.partition("/")
+    if not host or not re.match(r"^[A-Za-z0-9.-]+(:[0-9]+)?$", host):
+        raise UsageError(f"expected oci://host[:port]/path, got {url!r}")
+    return host, path
+
+
+def open_oci(url: str, plain_http: bool) -> OciRegistry:
+    host, path = parse_url(url)
+    return OciRegistry(host, path, plain_http)

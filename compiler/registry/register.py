@@ -1,0 +1,140 @@
+"""Registering the repository's environments: head state -> registry versions.
+
+Each environment named (default: every one; with a saved plan: the ones it builds) is rendered
+in memory as `envc render` would, its content address computed, and registered with the commit
+it comes from. Registering is idempotent, so re-running a job after a failure picks up where it
+stopped. Uncommitted changes are refused (a version must be traceable to a commit) unless
+`allow_dirty`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler._util.git import Git
+from compiler._util.resources import CONFIG_FILE
+from compiler.errors import EnvcError, UsageError
+from compiler.manifest.model import resolve
+from compiler.plan.plan import PLAN_FORMAT_VERSION
+from compiler.registry.base import Candidate, Registration, Registry
+from compiler.render.context import RenderedEnvironment, repository_renderer
+
+
+@dataclass(frozen=True)
+class RegisterOutcome:
+    name: str
+    registration: Registration
+
+
+def planned_names(plan_file: Path) -> dict[str, str]:
+    """name -> head content address of the environments a saved plan (`envc plan --format
+    json`) builds."""
+    try:
+        document = json.loads(plan_file.read_text(encoding="utf-8"))
+        if document.get("plan_format_version") != PLAN_FORMAT_VERSION:
+            raise ValueError(f"plan_format_version must be {PLAN_FORMAT_VERSION}")
+        return {e["name"]: e["address"] for e in document["environments"] if e["rebuild"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UsageError(
+            f"{plan_file}: not a saved plan (envc plan --format json): {exc}"
+        ) from None
+
+
+def render_heads(
+    root: Path, manifests: Mapping[str, tuple[Any, str]], names: Sequence[str]
+) -> dict[str, RenderedEnvironment]:
+    """The named environments as the working tree renders them (in memory)."""
+    render_one = repository_renderer(root)
+    return {name: render_one(resolve(name, manifests), root / manifests[name][1]) for name in names}
+
+
+def register_repository(
+    root: Path,
+    manifests: Mapping[str, tuple[Any, str]],
+    registry: Registry,
+    names: Sequence[str] = (),
+    *,
+    plan_file: Path | None = None,
+    image_prefix: str | None = None,
+    digests: Mapping[str, str] | None = None,
+    allow_dirty: bool = False,
+) -> list[RegisterOutcome]:
+    """Register the head state of the named environments (default all, or a plan's)."""
+    planned = planned_names(plan_file) if plan_file is not None else None
+    selected = sorted(names or (planned if planned is not None else manifests))
+    unknown = sorted(set(selected) - set(manifests))
+    if unknown:
+        raise UsageError(f"no environment named {', '.join(unknown)}")
+    commit, author_time = _commit(root, manifests, selected, allow_dirty)
+    rendered = render_heads(root, manifests, selected)
+    if planned is not None:
+        moved = [n for n in selected if n in planned and planned[n] != rendered[n].address.digest]
+        if moved:
+            raise UsageError(
+                f"the working tree is not the plan's head ({', '.join(moved)} differ); "
+                "register from the commit the plan was made for"
+            )
+    outcomes = []
+    for name in selected:
+        head = rendered[name]
+        manifest = resolve(name, manifests)
+        candidate = Candidate(
+            name=name,
+            content_address=head.address.digest,
+            manifest=manifest.model_dump(mode="json"),
+            lock_digests=head.address.document["locks"],
+            image_repository=f"{image_prefix}{name}" if image_prefix and head.base_image else None,
+            image_digest=(digests or {}).get(name),
+            commit=commit,
+            author_time=author_time,
+            requested_version=manifest.version,
+            context=head.files,
+        )
+        outcomes.append(RegisterOutcome(name, registry.register(candidate)))
+    return outcomes
+
+
+def _commit(
+    root: Path, manifests: Mapping[str, tuple[Any, str]], names: Sequence[str], allow_dirty: bool
+) -> tuple[str | None, str | None]:
+    """The commit the environments come from; an error when their files have uncommitted
+    changes (unless `allow_dirty`), or when there is no commit at all."""
+    try:
+        git = Git(root)
+    except EnvcError:
+        if allow_dirty:
+            return None, None
+        raise UsageError(
+            f"{root} is not a git repository: a registered version must come from a commit "
+            "(--allow-dirty registers anyway)"
+        ) from None
+    head = git.head()
+    if head is None:
+        if allow_dirty:
+            return None, None
+        raise UsageError("no commit yet: commit the environments first (or pass --allow-dirty)")
+    if not allow_dirty:
+        paths = sorted({folder for name in names for folder in _folders(name, manifests)})
+        paths += ["templates", CONFIG_FILE]
+        changed = git.uncommitted(paths)
+        if changed:
+            raise UsageError(
+                f"uncommitted changes in {', '.join(changed[:5])}"
+                f"{' …' if len(changed) > 5 else ''}: commit them first (or pass --allow-dirty)"
+            )
+    return head
+
+
+def _folders(name: str, manifests: Mapping[str, tuple[Any, str]]) -> list[str]:
+    """The folders of `name` and its parents (validation has ruled out cycles)."""
+    folders = []
+    current: str | None = name
+    while current is not None and current in manifests:
+        data, folder = manifests[current]
+        folders.append(folder)
+        current = data.get("extends")
+    return folders

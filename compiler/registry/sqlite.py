@@ -1,0 +1,258 @@
+"""The embedded registry: one SQLite file (default `.envc/registry.db`).
+
+WAL mode, so readers never wait for a writer; every change is one `BEGIN IMMEDIATE` transaction,
+so two writers never both read "the next version is 4" (the second waits for the first, up to
+`BUSY_SECONDS`). Unique constraints on (name, version) and (name, content address) make a lost
+race an error instead of a duplicate. `synchronous=FULL`: an acknowledged version survives a
+killed process and a power cut. The schema has a version in `PRAGMA user_version`; opening an
+older file migrates it, a newer one is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from compiler.errors import UsageError
+from compiler.registry.base import (
+    LATEST,
+    Candidate,
+    EnvironmentRecord,
+    Registration,
+    RegistryError,
+    check_label,
+)
+
+SCHEMA_VERSION = 1
+BUSY_SECONDS = 60.0
+_SCHEMA = [
+    """CREATE TABLE versions (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0),
+        content_address TEXT NOT NULL,
+        image TEXT,
+        image_digest TEXT,
+        commit_id TEXT,
+        author_time TEXT,
+        registered_at TEXT NOT NULL,
+        archived INTEGER NOT NULL DEFAULT 0,
+        lock_digests TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        PRIMARY KEY (name, version),
+        UNIQUE (name, content_address)
+    )""",
+    """CREATE TABLE labels (
+        name TEXT NOT NULL,
+        label TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (name, label),
+        FOREIGN KEY (name, version) REFERENCES versions (name, version)
+    )""",
+]
+# Migrations from user_version N to N + 1, in order; version 1 is the first schema.
+_MIGRATIONS: list[list[str]] = [_SCHEMA]
+_COLUMNS = (
+    "name, version, content_address, image, image_digest, commit_id, author_time, "
+    "registered_at, archived, lock_digests, manifest"
+)
+
+
+class SqliteRegistry:
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            ignore = file.parent / ".gitignore"
+            if file.parent.name == ".envc" and not ignore.exists():
+                # The embedded registry is shared state, not source: keep it out of commits.
+                ignore.write_text("# envc's registry and cache; never commit them\n*\n")
+            self.db = sqlite3.connect(file, timeout=BUSY_SECONDS, isolation_level=None)
+            self._set_up()
+        except sqlite3.DatabaseError as exc:
+            raise UsageError(f"cannot open the registry {file}: {exc}") from None
+        except OSError as exc:
+            raise UsageError(f"cannot create the registry {file}: {exc.strerror}") from None
+
+    def _set_up(self) -> None:
+        """WAL mode and the schema. Switching a new file to WAL takes a lock that SQLite's busy
+        timeout does not wait for, so two processes creating the registry at once retry."""
+        deadline = time.monotonic() + BUSY_SECONDS
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._transaction():
+            current = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if current > len(_MIGRATIONS):
+                raise UsageError(
+                    f"{self.file} has registry schema {current}; this envc reads up to "
+                    f"{len(_MIGRATIONS)}: upgrade envc"
+                )
+            for number in range(current, len(_MIGRATIONS)):
+                for statement in _MIGRATIONS[number]:
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE: take the write lock first, so that what is read stays true."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def register(self, candidate: Candidate) -> Registration:
+        with self._transaction():
+            existing = self._find(candidate.name, candidate.content_address)
+            if existing is not None:
+                return Registration(existing, created=False)
+            version = candidate.requested_version
+            if version is not None:
+                taken = self._row("WHERE name = ? AND version = ?", (candidate.name, version))
+                if taken is not None:
+                    raise RegistryError(
+                        f"{candidate.name}: version {version} (the manifest's version:) is "
+                        f"taken by content address {taken.content_address}; remove version: "
+                        "or pick a free one"
+                    )
+            else:
+                (highest,) = self.db.execute(
+                    "SELECT COALESCE(MAX(version), 0) FROM versions WHERE name = ?",
+                    (candidate.name,),
+                ).fetchone()
+                version = highest + 1
+            self.db.execute(
+                f"INSERT INTO versions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                (
+                    candidate.name,
+                    version,
+                    candidate.content_address,
+                    f"{candidate.image_repository}:{version}"
+                    if candidate.image_repository
+                    else None,
+                    candidate.image_digest,
+                    candidate.commit,
+                    candidate.author_time,
+                    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    json.dumps(dict(candidate.lock_digests), sort_keys=True),
+                    json.dumps(dict(candidate.manifest), sort_keys=True),
+                ),
+            )
+            record = self._row("WHERE name = ? AND version = ?", (candidate.name, version))
+            assert record is not None
+            return Registration(record, created=True)
+
+    def find(self, name: str, content_address: str) -> EnvironmentRecord | None:
+        return self._find(name, content_address)
+
+    def _find(self, name: str, content_address: str) -> EnvironmentRecord | None:
+        return self._row("WHERE name = ? AND content_address = ?", (name, content_address))
+
+    def get(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> EnvironmentRecord:
+        if version is not None:
+            record = self._row("WHERE name = ? AND version = ?", (name, version))
+            what = f"{name}@{version}"
+        elif label is not None and label != LATEST:
+            record = self._row(
+                "WHERE name = ? AND version = "
+                "(SELECT version FROM labels WHERE name = ? AND label = ?)",
+                (name, name, label),
+            )
+            what = f"{name}:{label}"
+        else:
+            record = self._row(
+                "WHERE name = ? AND archived = 0 ORDER BY version DESC LIMIT 1", (name,)
+            )
+            what = f"{name}:{LATEST}"
+        if record is None:
+            raise RegistryError(f"{what} is not registered")
+        return record
+
+    def versions(self, name: str | None = None, archived: bool = False) -> list[EnvironmentRecord]:
+        conditions = ["(? IS NULL OR name = ?)"] + ([] if archived else ["archived = 0"])
+        where = f"WHERE {' AND '.join(conditions)} ORDER BY name, version"
+        return self._rows(where, (name, name), manifests=False)
+
+    def label(self, name: str, version: int, label: str) -> EnvironmentRecord:
+        check_label(label)
+        with self._transaction():
+            self.get(name, version)
+            self.db.execute(
+                "INSERT INTO labels (name, label, version) VALUES (?, ?, ?) "
+                "ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
+                (name, label, version),
+            )
+        return self.get(name, version)
+
+    def archive(self, name: str, version: int) -> EnvironmentRecord:
+        with self._transaction():
+            self.get(name, version)
+            self.db.execute(
+                "UPDATE versions SET archived = 1 WHERE name = ? AND version = ?", (name, version)
+            )
+        return self.get(name, version)
+
+    def _row(self, where: str, parameters: tuple[Any, ...]) -> EnvironmentRecord | None:
+        rows = self._rows(where, parameters)
+        return rows[0] if rows else None
+
+    def _rows(
+        self, where: str, parameters: tuple[Any, ...], manifests: bool = True
+    ) -> list[EnvironmentRecord]:
+        columns = _COLUMNS if manifests else _COLUMNS.replace("manifest", "NULL")
+        rows = self.db.execute(f"SELECT {columns} FROM versions {where}", parameters).fetchall()
+        labels: dict[tuple[str, int], list[str]] = {}
+        names = {row[0] for row in rows}
+        # One name (the usual case) or all of them: no parameter list to outgrow.
+        only = next(iter(names)) if len(names) == 1 else None
+        if rows:
+            for name, label, version in self.db.execute(
+                "SELECT name, label, version FROM labels WHERE ? IS NULL OR name = ?",
+                (only, only),
+            ):
+                labels.setdefault((name, version), []).append(label)
+            for name, version in self.db.execute(
+                "SELECT name, MAX(version) FROM versions WHERE archived = 0 "
+                "AND (? IS NULL OR name = ?) GROUP BY name",
+                (only, only),
+            ):
+                labels.setdefault((name, version), []).append(LATEST)
+        return [
+            EnvironmentRecord(
+                name=row[0],
+                version=row[1],
+                content_address=row[2],
+                image=row[3],
+                image_digest=row[4],
+                commit=row[5],
+                author_time=row[6],
+                registered_at=row[7],
+                archived=bool(row[8]),
+                lock_digests=json.loads(row[9]),
+                manifest=None if row[10] is None else json.loads(row[10]),
+                labels=tuple(sorted(labels.get((row[0], row[1]), []))),
+            )
+            for row in rows
+        ]

@@ -1,0 +1,81 @@
+"""Hash stage: the content address of a rendered environment.
+
+Equal addresses mean the same image, so the plan stage rebuilds only what changed and a registry
+reuses what it already holds. The address is a sha256 over the canonical JSON (`canonical_json`)
+of one document, version `ADDRESS_VERSION`:
+
+- `manifest`: the resolved manifest after `extends`, as the model dumps it, with each referenced
+  file (`conda_file`, `requirements_file`, `docker.base_dockerfile`) replaced by the sha256 of its
+  bytes, so moving a folder changes nothing and editing a referenced file does;
+- `locks`: the sha256 of every lockfile of the environment, all platforms;
+- `context`: the sha256 of every rendered build-context file except the metadata file (which
+  records the address);
+- `formats`: the lock, render and address format versions.
+
+Not in it: the manifest's bytes (comments, key order, line endings), its path, the envc version
+(a release that renders the same bytes rebuilds nothing; one that changes the output changes
+`context` or a format version).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler.lock.lockfiles import LOCK_FORMAT_VERSION, canonical_json
+from compiler.manifest.model import Manifest
+
+ADDRESS_VERSION = 1
+FILE_REFERENCES = (("conda_file",), ("requirements_file",), ("docker", "base_dockerfile"))
+
+
+# A rendered file: text, or bytes for a binary file copied into a build context.
+FileContent = str | bytes
+
+
+def as_bytes(content: FileContent) -> bytes:
+    return content.encode() if isinstance(content, str) else content
+
+
+def file_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _manifest_part(manifest: Manifest, root: Path) -> dict[str, Any]:
+    dumped: dict[str, Any] = manifest.model_dump(mode="json")
+    for keys in FILE_REFERENCES:
+        holder = dumped
+        for key in keys[:-1]:
+            holder = holder[key]
+        if holder.get(keys[-1]) is not None:
+            holder[keys[-1]] = file_digest((root / holder[keys[-1]]).read_bytes())
+    return dumped
+
+
+@dataclass(frozen=True)
+class Address:
+    digest: str  # "sha256:<hex>"
+    document: dict[str, Any]  # what was hashed, kept to explain a difference
+
+
+def content_address(
+    manifest: Manifest,
+    root: Path,
+    lockfiles: Mapping[str, str],
+    context: Mapping[str, FileContent],
+    render_format: int,
+) -> Address:
+    """The address of `manifest` (resolved, file references relative to `root`), locked as
+    `lockfiles` and rendered as `context` (file name -> content)."""
+    document = {
+        "address_version": ADDRESS_VERSION,
+        "formats": {"lock": LOCK_FORMAT_VERSION, "render": render_format},
+        "manifest": _manifest_part(manifest, root),
+        "locks": {name: file_digest(text.encode()) for name, text in sorted(lockfiles.items())},
+        "context": {name: file_digest(as_bytes(data)) for name, data in sorted(context.items())},
+    }
+    digest = hashlib.sha256(canonical_json(document).encode()).hexdigest()
+    return Address("sha256:" + digest, document)

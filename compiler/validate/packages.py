@@ -1,0 +1,146 @@
+"""Checks of single package specifications: conda MatchSpecs (py-rattler) and PEP 508 (packaging).
+
+A spec must parse *and* stay inside a conservative character set, because specs end up in
+lockfiles, Dockerfiles and shell lines (rattler, for one, reads `numpy >=1; rm -rf` as a build
+string). Both parsers are imported on first use only, and specs that parsed before with the same
+parser versions are remembered in the repository's `.envc/cache/` (KnownGoodSpecs), so the
+pre-commit hook usually imports neither.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from compiler import __version__
+from compiler._util.cache import read_json, write_json
+
+# Characters a conda MatchSpec can need: names, versions, operators, channel::name, [key='value'].
+_CONDA_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-*=<>!,|~\[\]'\"/:@+ ]")
+# PEP 508 needs quotes and ';' for markers and '@' for URLs; command substitution and escapes it
+# never needs.
+_PIP_UNSAFE = re.compile(r"[`$\\|&]")
+
+
+def _unsafe(pattern: re.Pattern[str], spec: str) -> str | None:
+    found = pattern.search(spec)
+    if found:
+        return f"character {found.group()!r} is not allowed in a package specification"
+    return None
+
+
+@cache
+def _match_spec() -> Any:
+    from rattler import MatchSpec
+
+    return MatchSpec
+
+
+@cache
+def _requirement() -> tuple[Any, Any]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    return Requirement, InvalidRequirement
+
+
+@cache  # the same pins recur across a repository's environments
+def conda_spec_problem(spec: str) -> str | None:
+    """Why `spec` is not an acceptable conda MatchSpec, or None."""
+    problem = _unsafe(_CONDA_UNSAFE, spec)
+    if problem or spec in _known.conda:
+        return problem
+    try:
+        _match_spec()(spec, strict=True)
+    except Exception as exc:  # rattler raises its own error types for every parse failure
+        return f"invalid conda MatchSpec {spec!r}: {str(exc).splitlines()[0]}"
+    _known.learn("conda", spec)
+    return None
+
+
+@cache
+def pip_requirement_problem(spec: str) -> str | None:
+    """Why `spec` is not an acceptable PEP 508 requirement, or None."""
+    problem = _unsafe(_PIP_UNSAFE, spec)
+    if problem or spec in _known.pip:
+        return problem
+    requirement, invalid = _requirement()
+    try:
+        requirement(spec)
+    except invalid as exc:
+        return f"invalid pip requirement {spec!r}: {str(exc).splitlines()[0]}"
+    _known.learn("pip", spec)
+    return None
+
+
+def _parsers_fingerprint() -> str:
+    """Changes whenever envc, py-rattler or packaging is upgraded (without importing them)."""
+    from importlib.util import find_spec
+
+    parts = [__version__]
+    for name in ("rattler", "packaging"):
+        origin = getattr(find_spec(name), "origin", None)
+        status = os.stat(origin) if origin else None
+        parts.append(f"{name}:{status.st_mtime_ns}:{status.st_size}" if status else name)
+    return "|".join(parts)
+
+
+class KnownGoodSpecs:
+    """Specs that parsed in an earlier run with the same parsers. Only successes are kept, so a
+    stale or missing cache only costs a parse; it is never trusted across parser upgrades."""
+
+    FORMAT_VERSION = 1
+    LIMIT = 50_000
+
+    def __init__(self, file: Path | None = None) -> None:
+        self.file = file
+        self.conda: set[str] = set()
+        self.pip: set[str] = set()
+        self.learned = False
+        self.fingerprint = ""
+
+    @classmethod
+    def load(cls, file: Path) -> KnownGoodSpecs:
+        known = cls(file)
+        known.fingerprint = _parsers_fingerprint()
+        stored = read_json(file)
+        if (
+            isinstance(stored, dict)
+            and stored.get("format_version") == cls.FORMAT_VERSION
+            and stored.get("parsers") == known.fingerprint
+            and isinstance(stored.get("conda"), list)
+            and isinstance(stored.get("pip"), list)
+        ):
+            known.conda = {spec for spec in stored["conda"] if isinstance(spec, str)}
+            known.pip = {spec for spec in stored["pip"] if isinstance(spec, str)}
+        return known
+
+    def learn(self, kind: str, spec: str) -> None:
+        if self.file is not None and len(self.conda) + len(self.pip) < self.LIMIT:
+            (self.conda if kind == "conda" else self.pip).add(spec)
+            self.learned = True
+
+    def save(self) -> None:
+        if self.file is not None and self.learned:
+            write_json(
+                self.file,
+                {
+                    "format_version": self.FORMAT_VERSION,
+                    "parsers": self.fingerprint,
+                    "conda": sorted(self.conda),
+                    "pip": sorted(self.pip),
+                },
+            )
+
+
+_known = KnownGoodSpecs()
+
+
+def use_known_good(known: KnownGoodSpecs) -> None:
+    """Consult (and add to) `known` in the checks above for the rest of this process."""
+    global _known
+    _known = known
+    conda_spec_problem.cache_clear()
+    pip_requirement_problem.cache_clear()

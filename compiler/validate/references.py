@@ -1,0 +1,214 @@
+"""Files a manifest refers to: where they may be, and what a conda or pip spec file may say.
+
+A reference is relative to the manifest's folder and must resolve to a regular file inside the
+repository: no absolute paths, no '..' escapes, no symbolic links (a link could point anywhere, and
+the build context must be what the repository says).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from compiler.errors import Diagnostic
+from compiler.load.yamlio import Document, read_yaml
+from compiler.validate.packages import conda_spec_problem, pip_requirement_problem
+
+_CONDA_FILE_KEYS = {"name", "channels", "dependencies", "variables", "prefix", "platforms"}
+_REQUIREMENT_INCLUDE = re.compile(r"(?:-r|--requirement)(?:\s+|=)(\S+)")
+# Options that only change *how* pip reads a line's requirement are harmless here.
+_PER_REQUIREMENT_OPTION = re.compile(r"\s--hash[=\s]\S+")
+
+
+def resolve_reference(root: Path, base: Path, relative: str) -> tuple[Path | None, str | None]:
+    """The file `relative` (to folder `base`) names, or None and why it is not acceptable."""
+    if "\x00" in relative or relative.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", relative):
+        return None, f"{relative!r} must be a relative path inside the repository"
+    if ".." in Path(relative).parts:
+        return None, f"{relative!r} must not contain '..'"
+    candidate = base / relative
+    current = base
+    for part in Path(relative).parts:
+        current = current / part
+        if current.is_symlink():
+            return None, f"{relative!r} goes through a symbolic link; copy the file instead"
+    try:
+        resolved = candidate.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None, f"{relative!r} does not exist"
+    if not resolved.is_relative_to(root.resolve()):
+        return None, f"{relative!r} resolves outside the repository"
+    if not resolved.is_file():
+        return None, f"{relative!r} is not a regular file"
+    return resolved, None
+
+
+def check_conda_file(file: Path, display: str) -> list[Diagnostic]:
+    """Problems in a conda environment.yml: its shape, channels, and every dependency spec."""
+    doc = read_yaml(file, display)
+    if not doc.ok:
+        return list(doc.diagnostics)
+    data = doc.data
+    if not isinstance(data, dict):
+        return [
+            doc.diagnostic(
+                (), "a conda environment file must be a mapping with 'dependencies'", "conda-file"
+            )
+        ]
+    found = [
+        doc.diagnostic(
+            (key,),
+            f"key {key!r} is not supported in a conda environment file "
+            f"(allowed: {', '.join(sorted(_CONDA_FILE_KEYS))})",
+            "conda-file",
+            key=True,
+        )
+        for key in data
+        if key not in _CONDA_FILE_KEYS
+    ]
+    for key in ("channels", "dependencies"):
+        if key in data and not isinstance(data[key], list):
+            found.append(doc.diagnostic((key,), f"'{key}' must be a list", "conda-file"))
+    for index, channel in enumerate(data.get("channels") or []):
+        if not isinstance(channel, str):
+            found.append(
+                doc.diagnostic(("channels", index), "a channel must be a string", "conda-file")
+            )
+    dependencies = data.get("dependencies")
+    for index, item in enumerate(dependencies if isinstance(dependencies, list) else []):
+        found.extend(_conda_dependency(doc, index, item))
+    return found
+
+
+def _conda_dependency(doc: Document, index: int, item: object) -> list[Diagnostic]:
+    path = ("dependencies", index)
+    if isinstance(item, str):
+        problem = conda_spec_problem(item)
+        return [doc.diagnostic(path, problem, "conda-spec")] if problem else []
+    if isinstance(item, dict) and list(item) == ["pip"] and isinstance(item["pip"], list):
+        found = []
+        for pip_index, spec in enumerate(item["pip"]):
+            pip_path = (*path, "pip", pip_index)
+            if not isinstance(spec, str):
+                found.append(
+                    doc.diagnostic(pip_path, "a pip requirement must be a string", "pip-spec")
+                )
+                continue
+            problem = pip_requirement_problem(spec)
+            if problem:
+                found.append(doc.diagnostic(pip_path, problem, "pip-spec"))
+        return found
+    return [
+        doc.diagnostic(
+            path, "a dependency must be a MatchSpec string or a 'pip:' list", "conda-file"
+        )
+    ]
+
+
+def _line_problem(display: str, line: int, col: int, message: str, rule: str) -> Diagnostic:
+    """A problem in a line-based (non-YAML) file, which has no JSON path."""
+    return Diagnostic(display, line, col, message, rule, json_path="")
+
+
+def logical_lines(text: str) -> list[tuple[int, int, str]]:
+    """(line, column, text) of each requirement line: comments cut, continuations joined."""
+    lines: list[tuple[int, int, str]] = []
+    pending: tuple[int, int, str] | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        content = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
+        continued = content.endswith("\\")
+        content = content[:-1] if continued else content
+        if pending is not None:
+            pending = (pending[0], pending[1], pending[2] + " " + content.strip())
+        elif content.strip():
+            stripped = content.lstrip()
+            pending = (number, len(content) - len(stripped) + 1, stripped)
+        if not continued and pending is not None:
+            lines.append(pending)
+            pending = None
+    if pending is not None:
+        lines.append(pending)
+    return lines
+
+
+def check_text_file(file: Path, display: str) -> list[Diagnostic]:
+    """A referenced file that must be UTF-8 text (a base Dockerfile)."""
+    try:
+        file.read_bytes().decode("utf-8")
+    except OSError as exc:
+        return [_line_problem(display, 1, 1, f"cannot read: {exc.strerror or exc}", "unreadable")]
+    except UnicodeDecodeError:
+        return [_line_problem(display, 1, 1, "file is not valid UTF-8", "encoding")]
+    return []
+
+
+def check_requirements_file(
+    file: Path, display: str, root: Path, visiting: frozenset[Path] = frozenset()
+) -> list[Diagnostic]:
+    """Problems in a pip requirements file and the files it includes with `-r`."""
+    try:
+        raw = file.read_bytes()
+        text = raw.decode("utf-8-sig")
+    except OSError as exc:
+        return [_line_problem(display, 1, 1, f"cannot read: {exc.strerror or exc}", "unreadable")]
+    except UnicodeDecodeError:
+        return [_line_problem(display, 1, 1, "file is not valid UTF-8", "encoding")]
+    visiting = visiting | {file}
+    found: list[Diagnostic] = []
+    for line, col, content in logical_lines(text):
+        include = _REQUIREMENT_INCLUDE.fullmatch(content)
+        if include:
+            found.extend(_include(root, file, display, line, col, include.group(1), visiting))
+            continue
+        if content.startswith("-"):
+            option = content.split()[0].split("=")[0]
+            found.append(
+                _line_problem(
+                    display,
+                    line,
+                    col,
+                    f"pip option {option!r} is not supported "
+                    "in a requirements file here; list requirements only "
+                    "(indexes are configured outside the manifest)",
+                    "pip-option",
+                )
+            )
+            continue
+        problem = pip_requirement_problem(_PER_REQUIREMENT_OPTION.sub("", content))
+        if problem:
+            found.append(_line_problem(display, line, col, problem, "pip-spec"))
+    return found
+
+
+def _include(
+    root: Path,
+    file: Path,
+    display: str,
+    line: int,
+    col: int,
+    relative: str,
+    visiting: frozenset[Path],
+) -> list[Diagnostic]:
+    target, problem = resolve_reference(root, file.parent, relative)
+    if target is None:
+        return [_line_problem(display, line, col, f"included file {problem}", "reference")]
+    if target in visiting:
+        return [
+            _line_problem(display, line, col, f"{relative!r} includes itself (cycle)", "reference")
+        ]
+    shown = str(Path(display).parent / relative)
+    return check_requirements_file(target, shown, root, visiting)
+
+
+def read_requirements(file: Path, root: Path) -> list[str]:
+    """The requirement lines of a (validated) requirements file and the files it includes."""
+    requirements: list[str] = []
+    for _, _, content in logical_lines(file.read_text(encoding="utf-8-sig")):
+        include = _REQUIREMENT_INCLUDE.fullmatch(content)
+        if include:
+            target, _ = resolve_reference(root, file.parent, include.group(1))
+            if target is not None and target != file:
+                requirements += read_requirements(target, root)
+        elif not content.startswith("-"):
+            requirements.append(_PER_REQUIREMENT_OPTION.sub("", content).strip())
+    return requirements

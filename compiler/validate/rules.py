@@ -1,0 +1,366 @@
+"""Semantic rules: what a schema cannot say about one manifest, and what needs the whole repository.
+
+Per file: strings free of control characters, package specs that parse (and stay shell-safe),
+no inline secrets, settings that exclude each other, referenced files that exist inside the repo.
+Across files: unique names, `extends` pointing at an existing environment, no `extends` cycles.
+Every rule returns Diagnostics; none raises for bad input.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler.errors import Diagnostic
+from compiler.load.yamlio import Document, JsonPath
+from compiler.manifest.inherit import merge_chain, python_settings
+from compiler.manifest.patterns import RELATIVE_PATH_PATTERN
+from compiler.validate.packages import conda_spec_problem, pip_requirement_problem
+from compiler.validate.references import (
+    check_conda_file,
+    check_requirements_file,
+    check_text_file,
+    resolve_reference,
+)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029]")  # keeps \t and \n
+_SHELL_SUBSTITUTION = re.compile(r"`|\$\(")
+_SECRET_NAME = re.compile(
+    r"(?i)passw(or)?d|secret|token|api_?key|access_?key|credential|"
+    r"private_?key"
+)
+_PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_URL_CREDENTIALS = re.compile(r"://([^/@\s]+)@")
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestFile:
+    """A manifest as validation sees it: where it is, and what it parsed to."""
+
+    file: Path
+    doc: Document
+    schema_ok: bool
+
+    @property
+    def name(self) -> str | None:
+        data = self.doc.data
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            return str(data["name"])
+        return None
+
+    @property
+    def parent(self) -> str | None:
+        data = self.doc.data
+        if self.schema_ok and isinstance(data, dict) and isinstance(data.get("extends"), str):
+            return str(data["extends"])
+        return None
+
+
+def check_strings(doc: Document) -> list[Diagnostic]:
+    """No control characters anywhere (a newline is one more Dockerfile instruction); the
+    description alone may hold tabs and line breaks."""
+    found = []
+    for path, text, is_key in doc.non_printable:
+        pattern = _CONTROL_IN_TEXT if path == ("description",) and not is_key else _CONTROL
+        match = pattern.search(text)
+        if match:
+            where = " in a key" if is_key else ""
+            found.append(
+                doc.diagnostic(
+                    path,
+                    f"control character {match.group()!r} is not allowed{where}",
+                    "unsafe-value",
+                    key=is_key,
+                )
+            )
+    return found
+
+
+def _strings_at(data: Mapping[str, Any], key: str) -> Iterator[tuple[int, str]]:
+    """(index, item) of the string items of list `key`; the schema reports anything else."""
+    items = data.get(key)
+    if isinstance(items, list):
+        yield from ((i, item) for i, item in enumerate(items) if isinstance(item, str))
+
+
+def _string_values(data: Mapping[str, Any], key: str) -> Iterator[tuple[str, str]]:
+    mapping = data.get(key)
+    if isinstance(mapping, dict):
+        yield from ((k, v) for k, v in mapping.items() if isinstance(v, str))
+
+
+def _string(data: Any, *keys: str) -> str | None:
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data if isinstance(data, str) else None
+
+
+def _chain(manifest: ManifestFile, by_name: Mapping[str, ManifestFile]) -> list[ManifestFile]:
+    """The manifest and its ancestors, root first; stops at an unknown parent or a cycle."""
+    chain = [manifest]
+    while True:
+        parent = by_name.get(chain[-1].parent or "")
+        if parent is None or parent in chain or not parent.schema_ok:
+            return chain[::-1]
+        chain.append(parent)
+
+
+def _effective(chain: list[ManifestFile]) -> dict[str, Any]:
+    """The manifest's data after `extends`."""
+    return merge_chain([(member.doc.data, "") for member in chain])
+
+
+def _conflicts(merged: Mapping[str, Any]) -> list[tuple[JsonPath, str]]:
+    docker: Mapping[str, Any] = merged.get("docker", {})
+    python = python_settings(merged.get("python"))
+    has_packages = any(
+        merged.get(key) for key in ("conda", "pip", "conda_file", "requirements_file")
+    )
+    found: list[tuple[JsonPath, str]] = []
+    if docker.get("base_image") and docker.get("base_dockerfile"):
+        found.append(
+            (
+                ("docker",),
+                "'base_image' and 'base_dockerfile' exclude each other: the "
+                "base Dockerfile already names its base image",
+            )
+        )
+    if docker.get("base_image_registry") and not (
+        docker.get("base_image") or docker.get("base_dockerfile")
+    ):
+        found.append(
+            (
+                ("docker", "base_image_registry"),
+                "'base_image_registry' needs a 'base_image' or 'base_dockerfile' to pull from it",
+            )
+        )
+    if docker.get("cuda") and docker.get("compute", "cpu") != "gpu":
+        found.append((("docker", "cuda"), "'cuda' needs 'compute: gpu'"))
+    if docker.get("enabled") is False:
+        found.extend(
+            (("docker", key), f"'{key}' has no effect with 'enabled: false'")
+            for key in ("base_image", "base_dockerfile", "base_image_registry", "user")
+            if docker.get(key)
+        )
+    if python.get("user_managed_dependencies") and has_packages:
+        found.append(
+            (
+                ("python", "user_managed_dependencies"),
+                "user-managed dependencies "
+                "exclude 'conda', 'pip', 'conda_file' and 'requirements_file': envc "
+                "installs nothing into a user-managed interpreter",
+            )
+        )
+    pip_key = next((key for key in ("pip", "requirements_file") if merged.get(key)), None)
+    if (
+        pip_key
+        and not python.get("version")
+        # Conda packages bring a Python the pip part then uses.
+        and not merged.get("conda_file")
+        and not merged.get("conda")
+    ):
+        found.append(
+            (
+                (pip_key,),
+                "pip requirements are resolved for one Python version, and no conda "
+                "package brings one: set 'python:' (for example python: \"3.12\")",
+            )
+        )
+    if python.get("interpreter_path") and not python.get("user_managed_dependencies"):
+        found.append(
+            (
+                ("python", "interpreter_path"),
+                "'interpreter_path' needs 'user_managed_dependencies: true'",
+            )
+        )
+    return found
+
+
+def check_conflicts(
+    manifest: ManifestFile, by_name: Mapping[str, ManifestFile]
+) -> list[Diagnostic]:
+    """Settings that exclude each other once parents are merged in. A conflict the parents
+    already have is reported on the parent; one that only inheritance creates is reported here,
+    at the conflicting key or else at `extends`."""
+    chain = _chain(manifest, by_name)
+    inherited = set(_conflicts(_effective(chain[:-1]))) if len(chain) > 1 else set()
+    doc = manifest.doc
+    found = []
+    for path, message in _conflicts(_effective(chain)):
+        if (path, message) in inherited:
+            continue
+        if path in doc.positions:
+            found.append(doc.diagnostic(path, message, "conflict"))
+        else:
+            found.append(
+                doc.diagnostic(
+                    ("extends",),
+                    f"{message} (one side inherited from {chain[-2].name!r})",
+                    "conflict",
+                )
+            )
+    return found
+
+
+def _check_specs(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
+    found = []
+    for index, spec in _strings_at(data, "conda"):
+        problem = conda_spec_problem(spec)
+        if problem:
+            found.append(doc.diagnostic(("conda", index), problem, "conda-spec"))
+    for index, spec in _strings_at(data, "pip"):
+        problem = pip_requirement_problem(spec)
+        if problem:
+            found.append(doc.diagnostic(("pip", index), problem, "pip-spec"))
+    return found
+
+
+def _check_values(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
+    """Variable values that would misbehave in a Dockerfile or shell, and inline secrets."""
+    found = []
+    for name, value in _string_values(data, "variables"):
+        if value.endswith("\\"):
+            found.append(
+                doc.diagnostic(
+                    ("variables", name),
+                    "a value ending in a backslash is read differently by Dockerfile tools",
+                    "unsafe-value",
+                )
+            )
+        if _SHELL_SUBSTITUTION.search(value):
+            found.append(
+                doc.diagnostic(
+                    ("variables", name),
+                    "command substitution (`...` or $(...)) is not allowed in a variable",
+                    "unsafe-value",
+                )
+            )
+        if _SECRET_NAME.search(name) and value and not _PLACEHOLDER.fullmatch(value):
+            found.append(
+                doc.diagnostic(
+                    ("variables", name),
+                    f"{name} looks like a secret: write "
+                    "a ${VARIABLE} placeholder and pass the value at build "
+                    "time",
+                    "secret",
+                )
+            )
+    for index, channel in _strings_at(data, "channels"):
+        userinfo = _URL_CREDENTIALS.search(channel)
+        if userinfo and not all(
+            _PLACEHOLDER.fullmatch(part) for part in userinfo.group(1).split(":")
+        ):
+            found.append(
+                doc.diagnostic(
+                    ("channels", index),
+                    "channel URL holds credentials: use ${VARIABLE} placeholders",
+                    "secret",
+                )
+            )
+    return found
+
+
+def _check_references(manifest: ManifestFile, root: Path, display_of: Any) -> list[Diagnostic]:
+    doc, data = manifest.doc, manifest.doc.data
+    base = manifest.file.parent
+    found = []
+    references: list[tuple[JsonPath, str | None]] = [
+        (("conda_file",), _string(data, "conda_file")),
+        (("requirements_file",), _string(data, "requirements_file")),
+        (("docker", "base_dockerfile"), _string(data, "docker", "base_dockerfile")),
+    ]
+    for path, relative in references:
+        if relative is None or not re.fullmatch(RELATIVE_PATH_PATTERN, relative):
+            continue  # missing, or already reported by the schema
+        target, problem = resolve_reference(root, base, relative)
+        if target is None:
+            found.append(doc.diagnostic(path, f"{path[-1]}: {problem}", "reference"))
+        elif path == ("conda_file",):
+            found.extend(check_conda_file(target, display_of(target)))
+        elif path == ("requirements_file",):
+            found.extend(check_requirements_file(target, display_of(target), root))
+        else:
+            found.extend(check_text_file(target, display_of(target)))
+    return found
+
+
+def check_manifest(manifest: ManifestFile, root: Path, display_of: Any) -> list[Diagnostic]:
+    """Per-file semantic rules; values of the wrong type are left to the schema's report."""
+    data = manifest.doc.data
+    return [
+        *_check_specs(manifest.doc, data),
+        *_check_values(manifest.doc, data),
+        *_check_references(manifest, root, display_of),
+    ]
+
+
+def check_repository(targets: list[ManifestFile], everyone: list[ManifestFile]) -> list[Diagnostic]:
+    """Cross-file rules for `targets`, seeing every manifest of the repository."""
+    by_name: dict[str, list[ManifestFile]] = {}
+    for manifest in everyone:
+        if manifest.name is not None:
+            by_name.setdefault(manifest.name, []).append(manifest)
+    unique = {name: owners[0] for name, owners in by_name.items()}
+    # A manifest that failed to load still answers to its folder's name, so a broken parent does
+    # not also produce "unknown parent" noise in every child.
+    folders = {m.file.parent.name for m in everyone if m.name is None}
+    found: list[Diagnostic] = []
+    for manifest in targets:
+        doc, name = manifest.doc, manifest.name
+        if name is not None and len(by_name.get(name, [])) > 1:
+            others = [str(m.doc.path) for m in by_name[name] if m is not manifest]
+            found.append(
+                doc.diagnostic(
+                    ("name",),
+                    f"name {name!r} is also used by {', '.join(others)}",
+                    "duplicate-name",
+                )
+            )
+        found.extend(_check_parent(manifest, unique, folders))
+        if manifest.schema_ok:
+            found.extend(check_conflicts(manifest, unique))
+    return found
+
+
+def _check_parent(
+    manifest: ManifestFile, unique: Mapping[str, ManifestFile], folders: set[str]
+) -> list[Diagnostic]:
+    doc, name, parent = manifest.doc, manifest.name, manifest.parent
+    if parent is None:
+        return []
+    if parent == name:
+        return [
+            doc.diagnostic(("extends",), "an environment cannot extend itself", "extends-cycle")
+        ]
+    if parent not in unique and parent not in folders:
+        close = difflib.get_close_matches(parent, sorted(unique), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return [
+            doc.diagnostic(
+                ("extends",), f"no environment is named {parent!r}{hint}", "unknown-parent"
+            )
+        ]
+    cycle = _cycle_through(manifest, unique)
+    if cycle:
+        return [
+            doc.diagnostic(("extends",), "extends cycle: " + " -> ".join(cycle), "extends-cycle")
+        ]
+    return []
+
+
+def _cycle_through(manifest: ManifestFile, by_name: Mapping[str, ManifestFile]) -> list[str]:
+    seen = [manifest.name]
+    current = manifest.parent
+    while current is not None and current in by_name:
+        if current == manifest.name:
+            return [*seen, current]  # type: ignore[list-item]
+        if current in seen:
+            return []  # a cycle further up, reported on its own members
+        seen.append(current)
+        current = by_name[current].parent
+    return []
