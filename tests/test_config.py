@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from compiler.errors import EnvcError
-from compiler.manifest.config import load_config
+from compiler.validate.config import load_config
 from tests.conftest import RepoFactory
 from tests.test_lock import CHANNELS
 
@@ -29,7 +29,7 @@ def envc_lock(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_defaults_without_a_file(tmp_path: Path) -> None:
     config = load_config(tmp_path)
-    assert (config.channels, config.mirrors, config.pip.index_url) == (["conda-forge"], {}, None)
+    assert (config.channels, config.mirrors, config.pip.index_url) == (("conda-forge",), {}, None)
 
 
 def test_config_channels_and_mirrors_drive_the_lock(make_repo: RepoFactory) -> None:
@@ -69,7 +69,10 @@ def test_config_pip_find_links_are_relative_to_the_repository(make_repo: RepoFac
         ("config_version: 2\n", "envc.yaml:1:17: error: config_version"),
         ("channels: []\n", "envc.yaml:1:11: error: channels"),
         ("mirrors:\n  conda-forge: 3\n", "envc.yaml:2:16: error: mirrors.conda-forge"),
-        ("chanels: [x]\n", "envc.yaml:1:1: error: chanels: Extra inputs are not permitted"),
+        (
+            "chanels: [x]\n",
+            'envc.yaml:1:1: error: chanels: unknown key "chanels" (did you mean "channels"?)',
+        ),
         ("a: [1\n", "envc.yaml:2:1: error: invalid YAML"),
     ],
 )

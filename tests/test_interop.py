@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from compiler.cli import main
 from compiler.errors import EnvcError
+from compiler.interop.common import write_imported
 from compiler.interop.export import FORMATS, export_environment
-from compiler.interop.formats import write_imported
 from compiler.interop.sources import import_source
 from compiler.manifest.model import resolve
 from compiler.render.context import render_repository

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from compiler.lock import repository as lock_stage
-from compiler.lock.lockfiles import CONDA_LOCK_FILE
+from compiler.lock.inputs import CONDA_LOCK_FILE
 from compiler.lock.repository import lock_repository
 from tests.conftest import RepoFactory
 

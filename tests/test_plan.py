@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from compiler.cli import main
 from compiler.errors import UsageError
 from compiler.lock.repository import lock_repository
-from compiler.plan.plan import EnvironmentPlan, Plan, plan
+from compiler.plan.plan import plan
+from compiler.plan.result import EnvironmentPlan, Plan
 from compiler.render.context import render_repository
 from compiler.validate.repository import validate
 from tests.conftest import PROJECT, RepoFactory

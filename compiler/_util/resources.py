@@ -16,5 +16,10 @@ def data_dir(kind: str) -> Path:
     return _PACKAGE.parent / kind
 
 
+def schema_path(name: str) -> Path:
+    """`manifest` or `config`: the JSON Schema of that format."""
+    return data_dir("schemas") / f"{name}.schema.json"
+
+
 def manifest_schema_path() -> Path:
-    return data_dir("schemas") / "manifest.schema.json"
+    return schema_path("manifest")

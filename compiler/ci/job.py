@@ -19,17 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler._util.files import write_atomically
 from compiler._util.progress import Progress, no_progress
 from compiler.build.images import build_context, build_images, image_tag, tag_version
 from compiler.errors import Diagnostic, EnvcError
-from compiler.lock.lockfiles import write_atomically
 from compiler.lock.repository import lock_repository
-from compiler.manifest.config import load_config
 from compiler.plan.output import as_json, bake_file, markdown
-from compiler.plan.plan import Plan, plan
+from compiler.plan.plan import plan
+from compiler.plan.result import Plan
 from compiler.registry.base import LazyRegistry, Registry
 from compiler.registry.register import register_repository
 from compiler.render.context import render_repository
+from compiler.validate.config import load_config
 from compiler.validate.report import text as diagnostics_text
 from compiler.validate.repository import validate
 

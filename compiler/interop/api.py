@@ -17,15 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from compiler.errors import EnvcError
-from compiler.interop.formats import (
-    Imported,
-    conda_prefix,
-    import_conda_environment,
-    import_conda_prefix,
-    import_requirements,
-    manifest_name,
-    write_imported,
-)
+from compiler.interop.common import Imported, manifest_name, write_imported
+from compiler.interop.conda import conda_prefix, import_conda_environment, import_conda_prefix
+from compiler.interop.requirements import import_requirements
 
 BASE_DOCKERFILE = "Dockerfile"
 

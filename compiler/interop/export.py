@@ -19,17 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from compiler.errors import EnvcError, UsageError
-from compiler.lock.lockfiles import (
+from compiler.lock.inputs import (
     declared_packages,
     explicit_file,
-    fresh_lockfiles,
     lock_inputs,
     pip_file,
     pylock_file,
 )
-from compiler.manifest.config import load_config
-from compiler.manifest.model import Manifest, PythonSettings
+from compiler.lock.staleness import fresh_lockfiles
+from compiler.manifest.model import Manifest
 from compiler.render.address import FileContent
+from compiler.validate.config import load_config
 
 FILE_FORMATS = ("conda-env", "requirements", "explicit", "pip-locked", "pylock")
 FOLDER_FORMATS = ("azureml-v2", "azureml-v1")
@@ -68,18 +68,6 @@ def _yaml(document: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
-def _python_version(manifest: Manifest) -> str | None:
-    python = manifest.python
-    return python.version if isinstance(python, PythonSettings) else python
-
-
-def _user_managed(manifest: Manifest) -> PythonSettings | None:
-    python = manifest.python
-    return (
-        python if isinstance(python, PythonSettings) and python.user_managed_dependencies else None
-    )
-
-
 def conda_environment(manifest: Manifest, root: Path, standalone: bool = True) -> str | None:
     """The conda environment file of the manifest's packages (None when it has none); on its
     own (`standalone`) it also carries the platforms (for conda-lock) and the variables, which
@@ -90,7 +78,7 @@ def conda_environment(manifest: Manifest, root: Path, standalone: bool = True) -
     document: dict[str, Any] = {"name": manifest.name}
     if channels:
         document["channels"] = channels
-    version = _python_version(manifest)
+    version = manifest.python_version
     dependencies: list[Any] = [f"python={version}"] if version else []
     dependencies += specs
     if pip:
@@ -107,7 +95,7 @@ def _azure_conda_file(manifest: Manifest, root: Path, default_name: str) -> tupl
     """(file name, text) of the conda file an Azure ML format carries: the manifest's own
     `conda_file` as it is when it declares nothing beside it, else one generated from every
     declared package."""
-    if manifest.conda_file and not (manifest.conda or manifest.pip or _python_version(manifest)):
+    if manifest.conda_file and not (manifest.conda or manifest.pip or manifest.python_version):
         file = root / manifest.conda_file
         return file.name, file.read_text(encoding="utf-8")
     text = conda_environment(manifest, root, standalone=False)
@@ -190,7 +178,7 @@ def _azureml_v2(manifest: Manifest, root: Path, folder: Path) -> Exported:
                 notes.append(f"conda_file {V2_FILE} is written as {name}")
             files[name] = text
             document["conda_file"] = name
-    user_managed = _user_managed(manifest)
+    user_managed = manifest.python_settings if manifest.user_managed else None
     if user_managed:
         notes.append(
             "user-managed dependencies: Azure ML v2 uses the image as it is "
@@ -254,7 +242,7 @@ def _azureml_v1(manifest: Manifest, root: Path) -> Exported:
     notes: list[str] = []
     files: dict[str, FileContent] = {}
     docker = manifest.docker
-    user_managed = _user_managed(manifest)
+    user_managed = manifest.python_settings if manifest.user_managed else None
     conda = _azure_conda_file(manifest, root, V1_CONDA_FILE)
     if conda is not None:
         files[V1_CONDA_FILE] = conda[1]  # SDK v1 reads it by this name

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.errors import EnvcError
-from compiler.interop.formats import Imported, manifest_name, new_manifest, strings
+from compiler.interop.common import Imported, manifest_name, new_manifest, strings
 
 # Version constraints pixi and Poetry write that are a single Python minor: "3.12.*", "3.12",
 # "==3.12.*", "~=3.12.0".

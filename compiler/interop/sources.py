@@ -10,19 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from compiler.errors import EnvcError, UsageError
-from compiler.interop.formats import (
-    V1_FILE,
-    Imported,
+from compiler.interop.azureml import V1_FILE, import_azureml_asset, import_azureml_v1, import_yaml
+from compiler.interop.common import Imported
+from compiler.interop.conda import (
     conda_prefix,
-    import_azureml_asset,
-    import_azureml_v1,
     import_conda_prefix,
     import_conda_specs,
-    import_requirements,
-    import_yaml,
     is_conda_spec_list,
 )
 from compiler.interop.pyproject import import_pixi, import_pyproject
+from compiler.interop.requirements import import_requirements
 
 # Files recognised by name that envc does not import, and what to do instead.
 REFUSED = {

@@ -14,19 +14,16 @@ Manifests come from every data scientist in the company, so the reader is strict
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import re
-import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler._util.files import MAX_FILE_BYTES, UnreadableFile, read_bounded
 from compiler.errors import Diagnostic
 
-MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 
 JsonPath = tuple[str | int, ...]
@@ -393,38 +390,14 @@ def parse_yaml(path: str, raw: bytes, *, pure: bool = False) -> Document:
     )
 
 
-def _file_problem(display: str, message: str, rule: str) -> Document:
-    return Document(display, None, (Diagnostic(display, 1, 1, message, rule),))
-
-
 def read_yaml(file: Path | str, display: str, max_bytes: int = MAX_FILE_BYTES) -> Document:
     """Read and parse a YAML file; unreadable, oversized or non-regular files become diagnostics.
     (`max_bytes` guards against hostile input; lockfiles envc wrote itself may be larger.)"""
     try:
-        # O_NOFOLLOW: a manifest that is a symbolic link could be any file on the machine.
-        handle = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
-    except OSError as exc:
-        if os.path.islink(file):
-            return _file_problem(
-                display, "is a symbolic link; manifests must be regular files", "not-a-file"
-            )
-        if exc.errno == errno.ENOENT:
-            return _file_problem(display, "does not exist", "not-a-file")
-        return _file_problem(display, f"cannot read: {exc.strerror or exc}", "unreadable")
-    try:
-        status = os.fstat(handle)
-        if not stat.S_ISREG(status.st_mode):
-            what = "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file"
-            return _file_problem(display, f"is {what}, expected a YAML file", "not-a-file")
-        if status.st_size > max_bytes:
-            return _file_problem(
-                display, f"file is larger than {max_bytes // 1024} KiB", "too-large"
-            )
-        raw = os.read(handle, max_bytes + 1)
-    except OSError as exc:
-        return _file_problem(display, f"cannot read: {exc.strerror or exc}", "unreadable")
-    finally:
-        os.close(handle)
-    if len(raw) > max_bytes:  # grew while we read it
-        return _file_problem(display, f"file is larger than {max_bytes // 1024} KiB", "too-large")
+        raw = read_bounded(file, max_bytes)
+    except UnreadableFile as exc:
+        message = str(exc)
+        if exc.rule == "not-a-file" and message.startswith("is ") and "link" not in message:
+            message += ", expected a YAML file"
+        return Document(display, None, (Diagnostic(display, 1, 1, message, exc.rule),))
     return parse_yaml(display, raw)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler._util.credentials import expand, redact, without_credentials
+from compiler._util.files import write_atomically
 from compiler.errors import EnvcError, UsageError
 
 CANONICAL_CHANNEL_BASE = "https://conda.anaconda.org"
@@ -180,9 +181,7 @@ def _without_nulls(source: str, subdirs: tuple[str, ...], cache_dir: Path) -> st
             needed = True
             target = copy / subdir / "repodata.json"
             target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".repodata.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(repodata), encoding="utf-8")
-            os.replace(temporary, target)
+            write_atomically(target, json.dumps(repodata), durable=False)
     if not needed:
         return source
     for subdir in subdirs:  # subdirs without nulls go into the copy as they are

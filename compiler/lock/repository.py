@@ -13,28 +13,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compiler._util.files import remove_abandoned_temporaries, write_atomically
 from compiler._util.progress import Progress, no_progress
 from compiler.load.yamlio import read_yaml
 from compiler.lock.conda import ChannelSource, SolveError, SolveRequest, solve_in_child
-from compiler.lock.lockfiles import (
+from compiler.lock.inputs import (
     CONDA_LOCK_FILE,
-    DEFAULT_CHANNELS,
     LockInputs,
     explicit_file,
     lock_inputs,
-    locked_explicit,
-    locked_pip,
     pip_file,
     pylock_file,
-    remove_abandoned_temporaries,
+)
+from compiler.lock.lockfiles import (
+    locked_explicit,
+    locked_pip,
     render_conda_lock,
     render_explicit,
     render_pip,
     render_pylock,
-    staleness,
-    write_atomically,
 )
 from compiler.lock.pip import PipIndex, resolve_pip
+from compiler.lock.staleness import staleness
+from compiler.validate.config import DEFAULT_CHANNELS
 
 log = logging.getLogger(__name__)
 

@@ -228,6 +228,23 @@ class Manifest(_Strict):
         description="Environment variables; secrets only as `${VAR}` placeholders",
     )
 
+    @property
+    def python_version(self) -> str | None:
+        """The Python version, whichever way `python:` gives it."""
+        python = self.python
+        return python.version if isinstance(python, PythonSettings) else python
+
+    @property
+    def python_settings(self) -> PythonSettings | None:
+        """`python:` as settings, None when it is a bare version or absent."""
+        return self.python if isinstance(self.python, PythonSettings) else None
+
+    @property
+    def user_managed(self) -> bool:
+        """The image or host already has every package: envc creates no environment."""
+        settings = self.python_settings
+        return bool(settings and settings.user_managed_dependencies)
+
 
 class _ManifestSchema(GenerateJsonSchema):
     """Editor-friendly output: no generated titles, and optional fields are not nullable."""

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from compiler.errors import Diagnostic
-from compiler.plan.plan import PLAN_FORMAT_VERSION, EnvironmentPlan, Plan
+from compiler.plan.result import PLAN_FORMAT_VERSION, EnvironmentPlan, Plan
 
 # Statuses in the order people read them: what will be built first.
 STATUS_ORDER = ("added", "changed", "reuse", "removed", "unchanged")

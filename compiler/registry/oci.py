@@ -1,10 +1,11 @@
 """The shared registry: environments as OCI artifacts in an OCI registry (`oci://host[:port]/path`).
 
-Each environment name is a repository `<path>/<name>`. Each version is one artifact (pushed with
-the `oras` package): its config blob is the record (JSON, media type `CONFIG_MEDIA_TYPE`), its
-layers the rendered build-context files, its annotations the name, version, content address and
-commit. Tags: `<version>`; `sha256-<address>` for reuse look-ups; labels; `archived-<version>`.
-`latest` is worked out when read (the highest version not archived).
+Each environment name is a repository `<path>/<name>`. Each version is one artifact (an OCI image
+manifest, pushed with compiler/registry/distribution.py): its config blob is the record (JSON,
+media type `CONFIG_MEDIA_TYPE`), its layers the rendered build-context files, its annotations the
+name, version, content address and commit. Tags: `<version>`; `sha256-<address>` for reuse
+look-ups; labels; `archived-<version>`. `latest` is worked out when read (the highest version not
+archived).
 
 Version allocation without compare-and-swap (an OCI registry has none). A writer:
 
@@ -21,30 +22,19 @@ stopped (killed, or the registry went away) is deleted by the next writer it blo
 `STALE_SECONDS` old by the registry's clock; it was never acknowledged, and re-running the job
 registers the address again.
 
-Credentials come from `ENVC_REGISTRY_USERNAME` / `ENVC_REGISTRY_PASSWORD` or the docker config
-file (`~/.docker/config.json`, `DOCKER_CONFIG`); they are never printed or stored. Plain HTTP
-is used only when asked (`--plain-http`).
+Credentials: see compiler/registry/distribution.py. Plain HTTP is used only when asked
+(`--plain-http`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
 import random
 import re
 import secrets
-import tempfile
 import time
-from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import replace
-from email.utils import parsedate_to_datetime
-from functools import partial
-from pathlib import Path
 from typing import Any
-
-import requests
 
 from compiler.errors import UsageError
 from compiler.registry.base import (
@@ -55,147 +45,43 @@ from compiler.registry.base import (
     RegistryError,
     check_label,
 )
+from compiler.registry.distribution import MANIFEST_MEDIA_TYPE, Distribution
 
 CONFIG_MEDIA_TYPE = "application/vnd.envc.environment.v1+json"
-MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
-TIMEOUT_SECONDS = 30
+
+# Each build-context file is a layer named by its path, as `oras pull` reads them.
+LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
+TITLE_ANNOTATION = "org.opencontainers.image.title"
 GIVE_UP_SECONDS = 300  # a registration that has not got a version by then fails
 MAX_WAIT_SECONDS = 2.0
 STALE_SECONDS = 60  # a claim this old, by the registry's clock, was abandoned
 CLAIM = re.compile(r"^claim-(?P<version>[0-9]+)-(?P<address>[0-9a-f]{64})-(?P<nonce>[0-9a-f]+)$")
 
 
-def _client(host: str, plain_http: bool) -> Any:
-    """An oras client that fails fast (oras retries a failed request for minutes, and requests
-    waits for ever on a silent server), with the auth scheme the registry asks for: Bearer
-    tokens (Docker Hub, GHCR, ACR …) or Basic (a plain distribution with htpasswd)."""
-    import oras.provider
-
-    logging.getLogger("oras").setLevel(logging.ERROR)
-
-    class Client(oras.provider.Registry):  # type: ignore[misc]
-        def do_request(self, *args: Any, **kwargs: Any) -> requests.Response:
-            response: requests.Response = oras.provider.Registry.do_request.__wrapped__(
-                self, *args, **kwargs
-            )
-            return response
-
-    scheme = "http" if plain_http else "https"
-    challenge = _send(
-        host, lambda: requests.get(f"{scheme}://{host}/v2/", timeout=TIMEOUT_SECONDS)
-    ).headers.get("WWW-Authenticate", "")
-    backend = "basic" if challenge.lower().startswith("basic") else "token"
-    client = Client(hostname=host, insecure=plain_http, auth_backend=backend)
-    client.session.request = partial(client.session.request, timeout=TIMEOUT_SECONDS)
-    client.auth._basic_auth = None  # oras's Basic backend fails without it
-    # The docker config file and credential helpers, for every request (oras reads them only
-    # when pushing).
-    docker_config = os.environ.get("DOCKER_CONFIG")
-    configs = [os.path.join(docker_config, "config.json")] if docker_config else None
-    client.auth.load_configs(client.get_container(f"{host}/envc"), configs=configs)
-    username = os.environ.get("ENVC_REGISTRY_USERNAME")
-    password = os.environ.get("ENVC_REGISTRY_PASSWORD")
-    if username and password:
-        client.auth.set_basic_auth(username, password)
-    return client
-
-
-def _send(host: str, request: Callable[[], requests.Response]) -> requests.Response:
-    """Run `request`; network failures become usage errors that say what to do."""
-    try:
-        return request()
-    except requests.exceptions.SSLError:
-        raise UsageError(
-            f"TLS with the registry at {host} failed (--plain-http for a registry without TLS)"
-        ) from None
-    except requests.ConnectionError:
-        raise UsageError(f"cannot reach the registry at {host}") from None
-    except requests.Timeout:
-        raise UsageError(f"the registry at {host} did not answer in time") from None
-    except ValueError as exc:  # oras: authentication was refused or impossible
-        raise UsageError(f"the registry at {host} refused access: {exc}") from None
-
-
 class OciRegistry:
     def __init__(self, host: str, path: str, plain_http: bool = False) -> None:
         self.host = host
         self.path = path.strip("/")
-        self.scheme = "http" if plain_http else "https"
-        self.client = _client(host, plain_http)
-        self.server_time = 0.0
+        self.http = Distribution(host, plain_http)
 
-    # -- HTTP ---------------------------------------------------------------------------------
+    # -- one environment's repository -------------------------------------------------------
 
     def _repository(self, name: str) -> str:
         return f"{self.path}/{name}" if self.path else name
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """One request; a server error is tried twice more (every request here is
-        idempotent), a network failure is a usage error at once."""
-        for pause in (0.05, 0.3, None):
-            response = self._send(method, url, **kwargs)
-            if response.status_code < 500 or pause is None:
-                return response
-            time.sleep(pause)
-        raise AssertionError("unreachable")
-
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        return _send(self.host, lambda: self.client.do_request(url, method, **kwargs))
-
-    def _url(self, name: str, kind: str, reference: str = "") -> str:
-        return f"{self.scheme}://{self.host}/v2/{self._repository(name)}/{kind}/{reference}"
-
-    def _check(self, response: requests.Response, what: str) -> requests.Response:
-        if response.status_code in (401, 403):
-            raise UsageError(f"the registry at {self.host} refused access to {what}")
-        if response.status_code >= 400:
-            raise UsageError(
-                f"the registry at {self.host} answered {response.status_code} for {what}"
-            )
-        return response
-
     def _tags(self, name: str) -> list[str]:
-        tags: list[str] = []
-        url = self._url(name, "tags", "list").rstrip("/")
-        while url:
-            response = self._request("GET", url, headers={})
-            self._note_time(response)
-            if response.status_code == 404:
-                return []  # no such repository yet
-            self._check(response, f"the tags of {name}")
-            tags += response.json().get("tags") or []
-            link = response.links.get("next", {}).get("url")
-            url = f"{self.scheme}://{self.host}{link}" if link else ""
-        return tags
-
-    def _note_time(self, response: requests.Response) -> None:
-        """Remember the registry's clock (its Date header): claims are aged by it, so the
-        writers' clocks never matter."""
-        with suppress(KeyError, TypeError, ValueError):
-            self.server_time = parsedate_to_datetime(response.headers["Date"]).timestamp()
+        return self.http.tags(self._repository(name))
 
     def _manifest(self, name: str, reference: str) -> tuple[bytes, str] | None:
         """The manifest's bytes and digest, or None when `reference` is not there."""
-        response = self._request(
-            "GET", self._url(name, "manifests", reference), headers={"Accept": MANIFEST_MEDIA_TYPE}
-        )
-        if response.status_code == 404:
-            return None
-        self._check(response, f"{name}:{reference}")
-        return response.content, response.headers.get("Docker-Content-Digest", "")
+        return self.http.manifest(self._repository(name), reference)
 
     def _tag(self, name: str, tag: str, manifest: bytes) -> None:
         """Point `tag` at exactly these manifest bytes (the same digest as the original)."""
-        response = self._request(
-            "PUT",
-            self._url(name, "manifests", tag),
-            data=manifest,
-            headers={"Content-Type": MANIFEST_MEDIA_TYPE},
-        )
-        self._check(response, f"tagging {name}:{tag}")
+        self.http.put_manifest(self._repository(name), tag, manifest)
 
     def _delete(self, name: str, digest: str) -> None:
-        self._request("DELETE", self._url(name, "manifests", digest))
+        self.http.delete_manifest(self._repository(name), digest)
 
     def _record(self, name: str, manifest: bytes, tags: list[str]) -> EnvironmentRecord:
         document = self._config(name, manifest)
@@ -238,7 +124,7 @@ class OciRegistry:
     # -- the Registry protocol ----------------------------------------------------------------
 
     def close(self) -> None:
-        self.client.session.close()
+        self.http.close()
 
     def find(self, name: str, content_address: str) -> EnvironmentRecord | None:
         found = self._manifest(name, _address_tag(content_address))
@@ -317,16 +203,14 @@ class OciRegistry:
             if found is None:
                 continue
             claimed_at = self._config(name, found[0]).get("claimed_at", 0)
-            if self.server_time - claimed_at > STALE_SECONDS:
+            if self.http.server_time - claimed_at > STALE_SECONDS:
                 self._delete(name, found[1])
                 dropped = True
         return dropped
 
     def _config(self, name: str, manifest: bytes) -> dict[str, Any]:
         config = json.loads(manifest)["config"]["digest"]
-        response = self._request("GET", self._url(name, "blobs", config), headers={})
-        document: dict[str, Any] = self._check(response, f"{name} record").json()
-        return document
+        return self.http.blob_json(self._repository(name), config)
 
     def _push(self, candidate: Candidate, version: int, tag: str) -> tuple[bytes, str]:
         record = {
@@ -342,7 +226,7 @@ class OciRegistry:
             "commit": candidate.commit,
             "author_time": candidate.author_time,
             "registered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "claimed_at": self.server_time,
+            "claimed_at": self.http.server_time,
             # Distinct bytes for every claim: deleting a lost claim (by digest) must never
             # delete another writer's identical one.
             "claim": tag,
@@ -357,26 +241,25 @@ class OciRegistry:
             annotations["org.opencontainers.image.revision"] = candidate.commit
         from compiler.render.address import as_bytes  # only registering needs it: keep `list` light
 
-        with tempfile.TemporaryDirectory(prefix="envc-oci-") as scratch:
-            config = Path(scratch, "record.json")
-            config.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
-            files = []
-            for file_name, content in sorted(candidate.context.items()):
-                path = Path(scratch, "context", file_name)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(as_bytes(content))
-                files.append(str(path))
-            _send(
-                self.host,
-                lambda: self.client.push(
-                    target=f"{self.host}/{self._repository(candidate.name)}:{tag}",
-                    files=files,
-                    manifest_config=f"{config}:{CONFIG_MEDIA_TYPE}",
-                    manifest_annotations=annotations,
-                    disable_path_validation=True,
-                    quiet=True,
-                ),
-            )
+        repository = self._repository(candidate.name)
+        config = self.http.push_blob(
+            repository, json.dumps(record, sort_keys=True).encode(), CONFIG_MEDIA_TYPE
+        )
+        layers = [
+            {
+                **self.http.push_blob(repository, as_bytes(content), LAYER_MEDIA_TYPE),
+                "annotations": {TITLE_ANNOTATION: file_name},
+            }
+            for file_name, content in sorted(candidate.context.items())
+        ]
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": config,
+            "layers": layers,
+            "annotations": annotations,
+        }
+        self._tag(candidate.name, tag, json.dumps(manifest, sort_keys=True).encode())
         found = self._manifest(candidate.name, tag)
         if found is None:
             raise UsageError(f"the registry at {self.host} lost {candidate.name}:{tag}")
@@ -414,18 +297,11 @@ class OciRegistry:
 
     def _names(self) -> list[str]:
         prefix = f"{self.path}/" if self.path else ""
-        names: list[str] = []
-        url = f"{self.scheme}://{self.host}/v2/_catalog?n=1000"
-        while url:
-            response = self._check(self._request("GET", url, headers={}), "the catalog")
-            names += [
-                r[len(prefix) :]
-                for r in response.json().get("repositories") or []
-                if r.startswith(prefix) and "/" not in r[len(prefix) :]
-            ]
-            link = response.links.get("next", {}).get("url")
-            url = f"{self.scheme}://{self.host}{link}" if link else ""
-        return names
+        return [
+            r[len(prefix) :]
+            for r in self.http.catalog()
+            if r.startswith(prefix) and "/" not in r[len(prefix) :]
+        ]
 
     def label(self, name: str, version: int, label: str) -> EnvironmentRecord:
         check_label(label)

@@ -19,7 +19,7 @@ from compiler._util.git import Git
 from compiler._util.resources import CONFIG_FILE
 from compiler.errors import EnvcError, UsageError
 from compiler.manifest.model import resolve
-from compiler.plan.plan import PLAN_FORMAT_VERSION
+from compiler.plan.result import PLAN_FORMAT_VERSION
 from compiler.registry.base import Candidate, Registration, Registry
 from compiler.render.context import RenderedEnvironment, repository_renderer
 

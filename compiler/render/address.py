@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compiler.lock.lockfiles import LOCK_FORMAT_VERSION, canonical_json
+from compiler.lock.inputs import LOCK_FORMAT_VERSION, canonical_json
 from compiler.manifest.model import Manifest
 
 ADDRESS_VERSION = 1

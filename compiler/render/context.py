@@ -33,17 +33,13 @@ from typing import Any
 
 from compiler import __version__
 from compiler.errors import EnvcError, UsageError
-from compiler.lock.lockfiles import (
-    LockInputs,
-    explicit_file,
-    fresh_lockfiles,
-    lock_inputs,
-    pip_file,
-)
-from compiler.manifest.config import load_config
+from compiler.lock.inputs import LockInputs, explicit_file, lock_inputs, pip_file
+from compiler.lock.staleness import fresh_lockfiles
 from compiler.manifest.model import Manifest, PythonSettings, resolve
 from compiler.render.address import Address, FileContent, as_bytes, content_address
+from compiler.render.family import template_family
 from compiler.render.templating import BaseImageCatalog, load_catalog, render, template_environment
+from compiler.validate.config import load_config
 
 RENDER_FORMAT_VERSION = 1
 IMAGE_PLATFORM = "linux-64"  # images are built for linux/amd64
@@ -57,11 +53,6 @@ def dockerfile_string(value: str) -> str:
     """A double-quoted Dockerfile word that reads back as `value`, with no expansion."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
     return f'"{escaped}"'
-
-
-def _python_version(manifest: Manifest) -> str | None:
-    python = manifest.python
-    return python.version if isinstance(python, PythonSettings) else python
 
 
 def _header(name: str) -> str:
@@ -91,8 +82,7 @@ def render_environment(
 ) -> RenderedEnvironment:
     """The build context and content address of one resolved, locked environment
     (`default_channels`: the repository's, for environments that name none)."""
-    python = manifest.python if isinstance(manifest.python, PythonSettings) else None
-    user_managed = bool(python and python.user_managed_dependencies)
+    user_managed = manifest.user_managed
     # A user-managed environment creates nothing, so it has nothing to lock.
     inputs = None if user_managed else lock_inputs(manifest, root, default_channels)
     # Read once: the freshness check and the content address both need every byte.
@@ -148,7 +138,7 @@ def _context_files(
                 files[lockfile] = lockfiles[lockfile]
             files[f"install-{platform}.sh"] = render(
                 environment,
-                "install.sh.j2",
+                template_family(docker=False, user_managed=user_managed, conda=has_conda),
                 {
                     "header": header,
                     "platform": platform,
@@ -179,7 +169,7 @@ def _context_files(
         if base_stage
         else manifest.docker.base_image
         or catalog.for_environment(
-            manifest.docker.compute, manifest.docker.cuda, _python_version(manifest), has_conda
+            manifest.docker.compute, manifest.docker.cuda, manifest.python_version, has_conda
         )
     )
     context: dict[str, Any] = {
@@ -198,13 +188,7 @@ def _context_files(
     }
     for lockfile in filter(None, (context["conda_lock"], context["pip_lock"])):
         files[lockfile] = lockfiles[lockfile]
-    family = (
-        "Dockerfile.user-managed.j2"
-        if user_managed
-        else "Dockerfile.conda.j2"
-        if has_conda
-        else "Dockerfile.pip.j2"
-    )
+    family = template_family(docker=True, user_managed=user_managed, conda=has_conda)
     files["Dockerfile"] = render(environment, family, context)
     return files, base_image
 

@@ -14,10 +14,11 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-from compiler._util.cache import CACHE_DIR, ManifestIndex
+from compiler._util.cache import CACHE_DIR
 from compiler._util.resources import manifest_schema_path
 from compiler.errors import Diagnostic, UsageError
 from compiler.load.yamlio import Document, read_yaml
+from compiler.validate.index import ManifestIndex
 from compiler.validate.packages import KnownGoodSpecs, use_known_good
 from compiler.validate.rules import ManifestFile, check_manifest, check_repository, check_strings
 from compiler.validate.schema import check_schema, conforms

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -299,6 +299,23 @@ def check_manifest(manifest: ManifestFile, root: Path, display_of: Any) -> list[
     ]
 
 
+DUPLICATE_NAME = "duplicate-name"
+
+
+def name_clashes(owners: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The unique-name rule: for each path whose environment name another path also uses, the
+    message saying so. `owners` are (path, name) pairs, in the order to list them."""
+    paths: dict[str, list[str]] = {}
+    for path, name in owners:
+        paths.setdefault(name, []).append(path)
+    return {
+        path: f"name {name!r} is also used by {', '.join(p for p in used if p != path)}"
+        for name, used in paths.items()
+        if len(used) > 1
+        for path in used
+    }
+
+
 def check_repository(targets: list[ManifestFile], everyone: list[ManifestFile]) -> list[Diagnostic]:
     """Cross-file rules for `targets`, seeing every manifest of the repository."""
     by_name: dict[str, list[ManifestFile]] = {}
@@ -306,21 +323,15 @@ def check_repository(targets: list[ManifestFile], everyone: list[ManifestFile]) 
         if manifest.name is not None:
             by_name.setdefault(manifest.name, []).append(manifest)
     unique = {name: owners[0] for name, owners in by_name.items()}
+    clashes = name_clashes((str(m.doc.path), m.name) for m in everyone if m.name is not None)
     # A manifest that failed to load still answers to its folder's name, so a broken parent does
     # not also produce "unknown parent" noise in every child.
     folders = {m.file.parent.name for m in everyone if m.name is None}
     found: list[Diagnostic] = []
     for manifest in targets:
-        doc, name = manifest.doc, manifest.name
-        if name is not None and len(by_name.get(name, [])) > 1:
-            others = [str(m.doc.path) for m in by_name[name] if m is not manifest]
-            found.append(
-                doc.diagnostic(
-                    ("name",),
-                    f"name {name!r} is also used by {', '.join(others)}",
-                    "duplicate-name",
-                )
-            )
+        doc = manifest.doc
+        if str(doc.path) in clashes:
+            found.append(doc.diagnostic(("name",), clashes[str(doc.path)], DUPLICATE_NAME))
         found.extend(_check_parent(manifest, unique, folders))
         if manifest.schema_ok:
             found.extend(check_conflicts(manifest, unique))

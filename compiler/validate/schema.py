@@ -1,4 +1,5 @@
-"""Schema stage: check manifest data against schemas/manifest.schema.json.
+"""Schema stage: check manifest data against schemas/manifest.schema.json (and envc.yaml against
+schemas/config.schema.json).
 
 The happy path asks jsonschema-rs (compiled, microseconds per manifest) for a yes/no; only a file
 that fails is explained, by python-jsonschema, which reports every violation and picks the
@@ -13,7 +14,7 @@ import json
 from functools import cache
 from typing import Any
 
-from compiler._util.resources import manifest_schema_path
+from compiler._util.resources import schema_path
 from compiler.errors import Diagnostic
 from compiler.load.yamlio import Document, JsonPath
 from compiler.manifest.patterns import EXPLANATIONS
@@ -29,21 +30,25 @@ _FOREIGN_KEYS = {
 }
 
 
+MANIFEST = "manifest"
+CONFIG = "config"  # envc.yaml
+
+
 @cache
-def manifest_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(manifest_schema_path().read_text(encoding="utf-8"))
+def load_schema(name: str = MANIFEST) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(schema_path(name).read_text(encoding="utf-8"))
     return schema
 
 
 @cache
-def _fast_validator() -> Any:
+def _fast_validator(name: str) -> Any:
     import jsonschema_rs
 
-    return jsonschema_rs.validator_for(manifest_schema())
+    return jsonschema_rs.validator_for(load_schema(name))
 
 
 @cache
-def _explaining_validator() -> Any:
+def _explaining_validator(name: str) -> Any:
     import jsonschema
 
     # JSON Schema counts 1.0 as an integer; the model (and YAML readers) do not.
@@ -52,7 +57,7 @@ def _explaining_validator() -> Any:
         "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
     )
     strict = jsonschema.validators.extend(base, type_checker=checker)  # type: ignore[no-untyped-call]
-    return strict(manifest_schema())
+    return strict(load_schema(name))
 
 
 def _has_float(value: Any) -> bool:
@@ -65,23 +70,24 @@ def _has_float(value: Any) -> bool:
     return False
 
 
-def conforms(data: Any, *, has_float: bool | None = None) -> bool:
-    """Whether `data` is a valid manifest. No manifest value is a float, so 1.0 is refused
-    (`has_float`, when the reader already knows, saves walking the data)."""
+def conforms(data: Any, *, has_float: bool | None = None, schema: str = MANIFEST) -> bool:
+    """Whether `data` is a valid manifest (or other format: `schema`). No value of envc's formats
+    is a float, so 1.0 is refused (`has_float`, when the reader already knows, saves walking the
+    data)."""
     if has_float is None:
         has_float = _has_float(data)
-    return not has_float and bool(_fast_validator().is_valid(data))
+    return not has_float and bool(_fast_validator(schema).is_valid(data))
 
 
-def check_schema(doc: Document) -> list[Diagnostic]:
-    """Every schema violation in `doc`, located; empty when the data conforms."""
-    if conforms(doc.data, has_float=doc.has_float):
+def check_schema(doc: Document, schema: str = MANIFEST) -> list[Diagnostic]:
+    """Every violation of `schema` in `doc`, located; empty when the data conforms."""
+    if conforms(doc.data, has_float=doc.has_float, schema=schema):
         return []
     from jsonschema.exceptions import best_match
 
     found = {
         d
-        for error in _explaining_validator().iter_errors(doc.data)
+        for error in _explaining_validator(schema).iter_errors(doc.data)
         for d in _describe(doc, error, best_match)
     }
     # A value of the wrong type also fails its const/enum/pattern: report only the type.

@@ -1,0 +1,106 @@
+"""Reading and writing files safely: one bounded reader, one atomic writer.
+
+The reader refuses what a hostile repository could put where envc expects a file: a symbolic link
+(it could name any file on the machine), a FIFO or device (it blocks or never ends), a file larger
+than the cap (it exhausts memory). The writer replaces a file by rename, so a reader never sees a
+half-written file and a crash leaves the old one.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from compiler.errors import EnvcError
+
+MAX_FILE_BYTES = 1024 * 1024
+
+
+class UnreadableFile(EnvcError):
+    """A file envc cannot or will not read; `rule` names the kind of problem."""
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+def read_bounded(file: Path | str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of regular file `file`, at most `max_bytes` of them; symbolic links are not
+    followed. Raises UnreadableFile with a message that does not repeat the path."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        handle = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+    except OSError as exc:
+        if os.path.islink(file):
+            raise UnreadableFile(
+                "is a symbolic link; expected a regular file", "not-a-file"
+            ) from None
+        if exc.errno == errno.ENOENT:
+            raise UnreadableFile("does not exist", "not-a-file") from None
+        raise UnreadableFile(f"cannot read: {exc.strerror or exc}", "unreadable") from None
+    try:
+        status = os.fstat(handle)
+        if not stat.S_ISREG(status.st_mode):
+            what = "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file"
+            raise UnreadableFile(f"is {what}", "not-a-file")
+        if status.st_size > max_bytes:
+            raise UnreadableFile(_too_large(max_bytes), "too-large")
+        chunks, size = [], 0
+        while size <= max_bytes:
+            chunk = os.read(handle, max_bytes + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read: {exc.strerror or exc}", "unreadable") from None
+    finally:
+        os.close(handle)
+    if size > max_bytes:  # grew while we read it
+        raise UnreadableFile(_too_large(max_bytes), "too-large")
+    return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> str:
+    return f"file is larger than {max_bytes // 1024} KiB"
+
+
+def write_atomically(target: Path, content: str | bytes, *, durable: bool = True) -> bool:
+    """Write `content` unless the file already holds it; True when the file changed. Without
+    `durable` (caches, which may be lost), the data is not flushed to the disk first."""
+    data = content.encode() if isinstance(content, str) else content
+    try:
+        if target.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException as exc:
+        temporary.unlink(missing_ok=True)  # nothing half-written stays behind
+        if isinstance(exc, OSError):  # name the file the caller asked for, not the temporary
+            raise OSError(exc.errno, exc.strerror, str(target)) from None
+        raise
+    return True
+
+
+def remove_abandoned_temporaries(folder: Path) -> None:
+    """Delete temporary files that a killed writer left (their process is gone)."""
+    for temporary in folder.glob(".*.*.tmp"):
+        pid = temporary.name.rsplit(".", 2)[-2]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            temporary.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # alive, and someone else's

@@ -1,0 +1,259 @@
+"""What every command shares: the one error handler, the common options, finding the repository,
+the validate-then-stop preamble, opening the registry, printing outcomes.
+
+Stages are imported inside the functions that use them, so that a command loads only its own.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from compiler import __version__
+from compiler.errors import (
+    EXIT_FINDINGS,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    EnvcError,
+)
+
+if TYPE_CHECKING:
+    from compiler._util.progress import Reporter
+    from compiler.registry.base import EnvironmentRecord, Registry
+    from compiler.validate.repository import ValidationReport
+
+FORMATS = ("text", "json", "github")
+
+
+class Findings(Exception):
+    """Problems already printed: the command stops with exit status 1."""
+
+
+def handle_errors(command: Callable[..., int]) -> Callable[..., None]:
+    """The one error handler: user errors get a message, bugs a traceback file and exit 3."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            code = command(*args, **kwargs)
+        except Findings:
+            code = EXIT_FINDINGS
+        except EnvcError as exc:
+            click.echo(f"envc: error: {exc}", err=True)
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            click.echo("envc: interrupted", err=True)
+            code = EXIT_INTERRUPTED
+        except click.ClickException:
+            raise  # usage errors: click prints them and exits 2
+        except OSError as exc:  # the file system said no: a path the user gave, not a bug
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"envc: error: {where}{exc.strerror or exc}", err=True)
+            code = EXIT_USAGE
+        except Exception:
+            import tempfile
+            import traceback
+
+            handle, name = tempfile.mkstemp(prefix="envc-crash-", suffix=".txt")
+            with os.fdopen(handle, "w", encoding="utf-8") as report:
+                report.write(f"envc {__version__}\n{traceback.format_exc()}")
+            click.echo(f"envc: internal error, please report it with {name}", err=True)
+            code = EXIT_INTERNAL
+        sys.exit(code)
+
+    return wrapper
+
+
+def quiet() -> bool:
+    return bool((click.get_current_context().find_root().obj or {}).get("quiet"))
+
+
+def result(line: str, ok: bool = True) -> None:
+    """One outcome line; with --quiet only those that are not ok."""
+    if not (ok and quiet()):
+        click.echo(line)
+
+
+def progress(what: str) -> Reporter:
+    """The progress display of a long command."""
+    from compiler._util.progress import Reporter
+
+    return Reporter(what, quiet=quiet())
+
+
+repo_option = click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Repository root (default: the nearest folder above the working directory with "
+    "an environments/ folder).",
+)
+plain_http_option = click.option(
+    "--plain-http",
+    is_flag=True,
+    envvar="ENVC_PLAIN_HTTP",
+    help="Talk to an OCI registry over plain HTTP (no TLS).",
+)
+_registry_url_option = click.option(
+    "--registry",
+    "registry_url",
+    metavar="URL",
+    envvar="ENVC_REGISTRY",
+    help="Registry URL: sqlite:PATH or oci://host[:port]/path (default: envc.yaml's "
+    "registry, else sqlite:.envc/registry.db).",
+)
+base_option = click.option(
+    "--base", "base_ref", required=True, metavar="REF", help="The git revision to compare against."
+)
+head_option = click.option(
+    "--head",
+    "head_ref",
+    metavar="REF",
+    help="The git revision to check (default: the working tree, staged or not, untracked "
+    "files too).",
+)
+json_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="How to print.",
+)
+
+
+def image_prefix_option(images: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--image-prefix; `images` says what is named PREFIX<name>:…"""
+    return click.option(
+        "--image-prefix",
+        metavar="PREFIX",
+        help=f"{images} (default: envc.yaml's image_prefix, else envc/).",
+    )
+
+
+def registry_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return _registry_url_option(plain_http_option(command))
+
+
+def repository(repo: Path | None) -> Path:
+    """The repository root: --repo, or found from the working directory."""
+    from compiler.validate.repository import find_root
+
+    return (find_root(Path.cwd()) if repo is None else repo).resolve()
+
+
+def show(report: ValidationReport, output_format: str = "text") -> None:
+    """Print a validation report; the summary goes to stderr with text output."""
+    from compiler.validate.report import REPORTERS, summary
+
+    click.echo(REPORTERS[output_format](report.diagnostics, report.checked), nl=False)
+    if output_format == "text" and not (report.ok and quiet()):
+        click.echo(summary(report.diagnostics, report.checked), err=True)
+
+
+def validated(root: Path) -> ValidationReport:
+    """The whole repository validated (cached); problems are printed and stop the command."""
+    from compiler.validate.repository import validate
+
+    report = validate(root=root, cache=True)
+    if not report.ok:
+        show(report)
+        raise Findings
+    return report
+
+
+def pairs(items: tuple[str, ...], option: str, shape: str) -> dict[str, str]:
+    """`KEY=VALUE` options as a mapping; `shape` (e.g. CHANNEL=URL) is shown when one is not."""
+    found = {}
+    for item in items:
+        key, separator, value = item.partition("=")
+        if not separator or not key or not value:
+            raise click.BadParameter(f"expected {shape}, got {item!r}", param_hint=option)
+        found[key] = value
+    return found
+
+
+def report_outcomes(outcomes: list[Any]) -> int:
+    """One line per environment's lock; exit 1 when any lock is stale or failed."""
+    for outcome in outcomes:
+        why = f": {'; '.join(outcome.reasons)}" if outcome.reasons else ""
+        result(f"{outcome.name}: {outcome.status}{why}", outcome.status not in ("stale", "failed"))
+    problems = [o for o in outcomes if o.status in ("stale", "failed")]
+    return EXIT_FINDINGS if problems else EXIT_OK
+
+
+@contextmanager
+def open_registry(root: Path, url: str | None, plain_http: bool) -> Iterator[Registry]:
+    """The registry at `url`, else envc.yaml's, else the embedded one; closed afterwards."""
+    from compiler.registry.base import DEFAULT_REGISTRY
+    from compiler.registry.base import open_registry as open_url
+
+    if url is None:
+        from compiler.validate.config import load_config
+
+        url = load_config(root).registry or DEFAULT_REGISTRY
+    registry = open_url(url, root, plain_http)
+    try:
+        yield registry
+    finally:
+        registry.close()
+
+
+@contextmanager
+def plan_registry(root: Path, url: str | None, plain_http: bool) -> Iterator[Registry | None]:
+    """The registry a plan consults: the one named, else envc.yaml's, else the embedded one
+    when it exists (None: no registry)."""
+    from compiler.registry.base import DEFAULT_REGISTRY
+
+    if url is None:
+        from compiler.validate.config import load_config
+
+        url = load_config(root).registry
+        if url is None and not (root / DEFAULT_REGISTRY.removeprefix("sqlite:")).exists():
+            yield None
+            return
+    with open_registry(root, url, plain_http) as registry:
+        yield registry
+
+
+def versioned(reference: str) -> tuple[str, int]:
+    """NAME@VERSION -> (name, version); anything else is a usage error."""
+    from compiler.registry.base import parse_reference
+
+    name, version, _ = parse_reference(reference)
+    if version is None:
+        raise click.BadParameter(f"expected NAME@VERSION, got {reference!r}")
+    return name, version
+
+
+def print_records(records: list[EnvironmentRecord], output_format: str) -> None:
+    import json
+
+    if output_format == "json":
+        # Compact: listings can be long, and indentation makes the json module slow.
+        documents = [r.summary() for r in records]
+        click.echo(json.dumps(documents, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+        return
+    rows = [
+        (
+            f"{r.name}@{r.version}",
+            ",".join(r.labels) or "-",
+            r.content_address[:19],
+            (r.commit or "-")[:12],
+            r.registered_at + (" (archived)" if r.archived else ""),
+        )
+        for r in records
+    ]
+    header = ("VERSION", "LABELS", "ADDRESS", "COMMIT", "REGISTERED")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
+        click.echo("  ".join([*cells, row[4]]))

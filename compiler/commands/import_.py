@@ -1,0 +1,87 @@
+"""envc import: environments as other tools define them -> manifests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from compiler.commands import _common as common
+from compiler.errors import EXIT_FINDINGS, EXIT_OK
+
+
+@click.command(name="import")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="SOURCE is a folder: import every environment found under it, reporting each.",
+)
+@click.option("--name", help="The environment's name (default: from the source).")
+@click.option(
+    "--from-history",
+    is_flag=True,
+    help="From a conda environment: only what was asked for, not every installed package.",
+)
+@click.option(
+    "--python",
+    "python_version",
+    metavar="X.Y",
+    help="The Python version of a pip requirements file (the file cannot say).",
+)
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where environment folders go (default: environments/ in the repository).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing manifest of that name.")
+@common.repo_option
+@common.handle_errors
+def command(
+    source: Path,
+    everything: bool,
+    name: str | None,
+    from_history: bool,
+    python_version: str | None,
+    into: Path | None,
+    force: bool,
+    repo: Path | None,
+) -> int:
+    """Import an environment as a manifest: a conda environment (prefix folder or name), a conda
+    environment file, a pip requirements file, or an Azure ML v2 environment; prints what it
+    could not carry over. Exit 1 when the new manifest does not validate."""
+    from compiler.errors import EnvcError
+    from compiler.interop.common import write_imported
+    from compiler.interop.sources import import_source, importable_sources
+    from compiler.validate.repository import validate
+
+    root = common.repository(repo)
+    folder = (into or root / "environments").resolve()
+    if everything and not source.is_dir():
+        raise click.BadParameter(f"{source} is not a folder", param_hint="SOURCE")
+    sources = importable_sources(source) if everything else [source]
+    written, failed = [], 0
+    for each in sources:
+        try:
+            imported = import_source(
+                each, None if everything else name, from_history, python_version
+            )
+            targets = write_imported(imported, folder, force)
+        except EnvcError as exc:
+            if not everything:
+                raise
+            failed += 1
+            click.echo(f"{each}: not imported: {str(exc).removeprefix(f'{each}: ')}")
+            continue
+        written += targets
+        for one, target in zip([imported, *imported.companions], targets, strict=True):
+            # With --quiet, an import is shown only when something was not carried.
+            common.result(f"{one.name}: imported from {each} into {target}", not one.notes)
+            for note in one.notes:
+                click.echo(f"  not carried: {note}")
+    if not written:
+        return EXIT_FINDINGS
+    report = validate(written, root=root, cache=True)
+    common.show(report)
+    return EXIT_OK if report.ok and not failed else EXIT_FINDINGS

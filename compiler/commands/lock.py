@@ -1,0 +1,96 @@
+"""envc lock: solve environments and write their lockfiles, or check they are fresh."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from compiler.commands import _common as common
+
+
+@click.command(name="lock")
+@click.argument("names", nargs=-1)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Solve nothing: exit 1 naming each environment whose lock is stale, and why.",
+)
+@click.option(
+    "--force", is_flag=True, help="Re-solve every environment from scratch, fresh or not."
+)
+@click.option(
+    "--update",
+    "updates",
+    multiple=True,
+    metavar="PKG",
+    help="Move PKG to its newest allowed version, keeping the rest of each lock.",
+)
+@click.option(
+    "--mirror",
+    "mirrors",
+    multiple=True,
+    metavar="CHANNEL=URL",
+    envvar="ENVC_MIRRORS",
+    help="Solve CHANNEL from URL (a mirror or local folder); locks record CHANNEL.",
+)
+@click.option(
+    "--pip-index",
+    metavar="URL",
+    envvar="ENVC_PIP_INDEX",
+    help="Resolve pip requirements from this index instead of PyPI.",
+)
+@click.option(
+    "--pip-find-links",
+    multiple=True,
+    metavar="DIR|URL",
+    envvar="ENVC_PIP_FIND_LINKS",
+    help="Also look for wheels here (alone: offline, no index).",
+)
+@common.repo_option
+@common.handle_errors
+def command(
+    names: tuple[str, ...],
+    check: bool,
+    force: bool,
+    updates: tuple[str, ...],
+    mirrors: tuple[str, ...],
+    pip_index: str | None,
+    pip_find_links: tuple[str, ...],
+    repo: Path | None,
+) -> int:
+    """Lock environments (default: all) for each of their platforms.
+
+    Writes conda-lock.yml, conda-<platform>.lock and requirements-<platform>.txt (pip, with
+    hashes) beside each env.yaml. An environment whose lock matches its inputs is not solved
+    again and its files are not rewritten.
+    """
+    from compiler.lock.conda import canonical_channel
+    from compiler.lock.pip import PipIndex
+    from compiler.lock.repository import lock_repository
+    from compiler.validate.config import load_config
+
+    root = common.repository(repo)
+    report = common.validated(root)
+    config = load_config(root)
+    given = {**config.mirrors, **common.pairs(mirrors, "--mirror", "CHANNEL=URL")}
+    mirror_map = {canonical_channel(name): url for name, url in given.items()}
+    if pip_index is None and not pip_find_links:
+        pip_index = config.pip.index_url
+        pip_find_links = tuple(
+            link if "://" in link else str(root / link) for link in config.pip.find_links
+        )
+    with common.progress("lock") as progress:
+        outcomes = lock_repository(
+            root,
+            names,
+            check=check,
+            update=updates,
+            force=force,
+            mirrors=mirror_map,
+            pip_index=PipIndex(pip_index, tuple(pip_find_links)),
+            default_channels=config.channels,
+            manifests=report.manifests,
+            progress=progress,
+        )
+    return common.report_outcomes(outcomes)

@@ -1,0 +1,230 @@
+"""Azure ML environments -> manifests: CLI v2 YAML (and deployments), SDK v1 saved folders,
+azureml-assets environment folders."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from compiler.errors import EnvcError
+from compiler.interop.common import Imported, folder_files, manifest_name, read_mapping, read_text
+from compiler.interop.conda import conda_environment
+
+V1_FILE = "azureml_environment.json"
+V1_CONDA_FILE = "conda_dependencies.yml"
+V1_DOCKERFILE = "BaseDockerfile"
+
+
+def import_yaml(file: Path, name: str | None = None) -> Imported:
+    """A YAML file: an Azure ML v2 environment (or deployment), or a conda environment file."""
+    data = read_mapping(file)
+    if {"package", "metadata"} <= set(data):
+        raise EnvcError(
+            f"{file}: a conda-lock lockfile; import the environment file it was made from"
+        )
+    if _is_azureml_v2(data):
+        return _azureml_v2(file, data, name)
+    return conda_environment(file, data, name)
+
+
+def _is_azureml_v2(data: Any) -> bool:
+    """An Azure ML v2 environment, or a deployment with an inline one."""
+    if not isinstance(data, dict) or "dependencies" in data:
+        return False
+    schema = str(data.get("$schema", ""))
+    return bool({"image", "build", "environment"} & set(data)) or "azureml" in schema
+
+
+def import_azureml_v2(file: Path, name: str | None = None) -> Imported:
+    """An Azure ML CLI v2 environment (image, conda_file, build context) as a manifest, or the
+    inline `environment:` of a v2 deployment; referenced files are copied beside it."""
+    return _azureml_v2(file, read_mapping(file), name)
+
+
+def _azureml_v2(file: Path, data: dict[str, Any], name: str | None) -> Imported:
+    notes: list[str] = []
+    if isinstance(data.get("environment"), dict):  # a deployment: its inline environment
+        notes.append(
+            f"{file.name} is a deployment: only its environment is imported "
+            f"({', '.join(sorted(k for k in data if k not in ('$schema', 'environment')))} not "
+            "carried)"
+        )
+        data = data["environment"]
+    files: dict[str, bytes] = {}
+    manifest: dict[str, Any] = {
+        "schema_version": 1,
+        "name": manifest_name(name or str(data.get("name") or file.stem)),
+    }
+    if isinstance(data.get("description"), str):
+        manifest["description"] = data["description"]
+    if isinstance(data.get("version"), int) or str(data.get("version", "")).isdigit():
+        manifest["version"] = int(data["version"])
+    if isinstance(data.get("tags"), dict):
+        manifest["tags"] = {str(k): str(v) for k, v in data["tags"].items()}
+    docker: dict[str, Any] = {}
+    if isinstance(data.get("image"), str):
+        docker["base_image"] = data["image"]
+    if isinstance(data.get("conda_file"), str):
+        conda_file = file.parent / data["conda_file"]
+        if not conda_file.is_file():
+            raise EnvcError(f"{file}: conda_file {data['conda_file']} does not exist")
+        files[conda_file.name] = conda_file.read_bytes()
+        manifest["conda_file"] = conda_file.name
+    build = data.get("build")
+    if isinstance(build, dict) and isinstance(build.get("path"), str):
+        context = file.parent / build["path"]
+        dockerfile = str(build.get("dockerfile_path") or "Dockerfile")
+        if not (context / dockerfile).is_file():
+            raise EnvcError(f"{file}: build context {build['path']} has no {dockerfile}")
+        files.update(folder_files(context))
+        docker["base_dockerfile"] = dockerfile
+    if docker:
+        manifest["docker"] = docker
+    if str(data.get("os_type", "linux")).lower() != "linux":
+        notes.append(f"os_type {data['os_type']!r} is not carried: envc builds Linux images")
+    for key in sorted(
+        set(data)
+        - {
+            "$schema",
+            "name",
+            "description",
+            "version",
+            "tags",
+            "image",
+            "conda_file",
+            "build",
+            "os_type",
+        }
+    ):
+        notes.append(f"key {key!r} is not carried")
+    return Imported(manifest["name"], manifest, str(file), notes, files)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def import_azureml_v1(folder: Path, name: str | None = None) -> Imported:
+    """An Azure ML SDK v1 environment as `Environment.save_to_directory` writes it: the JSON
+    definition, `conda_dependencies.yml` and `BaseDockerfile` beside it."""
+    try:
+        data = json.loads((folder / V1_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EnvcError(f"{folder / V1_FILE}: not readable as JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise EnvcError(f"{folder / V1_FILE}: not an Azure ML environment definition")
+    notes: list[str] = []
+    files: dict[str, bytes] = {}
+    manifest: dict[str, Any] = {
+        "schema_version": 1,
+        "name": manifest_name(name or str(data.get("name") or folder.name)),
+    }
+    if str(data.get("version") or "").isdigit():
+        manifest["version"] = int(data["version"])
+    python, docker = _mapping(data.get("python")), _mapping(data.get("docker"))
+    if python.get("userManagedDependencies"):
+        interpreter = str(python.get("interpreterPath") or "")
+        managed: dict[str, Any] = {"user_managed_dependencies": True}
+        if interpreter.startswith("/"):
+            managed["interpreter_path"] = interpreter
+        else:
+            notes.append(f"interpreterPath {interpreter!r} is not absolute: set interpreter_path")
+        manifest["python"] = managed
+    elif (folder / V1_CONDA_FILE).is_file():
+        files[V1_CONDA_FILE] = (folder / V1_CONDA_FILE).read_bytes()
+        manifest["conda_file"] = V1_CONDA_FILE
+    settings: dict[str, Any] = {}
+    enabled = docker.get("enabled", True) is not False
+    dockerfile = docker.get("baseDockerfile")
+    if (folder / V1_DOCKERFILE).is_file():
+        files["Dockerfile"] = (folder / V1_DOCKERFILE).read_bytes()
+    elif isinstance(dockerfile, str) and dockerfile.strip():
+        files["Dockerfile"] = dockerfile.encode()
+    if not enabled:
+        settings["enabled"] = False
+        if docker.get("baseImage") or "Dockerfile" in files:
+            notes.append("docker is disabled: its base image and Dockerfile are not carried")
+            files.pop("Dockerfile", None)
+    elif "Dockerfile" in files:
+        settings["base_dockerfile"] = "Dockerfile"
+    elif isinstance(docker.get("baseImage"), str):
+        settings["base_image"] = docker["baseImage"]
+    registry = _mapping(docker.get("baseImageRegistry"))
+    if enabled and registry.get("address"):
+        settings["base_image_registry"] = {
+            "address": registry["address"],
+            "username": "${BASE_IMAGE_REGISTRY_USERNAME}",
+            "password": "${BASE_IMAGE_REGISTRY_PASSWORD}",
+        }
+        notes.append(
+            "base image registry credentials are never imported: set BASE_IMAGE_REGISTRY_USERNAME "
+            "and BASE_IMAGE_REGISTRY_PASSWORD where envc runs"
+        )
+    if settings:
+        manifest["docker"] = settings
+    variables = data.get("environmentVariables")
+    if isinstance(variables, dict) and variables:
+        manifest["variables"] = {str(k): str(v) for k, v in variables.items()}
+    # Options of `docker run`, not of the image (their SDK defaults say nothing).
+    for key, default in (("shmSize", None), ("arguments", []), ("sharedVolumes", True)):
+        if docker.get(key) not in (default, None, "2g"):
+            notes.append(f"docker.{key} {docker[key]!r} is a run option, not carried")
+    for section in ("spark", "databricks"):
+        if any(v for v in _mapping(data.get(section)).values() if isinstance(v, list)):
+            notes.append(f"{section} settings are not carried")
+    if data.get("inferencingStackVersion"):
+        notes.append("inferencingStackVersion is not carried")
+    return Imported(manifest["name"], manifest, str(folder / V1_FILE), notes, files)
+
+
+def import_azureml_asset(folder: Path, name: str | None = None) -> Imported:
+    """An azureml-assets environment folder (`asset.yaml`, `spec.yaml`, `environment.yaml`,
+    `context/`): its Dockerfile is the recipe, so the manifest builds on it with user-managed
+    dependencies; the context is copied. `{{latest-…}}` placeholders become unpinned specs and
+    the `latest` tag, each noted."""
+    asset = read_mapping(folder / "asset.yaml")
+    spec_file = folder / str(asset.get("spec") or "spec.yaml")
+    spec = read_mapping(spec_file) if spec_file.is_file() else {}
+    extra = folder / str(asset.get("extra_config") or "environment.yaml")
+    image = _mapping((read_mapping(extra) if extra.is_file() else {}).get("image"))
+    context_settings = _mapping(image.get("context"))
+    context = folder / str(context_settings.get("dir") or "context")
+    dockerfile = str(context_settings.get("dockerfile") or "Dockerfile")
+    if not (context / dockerfile).is_file():
+        raise EnvcError(f"{folder}: the asset's context has no {dockerfile}")
+    notes: list[str] = []
+    files = folder_files(context)
+    text = read_text(context / dockerfile)
+    for found in sorted(set(re.findall(r"\S*\{\{latest-[a-z-]+\}\}", text))):
+        notes.append(f"{dockerfile}: {found} is a template placeholder: unpinned")
+    text = re.sub(r":\{\{latest-image-tag\}\}", ":latest", text)
+    text = re.sub(r"(?:==|~=|>=)?\{\{latest-pypi-version\}\}", "", text)
+    files[dockerfile] = text.encode()
+    prefix = re.search(r"^ENV CONDA_PREFIX=(/\S+)$", text, re.M)
+    python: dict[str, Any] = {"user_managed_dependencies": True}
+    if prefix:
+        python["interpreter_path"] = f"{prefix.group(1)}/bin/python"
+    else:
+        notes.append("the Dockerfile sets no CONDA_PREFIX: set python.interpreter_path")
+    notes.append(
+        "packages are installed by the asset's Dockerfile, so envc does not lock them; "
+        "import its conda file on its own to lock them"
+    )
+    manifest: dict[str, Any] = {
+        "schema_version": 1,
+        "name": manifest_name(name or str(asset.get("name") or folder.name)),
+    }
+    if isinstance(spec.get("description"), str):
+        manifest["description"] = " ".join(spec["description"].split())
+    if isinstance(spec.get("tags"), dict):
+        manifest["tags"] = {str(k): str(v) for k, v in spec["tags"].items() if str(k).strip()}
+    manifest["python"] = python
+    manifest["docker"] = {"base_dockerfile": dockerfile}
+    for key in ("test", "categories"):
+        if key in asset:
+            notes.append(f"asset.yaml {key!r} is not carried")
+    if image.get("publish"):
+        notes.append("environment.yaml 'publish' is not carried (see envc register)")
+    return Imported(manifest["name"], manifest, str(folder / "asset.yaml"), notes, files)

@@ -1,0 +1,133 @@
+"""Import environments from the formats they live in today (TOML formats: pyproject.py; telling
+which format a source is: sources.py; export: export.py). This module: what every importer
+shares; conda.py, requirements.py and azureml.py: the importers.
+
+Import: a conda `environment.yml` (channels, conda and nested pip dependencies, `name`,
+`variables`, conda-lock's `platforms`), a conda spec list, a pip `requirements.txt` (with `-r`
+includes), an installed conda environment, an Azure ML SDK v1 saved environment, an Azure ML CLI v2
+environment (`image`, `conda_file`, `build.path`; referenced files are copied) or an
+azureml-assets environment folder becomes a manifest. What a manifest cannot say is never
+dropped silently: each import returns notes (platform selectors, `pip-repositories` and index
+options, editable installs, azureml-assets' `{{latest-…}}` placeholders kept as unpinned specs,
+unknown keys).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+from compiler._util.files import write_atomically
+from compiler.errors import EnvcError, UsageError
+from compiler.load.yamlio import read_yaml
+from compiler.manifest.patterns import NAME_PATTERN
+
+MANIFEST_FILENAME = "env.yaml"
+DEFAULT_PLATFORM = "linux-64"
+# azureml-assets' templating: `name=={{latest-pypi-version}}`, resolved at their build time.
+_PLACEHOLDER = re.compile(r"\s*(?:={1,2}|~=|>=|<=)?\s*\{\{[^}]*\}\}")
+
+
+@dataclass
+class Imported:
+    name: str
+    manifest: dict[str, Any]
+    source: str
+    notes: list[str] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)  # copied beside the manifest
+    # Other environments the same source defines (a pixi workspace's), written with it.
+    companions: list[Imported] = field(default_factory=list)
+
+
+def manifest_name(text: str) -> str:
+    """`text` made a valid environment name (lower case, runs of other characters as '-')."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-._")[:64].strip("-._")
+    if not re.match(NAME_PATTERN, name):
+        raise UsageError(f"cannot make an environment name of {text!r}; pass --name")
+    return name
+
+
+def strings(value: Any) -> list[str]:
+    """The strings of a YAML sequence or TOML array; anything else (a string too) holds none."""
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def new_manifest(name: str, **fields: Any) -> dict[str, Any]:
+    """A manifest of `name` with `fields` in the order given; empty ones, and platforms that
+    are just the default (unless a parent's would be inherited instead), are left out."""
+    manifest: dict[str, Any] = {"schema_version": 1, "name": name}
+    implied = None if fields.get("extends") else [DEFAULT_PLATFORM]
+    for key, value in fields.items():
+        if value and not (key == "platforms" and list(value) == implied):
+            manifest[key] = value
+    return manifest
+
+
+def unpinned(spec: str, notes: list[str]) -> str:
+    if "{{" not in spec:
+        return spec
+    bare = _PLACEHOLDER.sub("", spec).strip()
+    notes.append(f"{spec!r} is a template placeholder: imported as {bare!r} (unpinned)")
+    return bare
+
+
+def read_mapping(file: Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping; its first problem is an error at path:line:col."""
+    document = read_yaml(file, str(file))
+    if document.diagnostics:
+        d = document.diagnostics[0]
+        raise EnvcError(f"{d.path}:{d.line}:{d.col}: error: {d.message}")
+    if not isinstance(document.data, dict):
+        raise EnvcError(f"{file}:1:1: error: expected a mapping at the top")
+    return document.data
+
+
+def read_text(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise EnvcError(f"{file}: not UTF-8 text") from None
+
+
+def folder_files(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by its '/'-separated path inside it."""
+    return {
+        item.relative_to(folder).as_posix(): item.read_bytes()
+        for item in sorted(folder.rglob("*"))
+        if item.is_file()
+    }
+
+
+def manifest_text(imported: Imported) -> str:
+    """The manifest as YAML, with a header naming its source."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    buffer = StringIO()
+    yaml.dump(imported.manifest, buffer)
+    header = f"# Imported by envc from {Path(imported.source).name}.\n"
+    return header + buffer.getvalue()
+
+
+def write_imported(imported: Imported, into: Path, force: bool = False) -> list[Path]:
+    """Write environments/<name>/env.yaml under `into` for the import and its companions
+    (each atomically; none when any would replace an existing manifest, unless `force`)."""
+    every = [imported, *imported.companions]
+    targets = [into / each.name / MANIFEST_FILENAME for each in every]
+    taken = [target for target in targets if target.exists()]
+    if taken and not force:
+        raise UsageError(f"{taken[0]} exists; pass --force to replace it")
+    for each, target in zip(every, targets, strict=True):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for relative, content in sorted(each.files.items()):
+            copy = target.parent / relative
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(copy, content)
+        write_atomically(target, manifest_text(each))
+    return targets

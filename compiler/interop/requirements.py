@@ -1,0 +1,42 @@
+"""pip requirements files (with their -r includes) -> pip-only manifests."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from compiler.interop.common import Imported, manifest_name, new_manifest, read_text, unpinned
+from compiler.validate.references import logical_lines, resolve_reference
+
+
+def import_requirements(file: Path, name: str | None = None, python: str | None = None) -> Imported:
+    """A pip requirements file (and the files it includes with -r) as a pip-only manifest for
+    Python `python` (X.Y), which the file itself cannot say."""
+    notes: list[str] = []
+    pip = _requirements(file, file.parent, notes, set())
+    if not python:
+        notes.append(
+            "a requirements file does not say which Python: pass --python X.Y "
+            "or set python: in the manifest"
+        )
+    manifest = new_manifest(manifest_name(name or file.parent.name), python=python, pip=pip)
+    return Imported(manifest["name"], manifest, str(file), notes)
+
+
+def _requirements(file: Path, root: Path, notes: list[str], seen: set[Path]) -> list[str]:
+    seen.add(file.resolve())
+    found: list[str] = []
+    for number, _, content in logical_lines(read_text(file)):
+        include = re.fullmatch(r"(?:-r|--requirement)(?:\s+|=)(\S+)", content)
+        if include:
+            target, _ = resolve_reference(root, file.parent, include.group(1))
+            if target is None or not target.is_file():
+                notes.append(f"{file.name}:{number}: include {include.group(1)} not found")
+            elif target.resolve() not in seen:
+                found += _requirements(target, root, notes, seen)
+        elif content.startswith("-"):
+            notes.append(f"{file.name}:{number}: option {content.split()[0]} is not carried")
+        else:
+            requirement = re.sub(r"\s--hash[=\s]\S+", "", content).strip()
+            found.append(unpinned(requirement, notes))
+    return found

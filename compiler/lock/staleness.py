@@ -1,0 +1,123 @@
+"""Staleness: whether a committed lock still matches its inputs, and why not. Never solves."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from compiler.errors import EnvcError
+from compiler.lock.inputs import CONDA_LOCK_FILE, LOCK_FORMAT_VERSION, LockInputs, canonical_json
+from compiler.lock.lockfiles import intact, locked_packages, read_header, read_lockfiles
+
+
+def _stored_inputs(folder: Path, files: Sequence[str]) -> dict[str, Any] | None:
+    for name in files:
+        read = read_header(folder / name)
+        if read is not None and "inputs" in read[0]:
+            try:
+                stored = json.loads(read[0]["inputs"])
+            except ValueError:
+                continue
+            if isinstance(stored, dict):
+                return stored
+    return None
+
+
+def fresh_lockfiles(inputs: LockInputs, folder: Path) -> dict[str, str]:
+    """The lockfiles of `inputs` in `folder`, read once; an error naming why when they are not
+    fresh (the user's next step is `envc lock NAME`)."""
+    texts = read_lockfiles(folder, inputs.files())
+    reasons = staleness(inputs, folder, texts)
+    if reasons:
+        raise EnvcError(
+            f"{inputs.name}: the lock is stale ({'; '.join(reasons)}); run envc lock {inputs.name}"
+        )
+    return texts
+
+
+def staleness(
+    inputs: LockInputs, folder: Path, texts: Mapping[str, str] | None = None
+) -> list[str]:
+    """Why the lock in `folder` does not match `inputs` (empty: fresh). Never solves.
+
+    Fast path: every lockfile's header carries these inputs' fingerprint and its body's digest
+    (`texts`: lockfiles already read, by name). Otherwise the inputs stored in the headers are
+    compared to say what changed."""
+    files = inputs.files()
+    fingerprint = inputs.fingerprint()
+    texts = texts or {}
+    if all(intact(folder / name, fingerprint, texts.get(name)) for name in files):
+        return []
+    stored = _stored_inputs(folder, files)
+    if stored is None:
+        return ["not locked yet"]
+    current = inputs.document()
+    reasons = []
+    if stored.get("format_version") != current["format_version"]:
+        reasons.append(f"lock format {stored.get('format_version')} -> {LOCK_FORMAT_VERSION}")
+    for key, noun in (
+        ("specs", "spec"),
+        ("pip", "pip requirement"),
+        ("channels", "channel"),
+        ("platforms", "platform"),
+    ):
+        before, after = stored.get(key) or [], current[key]
+        reasons += [f"{noun} added: {item}" for item in after if item not in before]
+        reasons += [f"{noun} removed: {item}" for item in before if item not in after]
+    if key_order_changed(stored.get("channels") or [], current["channels"]):
+        reasons.append("channel order changed")
+    if stored.get("python") != current["python"]:
+        reasons.append(f"python {stored.get('python')} -> {current['python']}")
+    for platform in current["platforms"]:
+        before_virtual = (stored.get("virtual_packages") or {}).get(platform)
+        if before_virtual not in (None, current["virtual_packages"][platform]):
+            reasons.append(f"virtual packages changed for {platform}")
+    if not reasons and canonical_json(stored) != canonical_json(current):
+        reasons.append("lock inputs changed")
+    if not reasons:
+        if inputs.specs:
+            reasons += unsatisfied(inputs, locked_packages(folder))
+        for name in files:
+            if not (folder / name).is_file():
+                reasons.append(f"{name} is missing")
+            elif not intact(folder / name, fingerprint):
+                reasons.append(f"{name} was edited by hand")
+    return reasons
+
+
+def key_order_changed(before: list[str], after: list[str]) -> bool:
+    common = [c for c in after if c in before]
+    return common != [c for c in before if c in after]
+
+
+def unsatisfied(inputs: LockInputs, packages: list[dict[str, Any]]) -> list[str]:
+    """Specs no locked record satisfies (a hand-edited lock), per platform."""
+    from rattler import BuildString, MatchSpec, PackageRecord
+
+    reasons = []
+    for platform in inputs.platforms:
+        records = []
+        for package in packages:
+            if package.get("platform") != platform or package.get("manager") != "conda":
+                continue
+            try:
+                build = str(package["url"]).rsplit("/", 1)[-1].rsplit("-", 1)[-1]
+                build = build.removesuffix(".conda").removesuffix(".tar.bz2")
+                records.append(
+                    PackageRecord(
+                        str(package["name"]),
+                        str(package["version"]),
+                        BuildString(build),
+                        0,
+                        platform,
+                    )
+                )
+            except Exception:
+                reasons.append(f"unreadable package entry in {CONDA_LOCK_FILE}")
+        for spec in inputs.specs:
+            match = MatchSpec(spec)
+            if not any(match.matches(record) for record in records):
+                reasons.append(f"{platform}: no locked package satisfies {spec!r}")
+    return reasons

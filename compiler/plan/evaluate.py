@@ -1,0 +1,135 @@
+"""One side's candidates through the real stages: written to a scratch folder, validated (the head),
+resolved, rendered, content-addressed."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from compiler._util.git import SUBMODULE_MODE, SYMLINK_MODE, Git
+from compiler._util.resources import CONFIG_FILE
+from compiler.errors import Diagnostic, EnvcError
+from compiler.plan.graph import Graph, referenced_paths
+from compiler.plan.sides import MANIFEST, TEMPLATES, Side, name_of, owner
+
+if TYPE_CHECKING:
+    # render imports pydantic and Jinja: imported where a plan first renders (below).
+    from compiler.render.context import RenderedEnvironment
+
+
+@dataclass(frozen=True)
+class State:
+    """An environment as one side builds it: rendered, or the reason it cannot be."""
+
+    folder: str
+    rendered: RenderedEnvironment | None = None
+    error: str | None = None
+
+
+def _materialize(
+    git: Git, side: Side, folders: set[str], references: set[str], target: Path
+) -> None:
+    """Write what building `folders` reads from this side into `target`: those folders (without
+    nested environments), referenced files and the folders beside them, templates, config."""
+    paths = [p for f in folders for p in side.under(f) if owner(p, side.manifests) == f]
+    for folder in {posixpath.dirname(path) for path in references}:
+        paths += [p for p in side.under(folder) if posixpath.dirname(p) == folder]
+    paths += [*references, *side.under(TEMPLATES), CONFIG_FILE]
+    wanted = {
+        path: side.files[path]
+        for path in paths
+        if path in side.files and side.files[path].mode != SUBMODULE_MODE
+    }
+    for path, raw in git.read(wanted).items():
+        file = target / path
+        file.parent.mkdir(parents=True, exist_ok=True)
+        if wanted[path].mode == SYMLINK_MODE:
+            os.symlink(raw.decode(), file)
+        else:
+            file.write_bytes(raw)
+
+
+def evaluate(
+    git: Git,
+    side: Side,
+    graph: Graph,
+    names: Collection[str],
+    scratch: Path,
+    check: bool,
+    unnamed: Collection[str] = (),
+) -> tuple[dict[str, State], list[Diagnostic]]:
+    """Render `names` as this side has them; with `check`, validate them first (the head), and
+    the manifests in folders `unnamed` too (changed, but without a name to plan them by)."""
+    from compiler.manifest.model import resolve
+    from compiler.render.context import render_environment
+    from compiler.render.templating import load_catalog, template_environment
+    from compiler.validate.config import load_config
+    from compiler.validate.repository import validate
+
+    if not names and not unnamed:
+        return {}, []
+    folders = {folder for name in names for folder in graph.chain(name)} | set(unnamed)
+    references = {path for name in names for path in referenced_paths(graph.merged(name))}
+    scratch.mkdir()
+    _materialize(git, side, folders, references, scratch)
+    diagnostics: list[Diagnostic] = []
+    if check:
+        report = validate(root=scratch, cwd=scratch)
+        diagnostics.extend(report.diagnostics)
+        manifests = report.manifests
+    else:
+        manifests = {
+            name: (side.manifests[graph.names[name]], graph.names[name])
+            for name in {n for n in graph.names if graph.names[n] in folders}
+        }
+    states = {}
+    try:
+        catalog, environment = load_catalog(scratch), template_environment(scratch)
+        channels = load_config(scratch).channels
+    except EnvcError as exc:
+        return {name: State(graph.names[name], error=str(exc)) for name in names}, diagnostics
+    for name in sorted(names):
+        folder = graph.names[name]
+        try:
+            if name not in manifests:
+                raise EnvcError("the manifest is not valid")
+            manifest = resolve(name, manifests)
+            folder_path = scratch / folder
+            rendered = render_environment(
+                manifest, folder_path, scratch, catalog, environment, channels
+            )
+            states[name] = State(folder, rendered)
+        except (EnvcError, ValueError, OSError) as exc:
+            states[name] = State(folder, error=_one_line(exc))
+    return states, diagnostics
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def scratch_parent() -> str | None:
+    """Where the sides are written: memory (/dev/shm) unless TMPDIR says otherwise; thousands of
+    small files are created there, which costs 50x more on some disks."""
+    if "TMPDIR" not in os.environ and os.access("/dev/shm", os.W_OK | os.X_OK):
+        return "/dev/shm"
+    return None
+
+
+def duplicate_names(side: Side) -> list[Diagnostic]:
+    """The unique-name rule over the whole side (validation sees only the candidates)."""
+    from compiler.validate.rules import DUPLICATE_NAME, name_clashes
+
+    owners = sorted(
+        (f"{folder}/{MANIFEST}", name)
+        for folder, data in side.manifests.items()
+        if (name := name_of(data)) is not None
+    )
+    return [
+        Diagnostic(path, 1, 1, message, DUPLICATE_NAME)
+        for path, message in sorted(name_clashes(owners).items())
+    ]

@@ -1,0 +1,154 @@
+"""One side of a plan: a revision's files (git objects) and its parsed manifests, cached by blob."""
+
+from __future__ import annotations
+
+import bisect
+import posixpath
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compiler._util.cache import CACHE_DIR, read_json, write_json
+from compiler._util.git import Change, FileRef, Git
+from compiler.load.yamlio import parse_yaml
+
+MANIFEST_CACHE = "plan-manifests.json"
+MANIFEST_CACHE_VERSION = 1
+NAMES_CACHE = "plan-names.json"  # environment names by root tree id, for plans with no change
+NAMES_KEPT = 16
+TEMPLATES = "templates"
+CATALOG_PATH = f"{TEMPLATES}/base-images.yaml"
+ENVIRONMENTS = "environments/"
+MANIFEST = "env.yaml"
+
+
+@dataclass
+class Side:
+    """One side's files and manifests: folder -> raw data (None: does not parse)."""
+
+    files: dict[str, FileRef]
+    manifests: dict[str, Any] = field(default_factory=dict)
+    _sorted: list[str] = field(default_factory=list)
+
+    def under(self, folder: str) -> list[str]:
+        """The files under `folder`, found by bisection in the sorted paths."""
+        if not self._sorted:
+            self._sorted = sorted(self.files)
+        prefix = f"{folder}/"
+        start = bisect.bisect_left(self._sorted, prefix)
+        end = bisect.bisect_left(self._sorted, prefix[:-1] + "0")  # '0' sorts right after '/'
+        return self._sorted[start:end]
+
+    def names(self) -> dict[str, str]:
+        """name -> folder; the first folder in path order wins a duplicated name."""
+        names: dict[str, str] = {}
+        for folder in sorted(self.manifests):
+            name = name_of(self.manifests[folder])
+            if name is not None:
+                names.setdefault(name, folder)
+        return names
+
+    def chain(self, name: str, names: Mapping[str, str]) -> list[str]:
+        """The folders of `name` and its parents, child first (stops at an unknown or cycle)."""
+        folders: list[str] = []
+        current: str | None = name
+        while current is not None and current in names and names[current] not in folders:
+            folders.append(names[current])
+            current = parent_of(self.manifests[names[current]])
+        return folders
+
+
+def name_of(data: Any) -> str | None:
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def parent_of(data: Any) -> str | None:
+    parent = data.get("extends") if isinstance(data, dict) else None
+    return parent if isinstance(parent, str) else None
+
+
+def manifest_folders(files: Iterable[str]) -> list[str]:
+    suffix = f"/{MANIFEST}"
+    return [p[: -len(suffix)] for p in files if p.endswith(suffix) and p.startswith(ENVIRONMENTS)]
+
+
+class ManifestCache:
+    """Parsed manifests by blob id: a manifest is parsed once, whichever commit holds it."""
+
+    def __init__(self, root: Path, enabled: bool) -> None:
+        self.file = root / CACHE_DIR / MANIFEST_CACHE if enabled else None
+        stored = read_json(self.file) if self.file else None
+        self.entries: dict[str, Any] = {}
+        if isinstance(stored, dict) and stored.get("version") == MANIFEST_CACHE_VERSION:
+            self.entries = stored["manifests"]
+        self.used: set[str] = set()
+        self.added = False
+
+    def load(self, git: Git, side: Side, folders: Collection[str]) -> None:
+        refs = {f"{folder}/{MANIFEST}": side.files[f"{folder}/{MANIFEST}"] for folder in folders}
+        missing = {p: r for p, r in refs.items() if r.oid is None or r.oid not in self.entries}
+        parsed = {path: _parse(path, raw) for path, raw in git.read(missing).items()}
+        for path, ref in refs.items():
+            if path in parsed:
+                data = parsed[path]
+                if ref.oid is not None:
+                    self.entries[ref.oid] = data
+                    self.added = True
+            else:
+                assert ref.oid is not None
+                data = self.entries[ref.oid]
+            if ref.oid is not None:
+                self.used.add(ref.oid)
+            side.manifests[posixpath.dirname(path)] = data
+
+    def save(self) -> None:
+        # Unused entries are dropped once they outnumber the used ones: plans of other
+        # revisions keep finding theirs, and the file does not grow without bound.
+        if self.file and (self.added or len(self.entries) > 2 * len(self.used) + 1000):
+            kept = {oid: self.entries[oid] for oid in sorted(self.used)}
+            write_json(self.file, {"version": MANIFEST_CACHE_VERSION, "manifests": kept})
+
+
+def cached_names(file: Path, tree: str) -> dict[str, str] | None:
+    stored = read_json(file)
+    names = stored.get(tree) if isinstance(stored, dict) else None
+    return names if isinstance(names, dict) else None
+
+
+def remember_names(file: Path, tree: str, names: dict[str, str]) -> None:
+    """Keep the names of the last `NAMES_KEPT` trees planned from."""
+    stored = read_json(file)
+    trees = {k: v for k, v in stored.items() if k != tree} if isinstance(stored, dict) else {}
+    if isinstance(stored, dict) and stored.get(tree) == names:
+        return
+    kept = dict(list(trees.items())[-(NAMES_KEPT - 1) :])
+    write_json(file, {**kept, tree: names})
+
+
+def _parse(path: str, raw: bytes) -> Any:
+    data = parse_yaml(path, raw).data
+    return data if isinstance(data, dict) else None
+
+
+def owner(path: str, manifest_folders: Collection[str]) -> str | None:
+    """The nearest folder at or above `path`'s folder that holds a manifest."""
+    folder = posixpath.dirname(path)
+    while folder:
+        if folder in manifest_folders:
+            return folder
+        folder = posixpath.dirname(folder)
+    return None
+
+
+def apply_changes(files: Mapping[str, FileRef], changes: Iterable[Change]) -> dict[str, FileRef]:
+    head = dict(files)
+    for change in changes:
+        if change.old_path is not None:
+            head.pop(change.old_path, None)
+        if change.new is None:
+            head.pop(change.path, None)
+        else:
+            head[change.path] = change.new
+    return head

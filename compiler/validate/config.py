@@ -1,0 +1,90 @@
+"""The repository's own settings: `envc.yaml` beside `environments/` (optional).
+
+```yaml
+config_version: 1
+channels: [conda-forge]            # for environments that name no channels
+mirrors:                           # solve a channel from here, record the channel
+  conda-forge: file:///srv/mirrors/conda-forge
+pip:
+  index_url: https://pypi.example.com/simple    # may hold ${VAR} credentials
+  find_links: [wheels]             # relative to the repository, or URLs
+registry: sqlite:.envc/registry.db # where envc register records versions
+image_prefix: contoso.azurecr.io/environments/   # images are <prefix><name>:<version>
+```
+
+Checked against schemas/config.schema.json (errors at `envc.yaml:line:col`, as for manifests),
+then held in frozen dataclasses: every command reads this file, and the registry's bookkeeping
+commands must start without pydantic. Command-line options win over the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from compiler._util.resources import CONFIG_FILE
+from compiler.errors import EnvcError
+from compiler.load.yamlio import read_yaml
+
+DEFAULT_CHANNELS = ("conda-forge",)
+DEFAULT_IMAGE_PREFIX = "envc/"
+
+
+@dataclass(frozen=True)
+class PipSettings:
+    index_url: str | None = None
+    find_links: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RepositoryConfig:
+    config_version: int = 1
+    channels: tuple[str, ...] = DEFAULT_CHANNELS
+    mirrors: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    pip: PipSettings = PipSettings()
+    registry: str | None = None  # a registry URL; default sqlite:.envc/registry.db
+    image_prefix: str | None = None  # images are <prefix><name>:<version>
+
+    def images(self, option: str | None = None) -> str:
+        """The image prefix: the command line's, else this file's, else envc's default."""
+        if option is not None:
+            return option
+        return DEFAULT_IMAGE_PREFIX if self.image_prefix is None else self.image_prefix
+
+
+def load_config(root: Path) -> RepositoryConfig:
+    """`envc.yaml` of the repository at `root`, or the defaults when there is none."""
+    from compiler.validate.schema import CONFIG, check_schema
+
+    file = root / CONFIG_FILE
+    if not file.exists() and not file.is_symlink():
+        return RepositoryConfig()
+    doc = read_yaml(file, CONFIG_FILE)
+    problems = list(doc.diagnostics) if not doc.ok else check_schema(doc, CONFIG)
+    if doc.ok and not isinstance(doc.data, (dict, type(None))):
+        problems = [doc.diagnostic((), "expected a mapping of settings", "schema-type")]
+    if problems:
+        raise EnvcError(
+            "\n".join(
+                f"{d.path}:{d.line}:{d.col}: error: {_where(d.json_path)}{d.message}"
+                for d in problems
+            )
+        )
+    data = doc.data or {}
+    pip = data.get("pip") or {}
+    return RepositoryConfig(
+        config_version=data.get("config_version", 1),
+        channels=tuple(data.get("channels", DEFAULT_CHANNELS)),
+        mirrors=MappingProxyType(dict(data.get("mirrors") or {})),
+        pip=PipSettings(pip.get("index_url"), tuple(pip.get("find_links") or ())),
+        registry=data.get("registry"),
+        image_prefix=data.get("image_prefix"),
+    )
+
+
+def _where(json_path: str) -> str:
+    """`$.mirrors.conda-forge` -> `mirrors.conda-forge: `; nothing for the whole file."""
+    dotted = json_path.removeprefix("$").removeprefix(".")
+    return f"{dotted}: " if dotted else ""
