@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from compiler.validate import packages
-from compiler.validate.packages import (
-    KnownGoodSpecs,
-    conda_spec_problem,
-    pip_requirement_problem,
-    use_known_good,
-)
+from compiler.validate.packages import KnownGoodSpecs, SpecChecks
 
 
-@pytest.fixture(autouse=True)
-def fresh_known() -> Iterator[None]:
-    use_known_good(KnownGoodSpecs())
-    yield
-    use_known_good(KnownGoodSpecs())
+def conda_spec_problem(spec: str) -> str | None:
+    return SpecChecks().conda(spec)
+
+
+def pip_requirement_problem(spec: str) -> str | None:
+    return SpecChecks().pip(spec)
 
 
 @pytest.mark.parametrize(
@@ -74,10 +69,10 @@ def test_bad_requirements_are_refused(spec: str) -> None:
 def test_cache_remembers_only_specs_that_parsed(tmp_path: Path) -> None:
     file = tmp_path / "cache" / "specs.json"
     known = KnownGoodSpecs.load(file)
-    use_known_good(known)
-    assert conda_spec_problem("numpy >=1.26") is None
-    assert conda_spec_problem(">=1") is not None
-    assert pip_requirement_problem("requests>=2") is None
+    checks = SpecChecks(known)
+    assert checks.conda("numpy >=1.26") is None
+    assert checks.conda(">=1") is not None
+    assert checks.pip("requests>=2") is None
     known.save()
     stored = json.loads(file.read_text())
     assert (stored["conda"], stored["pip"]) == (["numpy >=1.26"], ["requests>=2"])
@@ -89,8 +84,7 @@ def test_cached_specs_skip_the_parser_and_upgrades_invalidate(
 ) -> None:
     file = tmp_path / "specs.json"
     first = KnownGoodSpecs.load(file)
-    use_known_good(first)
-    conda_spec_problem("numpy >=1.26")
+    SpecChecks(first).conda("numpy >=1.26")
     first.save()
 
     parsed: list[str] = []
@@ -101,13 +95,11 @@ def test_cached_specs_skip_the_parser_and_upgrades_invalidate(
         return real(spec, strict=strict)
 
     monkeypatch.setattr(packages, "_match_spec", lambda: counting)
-    use_known_good(KnownGoodSpecs.load(file))
-    assert conda_spec_problem("numpy >=1.26") is None
+    assert SpecChecks(KnownGoodSpecs.load(file)).conda("numpy >=1.26") is None
     assert parsed == []
     # another parser version: the cache is not trusted, the spec is parsed again
     monkeypatch.setattr(packages, "_parsers_fingerprint", lambda: "other")
-    use_known_good(KnownGoodSpecs.load(file))
-    assert conda_spec_problem("numpy >=1.26") is None
+    assert SpecChecks(KnownGoodSpecs.load(file)).conda("numpy >=1.26") is None
     assert parsed == ["numpy >=1.26"]
 
 

@@ -220,6 +220,44 @@ def test_git_problems_are_usage_errors(repo: Path, git: Git, tmp_path: Path) -> 
         plan(shallow, first)
 
 
+def test_a_name_taken_twice_at_head_fails_the_plan_with_validations_rule(repo: Path) -> None:
+    """The unique-name rule is validation's, also when the other manifest is not a candidate."""
+    (repo / "environments/copy").mkdir()
+    (repo / "environments/copy/env.yaml").write_text(user_managed("other"))
+    result = plan(repo, "HEAD")
+    found = {(d.path, d.rule, d.message) for d in result.diagnostics}
+    assert found == {
+        (
+            "environments/copy/env.yaml",
+            "duplicate-name",
+            "name 'other' is also used by environments/other/env.yaml",
+        ),
+        (
+            "environments/other/env.yaml",
+            "duplicate-name",
+            "name 'other' is also used by environments/copy/env.yaml",
+        ),
+    }
+
+
+def test_the_bake_file_names_images_with_envc_yamls_prefix(repo: Path, tmp_path: Path) -> None:
+    """One image prefix for every command: --image-prefix, else envc.yaml's, else envc/."""
+    manifest = repo / "environments/other/env.yaml"
+    manifest.write_text(manifest.read_text().replace("other:1", "other:2"))
+    bake = tmp_path / "bake.json"
+    args = ["plan", "--base", "HEAD", "--repo", str(repo), "--bake", str(bake)]
+
+    def tags() -> list[str]:
+        assert CliRunner().invoke(main, args).exit_code == 0
+        return [t.split(":")[0] for t in json.loads(bake.read_text())["target"]["other"]["tags"]]
+
+    assert tags() == ["envc/other"]
+    (repo / "envc.yaml").write_text("config_version: 1\nimage_prefix: ghcr.io/acme/\n")
+    assert tags() == ["ghcr.io/acme/other"]
+    args += ["--image-prefix", "registry.local/x-"]
+    assert tags() == ["registry.local/x-other"]
+
+
 def test_cli_exit_codes_and_formats(repo: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     manifest = repo / "environments/other/env.yaml"

@@ -28,11 +28,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from compiler._util.credentials import expand, redact
 from compiler._util.progress import Progress, no_progress
 from compiler.errors import UsageError
+from compiler.manifest.sources import ValidManifests
 
 if TYPE_CHECKING:
     from compiler.manifest.model import RegistryCredentials
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 class BuildOutcome:
     name: str
     image: str  # the address tag
-    status: str  # "built" or "failed"
+    status: Literal["built", "failed"]
     digest: str | None = None  # sha256:… of the pushed manifest
     log: str = ""  # the end of buildah's output, when the build failed
 
@@ -57,9 +58,7 @@ class BuildContext:
     base_registry: RegistryCredentials | None = None  # logged in to for this build
 
 
-def build_context(
-    manifests: Mapping[str, tuple[Any, str]], name: str, out: Path, image: str
-) -> BuildContext:
+def build_context(manifests: ValidManifests, name: str, out: Path, image: str) -> BuildContext:
     """How to build environment `name`, rendered into `out`/`name`, as `image`."""
     from compiler.manifest.model import resolve
 
@@ -170,7 +169,7 @@ def _user_auths() -> dict[str, Any]:
 
 def build_repository(
     root: Path,
-    manifests: Mapping[str, tuple[Any, str]],
+    manifests: ValidManifests,
     names: Sequence[str],
     *,
     out: Path,

@@ -14,16 +14,17 @@ built, with the digests pushed images got; `--no-build` registers definitions on
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from compiler._util.files import write_atomically
 from compiler._util.progress import Progress, no_progress
 from compiler.build.images import build_context, build_images, image_tag, tag_version
 from compiler.errors import Diagnostic, EnvcError
 from compiler.lock.repository import lock_repository
+from compiler.manifest.sources import ValidManifests
 from compiler.plan.output import as_json, bake_file, markdown
 from compiler.plan.plan import plan
 from compiler.plan.result import Plan
@@ -41,7 +42,7 @@ BAKE_FILE = "docker-bake.json"
 @dataclass
 class Step:
     name: str
-    status: str = "skipped"  # "passed", "failed", "skipped"
+    status: Literal["passed", "failed", "skipped"] = "skipped"
     summary: str = ""
     details: list[str] = field(default_factory=list)
 
@@ -193,7 +194,7 @@ def _build_and_register(
     *,
     registry: LazyRegistry,
     root: Path,
-    manifests: Mapping[str, tuple[Any, str]],
+    manifests: ValidManifests,
     out: Path,
     image_prefix: str,
     build: bool,

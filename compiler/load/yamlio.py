@@ -146,12 +146,12 @@ def _decode(path: str, raw: bytes) -> tuple[str | None, Diagnostic | None]:
 def _event_source(text: str, pure: bool) -> Callable[[], Any]:
     """A function returning the next parse event: libyaml's, or ruamel's pure-Python parser's."""
     if not pure:
-        try:
-            from _ruamel_yaml import CParser
+        try:  # ruamel's public loader over libyaml (whichever C extension is installed)
+            from ruamel.yaml.cyaml import CBaseLoader
         except ImportError:  # no C extension for this interpreter
             pass
         else:
-            next_event: Callable[[], Any] = CParser(text).get_event
+            next_event: Callable[[], Any] = CBaseLoader(text).get_event
             return next_event
     from ruamel.yaml import YAML
 

@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler._util.credentials import placeholders, without_credentials
-from compiler.load.yamlio import read_yaml
 from compiler.lock.inputs import (
-    CONDA_LOCK_FILE,
     LockInputs,
     canonical_json,
     explicit_file,
@@ -210,10 +208,3 @@ def locked_versions(lockfiles: Mapping[str, str]) -> dict[str, dict[str, str]]:
         elif name.startswith("requirements-"):
             versions[name] = dict(_pip_pins(text))
     return versions
-
-
-def locked_packages(folder: Path) -> list[dict[str, Any]]:
-    """The package entries of `conda-lock.yml` (read with envc's fast YAML reader)."""
-    content = read_yaml(folder / CONDA_LOCK_FILE, CONDA_LOCK_FILE, max_bytes=MAX_LOCK_BYTES).data
-    packages = content.get("package") if isinstance(content, dict) else None
-    return [p for p in packages if isinstance(p, dict)] if isinstance(packages, list) else []

@@ -20,6 +20,8 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from compiler._util.credentials import without_credentials
 from compiler.errors import UsageError
 from compiler.lock.conda import SolveError
@@ -34,12 +36,6 @@ UV_PLATFORMS = {
     "win-64": "x86_64-pc-windows-msvc",
 }
 _PYPI_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
-_REQUIREMENT_START = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==")
-
-
-def normalize(name: str) -> str:
-    """PEP 503 name normalization (conda names compare the same way)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @dataclass(frozen=True)
@@ -101,7 +97,7 @@ def resolve_pip(
     except for the packages in `upgrade` (None: upgrade everything). The pylock.toml is uv's
     answer for exactly the pins of the requirements, so both formats always agree."""
     pins = {
-        normalize(name): version
+        canonicalize_name(name): version
         for name, version in conda_pins
         if _PYPI_NAME.fullmatch(name) and _is_pep440(version)
     }
@@ -154,17 +150,20 @@ def resolve_pip(
             if upgrade is None
             else [f"--upgrade-package={name}" for name in sorted(upgrade)]
         )
+        # What conda installs is resolved (as the stub wheels) but left out of the locks.
+        provided_by_conda = [f"--no-emit-package={name}" for name in sorted(pins)]
         locked = compile_to(
             hashed,
             "".join(r + "\n" for r in requirements),
             "--generate-hashes",
             "--no-annotate",
+            *provided_by_conda,
             *upgrades,
         )
-        pylock = compile_to(folder / "pylock.toml", locked, "--format=pylock.toml")
-    return PipLock(
-        _without(locked, set(pins)), without_credentials(_without_packages(pylock, set(pins)))
-    )
+        pylock = compile_to(
+            folder / "pylock.toml", locked, "--format=pylock.toml", *provided_by_conda
+        )
+    return PipLock(_blank_lines_dropped(locked), without_credentials(pylock))
 
 
 def _fail(stderr: str, platform: str) -> None:
@@ -180,25 +179,13 @@ def _fail(stderr: str, platform: str) -> None:
     raise UsageError(f"resolving pip requirements for {platform} failed: {message}")
 
 
-def _without_packages(pylock: str, names: set[str]) -> str:
-    """pylock.toml without the `[[packages]]` tables of `names` (uv writes one table per
-    package, each starting with its name)."""
-    head, *tables = pylock.split("\n[[packages]]\n")
-    kept = [
-        table
-        for table in tables
-        if normalize(table.split("\n", 1)[0].removeprefix("name = ").strip('"')) not in names
-    ]
-    return "\n[[packages]]\n".join([head, *kept]).rstrip("\n") + "\n"
-
-
 def write_wheel(folder: Path, name: str, version: str, requires: Sequence[str] = ()) -> Path:
     """Write a minimal, valid pure-Python wheel of `name` `version` into `folder`."""
     import base64
     import hashlib
     import zipfile
 
-    dist = f"{re.sub(r'[-_.]+', '_', name)}-{version}"
+    dist = f"{canonicalize_name(name).replace('-', '_')}-{version}"
     files = {
         f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
         + "".join(f"Requires-Dist: {requirement}\n" for requirement in requires),
@@ -217,14 +204,5 @@ def write_wheel(folder: Path, name: str, version: str, requires: Sequence[str] =
     return wheel
 
 
-def _without(locked: str, names: set[str]) -> str:
-    """Drop the requirement blocks (line plus hash lines) of `names`."""
-    kept: list[str] = []
-    keep = True
-    for line in locked.splitlines():
-        start = _REQUIREMENT_START.match(line)
-        if start:
-            keep = normalize(start.group(1)) not in names
-        if keep and line.strip():
-            kept.append(line)
-    return "".join(line + "\n" for line in kept)
+def _blank_lines_dropped(locked: str) -> str:
+    return "".join(line + "\n" for line in locked.splitlines() if line.strip())

@@ -11,11 +11,10 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from compiler._util.files import remove_abandoned_temporaries, write_atomically
 from compiler._util.progress import Progress, no_progress
-from compiler.load.yamlio import read_yaml
 from compiler.lock.conda import ChannelSource, SolveError, SolveRequest, solve_in_child
 from compiler.lock.inputs import (
     CONDA_LOCK_FILE,
@@ -35,6 +34,7 @@ from compiler.lock.lockfiles import (
 )
 from compiler.lock.pip import PipIndex, resolve_pip
 from compiler.lock.staleness import staleness
+from compiler.manifest.sources import ValidManifests
 from compiler.validate.config import DEFAULT_CHANNELS
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class LockOutcome:
     """What `envc lock` did (or, with --check, found) for one environment."""
 
     name: str
-    status: str  # "locked", "fresh", "stale", "skipped", "failed"
+    status: Literal["locked", "fresh", "stale", "skipped", "failed"]
     reasons: tuple[str, ...] = ()
 
 
@@ -164,7 +164,7 @@ def lock_repository(
     mirrors: Mapping[str, str] | None = None,
     pip_index: PipIndex | None = None,
     default_channels: Sequence[str] = DEFAULT_CHANNELS,
-    manifests: Mapping[str, tuple[Any, str]] | None = None,
+    manifests: ValidManifests | None = None,
     progress: Progress = no_progress,
 ) -> list[LockOutcome]:
     """Lock (or check) the named environments, default all, of the valid repository at `root`.
@@ -175,13 +175,10 @@ def lock_repository(
     reading the manifests again when validation already did."""
     from compiler.errors import UsageError
     from compiler.manifest.model import resolve
-    from compiler.validate.repository import ENVIRONMENTS_DIR, discover
+    from compiler.validate.repository import validate
 
-    if manifests is None:
-        manifests = {}
-        for file in discover(root / ENVIRONMENTS_DIR):
-            data = read_yaml(file, str(file)).data
-            manifests[data["name"]] = (data, file.parent.relative_to(root).as_posix())
+    if manifests is None:  # the caller did not validate: the valid manifests, as validation says
+        manifests = validate(root=root).manifests
     unknown = sorted(set(names) - set(manifests))
     if unknown:
         raise UsageError(f"no environment named {', '.join(unknown)}")

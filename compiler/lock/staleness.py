@@ -7,9 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from compiler._util.files import read_bounded
 from compiler.errors import EnvcError
 from compiler.lock.inputs import CONDA_LOCK_FILE, LOCK_FORMAT_VERSION, LockInputs, canonical_json
-from compiler.lock.lockfiles import intact, locked_packages, read_header, read_lockfiles
+from compiler.lock.lockfiles import MAX_LOCK_BYTES, intact, read_header, read_lockfiles
 
 
 def _stored_inputs(folder: Path, files: Sequence[str]) -> dict[str, Any] | None:
@@ -78,7 +79,7 @@ def staleness(
         reasons.append("lock inputs changed")
     if not reasons:
         if inputs.specs:
-            reasons += unsatisfied(inputs, locked_packages(folder))
+            reasons += unsatisfied(inputs, folder)
         for name in files:
             if not (folder / name).is_file():
                 reasons.append(f"{name} is missing")
@@ -92,30 +93,27 @@ def key_order_changed(before: list[str], after: list[str]) -> bool:
     return common != [c for c in before if c in after]
 
 
-def unsatisfied(inputs: LockInputs, packages: list[dict[str, Any]]) -> list[str]:
-    """Specs no locked record satisfies (a hand-edited lock), per platform."""
-    from rattler import BuildString, MatchSpec, PackageRecord
+def unsatisfied(inputs: LockInputs, folder: Path) -> list[str]:
+    """Specs that no record of `conda-lock.yml` satisfies (a hand-edited lock), per platform.
+    The file is read with py-rattler's lockfile reader, the one conda-lock's format has."""
+    from rattler import LockFile, MatchSpec
 
+    file = folder / CONDA_LOCK_FILE
+    try:
+        read_bounded(file, MAX_LOCK_BYTES)  # a regular file of sane size: the reader takes it whole
+        environment = LockFile.from_path(file).default_environment()
+    except Exception as exc:  # UnreadableFile, or py-rattler's parse errors (its own types)
+        return [f"{CONDA_LOCK_FILE} cannot be read: {str(exc).splitlines()[0][:200]}"]
+    if environment is None:
+        return [f"{CONDA_LOCK_FILE} has no default environment"]
+    platforms = {platform.name: platform for platform in environment.platforms()}
     reasons = []
     for platform in inputs.platforms:
-        records = []
-        for package in packages:
-            if package.get("platform") != platform or package.get("manager") != "conda":
-                continue
-            try:
-                build = str(package["url"]).rsplit("/", 1)[-1].rsplit("-", 1)[-1]
-                build = build.removesuffix(".conda").removesuffix(".tar.bz2")
-                records.append(
-                    PackageRecord(
-                        str(package["name"]),
-                        str(package["version"]),
-                        BuildString(build),
-                        0,
-                        platform,
-                    )
-                )
-            except Exception:
-                reasons.append(f"unreadable package entry in {CONDA_LOCK_FILE}")
+        records = (
+            environment.conda_repodata_records_for_platform(platforms[platform]) or []
+            if platform in platforms
+            else []
+        )
         for spec in inputs.specs:
             match = MatchSpec(spec)
             if not any(match.matches(record) for record in records):

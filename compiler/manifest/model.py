@@ -32,6 +32,7 @@ from compiler.manifest.patterns import (
     USER_PATTERN,
     VARIABLE_NAME_PATTERN,
 )
+from compiler.manifest.sources import ValidManifests
 
 SCHEMA_VERSION = 1
 SCHEMA_ID = "https://envc.dev/schemas/manifest-v1.schema.json"
@@ -286,7 +287,7 @@ def manifest_json_schema() -> dict[str, Any]:
     return Manifest.model_json_schema(schema_generator=_ManifestSchema)
 
 
-def resolve(name: str, manifests: Mapping[str, tuple[Mapping[str, Any], str]]) -> Manifest:
+def resolve(name: str, manifests: ValidManifests) -> Manifest:
     """The environment `name` with its parents merged in.
 
     `manifests` maps each name to (validated data, folder relative to the repository root);

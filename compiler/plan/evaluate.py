@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from compiler._util.git import SUBMODULE_MODE, SYMLINK_MODE, Git
 from compiler._util.resources import CONFIG_FILE
 from compiler.errors import Diagnostic, EnvcError
+from compiler.manifest.sources import ValidManifest
 from compiler.plan.graph import Graph, referenced_paths
 from compiler.plan.sides import MANIFEST, TEMPLATES, Side, name_of, owner
 
@@ -83,7 +84,7 @@ def evaluate(
         manifests = report.manifests
     else:
         manifests = {
-            name: (side.manifests[graph.names[name]], graph.names[name])
+            name: ValidManifest(side.manifests[graph.names[name]], graph.names[name])
             for name in {n for n in graph.names if graph.names[n] in folders}
         }
     states = {}

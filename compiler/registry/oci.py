@@ -63,6 +63,9 @@ class OciRegistry:
         self.host = host
         self.path = path.strip("/")
         self.http = Distribution(host, plain_http)
+        # The API version check (and the login it may ask for) first: a registry that is down or
+        # refuses us is a problem at opening, which callers that can go on without one handle.
+        self.http.check(self.http.request("GET", self.http.url("/v2/")), "its API")
 
     # -- one environment's repository -------------------------------------------------------
 

@@ -13,12 +13,12 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from compiler._util.git import Git
 from compiler._util.resources import CONFIG_FILE
 from compiler.errors import EnvcError, UsageError
 from compiler.manifest.model import resolve
+from compiler.manifest.sources import ValidManifests
 from compiler.plan.result import PLAN_FORMAT_VERSION
 from compiler.registry.base import Candidate, Registration, Registry
 from compiler.render.context import RenderedEnvironment, repository_renderer
@@ -45,7 +45,7 @@ def planned_names(plan_file: Path) -> dict[str, str]:
 
 
 def render_heads(
-    root: Path, manifests: Mapping[str, tuple[Any, str]], names: Sequence[str]
+    root: Path, manifests: ValidManifests, names: Sequence[str]
 ) -> dict[str, RenderedEnvironment]:
     """The named environments as the working tree renders them (in memory)."""
     render_one = repository_renderer(root)
@@ -54,7 +54,7 @@ def render_heads(
 
 def register_repository(
     root: Path,
-    manifests: Mapping[str, tuple[Any, str]],
+    manifests: ValidManifests,
     registry: Registry,
     names: Sequence[str] = (),
     *,
@@ -99,7 +99,7 @@ def register_repository(
 
 
 def _commit(
-    root: Path, manifests: Mapping[str, tuple[Any, str]], names: Sequence[str], allow_dirty: bool
+    root: Path, manifests: ValidManifests, names: Sequence[str], allow_dirty: bool
 ) -> tuple[str | None, str | None]:
     """The commit the environments come from; an error when their files have uncommitted
     changes (unless `allow_dirty`), or when there is no commit at all."""
@@ -129,7 +129,7 @@ def _commit(
     return head
 
 
-def _folders(name: str, manifests: Mapping[str, tuple[Any, str]]) -> list[str]:
+def _folders(name: str, manifests: ValidManifests) -> list[str]:
     """The folders of `name` and its parents (validation has ruled out cycles)."""
     folders = []
     current: str | None = name

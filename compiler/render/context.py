@@ -29,13 +29,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from compiler import __version__
 from compiler.errors import EnvcError, UsageError
 from compiler.lock.inputs import LockInputs, explicit_file, lock_inputs, pip_file
 from compiler.lock.staleness import fresh_lockfiles
 from compiler.manifest.model import Manifest, PythonSettings, resolve
+from compiler.manifest.sources import ValidManifests
 from compiler.render.address import Address, FileContent, as_bytes, content_address
 from compiler.render.family import template_family
 from compiler.render.templating import BaseImageCatalog, load_catalog, render, template_environment
@@ -334,7 +335,7 @@ def _diff(
 @dataclass(frozen=True)
 class RenderOutcome:
     name: str
-    status: str  # "rendered", "unchanged", "differs", "failed"
+    status: Literal["rendered", "unchanged", "differs", "failed"]
     diff: str = ""  # with "differs"
     error: str = ""  # with "failed"
     rendered: RenderedEnvironment | None = None  # unless "failed"
@@ -342,7 +343,7 @@ class RenderOutcome:
 
 def render_repository(
     root: Path,
-    manifests: Mapping[str, tuple[Any, str]],
+    manifests: ValidManifests,
     names: Sequence[str] = (),
     *,
     out: Path | None = None,

@@ -46,35 +46,6 @@ def _requirement() -> tuple[Any, Any]:
     return Requirement, InvalidRequirement
 
 
-@cache  # the same pins recur across a repository's environments
-def conda_spec_problem(spec: str) -> str | None:
-    """Why `spec` is not an acceptable conda MatchSpec, or None."""
-    problem = _unsafe(_CONDA_UNSAFE, spec)
-    if problem or spec in _known.conda:
-        return problem
-    try:
-        _match_spec()(spec, strict=True)
-    except Exception as exc:  # rattler raises its own error types for every parse failure
-        return f"invalid conda MatchSpec {spec!r}: {str(exc).splitlines()[0]}"
-    _known.learn("conda", spec)
-    return None
-
-
-@cache
-def pip_requirement_problem(spec: str) -> str | None:
-    """Why `spec` is not an acceptable PEP 508 requirement, or None."""
-    problem = _unsafe(_PIP_UNSAFE, spec)
-    if problem or spec in _known.pip:
-        return problem
-    requirement, invalid = _requirement()
-    try:
-        requirement(spec)
-    except invalid as exc:
-        return f"invalid pip requirement {spec!r}: {str(exc).splitlines()[0]}"
-    _known.learn("pip", spec)
-    return None
-
-
 def _parsers_fingerprint() -> str:
     """Changes whenever envc, py-rattler or packaging is upgraded (without importing them)."""
     from importlib.util import find_spec
@@ -135,12 +106,48 @@ class KnownGoodSpecs:
             )
 
 
-_known = KnownGoodSpecs()
+class SpecChecks:
+    """The spec checks of one validation run: each distinct spec is checked once (the same pins
+    recur across a repository's environments), and specs `known` to parse skip the parser. A
+    value, passed to the rules that check specs; nothing here is global."""
 
+    def __init__(self, known: KnownGoodSpecs | None = None) -> None:
+        self.known = known if known is not None else KnownGoodSpecs()
+        self._answers: dict[tuple[str, str], str | None] = {}
 
-def use_known_good(known: KnownGoodSpecs) -> None:
-    """Consult (and add to) `known` in the checks above for the rest of this process."""
-    global _known
-    _known = known
-    conda_spec_problem.cache_clear()
-    pip_requirement_problem.cache_clear()
+    def conda(self, spec: str) -> str | None:
+        """Why `spec` is not an acceptable conda MatchSpec, or None."""
+        key = ("conda", spec)
+        if key not in self._answers:
+            self._answers[key] = self._check_conda(spec)
+        return self._answers[key]
+
+    def pip(self, spec: str) -> str | None:
+        """Why `spec` is not an acceptable PEP 508 requirement, or None."""
+        key = ("pip", spec)
+        if key not in self._answers:
+            self._answers[key] = self._check_pip(spec)
+        return self._answers[key]
+
+    def _check_conda(self, spec: str) -> str | None:
+        problem = _unsafe(_CONDA_UNSAFE, spec)
+        if problem or spec in self.known.conda:
+            return problem
+        try:
+            _match_spec()(spec, strict=True)
+        except Exception as exc:  # rattler raises its own error types for every parse failure
+            return f"invalid conda MatchSpec {spec!r}: {str(exc).splitlines()[0]}"
+        self.known.learn("conda", spec)
+        return None
+
+    def _check_pip(self, spec: str) -> str | None:
+        problem = _unsafe(_PIP_UNSAFE, spec)
+        if problem or spec in self.known.pip:
+            return problem
+        requirement, invalid = _requirement()
+        try:
+            requirement(spec)
+        except invalid as exc:
+            return f"invalid pip requirement {spec!r}: {str(exc).splitlines()[0]}"
+        self.known.learn("pip", spec)
+        return None

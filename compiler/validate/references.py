@@ -12,7 +12,7 @@ from pathlib import Path
 
 from compiler.errors import Diagnostic
 from compiler.load.yamlio import Document, read_yaml
-from compiler.validate.packages import conda_spec_problem, pip_requirement_problem
+from compiler.validate.packages import SpecChecks
 
 _CONDA_FILE_KEYS = {"name", "channels", "dependencies", "variables", "prefix", "platforms"}
 _REQUIREMENT_INCLUDE = re.compile(r"(?:-r|--requirement)(?:\s+|=)(\S+)")
@@ -43,7 +43,7 @@ def resolve_reference(root: Path, base: Path, relative: str) -> tuple[Path | Non
     return resolved, None
 
 
-def check_conda_file(file: Path, display: str) -> list[Diagnostic]:
+def check_conda_file(file: Path, display: str, specs: SpecChecks) -> list[Diagnostic]:
     """Problems in a conda environment.yml: its shape, channels, and every dependency spec."""
     doc = read_yaml(file, display)
     if not doc.ok:
@@ -76,14 +76,16 @@ def check_conda_file(file: Path, display: str) -> list[Diagnostic]:
             )
     dependencies = data.get("dependencies")
     for index, item in enumerate(dependencies if isinstance(dependencies, list) else []):
-        found.extend(_conda_dependency(doc, index, item))
+        found.extend(_conda_dependency(doc, index, item, specs))
     return found
 
 
-def _conda_dependency(doc: Document, index: int, item: object) -> list[Diagnostic]:
+def _conda_dependency(
+    doc: Document, index: int, item: object, specs: SpecChecks
+) -> list[Diagnostic]:
     path = ("dependencies", index)
     if isinstance(item, str):
-        problem = conda_spec_problem(item)
+        problem = specs.conda(item)
         return [doc.diagnostic(path, problem, "conda-spec")] if problem else []
     if isinstance(item, dict) and list(item) == ["pip"] and isinstance(item["pip"], list):
         found = []
@@ -94,7 +96,7 @@ def _conda_dependency(doc: Document, index: int, item: object) -> list[Diagnosti
                     doc.diagnostic(pip_path, "a pip requirement must be a string", "pip-spec")
                 )
                 continue
-            problem = pip_requirement_problem(spec)
+            problem = specs.pip(spec)
             if problem:
                 found.append(doc.diagnostic(pip_path, problem, "pip-spec"))
         return found
@@ -143,7 +145,11 @@ def check_text_file(file: Path, display: str) -> list[Diagnostic]:
 
 
 def check_requirements_file(
-    file: Path, display: str, root: Path, visiting: frozenset[Path] = frozenset()
+    file: Path,
+    display: str,
+    root: Path,
+    specs: SpecChecks,
+    visiting: frozenset[Path] = frozenset(),
 ) -> list[Diagnostic]:
     """Problems in a pip requirements file and the files it includes with `-r`."""
     try:
@@ -158,7 +164,9 @@ def check_requirements_file(
     for line, col, content in logical_lines(text):
         include = _REQUIREMENT_INCLUDE.fullmatch(content)
         if include:
-            found.extend(_include(root, file, display, line, col, include.group(1), visiting))
+            found.extend(
+                _include(root, file, display, line, col, include.group(1), specs, visiting)
+            )
             continue
         if content.startswith("-"):
             option = content.split()[0].split("=")[0]
@@ -174,7 +182,7 @@ def check_requirements_file(
                 )
             )
             continue
-        problem = pip_requirement_problem(_PER_REQUIREMENT_OPTION.sub("", content))
+        problem = specs.pip(_PER_REQUIREMENT_OPTION.sub("", content))
         if problem:
             found.append(_line_problem(display, line, col, problem, "pip-spec"))
     return found
@@ -187,6 +195,7 @@ def _include(
     line: int,
     col: int,
     relative: str,
+    specs: SpecChecks,
     visiting: frozenset[Path],
 ) -> list[Diagnostic]:
     target, problem = resolve_reference(root, file.parent, relative)
@@ -197,7 +206,7 @@ def _include(
             _line_problem(display, line, col, f"{relative!r} includes itself (cycle)", "reference")
         ]
     shown = str(Path(display).parent / relative)
-    return check_requirements_file(target, shown, root, visiting)
+    return check_requirements_file(target, shown, root, specs, visiting)
 
 
 def read_requirements(file: Path, root: Path) -> list[str]:

@@ -18,8 +18,9 @@ from compiler._util.cache import CACHE_DIR
 from compiler._util.resources import manifest_schema_path
 from compiler.errors import Diagnostic, UsageError
 from compiler.load.yamlio import Document, read_yaml
+from compiler.manifest.sources import ValidManifest
 from compiler.validate.index import ManifestIndex
-from compiler.validate.packages import KnownGoodSpecs, use_known_good
+from compiler.validate.packages import KnownGoodSpecs, SpecChecks
 from compiler.validate.rules import ManifestFile, check_manifest, check_repository, check_strings
 from compiler.validate.schema import check_schema, conforms
 
@@ -36,7 +37,7 @@ class ValidationReport:
     checked: tuple[str, ...]  # display paths of the manifests that were validated
     # Every valid manifest of the repository: name -> (data, folder relative to the root), for
     # the stages after validation (they need not read the files again).
-    manifests: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    manifests: dict[str, ValidManifest] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -115,7 +116,7 @@ class _Display:
 
 
 def _check_file(
-    file: Path, display: _Display, root: Path, target: bool
+    file: Path, display: _Display, root: Path, specs: SpecChecks, target: bool
 ) -> tuple[ManifestFile, list[Diagnostic]]:
     """Every single-file check of a manifest; a non-target is only parsed and schema-tested, so
     that cross-file rules can use it."""
@@ -132,17 +133,17 @@ def _check_file(
     found.extend(schema_problems)
     manifest = ManifestFile(file, doc, schema_ok=not schema_problems)
     if isinstance(doc.data, dict):
-        found.extend(check_manifest(manifest, root, display))
+        found.extend(check_manifest(manifest, root, display, specs))
     return manifest, found
 
 
 def _check_files(
-    jobs: list[tuple[Path, bool]], display: _Display, root: Path
+    jobs: list[tuple[Path, bool]], display: _Display, root: Path, specs: SpecChecks
 ) -> list[tuple[ManifestFile, list[Diagnostic]]]:
     """_check_file over many files; large repositories are spread over the CPU cores."""
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
     if len(jobs) < PARALLEL_THRESHOLD or workers < 2:
-        return [_check_file(file, display, root, target) for file, target in jobs]
+        return [_check_file(file, display, root, specs, target) for file, target in jobs]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -157,6 +158,7 @@ def _check_files(
                 files,
                 repeat(display),
                 repeat(root),
+                repeat(specs),
                 targets,
                 chunksize=max(1, len(jobs) // (workers * 4)),
             )
@@ -214,7 +216,7 @@ def validate(
     root = find_root(cwd) if root is None else root.resolve()
     cache_dir = root / CACHE_DIR
     known = KnownGoodSpecs.load(cache_dir / "specs.json") if cache else KnownGoodSpecs()
-    use_known_good(known)
+    specs = SpecChecks(known)
     index = (
         ManifestIndex.load(cache_dir / "manifests.json", manifest_schema_path())
         if cache
@@ -231,7 +233,7 @@ def validate(
     vouched = {display(file): file for file in target_set if file in loaded}
     jobs = [(file, file in target_set) for file in files if file not in loaded]
     diagnostics: list[Diagnostic] = []
-    for manifest, found in _check_files(jobs, display, root):
+    for manifest, found in _check_files(jobs, display, root, specs):
         loaded[manifest.file] = manifest
         diagnostics.extend(found)
         if manifest.file in statuses and manifest.file.is_relative_to(root):
@@ -249,7 +251,7 @@ def validate(
     unplaced = {d.path for d in across} & set(vouched)
     if unplaced:
         again = [(vouched[path], True) for path in sorted(unplaced)]
-        for manifest, found in _check_files(again, display, root):
+        for manifest, found in _check_files(again, display, root, specs):
             loaded[manifest.file] = manifest
             diagnostics.extend(found)
         across = check_repository([loaded[file] for file in targets], [loaded[f] for f in files])
@@ -259,7 +261,7 @@ def validate(
     index.save()
     known.save()
     valid = {
-        manifest.name: (manifest.doc.data, index_key(manifest.file.parent))
+        manifest.name: ValidManifest(manifest.doc.data, index_key(manifest.file.parent))
         for manifest in manifests
         if manifest.schema_ok and manifest.name is not None
     }

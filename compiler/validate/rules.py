@@ -19,7 +19,7 @@ from compiler.errors import Diagnostic
 from compiler.load.yamlio import Document, JsonPath
 from compiler.manifest.inherit import merge_chain, python_settings
 from compiler.manifest.patterns import RELATIVE_PATH_PATTERN
-from compiler.validate.packages import conda_spec_problem, pip_requirement_problem
+from compiler.validate.packages import SpecChecks
 from compiler.validate.references import (
     check_conda_file,
     check_requirements_file,
@@ -207,14 +207,14 @@ def check_conflicts(
     return found
 
 
-def _check_specs(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
+def _check_specs(doc: Document, data: Mapping[str, Any], specs: SpecChecks) -> list[Diagnostic]:
     found = []
     for index, spec in _strings_at(data, "conda"):
-        problem = conda_spec_problem(spec)
+        problem = specs.conda(spec)
         if problem:
             found.append(doc.diagnostic(("conda", index), problem, "conda-spec"))
     for index, spec in _strings_at(data, "pip"):
-        problem = pip_requirement_problem(spec)
+        problem = specs.pip(spec)
         if problem:
             found.append(doc.diagnostic(("pip", index), problem, "pip-spec"))
     return found
@@ -265,7 +265,9 @@ def _check_values(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
     return found
 
 
-def _check_references(manifest: ManifestFile, root: Path, display_of: Any) -> list[Diagnostic]:
+def _check_references(
+    manifest: ManifestFile, root: Path, display_of: Any, specs: SpecChecks
+) -> list[Diagnostic]:
     doc, data = manifest.doc, manifest.doc.data
     base = manifest.file.parent
     found = []
@@ -281,21 +283,23 @@ def _check_references(manifest: ManifestFile, root: Path, display_of: Any) -> li
         if target is None:
             found.append(doc.diagnostic(path, f"{path[-1]}: {problem}", "reference"))
         elif path == ("conda_file",):
-            found.extend(check_conda_file(target, display_of(target)))
+            found.extend(check_conda_file(target, display_of(target), specs))
         elif path == ("requirements_file",):
-            found.extend(check_requirements_file(target, display_of(target), root))
+            found.extend(check_requirements_file(target, display_of(target), root, specs))
         else:
             found.extend(check_text_file(target, display_of(target)))
     return found
 
 
-def check_manifest(manifest: ManifestFile, root: Path, display_of: Any) -> list[Diagnostic]:
+def check_manifest(
+    manifest: ManifestFile, root: Path, display_of: Any, specs: SpecChecks
+) -> list[Diagnostic]:
     """Per-file semantic rules; values of the wrong type are left to the schema's report."""
     data = manifest.doc.data
     return [
-        *_check_specs(manifest.doc, data),
+        *_check_specs(manifest.doc, data, specs),
         *_check_values(manifest.doc, data),
-        *_check_references(manifest, root, display_of),
+        *_check_references(manifest, root, display_of, specs),
     ]
 
 
