@@ -80,7 +80,8 @@ def main() -> None:
             (target / "env.yaml").write_text(MANIFEST.format(name=f"env-{index:04d}"))
         floor_code = (
             "import hashlib, pathlib\n"
-            "for p in sorted(pathlib.Path('environments').glob('*/conda*.lock*')):\n"
+            "for p in sorted(pathlib.Path('environments').glob('*/*')):\n"
+            "    if p.name == 'env.yaml': continue\n"
             "    hashlib.sha256(p.read_bytes()).digest()\n"
         )
         rows = [

@@ -5,10 +5,12 @@ once against tests/data/channels and copied; the rest user-managed) and a histor
 each changing one environment (written with `git fast-import`), plus a branch that overrides
 the conda Dockerfile template. Then times, in the same run:
 
-* the floor: a Python interpreter starting, plus `git diff --name-only base head`;
+* the floor: a Python interpreter starting, plus `git diff --name-only base head` (with the
+  working tree as the head: `git diff --name-only base` and the untracked files too);
 * `envc plan` with no change, a one-environment change (last commit), and the shared-template
   change (touches every conda environment), with a warm cache; the one-environment plan again
-  without the cache (every manifest of the base parsed).
+  without the cache (every manifest of the base parsed); and the working tree as the head with
+  one manifest edited.
 
     .venv/bin/python benchmarks/plan.py [--environments 5000] [--commits 2000]
 
@@ -139,6 +141,13 @@ def main() -> None:
                 [*plan, "--base", "main", "--head", "template"]
             ),
         }
+        # The head as a pre-merge check sees it: the working tree, one manifest edited.
+        edited = work / "environments" / name(args.environments - 1) / "env.yaml"
+        edited.write_text(edited.read_text() + "# edited\n")
+        time.sleep(2)
+        tree_diff = timed(["git", "diff", "--name-only", "main"])
+        untracked = timed(["git", "ls-files", "--others", "--exclude-standard"])
+        working_tree = timed([*plan, "--base", "main"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     floor = python + diff
@@ -148,6 +157,13 @@ def main() -> None:
     for label, seconds in rows.items():
         ratio = seconds / floor
         print(f"  {'envc plan, ' + label:<40} {seconds * 1000:9.1f} ms  ({ratio:.1f}x floor)")
+    tree_floor = python + tree_diff + untracked
+    print(f"  {'floor: python + diff + untracked (tree)':<40} {tree_floor * 1000:9.1f} ms")
+    ratio = working_tree / tree_floor
+    print(
+        f"  {'envc plan, working tree (one edited)':<40} {working_tree * 1000:9.1f} ms"
+        f"  ({ratio:.1f}x floor)"
+    )
     print("\n  targets: no change and one environment <= 5x floor; shared template < 2000 ms")
 
 

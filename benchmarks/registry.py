@@ -1,14 +1,18 @@
-"""Benchmark: the embedded SQLite registry.
+"""Benchmark: the registries, through the API and through `envc register`.
 
+Works on the disk of the working directory (--work; /tmp is often memory, where fsync is free).
 Times, in the same run:
 
-* registrations per second, one process, and 8 processes at once on one registry: SQLite (each
-  a `BEGIN IMMEDIATE` transaction with `synchronous=FULL`) and an OCI registry on loopback
-  (Debian's docker-registry, started here);
+* `envc register` of a committed repository of N environments, one command, and 8 commands at
+  once each registering an eighth, against the floor: bare sqlite3 running the same kind of
+  transactions (`BEGIN IMMEDIATE`, one version per transaction, WAL, `synchronous=FULL`);
+* registrations per second through the Python API, one process and 8 at once: SQLite and an OCI
+  registry on loopback (Debian's docker-registry, started here);
 * `envc list` and `envc show` on a registry holding 10,000 versions, against the floor: a Python
   interpreter starting and running the same SELECT with the sqlite3 module.
 
-    .venv/bin/python benchmarks/registry.py [--registrations 2000] [--versions 10000]
+    .venv/bin/python benchmarks/registry.py [--environments 1000] [--registrations 2000]
+        [--versions 10000] [--work DIR]
 """
 
 from __future__ import annotations
@@ -39,6 +43,24 @@ for index in range(count):
     address = f"sha256:{worker:032x}{index:032x}"
     registry.register(Candidate(f"env-{index % 50:02d}", address, {"name": "x"}))
 """
+MANIFEST = (
+    "schema_version: 1\nname: {name}\npython:\n  user_managed_dependencies: true\n"
+    "  interpreter_path: /usr/bin/python3\ndocker:\n  base_image: example.com/runtime:1\n"
+)
+TRANSACTIONS_FLOOR = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL")
+db.execute("PRAGMA synchronous=FULL")
+db.execute("CREATE TABLE IF NOT EXISTS versions (name TEXT, version INTEGER, address TEXT, "
+           "record TEXT, PRIMARY KEY (name, version))")
+for index in range(int(sys.argv[2])):
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("SELECT COALESCE(MAX(version), 0) FROM versions WHERE name = ?", (f"env-{index}",))
+    db.execute("INSERT INTO versions VALUES (?, 1, ?, ?)",
+               (f"env-{index}", f"sha256:{index:064x}", "{}" * 200))
+    db.execute("COMMIT")
+"""
 FLOOR = """
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
@@ -46,7 +68,34 @@ rows = db.execute("SELECT * FROM versions ORDER BY name, version").fetchall()
 """
 
 
-def registrations_per_second(database: Path, workers: int, each: int) -> float:
+def committed_repository(root: Path, count: int) -> list[str]:
+    """A git repository of `count` environments that need no lock, committed."""
+    names = [f"env-{index:04d}" for index in range(count)]
+    for name in names:
+        (root / "environments" / name).mkdir(parents=True)
+        (root / "environments" / name / "env.yaml").write_text(MANIFEST.format(name=name))
+    for command in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=b", "-c", "user.email=b@envc.invalid", "commit", "-q", "-m", "envs"],
+    ):
+        subprocess.run(["git", *command], cwd=root, check=True)
+    return names
+
+
+def register_commands_per_second(root: Path, names: list[str], processes: int) -> float:
+    """Versions per second of `processes` concurrent `envc register` commands on one registry."""
+    database = root / f"registry-{processes}.db"
+    shares = [names[start::processes] for start in range(processes)]
+    command = [ENVC, "--quiet", "register", "--registry", f"sqlite:///{database}"]
+    started = time.perf_counter()
+    running = [subprocess.Popen([*command, *share], cwd=root) for share in shares]
+    if any(process.wait() != 0 for process in running):
+        raise SystemExit("envc register failed")
+    return len(names) / (time.perf_counter() - started)
+
+
+def registrations_per_second(database: Path | str, workers: int, each: int) -> float:
     started = time.perf_counter()
     processes = [
         subprocess.Popen(
@@ -96,11 +145,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registrations", type=int, default=2000)
     parser.add_argument("--versions", type=int, default=10000)
+    parser.add_argument("--environments", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--work", type=Path, default=Path("."), help="where to work (a disk)")
     args = parser.parse_args()
     compile_envc(PROJECT)
-    work = Path(tempfile.mkdtemp(prefix="envc-registry-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="envc-registry-bench-", dir=args.work)).resolve()
     try:
+        repository = work / "repository"
+        names = committed_repository(repository, args.environments)
+        command_one = register_commands_per_second(repository, names, 1)
+        command_eight = register_commands_per_second(repository, names, 8)
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", TRANSACTIONS_FLOOR, str(work / "floor.db"), str(len(names))],
+            check=True,
+        )
+        transactions_floor = len(names) / (time.perf_counter() - started)
         sequential = registrations_per_second(f"sqlite:///{work}/one.db", 1, args.registrations)
         concurrent = registrations_per_second(
             f"sqlite:///{work}/eight.db", 8, args.registrations // 8
@@ -118,8 +179,11 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     rows = [
-        ("registrations/s, 1 process", f"{sequential:8.0f}"),
-        ("registrations/s, 8 processes", f"{concurrent:8.0f}"),
+        (f"floor: sqlite3 transactions/s ({args.environments})", f"{transactions_floor:8.0f}"),
+        ("envc register versions/s, 1 command", f"{command_one:8.0f}"),
+        ("envc register versions/s, 8 commands", f"{command_eight:8.0f}"),
+        ("API registrations/s, 1 process", f"{sequential:8.0f}"),
+        ("API registrations/s, 8 processes", f"{concurrent:8.0f}"),
         ("OCI registrations/s, 1 process", f"{oci_sequential:8.0f}"),
         ("OCI registrations/s, 8 processes", f"{oci_concurrent:8.0f}"),
         ("floor: python + SELECT all versions", f"{floor * 1000:8.1f} ms"),
@@ -128,7 +192,11 @@ def main() -> None:
     ]
     for label, figure in rows:
         print(f"  {label:<40} {figure}")
-    print(f"\n  list / floor: {listed / floor:.1f}x   show / floor: {shown / floor:.1f}x")
+    print(
+        f"\n  floor / envc register: {transactions_floor / command_one:.1f}x (1 command), "
+        f"{transactions_floor / command_eight:.1f}x (8 commands)"
+    )
+    print(f"  list / floor: {listed / floor:.1f}x   show / floor: {shown / floor:.1f}x")
 
 
 if __name__ == "__main__":

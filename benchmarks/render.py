@@ -4,8 +4,9 @@ Builds a repository of N environments sharing one lock (python 3.12, numpy, pip;
 against tests/data/channels), then times, in the same run:
 
 * `envc render` of all of them (validation, lock freshness, rendering, hashing, writing),
-* the floor: one Python process rendering the same template with the same kind of data N times
-  with a plain jinja2.Environment, without writing, and the same with each file written.
+* the floors: one Python process rendering the same template with the same kind of data N times
+  with a plain jinja2.Environment, without writing; and the same writing the tree envc writes
+  (Dockerfile, the lockfile read and hashed, envc-build.json) per environment.
 
     .venv/bin/python benchmarks/render.py [--environments 5000]
 
@@ -33,7 +34,7 @@ MANIFEST = (
     "variables:\n  OMP_NUM_THREADS: '4'\n"
 )
 FLOOR = """
-import sys, jinja2, pathlib
+import hashlib, json, sys, jinja2, pathlib
 write = sys.argv[1] == "write"
 environment = jinja2.Environment(loader=jinja2.FileSystemLoader("{templates}"),
                                  keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
@@ -46,9 +47,15 @@ for index in range({count}):
                            variables=[("OMP_NUM_THREADS", '"4"')],
                            labels=[('"dev.envc.environment"', f'"{{name}}"')])
     if write:
+        # The tree envc writes: the Dockerfile, the lockfile it installs (read and hashed, as
+        # the content address needs), and envc-build.json.
+        lock = (pathlib.Path("environments") / name / "conda-linux-64.lock").read_bytes()
         folder = pathlib.Path("floor") / name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "Dockerfile").write_text(text)
+        (folder / "conda-linux-64.lock").write_bytes(lock)
+        digest = hashlib.sha256(lock + text.encode()).hexdigest()
+        (folder / "envc-build.json").write_text(json.dumps({{"content_address": digest}}))
 """
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from compiler.load.discover import discover
 from compiler.load.yamlio import read_yaml
 from compiler.manifest.model import Manifest
-from compiler.validate.repository import discover, validate
+from compiler.validate.repository import validate
 from tests.conftest import PROJECT
 
 

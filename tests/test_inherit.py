@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from compiler.errors import EnvcError
+from compiler.load.discover import discover
 from compiler.load.yamlio import read_yaml
 from compiler.manifest.inherit import merge
 from compiler.manifest.model import PythonSettings, resolve
-from compiler.validate.repository import discover
 from tests.conftest import PROJECT
 
 

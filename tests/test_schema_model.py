@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler._util.resources import manifest_schema_path
+from compiler.load.discover import discover
 from compiler.load.yamlio import parse_yaml, read_yaml
 from compiler.manifest.model import Manifest, manifest_json_schema
-from compiler.validate.repository import discover
 from compiler.validate.schema import check_schema, conforms
 from tests.conftest import CASES, PROJECT
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from compiler.errors import UsageError
-from compiler.validate.repository import find_root, validate
+from compiler.load.discover import find_root
+from compiler.validate.repository import validate
 from tests.conftest import RepoFactory
 
 OK = "schema_version: 1\nname: {name}\n"

@@ -145,7 +145,7 @@ def registry_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def repository(repo: Path | None) -> Path:
     """The repository root: --repo, or found from the working directory."""
-    from compiler.validate.repository import find_root
+    from compiler.load.discover import find_root
 
     return (find_root(Path.cwd()) if repo is None else repo).resolve()
 

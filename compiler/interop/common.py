@@ -22,10 +22,10 @@ from typing import Any
 
 from compiler._util.files import write_atomically
 from compiler.errors import EnvcError, UsageError
+from compiler.load.discover import MANIFEST_FILENAME
 from compiler.load.yamlio import read_yaml
 from compiler.manifest.patterns import NAME_PATTERN
 
-MANIFEST_FILENAME = "env.yaml"
 DEFAULT_PLATFORM = "linux-64"
 # azureml-assets' templating: `name=={{latest-pypi-version}}`, resolved at their build time.
 _PLACEHOLDER = re.compile(r"\s*(?:={1,2}|~=|>=|<=)?\s*\{\{[^}]*\}\}")

@@ -1,5 +1,6 @@
-"""`envc import`: tell what a source is and hand it to its importer (compiler/interop.py for
-conda, pip and Azure ML formats, compiler/import_toml.py for pixi and pyproject.toml).
+"""`envc import`: tell what a source is and hand it to its importer (conda.py,
+requirements.py and azureml.py beside it for conda, pip and Azure ML formats, pyproject.py for
+pixi and pyproject.toml).
 
 Files that describe an environment in a way envc cannot carry (lockfiles, repo2docker's
 runtime.txt and apt.txt, Pipfiles) are refused with a message that says what they are.

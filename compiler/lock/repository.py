@@ -1,7 +1,7 @@
 """Locking a repository: which environments to (re)lock, solving them, writing their files.
 
 The inputs, lockfile formats and the staleness rules are in lock.py; this module runs the
-solvers (solver.py for conda, pip_lock.py for pip) and writes what they return.
+solvers (conda.py for conda, pip.py for pip) and writes what they return.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Plan stage: which environments to rebuild between two git revisions, and why.
 
-Both sides are read from git objects (`compiler/gitrepo.py`); the head side may be the working
-tree. The decision is by content address (`compiler/address.py`), the explanation by git diff:
+Both sides are read from git objects (`compiler/_util/git.py`); the head side may be the working
+tree. The decision is by content address (`compiler/render/address.py`), the explanation by git
+diff:
 
 1. `git diff --raw` between the base (by default the merge base, as a pull request compares) and
    the head lists the changed paths; `git ls-tree` lists the base, and the head is the base with

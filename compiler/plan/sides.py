@@ -11,6 +11,7 @@ from typing import Any
 
 from compiler._util.cache import CACHE_DIR, read_json, write_json
 from compiler._util.git import Change, FileRef, Git
+from compiler.load.discover import ENVIRONMENTS_DIR, MANIFEST_FILENAME
 from compiler.load.yamlio import parse_yaml
 
 MANIFEST_CACHE = "plan-manifests.json"
@@ -19,8 +20,8 @@ NAMES_CACHE = "plan-names.json"  # environment names by root tree id, for plans 
 NAMES_KEPT = 16
 TEMPLATES = "templates"
 CATALOG_PATH = f"{TEMPLATES}/base-images.yaml"
-ENVIRONMENTS = "environments/"
-MANIFEST = "env.yaml"
+ENVIRONMENTS = f"{ENVIRONMENTS_DIR}/"
+MANIFEST = MANIFEST_FILENAME
 
 
 @dataclass

@@ -7,8 +7,7 @@ when free and refused when another address holds it. `latest` is the highest ver
 not archived; other labels are set by hand and move.
 
 Backends are chosen by URL: `sqlite:PATH` (the embedded default, `.envc/registry.db`,
-compiler/registry_sqlite.py) and `oci://host[:port]/path` (an OCI registry shared by CI runners,
-compiler/registry_oci.py).
+sqlite.py) and `oci://host[:port]/path` (an OCI registry shared by CI runners, oci.py).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ script per platform instead of a Dockerfile. Python builds every value; template
 Values that reach a Dockerfile or shell line are quoted here, and every rendered Dockerfile is
 parsed back with BuildKit's parser (the `dockerfile` package) in the tests.
 
-`envc-build.json` records the content address (compiler/address.py) of what was rendered.
+`envc-build.json` records the content address (address.py) of what was rendered.
 
 With `docker.base_dockerfile`, the environment's own Dockerfile is the base stage (its last
 stage named, the files its COPY/ADD read copied into the context) and the family's layers go on

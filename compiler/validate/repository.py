@@ -16,7 +16,8 @@ from typing import Any
 
 from compiler._util.cache import CACHE_DIR
 from compiler._util.resources import manifest_schema_path
-from compiler.errors import Diagnostic, UsageError
+from compiler.errors import Diagnostic
+from compiler.load.discover import ENVIRONMENTS_DIR, MANIFEST_FILENAME, discover, find_root
 from compiler.load.yamlio import Document, read_yaml
 from compiler.manifest.sources import ValidManifest
 from compiler.validate.index import ManifestIndex
@@ -24,8 +25,6 @@ from compiler.validate.packages import KnownGoodSpecs, SpecChecks
 from compiler.validate.rules import ManifestFile, check_manifest, check_repository, check_strings
 from compiler.validate.schema import check_schema, conforms
 
-MANIFEST_FILENAME = "env.yaml"
-ENVIRONMENTS_DIR = "environments"
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 400
 MAX_WORKERS = 8
@@ -42,38 +41,6 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         return not self.diagnostics
-
-
-def find_root(start: Path) -> Path:
-    """The nearest folder at or above `start` that holds an `environments/` folder."""
-    start = start.resolve()
-    for folder in (start, *start.parents):
-        if (folder / ENVIRONMENTS_DIR).is_dir():
-            return folder
-    raise UsageError(
-        f"no {ENVIRONMENTS_DIR}/ folder in {start} or above; run envc inside an "
-        "environments repository or pass --repo"
-    )
-
-
-def discover(folder: Path) -> list[Path]:
-    """Every manifest under `folder`, in a stable order; symbolic links are not followed and
-    hidden folders are skipped. A folder named env.yaml is listed too (reading it says what is
-    wrong)."""
-    found = []
-    pending = [str(folder)]
-    while pending:
-        try:
-            entries = os.scandir(pending.pop())
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                if entry.name == MANIFEST_FILENAME:
-                    found.append(entry.path)
-                elif not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
-                    pending.append(entry.path)
-    return [Path(file) for file in sorted(found)]
 
 
 def _owning_manifest(root: Path, file: Path) -> Path:
