@@ -143,6 +143,19 @@ def registry_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return _registry_url_option(plain_http_option(command))
 
 
+def registry_command(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of the registry's bookkeeping commands: --registry, --plain-http, --format,
+    --repo."""
+    return registry_option(json_option(repo_option(command)))
+
+
+@contextmanager
+def registry_of(repo: Path | None, url: str | None, plain_http: bool) -> Iterator[Registry]:
+    """The registry of the repository at --repo (or found from here), opened and closed."""
+    with open_registry(repository(repo), url, plain_http) as registry:
+        yield registry
+
+
 def repository(repo: Path | None) -> Path:
     """The repository root: --repo, or found from the working directory."""
     from compiler.load.discover import find_root

@@ -12,9 +12,7 @@ from compiler.errors import EXIT_OK
 
 @click.command(name="archive")
 @click.argument("reference", metavar="NAME@VERSION")
-@common.registry_option
-@common.json_option
-@common.repo_option
+@common.registry_command
 @common.handle_errors
 def command(
     reference: str,
@@ -25,6 +23,6 @@ def command(
 ) -> int:
     """Archive a version: hidden from list and latest, its number never reused."""
     name, version = common.versioned(reference)
-    with common.open_registry(common.repository(repo), registry_url, plain_http) as registry:
+    with common.registry_of(repo, registry_url, plain_http) as registry:
         common.print_records([registry.archive(name, version)], output_format)
     return EXIT_OK

@@ -13,9 +13,7 @@ from compiler.errors import EXIT_OK
 @click.command(name="label")
 @click.argument("reference", metavar="NAME@VERSION")
 @click.argument("label")
-@common.registry_option
-@common.json_option
-@common.repo_option
+@common.registry_command
 @common.handle_errors
 def command(
     reference: str,
@@ -27,6 +25,6 @@ def command(
 ) -> int:
     """Point LABEL of NAME at VERSION (moving it if it was elsewhere)."""
     name, version = common.versioned(reference)
-    with common.open_registry(common.repository(repo), registry_url, plain_http) as registry:
+    with common.registry_of(repo, registry_url, plain_http) as registry:
         common.print_records([registry.label(name, version, label)], output_format)
     return EXIT_OK

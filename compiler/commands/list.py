@@ -13,9 +13,7 @@ from compiler.errors import EXIT_OK
 @click.command(name="list")
 @click.argument("name", required=False)
 @click.option("--archived", is_flag=True, help="Include archived versions.")
-@common.registry_option
-@common.json_option
-@common.repo_option
+@common.registry_command
 @common.handle_errors
 def command(
     name: str | None,
@@ -26,6 +24,6 @@ def command(
     repo: Path | None,
 ) -> int:
     """List registered versions (of NAME, or of every environment)."""
-    with common.open_registry(common.repository(repo), registry_url, plain_http) as registry:
+    with common.registry_of(repo, registry_url, plain_http) as registry:
         common.print_records(registry.versions(name, archived), output_format)
     return EXIT_OK

@@ -12,9 +12,7 @@ from compiler.errors import EXIT_OK
 
 @click.command(name="show")
 @click.argument("reference", metavar="NAME[@VERSION|:LABEL]")
-@common.registry_option
-@common.json_option
-@common.repo_option
+@common.registry_command
 @common.handle_errors
 def command(
     reference: str,
@@ -29,7 +27,7 @@ def command(
     from compiler.registry.base import parse_reference
 
     name, version, label = parse_reference(reference)
-    with common.open_registry(common.repository(repo), registry_url, plain_http) as registry:
+    with common.registry_of(repo, registry_url, plain_http) as registry:
         record = registry.get(name, version, label)
     if output_format == "json":
         click.echo(json.dumps(record.as_dict(), indent=2, sort_keys=True, ensure_ascii=False))
