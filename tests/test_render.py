@@ -195,7 +195,13 @@ def test_a_base_dockerfile_envc_cannot_use_is_refused(
     locked_repo: Path, dockerfile_text: str, message: str
 ) -> None:
     (locked_repo / "environments/geo/base/Dockerfile").write_text(dockerfile_text)
-    outcomes = {o.name: o for o in render_all(locked_repo, names=["geo", "ml"])}  # type: ignore[attr-defined]
+    report = validate(root=locked_repo, cwd=locked_repo)
+    # validate finds what it can see at the Dockerfile's line; render refuses all of them
+    if "overwrite" not in message:
+        [found] = report.diagnostics
+        assert found.path == "environments/geo/base/Dockerfile"
+        assert re.search(message.split(": ")[-1], found.message)
+    outcomes = {o.name: o for o in render_repository(locked_repo, report.manifests, ["geo", "ml"])}
     assert outcomes["geo"].status == "failed"
     assert re.search(message, outcomes["geo"].error)
     assert not (locked_repo / "build/geo").exists()

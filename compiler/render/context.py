@@ -22,6 +22,7 @@ import difflib
 import errno
 import json
 import os
+import posixpath
 import shlex
 import shutil
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +34,7 @@ from typing import Any, Literal
 
 from compiler import __version__
 from compiler.errors import EnvcError, UsageError
+from compiler.load.buildcontext import read_base_dockerfile
 from compiler.lock.inputs import LockInputs, explicit_file, lock_inputs, pip_file
 from compiler.lock.staleness import fresh_lockfiles
 from compiler.manifest.model import Manifest, PythonSettings, resolve
@@ -45,7 +47,6 @@ from compiler.validate.config import load_config
 RENDER_FORMAT_VERSION = 1
 IMAGE_PLATFORM = "linux-64"  # images are built for linux/amd64
 METADATA_FILE = "envc-build.json"
-BASE_STAGE = "envc-base"  # the name given to the last stage of an environment's own Dockerfile
 WRITERS = 8
 RENAME_ATTEMPTS = 20
 
@@ -155,15 +156,14 @@ def _context_files(
         raise EnvcError(
             f"{manifest.name}: images are built for {IMAGE_PLATFORM}; add it to platforms"
         )
+    conda_lock = explicit_file(IMAGE_PLATFORM) if has_conda else None
+    pip_lock = pip_file(IMAGE_PLATFORM) if has_pip else None
+    installed = {name: lockfiles[name] for name in (conda_lock, pip_lock) if name}
     base_stage = None
     if manifest.docker.base_dockerfile:
-        base_stage, stage_files = _base_stage(root, manifest.docker.base_dockerfile)
-        clashes = sorted(set(stage_files) & {*lockfiles, "Dockerfile", METADATA_FILE})
-        if clashes:
-            raise EnvcError(
-                f"{manifest.docker.base_dockerfile}: {', '.join(clashes)} would overwrite a "
-                "file envc writes into the build context; rename it"
-            )
+        # What envc writes beside its files: the lockfiles, the Dockerfile, envc-build.json.
+        written = {**installed, "Dockerfile": "", METADATA_FILE: ""}
+        base_stage, stage_files = _base_stage(root, manifest.docker.base_dockerfile, written)
         files.update(stage_files)
     base_image = (
         base_stage["name"]
@@ -179,69 +179,45 @@ def _context_files(
         "base_image": base_image,
         "micromamba_image": catalog.micromamba,
         "user": manifest.docker.user,  # the pattern admits no character a Dockerfile reads
-        "conda_lock": explicit_file(IMAGE_PLATFORM) if has_conda else None,
-        "pip_lock": pip_file(IMAGE_PLATFORM) if has_pip else None,
+        "conda_lock": conda_lock,
+        "pip_lock": pip_lock,
         "variables": [(k, dockerfile_string(v)) for k, v in sorted(manifest.variables.items())],
         "labels": [
             (dockerfile_string(k), dockerfile_string(v))
             for k, v in sorted(_labels(manifest, inputs).items())
         ],
     }
-    for lockfile in filter(None, (context["conda_lock"], context["pip_lock"])):
-        files[lockfile] = lockfiles[lockfile]
+    files.update(installed)
     family = template_family(docker=True, user_managed=user_managed, conda=has_conda)
     files["Dockerfile"] = render(environment, family, context)
     return files, base_image
 
 
-def _base_stage(root: Path, path: str) -> tuple[dict[str, str], dict[str, FileContent]]:
-    """The environment's own Dockerfile as the base stage: its text with the last stage named
-    (BuildKit's parser finds it), and the files its COPY and ADD instructions read from the
-    Dockerfile's folder, which go into the build context."""
-    import dockerfile
-
-    file = root / path
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise EnvcError(f"{path}: file is not valid UTF-8") from None
-    try:
-        instructions = dockerfile.parse_string(text)
-    except dockerfile.GoParseError as exc:
-        raise EnvcError(f"{path}: {exc}") from None
-    stages = [i for i in instructions if i.cmd.upper() == "FROM"]
-    if not stages:
-        raise EnvcError(f"{path}: no FROM instruction, so no base stage")
-    last = stages[-1]
-    lines = text.rstrip("\n").split("\n")
-    if len(last.value) >= 3 and last.value[-2].upper() == "AS":
-        name = last.value[-1]
-    else:
-        name = BASE_STAGE
-        lines[last.end_line - 1] += f" AS {BASE_STAGE}"
-    folder = file.parent
-    files: dict[str, FileContent] = {}
-    for instruction in instructions:
-        if instruction.cmd.upper() not in ("COPY", "ADD") or any(
-            flag.startswith("--from") for flag in instruction.flags
-        ):
-            continue
-        for source in instruction.value[:-1]:
-            if "://" in source:
-                continue  # ADD of a URL reads nothing from the context
-            if source.startswith("/") or ".." in Path(source).parts:
-                raise EnvcError(
-                    f"{path}:{instruction.start_line}: {source} is outside the Dockerfile's folder"
-                )
-            matches = sorted(folder.glob(source)) if source not in (".", "./") else [folder]
-            if not matches:
-                raise EnvcError(f"{path}:{instruction.start_line}: {source} does not exist")
-            for match in matches:
-                found = sorted(match.rglob("*")) if match.is_dir() else [match]
-                for context_file in (f for f in found if f.is_file()):
-                    relative = context_file.relative_to(folder).as_posix()
-                    files[relative] = _content(context_file.read_bytes())
-    return {"path": path, "text": "\n".join(lines), "name": name}, files
+def _base_stage(
+    root: Path, path: str, written: Mapping[str, FileContent]
+) -> tuple[dict[str, str], dict[str, FileContent]]:
+    """The environment's own Dockerfile as the base stage: its text with the last stage named,
+    and the files its COPY and ADD read (load/buildcontext.py confines and bounds them), which go
+    into the build context. A file that envc also writes there is left to envc when a folder
+    brought it (`COPY . /app`) and it is the Dockerfile itself or holds the same bytes (a
+    lockfile); named on its own, or different, it would change what the image gets: refused."""
+    found, problems = read_base_dockerfile(root, path)
+    if found is None:
+        raise EnvcError("\n".join(f"{path}:{p.line}: {p.message}" for p in problems))
+    files = {relative: _content(data) for relative, data in found.files.items()}
+    own = posixpath.basename(path)
+    clashes = sorted(
+        name
+        for name in set(files) & set(written)
+        if name in found.named or (name != own and as_bytes(files[name]) != as_bytes(written[name]))
+    )
+    if clashes:
+        raise EnvcError(
+            f"{path}: {', '.join(clashes)} would overwrite a file envc writes into the build "
+            "context; rename it"
+        )
+    kept = {name: content for name, content in files.items() if name not in written}
+    return {"path": path, "text": found.text, "name": found.stage}, kept
 
 
 def _labels(manifest: Manifest, inputs: LockInputs | None) -> dict[str, str]:

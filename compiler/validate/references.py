@@ -133,15 +133,15 @@ def logical_lines(text: str) -> list[tuple[int, int, str]]:
     return lines
 
 
-def check_text_file(file: Path, display: str) -> list[Diagnostic]:
-    """A referenced file that must be UTF-8 text (a base Dockerfile)."""
-    try:
-        file.read_bytes().decode("utf-8")
-    except OSError as exc:
-        return [_line_problem(display, 1, 1, f"cannot read: {exc.strerror or exc}", "unreadable")]
-    except UnicodeDecodeError:
-        return [_line_problem(display, 1, 1, "file is not valid UTF-8", "encoding")]
-    return []
+def check_base_dockerfile(root: Path, file: Path, display: str) -> list[Diagnostic]:
+    """A base Dockerfile: it parses, has a FROM, and every COPY/ADD source is a file it may
+    bring into the build context (confined, no special files, within the size caps). Problems
+    are at the Dockerfile's line; no context file is read."""
+    from compiler.load.buildcontext import read_base_dockerfile
+
+    relative = file.relative_to(root).as_posix()
+    _, problems = read_base_dockerfile(root, relative, read=False)
+    return [_line_problem(display, p.line, 1, p.message, p.rule) for p in problems]
 
 
 def check_requirements_file(

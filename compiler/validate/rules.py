@@ -21,9 +21,9 @@ from compiler.manifest.inherit import merge_chain, python_settings
 from compiler.manifest.patterns import RELATIVE_PATH_PATTERN
 from compiler.validate.packages import SpecChecks
 from compiler.validate.references import (
+    check_base_dockerfile,
     check_conda_file,
     check_requirements_file,
-    check_text_file,
     resolve_reference,
 )
 
@@ -287,7 +287,7 @@ def _check_references(
         elif path == ("requirements_file",):
             found.extend(check_requirements_file(target, display_of(target), root, specs))
         else:
-            found.extend(check_text_file(target, display_of(target)))
+            found.extend(check_base_dockerfile(root, target, display_of(target)))
     return found
 
 
