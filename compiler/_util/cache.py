@@ -12,16 +12,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from compiler._util.files import write_atomically
+from compiler._util.files import UnreadableFile, read_bounded, write_atomically
 
 CACHE_DIR = ".envc/cache"
+MAX_CACHE_BYTES = 512 * 1024 * 1024  # the validation index of 50,000 manifests fits
 
 
 def read_json(file: Path) -> Any:
     """The cached document, or None when there is none or it cannot be read."""
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return json.loads(read_bounded(file, MAX_CACHE_BYTES))
+    except (UnreadableFile, ValueError):  # a FIFO or a huge file committed there: no cache
         return None
 
 

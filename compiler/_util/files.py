@@ -63,6 +63,24 @@ def read_bounded(file: Path | str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     return b"".join(chunks)
 
 
+def read_text(file: Path | str, max_bytes: int = MAX_FILE_BYTES, *, bom: bool = False) -> str:
+    """The text of `file` (UTF-8; a leading byte-order mark dropped with `bom`), read as
+    read_bounded reads, line endings made `\n` (a checkout with core.autocrlf must read the same
+    text). Raises UnreadableFile, with rule "encoding" when the bytes are not UTF-8 or hold NUL."""
+    raw = read_bounded(file, max_bytes)
+    try:
+        text = raw.decode("utf-8-sig" if bom else "utf-8")
+    except UnicodeDecodeError:
+        raise UnreadableFile("file is not valid UTF-8", "encoding") from None
+    if "\x00" in text:
+        raise UnreadableFile("file holds a NUL byte; expected text", "encoding")
+    return normalized_newlines(text)
+
+
+def normalized_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _too_large(max_bytes: int) -> str:
     return f"file is larger than {max_bytes // 1024} KiB"
 

@@ -15,11 +15,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.errors import UsageError
+from compiler._util.files import UnreadableFile, read_bounded
+from compiler.errors import EnvcError, UsageError
 
 SYMLINK_MODE = "120000"
 FETCH_MORE = "fetch more history (git fetch --unshallow, or actions/checkout with fetch-depth: 0)"
 SUBMODULE_MODE = "160000"
+MAX_WORKING_TREE_BYTES = 256 * 1024 * 1024  # a changed file the plan reads from the working tree
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +157,11 @@ class Git:
                 contents[path] = blobs[ref.oid]
             elif ref.mode == SYMLINK_MODE:
                 contents[path] = os.readlink(self.root / path).encode()
-            else:
-                contents[path] = (self.root / path).read_bytes()
+            else:  # the working tree: what a pull request put there, read within limits
+                try:
+                    contents[path] = read_bounded(self.root / path, MAX_WORKING_TREE_BYTES)
+                except UnreadableFile as exc:
+                    raise EnvcError(f"{path}: {exc}") from None
         return contents
 
     def _blobs(self, oids: Iterable[str]) -> dict[str, bytes]:

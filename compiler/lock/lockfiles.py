@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler._util.credentials import placeholders, without_credentials
+from compiler._util.files import UnreadableFile, read_text
 from compiler.lock.inputs import (
     LockInputs,
     canonical_json,
@@ -122,11 +123,12 @@ def _with_header(inputs: LockInputs, manifest_name: str, extra: list[str], body:
 
 
 def read_lockfiles(folder: Path, names: Sequence[str]) -> dict[str, str]:
-    """The text of each of `names` in `folder` that exists and is UTF-8."""
+    """The text of each of `names` in `folder` that is a regular file of UTF-8 text within the
+    size cap (a FIFO or a huge file is as good as missing: the lock is stale, never waited on)."""
     texts = {}
     for name in names:
-        with suppress(OSError, UnicodeDecodeError):
-            texts[name] = (folder / name).read_text(encoding="utf-8")
+        with suppress(UnreadableFile):
+            texts[name] = read_text(folder / name, MAX_LOCK_BYTES)
     return texts
 
 

@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compiler._util.files import MAX_FILE_BYTES, normalized_newlines, read_bounded
 from compiler.lock.inputs import LOCK_FORMAT_VERSION, canonical_json
 from compiler.manifest.model import Manifest
 
 ADDRESS_VERSION = 1
 FILE_REFERENCES = (("conda_file",), ("requirements_file",), ("docker", "base_dockerfile"))
+MAX_REFERENCED_BYTES = MAX_FILE_BYTES  # as validation reads them
 
 
 # A rendered file: text, or bytes for a binary file copied into a build context.
@@ -44,6 +46,16 @@ def file_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def _content_bytes(file: Path) -> bytes:
+    """A referenced file's bytes as hashed: text with `\n` line endings (Windows and Linux
+    checkouts agree), other files as they are; read within the cap, never a FIFO or a link."""
+    raw = read_bounded(file, MAX_REFERENCED_BYTES)
+    try:
+        return normalized_newlines(raw.decode("utf-8")).encode()
+    except UnicodeDecodeError:
+        return raw
+
+
 def _manifest_part(manifest: Manifest, root: Path) -> dict[str, Any]:
     dumped: dict[str, Any] = manifest.model_dump(mode="json")
     for keys in FILE_REFERENCES:
@@ -51,7 +63,7 @@ def _manifest_part(manifest: Manifest, root: Path) -> dict[str, Any]:
         for key in keys[:-1]:
             holder = holder[key]
         if holder.get(keys[-1]) is not None:
-            holder[keys[-1]] = file_digest((root / holder[keys[-1]]).read_bytes())
+            holder[keys[-1]] = file_digest(_content_bytes(root / holder[keys[-1]]))
     return dumped
 
 

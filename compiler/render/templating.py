@@ -9,6 +9,7 @@ template sees; templates only format.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,11 +29,17 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
+from compiler._util.files import MAX_FILE_BYTES, UnreadableFile, read_bounded, read_text
 from compiler._util.resources import data_dir
 from compiler.errors import EnvcError
 from compiler.load.yamlio import parse_yaml
+from compiler.manifest.patterns import CUDA_VERSION_PATTERN, IMAGE_PATTERN
 
 CATALOG_FILE = "base-images.yaml"
+MAX_TEMPLATE_BYTES = MAX_FILE_BYTES
+MAX_REPORTED = 20
+# An image reference with `{version}` where the Python version goes (python:{version}-slim).
+PYTHON_IMAGE_PATTERN = r"^[A-Za-z0-9._/:@-]*\{version\}[A-Za-z0-9._/:@-]*$"
 
 
 class _RootedLoader(FileSystemLoader):
@@ -53,7 +60,13 @@ class _RootedLoader(FileSystemLoader):
                 raise TemplateNotFound(template, f"{template} goes through a symbolic link")
         if not candidate.resolve().is_relative_to(self.root):
             raise TemplateNotFound(template)
-        return super().get_source(environment, template)
+        try:
+            source = read_text(candidate, MAX_TEMPLATE_BYTES)
+        except UnreadableFile as exc:
+            if str(exc) == "does not exist":
+                raise TemplateNotFound(template) from None  # the next folder's, if any
+            raise TemplateError(f"{template}: {exc}") from None  # not silently envc's instead
+        return source, str(candidate), lambda: True
 
 
 def template_folders(repo_root: Path | None) -> list[Path]:
@@ -130,33 +143,62 @@ class BaseImageCatalog:
 def catalog_file(repo_root: Path | None) -> Path:
     """The base-image catalog in use: the repository's templates/base-images.yaml, else envc's."""
     for folder in template_folders(repo_root):
-        if (folder / CATALOG_FILE).is_file():
+        if os.path.lexists(folder / CATALOG_FILE):  # whatever it is: reading it says what is wrong
             return folder / CATALOG_FILE
     return data_dir("templates") / CATALOG_FILE
 
 
 def load_catalog(repo_root: Path | None) -> BaseImageCatalog:
     file = catalog_file(repo_root)
-    return parse_catalog(file.read_bytes(), str(file))
+    try:
+        raw = read_bounded(file)
+    except UnreadableFile as exc:
+        raise EnvcError(f"{file}: {exc}") from None
+    return parse_catalog(raw, str(file))
+
+
+def catalog_json_schema() -> dict[str, Any]:
+    """The catalog's JSON Schema (schemas/catalog.schema.json), from the manifest's patterns:
+    every value is an image reference, so none can carry a newline into a Dockerfile."""
+    image = {"type": "string", "pattern": IMAGE_PATTERN}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://envc.dev/schemas/catalog-v1.schema.json",
+        "title": "templates/base-images.yaml",
+        "description": "Default base images, chosen by compute, CUDA version and conda part.",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["catalog_version", "micromamba", "cpu", "gpu", "python"],
+        "properties": {
+            "catalog_version": {"const": 1},
+            "micromamba": image,
+            "cpu": image,
+            "gpu": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"pattern": CUDA_VERSION_PATTERN},
+                "additionalProperties": image,
+            },
+            "python": {"type": "string", "pattern": PYTHON_IMAGE_PATTERN},
+        },
+    }
 
 
 def parse_catalog(raw: bytes, display: str) -> BaseImageCatalog:
+    """The catalog in `raw`; its problems as `path:line:col: message`, as a manifest's."""
+    from compiler.validate.schema import CATALOG, check_schema
+
     doc = parse_yaml(display, raw)
-    data = doc.data
-    try:
-        if doc.diagnostics:
-            raise ValueError(doc.diagnostics[0].message)
-        if data.get("catalog_version") != 1:
-            raise ValueError("catalog_version must be 1")
-        catalog = BaseImageCatalog(
-            str(data["micromamba"]),
-            str(data["cpu"]),
-            {str(k): str(v) for k, v in data["gpu"].items()},
-            str(data["python"]),
+    problems = list(doc.diagnostics) or check_schema(doc, CATALOG)
+    if problems:
+        raise EnvcError(
+            "\n".join(
+                f"{d.path}:{d.line}:{d.col}: not a valid base-image catalog: {d.message}"
+                for d in problems[:MAX_REPORTED]
+            )
         )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise EnvcError(f"{display}: not a valid base-image catalog: {exc}") from None
-    return catalog
+    data = doc.data
+    return BaseImageCatalog(data["micromamba"], data["cpu"], dict(data["gpu"]), data["python"])
 
 
 def referenced_templates(source: str) -> set[str]:

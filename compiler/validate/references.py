@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from compiler._util.files import UnreadableFile, read_text
 from compiler.errors import Diagnostic
 from compiler.load.yamlio import Document, read_yaml
 from compiler.validate.packages import SpecChecks
@@ -153,12 +154,9 @@ def check_requirements_file(
 ) -> list[Diagnostic]:
     """Problems in a pip requirements file and the files it includes with `-r`."""
     try:
-        raw = file.read_bytes()
-        text = raw.decode("utf-8-sig")
-    except OSError as exc:
-        return [_line_problem(display, 1, 1, f"cannot read: {exc.strerror or exc}", "unreadable")]
-    except UnicodeDecodeError:
-        return [_line_problem(display, 1, 1, "file is not valid UTF-8", "encoding")]
+        text = read_text(file, bom=True)
+    except UnreadableFile as exc:
+        return [_line_problem(display, 1, 1, str(exc), exc.rule)]
     visiting = visiting | {file}
     found: list[Diagnostic] = []
     for line, col, content in logical_lines(text):
@@ -212,7 +210,7 @@ def _include(
 def read_requirements(file: Path, root: Path) -> list[str]:
     """The requirement lines of a (validated) requirements file and the files it includes."""
     requirements: list[str] = []
-    for _, _, content in logical_lines(file.read_text(encoding="utf-8-sig")):
+    for _, _, content in logical_lines(read_text(file, bom=True)):
         include = _REQUIREMENT_INCLUDE.fullmatch(content)
         if include:
             target, _ = resolve_reference(root, file.parent, include.group(1))

@@ -32,6 +32,7 @@ _FOREIGN_KEYS = {
 
 MANIFEST = "manifest"
 CONFIG = "config"  # envc.yaml
+CATALOG = "catalog"  # templates/base-images.yaml
 
 
 @cache
