@@ -107,7 +107,8 @@ def _fresh_lockfile(manifest: Manifest, root: Path, folder: Path, file: str) -> 
     inputs = lock_inputs(manifest, root, load_config(root).channels)
     if inputs is None or file not in inputs.files():
         raise EnvcError(f"{manifest.name}: has no {file} (nothing of that kind to lock)")
-    return fresh_lockfiles(inputs, folder)[file]
+    shown = folder.relative_to(root).as_posix() if folder.is_relative_to(root) else str(folder)
+    return fresh_lockfiles(inputs, folder, shown)[file]
 
 
 def export_environment(

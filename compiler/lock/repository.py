@@ -190,7 +190,7 @@ def lock_repository(
         if inputs is None:
             outcomes.append(LockOutcome(name, "skipped", ("no packages to lock",)))
             continue
-        reasons = tuple(staleness(inputs, folder))
+        reasons = tuple(staleness(inputs, folder, shown=manifests[name].folder))
         updating = _locked_names(folder, inputs.platforms) & set(update) if update else set()
         if check:
             outcomes.append(LockOutcome(name, "stale" if reasons else "fresh", reasons))

@@ -11,9 +11,14 @@ from compiler._util.files import read_bounded
 from compiler.errors import EnvcError
 from compiler.lock.inputs import CONDA_LOCK_FILE, LOCK_FORMAT_VERSION, LockInputs, canonical_json
 from compiler.lock.lockfiles import MAX_LOCK_BYTES, intact, read_header, read_lockfiles
+from compiler.lock.verify import verify
+
+_LIST_KEYS = ("specs", "pip", "channels", "platforms")
 
 
 def _stored_inputs(folder: Path, files: Sequence[str]) -> dict[str, Any] | None:
+    """The inputs recorded in the first lockfile header that has them in envc's shape (a header
+    written by hand with another shape is as good as none)."""
     for name in files:
         read = read_header(folder / name)
         if read is not None and "inputs" in read[0]:
@@ -21,16 +26,29 @@ def _stored_inputs(folder: Path, files: Sequence[str]) -> dict[str, Any] | None:
                 stored = json.loads(read[0]["inputs"])
             except ValueError:
                 continue
-            if isinstance(stored, dict):
-                return stored
+            if _well_formed(stored):
+                return stored  # type: ignore[no-any-return]
     return None
 
 
-def fresh_lockfiles(inputs: LockInputs, folder: Path) -> dict[str, str]:
+def _well_formed(stored: Any) -> bool:
+    return (
+        isinstance(stored, dict)
+        and all(
+            isinstance(stored.get(key, []), list)
+            and all(isinstance(item, str) for item in stored.get(key, []))
+            for key in _LIST_KEYS
+        )
+        and isinstance(stored.get("python"), (str, type(None)))
+        and isinstance(stored.get("virtual_packages", {}), dict)
+    )
+
+
+def fresh_lockfiles(inputs: LockInputs, folder: Path, shown: str = "") -> dict[str, str]:
     """The lockfiles of `inputs` in `folder`, read once; an error naming why when they are not
-    fresh (the user's next step is `envc lock NAME`)."""
+    fresh (the user's next step is `envc lock NAME`). `shown`: the folder as findings name it."""
     texts = read_lockfiles(folder, inputs.files())
-    reasons = staleness(inputs, folder, texts)
+    reasons = staleness(inputs, folder, texts, shown)
     if reasons:
         raise EnvcError(
             f"{inputs.name}: the lock is stale ({'; '.join(reasons)}); run envc lock {inputs.name}"
@@ -39,18 +57,23 @@ def fresh_lockfiles(inputs: LockInputs, folder: Path) -> dict[str, str]:
 
 
 def staleness(
-    inputs: LockInputs, folder: Path, texts: Mapping[str, str] | None = None
+    inputs: LockInputs, folder: Path, texts: Mapping[str, str] | None = None, shown: str = ""
 ) -> list[str]:
     """Why the lock in `folder` does not match `inputs` (empty: fresh). Never solves.
 
     Fast path: every lockfile's header carries these inputs' fingerprint and its body's digest
-    (`texts`: lockfiles already read, by name). Otherwise the inputs stored in the headers are
-    compared to say what changed."""
+    (`texts`: lockfiles already read, by name); then what the files say is verified (verify.py),
+    each finding as `<shown>/<file>:<line>: message`. Otherwise the inputs stored in the headers
+    are compared to say what changed."""
     files = inputs.files()
     fingerprint = inputs.fingerprint()
-    texts = texts or {}
+    texts = texts or read_lockfiles(folder, files)
     if all(intact(folder / name, fingerprint, texts.get(name)) for name in files):
-        return []
+        prefix = f"{shown}/" if shown else ""
+        found = [f"{prefix}{problem}" for problem in verify(inputs, texts)]
+        if inputs.specs and not found:
+            found += unsatisfied(inputs, folder)
+        return found
     stored = _stored_inputs(folder, files)
     if stored is None:
         return ["not locked yet"]
@@ -77,7 +100,9 @@ def staleness(
             reasons.append(f"virtual packages changed for {platform}")
     if not reasons and canonical_json(stored) != canonical_json(current):
         reasons.append("lock inputs changed")
-    if not reasons:
+    if not reasons:  # the same inputs: the files were changed, say how
+        prefix = f"{shown}/" if shown else ""
+        reasons += [f"{prefix}{problem}" for problem in verify(inputs, texts)]
         if inputs.specs:
             reasons += unsatisfied(inputs, folder)
         for name in files:

@@ -88,7 +88,8 @@ def render_environment(
     # A user-managed environment creates nothing, so it has nothing to lock.
     inputs = None if user_managed else lock_inputs(manifest, root, default_channels)
     # Read once: the freshness check and the content address both need every byte.
-    lockfiles = fresh_lockfiles(inputs, folder) if inputs else {}
+    shown = folder.relative_to(root).as_posix() if folder.is_relative_to(root) else str(folder)
+    lockfiles = fresh_lockfiles(inputs, folder, shown) if inputs else {}
     context, base_image = _context_files(
         manifest, root, inputs, lockfiles, catalog, environment, user_managed
     )
