@@ -122,6 +122,33 @@ def _with_header(inputs: LockInputs, manifest_name: str, extra: list[str], body:
     return "\n".join(lines) + "\n" + body
 
 
+LOCK_SET_KEY = "lock-set"
+
+
+def lock_set_id(bodies: Mapping[str, str]) -> str:
+    """The id of one run's lockfiles: a digest of every file's name and body."""
+    digest = hashlib.sha256()
+    for name in sorted(bodies):
+        digest.update(f"{name}\0{bodies[name]}\0".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def seal_lock_set(contents: Mapping[str, str]) -> dict[str, str]:
+    """`contents` (name -> lockfile text) with one `# lock-set:` line in every header, naming
+    them as one set: a reader that finds files of two runs (a lock killed between writes) sees
+    the ids disagree, however valid each file is on its own."""
+    bodies = {}
+    for name, text in contents.items():
+        read = read_header(Path(name), text)
+        assert read is not None, name  # envc's own header
+        bodies[name] = read[1]
+    line = f"# {LOCK_SET_KEY}: {lock_set_id(bodies)}\n"
+    return {
+        name: text.replace("\n# body-sha256: ", f"\n{line.rstrip()}\n# body-sha256: ", 1)
+        for name, text in contents.items()
+    }
+
+
 def read_lockfiles(folder: Path, names: Sequence[str]) -> dict[str, str]:
     """The text of each of `names` in `folder` that is a regular file of UTF-8 text within the
     size cap (a FIFO or a huge file is as good as missing: the lock is stale, never waited on)."""

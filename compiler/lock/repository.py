@@ -31,6 +31,7 @@ from compiler.lock.lockfiles import (
     render_explicit,
     render_pip,
     render_pylock,
+    seal_lock_set,
 )
 from compiler.lock.pip import PipIndex, resolve_pip
 from compiler.lock.staleness import staleness
@@ -147,10 +148,11 @@ def lock_environment(
                 inputs, platform, pip_lock.pylock, "env.yaml"
             )
     if inputs.specs:
-        # conda-lock.yml last: a lock interrupted before this point still reads as stale.
         contents[CONDA_LOCK_FILE] = render_conda_lock(inputs, records, "env.yaml")
     remove_abandoned_temporaries(folder)
-    for name, content in contents.items():
+    # Each file lands whole (rename); the lock-set id in every header makes a run killed between
+    # two files read as stale, even when the inputs, and so the fingerprints, did not change.
+    for name, content in seal_lock_set(contents).items():
         write_atomically(folder / name, content)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from compiler._util.credentials import without_credentials
 from compiler.load.yamlio import parse_yaml
 from compiler.lock.inputs import CONDA_LOCK_FILE, LockInputs, explicit_file, pip_file, pylock_file
-from compiler.lock.lockfiles import read_header
+from compiler.lock.lockfiles import LOCK_SET_KEY, lock_set_id, read_header
 
 _PIN = re.compile(
     r"^(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)(?:\[[A-Za-z0-9._,-]*\])?"
@@ -66,7 +66,7 @@ def _body(texts: Mapping[str, str], name: str) -> tuple[str, int] | None:
 
 def verify(inputs: LockInputs, texts: Mapping[str, str]) -> list[LockProblem]:
     """What is wrong with the contents of the lockfiles `texts` (name -> text) for `inputs`."""
-    problems: list[LockProblem] = []
+    problems = _one_set(texts)
     channels = [without_credentials(c).rstrip("/") + "/" for c in inputs.channels]
     explicit: dict[str, set[str]] = {}
     for platform in inputs.platforms if inputs.specs else ():
@@ -89,6 +89,32 @@ def verify(inputs: LockInputs, texts: Mapping[str, str]) -> list[LockProblem]:
             problems += _pylock(pylock_file(platform), *pylock, pins)
         problems += _pip_specs(inputs, platform, pins, explicit.get(platform, set()))
     return problems
+
+
+def _one_set(texts: Mapping[str, str]) -> list[LockProblem]:
+    """Whether the files come from one lock run: each names the same lock set, and that set is
+    theirs (locks written before lock sets existed name none, all of them)."""
+    named: dict[str, str] = {}
+    bodies: dict[str, str] = {}
+    for name, text in texts.items():
+        read = read_header(Path(name), text)
+        if read is not None:
+            bodies[name] = read[1]
+            if LOCK_SET_KEY in read[0]:
+                named[name] = read[0][LOCK_SET_KEY]
+    if not named:
+        return []
+    expected = lock_set_id(bodies)
+    return [
+        LockProblem(
+            name,
+            1,
+            "from another lock run than the rest of the environment's lockfiles (a lock "
+            "interrupted while writing, or an edit)",
+        )
+        for name in sorted(bodies)
+        if named.get(name) != expected
+    ]
 
 
 def _explicit(
