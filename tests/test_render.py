@@ -221,7 +221,43 @@ def test_without_docker_an_install_script_per_platform(locked_repo: Path) -> Non
     script = context / "install-linux-64.sh"
     assert os.access(script, os.X_OK)
     assert subprocess.run(["sh", "-n", str(script)], check=False).returncode == 0
-    assert "echo A='x y; rm -rf /' >>" in script.read_text()
+    assert "printf '%s=%s\\n' A 'x y; rm -rf /' >>" in script.read_text()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a\\nLD_PRELOAD=/tmp/evil.so",  # echo in dash would start a second variable
+        "before\\cafter",  # echo in dash would stop here
+        "%s %d %n",
+        "-n",
+        "'quoted' \"double\" $HOME `id`",
+        "tab\there",
+    ],
+)
+def test_install_scripts_write_variables_byte_exact_under_dash(
+    make_repo: RepoFactory, tmp_path: Path, value: str
+) -> None:
+    import json as json_module
+
+    root = make_repo(
+        {
+            "environments/host/env.yaml": "schema_version: 1\nname: host\npython:\n"
+            "  user_managed_dependencies: true\n  interpreter_path: /usr/bin/python3\n"
+            f"docker:\n  enabled: false\nvariables:\n  V: {json_module.dumps(value)}\n"
+        }
+    )
+    report = validate(root=root, cwd=root)
+    if not report.ok:  # refused at validation (command substitution): never rendered
+        assert {d.rule for d in report.diagnostics} == {"unsafe-value"}
+        return
+    render_repository(root, report.manifests)
+    prefix = tmp_path / "prefix"
+    prefix.mkdir()
+    script = root / "build" / "host" / "install-linux-64.sh"
+    result = subprocess.run(["dash", str(script), str(prefix)], capture_output=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert (prefix / "envc-variables.env").read_bytes() == f"V={value}\n".encode()
 
 
 def test_rendering_is_incremental_and_check_shows_a_diff(locked_repo: Path) -> None:

@@ -41,3 +41,31 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     for secret in filter(None, secrets):
         text = text.replace(secret, "***")
     return text
+
+
+_URL_USERINFO = re.compile(r"(?<=://)([^/@\s]+)@")
+_CHANNEL_TOKEN = re.compile(r"/t/([^/\s]+)/")
+# What a terminal or a log reader would not show as it is: C0/C1 controls, line and paragraph
+# separators, bidirectional overrides and isolates, zero-width and invisible characters, tags.
+_UNSHOWN = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+    "\U000e0000-\U000e007f]"
+)
+
+
+def _unless_placeholders(match: re.Match[str], kept: str) -> str:
+    secret = match.group(1)
+    if all(_PLACEHOLDER.fullmatch(part) for part in secret.split(":")):
+        return match.group(0)
+    return kept
+
+
+def for_display(text: str, *, lines: bool = True) -> str:
+    """`text` as envc prints it: credentials in URLs (user info, anaconda.org `/t/<token>/`)
+    replaced by ***, ${VAR} placeholders kept; characters a reader would not see escaped
+    (`\\u202e`), so a message cannot hide or forge what it says. Without `lines`, newlines are
+    escaped too (one diagnostic, one line)."""
+    text = _URL_USERINFO.sub(lambda m: _unless_placeholders(m, "***@"), text)
+    text = _CHANNEL_TOKEN.sub(lambda m: _unless_placeholders(m, "/t/***/"), text)
+    text = _UNSHOWN.sub(lambda m: ascii(m.group())[1:-1], text)  # \u202e, \U000e0041
+    return text if lines else text.replace("\n", "\\n")

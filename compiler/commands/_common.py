@@ -48,7 +48,9 @@ def handle_errors(command: Callable[..., int]) -> Callable[..., None]:
         except Findings:
             code = EXIT_FINDINGS
         except EnvcError as exc:
-            click.echo(f"envc: error: {exc}", err=True)
+            from compiler._util.credentials import for_display
+
+            click.echo(f"envc: error: {for_display(str(exc))}", err=True)
             code = exc.exit_code
         except KeyboardInterrupt:
             click.echo("envc: interrupted", err=True)
@@ -78,9 +80,12 @@ def quiet() -> bool:
 
 
 def result(line: str, ok: bool = True) -> None:
-    """One outcome line; with --quiet only those that are not ok."""
+    """One outcome line; with --quiet only those that are not ok. Credentials and characters a
+    reader would not see are shown escaped (the line may quote the input)."""
     if not (ok and quiet()):
-        click.echo(line)
+        from compiler._util.credentials import for_display
+
+        click.echo(for_display(line))
 
 
 def progress(what: str) -> Reporter:

@@ -35,6 +35,8 @@ from compiler.manifest.patterns import (
 from compiler.manifest.sources import ValidManifests
 
 SCHEMA_VERSION = 1
+# Registry version numbers stay far from the 64-bit limits of SQLite and JSON readers.
+MAX_VERSION = 2**31 - 1
 SCHEMA_ID = "https://envc.dev/schemas/manifest-v1.schema.json"
 
 Platform = Literal["linux-64", "linux-aarch64", "osx-64", "osx-arm64", "win-64"]
@@ -183,6 +185,7 @@ class Manifest(_Strict):
     version: int | None = Field(
         None,
         ge=1,
+        le=MAX_VERSION,
         description="Explicit registry version (optional; by default the next free integer)",
     )
     description: str | None = Field(None, max_length=4000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 
+from compiler._util.credentials import for_display
 from compiler.errors import Diagnostic
 
 REPORT_FORMAT_VERSION = 1
@@ -12,8 +13,11 @@ REPORT_FORMAT_VERSION = 1
 
 def text(diagnostics: Sequence[Diagnostic], checked: Sequence[str]) -> str:
     lines = [
-        f"{d.path}:{d.line}:{d.col}: {d.severity}: {d.message}"
-        f"{f' [{d.json_path}]' if d.json_path else ''} ({d.rule})"
+        for_display(
+            f"{d.path}:{d.line}:{d.col}: {d.severity}: {d.message}"
+            f"{f' [{d.json_path}]' if d.json_path else ''} ({d.rule})",
+            lines=False,
+        )
         for d in diagnostics
     ]
     return "".join(line + "\n" for line in lines)
@@ -25,7 +29,7 @@ def as_json(diagnostics: Sequence[Diagnostic], checked: Sequence[str]) -> str:
         "checked": list(checked),
         "diagnostics": [d.as_dict() for d in diagnostics],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return for_display(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
 
 
 def _escape(value: str, *, in_property: bool) -> str:
@@ -49,7 +53,7 @@ def github(diagnostics: Sequence[Diagnostic], checked: Sequence[str]) -> str:
         )
         where = f" [{d.json_path}]" if d.json_path else ""
         message = _escape(f"{d.message}{where}", in_property=False)
-        lines.append(f"::{d.severity} {properties}::{message}")
+        lines.append(for_display(f"::{d.severity} {properties}::{message}"))
     return "".join(line + "\n" for line in lines)
 
 

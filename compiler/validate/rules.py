@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.errors import Diagnostic
-from compiler.load.yamlio import Document, JsonPath
+from compiler.load.yamlio import Document, JsonPath, format_json_path
 from compiler.manifest.inherit import merge_chain, python_settings
 from compiler.manifest.patterns import RELATIVE_PATH_PATTERN
 from compiler.validate.packages import SpecChecks
@@ -27,15 +27,22 @@ from compiler.validate.references import (
     resolve_reference,
 )
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
-_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029]")  # keeps \t and \n
+# Controls, and the characters that change what text shows without showing themselves (bidi
+# overrides and isolates, zero-width characters, tags): they reach LABEL and ENV lines.
+_INVISIBLE = "\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\U000e0000-\U000e007f"
+_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_INVISIBLE}]")
+# In the description, \t and \n are text.
+_CONTROL_IN_TEXT = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029{_INVISIBLE}]")
 _SHELL_SUBSTITUTION = re.compile(r"`|\$\(")
 _SECRET_NAME = re.compile(
-    r"(?i)passw(or)?d|secret|token|api_?key|access_?key|credential|"
-    r"private_?key"
+    r"(?i)passw(or)?d|pwd|pass(phrase)?$|secret|token|api_?key|access_?key|credential|"
+    r"private_?key|auth(orization)?$|cookie|session_?id"
 )
 _PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _URL_CREDENTIALS = re.compile(r"://([^/@\s]+)@")
+_CHANNEL_TOKEN = re.compile(r"/t/([^/\s]+)/")
+# Values that are credentials whatever their name: an Authorization header's, a key block.
+_SECRET_VALUE = re.compile(r"(?i)^(bearer|basic|token)\s+\S{8,}|-----BEGIN [A-Z ]*PRIVATE KEY")
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,19 +257,40 @@ def _check_values(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
                     "secret",
                 )
             )
-    for index, channel in _strings_at(data, "channels"):
-        userinfo = _URL_CREDENTIALS.search(channel)
-        if userinfo and not all(
-            _PLACEHOLDER.fullmatch(part) for part in userinfo.group(1).split(":")
-        ):
-            found.append(
-                doc.diagnostic(
-                    ("channels", index),
-                    "channel URL holds credentials: use ${VARIABLE} placeholders",
-                    "secret",
-                )
-            )
+    named = {d.json_path for d in found if d.rule == "secret"}  # one finding per value
+    for path, value in _credential_holders(data):
+        if _holds_credentials(value) and format_json_path(path) not in named:
+            what = _HOLDERS[str(path[0])].format(path[-1])
+            message = f"{what} holds credentials: use ${{VARIABLE}} placeholders"
+            found.append(doc.diagnostic(path, message, "secret"))
     return found
+
+
+_HOLDERS = {
+    "channels": "channel URL",
+    "pip": "pip requirement",
+    "conda": "conda spec",
+    "variables": "the value of {}",
+    "tags": "tag {}",
+}
+
+
+def _credential_holders(data: Mapping[str, Any]) -> Iterator[tuple[JsonPath, str]]:
+    """Every value a credential could be pasted into: variables, tags, channels, pip lines."""
+    for key in ("variables", "tags"):
+        yield from (((key, name), value) for name, value in _string_values(data, key))
+    for key in ("channels", "pip", "conda"):
+        yield from (((key, index), value) for index, value in _strings_at(data, key))
+
+
+def _holds_credentials(value: str) -> bool:
+    """A URL with a user name or password, an anaconda.org `/t/<token>/`, or a credential
+    value; ${VARIABLE} placeholders in their place are what the rule asks for."""
+    for pattern in (_URL_CREDENTIALS, _CHANNEL_TOKEN):
+        match = pattern.search(value)
+        if match and not all(_PLACEHOLDER.fullmatch(p) for p in match.group(1).split(":")):
+            return True
+    return bool(_SECRET_VALUE.search(value))
 
 
 def _check_references(

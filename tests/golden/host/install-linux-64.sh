@@ -7,4 +7,4 @@ set -eu
 prefix="${1:?usage: sh install-linux-64.sh PREFIX}"
 here="$(cd "$(dirname "$0")" && pwd)"
 micromamba create --yes --prefix "$prefix" --file "$here/conda-linux-64.lock"
-echo A='x y; rm -rf /' >> "$prefix/envc-variables.env"
+printf '%s=%s\n' A 'x y; rm -rf /' >> "$prefix/envc-variables.env"
