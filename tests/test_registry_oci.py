@@ -110,6 +110,46 @@ def test_a_registration_cut_off_after_its_claim_is_redone_by_the_next(
     assert registry.register(candidate("cut", 2)).record.version == 2
 
 
+def test_a_writer_stopped_between_its_two_tags_never_loses_its_version(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer tags N, then dies before the address tag (a kill, a dropped connection): N is
+    readable, a retry of the same address answers N (and puts the address tag back), plan's
+    look-up never calls an unreadable version `reuse`, and the next address gets N+1."""
+    registry = open_registry(url, PROJECT, plain_http=True)
+    assert isinstance(registry, OciRegistry)
+    real_tag = OciRegistry._tag
+
+    def dies_at_the_address_tag(self: OciRegistry, name: str, tag: str, manifest: bytes) -> None:
+        if tag.startswith("sha256-"):
+            raise UsageError("the connection dropped")
+        real_tag(self, name, tag, manifest)
+
+    registry.register(candidate("cut", 1))
+    with monkeypatch.context() as patch:
+        patch.setattr(OciRegistry, "_tag", dies_at_the_address_tag)
+        with pytest.raises(UsageError):
+            registry.register(candidate("cut", 2))
+    assert registry.get("cut", 2).content_address == address(2)  # N is whole and readable
+    found = registry.find("cut", address(2))  # plan's look-up: read-only, still right
+    assert found is not None and found.version == 2
+    again = registry.register(candidate("cut", 2))
+    assert (again.record.version, again.created) == (2, False)
+    assert registry.register(candidate("cut", 3)).record.version == 3
+    assert [r.version for r in registry.versions("cut")] == [1, 2, 3]
+
+
+def test_an_address_tag_without_its_version_is_not_an_acknowledgement(url: str) -> None:
+    """What the old order could leave (the address tagged, N never): not registered, not reuse."""
+    registry = open_registry(url, PROJECT, plain_http=True)
+    assert isinstance(registry, OciRegistry)
+    registry.register(candidate("old", 1))
+    first = registry._manifest("old", "1")
+    assert first is not None
+    registry._tag("old", "sha256-" + address(2).removeprefix("sha256:"), first[0])
+    assert registry.find("old", address(2)) is None  # it points at version 1's record
+
+
 def test_32_concurrent_writers_on_a_real_registry(url: str) -> None:
     pool = [(f"env-{n}", address(a)) for n in range(3) for a in range(6)]
     rng = random.Random(3)

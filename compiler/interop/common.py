@@ -44,7 +44,8 @@ class Imported:
 
 def manifest_name(text: str) -> str:
     """`text` made a valid environment name (lower case, runs of other characters as '-')."""
-    name = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-._")[:64].strip("-._")
+    name = re.sub(r"[^a-z0-9._-]+", "-", text.lower())
+    name = re.sub(r"[._-]*-[._-]*|[._]{2,}", "-", name).strip("-._")[:64].strip("-._")
     if not re.match(NAME_PATTERN, name):
         raise UsageError(f"cannot make an environment name of {text!r}; pass --name")
     return name

@@ -23,6 +23,7 @@ from compiler.manifest.patterns import (
     CHANNEL_PATTERN,
     CUDA_VERSION_PATTERN,
     IMAGE_PATTERN,
+    NAME_MAX_LENGTH,
     NAME_PATTERN,
     PLACEHOLDER_PATTERN,
     PYTHON_VERSION_PATTERN,
@@ -180,7 +181,9 @@ class Manifest(_Strict):
         description="Version of this manifest format"
     )
     name: str = Field(
-        pattern=NAME_PATTERN, description="Environment name, unique in the repository"
+        pattern=NAME_PATTERN,
+        max_length=NAME_MAX_LENGTH,
+        description="Environment name, unique in the repository",
     )
     version: int | None = Field(
         None,
@@ -195,6 +198,7 @@ class Manifest(_Strict):
     extends: str | None = Field(
         None,
         pattern=NAME_PATTERN,
+        max_length=NAME_MAX_LENGTH,
         description="Name of a parent environment whose settings this one inherits and overrides",
     )
     python: PythonVersion | PythonSettings | None = Field(

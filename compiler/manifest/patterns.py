@@ -6,7 +6,10 @@ every string by the semantic rules as well, because Python's `re` lets `$` match
 newline.
 """
 
-NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"
+# A name is an OCI repository path component (registries refuse others: `a..b`, `a._b`);
+# at most 64 characters (NAME_MAX_LENGTH, a separate check: the grammar cannot count).
+NAME_PATTERN = r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$"
+NAME_MAX_LENGTH = 64
 PYTHON_VERSION_PATTERN = r"^3\.[0-9]{1,2}(?:\.[0-9]{1,3})?$"
 CUDA_VERSION_PATTERN = r"^[0-9]{1,2}\.[0-9]{1,2}$"
 # A relative path inside the repository: no leading '/', no '..' and no hidden components.
@@ -29,8 +32,8 @@ USER_PATTERN = rf"^{_USER_OR_GROUP}(?::{_USER_OR_GROUP})?$"
 
 
 EXPLANATIONS = {
-    NAME_PATTERN: "a name: lowercase letters, digits, '.', '_' and '-', starting and ending with "
-    "a letter or digit, at most 64 characters",
+    NAME_PATTERN: "a name: lowercase letters and digits, separated by single '.' or '_', '__', "
+    "or dashes; starting and ending with a letter or digit (an OCI repository name)",
     PYTHON_VERSION_PATTERN: 'a Python version such as "3.12" or "3.12.4"',
     CUDA_VERSION_PATTERN: 'a CUDA version such as "12.1"',
     RELATIVE_PATH_PATTERN: "a relative path inside the repository (letters, digits, '.', '_', '-' "

@@ -130,8 +130,34 @@ class OciRegistry:
         self.http.close()
 
     def find(self, name: str, content_address: str) -> EnvironmentRecord | None:
-        found = self._manifest(name, _address_tag(content_address))
-        return None if found is None else self._record(name, found[0], self._tags(name))
+        return self._registered(name, content_address, self._tags(name), heal=False)
+
+    def _registered(
+        self, name: str, address: str, tags: list[str], *, heal: bool
+    ) -> EnvironmentRecord | None:
+        """The version that holds `address`: the one its address tag points at, when that record
+        is of `address` and its version's tag points there too; else a won claim for `address`
+        whose number is tagged (its writer stopped between its two tags), whose address tag is
+        put back with `heal`."""
+        if _address_tag(address) in tags:
+            found = self._manifest(name, _address_tag(address))
+            config = self._config(name, found[0]) if found is not None else {}
+            if (
+                found is not None
+                and config.get("content_address") == address
+                and self._points_at(name, str(config.get("version")), found[0])
+            ):
+                return self._record(name, found[0], tags)
+        hex_address = address.removeprefix("sha256:")
+        for claim in map(CLAIM.match, tags):
+            if claim is None or claim["address"] != hex_address or claim["version"] not in tags:
+                continue
+            found = self._manifest(name, claim.string)
+            if found is not None and self._points_at(name, claim["version"], found[0]):
+                if heal:
+                    self._tag(name, _address_tag(address), found[0])
+                return self._record(name, found[0], tags)
+        return None
 
     def register(self, candidate: Candidate) -> Registration:
         name, address = candidate.name, candidate.content_address
@@ -141,10 +167,9 @@ class OciRegistry:
         while time.monotonic() < deadline:
             attempt += 1
             tags = self._tags(name)
-            if _address_tag(address) in tags:
-                found = self._manifest(name, _address_tag(address))
-                if found is not None:
-                    return Registration(self._record(name, found[0], tags), created=False)
+            registered = self._registered(name, address, tags, heal=True)
+            if registered is not None:
+                return Registration(registered, created=False)
             versions = {int(t) for t in tags if t.isdigit()}
             version = candidate.requested_version or max(versions, default=0) + 1
             if version in versions:
@@ -179,11 +204,14 @@ class OciRegistry:
                 ],
             )
             if not rivals and str(version) not in after:
-                # The address first: a writer of the same address that lists in between must
-                # find it, not a tagged N and no pending claim.
-                self._tag(name, _address_tag(address), manifest)
+                # N first, then the address: an address tag only ever points at a version that
+                # is readable. A writer of the same address that lists in between finds this
+                # claim with N tagged, and takes it as registered (_registered).
                 self._tag(name, str(version), manifest)
-                return Registration(self._record(name, manifest, after), created=True)
+                self._tag(name, _address_tag(address), manifest)
+                if not self._points_at(name, str(version), manifest):
+                    raise RegistryError(f"{name}@{version}: the registry did not keep the tag")
+                return Registration(self._record(name, manifest, self._tags(name)), created=True)
             self._delete(name, digest)
             _wait(attempt)
         raise RegistryError(
