@@ -11,10 +11,11 @@ older file migrates it, a newer one is refused.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,9 @@ _COLUMNS = (
 
 
 class SqliteRegistry:
-    def __init__(self, file: Path) -> None:
+    def __init__(self, file: Path, *, new: bool = False) -> None:
+        """The registry in `file`, created when there is none (`new`: `file` is a fresh file
+        to write the schema into, for _create)."""
         self.file = file
         try:
             file.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +74,15 @@ class SqliteRegistry:
             if file.parent.name == ".envc" and not ignore.exists():
                 # The embedded registry is shared state, not source: keep it out of commits.
                 ignore.write_text("# envc's registry and cache; never commit them\n*\n")
+            if not new and not file.exists():
+                _create(file)
+            if not new and file.stat().st_size == 0:
+                # envc creates a registry whole (below); an empty one lost its contents, and
+                # starting it anew would hand out version numbers a second time.
+                raise UsageError(
+                    f"the registry {file} is empty (0 bytes): restore it from a backup, or "
+                    "delete it to start a new registry"
+                )
             self.db = sqlite3.connect(file, timeout=BUSY_SECONDS, isolation_level=None)
             self._set_up()
         except sqlite3.DatabaseError as exc:
@@ -110,13 +122,27 @@ class SqliteRegistry:
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE: take the write lock first, so that what is read stays true."""
-        self.db.execute("BEGIN IMMEDIATE")
+        with self._damage_reported():
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    @contextmanager
+    def _damage_reported(self) -> Iterator[None]:
+        """A damaged file (malformed pages, a dropped table, a cell that is not JSON) is a
+        usage error that names it, never a crash and never a silent new start."""
         try:
             yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise UsageError(f"the registry {self.file} is damaged ({exc}); restore it") from None
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise UsageError(
+                f"the registry {self.file} holds a record envc cannot read ({exc}); restore it"
+            ) from None
 
     def close(self) -> None:
         self.db.close()
@@ -221,6 +247,12 @@ class SqliteRegistry:
     def _rows(
         self, where: str, parameters: tuple[Any, ...], manifests: bool = True
     ) -> list[EnvironmentRecord]:
+        with self._damage_reported():
+            return self._read_rows(where, parameters, manifests)
+
+    def _read_rows(
+        self, where: str, parameters: tuple[Any, ...], manifests: bool
+    ) -> list[EnvironmentRecord]:
         columns = _COLUMNS if manifests else _COLUMNS.replace("manifest", "NULL")
         rows = self.db.execute(f"SELECT {columns} FROM versions {where}", parameters).fetchall()
         labels: dict[tuple[str, int], list[str]] = {}
@@ -256,3 +288,17 @@ class SqliteRegistry:
             )
             for row in rows
         ]
+
+
+def _create(file: Path) -> None:
+    """Create the registry at `file` whole: its schema written in a file of its own, then linked
+    into place (two processes creating it at once: the second keeps the first's)."""
+    temporary = file.with_name(f".{file.name}.{os.getpid()}.new")
+    temporary.unlink(missing_ok=True)
+    try:
+        SqliteRegistry(temporary, new=True).close()
+        with suppress(FileExistsError):
+            os.link(temporary, file)
+    finally:
+        for leftover in (temporary, *temporary.parent.glob(f"{temporary.name}-*")):
+            leftover.unlink(missing_ok=True)
