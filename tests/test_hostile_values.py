@@ -89,3 +89,30 @@ def test_a_registry_version_beyond_any_counter_is_a_finding(make_repo: RepoFacto
     root = make_repo({"environments/hostile/env.yaml": BASE + "version: 9223372036854775807\n"})
     report = validate(root=root, cwd=root)
     assert [(d.line, d.rule) for d in report.diagnostics] == [(4, "schema-maximum")]
+
+
+def test_a_deep_extends_chain_is_a_finding_in_linear_time(make_repo: RepoFactory) -> None:
+    """2,000 environments each extending the one before: found, quickly (it was cubic)."""
+    import time
+
+    files = {"environments/e0/env.yaml": BASE.replace("hostile", "e0")}
+    for index in range(1, 2000):
+        files[f"environments/e{index}/env.yaml"] = (
+            f"schema_version: 1\nname: e{index}\nextends: e{index - 1}\n"
+        )
+    root = make_repo(files)
+    started = time.monotonic()
+    report = validate(root=root, cwd=root)
+    assert time.monotonic() - started < 20
+    deep = {d.path for d in report.diagnostics if d.rule == "extends-depth"}
+    assert len(deep) == 2000 - 32 and "environments/e31/env.yaml" not in deep
+    assert "environments/e32/env.yaml" in deep
+
+
+def test_a_name_shared_by_thousands_is_reported_in_bounded_words(make_repo: RepoFactory) -> None:
+    files = {f"environments/e{index}/env.yaml": BASE for index in range(2000)}
+    root = make_repo(files)
+    report = validate(root=root, cwd=root)
+    messages = [d.message for d in report.diagnostics if d.rule == "duplicate-name"]
+    assert len(messages) == 2000
+    assert max(len(m) for m in messages) < 400 and "and 1994 more" in messages[0]

@@ -17,7 +17,7 @@ from typing import Any
 
 from compiler.errors import Diagnostic
 from compiler.load.yamlio import Document, JsonPath, format_json_path
-from compiler.manifest.inherit import merge_chain, python_settings
+from compiler.manifest.inherit import merge, python_settings, rebase
 from compiler.manifest.patterns import RELATIVE_PATH_PATTERN
 from compiler.validate.packages import SpecChecks
 from compiler.validate.references import (
@@ -109,17 +109,33 @@ def _string(data: Any, *keys: str) -> str | None:
 
 def _chain(manifest: ManifestFile, by_name: Mapping[str, ManifestFile]) -> list[ManifestFile]:
     """The manifest and its ancestors, root first; stops at an unknown parent or a cycle."""
-    chain = [manifest]
-    while True:
+    chain, seen = [manifest], {id(manifest)}
+    while len(chain) <= MAX_EXTENDS_DEPTH:  # one more than allowed: enough to say it is too deep
         parent = by_name.get(chain[-1].parent or "")
-        if parent is None or parent in chain or not parent.schema_ok:
-            return chain[::-1]
+        if parent is None or id(parent) in seen or not parent.schema_ok:
+            break
         chain.append(parent)
+        seen.add(id(parent))
+    return chain[::-1]
 
 
-def _effective(chain: list[ManifestFile]) -> dict[str, Any]:
-    """The manifest's data after `extends`."""
-    return merge_chain([(member.doc.data, "") for member in chain])
+class _Effective:
+    """Manifests' data after `extends`, each chain merged once: a child's is its parent's with
+    its own laid over (linear in the depth of `extends`, not quadratic)."""
+
+    def __init__(self) -> None:
+        self._merged: dict[tuple[int, int, int], dict[str, Any]] = {}
+
+    def __call__(self, chain: list[ManifestFile]) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for depth, member in enumerate(chain, start=1):
+            # root first; a prefix is fixed by its root, its last member and its length (each
+            # manifest has one parent), and merged once, whoever asks
+            key = (id(chain[0]), id(member), depth)
+            if key not in self._merged:
+                self._merged[key] = merge(merged, rebase(member.doc.data, ""))
+            merged = self._merged[key]
+        return merged
 
 
 def _conflicts(merged: Mapping[str, Any]) -> list[tuple[JsonPath, str]]:
@@ -189,16 +205,16 @@ def _conflicts(merged: Mapping[str, Any]) -> list[tuple[JsonPath, str]]:
 
 
 def check_conflicts(
-    manifest: ManifestFile, by_name: Mapping[str, ManifestFile]
+    manifest: ManifestFile, by_name: Mapping[str, ManifestFile], effective: _Effective
 ) -> list[Diagnostic]:
     """Settings that exclude each other once parents are merged in. A conflict the parents
     already have is reported on the parent; one that only inheritance creates is reported here,
     at the conflicting key or else at `extends`."""
     chain = _chain(manifest, by_name)
-    inherited = set(_conflicts(_effective(chain[:-1]))) if len(chain) > 1 else set()
+    inherited = set(_conflicts(effective(chain[:-1]))) if len(chain) > 1 else set()
     doc = manifest.doc
     found = []
-    for path, message in _conflicts(_effective(chain)):
+    for path, message in _conflicts(effective(chain)):
         if (path, message) in inherited:
             continue
         if path in doc.positions:
@@ -341,11 +357,20 @@ def name_clashes(owners: Iterable[tuple[str, str]]) -> dict[str, str]:
     for path, name in owners:
         paths.setdefault(name, []).append(path)
     return {
-        path: f"name {name!r} is also used by {', '.join(p for p in used if p != path)}"
+        path: f"name {name!r} is also used by {_listed([p for p in used if p != path])}"
         for name, used in paths.items()
         if len(used) > 1
         for path in used
     }
+
+
+MAX_LISTED = 5  # a message names a few, and counts the rest: never the whole repository
+MAX_EXTENDS_DEPTH = 32  # environments in one extends chain (deeper is a design problem)
+
+
+def _listed(items: list[str]) -> str:
+    shown = ", ".join(items[:MAX_LISTED])
+    return shown if len(items) <= MAX_LISTED else f"{shown} and {len(items) - MAX_LISTED} more"
 
 
 def check_repository(targets: list[ManifestFile], everyone: list[ManifestFile]) -> list[Diagnostic]:
@@ -356,6 +381,7 @@ def check_repository(targets: list[ManifestFile], everyone: list[ManifestFile]) 
             by_name.setdefault(manifest.name, []).append(manifest)
     unique = {name: owners[0] for name, owners in by_name.items()}
     clashes = name_clashes((str(m.doc.path), m.name) for m in everyone if m.name is not None)
+    effective = _Effective()
     # A manifest that failed to load still answers to its folder's name, so a broken parent does
     # not also produce "unknown parent" noise in every child.
     folders = {m.file.parent.name for m in everyone if m.name is None}
@@ -366,7 +392,7 @@ def check_repository(targets: list[ManifestFile], everyone: list[ManifestFile]) 
             found.append(doc.diagnostic(("name",), clashes[str(doc.path)], DUPLICATE_NAME))
         found.extend(_check_parent(manifest, unique, folders))
         if manifest.schema_ok:
-            found.extend(check_conflicts(manifest, unique))
+            found.extend(check_conflicts(manifest, unique, effective))
     return found
 
 
@@ -393,17 +419,28 @@ def _check_parent(
         return [
             doc.diagnostic(("extends",), "extends cycle: " + " -> ".join(cycle), "extends-cycle")
         ]
+    if len(_chain(manifest, unique)) > MAX_EXTENDS_DEPTH:
+        return [
+            doc.diagnostic(
+                ("extends",),
+                f"extends chains at most {MAX_EXTENDS_DEPTH} environments; this one is longer",
+                "extends-depth",
+            )
+        ]
     return []
 
 
 def _cycle_through(manifest: ManifestFile, by_name: Mapping[str, ManifestFile]) -> list[str]:
     seen = [manifest.name]
+    visited = {manifest.name}
     current = manifest.parent
-    while current is not None and current in by_name:
+    while current is not None and current in by_name and len(seen) <= MAX_EXTENDS_DEPTH:
         if current == manifest.name:
-            return [*seen, current]  # type: ignore[list-item]
-        if current in seen:
+            shown = seen if len(seen) <= MAX_LISTED else [*seen[:MAX_LISTED], "…"]
+            return [*shown, current]  # type: ignore[list-item]
+        if current in visited:
             return []  # a cycle further up, reported on its own members
         seen.append(current)
+        visited.add(current)
         current = by_name[current].parent
     return []
