@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from urllib.parse import quote
 
 from compiler.errors import UsageError
 
@@ -35,6 +36,31 @@ def expand(texts: Sequence[str], what: str) -> tuple[list[str], list[str]]:
         raise UsageError(f"{what} needs the environment variable(s) {', '.join(missing)}")
     expanded = [_PLACEHOLDER.sub(lambda match: os.environ[match.group(1)], t) for t in texts]
     return expanded, [os.environ[name] for name in names]
+
+
+def expand_url(url: str, what: str) -> tuple[str, list[str]]:
+    """`url` with its `${VAR}` placeholders filled (as `expand`); a value that lands in the
+    URL's credentials (user info, an anaconda.org `/t/<token>/`) is percent-encoded, so a
+    secret with '/', '#', '?' or '@' stays the credential it is. Returns the URL and the
+    secrets (as given and as encoded) to redact."""
+    expand([url], what)  # every variable is set, or one error names all that are not
+    secrets: list[str] = []
+
+    def fill(text: str, encode: bool) -> str:
+        def value(match: re.Match[str]) -> str:
+            raw = os.environ[match.group(1)]
+            encoded = quote(raw, safe="") if encode else raw
+            secrets.extend({raw, encoded})
+            return encoded
+
+        return _PLACEHOLDER.sub(value, text)
+
+    def credentials(match: re.Match[str]) -> str:
+        return match.group(0).replace(match.group(1), fill(match.group(1), True))
+
+    url = _URL_USERINFO.sub(credentials, url, count=1)
+    url = _CHANNEL_TOKEN.sub(credentials, url, count=1)
+    return fill(url, False), secrets
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:

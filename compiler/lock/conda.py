@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from compiler._util.credentials import expand, redact, without_credentials
+from compiler._util.credentials import expand_url, redact, without_credentials
 from compiler._util.files import write_atomically
 from compiler.errors import EnvcError, UsageError
 
@@ -203,8 +203,8 @@ def solve_in_child(requests: list[SolveRequest]) -> list[list[dict[str, Any]]]:
     for request in requests:
         channels = []
         for channel in request.channels:
-            [source], values = expand(
-                [channel.source], f"channel {without_credentials(channel.source)}"
+            source, values = expand_url(
+                channel.source, f"channel {without_credentials(channel.source)}"
             )
             secrets += [value for value in values if value]
             channels.append(ChannelSource(without_credentials(channel.canonical), source))

@@ -124,6 +124,9 @@ def lock_environment(
     The solver keeps the currently locked versions where the specs allow, except for the
     packages named in `update` (None: keep nothing, re-solve everything)."""
     preferred = None if update is None else _preferred(folder, inputs.platforms, update)
+    # The solver's cache may hold what private channels answered: the owner's eyes only.
+    (cache / "rattler").mkdir(parents=True, exist_ok=True, mode=0o700)
+    (cache / "rattler").chmod(0o700)
     records = solve_lock(inputs, mirrors, cache / "rattler", preferred) if inputs.specs else {}
     contents: dict[str, str] = {}
     for platform in inputs.platforms:

@@ -70,6 +70,16 @@ def check_conda_file(file: Path, display: str, specs: SpecChecks) -> list[Diagno
     for key in ("channels", "dependencies"):
         if key in data and not isinstance(data[key], list):
             found.append(doc.diagnostic((key,), f"'{key}' must be a list", "conda-file"))
+    if data.get("variables"):
+        found.append(
+            doc.diagnostic(
+                ("variables",),
+                "variables in a conda file do not reach the environment envc builds: set them "
+                "under variables: in env.yaml",
+                "conda-file",
+                key=True,
+            )
+        )
     for index, channel in enumerate(data.get("channels") or []):
         if not isinstance(channel, str):
             found.append(
