@@ -22,8 +22,9 @@ from compiler.load.yamlio import Document, read_yaml
 from compiler.manifest.sources import ValidManifest
 from compiler.validate.index import ManifestIndex
 from compiler.validate.packages import KnownGoodSpecs, SpecChecks
-from compiler.validate.rules import ManifestFile, check_manifest, check_repository, check_strings
+from compiler.validate.rules import ManifestFile, check_manifest, check_repository
 from compiler.validate.schema import check_schema, conforms
+from compiler.validate.values import check_strings
 
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 400
