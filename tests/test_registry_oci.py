@@ -234,3 +234,47 @@ def test_credentials_from_the_environment_or_docker_config_and_never_shown(
         listed = CliRunner().invoke(main, ["list", "--format", "json", *options])
         assert listed.exit_code == 0, listed.output
         assert [r["name"] for r in json.loads(listed.output)] == ["other"]
+
+
+@pytest.mark.parametrize("fault", ["drop", "hang", "garbage", "trickle", "delay"])
+@pytest.mark.parametrize("command", ["list", "show env-0", "register"])
+def test_a_faulty_registry_is_a_bounded_usage_error_and_loses_nothing(
+    server: Server, url: str, monkeypatch: pytest.MonkeyPatch, fault: str, command: str
+) -> None:
+    """Through a proxy that drops, hangs, answers garbage, trickles or delays: exit 2 naming the
+    registry within the deadline (delay: it works), and what was registered stays exactly so."""
+    import time as clock
+
+    from tests.fault_proxy import fault_proxy
+
+    monkeypatch.setattr("compiler.registry.distribution.TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr("compiler.registry.distribution.REQUEST_DEADLINE_SECONDS", 2)
+    registry = open_registry(url, PROJECT, plain_http=True)
+    registry.register(candidate("env-0", 1))
+    path = url.split("/", 3)[3]
+    with fault_proxy(server.host, fault) as proxy:
+        proxied = f"oci://{proxy}/{path}"
+        started = clock.monotonic()
+        if command == "register":
+            try:
+                faulty = open_registry(proxied, PROJECT, plain_http=True)
+                outcome = faulty.register(candidate("env-0", 2))
+            except UsageError as exc:
+                assert proxy in str(exc)
+                outcome = None
+            code = 0 if outcome is not None else 2
+        else:
+            result = CliRunner().invoke(
+                main,
+                [*command.split(), "--registry", proxied, "--plain-http", "--repo", str(PROJECT)],
+            )
+            code = result.exit_code
+            assert "Traceback" not in result.output
+            if code:
+                assert proxy in result.output, result.output
+        elapsed = clock.monotonic() - started
+    assert code == (0 if fault == "delay" else 2), (fault, command)
+    assert elapsed < 30, elapsed
+    # nothing half-registered: env-0 is 1 (and 2 only if that registration was acknowledged)
+    versions = [r.version for r in registry.versions("env-0")]
+    assert versions == ([1, 2] if command == "register" and code == 0 else [1]), versions

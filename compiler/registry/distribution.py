@@ -24,8 +24,9 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -35,12 +36,42 @@ import requests
 
 from compiler.errors import UsageError
 
-TIMEOUT_SECONDS = 30
+TIMEOUT_SECONDS = 30  # for the connection, and between two reads of an answer
+REQUEST_DEADLINE_SECONDS = 120  # for one request, its whole answer read
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 _CHALLENGE_PARAMETER = re.compile(r'(\w+)="([^"]*)"')
 
 
-def send(host: str, request: Callable[[], requests.Response]) -> requests.Response:
+@dataclass(frozen=True)
+class Answer:
+    """A registry's whole answer, read within the deadline."""
+
+    status_code: int
+    headers: Mapping[str, str]  # requests' case-insensitive mapping
+    content: bytes
+    host: str
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.content)
+        except ValueError:  # garbage: a proxy's error page, a truncated body
+            raise UsageError(
+                f"the registry at {self.host} answered {self.status_code} with something that "
+                "is not JSON"
+            ) from None
+
+    @property
+    def links(self) -> dict[str, dict[str, str]]:
+        """The Link header's links by rel (pagination), as requests parses them."""
+        header = self.headers.get("link")
+        if not header:
+            return {}
+        found = requests.utils.parse_header_links(header)
+        return {link.get("rel") or link.get("url", ""): link for link in found}
+
+
+def send(host: str, request: Callable[[], Answer]) -> Answer:
     """Run `request`; network failures become usage errors that say what to do."""
     try:
         return request()
@@ -52,6 +83,31 @@ def send(host: str, request: Callable[[], requests.Response]) -> requests.Respon
         raise UsageError(f"cannot reach the registry at {host}") from None
     except requests.Timeout:
         raise UsageError(f"the registry at {host} did not answer in time") from None
+    except requests.RequestException as exc:  # a broken answer (bad chunking, bad encoding)
+        raise UsageError(
+            f"the registry at {host} answered unreadably ({type(exc).__name__})"
+        ) from None
+
+
+def fetch(session: requests.Session, host: str, method: str, url: str, **kwargs: Any) -> Answer:
+    """One request, its answer read whole within REQUEST_DEADLINE_SECONDS (a registry that
+    trickles its answer is cut off, not waited on for ever) and MAX_ANSWER_BYTES."""
+    deadline = time.monotonic() + REQUEST_DEADLINE_SECONDS
+
+    def run() -> Answer:
+        response = session.request(method, url, timeout=TIMEOUT_SECONDS, stream=True, **kwargs)
+        with response:
+            chunks, size = [], 0
+            for chunk in response.iter_content(64 * 1024):
+                chunks.append(chunk)
+                size += len(chunk)
+                if time.monotonic() > deadline:
+                    raise requests.Timeout()
+                if size > MAX_ANSWER_BYTES:
+                    raise UsageError(f"the registry at {host} answered more than envc reads")
+            return Answer(response.status_code, response.headers, b"".join(chunks), host)
+
+    return send(host, run)
 
 
 def credentials(host: str) -> tuple[str, str] | None:
@@ -125,7 +181,7 @@ class Distribution:
     def url(self, path: str) -> str:
         return urljoin(self.base, path)
 
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, url: str, **kwargs: Any) -> Answer:
         """One request; a server error is tried twice more (every request envc makes is
         idempotent), a network failure is a usage error at once."""
         for pause in (0.05, 0.3, None):
@@ -135,14 +191,14 @@ class Distribution:
             time.sleep(pause)
         raise AssertionError("unreachable")
 
-    def _authenticated(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _authenticated(self, method: str, url: str, **kwargs: Any) -> Answer:
         """When the registry asks for credentials, the request is made once more with them."""
         response = self._send(method, url, **kwargs)
         if response.status_code == 401 and self._authenticate(response):
             response = self._send(method, url, **kwargs)
         return response
 
-    def check(self, response: requests.Response, what: str) -> requests.Response:
+    def check(self, response: Answer, what: str) -> Answer:
         if response.status_code in (401, 403):
             raise UsageError(f"the registry at {self.host} refused access to {what}")
         if response.status_code >= 400:
@@ -165,7 +221,7 @@ class Distribution:
             url = self.url(link) if link else ""
         return items
 
-    def _note_time(self, response: requests.Response) -> None:
+    def _note_time(self, response: Answer) -> None:
         """Remember the registry's clock: claims are aged by it, so writers' clocks never
         matter."""
         with suppress(KeyError, TypeError, ValueError):
@@ -212,23 +268,18 @@ class Distribution:
         document: dict[str, Any] = self.check(response, f"{repository}@{digest}").json()
         return document
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, url: str, **kwargs: Any) -> Answer:
         headers = dict(kwargs.pop("headers", None) or {})
         if self._authorization:
             headers["Authorization"] = self._authorization
-        return send(
-            self.host,
-            lambda: self.session.request(
-                method, url, headers=headers, timeout=TIMEOUT_SECONDS, **kwargs
-            ),
-        )
+        return fetch(self.session, self.host, method, url, headers=headers, **kwargs)
 
     def _login(self) -> tuple[str, str] | None:
         if not self._looked_up:
             self._credentials, self._looked_up = credentials(self.host), True
         return self._credentials
 
-    def _authenticate(self, response: requests.Response) -> bool:
+    def _authenticate(self, response: Answer) -> bool:
         """Set the Authorization the challenge of `response` asks for; False when it cannot be
         met (no credentials for Basic, no token from the realm)."""
         scheme, parameters = _challenge(response.headers.get("WWW-Authenticate", ""))
@@ -243,10 +294,7 @@ class Distribution:
             return False
         query = {k: v for k, v in parameters.items() if k in ("service", "scope")}
         realm = parameters["realm"] + ("?" + urlencode(query) if query else "")
-        answer = send(
-            self.host,
-            lambda: self.session.get(realm, auth=login, timeout=TIMEOUT_SECONDS),
-        )
+        answer = fetch(self.session, self.host, "GET", realm, auth=login)
         if answer.status_code >= 400:
             raise UsageError(f"the registry at {self.host} refused access ({answer.status_code})")
         try:
