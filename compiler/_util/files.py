@@ -26,6 +26,11 @@ class UnreadableFile(EnvcError):
         self.rule = rule
 
 
+def shown_path(path: Path, root: Path) -> str:
+    """`path` as messages name it: relative to the repository `root` when inside it."""
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
 def read_bounded(file: Path | str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of regular file `file`, at most `max_bytes` of them; symbolic links are not
     followed. Raises UnreadableFile with a message that does not repeat the path."""

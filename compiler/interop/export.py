@@ -18,6 +18,7 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+from compiler._util.files import shown_path
 from compiler.errors import EnvcError, UsageError
 from compiler.lock.inputs import (
     declared_packages,
@@ -107,8 +108,7 @@ def _fresh_lockfile(manifest: Manifest, root: Path, folder: Path, file: str) -> 
     inputs = lock_inputs(manifest, root, load_config(root).channels)
     if inputs is None or file not in inputs.files():
         raise EnvcError(f"{manifest.name}: has no {file} (nothing of that kind to lock)")
-    shown = folder.relative_to(root).as_posix() if folder.is_relative_to(root) else str(folder)
-    return fresh_lockfiles(inputs, folder, shown)[file]
+    return fresh_lockfiles(inputs, folder, shown_path(folder, root))[file]
 
 
 def export_environment(

@@ -96,6 +96,10 @@ def read_base_dockerfile(
             problems += [
                 Problem(instruction.start_line, message) for message in context.add(source)
             ]
+    if context.truncated:
+        problems.append(
+            Problem(1, f"the Dockerfile's folder holds more than {MAX_CONTEXT_ENTRIES} entries")
+        )
     if context.total > MAX_CONTEXT_BYTES:
         problems.append(Problem(1, f"the build context is larger than {_mib(MAX_CONTEXT_BYTES)}"))
     if problems:
@@ -117,6 +121,7 @@ class _Context:
         self.folder = folder
         self.real = os.path.realpath(folder)
         self.entries = _walk(folder)
+        self.truncated = len(self.entries) >= MAX_CONTEXT_ENTRIES
         self.chosen: dict[str, Path] = {}  # relative path -> the regular file to read
         self.named: set[str] = set()
         self.total = 0

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from compiler import __version__
+from compiler._util.files import shown_path
 from compiler.errors import EnvcError, UsageError
 from compiler.load.buildcontext import read_base_dockerfile
 from compiler.lock.inputs import LockInputs, explicit_file, lock_inputs, pip_file
@@ -88,8 +89,7 @@ def render_environment(
     # A user-managed environment creates nothing, so it has nothing to lock.
     inputs = None if user_managed else lock_inputs(manifest, root, default_channels)
     # Read once: the freshness check and the content address both need every byte.
-    shown = folder.relative_to(root).as_posix() if folder.is_relative_to(root) else str(folder)
-    lockfiles = fresh_lockfiles(inputs, folder, shown) if inputs else {}
+    lockfiles = fresh_lockfiles(inputs, folder, shown_path(folder, root)) if inputs else {}
     context, base_image = _context_files(
         manifest, root, inputs, lockfiles, catalog, environment, user_managed
     )

@@ -56,11 +56,11 @@ class RepositoryConfig:
 
 def load_config(root: Path) -> RepositoryConfig:
     """`envc.yaml` of the repository at `root`, or the defaults when there is none."""
-    from compiler.validate.schema import CONFIG, check_schema
-
     file = root / CONFIG_FILE
     if not file.exists() and not file.is_symlink():
         return RepositoryConfig()
+    from compiler.validate.schema import CONFIG, check_schema
+
     doc = read_yaml(file, CONFIG_FILE)
     problems = list(doc.diagnostics) if not doc.ok else check_schema(doc, CONFIG)
     if doc.ok and not isinstance(doc.data, (dict, type(None))):
