@@ -121,7 +121,7 @@ FORGERIES: dict[str, tuple[str, Forgery, str]] = {
     "conda-lock-not-yaml": (
         "conda-lock.yml",
         lambda t: t.replace("\nversion: 1\n", "\nversion: [1\n", 1),
-        "not a conda-lock file envc can read",
+        "not a conda-lock file",
     ),
     "requirements-extra-index": (
         "requirements-linux-64.txt",

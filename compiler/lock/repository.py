@@ -1,7 +1,8 @@
 """Locking a repository: which environments to (re)lock, solving them, writing their files.
 
-The inputs, lockfile formats and the staleness rules are in lock.py; this module runs the
-solvers (conda.py for conda, pip.py for pip) and writes what they return.
+The inputs, lockfile formats and the staleness rules are in inputs.py, lockfiles.py and
+staleness.py; this module runs the solvers (conda.py for conda, pip.py for pip) and writes what
+they return.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from compiler.lock.lockfiles import (
     seal_lock_set,
 )
 from compiler.lock.pip import PipIndex, resolve_pip
-from compiler.lock.staleness import staleness
+from compiler.lock.staleness import VerifiedLocks, staleness
 from compiler.manifest.sources import ValidManifests
 from compiler.validate.config import DEFAULT_CHANNELS
 
@@ -189,13 +190,14 @@ def lock_repository(
         raise UsageError(f"no environment named {', '.join(unknown)}")
     outcomes = []
     selected = sorted(names or manifests)
+    verified = VerifiedLocks.of_user()
     for done, name in enumerate(selected):
         folder = root / manifests[name][1]
         inputs = lock_inputs(resolve(name, manifests), root, default_channels)
         if inputs is None:
             outcomes.append(LockOutcome(name, "skipped", ("no packages to lock",)))
             continue
-        reasons = tuple(staleness(inputs, folder, shown=manifests[name].folder))
+        reasons = tuple(staleness(inputs, folder, shown=manifests[name].folder, verified=verified))
         updating = _locked_names(folder, inputs.platforms) & set(update) if update else set()
         if check:
             outcomes.append(LockOutcome(name, "stale" if reasons else "fresh", reasons))
@@ -219,4 +221,5 @@ def lock_repository(
                 continue
             log.debug("%s: locked in %.1f s", name, time.monotonic() - started)
             outcomes.append(LockOutcome(name, "locked", reasons))
+    verified.save()
     return outcomes

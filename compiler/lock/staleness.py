@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from compiler._util.files import read_bounded
+from compiler import __version__
+from compiler._util.cache import read_json, write_json
 from compiler.errors import EnvcError
-from compiler.lock.inputs import CONDA_LOCK_FILE, LOCK_FORMAT_VERSION, LockInputs, canonical_json
-from compiler.lock.lockfiles import MAX_LOCK_BYTES, intact, read_header, read_lockfiles
+from compiler.lock.inputs import LOCK_FORMAT_VERSION, LockInputs, canonical_json
+from compiler.lock.lockfiles import intact, read_header, read_lockfiles
 from compiler.lock.verify import verify
 
 _LIST_KEYS = ("specs", "pip", "channels", "platforms")
@@ -56,8 +59,49 @@ def fresh_lockfiles(inputs: LockInputs, folder: Path, shown: str = "") -> dict[s
     return texts
 
 
+class VerifiedLocks:
+    """Locks this machine has verified, by a digest of all that verification reads (envc's
+    version, the inputs' fingerprint, every lockfile's text): the same bytes need not be read
+    again (py-rattler parses a large conda-lock.yml in ~10 ms). Kept in the user's cache folder,
+    never in the repository, so a pull request cannot vouch for its own lock."""
+
+    LIMIT = 200_000
+
+    def __init__(self, file: Path | None = None) -> None:
+        self.file = file
+        stored = read_json(file) if file else None
+        self.keys = {k for k in stored if isinstance(k, str)} if isinstance(stored, list) else set()
+        self.added = False
+
+    @classmethod
+    def of_user(cls) -> VerifiedLocks:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+        return cls(Path(base, "envc", "verified-locks.json"))
+
+    @staticmethod
+    def key(inputs: LockInputs, texts: Mapping[str, str]) -> str:
+        digest = hashlib.sha256(f"{__version__}\0{inputs.fingerprint()}\0".encode())
+        for name in sorted(texts):
+            digest.update(f"{name}\0{texts[name]}\0".encode())
+        return digest.hexdigest()
+
+    def add(self, key: str) -> None:
+        if len(self.keys) >= self.LIMIT:
+            self.keys.clear()
+        self.keys.add(key)
+        self.added = True
+
+    def save(self) -> None:
+        if self.file is not None and self.added:
+            write_json(self.file, sorted(self.keys))
+
+
 def staleness(
-    inputs: LockInputs, folder: Path, texts: Mapping[str, str] | None = None, shown: str = ""
+    inputs: LockInputs,
+    folder: Path,
+    texts: Mapping[str, str] | None = None,
+    shown: str = "",
+    verified: VerifiedLocks | None = None,
 ) -> list[str]:
     """Why the lock in `folder` does not match `inputs` (empty: fresh). Never solves.
 
@@ -69,10 +113,13 @@ def staleness(
     fingerprint = inputs.fingerprint()
     texts = texts or read_lockfiles(folder, files)
     if all(intact(folder / name, fingerprint, texts.get(name)) for name in files):
+        key = VerifiedLocks.key(inputs, texts) if verified is not None else ""
+        if verified is not None and key in verified.keys:
+            return []
         prefix = f"{shown}/" if shown else ""
-        found = [f"{prefix}{problem}" for problem in verify(inputs, texts)]
-        if inputs.specs and not found:
-            found += unsatisfied(inputs, folder)
+        found = [f"{prefix}{problem}" for problem in verify(inputs, folder, texts)]
+        if verified is not None and not found:
+            verified.add(key)
         return found
     stored = _stored_inputs(folder, files)
     if stored is None:
@@ -102,9 +149,7 @@ def staleness(
         reasons.append("lock inputs changed")
     if not reasons:  # the same inputs: the files were changed, say how
         prefix = f"{shown}/" if shown else ""
-        reasons += [f"{prefix}{problem}" for problem in verify(inputs, texts)]
-        if inputs.specs:
-            reasons += unsatisfied(inputs, folder)
+        reasons += [f"{prefix}{problem}" for problem in verify(inputs, folder, texts)]
         for name in files:
             if not (folder / name).is_file():
                 reasons.append(f"{name} is missing")
@@ -116,31 +161,3 @@ def staleness(
 def key_order_changed(before: list[str], after: list[str]) -> bool:
     common = [c for c in after if c in before]
     return common != [c for c in before if c in after]
-
-
-def unsatisfied(inputs: LockInputs, folder: Path) -> list[str]:
-    """Specs that no record of `conda-lock.yml` satisfies (a hand-edited lock), per platform.
-    The file is read with py-rattler's lockfile reader, the one conda-lock's format has."""
-    from rattler import LockFile, MatchSpec
-
-    file = folder / CONDA_LOCK_FILE
-    try:
-        read_bounded(file, MAX_LOCK_BYTES)  # a regular file of sane size: the reader takes it whole
-        environment = LockFile.from_path(file).default_environment()
-    except Exception as exc:  # UnreadableFile, or py-rattler's parse errors (its own types)
-        return [f"{CONDA_LOCK_FILE} cannot be read: {str(exc).splitlines()[0][:200]}"]
-    if environment is None:
-        return [f"{CONDA_LOCK_FILE} has no default environment"]
-    platforms = {platform.name: platform for platform in environment.platforms()}
-    reasons = []
-    for platform in inputs.platforms:
-        records = (
-            environment.conda_repodata_records_for_platform(platforms[platform]) or []
-            if platform in platforms
-            else []
-        )
-        for spec in inputs.specs:
-            match = MatchSpec(spec)
-            if not any(match.matches(record) for record in records):
-                reasons.append(f"{platform}: no locked package satisfies {spec!r}")
-    return reasons

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compiler._util.credentials import without_credentials
-from compiler.load.yamlio import parse_yaml
 from compiler.lock.inputs import CONDA_LOCK_FILE, LockInputs, explicit_file, pip_file, pylock_file
 from compiler.lock.lockfiles import LOCK_SET_KEY, lock_set_id, read_header
 
@@ -36,6 +35,7 @@ _HASH = re.compile(r"^\s+--hash=sha256:[0-9a-f]{64}\s*(?P<more>\\)?$")
 _PACKAGE_FILE = re.compile(r"^[^/#\s]+\.(?:conda|tar\.bz2)$")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 _EXCERPT = 80
+_UNDECLARED = "is not from a declared channel"
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,9 @@ def _body(texts: Mapping[str, str], name: str) -> tuple[str, int] | None:
     return body, texts[name][: len(texts[name]) - len(body)].count("\n")
 
 
-def verify(inputs: LockInputs, texts: Mapping[str, str]) -> list[LockProblem]:
-    """What is wrong with the contents of the lockfiles `texts` (name -> text) for `inputs`."""
+def verify(inputs: LockInputs, folder: Path, texts: Mapping[str, str]) -> list[LockProblem]:
+    """What is wrong with the contents of the lockfiles in `folder` (`texts`: name -> text,
+    as read) for `inputs`."""
     problems = _one_set(texts)
     channels = [without_credentials(c).rstrip("/") + "/" for c in inputs.channels]
     explicit: dict[str, set[str]] = {}
@@ -77,7 +78,7 @@ def verify(inputs: LockInputs, texts: Mapping[str, str]) -> list[LockProblem]:
             explicit[platform] = urls
             problems += found_problems
     if inputs.specs and CONDA_LOCK_FILE in texts:
-        problems += _conda_lock(inputs, texts[CONDA_LOCK_FILE], channels, explicit)
+        problems += _conda_lock(inputs, folder, channels, explicit)
     for platform in inputs.platforms if inputs.pip else ():
         requirements = _body(texts, pip_file(platform))
         if requirements is None:
@@ -130,9 +131,7 @@ def _explicit(
         channel = next((c for c in channels if url.startswith(c)), None)
         rest = url[len(channel) - 1 :] if channel else ""
         if channel is None:
-            problems.append(
-                LockProblem(name, number, f"{_excerpt(url)} is not from a declared channel")
-            )
+            problems.append(LockProblem(name, number, f"{_excerpt(url)} {_UNDECLARED}"))
         elif not rest.startswith(subdirs) or not _PACKAGE_FILE.match(rest.split("/", 2)[-1]):
             problems.append(
                 LockProblem(name, number, f"{_excerpt(url)} is not a {platform} or noarch package")
@@ -145,44 +144,40 @@ def _explicit(
 
 
 def _conda_lock(
-    inputs: LockInputs, text: str, channels: list[str], explicit: Mapping[str, set[str]]
+    inputs: LockInputs, folder: Path, channels: list[str], explicit: Mapping[str, set[str]]
 ) -> list[LockProblem]:
-    doc = parse_yaml(CONDA_LOCK_FILE, text.encode())
-    packages = doc.data.get("package") if isinstance(doc.data, dict) else None
-    if doc.diagnostics or not isinstance(packages, list):
-        return [LockProblem(CONDA_LOCK_FILE, 1, "not a conda-lock file envc can read")]
+    """conda-lock.yml, read with py-rattler's lockfile reader (the format's own, and fast):
+    conda packages of declared channels only, the same as the explicit files, every spec met."""
+    from rattler import LockFile, MatchSpec
+
+    try:
+        environment = LockFile.from_path(folder / CONDA_LOCK_FILE).default_environment()
+    except Exception as exc:  # py-rattler's parse errors are its own types
+        return [LockProblem(CONDA_LOCK_FILE, 1, f"not a conda-lock file: {_excerpt(str(exc))}")]
+    if environment is None:
+        return [LockProblem(CONDA_LOCK_FILE, 1, "no default environment")]
     problems = []
-    listed: dict[str, set[str]] = {platform: set() for platform in inputs.platforms}
-    for index, package in enumerate(packages):
-        line = doc.locate(("package", index))[0]
-        if not isinstance(package, dict) or not isinstance(package.get("url"), str):
-            problems.append(LockProblem(CONDA_LOCK_FILE, line, "a package entry without a url"))
-            continue
-        url, platform = package["url"], package.get("platform")
-        md5 = (
-            (package.get("hash") or {}).get("md5")
-            if isinstance(package.get("hash"), dict)
-            else None
+    platforms = {platform.name: platform for platform in environment.platforms()}
+    for name in sorted(set(platforms) - set(inputs.platforms)):
+        problems.append(LockProblem(CONDA_LOCK_FILE, 1, f"locks {name}, not a locked platform"))
+    if any(environment.pypi_packages().values()):
+        problems.append(LockProblem(CONDA_LOCK_FILE, 1, "holds pip packages: envc locks none here"))
+    for platform in inputs.platforms:
+        records = (
+            environment.conda_repodata_records_for_platform(platforms[platform]) or []
+            if platform in platforms
+            else []
         )
-        if package.get("manager") != "conda" or platform not in listed:
-            problems.append(
-                LockProblem(
-                    CONDA_LOCK_FILE,
-                    line,
-                    f"{_excerpt(url)}: not a conda package of a locked platform",
+        listed = set()
+        for record in records:
+            if not any(record.url.startswith(c) for c in channels):
+                problems.append(
+                    LockProblem(CONDA_LOCK_FILE, 1, f"{_excerpt(record.url)} {_UNDECLARED}")
                 )
-            )
-        elif not any(url.startswith(c) for c in channels):
-            problems.append(
-                LockProblem(
-                    CONDA_LOCK_FILE, line, f"{_excerpt(url)} is not from a declared channel"
-                )
-            )
-        else:
-            listed[platform].add(f"{url}#{md5}" if md5 else url)
-    for platform, urls in listed.items():
-        if platform in explicit and urls != explicit[platform]:
-            differing = sorted(urls ^ explicit[platform])
+            md5 = record.md5.hex() if record.md5 else ""
+            listed.add(f"{record.url}#{md5}" if md5 else record.url)
+        if platform in explicit and listed != explicit[platform]:
+            differing = sorted(listed ^ explicit[platform])
             problems.append(
                 LockProblem(
                     CONDA_LOCK_FILE,
@@ -191,6 +186,13 @@ def _conda_lock(
                     f"{len(differing)} package(s), e.g. {_excerpt(differing[0])}",
                 )
             )
+        for spec in inputs.specs:
+            if not any(MatchSpec(spec).matches(record) for record in records):
+                problems.append(
+                    LockProblem(
+                        CONDA_LOCK_FILE, 1, f"{platform}: no locked package satisfies {spec!r}"
+                    )
+                )
     return problems
 
 
