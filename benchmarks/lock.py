@@ -79,6 +79,12 @@ def main() -> None:
             target = many / "environments" / f"env-{index:04d}"
             shutil.copytree(source, target)
             (target / "env.yaml").write_text(MANIFEST.format(name=f"env-{index:04d}"))
+            for lockfile in target.iterdir():  # each lock names its environment, as envc's do
+                if lockfile.name != "env.yaml":
+                    text = lockfile.read_text().replace(
+                        "envc lock ml", f"envc lock env-{index:04d}"
+                    )
+                    lockfile.write_text(text)
         floor_code = (
             "import hashlib, pathlib\n"
             "for p in sorted(pathlib.Path('environments').glob('*/*')):\n"
