@@ -131,3 +131,24 @@ def test_a_catalog_or_template_that_is_a_fifo_is_refused_not_waited_on(tmp_path:
         load_catalog(root)
     with pytest.raises(EnvcError, match="not a regular file"):
         render(template_environment(root), "Dockerfile.pip.j2", {})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{% include 'broken.j2' %}\n",  # includes itself for ever
+        "{{ 1 / 0 }}\n",
+        "{{ [][1] }}\n",
+        "{{ {}['x'] }}\n",
+        "{{ 'a' + 1 }}\n",
+        "{{ range(10) | max(attribute='nope') }}\n",
+        "{{ ''.join(range(3)) }}\n",
+    ],
+)
+def test_a_repository_template_that_fails_is_an_error_with_its_name(
+    tmp_path: Path, text: str
+) -> None:
+    root = repo_with(tmp_path, {"broken.j2": text})
+    with pytest.raises(EnvcError) as raised:
+        render(template_environment(root), "broken.j2", {})
+    assert str(raised.value).startswith("broken.j2")

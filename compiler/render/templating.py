@@ -111,6 +111,11 @@ def render(environment: SandboxedEnvironment, name: str, context: Mapping[str, A
         raise EnvcError(f"{name}: template not found ({exc.message or exc.name})") from None
     except TemplateError as exc:  # undefined names, sandbox violations
         raise EnvcError(f"{name}:{_template_line(name)}: {exc}") from None
+    except (RecursionError, MemoryError) as exc:  # a template that includes itself, say
+        raise EnvcError(f"{name}: {type(exc).__name__} while rendering") from None
+    except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
+        # a repository template's own mistake: {{ 1 / 0 }}, {{ [][1] }}, {{ 'a' + 1 }}
+        raise EnvcError(f"{name}:{_template_line(name)}: {type(exc).__name__}: {exc}") from None
 
 
 @dataclass(frozen=True)
