@@ -278,3 +278,51 @@ def test_a_faulty_registry_is_a_bounded_usage_error_and_loses_nothing(
     # nothing half-registered: env-0 is 1 (and 2 only if that registration was acknowledged)
     versions = [r.version for r in registry.versions("env-0")]
     assert versions == ([1, 2] if command == "register" and code == 0 else [1]), versions
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from compiler.registry.base import Candidate, open_registry
+from compiler.registry.distribution import Distribution
+put, after = Distribution.put_manifest, int(sys.argv[2])
+count = [0]
+def killed_after(self, repository, reference, manifest):
+    put(self, repository, reference, manifest)
+    count[0] += 1
+    if count[0] == after:
+        os.kill(os.getpid(), signal.SIGKILL)
+Distribution.put_manifest = killed_after
+registry = open_registry(sys.argv[1], Path("."), plain_http=True)
+registry.register(Candidate("killed", sys.argv[3], {"name": "killed"}))
+"""
+
+
+@pytest.mark.parametrize("after", [1, 2, 3])
+def test_a_writer_killed_after_each_write_loses_and_doubles_nothing(
+    url: str, monkeypatch: pytest.MonkeyPatch, after: int
+) -> None:
+    """SIGKILL right after the claim, the version tag or the address tag lands: the next writer
+    of that address gets one version for it (the same N once N was tagged), numbers stay
+    contiguous, and no address is registered twice."""
+    import subprocess
+    import sys
+
+    registry = open_registry(url, PROJECT, plain_http=True)
+    registry.register(candidate("killed", 1))
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, url, str(after), address(2)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert killed.returncode == -9, killed.stderr
+    monkeypatch.setattr("compiler.registry.oci.STALE_SECONDS", 0)  # the dead claim is abandoned
+    again = registry.register(candidate("killed", 2))
+    assert again.record.version == 2
+    assert again.created == (after == 1)  # tagged N: already registered, finished by the next
+    assert registry.register(candidate("killed", 3)).record.version == 3
+    records = registry.versions("killed")
+    assert [r.version for r in records] == [1, 2, 3]
+    assert [r.content_address for r in records] == [address(1), address(2), address(3)]
