@@ -326,3 +326,18 @@ def test_a_writer_killed_after_each_write_loses_and_doubles_nothing(
     records = registry.versions("killed")
     assert [r.version for r in records] == [1, 2, 3]
     assert [r.content_address for r in records] == [address(1), address(2), address(3)]
+
+
+def test_a_record_envc_cannot_read_is_a_usage_error(url: str) -> None:
+    """A version whose manifest or record someone else wrote (missing fields, not JSON)."""
+    from compiler.registry.oci import CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
+
+    registry = open_registry(url, PROJECT, plain_http=True)
+    assert isinstance(registry, OciRegistry)
+    repository = registry._repository("bad")
+    for number, config in enumerate([b'{"name": "bad"}', b"[1, 2]", b"not json"], start=1):
+        descriptor = registry.http.push_blob(repository, config, CONFIG_MEDIA_TYPE)
+        manifest = {"schemaVersion": 2, "mediaType": MANIFEST_MEDIA_TYPE, "config": descriptor}
+        registry.http.put_manifest(repository, str(number), json.dumps(manifest).encode())
+        with pytest.raises(UsageError, match=r"cannot read|malformed|not JSON"):
+            registry.get("bad", number)

@@ -216,7 +216,13 @@ class Distribution:
             if response.status_code == 404:
                 return None
             self.check(response, what)
-            items += response.json().get(key) or []
+            document = response.json()
+            found = document.get(key) if isinstance(document, dict) else None
+            if not isinstance(found, (list, type(None))) or not all(
+                isinstance(item, str) for item in found or []
+            ):
+                raise UsageError(f"the registry at {self.host} answered a malformed {what}")
+            items += found or []
             link = response.links.get("next", {}).get("url")
             url = self.url(link) if link else ""
         return items
@@ -265,7 +271,9 @@ class Distribution:
 
     def blob_json(self, repository: str, digest: str) -> dict[str, Any]:
         response = self.request("GET", self.url(f"/v2/{repository}/blobs/{digest}"))
-        document: dict[str, Any] = self.check(response, f"{repository}@{digest}").json()
+        document = self.check(response, f"{repository}@{digest}").json()
+        if not isinstance(document, dict):
+            raise UsageError(f"the registry at {self.host} answered a malformed record")
         return document
 
     def _send(self, method: str, url: str, **kwargs: Any) -> Answer:

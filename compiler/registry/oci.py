@@ -87,6 +87,14 @@ class OciRegistry:
         self.http.delete_manifest(self._repository(name), digest)
 
     def _record(self, name: str, manifest: bytes, tags: list[str]) -> EnvironmentRecord:
+        try:
+            return self._read_record(name, manifest, tags)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise UsageError(
+                f"the registry at {self.host} holds a record of {name} envc cannot read"
+            ) from None
+
+    def _read_record(self, name: str, manifest: bytes, tags: list[str]) -> EnvironmentRecord:
         document = self._config(name, manifest)
         version = document["version"]
         labels = [
@@ -240,7 +248,12 @@ class OciRegistry:
         return dropped
 
     def _config(self, name: str, manifest: bytes) -> dict[str, Any]:
-        config = json.loads(manifest)["config"]["digest"]
+        try:
+            config = json.loads(manifest)["config"]["digest"]
+        except (KeyError, TypeError, ValueError):
+            raise UsageError(
+                f"the registry at {self.host} holds a manifest envc cannot read"
+            ) from None
         return self.http.blob_json(self._repository(name), config)
 
     def _push(self, candidate: Candidate, version: int, tag: str) -> tuple[bytes, str]:
