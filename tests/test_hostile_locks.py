@@ -224,3 +224,27 @@ def test_a_forged_inputs_header_is_a_finding_not_a_crash(
     result = CliRunner().invoke(main, ["lock", "--check", "--repo", str(root)])
     assert result.exit_code == 1, result.output
     assert "ml: stale" in result.output
+
+
+def test_a_fifo_where_a_lockfile_goes_is_replaced_not_waited_on(tmp_path: Path) -> None:
+    """The writer compares before it replaces; a FIFO committed in a lockfile's place must not
+    block that comparison (a reader would wait for a writer for ever)."""
+    import os
+    import signal
+
+    from compiler._util.files import write_atomically
+
+    target = tmp_path / "conda-lock.yml"
+    os.mkfifo(target)
+
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError("write_atomically waited on a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(5)
+    try:
+        assert write_atomically(target, "version: 1\n")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert target.is_file() and target.read_text() == "version: 1\n"

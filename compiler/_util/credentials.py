@@ -15,6 +15,32 @@ from compiler.errors import UsageError
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _USERINFO = re.compile(r"(?<=://)[^/@]*@")
+# Where a URL carries a credential: its user info, or an anaconda.org `/t/<token>/`.
+_URL_USERINFO = re.compile(r"(?<=://)([^/@\s]+)@")
+_CHANNEL_TOKEN = re.compile(r"/t/([^/\s]+)/")
+# Characters that change what text shows without showing themselves: bidirectional marks,
+# overrides and isolates, zero-width and invisible characters, tags. Validation refuses them in
+# manifests; printing escapes them (with C0/C1 controls and line separators).
+INVISIBLE = "\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\U000e0000-\U000e007f"
+_UNSHOWN = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029{INVISIBLE}]")
+
+
+def is_placeholder(text: str) -> bool:
+    """Whether `text` is one `${VAR}` placeholder (what credentials must be written as)."""
+    return _PLACEHOLDER.fullmatch(text) is not None
+
+
+def _only_placeholders(secret: str) -> bool:
+    return all(is_placeholder(part) for part in secret.split(":"))
+
+
+def holds_url_credentials(text: str) -> bool:
+    """Whether `text` holds a URL credential (user info, `/t/<token>/`) that is not a
+    `${VAR}` placeholder."""
+    return any(
+        match is not None and not _only_placeholders(match.group(1))
+        for match in (_URL_USERINFO.search(text), _CHANNEL_TOKEN.search(text))
+    )
 
 
 def placeholders(text: str) -> list[str]:
@@ -69,21 +95,8 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-_URL_USERINFO = re.compile(r"(?<=://)([^/@\s]+)@")
-_CHANNEL_TOKEN = re.compile(r"/t/([^/\s]+)/")
-# What a terminal or a log reader would not show as it is: C0/C1 controls, line and paragraph
-# separators, bidirectional overrides and isolates, zero-width and invisible characters, tags.
-_UNSHOWN = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
-    "\U000e0000-\U000e007f]"
-)
-
-
 def _unless_placeholders(match: re.Match[str], kept: str) -> str:
-    secret = match.group(1)
-    if all(_PLACEHOLDER.fullmatch(part) for part in secret.split(":")):
-        return match.group(0)
-    return kept
+    return match.group(0) if _only_placeholders(match.group(1)) else kept
 
 
 def for_display(text: str, *, lines: bool = True) -> str:

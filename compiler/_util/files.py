@@ -94,10 +94,10 @@ def write_atomically(target: Path, content: str | bytes, *, durable: bool = True
     """Write `content` unless the file already holds it; True when the file changed. Without
     `durable` (caches, which may be lost), the data is not flushed to the disk first."""
     data = content.encode() if isinstance(content, str) else content
-    try:
-        if target.read_bytes() == data:
+    try:  # bounded: a FIFO or a huge file where the output goes is replaced, never waited on
+        if read_bounded(target, len(data)) == data:
             return False
-    except OSError:
+    except UnreadableFile:
         pass
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:

@@ -19,11 +19,11 @@ from compiler.lock.verify import verify
 _LIST_KEYS = ("specs", "pip", "channels", "platforms")
 
 
-def _stored_inputs(folder: Path, files: Sequence[str]) -> dict[str, Any] | None:
-    """The inputs recorded in the first lockfile header that has them in envc's shape (a header
-    written by hand with another shape is as good as none)."""
+def _stored_inputs(texts: Mapping[str, str], files: Sequence[str]) -> dict[str, Any] | None:
+    """The inputs recorded in the first lockfile header (of `texts`, as read) that has them in
+    envc's shape (a header written by hand with another shape is as good as none)."""
     for name in files:
-        read = read_header(folder / name)
+        read = read_header(Path(name), texts[name]) if name in texts else None
         if read is not None and "inputs" in read[0]:
             try:
                 stored = json.loads(read[0]["inputs"])
@@ -121,7 +121,7 @@ def staleness(
         if verified is not None and not found:
             verified.add(key)
         return found
-    stored = _stored_inputs(folder, files)
+    stored = _stored_inputs(texts, files)
     if stored is None:
         return ["not locked yet"]
     current = inputs.document()
@@ -153,7 +153,7 @@ def staleness(
         for name in files:
             if not (folder / name).is_file():
                 reasons.append(f"{name} is missing")
-            elif not intact(folder / name, fingerprint):
+            elif not intact(folder / name, fingerprint, texts.get(name)):
                 reasons.append(f"{name} was edited by hand")
     return reasons
 

@@ -8,23 +8,20 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from compiler._util.credentials import INVISIBLE, holds_url_credentials, is_placeholder
 from compiler.errors import Diagnostic
 from compiler.load.yamlio import Document, JsonPath, format_json_path
 
-# Controls, and the characters that change what text shows without showing themselves (bidi
-# overrides and isolates, zero-width characters, tags): they reach LABEL and ENV lines.
-_INVISIBLE = "\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\U000e0000-\U000e007f"
-_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_INVISIBLE}]")
+# Controls, and the characters that change what text shows without showing themselves: they
+# reach LABEL and ENV lines.
+_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{INVISIBLE}]")
 # In the description, \t and \n are text.
-_CONTROL_IN_TEXT = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029{_INVISIBLE}]")
+_CONTROL_IN_TEXT = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029{INVISIBLE}]")
 _SHELL_SUBSTITUTION = re.compile(r"`|\$\(")
 _SECRET_NAME = re.compile(
     r"(?i)passw(or)?d|pwd|pass(phrase)?$|secret|token|api_?key|access_?key|credential|"
     r"private_?key|auth(orization)?$|cookie|session_?id"
 )
-_PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-_URL_CREDENTIALS = re.compile(r"://([^/@\s]+)@")
-_CHANNEL_TOKEN = re.compile(r"/t/([^/\s]+)/")
 # Values that are credentials whatever their name: an Authorization header's, a key block.
 _SECRET_VALUE = re.compile(r"(?i)^(bearer|basic|token)\s+\S{8,}|-----BEGIN [A-Z ]*PRIVATE KEY")
 
@@ -82,7 +79,7 @@ def check_values(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
                     "unsafe-value",
                 )
             )
-        if _SECRET_NAME.search(name) and value and not _PLACEHOLDER.fullmatch(value):
+        if _SECRET_NAME.search(name) and value and not is_placeholder(value):
             found.append(
                 doc.diagnostic(
                     ("variables", name),
@@ -121,8 +118,4 @@ def _credential_holders(data: Mapping[str, Any]) -> Iterator[tuple[JsonPath, str
 def _holds_credentials(value: str) -> bool:
     """A URL with a user name or password, an anaconda.org `/t/<token>/`, or a credential
     value; ${VARIABLE} placeholders in their place are what the rule asks for."""
-    for pattern in (_URL_CREDENTIALS, _CHANNEL_TOKEN):
-        match = pattern.search(value)
-        if match and not all(_PLACEHOLDER.fullmatch(p) for p in match.group(1).split(":")):
-            return True
-    return bool(_SECRET_VALUE.search(value))
+    return holds_url_credentials(value) or bool(_SECRET_VALUE.search(value))
