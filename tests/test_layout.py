@@ -25,6 +25,7 @@ ORDER = (
     ("build",),
     ("registry",),
     ("interop",),
+    ("azureml",),
     ("ci",),
     ("commands",),
     ("cli", "__main__"),

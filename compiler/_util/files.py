@@ -127,3 +127,38 @@ def remove_abandoned_temporaries(folder: Path) -> None:
             temporary.unlink(missing_ok=True)
         except PermissionError:
             pass  # alive, and someone else's
+
+
+class FolderSnapshot:
+    """A folder's files as they are now, to put back if a change made in it fails (an
+    environment written, locked and registered from a script: all of it or none). Symbolic
+    links are neither read nor touched."""
+
+    def __init__(self, folder: Path, max_bytes: int = 64 * MAX_FILE_BYTES) -> None:
+        self.folder = folder
+        self.folders = {folder} if folder.is_dir() else set()
+        self.files: dict[Path, bytes] = {}
+        for item in sorted(folder.rglob("*")) if self.folders else ():
+            if item.is_symlink():
+                continue
+            if item.is_dir():
+                self.folders.add(item)
+            else:
+                self.files[item] = read_bounded(item, max_bytes)
+
+    def restore(self) -> None:
+        """Remove what was added, rewrite what changed (unchanged files are left alone)."""
+        present = sorted(self.folder.rglob("*"), reverse=True) if self.folder.is_dir() else []
+        for item in present:  # deepest first, so emptied folders can go
+            if item.is_symlink() or item in self.files or item in self.folders:
+                continue
+            if item.is_dir():
+                if not any(item.iterdir()):
+                    item.rmdir()
+            else:
+                item.unlink()
+        for file, content in self.files.items():
+            file.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(file, content)
+        if not self.folders and self.folder.is_dir() and not any(self.folder.iterdir()):
+            self.folder.rmdir()

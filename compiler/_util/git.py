@@ -187,6 +187,14 @@ class Git:
             return None
         return out[0], out[1]
 
+    def commit_paths(self, paths: Iterable[str], message: str) -> str:
+        """Commit the current state of `paths` (files or folders) alone, leaving anything else
+        staged as it was; the new commit's id."""
+        listed = list(paths)
+        self._run("add", "--all", "--", *listed)
+        self._run("commit", "--quiet", "-m", message, "--", *listed)
+        return self._run("rev-parse", "HEAD").decode().strip()
+
     def uncommitted(self, paths: Iterable[str]) -> list[str]:
         """Which of `paths` (files or folders) differ from HEAD, untracked files included."""
         out = self._run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)

@@ -211,14 +211,9 @@ def report_outcomes(outcomes: list[Any]) -> int:
 @contextmanager
 def open_registry(root: Path, url: str | None, plain_http: bool) -> Iterator[Registry]:
     """The registry at `url`, else envc.yaml's, else the embedded one; closed afterwards."""
-    from compiler.registry.base import DEFAULT_REGISTRY
-    from compiler.registry.base import open_registry as open_url
+    from compiler.registry.base import configured_registry
 
-    if url is None:
-        from compiler.validate.config import load_config
-
-        url = load_config(root).registry or DEFAULT_REGISTRY
-    registry = open_url(url, root, plain_http)
+    registry = configured_registry(root, url, plain_http)
     try:
         yield registry
     finally:

@@ -65,21 +65,15 @@ def command(
     hashes) beside each env.yaml. An environment whose lock matches its inputs is not solved
     again and its files are not rewritten.
     """
-    from compiler.lock.conda import canonical_channel
-    from compiler.lock.pip import PipIndex
-    from compiler.lock.repository import lock_repository
+    from compiler.lock.repository import configured_sources, lock_repository
     from compiler.validate.config import load_config
 
     root = common.repository(repo)
     report = common.validated(root)
     config = load_config(root)
-    given = {**config.mirrors, **common.pairs(mirrors, "--mirror", "CHANNEL=URL")}
-    mirror_map = {canonical_channel(name): url for name, url in given.items()}
-    if pip_index is None and not pip_find_links:
-        pip_index = config.pip.index_url
-        pip_find_links = tuple(
-            link if "://" in link else str(root / link) for link in config.pip.find_links
-        )
+    mirror_map, index = configured_sources(
+        root, config, common.pairs(mirrors, "--mirror", "CHANNEL=URL"), pip_index, pip_find_links
+    )
     with common.progress("lock") as progress:
         outcomes = lock_repository(
             root,
@@ -88,7 +82,7 @@ def command(
             update=updates,
             force=force,
             mirrors=mirror_map,
-            pip_index=PipIndex(pip_index, tuple(pip_find_links)),
+            pip_index=index,
             default_channels=config.channels,
             manifests=report.manifests,
             progress=progress,

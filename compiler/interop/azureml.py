@@ -11,6 +11,7 @@ from typing import Any
 from compiler.errors import EnvcError
 from compiler.interop.common import Imported, folder_files, manifest_name, read_mapping, read_text
 from compiler.interop.conda import conda_environment
+from compiler.interop.images import base_image_settings
 
 V1_FILE = "azureml_environment.json"
 V1_CONDA_FILE = "conda_dependencies.yml"
@@ -65,7 +66,7 @@ def _azureml_v2(file: Path, data: dict[str, Any], name: str | None) -> Imported:
         manifest["tags"] = {str(k): str(v) for k, v in data["tags"].items()}
     docker: dict[str, Any] = {}
     if isinstance(data.get("image"), str):
-        docker["base_image"] = data["image"]
+        docker.update(base_image_settings(data["image"]))
     if isinstance(data.get("conda_file"), str):
         conda_file = file.parent / data["conda_file"]
         if not conda_file.is_file():
@@ -150,7 +151,7 @@ def import_azureml_v1(folder: Path, name: str | None = None) -> Imported:
     elif "Dockerfile" in files:
         settings["base_dockerfile"] = "Dockerfile"
     elif isinstance(docker.get("baseImage"), str):
-        settings["base_image"] = docker["baseImage"]
+        settings.update(base_image_settings(docker["baseImage"]))
     registry = _mapping(docker.get("baseImageRegistry"))
     if enabled and registry.get("address"):
         settings["base_image_registry"] = {

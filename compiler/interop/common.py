@@ -116,14 +116,17 @@ def manifest_text(imported: Imported) -> str:
     return header + buffer.getvalue()
 
 
-def write_imported(imported: Imported, into: Path, force: bool = False) -> list[Path]:
+def write_imported(
+    imported: Imported, into: Path, force: bool = False, force_hint: str = "pass --force"
+) -> list[Path]:
     """Write environments/<name>/env.yaml under `into` for the import and its companions
-    (each atomically; none when any would replace an existing manifest, unless `force`)."""
+    (each atomically; none when any would replace an existing manifest, unless `force`;
+    `force_hint` says how the caller asks for that)."""
     every = [imported, *imported.companions]
     targets = [into / each.name / MANIFEST_FILENAME for each in every]
     taken = [target for target in targets if target.exists()]
     if taken and not force:
-        raise UsageError(f"{taken[0]} exists; pass --force to replace it")
+        raise UsageError(f"{taken[0]} exists; {force_hint} to replace it")
     for each, target in zip(every, targets, strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)
         for relative, content in sorted(each.files.items()):

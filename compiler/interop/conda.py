@@ -88,7 +88,11 @@ def import_conda_specs(file: Path, name: str | None = None) -> Imported:
     return Imported(manifest["name"], manifest, str(file), notes)
 
 
-def conda_environment(file: Path, data: dict[str, Any], name: str | None) -> Imported:
+def conda_environment(
+    file: Path, data: dict[str, Any], name: str | None, text: str | None = None
+) -> Imported:
+    """A conda environment file's `data` as a manifest; `text` is the file's text when it is
+    not on disk (platform selectors are comments, so only the text shows them)."""
     if not isinstance(data.get("dependencies"), list):
         raise EnvcError(
             f"{file}: not a conda environment file (no dependencies list), an Azure ML "
@@ -120,7 +124,7 @@ def conda_environment(file: Path, data: dict[str, Any], name: str | None) -> Imp
                     pip.append(unpinned(requirement.strip(), notes))
         else:
             notes.append(f"dependency {item!r} is not carried")
-    for number, line in enumerate(read_text(file).splitlines(), start=1):
+    for number, line in enumerate((read_text(file) if text is None else text).splitlines(), 1):
         if _SELECTOR.search(line):
             notes.append(f"{file.name}:{number}: platform selector not carried: {line.strip()}")
     for key in sorted(set(data) - _CARRIED_KEYS):

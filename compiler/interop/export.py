@@ -20,6 +20,7 @@ from typing import Any
 
 from compiler._util.files import shown_path
 from compiler.errors import EnvcError, UsageError
+from compiler.interop.images import AZUREML_CPU_IMAGE, AZUREML_GPU_IMAGES
 from compiler.lock.inputs import (
     declared_packages,
     explicit_file,
@@ -37,13 +38,6 @@ FOLDER_FORMATS = ("azureml-v2", "azureml-v1")
 FORMATS = FILE_FORMATS + FOLDER_FORMATS
 V2_SCHEMA = "https://azuremlschemas.azureedge.net/latest/environment.schema.json"
 V2_FILE = "environment.yml"
-# Azure ML builds a conda file on top of an image that has conda: its curated base images, by
-# CUDA major version (a CUDA 12.x runtime runs code built for any 12.y).
-AZUREML_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi5.0-ubuntu24.04:latest"
-AZUREML_GPU_IMAGES = {
-    "11": "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.8-cudnn8-ubuntu22.04:latest",
-    "12": "mcr.microsoft.com/azureml/openmpi5.0-cuda12.4-ubuntu22.04:latest",
-}
 V1_FILE, V1_CONDA_FILE, V1_DOCKERFILE = (
     "azureml_environment.json",
     "conda_dependencies.yml",
@@ -292,7 +286,7 @@ def _azureml_v1(manifest: Manifest, root: Path) -> Exported:
         },
         "inferencingStackVersion": None,
     }
-    if docker.compute == "gpu":
+    if docker.compute == "gpu" and not (docker.base_image or docker.base_dockerfile):
         notes.append("compute: gpu is not carried: choose a GPU base image for SDK v1")
     if len(manifest.platforms) > 1:
         notes.append("platforms other than linux-64 are not carried")

@@ -2,15 +2,19 @@
 
 py-rattler 0.28 sometimes crashes while the interpreter shuts down after it has used its async
 runtime (SIGSEGV/SIGABRT in about one run in ten, after all work is done). So envc never solves
-in its own process: a child process (spawned, so it inherits no state) solves, sends plain data
-back through a pipe and leaves with `os._exit`, skipping the interpreter shutdown where the race
-lives. The parent only reads the answer; a child that dies without one is an error, not a hang.
+in its own process: a fresh interpreter (started with `python -c`, so it inherits no state and,
+unlike multiprocessing's spawn, never re-runs the caller's script: a Python script calling envc
+needs no `if __name__ == "__main__"` guard) reads the requests on stdin, writes plain data back
+on stdout and leaves with `os._exit`, skipping the interpreter shutdown where the race lives.
+The parent only reads the answer; a child that dies without one is an error, not a hang.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -53,16 +57,24 @@ def canonical_channel(channel: str) -> str:
     return f"{CANONICAL_CHANNEL_BASE}/{channel.strip('/')}"
 
 
-def _child(requests: list[SolveRequest], connection: Any) -> None:
+# The child runs from the folder that holds the `compiler` package, so it imports this envc
+# (installed or not) and never a `compiler/` of the repository it is run in.
+_PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+_CHILD = "from compiler.lock.conda import serve_child; serve_child()"
+
+
+def serve_child() -> None:
+    """The solver process: pickled requests on stdin, the pickled answer on stdout."""
     try:
-        connection.send(("ok", [_solve(request) for request in requests]))
+        requests = pickle.load(sys.stdin.buffer)
+        answer: tuple[str, Any] = ("ok", [_solve(request) for request in requests])
     except BaseException as exc:  # everything goes back to the parent as data, redacted
         kind = "unsat" if type(exc).__name__ == "SolverError" else "error"
         platform = getattr(exc, "envc_platform", "?")
-        connection.send((kind, (platform, f"{type(exc).__name__}: {exc}")))
-    finally:
-        connection.close()
-        os._exit(0)
+        answer = (kind, (platform, f"{type(exc).__name__}: {exc}"))
+    sys.stdout.buffer.write(pickle.dumps(answer))
+    sys.stdout.buffer.flush()
+    os._exit(0)
 
 
 def _hex(value: bytes | None) -> str | None:
@@ -209,21 +221,18 @@ def solve_in_child(requests: list[SolveRequest]) -> list[list[dict[str, Any]]]:
             secrets += [value for value in values if value]
             channels.append(ChannelSource(without_credentials(channel.canonical), source))
         expanded.append(replace(request, channels=tuple(channels)))
-    requests = expanded
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(requests, sender), daemon=True)
-    child.start()
-    sender.close()
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD],
+        input=pickle.dumps(expanded),
+        capture_output=True,
+        cwd=_PACKAGE_PARENT,
+    )
     try:
-        answer = receiver.recv()
-    except EOFError:
-        child.join(10)
-        answer = ("error", ("?", f"the solver process died (exit code {child.exitcode})"))
-    finally:
-        receiver.close()
-        child.join(10)
-    kind, payload = answer
+        kind, payload = pickle.loads(child.stdout)
+    except Exception:  # no answer: the child died before writing one
+        last = (child.stderr.decode(errors="replace").strip().splitlines() or [""])[-1]
+        died = f"the solver process died (exit code {child.returncode}) {last}"
+        kind, payload = "error", ("?", died.strip())
     if kind == "ok":
         return [sorted(records, key=lambda r: (r["name"], r["subdir"])) for records in payload]
     platform, message = payload

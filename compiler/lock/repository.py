@@ -16,7 +16,13 @@ from typing import Any, Literal
 
 from compiler._util.files import remove_abandoned_temporaries, write_atomically
 from compiler._util.progress import Progress, no_progress
-from compiler.lock.conda import ChannelSource, SolveError, SolveRequest, solve_in_child
+from compiler.lock.conda import (
+    ChannelSource,
+    SolveError,
+    SolveRequest,
+    canonical_channel,
+    solve_in_child,
+)
 from compiler.lock.inputs import (
     CONDA_LOCK_FILE,
     LockInputs,
@@ -37,7 +43,7 @@ from compiler.lock.lockfiles import (
 from compiler.lock.pip import PipIndex, resolve_pip
 from compiler.lock.staleness import VerifiedLocks, staleness
 from compiler.manifest.sources import ValidManifests
-from compiler.validate.config import DEFAULT_CHANNELS
+from compiler.validate.config import DEFAULT_CHANNELS, RepositoryConfig
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +164,24 @@ def lock_environment(
     # two files read as stale, even when the inputs, and so the fingerprints, did not change.
     for name, content in seal_lock_set(contents).items():
         write_atomically(folder / name, content)
+
+
+def configured_sources(
+    root: Path,
+    config: RepositoryConfig,
+    mirrors: Mapping[str, str] | None = None,
+    index_url: str | None = None,
+    find_links: Sequence[str] = (),
+) -> tuple[dict[str, str], PipIndex]:
+    """The channel mirrors and pip index to lock with: envc.yaml's, with the given ones on top
+    (a given index or find-links replace the file's pip settings). Relative find-links are
+    folders of the repository."""
+    given = {**config.mirrors, **(mirrors or {})}
+    if index_url is None and not find_links:
+        index_url = config.pip.index_url
+        find_links = [link if "://" in link else str(root / link) for link in config.pip.find_links]
+    mirror_map = {canonical_channel(name): url for name, url in given.items()}
+    return mirror_map, PipIndex(index_url, tuple(find_links))
 
 
 def lock_repository(

@@ -157,6 +157,15 @@ def check_label(label: str) -> None:
         )
 
 
+def configured_registry(root: Path, url: str | None, plain_http: bool = False) -> Registry:
+    """The registry at `url`, else the one envc.yaml names, else the embedded one."""
+    if url is None:
+        from compiler.validate.config import load_config
+
+        url = load_config(root).registry or DEFAULT_REGISTRY
+    return open_registry(url, root, plain_http)
+
+
 def open_registry(url: str, root: Path, plain_http: bool = False) -> Registry:
     """The registry at `url`; relative `sqlite:` paths are relative to the repository `root`.
     `plain_http` allows an OCI registry without TLS."""

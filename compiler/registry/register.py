@@ -117,16 +117,22 @@ def _commit(
         if allow_dirty:
             return None, None
         raise UsageError("no commit yet: commit the environments first (or pass --allow-dirty)")
-    if not allow_dirty:
-        paths = sorted({folder for name in names for folder in _folders(name, manifests)})
-        paths += ["templates", CONFIG_FILE]
-        changed = git.uncommitted(paths)
-        if changed:
-            raise UsageError(
-                f"uncommitted changes in {', '.join(changed[:5])}"
-                f"{' …' if len(changed) > 5 else ''}: commit them first (or pass --allow-dirty)"
-            )
-    return head
+    changed = uncommitted_paths(git, manifests, names)
+    if not changed:
+        return head
+    if allow_dirty:  # no commit holds what is registered: record none rather than HEAD
+        return None, None
+    raise UsageError(
+        f"uncommitted changes in {', '.join(changed[:5])}"
+        f"{' …' if len(changed) > 5 else ''}: commit them first (or pass --allow-dirty)"
+    )
+
+
+def uncommitted_paths(git: Git, manifests: ValidManifests, names: Sequence[str]) -> list[str]:
+    """The files a registration of `names` depends on that differ from HEAD: their folders,
+    their parents', the templates and envc.yaml."""
+    paths = sorted({folder for name in names for folder in _folders(name, manifests)})
+    return git.uncommitted([*paths, "templates", CONFIG_FILE])
 
 
 def _folders(name: str, manifests: ValidManifests) -> list[str]:

@@ -1,0 +1,312 @@
+"""Azure ML SDK v1 scripts on envc (compiler.azureml): a real v1 script runs with only its
+imports changed, against a workspace that is a git repository with the offline channel snapshot
+and a local wheel folder; what it writes validates, locks, renders and lists."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from compiler.azureml import (
+    CondaDependencies,
+    DraftWarning,
+    Environment,
+    InvalidEnvironment,
+    Workspace,
+)
+from compiler.errors import EnvcError, UsageError
+from compiler.interop.azureml import import_azureml_v1
+from compiler.load.yamlio import read_yaml
+from compiler.lock.pip import write_wheel
+from tests.conftest import PROJECT, Git
+from tests.test_interop import _prefix
+
+DATA = Path(__file__).resolve().parent / "data" / "sdk-v1"
+CHANNEL = Path(__file__).resolve().parent / "data" / "channels" / "conda-forge"
+SECRET = "s3cr3t-registry-password"
+PACKAGES = {"channels": ["conda-forge"], "conda": ["scikit-learn", "pandas", "numpy", "scipy"]}
+TRAINING = {
+    "python": "3.11",
+    **PACKAGES,
+    "pip": ["azureml-defaults", "mlflow"],
+    "variables": {"OMP_NUM_THREADS": "4"},
+}
+USER_MANAGED = {"user_managed_dependencies": True}
+# What the script should write, by hand from the SDK v1 calls it makes.
+EXPECTED = {
+    "training_environment": {
+        **TRAINING,
+        "docker": {
+            "base_image": "my-base-image",
+            "base_image_registry": {
+                "address": "myregistry.azurecr.io",
+                "username": "${BASE_IMAGE_REGISTRY_USERNAME}",
+                "password": "${BASE_IMAGE_REGISTRY_PASSWORD}",
+            },
+        },
+    },
+    "gpu-training": {
+        **TRAINING,
+        "docker": {
+            "base_image": "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.8-cudnn8-ubuntu22.04",
+            "compute": "gpu",
+            "cuda": "11.8",
+        },
+    },
+    "scoring": {"python": "3.11", "pip": ["mlflow", "azureml-defaults"]},
+    "custom-image": {
+        "python": {**USER_MANAGED, "interpreter_path": "/opt/miniconda/bin/python"},
+        "docker": {"base_dockerfile": "Dockerfile"},
+    },
+    "inline-dockerfile": {
+        "python": {**USER_MANAGED, "interpreter_path": "/usr/bin/python3"},
+        "docker": {"base_dockerfile": "Dockerfile"},
+    },
+    "on-host": {"python": "3.11", "conda": ["numpy"], "docker": {"enabled": False}},
+}
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, git: Git) -> Path:
+    """A committed repository with envc.yaml (offline channel mirror, local wheels), the
+    script's input files, and a conda environment `py_env` where conda keeps them."""
+    root = tmp_path / "workspace"
+    (root / "environments").mkdir(parents=True)
+    for name in ("conda.yml", "requirements.txt", "Dockerfile"):
+        shutil.copy(DATA / name, root / name)
+    wheels = root / "wheels"
+    wheels.mkdir()
+    for name, version in (("azureml-defaults", "1.60.0"), ("mlflow", "2.16.2")):
+        write_wheel(wheels, name, version)
+    write_wheel(wheels, "rich-click", "1.8.3")
+    (root / "envc.yaml").write_text(
+        f"config_version: 1\nmirrors:\n  conda-forge: {CHANNEL.as_uri()}\n"
+        "pip:\n  find_links: [wheels]\n"
+    )
+    _prefix(tmp_path / "conda-envs" / "py_env", {"numpy": "numpy>=1.25"})
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "workspace")
+    return root
+
+
+def _script_on_envc() -> str:
+    """The v1 script with its imports, and nothing else, pointed at compiler.azureml."""
+    original = (DATA / "environments_v1.py").read_text()
+    ported = "\n".join(
+        line.replace("azureml.core", "compiler.azureml") if line.startswith("from ") else line
+        for line in original.splitlines()
+    )
+    changed = [
+        (a, b) for a, b in zip(original.splitlines(), ported.splitlines(), strict=True) if a != b
+    ]
+    assert len(changed) == 3 and all(a.startswith("from azureml.core") for a, _ in changed)
+    return ported + "\n"
+
+
+def _run_script(root: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    (root / "script.py").write_text(_script_on_envc())
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT),
+        "CONDA_ENVS_PATH": str(tmp_path / "conda-envs"),
+        "ACR_PASSWORD": SECRET,
+    }
+    return subprocess.run(
+        [sys.executable, "script.py"], cwd=root, env=environment, capture_output=True, text=True
+    )
+
+
+def _envc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "compiler", *args],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+        capture_output=True,
+        text=True,
+    )
+
+
+def _manifest(root: Path, name: str) -> dict[str, object]:
+    document = read_yaml(root / "environments" / name / "env.yaml", name)
+    assert not document.diagnostics
+    data = dict(document.data)
+    assert data.pop("schema_version") == 1 and data.pop("name") == name
+    return data
+
+
+def test_a_v1_script_runs_with_only_its_imports_changed(workspace: Path, tmp_path: Path) -> None:
+    run = _run_script(workspace, tmp_path)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout.splitlines()
+    assert "from conda file: training_environment 1" in out
+    assert "registered twice: 2 2" in out  # an unchanged definition keeps its version
+    assert [line for line in out if line.startswith("Name: ")] == [
+        f"Name: {name}" for name in sorted([*EXPECTED, "from-py-env"])
+    ]
+    assert "latest: training_environment 2" in out
+    assert "version 1: 1 ['numpy', 'pip']" in out  # from conda.yml, as registered first
+    assert "loaded: training_environment ['azureml-defaults', 'mlflow']" in out
+    assert "clone: new-name None training_environment 2" in out
+    assert "image: envc/training_environment:2" in out
+    assert "DraftWarning: training_environment@1 is registered from files no commit holds" in (
+        run.stderr
+    )
+    for name, expected in EXPECTED.items():
+        assert _manifest(workspace, name) == expected, name
+    installed = _manifest(workspace, "from-py-env")
+    assert installed["python"].startswith("3.11.") and installed["pip"] == ["rich-click==1.8.3"]
+    assert (workspace / "environments/custom-image/Dockerfile").read_bytes() == (
+        DATA / "Dockerfile"
+    ).read_bytes()
+    assert (workspace / "environments/inline-dockerfile/Dockerfile").read_text() == (
+        "FROM ubuntu:22.04"
+    )
+    # Nothing the script gave as a credential is written anywhere in the repository.
+    for file in workspace.rglob("*"):
+        if file.is_file() and ".git" not in file.parts:
+            assert SECRET.encode() not in file.read_bytes(), file
+    # The CLI agrees with what the script did.
+    assert _envc(workspace, "validate").returncode == 0
+    check = _envc(workspace, "lock", "--check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    render = _envc(workspace, "render")
+    assert render.returncode == 0, render.stderr
+    assert "FROM my-base-image" in (workspace / "build/training_environment/Dockerfile").read_text()
+    listing = json.loads(_envc(workspace, "list", "--format", "json").stdout)
+    versions = {(r["name"], r["version"]) for r in listing}
+    assert ("training_environment", 1) in versions and ("training_environment", 2) in versions
+    assert all(r["commit"] is None for r in listing)  # drafts: no commit holds them
+    # SDK v1's saved form, read back by the v1 importer.
+    saved = import_azureml_v1(workspace / "saved")
+    assert saved.manifest["conda_file"] == "conda_dependencies.yml"
+    assert saved.manifest["docker"]["base_image_registry"]["address"] == "myregistry.azurecr.io"
+
+
+def test_register_with_commit_records_it_and_ci_reuses_the_version(
+    workspace: Path, git: Git
+) -> None:
+    ws = Workspace.from_config(workspace / "environments")
+    env = Environment("committed")
+    env.python.conda_dependencies = CondaDependencies.create(
+        conda_packages=["numpy"], python_version="3.11"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DraftWarning)
+        env.register(ws, commit=True)
+    head = git(workspace, "rev-parse", "HEAD")
+    assert env.get_image_details(ws)["commit"] == head and env.version == "1"
+    assert git(workspace, "status", "--porcelain", "environments") == ""
+    assert "envc: register environment committed" in git(workspace, "log", "-1", "--format=%s")
+    cli = _envc(workspace, "register", "committed")
+    assert cli.returncode == 0 and "committed@1: already registered" in cli.stdout
+    got = Environment.get(workspace=ws, name="committed", version=1)
+    assert list(got.python.conda_dependencies.conda_packages) == ["numpy"]
+
+
+def test_a_failed_register_or_save_leaves_the_folder_as_it_was(workspace: Path) -> None:
+    ws = Workspace(repository=workspace)
+    env = Environment("kept")
+    env.python.conda_dependencies = CondaDependencies.create(
+        conda_packages=["numpy"], python_version="3.11"
+    )
+    with pytest.warns(DraftWarning):
+        env.register(ws)
+    folder = workspace / "environments" / "kept"
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    env.python.conda_dependencies.add_conda_package("no-such-package-anywhere")
+    with pytest.raises(EnvcError, match="kept: cannot lock"):
+        env.register(ws)
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    broken = Environment("broken")
+    broken.python.conda_dependencies.add_conda_package("numpy >=>1")
+    with pytest.raises(InvalidEnvironment) as raised:
+        broken.register(ws)
+    assert raised.value.findings[0].startswith("environments/broken/env.yaml:")
+    assert ": error: " in raised.value.findings[0]
+    assert not (workspace / "environments" / "broken").exists()
+    with pytest.raises(UsageError, match=r"pass force=True to replace it"):
+        env.save(ws)
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+
+
+def test_bad_input_is_an_envc_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(EnvcError, match="no such conda environment file"):
+        Environment.from_conda_specification("x", tmp_path / "missing.yml")
+    with pytest.raises(EnvcError, match="no such requirements file"):
+        Environment.from_pip_requirements("x", tmp_path / "missing.txt")
+    env = Environment("x")
+    with pytest.raises(EnvcError, match=r"base_dockerfile .*missing/Dockerfile: does not exist"):
+        env.docker.base_dockerfile = str(tmp_path / "missing" / "Dockerfile")
+    env.docker.base_dockerfile = "FROM python:3.12-slim"  # one line: the text, not a path
+    env.docker.base_image = "python:3.12"
+    with pytest.raises(EnvcError, match=r"base_image and docker\.base_dockerfile are both set"):
+        env.definition()
+    with pytest.raises(UsageError, match=r"Workspace\.from_config\(\)"):
+        Workspace("subscription", "group", "name")
+    with pytest.raises(UsageError, match="no environments repository"):
+        Workspace.from_config(tmp_path)
+    with pytest.raises(EnvcError, match="no conda environment 'nowhere'"):
+        Environment.from_existing_conda_environment("x", "nowhere")
+
+
+def test_conda_dependencies_behave_as_in_sdk_v1(tmp_path: Path) -> None:
+    deps = CondaDependencies.create(
+        conda_packages=["numpy", "scipy>=1.10"], pip_packages=["MLflow_Skinny==2.0"]
+    )
+    deps.add_conda_package("numpy=2.1")  # one entry per package: replaced in place
+    deps.add_pip_package("mlflow-skinny==2.16.2")
+    deps.remove_conda_package("scipy")
+    deps.set_pip_option("--extra-index-url https://example.invalid/simple")
+    deps.set_pip_option("--extra-index-url https://mirror.invalid/simple")
+    assert list(deps.conda_packages) == ["numpy=2.1"]
+    assert list(deps.pip_packages) == ["mlflow-skinny==2.16.2"]
+    assert list(deps.pip_options) == ["--extra-index-url https://mirror.invalid/simple"]
+    deps.set_python_version("3.12")
+    saved = Path(deps.save(tmp_path / "conda.yml"))
+    again = CondaDependencies(saved)
+    assert (list(again.conda_packages), again.get_python_version()) == (["numpy=2.1"], "3.12")
+    env = Environment("pinned")
+    env.python.conda_dependencies = deps
+    definition = env.definition()
+    assert definition.manifest["python"] == "3.12"
+    assert any("--extra-index-url" in note and "not carried" in note for note in definition.notes)
+
+
+def test_the_layer_imports_nothing_heavy() -> None:
+    probe = (
+        "import sys, compiler.azureml; heavy = ('pydantic', 'jinja2', 'rattler', "
+        "'jsonschema_rs', 'requests', 'rich'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run.stdout.strip() == "[]"
+
+
+def test_a_real_conda_file_with_template_placeholders(workspace: Path) -> None:
+    """azureml-assets' sklearn conda file: `{{latest-pypi-version}}` pins become unpinned
+    specs (noted), never copied into the manifest."""
+    real = Path(__file__).resolve().parent / "data" / "real-environments"
+    env = Environment.from_conda_specification(
+        "sklearn", real / "aml-sklearn-1.5/context/conda_dependencies.yaml"
+    )
+    env.docker.base_image = None
+    env.docker.base_dockerfile = "FROM mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04\n"
+    definition = env.definition()
+    assert any("template placeholder" in note for note in definition.notes)
+    target = env.save(Workspace(repository=workspace))
+    assert "{{" not in target.read_text()
+    assert _manifest(workspace, "sklearn")["python"] == "3.10"
