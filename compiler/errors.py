@@ -9,6 +9,7 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader left
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -45,3 +46,8 @@ class UsageError(EnvcError):
     """Bad arguments, or a machine/repository set-up that envc cannot work in."""
 
     exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """A repository setting that envc cannot work with; the message is one
+    `path:line:col: error: …` line per problem, printed as it is."""

@@ -322,3 +322,40 @@ def test_a_pip_only_environment_builds_from_its_hashed_lock(
     finally:
         buildah("rm", container)
     assert installed == "1.0"  # pip installed it, checking the lock's hash
+
+
+def test_parallel_builds_reuse_the_layers_of_unchanged_steps(
+    base_image: tuple[Server, str], make_repo: RepoFactory
+) -> None:
+    """Four builds at once on one buildah storage; a rebuild after a variable change reuses
+    every step before it, and --no-cache reuses none."""
+    _, image = base_image
+    step = "RUN echo {n} > /which.txt\n"
+    files: dict[str, str | bytes] = {}
+    for n in range(4):
+        folder = f"environments/env{n}"
+        files[f"{folder}/env.yaml"] = (
+            f"schema_version: 1\nname: env{n}\npython:\n  user_managed_dependencies: true\n"
+            "  interpreter_path: /bin/sh\ndocker:\n  base_dockerfile: Dockerfile\n"
+        )
+        files[f"{folder}/Dockerfile"] = f"FROM {image}\n" + step.format(n=n)
+    root = make_repo(files)
+    runner = CliRunner()
+    first = runner.invoke(main, ["build", "--jobs", "4", "--format", "json", "--repo", str(root)])
+    assert first.exit_code == 0, first.output
+    outcomes = json.loads(first.stdout)
+    assert [o["status"] for o in outcomes] == ["built"] * 4
+    for n, outcome in enumerate(outcomes):  # each image holds its own step, not a neighbour's
+        container = buildah("from", outcome["image"])
+        assert buildah("run", container, "cat", "/which.txt") == str(n)
+        buildah("rm", container)
+    logs = root / ".envc/logs/build"
+    assert sorted(p.name for p in logs.iterdir()) == [f"env{n}.log" for n in range(4)]
+    manifest = root / "environments/env0/env.yaml"
+    manifest.write_text(manifest.read_text() + "variables:\n  CHANGED: '1'\n")
+    again = runner.invoke(main, ["build", "env0", "--repo", str(root)])
+    assert again.exit_code == 0, again.output
+    assert "Using cache" in (logs / "env0.log").read_text()  # the RUN step was not run again
+    fresh = runner.invoke(main, ["build", "env0", "--no-cache", "--repo", str(root)])
+    assert fresh.exit_code == 0, fresh.output
+    assert "Using cache" not in (logs / "env0.log").read_text()

@@ -87,9 +87,10 @@ def test_main_mode_registers_what_the_plan_builds_and_reruns_idempotently(
     result, report = ci(repo, tmp_path, *options)
     assert result.exit_code == 0, result.output
     assert steps(report)["build"] == "skipped" and steps(report)["register"] == "passed"
-    assert [(r["name"], r["version"], r["created"]) for r in report["registered"]] == [  # type: ignore[index]
-        ("other", 1, True)
-    ]
+    registered = {(r["name"], r["version"], r["created"]) for r in report["registered"]}  # type: ignore[index]
+    # A registry new to the repository gets every environment, not only what the diff reaches.
+    everything = {p.parent.name for p in (repo / "environments").glob("*/env.yaml")}
+    assert registered == {(name, 1, True) for name in everything} and "other" in everything
     # Re-run: the plan finds the address registered, so there is nothing to build or register.
     _, again = ci(repo, tmp_path, *options)
     planned = {e["name"]: e["status"] for e in again["plan"]["environments"]}  # type: ignore[index]
@@ -142,12 +143,10 @@ def test_two_jobs_at_once_on_one_repository_register_each_version_once(
         for report in reports
         for r in report["registered"]
     }
-    # Both jobs planned the same three environments; each got exactly one version.
-    assert sorted((name, version) for name, version, _ in given) == [
-        ("base", 1),
-        ("child", 1),
-        ("other", 1),
-    ]
+    # Both jobs planned the same three environments, and found the (new) registry lacking
+    # the rest; each environment got exactly one version.
+    everything = sorted(p.parent.name for p in (repo / "environments").glob("*/env.yaml"))
+    assert sorted((name, version) for name, version, _ in given) == [(n, 1) for n in everything]
     registry = SqliteRegistry(repo / ".envc/registry.db")
-    assert len(registry.versions()) == 3
+    assert len(registry.versions()) == len(everything) == 7
     assert (repo / "build/other/Dockerfile").is_file()  # contexts written whole by one of them

@@ -152,7 +152,9 @@ def test_a_path_the_file_system_refuses_is_an_error_not_a_crash(
     make_repo: RepoFactory, tmp_path: Path
 ) -> None:
     """An unwritable output names the path, exits 2 and leaves no temporary behind."""
-    root = make_repo({"environments/a/env.yaml": "schema_version: 1\nname: a\n"})
+    root = make_repo(
+        {"environments/a/env.yaml": "schema_version: 1\nname: a\npython: '3.12'\npip: [rich]\n"}
+    )
     outputs = tmp_path / "outputs"
     (outputs / "taken").mkdir(parents=True)
     (outputs / "file").write_text("x")

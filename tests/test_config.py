@@ -71,7 +71,7 @@ def test_config_pip_find_links_are_relative_to_the_repository(make_repo: RepoFac
         ("mirrors:\n  conda-forge: 3\n", "envc.yaml:2:16: error: mirrors.conda-forge"),
         (
             "chanels: [x]\n",
-            'envc.yaml:1:1: error: chanels: unknown key "chanels" (did you mean "channels"?)',
+            'envc.yaml:1:1: error: unknown key "chanels" (did you mean "channels"?)',
         ),
         ("a: [1\n", "envc.yaml:2:1: error: invalid YAML"),
     ],

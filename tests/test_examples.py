@@ -89,9 +89,9 @@ def _envc_commands(file: Path) -> list[list[str]]:
     """The words of every `envc …` command line (before any shell redirection)."""
     data = read_yaml(file, file.name).data
     return [
-        shlex.split(line.split(">>")[0])[1:]
+        shlex.split(line.split(">")[0])[1:]
         for script in _scripts(data)
-        for line in script.splitlines()
+        for line in script.replace("\\\n", " ").splitlines()  # shell line continuations
         if line.startswith("envc ")
     ]
 

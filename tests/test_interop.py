@@ -104,7 +104,7 @@ def test_command_line_import_refuses_to_overwrite_and_export_writes_requirements
     source = str(REAL / "aml-sklearn-1.5/context/conda_dependencies.yaml")
     first = runner.invoke(main, ["import", source, "--repo", str(root)])
     assert first.exit_code == 0, first.output
-    assert "not carried: 'azureml-core=={{latest-pypi-version}}'" in first.output
+    assert "note: 'azureml-core=={{latest-pypi-version}}'" in first.output
     again = runner.invoke(main, ["import", source, "--repo", str(root)])
     assert again.exit_code == 2 and "exists; pass --force" in again.output
     out = tmp_path / "requirements.txt"
@@ -274,27 +274,52 @@ def test_azureml_sdk_v1_saved_environments(tmp_path: Path, make_repo: RepoFactor
     assert report.ok, report.diagnostics
 
 
-def test_an_azureml_assets_folder_builds_on_its_dockerfile(make_repo: RepoFactory) -> None:
+def test_an_azureml_assets_folder_is_lifted_into_a_locked_environment(
+    make_repo: RepoFactory,
+) -> None:
+    """azureml-assets' sklearn-1.5: its `conda create` and the `pip install`s into that
+    environment become the manifest (so envc locks them); the OS upgrade and the patch to the
+    base image's own pip stay in Dockerfile.base; placeholders are resolved, never copied."""
     imported = import_source(REAL / "aml-sklearn-1.5")
     manifest = imported.manifest
-    assert manifest["python"] == {
-        "user_managed_dependencies": True,
-        "interpreter_path": "/azureml-envs/sklearn-1.5/bin/python",
-    }
-    assert manifest["docker"] == {"base_dockerfile": "Dockerfile"}
+    assert (manifest["python"], manifest["channels"]) == ("3.10", ["conda-forge", "anaconda"])
+    assert manifest["docker"] == {"base_dockerfile": "Dockerfile.base"}
     assert manifest["tags"]["Scikit-learn"] == "1.5"
-    dockerfile = imported.files["Dockerfile"].decode()
-    assert "{{" not in dockerfile
-    assert "FROM mcr.microsoft.com/azureml/openmpi5.0-ubuntu24.04:latest" in dockerfile
-    assert "    azureml-core \\" in dockerfile  # unpinned, and said so
-    assert sum("template placeholder" in note for note in imported.notes) == 7
-    assert any("does not lock them" in note for note in imported.notes)
+    # Every package the Dockerfile installs into its environment, read off it by hand.
+    assert {spec.split()[0] for spec in manifest["conda"]} == {"pip", "pandas", "scipy", "numpy"}
+    assert "pandas ~=1.5.3" in manifest["conda"]
+    installed_by_pip = {
+        "scikit-learn-intelex", "azureml-core", "azureml-defaults",
+        "azureml-inference-server-http", "azureml-mlflow", "azureml-telemetry", "scikit-learn",
+        "joblib", "py-spy", "debugpy", "ipykernel", "tensorboard", "psutil", "matplotlib",
+        "tqdm", "py-cpuinfo", "torch-tb-profiler", "starlette", "idna", "aiohttp",
+        "cryptography", "distributed", "pyarrow",
+    }  # fmt: skip
+    assert {re.split(r"[<>=~ ]", spec)[0] for spec in manifest["pip"]} == installed_by_pip
+    assert "azureml-core" in manifest["pip"] and "idna>=3.15" in manifest["pip"]
+    base = imported.files["Dockerfile.base"].decode()
+    assert "{{" not in base and "RUN conda create" not in base and "scikit-learn~" not in base
+    assert "FROM mcr.microsoft.com/azureml/openmpi5.0-ubuntu24.04:latest" in base
+    assert "apt-get -y upgrade" in base  # not envc's to own
+    assert "/opt/miniconda/bin/pip install --no-cache-dir --upgrade 'idna>=3.15'" in base
+    assert "ENV CONDA_PREFIX=/opt/env" in base  # PATH=$CONDA_PREFIX/bin still finds it
+    assert "Dockerfile" not in imported.files  # envc writes that name into the context
+    report = [note for note in imported.notes if note.startswith("Dockerfile:")]
+    assert "Dockerfile:28: lifted: RUN" in report and "Dockerfile:59: lifted: RUN" in report
+    assert sum("template placeholder" in note for note in imported.notes) == 6
     root = make_repo({})
     write_imported(imported, root / "environments")
-    report = validate(root=root, cwd=root)
-    assert report.ok, report.diagnostics
-    render_repository(root, report.manifests, ["sklearn-1.5"])
-    assert (root / "build/sklearn-1.5/conda_dependencies.yaml").is_file()  # COPY source
+    report_ = validate(root=root, cwd=root)
+    assert report_.ok, report_.diagnostics
+
+
+def test_an_asset_that_installs_into_its_base_image_is_kept_whole() -> None:
+    imported = import_source(REAL / "aml-acpt")
+    assert imported.manifest["python"]["user_managed_dependencies"] is True
+    assert imported.manifest["docker"] == {"base_dockerfile": "Dockerfile.base"}
+    base = imported.files["Dockerfile.base"].decode()
+    assert "{{" not in base and "pip install -r requirements.txt" in base
+    assert any("creates no environment of its own" in note for note in imported.notes)
 
 
 def test_import_all_reports_each_source(make_repo: RepoFactory, tmp_path: Path) -> None:
@@ -312,7 +337,7 @@ def test_import_all_reports_each_source(make_repo: RepoFactory, tmp_path: Path) 
     result = CliRunner().invoke(
         main, ["import", "--all", str(tree), "--python", "3.12", "--repo", str(root)]
     )
-    assert result.exit_code == 1  # one source could not be imported
+    assert result.exit_code == 0  # a lockfile is not an environment: skipped, not a failure
     imported = sorted(p.parent.name for p in (root / "environments").glob("*/env.yaml"))
     # The asset folder is one environment: its context's conda file is not imported again.
     assert imported == [
@@ -321,7 +346,7 @@ def test_import_all_reports_each_source(make_repo: RepoFactory, tmp_path: Path) 
         "r2d-pipfile-requirements-txt",
         "sklearn-1.5",
     ]
-    assert "conda-lock.yml: not imported: a conda-lock lockfile" in result.output
+    assert "conda-lock.yml: skipped: a conda-lock lockfile" in result.output
     assert "envc: 4 manifest(s) valid" in result.output
 
 
@@ -469,7 +494,7 @@ def export_folder(root: Path, name: str, output_format: str, out: Path) -> list[
         main, ["export", name, "--format", output_format, "--out", str(out), "--repo", str(root)]
     )
     assert result.exit_code == 0, result.output + result.stderr
-    return [line.removeprefix("not carried: ") for line in result.stderr.splitlines()]
+    return [line.removeprefix("note: ") for line in result.stderr.splitlines()]
 
 
 @pytest.mark.parametrize(

@@ -284,7 +284,7 @@ def test_cli_exit_codes_and_formats(repo: Path, tmp_path: Path) -> None:
     result = runner.invoke(main, [*args, "--github-output", str(output), "--bake", str(bake)])
     assert result.exit_code == 0
     lines = output.read_text().splitlines()
-    assert lines[0] == "earlier=1" and lines[2:] == ["rebuild=true", "count=1"]
+    assert lines[0] == "earlier=1" and lines[2:] == ["rebuild=true", "count=1", "definitions="]
     matrix = json.loads(lines[1].removeprefix("matrix="))
     assert [m["name"] for m in matrix["include"]] == ["other"]
     targets = json.loads(bake.read_text())["target"]
@@ -295,6 +295,32 @@ def test_cli_exit_codes_and_formats(repo: Path, tmp_path: Path) -> None:
     manifest.write_text("schema_version: 1\nname: other\nconda: [3]\n")
     failed = runner.invoke(main, args)
     assert failed.exit_code == 1 and "environments/other/env.yaml:" in failed.output
+
+
+def test_the_github_matrix_holds_images_and_definitions_go_apart(
+    repo: Path, tmp_path: Path
+) -> None:
+    for name in ("other", "onhost"):
+        manifest = repo / f"environments/{name}/env.yaml"
+        manifest.write_text(manifest.read_text() + "variables:\n  CHANGED: '1'\n")
+    output = tmp_path / "github_output"
+    result = CliRunner().invoke(
+        main, ["plan", "--base", "HEAD", "--repo", str(repo), "--github-output", str(output)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    matrix = json.loads(lines["matrix"])
+    assert [m["name"] for m in matrix["include"]] == ["other"]  # onhost has no Dockerfile
+    assert (lines["count"], lines["definitions"]) == ("1", "onhost")
+    # The bake file caches layers in the registry the images go to (not for local names).
+    for prefix, cached in (("ghcr.io/contoso/", True), ("envc/", False)):
+        bake = tmp_path / f"bake-{cached}.json"
+        options = ["--bake", str(bake), "--image-prefix", prefix, "--repo", str(repo)]
+        assert CliRunner().invoke(main, ["plan", "--base", "HEAD", *options]).exit_code == 0
+        [target] = json.loads(bake.read_text())["target"].values()
+        assert ("cache-to" in target) is cached
+        if cached:
+            assert target["cache-from"] == ["type=registry,ref=ghcr.io/contoso/other:buildcache"]
 
 
 def test_plan_address_is_what_render_records(repo: Path) -> None:

@@ -79,8 +79,10 @@ def test_references_and_urls(tmp_path: Path) -> None:
     assert parse_reference("a") == ("a", None, None)
     assert parse_reference("a@12") == ("a", 12, None)
     assert parse_reference("a:prod") == ("a", None, "prod")
+    assert parse_reference("a@prod") == ("a", None, "prod")  # Azure ML's spelling
+    assert parse_reference("azureml:a:12") == ("a", 12, None)
     with pytest.raises(UsageError):
-        parse_reference("a@x")
+        parse_reference("a@1x")
     relative = open_registry("sqlite:db/r.db", tmp_path)
     absolute = open_registry(f"sqlite:///{tmp_path}/abs.db", Path("/nonexistent"))
     relative.close()

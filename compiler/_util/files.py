@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -115,18 +116,23 @@ def write_atomically(target: Path, content: str | bytes, *, durable: bool = True
     return True
 
 
-def remove_abandoned_temporaries(folder: Path) -> None:
-    """Delete temporary files that a killed writer left (their process is gone)."""
-    for temporary in folder.glob(".*.*.tmp"):
-        pid = temporary.name.rsplit(".", 2)[-2]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            temporary.unlink(missing_ok=True)
-        except PermissionError:
-            pass  # alive, and someone else's
+def remove_abandoned_temporaries(folder: Path, suffixes: tuple[str, ...] = (".tmp",)) -> None:
+    """Delete temporary files (or folders) named `.NAME.PID<suffix>` that a killed writer left:
+    their process is gone."""
+    for suffix in suffixes:
+        for temporary in folder.glob(f".*.*{suffix}"):
+            pid = temporary.name.rsplit(".", 2)[-2]
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                if temporary.is_dir() and not temporary.is_symlink():
+                    shutil.rmtree(temporary, ignore_errors=True)
+                else:
+                    temporary.unlink(missing_ok=True)
+            except PermissionError:
+                pass  # alive, and someone else's
 
 
 class FolderSnapshot:

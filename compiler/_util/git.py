@@ -142,6 +142,8 @@ class Git:
         if head is None:
             untracked = self._run("ls-files", "-z", "--others", "--exclude-standard", "--", ".")
             for path_bytes in filter(None, untracked.split(b"\0")):
+                if path_bytes.endswith(b"/"):  # another git repository inside: not our files
+                    continue
                 path = os.fsdecode(path_bytes)
                 mode = SYMLINK_MODE if (self.root / path).is_symlink() else "100644"
                 changes.append(Change("A", path, None, FileRef(mode, None)))
@@ -173,7 +175,13 @@ class Git:
         position = 0
         while position < len(out):
             end = out.index(b"\n", position)
-            oid, _, size = out[position:end].decode().split()
+            header = out[position:end].decode().split()
+            if len(header) != 3:  # `<oid> missing`: a shallow or partial clone lacks it
+                raise UsageError(
+                    f"git object {header[0]} is missing from this clone (shallow or partial?): "
+                    "fetch the history the comparison needs (git fetch --unshallow)"
+                )
+            oid, _, size = header
             start = end + 1
             blobs[oid] = out[start : start + int(size)]
             position = start + int(size) + 1
@@ -198,4 +206,16 @@ class Git:
     def uncommitted(self, paths: Iterable[str]) -> list[str]:
         """Which of `paths` (files or folders) differ from HEAD, untracked files included."""
         out = self._run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)
-        return sorted({os.fsdecode(entry[3:]) for entry in out.split(b"\0") if len(entry) > 3})
+        entries = out.split(b"\0")
+        changed = set()
+        position = 0
+        while position < len(entries):
+            entry = entries[position]
+            position += 1
+            if len(entry) < 4:
+                continue
+            changed.add(os.fsdecode(entry[3:]))
+            if b"R" in entry[:2] or b"C" in entry[:2]:  # `R  new\0old`: the source path follows
+                changed.add(os.fsdecode(entries[position]))
+                position += 1
+        return sorted(changed)

@@ -61,7 +61,9 @@ class Reporter:
             return
         if self._live is None:
             elapsed = time.monotonic() - self.started
-            self.stream.write(f"envc {self.what}: [{done + 1}/{total}] {item} ({elapsed:.1f} s)\n")
+            self.stream.write(
+                f"envc {self.what}: [{done + 1}/{total}] {item} (started at {elapsed:.1f} s)\n"
+            )
             self.stream.flush()
             return
         description = f"{self.what}: {item}"

@@ -24,13 +24,16 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from compiler._util.credentials import expand, redact
+from compiler._util.files import shown_path, write_atomically
 from compiler._util.progress import Progress, no_progress
 from compiler.errors import UsageError
 from compiler.manifest.sources import ValidManifests
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     from compiler.manifest.model import RegistryCredentials
 
 LOG_LINES = 30
+BUILD_LOGS = ".envc/logs/build"  # in the repository: each environment's last build, whole
 log = logging.getLogger(__name__)
 
 
@@ -46,9 +50,9 @@ log = logging.getLogger(__name__)
 class BuildOutcome:
     name: str
     image: str  # the address tag
-    status: Literal["built", "failed"]
+    status: Literal["built", "failed", "skipped"]
     digest: str | None = None  # sha256:… of the pushed manifest
-    log: str = ""  # the end of buildah's output, when the build failed
+    log: str = ""  # the end of buildah's output when the build failed; why it was skipped
 
 
 @dataclass(frozen=True)
@@ -90,44 +94,60 @@ def build_images(
     *,
     push: bool = False,
     plain_http: bool = False,
+    jobs: int = 1,
+    cache: bool = True,
+    logs: Path | None = None,
     progress: Progress = no_progress,
 ) -> list[BuildOutcome]:
-    """Build each context (by environment name); with `push`, push each image built."""
+    """Build each context (by environment name), `jobs` at a time; with `push`, push each
+    image built. With `cache`, buildah keeps each step as a layer and reuses it when the step
+    and what it reads are unchanged (`--layers`); without, every step runs again. With `logs`,
+    each build's whole output goes to `<logs>/<name>.log`."""
+    if not contexts:
+        return []
     buildah = _buildah()
     tls = [f"--tls-verify={'false' if plain_http else 'true'}"]
-    outcomes = []
-    for done, (name, context) in enumerate(sorted(contexts.items())):
-        progress(name, done, len(contexts))
+    layers = ["--layers"] if cache else ["--layers=false", "--no-cache"]
+    if logs is not None:
+        logs.mkdir(parents=True, exist_ok=True)
+    lock = threading.Lock()
+    started: list[str] = []
+
+    def build_one(name: str) -> BuildOutcome:
+        with lock:  # progress counts builds started, whichever thread starts one
+            progress(name, len(started), len(contexts))
+            started.append(name)
+        context = contexts[name]
         with tempfile.TemporaryDirectory(prefix="envc-build-") as scratch:
             try:
                 login, secrets = _login(context.base_registry, Path(scratch))
             except UsageError as exc:
-                outcomes.append(BuildOutcome(name, context.image, "failed", log=str(exc)))
-                continue
+                return BuildOutcome(name, context.image, "failed", log=str(exc))
             built = _run(
-                [
-                    buildah,
-                    "bud",
-                    *tls,
-                    *login,
-                    "--quiet",
-                    "--tag",
-                    context.image,
-                    str(context.folder),
-                ]
+                [buildah, "bud", *tls, *login, *layers, "--tag", context.image, str(context.folder)]
+            )
+        if logs is not None:
+            write_atomically(
+                logs / f"{name}.log", redact(built.stdout + built.stderr, secrets), durable=False
             )
         if built.returncode != 0:
             tail = redact(_tail(built), secrets)
-            outcomes.append(BuildOutcome(name, context.image, "failed", log=tail))
-            continue
+            return BuildOutcome(name, context.image, "failed", log=tail)
         digest = None
         if push:
             digest, problem = _push(buildah, tls, context.image)
             if problem:
-                outcomes.append(BuildOutcome(name, context.image, "failed", log=problem))
-                continue
-        outcomes.append(BuildOutcome(name, context.image, "built", digest))
-    return outcomes
+                return BuildOutcome(name, context.image, "failed", log=problem)
+        return BuildOutcome(name, context.image, "built", digest)
+
+    # Builds wait on buildah, not on Python: threads are enough to run several at once.
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        return list(pool.map(build_one, sorted(contexts)))
+
+
+def default_jobs() -> int:
+    """Parallel builds by default: one per two CPUs (a build uses more than one), at least 1."""
+    return max(1, (os.cpu_count() or 1) // 2)
 
 
 def _login(registry: RegistryCredentials | None, scratch: Path) -> tuple[list[str], list[str]]:
@@ -176,10 +196,13 @@ def build_repository(
     image_prefix: str,
     push: bool = False,
     plain_http: bool = False,
+    jobs: int = 1,
+    cache: bool = True,
     progress: Progress = no_progress,
 ) -> list[BuildOutcome]:
-    """Render the named environments into `out` and build each that is an image; one that
-    cannot be rendered is a failed build."""
+    """Render the named environments into `out` and build each that is an image (`jobs` at a
+    time, each build's log in `.envc/logs/build/`); one that cannot be rendered is a failed
+    build."""
     from compiler.render.context import render_repository
 
     unknown = sorted(set(names) - set(manifests))
@@ -192,7 +215,19 @@ def build_repository(
         elif outcome.rendered.base_image is not None:
             tag = image_tag(image_prefix, outcome.name, outcome.rendered.address.digest)
             contexts[outcome.name] = build_context(manifests, outcome.name, out, tag)
-    built = build_images(contexts, push=push, plain_http=plain_http, progress=progress)
+        else:
+            where = shown_path(out / outcome.name, root)
+            why = f"docker.enabled is false: no image; its install script is in {where}/"
+            failed.append(BuildOutcome(outcome.name, "", "skipped", log=why))
+    built = build_images(
+        contexts,
+        push=push,
+        plain_http=plain_http,
+        jobs=jobs,
+        cache=cache,
+        logs=root / BUILD_LOGS,
+        progress=progress,
+    )
     return sorted([*built, *failed], key=lambda outcome: outcome.name)
 
 

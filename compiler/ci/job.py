@@ -21,7 +21,14 @@ from typing import Any, Literal
 
 from compiler._util.files import write_atomically
 from compiler._util.progress import Progress, no_progress
-from compiler.build.images import build_context, build_images, image_tag, tag_version
+from compiler.build.images import (
+    BUILD_LOGS,
+    build_context,
+    build_images,
+    default_jobs,
+    image_tag,
+    tag_version,
+)
 from compiler.errors import Diagnostic, EnvcError
 from compiler.lock.repository import lock_repository
 from compiler.manifest.sources import ValidManifests
@@ -149,17 +156,19 @@ def run_ci(
             planned.details += registry.problem
 
     rendered = step("render")
+    buildable: list[Buildable] = []
     if planned.status == "passed" and report.plan is not None:
         names = [e.name for e in report.plan.to_build]
-        try:
-            failed = [
-                outcome
-                for outcome in render_repository(root, validation.manifests, names, out=out)
-                if outcome.status == "failed"
-            ]
+        unregistered = _unregistered(registry, validation.manifests, names) if main else []
+        try:  # (an empty list would render every environment)
+            selected = [*names, *unregistered]
+            renders = (
+                render_repository(root, validation.manifests, selected, out=out) if selected else []
+            )
         except EnvcError as exc:
             rendered.status, rendered.details = "failed", str(exc).splitlines()
         else:
+            failed = [outcome for outcome in renders if outcome.rendered is None]
             if failed:
                 rendered.status, rendered.summary = "failed", f"{len(failed)} failed"
                 rendered.details = [f"{o.name}: {o.error}" for o in failed]
@@ -167,12 +176,24 @@ def run_ci(
                 write_atomically(out / BAKE_FILE, bake_file(report.plan, str(out), image_prefix))
                 rendered.status = "passed"
                 rendered.summary = f"{len(names)} build contexts in {out}"
+                if unregistered:
+                    more = " …" if len(unregistered) > 5 else ""
+                    rendered.summary += (
+                        f", and {len(unregistered)} of environments the registry does not have "
+                        f"yet ({', '.join(unregistered[:5])}{more})"
+                    )
+                buildable = [
+                    Buildable(o.name, o.rendered.address.digest, o.rendered.base_image is not None)
+                    for o in renders
+                    if o.rendered is not None
+                ]
 
     if main:
         built, stored = step("build"), step("register")
         if rendered.status == "passed":
             _build_and_register(
                 report,
+                buildable,
                 built,
                 stored,
                 registry=registry,
@@ -187,8 +208,30 @@ def run_ci(
     return report
 
 
+@dataclass(frozen=True)
+class Buildable:
+    """What main mode builds and registers: an environment rendered into `out`."""
+
+    name: str
+    address: str
+    image: bool  # docker.enabled: registered without an image otherwise
+
+
+def _unregistered(
+    registry: LazyRegistry, manifests: ValidManifests, planned: list[str]
+) -> list[str]:
+    """Environments the registry has no version of, beyond what the plan builds: a registry
+    new to an existing repository gets every environment, not only what the diff reaches."""
+    target = registry.get()
+    if target is None:
+        return []
+    known = {record.name for record in target.versions(archived=True)}
+    return sorted(set(manifests) - known - set(planned))
+
+
 def _build_and_register(
     report: CiReport,
+    buildable: list[Buildable],
     built: Step,
     stored: Step,
     *,
@@ -201,10 +244,9 @@ def _build_and_register(
     push: bool,
     plain_http: bool,
 ) -> None:
-    """Build what the plan builds, then register what built (nothing that failed)."""
-    if report.plan is None:
-        return
-    planned = report.plan.to_build
+    """Build what the plan builds (and what the registry lacks), then register what built
+    (nothing that failed)."""
+    planned = buildable
     if not planned:
         built.status, built.summary = "passed", "nothing to build"
         stored.status, stored.summary = "passed", "nothing to register"
@@ -215,13 +257,19 @@ def _build_and_register(
     if build:
         contexts = {
             e.name: build_context(
-                manifests, e.name, out, image_tag(image_prefix, e.name, e.address or "")
+                manifests, e.name, out, image_tag(image_prefix, e.name, e.address)
             )
             for e in planned
             if e.image
         }
         try:
-            outcomes = build_images(contexts, push=push, plain_http=plain_http)
+            outcomes = build_images(
+                contexts,
+                push=push,
+                plain_http=plain_http,
+                jobs=default_jobs(),
+                logs=root / BUILD_LOGS,
+            )
         except EnvcError as exc:
             built.status, built.details = "failed", str(exc).splitlines()
             return

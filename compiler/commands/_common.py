@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,11 +18,13 @@ import click
 
 from compiler import __version__
 from compiler.errors import (
+    EXIT_BROKEN_PIPE,
     EXIT_FINDINGS,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    ConfigError,
     EnvcError,
 )
 
@@ -45,12 +47,18 @@ def handle_errors(command: Callable[..., int]) -> Callable[..., None]:
     def wrapper(*args: Any, **kwargs: Any) -> None:
         try:
             code = command(*args, **kwargs)
+            sys.stdout.flush()  # a reader that left shows here, not at interpreter exit
+        except BrokenPipeError:  # `envc list | head -1`: the reader has what it wanted
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            code = EXIT_BROKEN_PIPE
         except Findings:
             code = EXIT_FINDINGS
         except EnvcError as exc:
             from compiler._util.credentials import for_display
 
-            click.echo(f"envc: error: {for_display(str(exc))}", err=True)
+            prefix = "" if isinstance(exc, ConfigError) else "envc: error: "
+            click.echo(f"{prefix}{for_display(str(exc))}", err=True)
             code = exc.exit_code
         except KeyboardInterrupt:
             click.echo("envc: interrupted", err=True)
@@ -92,7 +100,8 @@ def progress(what: str) -> Reporter:
     """The progress display of a long command."""
     from compiler._util.progress import Reporter
 
-    return Reporter(what, quiet=quiet())
+    settings = click.get_current_context().find_root().obj or {}
+    return Reporter(what, quiet=quiet() or bool(settings.get("no_progress")))
 
 
 repo_option = click.option(
@@ -156,8 +165,16 @@ def registry_command(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextmanager
 def registry_of(repo: Path | None, url: str | None, plain_http: bool) -> Iterator[Registry]:
-    """The registry of the repository at --repo (or found from here), opened and closed."""
-    with open_registry(repository(repo), url, plain_http) as registry:
+    """The registry of the repository at --repo (or found from here), opened and closed. With
+    --registry given, no repository is needed (relative sqlite: paths are then relative to the
+    working directory)."""
+    root = Path.cwd().resolve()
+    if repo is not None or url is None:
+        root = repository(repo)
+    else:
+        with suppress(EnvcError):
+            root = repository(None)
+    with open_registry(root, url, plain_http) as registry:
         yield registry
 
 
@@ -199,12 +216,23 @@ def pairs(items: tuple[str, ...], option: str, shape: str) -> dict[str, str]:
     return found
 
 
-def report_outcomes(outcomes: list[Any]) -> int:
-    """One line per environment's lock; exit 1 when any lock is stale or failed."""
-    for outcome in outcomes:
-        why = f": {'; '.join(outcome.reasons)}" if outcome.reasons else ""
-        result(f"{outcome.name}: {outcome.status}{why}", outcome.status not in ("stale", "failed"))
+def report_outcomes(outcomes: list[Any], output_format: str = "text") -> int:
+    """One line per environment's lock (or one JSON list); exit 1 when any lock is stale or
+    failed."""
     problems = [o for o in outcomes if o.status in ("stale", "failed")]
+    if output_format == "json":
+        import json
+
+        documents = [
+            {"name": o.name, "status": o.status, "reasons": list(o.reasons)} for o in outcomes
+        ]
+        click.echo(json.dumps(documents, indent=2, sort_keys=True, ensure_ascii=False))
+        return EXIT_FINDINGS if problems else EXIT_OK
+    for outcome in outcomes:
+        why = "; ".join(outcome.reasons)
+        # "ml: locked (first lock)", "ml: locked (numpy 2.2.2 -> 2.3.5)"; "ml: stale: why"
+        why = (f" ({why})" if outcome.status in ("locked", "fresh") else f": {why}") if why else ""
+        result(f"{outcome.name}: {outcome.status}{why}", outcome.status not in ("stale", "failed"))
     return EXIT_FINDINGS if problems else EXIT_OK
 
 

@@ -25,6 +25,18 @@ from compiler.errors import EXIT_FINDINGS, EXIT_OK
 )
 @common.image_prefix_option("Images are PREFIX<name>:<address>")
 @click.option("--push", is_flag=True, help="Push each image built and report its digest.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Build N images at once (default: one per two CPUs).",
+)
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Run every step again (default: reuse the layers of unchanged steps).",
+)
 @common.plain_http_option
 @common.json_option
 @common.repo_option
@@ -35,6 +47,8 @@ def command(
     out: Path | None,
     image_prefix: str | None,
     push: bool,
+    jobs: int | None,
+    no_cache: bool,
     plain_http: bool,
     output_format: str,
     repo: Path | None,
@@ -44,7 +58,7 @@ def command(
     import json
     from dataclasses import asdict
 
-    from compiler.build.images import build_repository
+    from compiler.build.images import BUILD_LOGS, build_repository, default_jobs
     from compiler.registry.register import planned_names
     from compiler.validate.config import load_config
 
@@ -62,15 +76,22 @@ def command(
             image_prefix=load_config(root).images(image_prefix),
             push=push,
             plain_http=plain_http,
+            jobs=jobs or default_jobs(),
+            cache=not no_cache,
             progress=progress,
         )
     if output_format == "json":
         click.echo(json.dumps([asdict(o) for o in outcomes], indent=2, sort_keys=True))
     for outcome in outcomes if output_format == "text" else ():
+        if outcome.status == "skipped":
+            common.result(f"{outcome.name}: skipped: {outcome.log}")
+            continue
         digest = f" {outcome.digest}" if outcome.digest else ""
         common.result(
             f"{outcome.name}: {outcome.status} {outcome.image}{digest}", outcome.status == "built"
         )
         for line in outcome.log.splitlines():
             click.echo(f"  {line}")
+        if outcome.status == "failed":
+            click.echo(f"  (the whole log: {BUILD_LOGS}/{outcome.name}.log)")
     return EXIT_FINDINGS if any(o.status == "failed" for o in outcomes) else EXIT_OK

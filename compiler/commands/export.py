@@ -83,5 +83,5 @@ def command(
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(target, content)
     for note in exported.notes:
-        click.echo(f"not carried: {note}", err=True)
+        click.echo(f"note: {note}", err=True)
     return EXIT_OK

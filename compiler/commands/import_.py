@@ -48,11 +48,13 @@ def command(
     force: bool,
     repo: Path | None,
 ) -> int:
-    """Import an environment as a manifest: a conda environment (prefix folder or name), a conda
-    environment file, a pip requirements file, or an Azure ML v2 environment; prints what it
-    could not carry over. Exit 1 when the new manifest does not validate."""
+    """Import an environment as a manifest: a conda environment (prefix folder or name), a
+    conda environment file or spec list, a pip requirements file, a pixi.toml or
+    pyproject.toml (PEP 621, Poetry, conda-lock), an Azure ML v2 environment or deployment, an
+    Azure ML SDK v1 saved folder, or an azureml-assets environment folder; notes what it could
+    not carry over. Exit 1 when the new manifest does not validate."""
     from compiler.errors import EnvcError
-    from compiler.interop.common import write_imported
+    from compiler.interop.common import NotAnEnvironment, write_imported
     from compiler.interop.sources import import_source, importable_sources
     from compiler.validate.repository import validate
 
@@ -61,13 +63,19 @@ def command(
     if everything and not source.is_dir():
         raise click.BadParameter(f"{source} is not a folder", param_hint="SOURCE")
     sources = importable_sources(source) if everything else [source]
-    written, failed = [], 0
+    written, failed, skipped = [], 0, 0
     for each in sources:
         try:
             imported = import_source(
                 each, None if everything else name, from_history, python_version
             )
             targets = write_imported(imported, folder, force)
+        except NotAnEnvironment as exc:  # a lockfile, a component: reported, not a failure
+            if not everything:
+                raise
+            skipped += 1
+            common.result(f"{each}: skipped: {str(exc).removeprefix(f'{each}: ')}")
+            continue
         except EnvcError as exc:
             if not everything:
                 raise
@@ -79,9 +87,15 @@ def command(
             # With --quiet, an import is shown only when something was not carried.
             common.result(f"{one.name}: imported from {each} into {target}", not one.notes)
             for note in one.notes:
-                click.echo(f"  not carried: {note}")
+                click.echo(f"  note: {note}")
+    if everything:
+        click.echo(
+            f"envc: {len(written)} environment(s) imported, {failed} not imported, "
+            f"{skipped} source(s) skipped (not environments)",
+            err=True,
+        )
     if not written:
-        return EXIT_FINDINGS
+        return EXIT_FINDINGS if failed or not everything else EXIT_OK
     report = validate(written, root=root, cache=True)
     common.show(report)
     return EXIT_OK if report.ok and not failed else EXIT_FINDINGS

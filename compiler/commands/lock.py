@@ -47,6 +47,7 @@ from compiler.commands import _common as common
     envvar="ENVC_PIP_FIND_LINKS",
     help="Also look for wheels here (alone: offline, no index).",
 )
+@common.json_option
 @common.repo_option
 @common.handle_errors
 def command(
@@ -57,13 +58,14 @@ def command(
     mirrors: tuple[str, ...],
     pip_index: str | None,
     pip_find_links: tuple[str, ...],
+    output_format: str,
     repo: Path | None,
 ) -> int:
     """Lock environments (default: all) for each of their platforms.
 
-    Writes conda-lock.yml, conda-<platform>.lock and requirements-<platform>.txt (pip, with
-    hashes) beside each env.yaml. An environment whose lock matches its inputs is not solved
-    again and its files are not rewritten.
+    Writes conda-lock.yml, conda-<platform>.lock, and for pip requirements-<platform>.txt
+    (with hashes) and pylock.<platform>.toml (PEP 751) beside each env.yaml. An environment
+    whose lock matches its inputs is not solved again and its files are not rewritten.
     """
     from compiler.lock.repository import configured_sources, lock_repository
     from compiler.validate.config import load_config
@@ -87,4 +89,4 @@ def command(
             manifests=report.manifests,
             progress=progress,
         )
-    return common.report_outcomes(outcomes)
+    return common.report_outcomes(outcomes, output_format)

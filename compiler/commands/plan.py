@@ -22,10 +22,10 @@ from compiler.errors import EXIT_FINDINGS, EXIT_OK
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(("table", "markdown", "json")),
-    default="table",
+    type=click.Choice(("text", "markdown", "json", "table")),
+    default="text",
     show_default=True,
-    help="How to print the plan.",
+    help="How to print the plan (text: a table; `table` is the same).",
 )
 @click.option("--all", "-a", "show_all", is_flag=True, help="List unchanged environments too.")
 @click.option(

@@ -22,9 +22,12 @@ from compiler.errors import EXIT_FINDINGS, EXIT_OK
     is_flag=True,
     help="Write nothing: exit 1 with a unified diff when the rendered output differs.",
 )
+@common.json_option
 @common.repo_option
 @common.handle_errors
-def command(names: tuple[str, ...], out: Path | None, check: bool, repo: Path | None) -> int:
+def command(
+    names: tuple[str, ...], out: Path | None, check: bool, output_format: str, repo: Path | None
+) -> int:
     """Render environments (default: all) into build contexts: a Dockerfile that installs from
     the locks (or install scripts with docker.enabled: false), the lockfiles, envc-build.json."""
     from compiler.render.context import render_repository
@@ -34,7 +37,21 @@ def command(names: tuple[str, ...], out: Path | None, check: bool, repo: Path | 
     outcomes = render_repository(
         root, report.manifests, names, out=out.resolve() if out else None, check=check
     )
-    for outcome in outcomes:
+    if output_format == "json":
+        import json
+
+        documents = [
+            {
+                "name": o.name,
+                "status": o.status,
+                "address": o.rendered.address.digest if o.rendered else None,
+                "error": o.error or None,
+                "diff": o.diff or None,
+            }
+            for o in outcomes
+        ]
+        click.echo(json.dumps(documents, indent=2, sort_keys=True, ensure_ascii=False))
+    for outcome in outcomes if output_format == "text" else ():
         common.result(
             f"{outcome.name}: {outcome.status}", outcome.status in ("rendered", "unchanged")
         )

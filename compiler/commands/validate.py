@@ -41,21 +41,22 @@ def command(
     YAML, JSON Schema and semantic rules; cross-file rules always see the whole repository.
     Exit status: 0 valid, 1 problems found, 2 usage error.
     """
+    from compiler.validate.config import load_config
     from compiler.validate.repository import validate as run
 
     root = common.repository(repo)
+    config = load_config(root)  # a broken envc.yaml stops every command: say so here first
     report = run(paths, root=root, cache=not no_cache)
     common.show(report, output_format)
     if not report.ok:
         return EXIT_FINDINGS
     if locks:
         from compiler.lock.repository import lock_repository
-        from compiler.validate.config import load_config
 
         outcomes = lock_repository(
             root,
             check=True,
-            default_channels=load_config(root).channels,
+            default_channels=config.channels,
             manifests=report.manifests,
         )
         return common.report_outcomes([o for o in outcomes if o.status == "stale"])

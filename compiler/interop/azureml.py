@@ -9,20 +9,31 @@ from pathlib import Path
 from typing import Any
 
 from compiler.errors import EnvcError
-from compiler.interop.common import Imported, folder_files, manifest_name, read_mapping, read_text
+from compiler.interop.common import (
+    Imported,
+    NotAnEnvironment,
+    folder_files,
+    manifest_name,
+    read_mapping,
+    read_text,
+)
 from compiler.interop.conda import conda_environment
-from compiler.interop.images import base_image_settings
+from compiler.interop.images import base_image_settings, cuda_of_image
+from compiler.interop.lift import IMAGE_TAG_PLACEHOLDER, lift_dockerfile
 
 V1_FILE = "azureml_environment.json"
 V1_CONDA_FILE = "conda_dependencies.yml"
 V1_DOCKERFILE = "BaseDockerfile"
+# An imported Dockerfile's name beside the manifest: not `Dockerfile`, which envc writes into
+# the build context (a `COPY . .` in it would copy one over the other).
+BASE_DOCKERFILE = "Dockerfile.base"
 
 
 def import_yaml(file: Path, name: str | None = None) -> Imported:
     """A YAML file: an Azure ML v2 environment (or deployment), or a conda environment file."""
     data = read_mapping(file)
     if {"package", "metadata"} <= set(data):
-        raise EnvcError(
+        raise NotAnEnvironment(
             f"{file}: a conda-lock lockfile; import the environment file it was made from"
         )
     if _is_azureml_v2(data):
@@ -182,10 +193,14 @@ def import_azureml_v1(folder: Path, name: str | None = None) -> Imported:
 
 def import_azureml_asset(folder: Path, name: str | None = None) -> Imported:
     """An azureml-assets environment folder (`asset.yaml`, `spec.yaml`, `environment.yaml`,
-    `context/`): its Dockerfile is the recipe, so the manifest builds on it with user-managed
-    dependencies; the context is copied. `{{latest-…}}` placeholders become unpinned specs and
-    the `latest` tag, each noted."""
+    `context/`). What its Dockerfile does to create its conda environment is lifted into the
+    manifest, so envc locks it (lift.py); the rest stays as the base stage, `Dockerfile.base`.
+    A Dockerfile that creates no environment of its own (it installs into its base image's
+    Python) is kept whole, with user-managed dependencies. `{{latest-…}}` placeholders become
+    unpinned specs and the `latest` tag, each noted."""
     asset = read_mapping(folder / "asset.yaml")
+    if str(asset.get("type") or "environment") != "environment":
+        raise NotAnEnvironment(f"{folder}: an azureml-assets {asset['type']}, not an environment")
     spec_file = folder / str(asset.get("spec") or "spec.yaml")
     spec = read_mapping(spec_file) if spec_file.is_file() else {}
     extra = folder / str(asset.get("extra_config") or "environment.yaml")
@@ -195,24 +210,7 @@ def import_azureml_asset(folder: Path, name: str | None = None) -> Imported:
     dockerfile = str(context_settings.get("dockerfile") or "Dockerfile")
     if not (context / dockerfile).is_file():
         raise EnvcError(f"{folder}: the asset's context has no {dockerfile}")
-    notes: list[str] = []
-    files = folder_files(context)
     text = read_text(context / dockerfile)
-    for found in sorted(set(re.findall(r"\S*\{\{latest-[a-z-]+\}\}", text))):
-        notes.append(f"{dockerfile}: {found} is a template placeholder: unpinned")
-    text = re.sub(r":\{\{latest-image-tag\}\}", ":latest", text)
-    text = re.sub(r"(?:==|~=|>=)?\{\{latest-pypi-version\}\}", "", text)
-    files[dockerfile] = text.encode()
-    prefix = re.search(r"^ENV CONDA_PREFIX=(/\S+)$", text, re.M)
-    python: dict[str, Any] = {"user_managed_dependencies": True}
-    if prefix:
-        python["interpreter_path"] = f"{prefix.group(1)}/bin/python"
-    else:
-        notes.append("the Dockerfile sets no CONDA_PREFIX: set python.interpreter_path")
-    notes.append(
-        "packages are installed by the asset's Dockerfile, so envc does not lock them; "
-        "import its conda file on its own to lock them"
-    )
     manifest: dict[str, Any] = {
         "schema_version": 1,
         "name": manifest_name(name or str(asset.get("name") or folder.name)),
@@ -221,11 +219,84 @@ def import_azureml_asset(folder: Path, name: str | None = None) -> Imported:
         manifest["description"] = " ".join(spec["description"].split())
     if isinstance(spec.get("tags"), dict):
         manifest["tags"] = {str(k): str(v) for k, v in spec["tags"].items() if str(k).strip()}
-    manifest["python"] = python
-    manifest["docker"] = {"base_dockerfile": dockerfile}
+    lifted = lift_dockerfile(text, context, dockerfile)
+    if lifted is None:
+        notes, files, python, docker = _kept_whole(text, context, dockerfile)
+        manifest["python"] = python
+    else:
+        notes = [*lifted.report, *lifted.notes]
+        files = {k: v for k, v in folder_files(context).items() if k not in lifted.files_used}
+        files.pop(dockerfile, None)
+        docker = {}
+        if lifted.base_image:
+            docker.update(base_image_settings(lifted.base_image))
+        else:
+            files[BASE_DOCKERFILE] = lifted.base_dockerfile.encode()
+            docker["base_dockerfile"] = BASE_DOCKERFILE
+            last_from = re.findall(r"^FROM\s+(?:--\S+\s+)*(\S+)", lifted.base_dockerfile, re.M)
+            cuda = cuda_of_image(last_from[-1]) if last_from else None
+            docker.update({"compute": "gpu", "cuda": cuda} if cuda else {})
+        manifest.update(
+            {
+                key: value
+                for key, value in (
+                    ("python", lifted.python),
+                    ("channels", lifted.channels),
+                    ("conda", lifted.conda),
+                    ("pip", lifted.pip),
+                )
+                if value
+            }
+        )
+        if lifted.variables:
+            manifest["variables"] = lifted.variables
+    manifest["docker"] = docker
     for key in ("test", "categories"):
         if key in asset:
             notes.append(f"asset.yaml {key!r} is not carried")
     if image.get("publish"):
         notes.append("environment.yaml 'publish' is not carried (see envc register)")
     return Imported(manifest["name"], manifest, str(folder / "asset.yaml"), notes, files)
+
+
+def _kept_whole(
+    text: str, context: Path, dockerfile: str
+) -> tuple[list[str], dict[str, bytes], dict[str, Any], dict[str, Any]]:
+    """A Dockerfile that installs into its base image's Python: kept whole as the base stage,
+    user-managed, with its placeholders resolved (unpinned specs, the `latest` tag)."""
+    notes: list[str] = []
+    files = folder_files(context)
+    for found in sorted(set(re.findall(r"\S*\{\{latest-[a-z-]+(?::.*?)?\}\}", text))):
+        notes.append(f"{dockerfile}: {found} is a template placeholder: unpinned")
+    text = IMAGE_TAG_PLACEHOLDER.sub(":latest", text)
+    text = re.sub(r"(?:==|~=|>=)?\{\{latest-pypi-version\}\}", "", text)
+    files.pop(dockerfile, None)
+    files[BASE_DOCKERFILE] = text.encode()
+    prefix = _dockerfile_variables(text).get("CONDA_PREFIX", "")
+    python: dict[str, Any] = {"user_managed_dependencies": True}
+    if prefix.startswith("/") and "$" not in prefix:
+        python["interpreter_path"] = f"{prefix.rstrip('/')}/bin/python"
+    else:
+        notes.append("the Dockerfile sets no CONDA_PREFIX: set python.interpreter_path")
+    notes.append(
+        "the Dockerfile creates no environment of its own (it installs into its base image's "
+        "Python), so envc does not lock it"
+    )
+    return notes, files, python, {"base_dockerfile": BASE_DOCKERFILE}
+
+
+def _dockerfile_variables(text: str) -> dict[str, str]:
+    """What the Dockerfile's ENV instructions set (the last value wins), read with BuildKit's
+    parser: `ENV A=1 B=2` and `ENV A 1` alike."""
+    import dockerfile
+
+    try:
+        instructions = dockerfile.parse_string(text)
+    except dockerfile.GoParseError:
+        return {}
+    variables: dict[str, str] = {}
+    for instruction in instructions:
+        if instruction.cmd.upper() == "ENV":
+            pairs = instruction.value
+            variables.update(zip(pairs[0::2], pairs[1::2], strict=False))
+    return variables

@@ -31,6 +31,11 @@ DEFAULT_PLATFORM = "linux-64"
 _PLACEHOLDER = re.compile(r"\s*(?:={1,2}|~=|>=|<=)?\s*\{\{[^}]*\}\}")
 
 
+class NotAnEnvironment(EnvcError):
+    """A source that is not an environment definition (a lockfile, a system package list, an
+    azureml-assets component or model): `envc import --all` reports it and goes on."""
+
+
 @dataclass
 class Imported:
     name: str
@@ -73,6 +78,27 @@ def unpinned(spec: str, notes: list[str]) -> str:
     bare = _PLACEHOLDER.sub("", spec).strip()
     notes.append(f"{spec!r} is a template placeholder: imported as {bare!r} (unpinned)")
     return bare
+
+
+_NAMELESS_URL = re.compile(r"^(?:git\+|hg\+|svn\+|bzr\+|https?://|file:)")
+# An archive's file name says what it is: `en_core_web_sm-3.7.1.tar.gz`, `pkg-1.0-py3-none-any.whl`.
+_ARCHIVE = re.compile(r"/([A-Za-z0-9][A-Za-z0-9_.]*?)-\d[^/]*\.(?:tar\.gz|zip|whl)(?:[#?].*)?$")
+
+
+def pip_requirement(text: str, notes: list[str]) -> str | None:
+    """A pip requirement as a manifest carries it: placeholders unpinned, and a URL without a
+    name (`https://…/pkg-1.0.tar.gz`) as `pkg @ URL` when its file name says the name; a URL
+    that does not (`git+https://…@sha`) is noted and not carried (None)."""
+    text = unpinned(text.strip(), notes)
+    if not _NAMELESS_URL.match(text):
+        return text
+    archive = _ARCHIVE.search(text)
+    if archive:
+        named = f"{archive.group(1)} @ {text}"
+        notes.append(f"{text!r} has no name: carried as {named!r} (from its file name)")
+        return named
+    notes.append(f"{text!r} is not carried: a URL requirement needs a name (NAME @ URL)")
+    return None
 
 
 def read_mapping(file: Path) -> dict[str, Any]:

@@ -11,8 +11,10 @@ from typing import Any
 from compiler.errors import EnvcError
 from compiler.interop.common import (
     Imported,
+    NotAnEnvironment,
     manifest_name,
     new_manifest,
+    pip_requirement,
     read_mapping,
     read_text,
     strings,
@@ -22,7 +24,6 @@ from compiler.interop.common import (
 # `python=3.11`, `python==3.11.4`, `python 3.12.*`: a version the manifest's `python:` can carry.
 _PYTHON_SPEC = re.compile(r"^python\s*(?:={1,2}|\s)\s*(3\.[0-9]{1,2}(?:\.[0-9]{1,3})?)(?:\.\*)?$")
 _SELECTOR = re.compile(r"#\s*\[[^\]]+\]")
-_NAMELESS_URL = re.compile(r"^(?:git\+|hg\+|svn\+|bzr\+|https?://|file:)")
 # Conda files whose name says nothing about the environment (the folder names it instead).
 _GENERIC_STEMS = {"environment", "env", "conda", "conda_dependencies", "conda-dependencies"}
 _CARRIED_KEYS = {"name", "channels", "dependencies", "variables", "platforms"}
@@ -94,7 +95,7 @@ def conda_environment(
     """A conda environment file's `data` as a manifest; `text` is the file's text when it is
     not on disk (platform selectors are comments, so only the text shows them)."""
     if not isinstance(data.get("dependencies"), list):
-        raise EnvcError(
+        raise NotAnEnvironment(
             f"{file}: not a conda environment file (no dependencies list), an Azure ML "
             "environment or a deployment with one"
         )
@@ -115,13 +116,8 @@ def conda_environment(
                     notes.append(f"pip entry {requirement!r} is not a string: not imported")
                 elif requirement.startswith("-"):
                     notes.append(f"pip option {requirement!r} is not carried (see envc.yaml's pip)")
-                elif _NAMELESS_URL.match(requirement):
-                    notes.append(
-                        f"{requirement!r} is not carried: a URL requirement needs a name "
-                        "(NAME @ URL)"
-                    )
-                else:
-                    pip.append(unpinned(requirement.strip(), notes))
+                elif (carried := pip_requirement(requirement, notes)) is not None:
+                    pip.append(carried)
         else:
             notes.append(f"dependency {item!r} is not carried")
     for number, line in enumerate((read_text(file) if text is None else text).splitlines(), 1):

@@ -86,6 +86,11 @@ def conda_environment(manifest: Manifest, root: Path, standalone: bool = True) -
     return _yaml(document)
 
 
+def _no_packages(manifest: Manifest) -> str:
+    why = " (its dependencies are user-managed: the image's)" if manifest.user_managed else ""
+    return f"{manifest.name}: has no packages to export{why}"
+
+
 def _azure_conda_file(manifest: Manifest, root: Path, default_name: str) -> tuple[str, str] | None:
     """(file name, text) of the conda file an Azure ML format carries: the manifest's own
     `conda_file` as it is when it declares nothing beside it, else one generated from every
@@ -117,10 +122,12 @@ def export_environment(
     if output_format == "conda-env":
         text = conda_environment(manifest, root)
         if text is None:
-            raise EnvcError(f"{manifest.name}: has no packages to export")
+            raise EnvcError(_no_packages(manifest))
         return Exported({"": header + text})
     if output_format == "requirements":
         _, specs, pip = declared_packages(manifest, root)
+        if not (specs or pip):
+            raise EnvcError(_no_packages(manifest))
         if specs:
             header += f"# Not here (conda packages): {', '.join(specs)}\n"
         return Exported({"": header + "".join(f"{requirement}\n" for requirement in pip)})
@@ -175,9 +182,10 @@ def _azureml_v2(manifest: Manifest, root: Path, folder: Path) -> Exported:
             document["conda_file"] = name
     user_managed = manifest.python_settings if manifest.user_managed else None
     if user_managed:
+        interpreter = user_managed.interpreter_path
         notes.append(
-            "user-managed dependencies: Azure ML v2 uses the image as it is "
-            f"(interpreter {user_managed.interpreter_path} not recorded)"
+            "user-managed dependencies: Azure ML v2 uses the image as it is"
+            + (f" (interpreter {interpreter} not recorded)" if interpreter else "")
         )
     if docker.base_image_registry:
         notes.append(

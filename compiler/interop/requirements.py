@@ -5,7 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from compiler.interop.common import Imported, manifest_name, new_manifest, read_text, unpinned
+from compiler.interop.common import (
+    Imported,
+    manifest_name,
+    new_manifest,
+    pip_requirement,
+    read_text,
+)
 from compiler.validate.references import logical_lines, resolve_reference
 
 
@@ -37,6 +43,7 @@ def _requirements(file: Path, root: Path, notes: list[str], seen: set[Path]) -> 
         elif content.startswith("-"):
             notes.append(f"{file.name}:{number}: option {content.split()[0]} is not carried")
         else:
-            requirement = re.sub(r"\s--hash[=\s]\S+", "", content).strip()
-            found.append(unpinned(requirement, notes))
+            carried = pip_requirement(re.sub(r"\s--hash[=\s]\S+", "", content), notes)
+            if carried is not None:
+                found.append(carried)
     return found

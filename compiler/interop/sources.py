@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compiler.errors import EnvcError, UsageError
+from compiler.errors import UsageError
 from compiler.interop.azureml import V1_FILE, import_azureml_asset, import_azureml_v1, import_yaml
-from compiler.interop.common import Imported
+from compiler.interop.common import Imported, NotAnEnvironment
 from compiler.interop.conda import (
     conda_prefix,
     import_conda_prefix,
@@ -54,7 +54,7 @@ def import_source(
     if not source.is_file():
         raise UsageError(f"{source}: no such file, conda prefix or conda environment name")
     if source.name in REFUSED:
-        raise EnvcError(f"{source}: {REFUSED[source.name]}")
+        raise NotAnEnvironment(f"{source}: {REFUSED[source.name]}")
     if source.name == "pixi.toml":
         return import_pixi(source, name)
     if source.name == "pyproject.toml":
@@ -64,7 +64,7 @@ def import_source(
     if source.suffix in (".txt", ".in", ".out") or source.name.startswith("requirements"):
         text = source.read_text(encoding="utf-8", errors="replace")
         if "@EXPLICIT" in text:
-            raise EnvcError(
+            raise NotAnEnvironment(
                 f"{source}: an explicit conda lock (@EXPLICIT); import the spec or environment "
                 "file it was made from"
             )

@@ -8,6 +8,7 @@ they return.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from compiler.lock.inputs import (
 from compiler.lock.lockfiles import (
     locked_explicit,
     locked_pip,
+    locked_versions,
     render_conda_lock,
     render_explicit,
     render_pip,
@@ -116,6 +118,41 @@ def _locked_names(folder: Path, platforms: Sequence[str]) -> set[str]:
         names.update(package for package, _, _ in locked_explicit(folder, platform))
         names.update(locked_pip(folder, platform)[1])
     return names
+
+
+def _normalized(package: str) -> str:
+    """Conda and pip spell names differently (`Scikit_Learn`, `scikit-learn`)."""
+    return re.sub(r"[-_.]+", "-", package).lower()
+
+
+def _pinned(folder: Path, platforms: Sequence[str]) -> dict[str, set[str]]:
+    """Package -> the versions the conda and pip lockfiles pin it at, over `platforms`."""
+    pinned: dict[str, set[str]] = {}
+    for platform in platforms:
+        pip = pip_file(platform)
+        pins = [(name, version) for name, version, _ in locked_explicit(folder, platform)]
+        pins += locked_versions({pip: locked_pip(folder, platform)[0]})[pip].items()
+        for package, version in pins:
+            pinned.setdefault(_normalized(package), set()).add(version)
+    return pinned
+
+
+def _moves(
+    before: dict[str, set[str]], after: dict[str, set[str]], updating: set[str]
+) -> tuple[str, ...]:
+    """What --update did to each package asked for: `numpy 2.2.2 -> 2.3.5`, or that it is
+    already the newest allowed."""
+    moves = []
+    for package in sorted(updating):
+        old, new = (
+            "/".join(sorted(before.get(package, ()))),
+            "/".join(sorted(after.get(package, ()))),
+        )
+        if old == new:
+            moves.append(f"{package} {new or old} is the newest allowed")
+        else:
+            moves.append(f"{package} {old or 'absent'} -> {new or 'removed'}")
+    return tuple(moves)
 
 
 def lock_environment(
@@ -212,38 +249,63 @@ def lock_repository(
     unknown = sorted(set(names) - set(manifests))
     if unknown:
         raise UsageError(f"no environment named {', '.join(unknown)}")
-    outcomes = []
     selected = sorted(names or manifests)
     verified = VerifiedLocks.of_user()
-    for done, name in enumerate(selected):
+    decided: dict[str, LockOutcome] = {}
+    to_solve: list[tuple[str, LockInputs, Path, tuple[str, ...], set[str]]] = []
+    wanted = {_normalized(package) for package in update}
+    locking: set[str] = set()
+    for name in selected:
         folder = root / manifests[name][1]
         inputs = lock_inputs(resolve(name, manifests), root, default_channels)
         if inputs is None:
-            outcomes.append(LockOutcome(name, "skipped", ("no packages to lock",)))
+            decided[name] = LockOutcome(name, "skipped", ("no packages to lock",))
             continue
         reasons = tuple(staleness(inputs, folder, shown=manifests[name].folder, verified=verified))
-        updating = _locked_names(folder, inputs.platforms) & set(update) if update else set()
+        locked = (
+            {_normalized(n) for n in _locked_names(folder, inputs.platforms)} if update else set()
+        )
+        locking |= locked
+        updating = locked & wanted
         if check:
-            outcomes.append(LockOutcome(name, "stale" if reasons else "fresh", reasons))
+            decided[name] = LockOutcome(name, "stale" if reasons else "fresh", reasons)
         elif not reasons and not force and not updating:
-            outcomes.append(LockOutcome(name, "fresh"))
+            decided[name] = LockOutcome(name, "fresh")
         else:
-            reasons += tuple(f"update requested: {package}" for package in sorted(updating))
-            progress(f"solving {name}", done, len(selected))
-            started = time.monotonic()
-            try:
-                lock_environment(
-                    inputs,
-                    folder,
-                    root / ".envc" / "cache",
-                    mirrors or {},
-                    pip_index or PipIndex(),
-                    None if force else updating,
-                )
-            except SolveError as exc:  # this environment's specs; the others still get locked
-                outcomes.append(LockOutcome(name, "failed", (str(exc),)))
-                continue
-            log.debug("%s: locked in %.1f s", name, time.monotonic() - started)
-            outcomes.append(LockOutcome(name, "locked", reasons))
+            reasons = tuple("first lock" if r == "not locked yet" else r for r in reasons)
+            to_solve.append((name, inputs, folder, reasons, updating))
+    unknown_updates = sorted(wanted - locking)
+    if unknown_updates and not check:
+        raise UsageError(
+            f"--update {', '.join(unknown_updates)}: no lock of "
+            f"{'the environments named' if names else 'this repository'} pins "
+            f"{'it' if len(unknown_updates) == 1 else 'them'}"
+        )
+    for done, (name, inputs, folder, reasons, updating) in enumerate(to_solve):
+        progress(f"solving {name}", done, len(to_solve))
+        before = _pinned(folder, inputs.platforms) if updating else {}
+        started = time.monotonic()
+        try:
+            lock_environment(
+                inputs,
+                folder,
+                root / ".envc" / "cache",
+                mirrors or {},
+                pip_index or PipIndex(),
+                None if force else updating,
+            )
+        except SolveError as exc:  # this environment's specs; the others still get locked
+            decided[name] = LockOutcome(name, "failed", (str(exc),))
+            continue
+        except UsageError as exc:  # its channel unreachable, its Python unknown to uv …
+            decided[name] = LockOutcome(name, "failed", (str(exc),))
+            continue
+        log.debug("%s: locked in %.1f s", name, time.monotonic() - started)
+        moved = _moves(before, _pinned(folder, inputs.platforms), updating)
+        status: Literal["locked", "fresh"] = (
+            "locked" if reasons or force or any(" -> " in move for move in moved) else "fresh"
+        )
+        decided[name] = LockOutcome(name, status, reasons + moved)
+    outcomes = [decided[name] for name in selected]
     verified.save()
     return outcomes

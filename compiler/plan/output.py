@@ -114,7 +114,9 @@ def bake_target(name: str) -> str:
 
 
 def github_output(plan: Plan, contexts: str) -> str:
-    """`$GITHUB_OUTPUT` lines: a job matrix of what to build, and whether there is any."""
+    """`$GITHUB_OUTPUT` lines: a job matrix of the images to build (`rebuild`, `count`), and the
+    environments to register that have no image (`docker.enabled: false`, space-separated in
+    `definitions`): a matrix build job would find no Dockerfile for those."""
     include = [
         {
             "name": e.name,
@@ -125,9 +127,14 @@ def github_output(plan: Plan, contexts: str) -> str:
             "tag": _short(e.address),  # the image tag the bake file uses too
         }
         for e in sorted(plan.to_build, key=lambda e: e.name)
+        if e.image
     ]
+    definitions = " ".join(sorted(e.name for e in plan.to_build if not e.image))
     matrix = json.dumps({"include": include}, sort_keys=True, separators=(",", ":"))
-    return f"matrix={matrix}\nrebuild={'true' if include else 'false'}\ncount={len(include)}\n"
+    return (
+        f"matrix={matrix}\nrebuild={'true' if include else 'false'}\ncount={len(include)}\n"
+        f"definitions={definitions}\n"
+    )
 
 
 def bake_file(plan: Plan, contexts: str, image_prefix: str) -> str:
@@ -137,12 +144,23 @@ def bake_file(plan: Plan, contexts: str, image_prefix: str) -> str:
     for e in sorted(plan.to_build, key=lambda e: e.name):
         if not e.image or e.address is None:
             continue
-        targets[bake_target(e.name)] = {
+        target: dict[str, object] = {
             "context": f"{contexts}/{e.name}",
             "dockerfile": "Dockerfile",
             "platforms": ["linux/amd64"],
             "tags": [f"{image_prefix}{e.name}:{_short(e.address)}"],
             "labels": {"dev.envc.content-address": e.address},
         }
+        if _registry_host(image_prefix):  # layers cached beside the image, for every builder
+            cache = f"type=registry,ref={image_prefix}{e.name}:buildcache"
+            target.update({"cache-from": [cache], "cache-to": [f"{cache},mode=max"]})
+        targets[bake_target(e.name)] = target
     document = {"group": {"default": {"targets": sorted(targets)}}, "target": targets}
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def _registry_host(image_prefix: str) -> bool:
+    """Whether images named with `image_prefix` live in a registry (`ghcr.io/org/`,
+    `localhost:5000/`) rather than only on the machine that builds them (`envc/`)."""
+    first = image_prefix.split("/", 1)[0]
+    return "/" in image_prefix and ("." in first or ":" in first or first == "localhost")

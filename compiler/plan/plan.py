@@ -32,7 +32,7 @@ from compiler.errors import Diagnostic
 from compiler.plan.evaluate import duplicate_names, evaluate, scratch_parent
 from compiler.plan.explain import Comparison, environment_plan
 from compiler.plan.graph import Graph, affected_environments, template_sources
-from compiler.plan.result import EnvironmentPlan, Plan
+from compiler.plan.result import EnvironmentPlan, Plan, archived_content
 from compiler.plan.sides import (
     MANIFEST,
     NAMES_CACHE,
@@ -54,11 +54,12 @@ def plan(
     *,
     direct: bool = False,
     cache: bool = True,
-    registered: Callable[[str, str], int | None] | None = None,
+    registered: Callable[[str, str], tuple[int, bool] | None] | None = None,
 ) -> Plan:
     """Compare the environments of `base_ref` (its merge base with the head unless `direct`)
     and `head_ref` (None: the working tree). With `registered` (name, content address ->
-    registered version or None), what is to be built but already registered is `reuse`."""
+    (registered version, archived) or None), what is to be built but already registered is
+    `reuse`, and the content of an archived version is an error (register refuses it)."""
     git = Git(root)
     base_commit = git.commit(base_ref)
     head_commit = None if head_ref is None else git.commit(head_ref)
@@ -138,11 +139,18 @@ def plan(
     environments = []
     for name in sorted(set(base_names) | set(head_names)):
         environment = environment_plan(name, before.get(name), after.get(name), comparison, changed)
-        if registered is not None and environment.rebuild and environment.address:
-            version = registered(name, environment.address)
-            if version is not None:
-                note = f"registered as {name}@{version}"
-                environment = replace(environment, status="reuse", notes=(*environment.notes, note))
+        found = (
+            registered(name, environment.address)
+            if registered is not None and environment.rebuild and environment.address
+            else None
+        )
+        if found is not None and found[1]:
+            state = after[name]
+            message = archived_content(name, found[0])
+            diagnostics.append(Diagnostic(f"{state.folder}/{MANIFEST}", 1, 1, message, "archived"))
+        elif found is not None:
+            note = f"registered as {name}@{found[0]}"
+            environment = replace(environment, status="reuse", notes=(*environment.notes, note))
         environments.append(environment)
     return Plan(
         base_ref,

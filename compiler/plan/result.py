@@ -42,3 +42,11 @@ class Plan:
     @property
     def to_build(self) -> list[EnvironmentPlan]:
         return [e for e in self.environments if e.rebuild]
+
+
+def archived_content(name: str, version: int) -> str:
+    """Why the content of an archived version is not registered again (plan and register)."""
+    return (
+        f"{name} is the content of {name}@{version}, which is archived: an archived version "
+        "is never registered again; change the environment to register a new version"
+    )

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 DEFAULT_REGISTRY = "sqlite:.envc/registry.db"
 LATEST = "latest"
 LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{0,62}$")
-REFERENCE = re.compile(r"^(?P<name>[^@:\s]+)(?:@(?P<version>[0-9]+)|:(?P<label>[^@:\s]+))?$")
+REFERENCE = re.compile(r"^(?P<name>[^@:\s]+)(?:@(?P<version>[^@:\s]+)|:(?P<label>[^@:\s]+))?$")
 
 
 class RegistryError(EnvcError):
@@ -131,20 +131,32 @@ class LazyRegistry:
                 self.problem = str(exc).splitlines()
         return self._opened[0]
 
-    def version_of(self, name: str, content_address: str) -> int | None:
-        """The version `name` has for `content_address`, if a registry holds it."""
+    def version_of(self, name: str, content_address: str) -> tuple[int, bool] | None:
+        """(the version `name` has for `content_address`, whether it is archived), if a
+        registry holds it."""
         registry = self.get()
         record = None if registry is None else registry.find(name, content_address)
-        return None if record is None else record.version
+        return None if record is None else (record.version, record.archived)
 
 
 def parse_reference(text: str) -> tuple[str, int | None, str | None]:
-    """`NAME`, `NAME@VERSION` or `NAME:LABEL` -> (name, version, label)."""
-    match = REFERENCE.match(text)
+    """`NAME`, `NAME@VERSION` or `NAME:LABEL` -> (name, version, label). Azure ML's spelling is
+    read too (`azureml:NAME:VERSION`, `NAME@LABEL`): a version is digits and a label starts with
+    a letter, so either separator says which one it is."""
+    match = REFERENCE.match(text.removeprefix("azureml:"))
     if match is None:
-        raise UsageError(f"expected NAME, NAME@VERSION or NAME:LABEL, got {text!r}")
-    version = match["version"]
-    return match["name"], int(version) if version else None, match["label"]
+        raise UsageError(
+            f"expected NAME, NAME@VERSION or NAME:LABEL (or Azure ML's NAME:VERSION, "
+            f"NAME@LABEL), got {text!r}"
+        )
+    given = match["version"] or match["label"]
+    if given is None:
+        return match["name"], None, None
+    if given.isdigit():
+        return match["name"], int(given), None
+    if not given[0].isalpha():
+        raise UsageError(f"{text!r}: a version is a number, a label starts with a letter")
+    return match["name"], None, given
 
 
 def check_label(label: str) -> None:

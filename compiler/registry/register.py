@@ -19,8 +19,8 @@ from compiler._util.resources import CONFIG_FILE
 from compiler.errors import EnvcError, UsageError
 from compiler.manifest.model import resolve
 from compiler.manifest.sources import ValidManifests
-from compiler.plan.result import PLAN_FORMAT_VERSION
-from compiler.registry.base import Candidate, Registration, Registry
+from compiler.plan.result import PLAN_FORMAT_VERSION, archived_content
+from compiler.registry.base import Candidate, Registration, Registry, RegistryError
 from compiler.render.context import RenderedEnvironment, repository_renderer
 
 
@@ -78,6 +78,13 @@ def register_repository(
                 f"the working tree is not the plan's head ({', '.join(moved)} differ); "
                 "register from the commit the plan was made for"
             )
+    archived = [
+        archived_content(name, record.version)
+        for name in selected
+        if (record := registry.find(name, rendered[name].address.digest)) and record.archived
+    ]
+    if archived:  # before anything is registered: all of them or none
+        raise RegistryError("\n".join(archived))
     outcomes = []
     for name in selected:
         head = rendered[name]

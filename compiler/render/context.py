@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from compiler import __version__
-from compiler._util.files import shown_path
+from compiler._util.files import remove_abandoned_temporaries, shown_path
 from compiler.errors import EnvcError, UsageError
 from compiler.load.buildcontext import read_base_dockerfile
 from compiler.lock.inputs import LockInputs, explicit_file, lock_inputs, pip_file
@@ -331,6 +331,8 @@ def render_repository(
     if unknown:
         raise EnvcError(f"no environment named {', '.join(unknown)}")
     out = out or root / "build"
+    if out.is_dir() and not check:  # what a render killed between its renames left behind
+        remove_abandoned_temporaries(out, (".new", ".old"))
     render_one = repository_renderer(root)
     outcomes = []
     pending: list[tuple[Path, dict[str, FileContent]]] = []

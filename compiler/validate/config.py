@@ -25,7 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from compiler._util.resources import CONFIG_FILE
-from compiler.errors import EnvcError
+from compiler.errors import ConfigError, Diagnostic
 from compiler.load.yamlio import read_yaml
 
 DEFAULT_CHANNELS = ("conda-forge",)
@@ -66,11 +66,8 @@ def load_config(root: Path) -> RepositoryConfig:
     if doc.ok and not isinstance(doc.data, (dict, type(None))):
         problems = [doc.diagnostic((), "expected a mapping of settings", "schema-type")]
     if problems:
-        raise EnvcError(
-            "\n".join(
-                f"{d.path}:{d.line}:{d.col}: error: {_where(d.json_path)}{d.message}"
-                for d in problems
-            )
+        raise ConfigError(
+            "\n".join(f"{d.path}:{d.line}:{d.col}: error: {_where(d)}{d.message}" for d in problems)
         )
     data = doc.data or {}
     pip = data.get("pip") or {}
@@ -84,7 +81,8 @@ def load_config(root: Path) -> RepositoryConfig:
     )
 
 
-def _where(json_path: str) -> str:
-    """`$.mirrors.conda-forge` -> `mirrors.conda-forge: `; nothing for the whole file."""
-    dotted = json_path.removeprefix("$").removeprefix(".")
-    return f"{dotted}: " if dotted else ""
+def _where(problem: Diagnostic) -> str:
+    """`$.mirrors.conda-forge` -> `mirrors.conda-forge: `; nothing for the whole file, or when
+    the message names the key already."""
+    dotted = problem.json_path.removeprefix("$").removeprefix(".")
+    return f"{dotted}: " if dotted and problem.rule != "schema-unknown-key" else ""

@@ -14,6 +14,7 @@ from compiler._util.files import UnreadableFile, read_text
 from compiler.errors import Diagnostic
 from compiler.load.yamlio import Document, read_yaml
 from compiler.validate.packages import SpecChecks
+from compiler.validate.values import TEMPLATE_PLACEHOLDER, placeholder_problem
 
 _CONDA_FILE_KEYS = {"name", "channels", "dependencies", "variables", "prefix", "platforms"}
 _REQUIREMENT_INCLUDE = re.compile(r"(?:-r|--requirement)(?:\s+|=)(\S+)")
@@ -95,6 +96,9 @@ def _conda_dependency(
     doc: Document, index: int, item: object, specs: SpecChecks
 ) -> list[Diagnostic]:
     path = ("dependencies", index)
+    if isinstance(item, str) and (placeholder := TEMPLATE_PLACEHOLDER.search(item)):
+        message = placeholder_problem(placeholder.group())
+        return [doc.diagnostic(path, message, "template-placeholder")]
     if isinstance(item, str):
         problem = specs.conda(item)
         return [doc.diagnostic(path, problem, "conda-spec")] if problem else []
@@ -107,8 +111,11 @@ def _conda_dependency(
                     doc.diagnostic(pip_path, "a pip requirement must be a string", "pip-spec")
                 )
                 continue
-            problem = specs.pip(spec)
-            if problem:
+            placeholder = TEMPLATE_PLACEHOLDER.search(spec)
+            if placeholder:
+                message = placeholder_problem(placeholder.group())
+                found.append(doc.diagnostic(pip_path, message, "template-placeholder"))
+            elif problem := specs.pip(spec):
                 found.append(doc.diagnostic(pip_path, problem, "pip-spec"))
         return found
     return [
@@ -152,7 +159,25 @@ def check_base_dockerfile(root: Path, file: Path, display: str) -> list[Diagnost
 
     relative = file.relative_to(root).as_posix()
     _, problems = read_base_dockerfile(root, relative, read=False)
-    return [_line_problem(display, p.line, 1, p.message, p.rule) for p in problems]
+    found = [_line_problem(display, p.line, 1, p.message, p.rule) for p in problems]
+    if not problems:  # it read: its text is small and regular
+        found += _placeholders(read_text(file), display)
+    return found
+
+
+def _placeholders(text: str, display: str) -> list[Diagnostic]:
+    """`{{…}}` template placeholders left in a referenced file, at their line and column."""
+    return [
+        _line_problem(
+            display,
+            number,
+            match.start() + 1,
+            placeholder_problem(match.group()),
+            "template-placeholder",
+        )
+        for number, line in enumerate(text.splitlines(), start=1)
+        for match in TEMPLATE_PLACEHOLDER.finditer(line)
+    ]
 
 
 def check_requirements_file(
@@ -190,10 +215,12 @@ def check_requirements_file(
                 )
             )
             continue
+        if TEMPLATE_PLACEHOLDER.search(content):
+            continue  # said once below, with the column
         problem = specs.pip(_PER_REQUIREMENT_OPTION.sub("", content))
         if problem:
             found.append(_line_problem(display, line, col, problem, "pip-spec"))
-    return found
+    return found + _placeholders(text, display)
 
 
 def _include(

@@ -26,7 +26,12 @@ from compiler.validate.references import (
     check_requirements_file,
     resolve_reference,
 )
-from compiler.validate.values import check_values, strings_at
+from compiler.validate.values import (
+    TEMPLATE_PLACEHOLDER,
+    check_values,
+    placeholder_problem,
+    strings_at,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,14 +188,13 @@ def check_conflicts(
 
 def _check_specs(doc: Document, data: Mapping[str, Any], specs: SpecChecks) -> list[Diagnostic]:
     found = []
-    for index, spec in strings_at(data, "conda"):
-        problem = specs.conda(spec)
-        if problem:
-            found.append(doc.diagnostic(("conda", index), problem, "conda-spec"))
-    for index, spec in strings_at(data, "pip"):
-        problem = specs.pip(spec)
-        if problem:
-            found.append(doc.diagnostic(("pip", index), problem, "pip-spec"))
+    for key, check, rule in (("conda", specs.conda, "conda-spec"), ("pip", specs.pip, "pip-spec")):
+        for index, spec in strings_at(data, key):
+            if (placeholder := TEMPLATE_PLACEHOLDER.search(spec)) is not None:
+                message = placeholder_problem(placeholder.group())
+                found.append(doc.diagnostic((key, index), message, "template-placeholder"))
+            elif problem := check(spec):
+                found.append(doc.diagnostic((key, index), problem, rule))
     return found
 
 

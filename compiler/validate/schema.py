@@ -147,12 +147,28 @@ def _type_message(
     return message, "schema-type"
 
 
+def _fits(schema_type: str, value: Any) -> bool:
+    """Whether `value` is of JSON Schema type `schema_type`."""
+    if isinstance(value, bool) or value is None:
+        return schema_type == ("boolean" if isinstance(value, bool) else "null")
+    python_types = {"string": str, "object": dict, "array": list, "integer": int}
+    return isinstance(value, python_types.get(schema_type, (int, float)))
+
+
 def _describe(doc: Document, error: Any, best_match: Any) -> list[Diagnostic]:
     path: JsonPath = tuple(error.absolute_path)
     keyword = error.validator
     if keyword in ("anyOf", "oneOf") and error.context:
         types = [sub.validator_value for sub in error.context if sub.validator == "type"]
         branch_types = [s.get("type", "object") for s in error.validator_value]
+        # The value has the shape of one branch (a mapping where a string or a mapping goes):
+        # what is wrong is inside it, so say that, at the key that is wrong.
+        fitting = [i for i, kind in enumerate(branch_types) if _fits(kind, error.instance)]
+        inside = [
+            sub for sub in error.context if fitting and sub.relative_schema_path[0] in fitting
+        ]
+        if len(fitting) == 1 and inside:
+            return _describe(doc, best_match(inside), best_match)
         if len(types) == len(error.validator_value) or all(
             sub.validator in ("type", "$ref") for sub in error.context
         ):

@@ -26,6 +26,18 @@ _SECRET_NAME = re.compile(
 _SECRET_VALUE = re.compile(r"(?i)^(bearer|basic|token)\s+\S{8,}|-----BEGIN [A-Z ]*PRIVATE KEY")
 
 
+# azureml-assets' release-time templating (`=={{latest-pypi-version}}`, `:{{latest-image-tag}}`):
+# nothing fills it for envc, so it must not reach a lock, a Dockerfile or an image.
+TEMPLATE_PLACEHOLDER = re.compile(r"\{\{.*?\}\}")
+
+
+def placeholder_problem(found: str) -> str:
+    return (
+        f"{found} is a template placeholder that nothing fills here (azureml-assets fills it "
+        "at release): write the spec or tag; `envc import` resolves them"
+    )
+
+
 def check_strings(doc: Document) -> list[Diagnostic]:
     """No control characters anywhere (a newline is one more Dockerfile instruction); the
     description alone may hold tabs and line breaks."""
@@ -89,6 +101,10 @@ def check_values(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
                     "secret",
                 )
             )
+    for index, channel in strings_at(data, "channels"):  # specs: rules.py, with their checks
+        if (placeholder := TEMPLATE_PLACEHOLDER.search(channel)) is not None:
+            message = placeholder_problem(placeholder.group())
+            found.append(doc.diagnostic(("channels", index), message, "template-placeholder"))
     named = {d.json_path for d in found if d.rule == "secret"}  # one finding per value
     for path, value in _credential_holders(data):
         if _holds_credentials(value) and format_json_path(path) not in named:
