@@ -15,6 +15,7 @@ import click
 from compiler import __version__
 from compiler.commands import (
     archive,
+    audit,
     build,
     ci,
     export,
@@ -123,6 +124,7 @@ for module in (
     validate,
     schema,
     lock,
+    audit,
     render,
     plan,
     register,

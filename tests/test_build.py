@@ -359,3 +359,48 @@ def test_parallel_builds_reuse_the_layers_of_unchanged_steps(
     fresh = runner.invoke(main, ["build", "env0", "--no-cache", "--repo", str(root)])
     assert fresh.exit_code == 0, fresh.output
     assert "Using cache" not in (logs / "env0.log").read_text()
+
+
+def test_a_lifted_azureml_asset_builds_offline(
+    python_base_image: tuple[str, Path], make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    """An azureml-assets folder whose Dockerfile creates its environment and pip-installs into
+    it: imported (lifted), locked, and built with buildah; the base stage's own step ran, and
+    the lifted package is installed from the hashed lock."""
+    from compiler.interop.common import write_imported
+    from compiler.interop.sources import import_source
+
+    image, wheels = python_base_image
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    asset = tmp_path / "asset"
+    (asset / "context").mkdir(parents=True)
+    (asset / "asset.yaml").write_text("name: lifted-demo\ntype: environment\n")
+    (asset / "context" / "Dockerfile").write_text(
+        f"FROM {image}\n"
+        "ENV CONDA_PREFIX=/azureml-envs/demo\n"
+        "ENV PATH=$CONDA_PREFIX/bin:$PATH\n"
+        "RUN echo from-the-base-stage > /base.txt\n"
+        f"RUN conda create -p $CONDA_PREFIX -y python={version} && conda clean -a -y\n"
+        "RUN conda run -p $CONDA_PREFIX pip install --no-cache-dir "
+        "'alpha=={{latest-pypi-version}}'\n"
+    )
+    imported = import_source(asset)
+    assert imported.manifest["pip"] == ["alpha"] and imported.manifest["python"] == version
+    root = make_repo({})
+    write_imported(imported, root / "environments")
+    [locked] = lock_repository(root, pip_index=PipIndex(find_links=(str(wheels),)))
+    assert locked.status == "locked", locked.reasons
+    result = CliRunner().invoke(main, ["build", "--format", "json", "--repo", str(root)])
+    assert result.exit_code == 0, result.output
+    [outcome] = json.loads(result.stdout)
+    assert outcome["status"] == "built"
+    container = buildah("from", outcome["image"])
+    try:
+        assert buildah("run", container, "cat", "/base.txt") == "from-the-base-stage"
+        installed = buildah(
+            "run", container, "python", "-c",
+            "import importlib.metadata as m; print(m.version('alpha'))",
+        )  # fmt: skip
+    finally:
+        buildah("rm", container)
+    assert installed == "1.0"  # the newest the wheel folder has, pinned by the lock

@@ -20,6 +20,7 @@ ORDER = (
     ("manifest",),
     ("validate",),
     ("lock",),
+    ("audit",),
     ("render",),
     ("plan",),
     ("build",),

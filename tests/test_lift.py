@@ -162,3 +162,135 @@ def test_every_public_azureml_asset_is_lifted_or_kept_whole() -> None:
             assert dockerfile.parse_string(base.decode()), folder
     assert len(lifted) == 10 and "aml-sklearn-1.5" in lifted, lifted
     assert len(whole) == 6 and "aml-acpt" in whole, whole
+
+
+def test_pixi_cuda_and_conda_defaults(tmp_path: Path) -> None:
+    from compiler.lock.inputs import lock_inputs
+    from compiler.manifest.model import Manifest
+
+    pixi = tmp_path / "pixi.toml"
+    pixi.write_text(
+        '[workspace]\nname = "gpu-work"\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+        '[dependencies]\npython = "3.12.*"\nnumpy = "*"\n[system-requirements]\ncuda = "12"\n'
+    )
+    imported = import_source(pixi)
+    assert imported.manifest["docker"] == {"compute": "gpu", "cuda": "12.0"}
+    assert not any("[system-requirements] is not carried" in note for note in imported.notes)
+    manifest = Manifest.model_validate(
+        {
+            "schema_version": 1,
+            "name": "anaconda",
+            "channels": ["defaults"],
+            "conda": ["numpy"],
+            "platforms": ["linux-64", "win-64"],
+        }
+    )
+    inputs = lock_inputs(manifest, tmp_path)
+    assert inputs is not None and inputs.channels == (
+        "https://repo.anaconda.com/pkgs/main",
+        "https://repo.anaconda.com/pkgs/r",
+        "https://repo.anaconda.com/pkgs/msys2",
+    )
+
+
+def test_what_is_not_an_environment_says_what_it_is(tmp_path: Path) -> None:
+    import pytest
+
+    from compiler.interop.common import NotAnEnvironment
+
+    with pytest.raises(NotAnEnvironment, match=r"an azureml-assets environment\.yaml"):
+        import_source(REAL / "aml-sklearn-1.5" / "environment.yaml")
+    with pytest.raises(NotAnEnvironment, match="a folder that is no environment"):
+        import_source(tmp_path)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(
+        "git+https://github.com/org/tool@0123abc\nhttps://x.invalid/pkg-1.0.tar.gz\n"
+    )
+    imported = import_source(requirements, python="3.12")
+    assert imported.manifest["pip"] == ["pkg @ https://x.invalid/pkg-1.0.tar.gz"]
+    assert any("needs a name (NAME @ URL)" in note for note in imported.notes)
+
+
+def test_the_python_option_and_patch_pins(tmp_path: Path) -> None:
+    conda = tmp_path / "environment.yml"
+    conda.write_text("name: p\ndependencies:\n  - python=3.12.8\n  - numpy\n")
+    pixi = tmp_path / "pixi" / "pixi.toml"
+    pixi.parent.mkdir()
+    pixi.write_text(
+        '[workspace]\nname = "x"\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+        '[dependencies]\npython = "3.12.8"\nnumpy = "*"\n'
+    )
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "y"\nrequires-python = ">=3.10,<3.13"\ndependencies = ["rich"]\n'
+    )
+    for source in (conda, pixi):
+        assert import_source(source).manifest["python"] == "3.12.8"  # the patch pin kept
+        chosen = import_source(source, python="3.11")
+        assert chosen.manifest["python"] == "3.11"
+        assert "python 3.12.8 (from the source) replaced by --python" in chosen.notes
+    ranged = import_source(pyproject, python="3.12")
+    assert list(ranged.manifest)[:3] == ["schema_version", "name", "python"]
+    assert ranged.manifest["python"] == "3.12" and not ranged.notes
+
+
+def test_the_v2_export_carries_the_lock_and_a_render_imports_again(
+    make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    from compiler.interop.export import export_environment
+    from compiler.load.buildcontext import read_base_dockerfile
+    from compiler.manifest.model import resolve
+
+    manifest = "schema_version: 1\nname: ml\npython: '3.12'\nconda: [numpy]\n"
+    root = make_repo({"environments/ml/env.yaml": manifest})
+    folder = root / "environments" / "ml"
+    manifests = validate(root=root, cwd=root).manifests
+    unlocked = export_environment(resolve("ml", manifests), root, folder, "azureml-v2")
+    assert "numpy\n" in str(unlocked.files["conda.yml"])
+    assert any("solves them again" in note for note in unlocked.notes)
+    lock_repository(root, mirrors=MIRRORS)
+    pinned = export_environment(resolve("ml", manifests), root, folder, "azureml-v2")
+    conda = str(pinned.files["conda.yml"])
+    locked = (folder / "conda-linux-64.lock").read_text()
+    numpy = next(line for line in locked.splitlines() if "/numpy-" in line)
+    file_name = numpy.split("#", 1)[0].rsplit("/", 1)[1]
+    version, build = file_name.removesuffix(".conda").removesuffix(".tar.bz2").split("-")[1:3]
+    assert f"numpy={version}={build}" in conda and "python=3.12." in conda
+    # A build context envc rendered, imported again as a base Dockerfile: its last stage
+    # (`FROM envc-base`) gets a name of its own, not `envc-base` again.
+    (folder / "Dockerfile.base").write_text("FROM busybox AS envc-base\nFROM envc-base\n")
+    stage, problems = read_base_dockerfile(root, "environments/ml/Dockerfile.base")
+    assert not problems and stage is not None
+    assert stage.stage == "envc-base-2"
+    assert stage.text.splitlines()[-1] == "FROM envc-base AS envc-base-2"
+
+
+def test_files_inside_an_asset_take_the_assets_name() -> None:
+    requirements = REAL / "aml-acpt" / "context" / "requirements.txt"
+    assert import_source(requirements, python="3.12").name == "acft-hf-nlp-gpu"  # not "context"
+    conda = REAL / "aml-designer-r" / "context" / "conda_dependencies.yaml"
+    assert import_source(conda).name == "designer-r"  # not SDK v1's "project_environment"
+
+
+def test_a_hostile_dockerfile_reads_nothing_outside_its_context(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("stolen-package==1.0\n")
+    asset = tmp_path / "asset"
+    (asset / "context").mkdir(parents=True)
+    (asset / "asset.yaml").write_text("name: hostile\ntype: environment\n")
+    (asset / "context" / "linked.txt").symlink_to(secret)
+    (asset / "context" / "Dockerfile").write_text(
+        "FROM python:3.12\nENV CONDA_PREFIX=/opt/x\n"
+        "RUN conda create -p $CONDA_PREFIX -y python=3.12 numpy\n"
+        "RUN conda run -p $CONDA_PREFIX pip install -r ../../secret.txt\n"
+        "RUN conda run -p $CONDA_PREFIX pip install -r /etc/passwd\n"
+        "RUN conda run -p $CONDA_PREFIX pip install -r linked.txt\n"
+        "RUN conda env update -p $CONDA_PREFIX -f ../secret.txt\n"
+    )
+    imported = import_source(asset)
+    assert "pip" not in imported.manifest and imported.manifest["conda"] == ["numpy"]
+    assert not any(b"stolen" in content for content in imported.files.values())
+    left = [note for note in imported.notes if "is left as it is" in note]
+    assert len(left) == 4, imported.notes
+    base = imported.files["Dockerfile.base"].decode()
+    assert "-r ../../secret.txt" in base and "-r /etc/passwd" in base  # kept, not read

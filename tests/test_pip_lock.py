@@ -195,3 +195,21 @@ def test_pip_relock_keeps_pins_update_and_force_move_them(
     (outcome,) = lock_repository(root, update=["alpha"], pip_index=wheels)
     assert outcome.reasons == ("alpha 1.0 -> 1.1",)
     assert alpha() == "alpha==1.1"
+
+
+def test_a_pip_pin_against_the_conda_part_says_to_move_it(
+    make_repo: RepoFactory, wheels: PipIndex
+) -> None:
+    root = make_repo(
+        {
+            "environments/ml/env.yaml": (
+                "schema_version: 1\nname: ml\npython: '3.12'\nconda: [numpy >=1.26, pip]\n"
+                "pip: ['numpy==1.21.0']\n"
+            )
+        }
+    )
+    [outcome] = lock_repository(root, mirrors=MIRRORS, pip_index=wheels)
+    assert outcome.status == "failed"
+    why = outcome.reasons[0]
+    assert "numpy" in why and "is installed by the conda part" in why
+    assert "move that pin to conda:" in why

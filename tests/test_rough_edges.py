@@ -296,3 +296,39 @@ def test_every_outcome_command_prints_text_or_json(repo: Path) -> None:
     )
     assert {r["name"]: r["status"] for r in rendered}["other"] == "unchanged"
     assert all(r["address"].startswith("sha256:") for r in rendered)
+
+
+def test_an_import_that_does_not_validate_leaves_nothing(
+    make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    root = make_repo({})
+    source = tmp_path / "environment.yml"
+    source.write_text("name: broken\ndependencies:\n  - python=3.12\n  - numpy >=>1\n")
+    refused = _envc(root, "import", str(source))
+    assert refused.returncode == 1 and "does not validate" in refused.stderr
+    assert not (root / "environments" / "broken").exists()
+    kept = _envc(root, "import", str(source), "--keep-invalid")
+    assert kept.returncode == 1 and (root / "environments/broken/env.yaml").is_file()
+
+
+def test_lock_and_render_go_on_past_an_invalid_environment(
+    make_repo: RepoFactory,
+) -> None:
+    root = make_repo(
+        {
+            "environments/good/env.yaml": (
+                "schema_version: 1\nname: good\npython: '3.12'\nconda: [numpy]\n"
+            ),
+            "environments/bad/env.yaml": "schema_version: 1\nname: bad\npython: 3.12\n",
+            "environments/child/env.yaml": "schema_version: 1\nname: child\nextends: bad\n",
+        }
+    )
+    mirror = f"conda-forge={MIRRORS['https://conda.anaconda.org/conda-forge']}"
+    locked = _envc(root, "lock", "--mirror", mirror)
+    assert locked.returncode == 1  # the invalid one is reported, and the rest is done
+    assert "environments/bad/env.yaml:3:9: error:" in locked.stdout
+    assert "good: locked (first lock)" in locked.stdout and "child" not in locked.stdout
+    rendered = _envc(root, "render")
+    assert rendered.returncode == 1 and "good: rendered" in rendered.stdout
+    named = _envc(root, "lock", "bad", "--mirror", mirror)
+    assert named.returncode == 1 and "good" not in named.stdout

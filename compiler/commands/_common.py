@@ -6,6 +6,7 @@ Stages are imported inside the functions that use them, so that a command loads 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -203,6 +204,36 @@ def validated(root: Path) -> ValidationReport:
         show(report)
         raise Findings
     return report
+
+
+def valid_part(root: Path, names: tuple[str, ...]) -> tuple[ValidationReport, bool]:
+    """The repository validated (cached), for a command that works environment by environment:
+    problems are printed, and the command goes on with the valid environments unless one it
+    was asked for by name is not among them. Also whether there were problems (exit 1 at the
+    end)."""
+    from compiler.validate.repository import validate
+
+    report = validate(root=root, cache=True)
+    if not report.ok:
+        show(report)
+        # An environment whose parent is invalid cannot be resolved: it waits with its parent.
+        whole = report.manifests
+        resolvable = {name: valid for name, valid in whole.items() if _parents_valid(name, whole)}
+        report = dataclasses.replace(report, manifests=resolvable)
+        if any(name not in report.manifests for name in names):
+            raise Findings
+    return report, not report.ok
+
+
+def _parents_valid(name: str, manifests: dict[str, Any]) -> bool:
+    seen: set[str] = set()
+    current: str | None = name
+    while current is not None and current not in seen:
+        if current not in manifests:
+            return False
+        seen.add(current)
+        current = manifests[current][0].get("extends")
+    return True
 
 
 def pairs(items: tuple[str, ...], option: str, shape: str) -> dict[str, str]:

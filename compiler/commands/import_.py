@@ -36,6 +36,11 @@ from compiler.errors import EXIT_FINDINGS, EXIT_OK
     help="Where environment folders go (default: environments/ in the repository).",
 )
 @click.option("--force", is_flag=True, help="Replace an existing manifest of that name.")
+@click.option(
+    "--keep-invalid",
+    is_flag=True,
+    help="Keep a new manifest that does not validate (default: put its folder back).",
+)
 @common.repo_option
 @common.handle_errors
 def command(
@@ -46,6 +51,7 @@ def command(
     python_version: str | None,
     into: Path | None,
     force: bool,
+    keep_invalid: bool,
     repo: Path | None,
 ) -> int:
     """Import an environment as a manifest: a conda environment (prefix folder or name), a
@@ -53,6 +59,7 @@ def command(
     pyproject.toml (PEP 621, Poetry, conda-lock), an Azure ML v2 environment or deployment, an
     Azure ML SDK v1 saved folder, or an azureml-assets environment folder; notes what it could
     not carry over. Exit 1 when the new manifest does not validate."""
+    from compiler._util.files import FolderSnapshot
     from compiler.errors import EnvcError
     from compiler.interop.common import NotAnEnvironment, write_imported
     from compiler.interop.sources import import_source, importable_sources
@@ -64,11 +71,14 @@ def command(
         raise click.BadParameter(f"{source} is not a folder", param_hint="SOURCE")
     sources = importable_sources(source) if everything else [source]
     written, failed, skipped = [], 0, 0
+    before: dict[Path, FolderSnapshot] = {}  # each written folder as it was, to put back
     for each in sources:
         try:
             imported = import_source(
                 each, None if everything else name, from_history, python_version
             )
+            for one in (imported, *imported.companions):
+                before.setdefault(folder / one.name, FolderSnapshot(folder / one.name))
             targets = write_imported(imported, folder, force)
         except NotAnEnvironment as exc:  # a lockfile, a component: reported, not a failure
             if not everything:
@@ -98,4 +108,14 @@ def command(
         return EXIT_FINDINGS if failed or not everything else EXIT_OK
     report = validate(written, root=root, cache=True)
     common.show(report)
+    if not report.ok and not keep_invalid:
+        shown = {Path(d.path).resolve() for d in report.diagnostics}  # shown from here
+        for target in written:
+            place = target.parent.resolve()
+            if any(path == place or place in path.parents for path in shown):
+                before[target.parent].restore()
+                click.echo(
+                    f"{target}: not kept, it does not validate (--keep-invalid keeps it)",
+                    err=True,
+                )
     return EXIT_OK if report.ok and not failed else EXIT_FINDINGS

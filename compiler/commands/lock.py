@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from compiler.commands import _common as common
+from compiler.errors import EXIT_FINDINGS
 
 
 @click.command(name="lock")
@@ -71,7 +72,7 @@ def command(
     from compiler.validate.config import load_config
 
     root = common.repository(repo)
-    report = common.validated(root)
+    report, invalid = common.valid_part(root, names)
     config = load_config(root)
     mirror_map, index = configured_sources(
         root, config, common.pairs(mirrors, "--mirror", "CHANNEL=URL"), pip_index, pip_find_links
@@ -89,4 +90,5 @@ def command(
             manifests=report.manifests,
             progress=progress,
         )
-    return common.report_outcomes(outcomes, output_format)
+    code = common.report_outcomes(outcomes, output_format)
+    return EXIT_FINDINGS if invalid else code

@@ -33,7 +33,7 @@ def command(
     from compiler.render.context import render_repository
 
     root = common.repository(repo)
-    report = common.validated(root)
+    report, invalid = common.valid_part(root, names)
     outcomes = render_repository(
         root, report.manifests, names, out=out.resolve() if out else None, check=check
     )
@@ -58,4 +58,5 @@ def command(
         click.echo(outcome.diff, nl=False)
         if outcome.error:
             click.echo(f"{outcome.error}", err=True)
-    return EXIT_FINDINGS if any(o.status in ("differs", "failed") for o in outcomes) else EXIT_OK
+    failed = invalid or any(o.status in ("differs", "failed") for o in outcomes)
+    return EXIT_FINDINGS if failed else EXIT_OK

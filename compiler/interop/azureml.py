@@ -36,6 +36,11 @@ def import_yaml(file: Path, name: str | None = None) -> Imported:
         raise NotAnEnvironment(
             f"{file}: a conda-lock lockfile; import the environment file it was made from"
         )
+    if isinstance(data.get("image"), dict) and not {"build", "conda_file"} & set(data):
+        raise NotAnEnvironment(
+            f"{file}: an azureml-assets environment.yaml (how the image is built and published); "
+            "import the asset's folder"
+        )
     if _is_azureml_v2(data):
         return _azureml_v2(file, data, name)
     return conda_environment(file, data, name)

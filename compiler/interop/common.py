@@ -56,6 +56,24 @@ def manifest_name(text: str) -> str:
     return name
 
 
+# What SDK v1 names every environment file it writes: it says nothing about the environment.
+GENERIC_ENVIRONMENT_NAMES = {"project_environment"}
+
+
+def folder_name(file: Path) -> str:
+    """The name a file's folder gives the environment: the asset's name for a file in an
+    azureml-assets context (`<asset>/context/requirements.txt`), else the folder's name."""
+    asset = file.parent.parent / "asset.yaml"
+    if asset.is_file():
+        try:
+            name = read_mapping(asset).get("name")
+        except EnvcError:
+            name = None
+        if isinstance(name, str) and name.strip():
+            return name
+    return file.parent.name
+
+
 def strings(value: Any) -> list[str]:
     """The strings of a YAML sequence or TOML array; anything else (a string too) holds none."""
     return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
@@ -120,12 +138,26 @@ def read_text(file: Path) -> str:
 
 
 def folder_files(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder`, by its '/'-separated path inside it."""
-    return {
-        item.relative_to(folder).as_posix(): item.read_bytes()
-        for item in sorted(folder.rglob("*"))
-        if item.is_file()
-    }
+    """Every regular file under `folder`, by its '/'-separated path inside it, read through the
+    bounded reader. Symbolic links are not followed (one may point anywhere on the machine):
+    a Dockerfile that copies one then fails validation, naming it."""
+    from compiler._util.files import MAX_FILE_BYTES, UnreadableFile, read_bounded
+
+    found = {}
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        for item in sorted(current.iterdir()):
+            if item.is_symlink():
+                continue
+            if item.is_dir():
+                pending.append(item)
+                continue
+            try:
+                found[item.relative_to(folder).as_posix()] = read_bounded(item, 64 * MAX_FILE_BYTES)
+            except UnreadableFile as exc:
+                raise EnvcError(f"{item}: {exc}") from None
+    return dict(sorted(found.items()))
 
 
 def manifest_text(imported: Imported) -> str:

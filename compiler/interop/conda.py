@@ -10,8 +10,10 @@ from typing import Any
 
 from compiler.errors import EnvcError
 from compiler.interop.common import (
+    GENERIC_ENVIRONMENT_NAMES,
     Imported,
     NotAnEnvironment,
+    folder_name,
     manifest_name,
     new_manifest,
     pip_requirement,
@@ -129,9 +131,10 @@ def conda_environment(
         )
         notes.append(f"key {key!r} is not carried ({what})")
     source_name = data.get("name")
-    if not isinstance(source_name, str):
+    if not isinstance(source_name, str) or source_name in GENERIC_ENVIRONMENT_NAMES:
         generic = file.stem.lower() in _GENERIC_STEMS
-        source_name = file.parent.name if generic else f"{file.parent.name}-{file.stem}"
+        folder = folder_name(file)
+        source_name = folder if generic else f"{folder}-{file.stem}"
     variables = data.get("variables")
     manifest = new_manifest(
         manifest_name(name or source_name),

@@ -28,6 +28,7 @@ from compiler.lock.inputs import (
     pip_file,
     pylock_file,
 )
+from compiler.lock.lockfiles import locked_explicit, locked_versions
 from compiler.lock.staleness import fresh_lockfiles
 from compiler.manifest.model import Manifest
 from compiler.render.address import FileContent
@@ -102,6 +103,27 @@ def _azure_conda_file(manifest: Manifest, root: Path, default_name: str) -> tupl
     return None if text is None else (default_name, text)
 
 
+def _locked_conda_file(manifest: Manifest, root: Path, folder: Path) -> tuple[str, str] | None:
+    """("conda.yml", text) pinning every package of the fresh linux-64 lock (conda records as
+    name=version=build from their channels, pip as name==version); None without a fresh lock."""
+    inputs = lock_inputs(manifest, root, load_config(root).channels)
+    if inputs is None or "linux-64" not in inputs.platforms:
+        return None
+    try:
+        texts = fresh_lockfiles(inputs, folder, shown_path(folder, root))
+    except EnvcError:
+        return None
+    dependencies: list[Any] = [
+        f"{name}={version}={build}" for name, version, build in locked_explicit(folder, "linux-64")
+    ]
+    pip = pip_file("linux-64")
+    pins = locked_versions({pip: texts.get(pip, "")}).get(pip, {})
+    if pins:
+        dependencies.append({"pip": [f"{name}=={version}" for name, version in pins.items()]})
+    document = {"name": manifest.name, "channels": list(inputs.channels)}
+    return "conda.yml", _yaml({**document, "dependencies": dependencies})
+
+
 def _fresh_lockfile(manifest: Manifest, root: Path, folder: Path, file: str) -> str:
     """A committed lockfile of the environment, refused when stale or missing."""
     inputs = lock_inputs(manifest, root, load_config(root).channels)
@@ -172,7 +194,15 @@ def _azureml_v2(manifest: Manifest, root: Path, folder: Path) -> Exported:
             document["image"] = docker.base_image
         else:
             document["image"] = _azureml_image(docker.compute, docker.cuda, notes)
-        conda = _azure_conda_file(manifest, root, "conda.yml")
+        locked = _locked_conda_file(manifest, root, folder)
+        conda = locked or _azure_conda_file(manifest, root, "conda.yml")
+        if locked is not None:
+            notes.append("conda.yml holds the linux-64 lock's pins: Azure ML does not solve again")
+        elif conda is not None:
+            notes.append(
+                "not locked (or the lock is stale): conda.yml holds the specs, so Azure ML "
+                "solves them again; run envc lock first to export the pins"
+            )
         if conda is not None:
             name, text = conda
             if name == V2_FILE:  # the environment's own YAML takes that name

@@ -48,6 +48,22 @@ _PIP_VALUE_OPTIONS = {
 }
 
 
+class _Unreadable(Exception):
+    """A file a step reads that envc will not read (outside the context, a link, missing): the
+    step stays in the base stage."""
+
+
+def _context_file(context: Path, name: str) -> Path:
+    """`name` as a step names it, inside the asset's context (confined: no absolute path, no
+    `..`, no symbolic link, a regular file)."""
+    from compiler.validate.references import resolve_reference
+
+    target, problem = resolve_reference(context, context, name)
+    if target is None:
+        raise _Unreadable(f"{problem} (in the context folder)")
+    return target
+
+
 @dataclass
 class Lifted:
     python: str | None = None
@@ -225,16 +241,22 @@ def _run(
     took = False
     for words in _commands(_shell(instruction)):
         bare = _strip_assignments(words)
-        if _creates(words, prefixes) or _updates(bare, prefixes):
-            _conda(bare, context, lifted, where)
-            took = True
-        elif (arguments := _pip_words(words, prefixes, plain_is_env)) is not None:
-            _pip(arguments, context, lifted, where)
-            took = True
-        elif took and any(" ".join(bare).startswith(h) for h in _HOUSEKEEPING):
-            continue  # cleaning up after a lifted step
-        else:
+        try:
+            if _creates(words, prefixes) or _updates(bare, prefixes):
+                _conda(bare, context, lifted, where)
+                took = True
+                continue
+            if (arguments := _pip_words(words, prefixes, plain_is_env)) is not None:
+                _pip(arguments, context, lifted, where)
+                took = True
+                continue
+        except _Unreadable as exc:
+            lifted.notes.append(f"{where}: `{shlex.join(words)}` is left as it is: {exc}")
             left.append(words)
+            continue
+        if took and any(" ".join(bare).startswith(h) for h in _HOUSEKEEPING):
+            continue  # cleaning up after a lifted step
+        left.append(words)
     for words in left:
         if any(prefix in word for word in words for prefix in prefixes):
             lifted.notes.append(
@@ -273,8 +295,8 @@ def _conda(words: list[str], context: Path, lifted: Lifted, where: str) -> None:
             continue
         if word in ("-f", "--file") and index + 1 < len(words):
             file = words[index + 1]
+            imported = import_conda_environment(_context_file(context, file))
             lifted.files_used.add(file)
-            imported = import_conda_environment(context / file)
             manifest = imported.manifest
             lifted.python = manifest.get("python") or lifted.python
             for channel in manifest.get("channels", []):
@@ -320,8 +342,8 @@ def _pip(arguments: list[str], context: Path, lifted: Lifted, where: str) -> Non
             value = inline or (arguments[index + 1] if index + 1 < len(arguments) else "")
             index += 1 if inline else 2
             if kind == "requirement":
+                imported = import_requirements(_context_file(context, value))
                 lifted.files_used.add(value)
-                imported = import_requirements(context / value)
                 specs += imported.manifest.get("pip", [])
                 lifted.notes += [n for n in imported.notes if "which Python" not in n]
             elif kind == "index":

@@ -76,9 +76,14 @@ def _pip_requirement(package: str, value: Any, notes: list[str]) -> str | None:
 
 
 def _python_minor(constraint: str) -> str | None:
-    """The X.Y of a constraint that allows one Python minor version only, else None."""
-    match = _PYTHON_MINOR.match(constraint.strip())
-    return match.group(1) if match else None
+    """The version a constraint allowing one Python minor version pins: X.Y, or X.Y.Z when it
+    names a patch release exactly (`3.12.8`, `==3.12.8`); else None."""
+    text = constraint.strip()
+    match = _PYTHON_MINOR.match(text)
+    if match is None:
+        return None
+    exact = re.fullmatch(r"(?:==)?\s*(3\.[0-9]{1,2}\.[0-9]{1,3})", text)
+    return exact.group(1) if exact else match.group(1)
 
 
 @dataclass
@@ -198,7 +203,27 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
         notes.append(
             f"per-platform tables {', '.join(sorted(_table(data['target'])))} are not carried"
         )
-    carried = {"workspace", "project", "dependencies", "pypi-dependencies", "activation"}
+    cuda = _table(data.get("system-requirements")).get("cuda")
+    if cuda is not None:  # pixi's __cuda floor: a GPU environment on that CUDA
+        version = str(cuda) if re.fullmatch(r"\d{1,2}\.\d{1,2}", str(cuda)) else f"{cuda}.0"
+        if re.fullmatch(r"\d{1,2}\.\d{1,2}", version):
+            manifest["docker"] = {"compute": "gpu", "cuda": version}
+            notes.append(f"[system-requirements] cuda = {cuda!r}: compute: gpu, cuda: {version!r}")
+        else:
+            notes.append(
+                f"[system-requirements] cuda = {cuda!r} is not a CUDA version: not carried"
+            )
+    others = sorted(set(_table(data.get("system-requirements"))) - {"cuda"})
+    if others:
+        notes.append(f"[system-requirements] {', '.join(others)} are not carried")
+    carried = {
+        "workspace",
+        "project",
+        "dependencies",
+        "pypi-dependencies",
+        "activation",
+        "system-requirements",
+    }
     for key in sorted(set(data) - carried - {"feature", "environments", "target"}):
         notes.append(f"[{key}] is not carried")
     return Imported(base, manifest, str(file), notes, companions=companions)

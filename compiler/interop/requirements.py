@@ -7,6 +7,7 @@ from pathlib import Path
 
 from compiler.interop.common import (
     Imported,
+    folder_name,
     manifest_name,
     new_manifest,
     pip_requirement,
@@ -25,7 +26,7 @@ def import_requirements(file: Path, name: str | None = None, python: str | None 
             "a requirements file does not say which Python: pass --python X.Y "
             "or set python: in the manifest"
         )
-    manifest = new_manifest(manifest_name(name or file.parent.name), python=python, pip=pip)
+    manifest = new_manifest(manifest_name(name or folder_name(file)), python=python, pip=pip)
     return Imported(manifest["name"], manifest, str(file), notes)
 
 

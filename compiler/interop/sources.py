@@ -41,7 +41,23 @@ def import_source(
 ) -> Imported:
     """Whatever `source` is: a conda environment (prefix or name), an Azure ML v1 save or v2
     environment, an azureml-assets folder, a conda environment file or spec list, a pixi or
-    pyproject.toml manifest, or a pip requirements file (for Python `python`)."""
+    pyproject.toml manifest, or a pip requirements file. `python` (X.Y) is the Python of a
+    source that does not say one (or only a range), and replaces what one says, noted."""
+    imported = _import_source(source, name, history, python)
+    settings = imported.manifest.get("python")
+    if python and not isinstance(settings, dict) and settings != python:
+        if settings:
+            imported.notes.append(f"python {settings} (from the source) replaced by --python")
+        before = ("schema_version", "name", "version", "description", "tags", "extends")
+        items = [(k, v) for k, v in imported.manifest.items() if k != "python"]
+        at = sum(1 for k, _ in items if k in before)  # python: where a manifest has it
+        imported.manifest.clear()
+        imported.manifest.update([*items[:at], ("python", python), *items[at:]])
+        imported.notes[:] = [n for n in imported.notes if "set python: to one version" not in n]
+    return imported
+
+
+def _import_source(source: Path, name: str | None, history: bool, python: str | None) -> Imported:
     prefix = conda_prefix(str(source))
     if prefix is not None:
         return import_conda_prefix(prefix, name, history)
@@ -51,6 +67,11 @@ def import_source(
         return import_azureml_asset(source, name)
     if source.name == V1_FILE:
         return import_azureml_v1(source.parent, name)
+    if source.is_dir():
+        raise NotAnEnvironment(
+            f"{source}: a folder that is no environment (no conda-meta/, {V1_FILE} or "
+            "asset.yaml): name a file in it, or import what it holds with --all"
+        )
     if not source.is_file():
         raise UsageError(f"{source}: no such file, conda prefix or conda environment name")
     if source.name in REFUSED:

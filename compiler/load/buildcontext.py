@@ -82,8 +82,13 @@ def read_base_dockerfile(
     if len(last.value) >= 3 and last.value[-2].upper() == "AS":
         name = last.value[-1]
     else:
-        name = BASE_STAGE
-        lines[last.end_line - 1] += f" AS {BASE_STAGE}"
+        # A name no stage has and the last one does not build on (a Dockerfile envc rendered,
+        # imported again, ends in `FROM envc-base`).
+        taken = {v.lower() for i in stages for v in i.value}
+        name = next(
+            n for n in (BASE_STAGE, *(f"{BASE_STAGE}-{k}" for k in range(2, 100))) if n not in taken
+        )
+        lines[last.end_line - 1] += f" AS {name}"
     context = _Context(file.parent)
     for instruction in instructions:
         if instruction.cmd.upper() not in ("COPY", "ADD") or any(

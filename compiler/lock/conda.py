@@ -15,6 +15,7 @@ import os
 import pickle
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,24 @@ class SolveRequest:
 
 class SolveError(EnvcError):
     """The specs cannot be satisfied; the message is the solver's explanation."""
+
+
+# What conda means by `defaults`: Anaconda's main and r channels (and msys2 for Windows).
+DEFAULTS_CHANNELS = ("https://repo.anaconda.com/pkgs/main", "https://repo.anaconda.com/pkgs/r")
+DEFAULTS_WINDOWS_CHANNEL = "https://repo.anaconda.com/pkgs/msys2"
+
+
+def expand_channels(channels: Sequence[str], platforms: Sequence[str]) -> tuple[str, ...]:
+    """Channels as URLs, in order, `defaults` expanded as conda expands it."""
+    expanded: list[str] = []
+    for channel in channels:
+        if channel == "defaults":
+            windows = any(platform.startswith("win-") for platform in platforms)
+            found = [*DEFAULTS_CHANNELS, *([DEFAULTS_WINDOWS_CHANNEL] if windows else [])]
+        else:
+            found = [canonical_channel(channel)]
+        expanded += [url for url in found if url not in expanded]
+    return tuple(expanded)
 
 
 def canonical_channel(channel: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.load.yamlio import read_yaml
-from compiler.lock.conda import canonical_channel
+from compiler.lock.conda import expand_channels
 from compiler.manifest.model import Manifest
 from compiler.validate.config import DEFAULT_CHANNELS
 from compiler.validate.references import read_requirements
@@ -142,7 +142,7 @@ def lock_inputs(
     platforms = tuple(sorted(manifest.platforms))
     return LockInputs(
         name=manifest.name,
-        channels=tuple(canonical_channel(c) for c in (channels or default_channels)),
+        channels=expand_channels(channels or default_channels, platforms),
         specs=tuple(sorted(set(specs))),
         platforms=platforms,
         virtual={platform: virtual_packages(platform, cuda) for platform in platforms},

@@ -16,7 +16,7 @@ import re
 import shlex
 import subprocess
 import tempfile
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,7 +140,7 @@ def resolve_pip(
                 check=False,
             )
             if result.returncode != 0:
-                _fail(result.stderr, platform)
+                _fail(result.stderr, platform, {str(k): v for k, v in pins.items()})
             return output.read_text(encoding="utf-8")
 
         hashed = folder / "requirements.txt"
@@ -166,7 +166,7 @@ def resolve_pip(
     return PipLock(_blank_lines_dropped(locked), without_credentials(pylock))
 
 
-def _fail(stderr: str, platform: str) -> None:
+def _fail(stderr: str, platform: str, conda_pins: Mapping[str, str]) -> None:
     message = without_credentials(
         " ".join(
             line.strip()
@@ -175,7 +175,18 @@ def _fail(stderr: str, platform: str) -> None:
         )
     )
     if "unsatisfiable" in message or "No solution found" in message:
-        raise SolveError(f"cannot resolve pip requirements for {platform}: {message}")
+        # A pip requirement on what the conda part installs can only be met by conda's version.
+        clashes = sorted(
+            name
+            for name in conda_pins
+            if re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", message, re.IGNORECASE)
+        )
+        hint = "".join(
+            f"; {name} {conda_pins[name]} is installed by the conda part (a conda spec or a "
+            f"package one needs): a pip requirement cannot change it, so move that pin to conda:"
+            for name in clashes
+        )
+        raise SolveError(f"cannot resolve pip requirements for {platform}: {message}{hint}")
     raise UsageError(f"resolving pip requirements for {platform} failed: {message}")
 
 

@@ -1,0 +1,206 @@
+"""Every locked package of every environment, on every platform, against the advisories.
+
+The committed locks are read as they are (no solving, no index): conda records from the explicit
+lockfiles, pip pins from the hashed requirements. A package is *direct* when the manifest names
+it; a transitive conda package is traced through `conda-lock.yml`'s dependency lists to the
+direct one that pulls it in. conda packages are matched by their PyPI name (conda-forge's
+Python packages keep it), and said so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from compiler.audit.advisories import SEVERITIES, AdvisoryDatabase
+from compiler.lock.inputs import CONDA_LOCK_FILE, lock_inputs, pip_file
+from compiler.lock.lockfiles import locked_explicit, locked_pip, locked_versions
+from compiler.manifest.model import resolve
+from compiler.manifest.sources import ValidManifests
+from compiler.validate.config import DEFAULT_CHANNELS
+
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+@dataclass(frozen=True)
+class Finding:
+    environment: str
+    package: str
+    version: str
+    manager: str  # conda | pip
+    advisory: str
+    aliases: tuple[str, ...]
+    severity: str
+    summary: str
+    fixed: str | None
+    direct: bool
+    via: str | None  # the direct dependency that pulls a transitive one in, when known
+    lockfile: str  # where the version is pinned (relative to the repository)
+    platforms: tuple[str, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "package": self.package,
+            "version": self.version,
+            "manager": self.manager,
+            "advisory": self.advisory,
+            "aliases": list(self.aliases),
+            "severity": self.severity,
+            "summary": self.summary,
+            "fixed": self.fixed,
+            "direct": self.direct,
+            "via": self.via,
+            "lockfile": self.lockfile,
+            "platforms": list(self.platforms),
+        }
+
+
+def at_least(severity: str, floor: str) -> bool:
+    return SEVERITIES.index(severity) >= SEVERITIES.index(floor)
+
+
+def audit_repository(
+    root: Path,
+    manifests: ValidManifests,
+    database: AdvisoryDatabase,
+    names: Sequence[str] = (),
+    default_channels: Sequence[str] = DEFAULT_CHANNELS,
+) -> tuple[list[Finding], list[str]]:
+    """The findings, most severe first, and the environments with nothing locked to audit."""
+    findings: dict[tuple[str, str, str, str], Finding] = {}
+    unlocked = []
+    for name in sorted(names or manifests):
+        folder_text = manifests[name][1]
+        folder = root / folder_text
+        manifest = resolve(name, manifests)
+        inputs = lock_inputs(manifest, root, default_channels)
+        if inputs is None:
+            continue
+        if not any((folder / file).is_file() for file in inputs.files()):
+            unlocked.append(name)
+            continue
+        direct = _names(inputs.specs) | _names(inputs.pip)
+        graphs: list[dict[str, dict[str, list[str]]]] = []  # read when a finding needs it
+        for platform in inputs.platforms:
+            for package, version, manager, lockfile in _locked(folder, platform):
+                for advisory in database.for_package(package):
+                    if not advisory.affects(version):
+                        continue
+                    key = (name, canonicalize_name(package), version, advisory.id)
+                    seen = findings.get(key)
+                    if seen is not None:
+                        findings[key] = _with_platform(seen, platform)
+                        continue
+                    is_direct = canonicalize_name(package) in direct
+                    via = None
+                    if not is_direct and manager == "conda":
+                        if not graphs:
+                            graphs.append(_conda_graph(folder / CONDA_LOCK_FILE))
+                        via = _pulled_in_by(package, graphs[0].get(platform, {}), direct)
+                    findings[key] = Finding(
+                        environment=name,
+                        package=package,
+                        version=version,
+                        manager=manager,
+                        advisory=advisory.id,
+                        aliases=advisory.aliases,
+                        severity=advisory.severity,
+                        summary=advisory.summary,
+                        fixed=advisory.fixed_after(version),
+                        direct=is_direct,
+                        via=via,
+                        lockfile=f"{folder_text}/{lockfile}",
+                        platforms=(platform,),
+                    )
+    ordered = sorted(
+        findings.values(),
+        key=lambda f: (-SEVERITIES.index(f.severity), f.environment, f.package, f.advisory),
+    )
+    return ordered, unlocked
+
+
+def _with_platform(finding: Finding, platform: str) -> Finding:
+    return replace(finding, platforms=tuple(sorted({*finding.platforms, platform})))
+
+
+def _names(specs: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    for spec in specs:
+        match = _NAME.match(spec.split("::")[-1])
+        if match:
+            found.add(canonicalize_name(match.group(1)))
+    return found
+
+
+def _locked(folder: Path, platform: str) -> list[tuple[str, str, str, str]]:
+    """(package, version, manager, lockfile) of the platform's conda and pip locks."""
+    conda = [
+        (package, version, "conda", f"conda-{platform}.lock")
+        for package, version, _ in locked_explicit(folder, platform)
+    ]
+    pip = pip_file(platform)
+    pins = locked_versions({pip: locked_pip(folder, platform)[0]})[pip]
+    return conda + [(package, version, "pip", pip) for package, version in pins.items()]
+
+
+def _conda_graph(file: Path) -> dict[str, dict[str, list[str]]]:
+    """platform -> package -> the packages it depends on, from the `package:` list of the
+    conda-lock.yml envc writes (block style: `- category:`, an indented `dependencies:` map,
+    `name:`, `platform:`). Read line by line: a YAML parse costs 25 ms per lockfile, and this is a
+    hint for a finding (a file of another shape gives none), not a trust decision."""
+    from compiler._util.files import UnreadableFile, read_text
+
+    try:
+        text = read_text(file, 64 * 1024 * 1024)
+    except UnreadableFile:
+        return {}
+    graph: dict[str, dict[str, list[str]]] = {}
+    entry: dict[str, Any] = {}
+    in_dependencies = False
+
+    def close() -> None:
+        if "name" in entry and "platform" in entry:
+            package = str(canonicalize_name(entry["name"]))
+            graph.setdefault(entry["platform"], {})[package] = entry.get("dependencies", [])
+
+    for line in text.splitlines():
+        if line.startswith("- "):
+            close()
+            entry, in_dependencies = {}, False
+            line = "  " + line[2:]
+        if line.startswith("    ") and in_dependencies:
+            name = line.strip().split(":", 1)[0].strip("'\"")
+            entry.setdefault("dependencies", []).append(str(canonicalize_name(name)))
+            continue
+        in_dependencies = False
+        if line.startswith("  ") and not line.startswith("   "):
+            key, _, value = line[2:].partition(":")
+            value = value.strip().strip("'\"")
+            if key == "dependencies":
+                in_dependencies = value == ""
+            elif key in ("name", "platform"):
+                entry[key] = value
+    close()
+    return graph
+
+
+def _pulled_in_by(package: str, graph: Mapping[str, list[str]], direct: set[str]) -> str | None:
+    """The first direct dependency (by name) whose dependency tree holds `package`."""
+    target = canonicalize_name(package)
+    for root in sorted(direct & set(graph)):
+        pending, seen = [root], {root}
+        while pending:
+            current = pending.pop()
+            for dependency in graph.get(current, []):
+                if dependency == target:
+                    return root
+                if dependency not in seen:
+                    seen.add(dependency)
+                    pending.append(dependency)
+    return None
