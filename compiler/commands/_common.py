@@ -247,6 +247,31 @@ def pairs(items: tuple[str, ...], option: str, shape: str) -> dict[str, str]:
     return found
 
 
+def policy_findings(
+    root: Path, manifests: dict[str, Any], names: tuple[str, ...], *, locks: bool
+) -> bool:
+    """envc.yaml's policy over the environments: findings printed (to standard error with
+    machine-readable output); whether any is an error."""
+    from compiler.validate.config import load_config
+
+    config = load_config(root)
+    if config.policy.empty:  # the usual case: nothing heavy imported (the pre-commit hook)
+        return False
+    from compiler.lock.policy import check_policy
+    from compiler.validate.report import REPORTERS
+
+    findings = check_policy(
+        root, manifests, config.policy, names, locks=locks, default_channels=config.channels
+    )
+    if findings:
+        click.echo(REPORTERS["text"](tuple(findings), ()), nl=False, err=not _text_output())
+    return any(finding.severity == "error" for finding in findings)
+
+
+def _text_output() -> bool:
+    return bool(click.get_current_context().params.get("output_format", "text") == "text")
+
+
 def report_outcomes(outcomes: list[Any], output_format: str = "text") -> int:
     """One line per environment's lock (or one JSON list); exit 1 when any lock is stale or
     failed."""

@@ -91,4 +91,5 @@ def command(
             progress=progress,
         )
     code = common.report_outcomes(outcomes, output_format)
-    return EXIT_FINDINGS if invalid else code
+    violated = common.policy_findings(root, report.manifests, names, locks=True)
+    return EXIT_FINDINGS if invalid or violated else code

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from compiler.interop.common import pip_requirement, unpinned
+from compiler.interop.shell_steps import commands, creates, pip_words, strip_assignments, updates
 
 # Where envc's image templates create the environment (templates/Dockerfile.conda.j2).
 ENVIRONMENT_PREFIX = "/opt/env"
 # How azureml-assets Dockerfiles name the environment they create.
 _PREFIX_VARIABLES = ("CONDA_PREFIX", "AZUREML_CONDA_ENVIRONMENT_PATH")
-_CONDA_TOOLS = ("conda", "mamba", "micromamba")
 _HOUSEKEEPING = {"rm", "conda clean", "mamba clean", "micromamba clean", "pip cache"}
 # `{{latest-image-tag}}` or `{{latest-image-tag:<regex>}}` (the regex may hold braces: \d{6}).
 IMAGE_TAG_PLACEHOLDER = re.compile(r":\{\{latest-image-tag(?::(.*?))?\}\}")
@@ -101,8 +100,7 @@ def lift_dockerfile(text: str, context: Path, name: str = "Dockerfile") -> Lifte
     creating = [
         i
         for i in instructions
-        if i.cmd.upper() == "RUN"
-        and any(_creates(words, prefixes) for words in _commands(_shell(i)))
+        if i.cmd.upper() == "RUN" and any(creates(words, prefixes) for words in commands(_shell(i)))
     ]
     if not creating:
         return None
@@ -159,75 +157,6 @@ def _prefixes(instructions: Any) -> set[str]:
     return found
 
 
-def _commands(shell: str) -> Iterator[list[str]]:
-    """The simple commands of a shell line, as words (split at `&&`, `||`, `;`, `|`)."""
-    lexer = shlex.shlex(shell, posix=True, punctuation_chars=";&|")
-    lexer.whitespace_split = True
-    words: list[str] = []
-    try:
-        for token in lexer:
-            if token in ("&&", "||", ";", "|", "&"):
-                if words:
-                    yield words
-                words = []
-            else:
-                words.append(token)
-    except ValueError:  # unbalanced quotes: not a line to lift
-        return
-    if words:
-        yield words
-
-
-def _strip_assignments(words: list[str]) -> list[str]:
-    """`MAX_JOBS=4 pip install …` -> `pip install …`."""
-    index = 0
-    while index < len(words) and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[index]):
-        index += 1
-    return words[index:]
-
-
-def _targets_prefix(words: list[str], prefixes: set[str]) -> bool:
-    for flag in ("-p", "--prefix"):
-        if flag in words[:-1] and words[words.index(flag) + 1].rstrip("/") in prefixes:
-            return True
-    return any(w.startswith("--prefix=") and w.split("=", 1)[1] in prefixes for w in words)
-
-
-def _creates(words: list[str], prefixes: set[str]) -> bool:
-    words = _strip_assignments(words)
-    if len(words) < 2 or words[0] not in _CONDA_TOOLS:
-        return False
-    action = words[1:3] if words[1] == "env" else words[1:2]
-    return action in (["create"], ["env", "create"]) and _targets_prefix(words, prefixes)
-
-
-def _pip_words(words: list[str], prefixes: set[str], plain_is_env: bool) -> list[str] | None:
-    """The arguments after `pip install` when `words` install into the environment: through
-    `conda run -p PREFIX`, an interpreter or pip inside the prefix, or a plain `pip`/`python`
-    when the environment is first on PATH (`plain_is_env`)."""
-    words = _strip_assignments(words)
-    runner = False
-    if len(words) > 3 and words[0] in _CONDA_TOOLS and words[1] == "run":
-        if not _targets_prefix(words[:4], prefixes):
-            return None  # another environment of the image (`conda run -n base`)
-        runner, words = True, words[4:]
-    program = words[0] if words else ""
-    interpreter = re.fullmatch(r"(?:.*/)?python(?:3(?:\.\d+)?)?", program) is not None
-    if interpreter and words[1:3] == ["-m", "pip"]:
-        rest = words[3:]
-    elif re.fullmatch(r"(?:.*/)?pip3?", program):
-        rest = words[1:]
-    else:
-        return None
-    if rest[:1] != ["install"]:
-        return None
-    if "/" in program:  # an absolute interpreter or pip: ours only when it is in the prefix
-        ours = any(program.startswith(f"{prefix}/") for prefix in prefixes)
-    else:
-        ours = runner or plain_is_env
-    return rest[1:] if ours else None
-
-
 def _run(
     instruction: Any,
     prefixes: set[str],
@@ -239,14 +168,14 @@ def _run(
     """What stays of a RUN (None: nothing), lifting what builds the environment."""
     left: list[list[str]] = []
     took = False
-    for words in _commands(_shell(instruction)):
-        bare = _strip_assignments(words)
+    for words in commands(_shell(instruction)):
+        bare = strip_assignments(words)
         try:
-            if _creates(words, prefixes) or _updates(bare, prefixes):
+            if creates(words, prefixes) or updates(bare, prefixes):
                 _conda(bare, context, lifted, where)
                 took = True
                 continue
-            if (arguments := _pip_words(words, prefixes, plain_is_env)) is not None:
+            if (arguments := pip_words(words, prefixes, plain_is_env)) is not None:
                 _pip(arguments, context, lifted, where)
                 took = True
                 continue
@@ -271,15 +200,6 @@ def _run(
     kept = " && ".join(shlex.join(words) for words in left)
     lifted.report.append(f"{where}: partly lifted; left: {kept}")
     return f"RUN {kept}"
-
-
-def _updates(words: list[str], prefixes: set[str]) -> bool:
-    return (
-        len(words) > 2
-        and words[0] in _CONDA_TOOLS
-        and words[1:3] == ["env", "update"]
-        and (_targets_prefix(words, prefixes) or "-n" not in words)
-    )
 
 
 def _conda(words: list[str], context: Path, lifted: Lifted, where: str) -> None:

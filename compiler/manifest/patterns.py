@@ -29,6 +29,7 @@ CHANNEL_PATTERN = r"^[A-Za-z0-9_.:/@+${}~%-]+$"
 # A user to run as: a POSIX user name or a numeric uid, optionally with :group / :gid.
 _USER_OR_GROUP = r"(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})"
 USER_PATTERN = rf"^{_USER_OR_GROUP}(?::{_USER_OR_GROUP})?$"
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"  # envc.yaml's policy exceptions expire on one
 
 
 EXPLANATIONS = {
@@ -47,4 +48,5 @@ EXPLANATIONS = {
     TAG_KEY_PATTERN: "a tag key (letters, digits, '_', '.', ':', '/', '-')",
     CHANNEL_PATTERN: "a conda channel name or URL",
     USER_PATTERN: "a user name or numeric uid, optionally with :group or :gid (1000:1000)",
+    DATE_PATTERN: "a date, YYYY-MM-DD",
 }

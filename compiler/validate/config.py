@@ -10,6 +10,9 @@ pip:
   find_links: [wheels]             # relative to the repository, or URLs
 registry: sqlite:.envc/registry.db # where envc register records versions
 image_prefix: contoso.azurecr.io/environments/   # images are <prefix><name>:<version>
+policy:                            # rules for every environment (docs/policy.md)
+  channels: [conda-forge]
+  floors: [{package: idna, minimum: "3.7", reason: GHSA-jjg7-2v4v-x38h}]
 ```
 
 Checked against schemas/config.schema.json (errors at `envc.yaml:line:col`, as for manifests),
@@ -23,10 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from compiler._util.resources import CONFIG_FILE
 from compiler.errors import ConfigError, Diagnostic
-from compiler.load.yamlio import read_yaml
+from compiler.load.yamlio import Document, read_yaml
 
 DEFAULT_CHANNELS = ("conda-forge",)
 DEFAULT_IMAGE_PREFIX = "envc/"
@@ -39,6 +43,37 @@ class PipSettings:
 
 
 @dataclass(frozen=True)
+class PackageRule:
+    """A banned package (`versions`: a PEP 440 specifier, "" for all) or a floor (`minimum`)."""
+
+    package: str
+    reason: str
+    versions: str = ""
+    minimum: str = ""
+
+
+@dataclass(frozen=True)
+class PolicyException:
+    environment: str
+    rule: str  # a package of a banned/floor rule, "channels" or "base_images"
+    reason: str
+    expires: str  # YYYY-MM-DD
+
+
+@dataclass(frozen=True)
+class Policy:
+    channels: tuple[str, ...] = ()  # empty: any
+    banned: tuple[PackageRule, ...] = ()
+    floors: tuple[PackageRule, ...] = ()
+    base_images: str = "any"  # or "digest"
+    exceptions: tuple[PolicyException, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return self == Policy()
+
+
+@dataclass(frozen=True)
 class RepositoryConfig:
     config_version: int = 1
     channels: tuple[str, ...] = DEFAULT_CHANNELS
@@ -46,6 +81,7 @@ class RepositoryConfig:
     pip: PipSettings = PipSettings()
     registry: str | None = None  # a registry URL; default sqlite:.envc/registry.db
     image_prefix: str | None = None  # images are <prefix><name>:<version>
+    policy: Policy = Policy()
 
     def images(self, option: str | None = None) -> str:
         """The image prefix: the command line's, else this file's, else envc's default."""
@@ -65,6 +101,8 @@ def load_config(root: Path) -> RepositoryConfig:
     problems = list(doc.diagnostics) if not doc.ok else check_schema(doc, CONFIG)
     if doc.ok and not isinstance(doc.data, (dict, type(None))):
         problems = [doc.diagnostic((), "expected a mapping of settings", "schema-type")]
+    if not problems and isinstance(doc.data, dict):
+        problems = _policy_versions(doc, doc.data.get("policy") or {})
     if problems:
         raise ConfigError(
             "\n".join(f"{d.path}:{d.line}:{d.col}: error: {_where(d)}{d.message}" for d in problems)
@@ -78,6 +116,51 @@ def load_config(root: Path) -> RepositoryConfig:
         pip=PipSettings(pip.get("index_url"), tuple(pip.get("find_links") or ())),
         registry=data.get("registry"),
         image_prefix=data.get("image_prefix"),
+        policy=_policy(data.get("policy") or {}),
+    )
+
+
+def _policy_versions(doc: Document, policy: Mapping[str, Any]) -> list[Diagnostic]:
+    """The versions in policy rules: PEP 440, or an error at the value."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    problems = []
+    for key, field_name, parse, what in (
+        ("banned", "versions", SpecifierSet, "specifier"),
+        ("floors", "minimum", Version, "version"),
+    ):
+        for index, rule in enumerate(policy.get(key) or ()):
+            value = rule.get(field_name)
+            if value is None:
+                continue
+            try:
+                parse(value)
+            except (InvalidSpecifier, InvalidVersion):
+                path = ("policy", key, index, field_name)
+                problems.append(
+                    doc.diagnostic(path, f"{value!r} is not a PEP 440 {what}", "policy")
+                )
+    return problems
+
+
+def _policy(data: Mapping[str, Any]) -> Policy:
+    """The schema has checked the shape; this only builds the values."""
+    return Policy(
+        channels=tuple(data.get("channels") or ()),
+        banned=tuple(
+            PackageRule(rule["package"], rule["reason"], versions=rule.get("versions", ""))
+            for rule in data.get("banned") or ()
+        ),
+        floors=tuple(
+            PackageRule(rule["package"], rule["reason"], minimum=rule["minimum"])
+            for rule in data.get("floors") or ()
+        ),
+        base_images=data.get("base_images", "any"),
+        exceptions=tuple(
+            PolicyException(e["environment"], e["rule"], e["reason"], e["expires"])
+            for e in data.get("exceptions") or ()
+        ),
     )
 
 
