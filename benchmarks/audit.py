@@ -1,4 +1,5 @@
-"""Benchmark: `envc audit` of N locked environments against an advisory set of PyPI's size.
+"""Benchmark: `envc audit` of N locked environments against an advisory set of PyPI's size, and
+`envc lock --check` of the same with a policy of 100 rules against it without one.
 
 The environments are copies of the bundled, locked sklearn-cpu (conda and pip locks for two
 platforms, ~150 packages each); the advisories are generated in OSV's shape (~15,000 records,
@@ -87,6 +88,20 @@ def main() -> None:
         print(f"  envc audit:                          {seconds_audit:6.2f} s")
         print(f"  floor (read locks + load advisories): {floor:6.2f} s")
         print(f"  ratio: {seconds_audit / floor:.1f}x")
+        check = [ENVC, "lock", "--check"]
+        without = _median_allowing_findings(check, repo, arguments.repeat)
+        rules = "".join(
+            f"    - {{package: package-{i}, minimum: '1.0', reason: generated}}\n"
+            for i in range(97)
+        )
+        real = "".join(
+            f"    - {{package: {p}, minimum: '0.1', reason: generated}}\n" for p in LOCKED[:3]
+        )
+        (repo / "envc.yaml").write_text(f"config_version: 1\npolicy:\n  floors:\n{rules}{real}")
+        with_policy = _median_allowing_findings(check, repo, arguments.repeat)
+        print(f"envc lock --check, {arguments.environments} environments")
+        print(f"  without a policy:        {without:6.2f} s")
+        print(f"  with 100 policy rules:   {with_policy:6.2f} s   ({with_policy / without:.2f}x)")
 
 
 def _median_allowing_findings(command: list[str], cwd: Path, repeat: int) -> float:

@@ -9,6 +9,7 @@ traceback. Affected versions are matched with PEP 440 ordering (`packaging`): `E
 
 from __future__ import annotations
 
+import functools
 import json
 import zipfile
 from collections.abc import Iterator
@@ -48,6 +49,7 @@ class Advisory:
             return False
         return any(_in_range(events, current) for events in self.ranges)
 
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - advisories live as long as the run
     def fixed_after(self, version: str) -> str | None:
         """The first fixed version above `version`, when the record names one."""
         try:

@@ -17,7 +17,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from compiler.audit.advisories import SEVERITIES, AdvisoryDatabase
+from compiler.audit.advisories import SEVERITIES, Advisory, AdvisoryDatabase
 from compiler.lock.inputs import CONDA_LOCK_FILE, lock_inputs, pip_file
 from compiler.lock.lockfiles import locked_explicit, locked_pip, locked_versions
 from compiler.manifest.model import resolve
@@ -75,6 +75,8 @@ def audit_repository(
     """The findings, most severe first, and the environments with nothing locked to audit."""
     findings: dict[tuple[str, str, str, str], Finding] = {}
     unlocked = []
+    # Environments share versions: what affects a package version is worked out once.
+    affecting: dict[tuple[str, str], list[Advisory]] = {}
     for name in sorted(names or manifests):
         folder_text = manifests[name][1]
         folder = root / folder_text
@@ -86,12 +88,16 @@ def audit_repository(
             unlocked.append(name)
             continue
         direct = _names(inputs.specs) | _names(inputs.pip)
-        graphs: list[dict[str, dict[str, list[str]]]] = []  # read when a finding needs it
+        # Read, and walked, only when a transitive conda finding asks who pulls it in.
+        pulled: dict[str, dict[str, str]] = {}
         for platform in inputs.platforms:
             for package, version, manager, lockfile in _locked(folder, platform):
-                for advisory in database.for_package(package):
-                    if not advisory.affects(version):
-                        continue
+                pin = (str(canonicalize_name(package)), version)
+                if pin not in affecting:
+                    affecting[pin] = [
+                        a for a in database.for_package(package) if a.affects(version)
+                    ]
+                for advisory in affecting[pin]:
                     key = (name, canonicalize_name(package), version, advisory.id)
                     seen = findings.get(key)
                     if seen is not None:
@@ -100,9 +106,10 @@ def audit_repository(
                     is_direct = canonicalize_name(package) in direct
                     via = None
                     if not is_direct and manager == "conda":
-                        if not graphs:
-                            graphs.append(_conda_graph(folder / CONDA_LOCK_FILE))
-                        via = _pulled_in_by(package, graphs[0].get(platform, {}), direct)
+                        if platform not in pulled:
+                            graph = _conda_graph(folder / CONDA_LOCK_FILE).get(platform, {})
+                            pulled[platform] = _pulled_in_by(graph, direct)
+                        via = pulled[platform].get(pin[0])
                     findings[key] = Finding(
                         environment=name,
                         package=package,
@@ -190,17 +197,16 @@ def _conda_graph(file: Path) -> dict[str, dict[str, list[str]]]:
     return graph
 
 
-def _pulled_in_by(package: str, graph: Mapping[str, list[str]], direct: set[str]) -> str | None:
-    """The first direct dependency (by name) whose dependency tree holds `package`."""
-    target = canonicalize_name(package)
+def _pulled_in_by(graph: Mapping[str, list[str]], direct: set[str]) -> dict[str, str]:
+    """Each package the direct dependencies pull in -> the first of them (by name) whose
+    dependency tree holds it: one walk per environment and platform, not one per finding."""
+    reached: dict[str, str] = {}
     for root in sorted(direct & set(graph)):
         pending, seen = [root], {root}
         while pending:
-            current = pending.pop()
-            for dependency in graph.get(current, []):
-                if dependency == target:
-                    return root
+            for dependency in graph.get(pending.pop(), []):
                 if dependency not in seen:
                     seen.add(dependency)
+                    reached.setdefault(dependency, root)
                     pending.append(dependency)
-    return None
+    return reached

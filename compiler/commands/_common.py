@@ -248,7 +248,12 @@ def pairs(items: tuple[str, ...], option: str, shape: str) -> dict[str, str]:
 
 
 def policy_findings(
-    root: Path, manifests: dict[str, Any], names: tuple[str, ...], *, locks: bool
+    root: Path,
+    manifests: dict[str, Any],
+    names: tuple[str, ...],
+    *,
+    manifest_rules: bool,
+    locks: bool,
 ) -> bool:
     """envc.yaml's policy over the environments: findings printed (to standard error with
     machine-readable output); whether any is an error."""
@@ -261,7 +266,13 @@ def policy_findings(
     from compiler.validate.report import REPORTERS
 
     findings = check_policy(
-        root, manifests, config.policy, names, locks=locks, default_channels=config.channels
+        root,
+        manifests,
+        config.policy,
+        names,
+        manifest_rules=manifest_rules,
+        locks=locks,
+        default_channels=config.channels,
     )
     if findings:
         click.echo(REPORTERS["text"](tuple(findings), ()), nl=False, err=not _text_output())

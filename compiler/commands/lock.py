@@ -91,5 +91,7 @@ def command(
             progress=progress,
         )
     code = common.report_outcomes(outcomes, output_format)
-    violated = common.policy_findings(root, report.manifests, names, locks=True)
+    violated = common.policy_findings(
+        root, report.manifests, names, manifest_rules=False, locks=True
+    )
     return EXIT_FINDINGS if invalid or violated else code

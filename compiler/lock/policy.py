@@ -20,11 +20,11 @@ from packaging.version import InvalidVersion, Version
 
 from compiler._util.files import UnreadableFile, read_text
 from compiler.errors import Diagnostic
-from compiler.lock.inputs import explicit_file, lock_inputs, pip_file
+from compiler.lock.inputs import explicit_file, pip_file
 from compiler.lock.lockfiles import locked_explicit, locked_pip, locked_versions
 from compiler.manifest.model import Manifest, resolve
 from compiler.manifest.sources import ValidManifests
-from compiler.validate.config import DEFAULT_CHANNELS, Policy
+from compiler.validate.config import DEFAULT_CHANNELS, PackageRule, Policy
 
 RULE = "policy"
 
@@ -35,17 +35,19 @@ def check_policy(
     policy: Policy,
     names: Sequence[str] = (),
     *,
+    manifest_rules: bool = True,
     locks: bool = True,
     default_channels: Sequence[str] = DEFAULT_CHANNELS,
     today: datetime.date | None = None,
 ) -> list[Diagnostic]:
-    """Findings (errors) and warnings of `policy` over the named environments (default: all);
-    `locks`: the lock rules too."""
+    """Findings (errors) and warnings of `policy` over the named environments (default: all):
+    the manifest rules and/or the lock rules."""
     if policy.empty:
         return []
     today = today or datetime.date.today()
     found: list[Diagnostic] = []
     matched: set[str] = set()
+    rules = _rules_by_package(policy)
     selected = sorted(names or manifests)
     for exception in policy.exceptions:
         if exception.environment not in manifests:
@@ -66,17 +68,28 @@ def check_policy(
                 )
             else:
                 excused.add(exception.rule)
-        manifest = resolve(name, manifests)
-        found += _manifest_rules(root, folder, manifest, policy, excused, default_channels)
+        if manifest_rules:
+            manifest = resolve(name, manifests)
+            found += _manifest_rules(root, folder, manifest, policy, excused, default_channels)
         if locks:
-            inputs = lock_inputs(manifest, root, default_channels)
-            platforms = inputs.platforms if inputs is not None else ()
-            found += _lock_rules(root / folder, folder, name, platforms, policy, excused, matched)
+            platforms = _locked_platforms(root / folder)
+            found += _lock_rules(root / folder, folder, name, platforms, rules, excused, matched)
     if locks and not names:
-        rules = [*(r.package for r in policy.banned), *(r.package for r in policy.floors)]
-        for package in sorted({str(canonicalize_name(p)) for p in rules} - matched):
+        for package in sorted(set(rules) - matched):
             found.append(_warning("envc.yaml", f"the policy rule on {package} matches no lock"))
     return found
+
+
+def _locked_platforms(folder: Path) -> list[str]:
+    """The platforms the committed conda and pip lockfiles of `folder` are for."""
+    found = {
+        f.name.removeprefix("conda-").removesuffix(".lock") for f in folder.glob("conda-*.lock")
+    }
+    found |= {
+        f.name.removeprefix("requirements-").removesuffix(".txt")
+        for f in folder.glob("requirements-*.txt")
+    }
+    return sorted(found)
 
 
 def _error(path: str, line: int, message: str) -> Diagnostic:
@@ -137,7 +150,7 @@ def _lock_rules(
     shown: str,
     name: str,
     platforms: Sequence[str],
-    policy: Policy,
+    rules: dict[str, list[PackageRule]],
     excused: set[str],
     matched: set[str],
 ) -> list[Diagnostic]:
@@ -152,7 +165,7 @@ def _lock_rules(
         pinned += [(package, version, pip) for package, version in pip_pins.items()]
         for package, version, lockfile in pinned:
             key = str(canonicalize_name(package))
-            for message in _violations(key, version, policy, matched):
+            for message in _violations(key, version, rules, matched):
                 if key in excused:
                     continue
                 pin = (
@@ -166,21 +179,28 @@ def _lock_rules(
     return list(found.values())
 
 
-def _violations(package: str, version: str, policy: Policy, matched: set[str]) -> list[str]:
+def _rules_by_package(policy: Policy) -> dict[str, list[PackageRule]]:
+    """Banned and floor rules by canonical package name: a lock holds hundreds of packages and
+    a policy may hold hundreds of rules."""
+    rules: dict[str, list[PackageRule]] = {}
+    for rule in (*policy.banned, *policy.floors):
+        rules.setdefault(str(canonicalize_name(rule.package)), []).append(rule)
+    return rules
+
+
+def _violations(
+    package: str, version: str, rules: dict[str, list[PackageRule]], matched: set[str]
+) -> list[str]:
     messages = []
-    for rule in policy.banned:
-        if str(canonicalize_name(rule.package)) != package:
-            continue
+    for rule in rules.get(package, ()):
         matched.add(package)
-        if not rule.versions or _in(version, rule.versions):
+        if rule.minimum:
+            if _below(version, rule.minimum):
+                floor = f"{package} {version} is below the floor {rule.minimum}: {rule.reason}"
+                messages.append(floor)
+        elif not rule.versions or _in(version, rule.versions):
             what = f" ({rule.versions})" if rule.versions else ""
             messages.append(f"{package} {version} is banned{what}: {rule.reason}")
-    for rule in policy.floors:
-        if str(canonicalize_name(rule.package)) != package:
-            continue
-        matched.add(package)
-        if _below(version, rule.minimum):
-            messages.append(f"{package} {version} is below the floor {rule.minimum}: {rule.reason}")
     return messages
 
 
