@@ -53,13 +53,16 @@ def test_a_changed_environment_gets_the_next_version_and_shows_with_its_manifest
     manifest.write_text(manifest.read_text().replace("A: '1'", "A: '2'"))
     dirty = envc(repo, "register", "base")
     assert dirty.exit_code == 2 and "uncommitted changes in" in dirty.output
+    # --allow-dirty registers, but records no commit: HEAD does not hold what it registers.
+    draft = registered(repo, "base", "--allow-dirty")
+    assert draft["base"]["version"] == 2 and draft["base"]["commit"] is None
     commit(git, repo, "A=2")
-    second = registered(repo, "base", "child", "--image-digest", "base=sha256:" + "ab" * 32)
+    second = registered(repo, "base", "child", "--image-digest", "child=sha256:" + "ab" * 32)
     assert {n: (r["version"], r["created"]) for n, r in second.items()} == {
-        "base": (2, True),
+        "base": (2, False),  # the draft's content: the same version
         "child": (2, True),  # its parent changed
     }
-    assert second["base"]["image_digest"] == "sha256:" + "ab" * 32
+    assert second["child"]["image_digest"] == "sha256:" + "ab" * 32
     shown = json.loads(envc(repo, "show", "child@2", "--format", "json").output)
     assert shown["manifest"]["variables"] == {"A": "2"} and shown["labels"] == ["latest"]
     text = envc(repo, "show", "child:latest").output
