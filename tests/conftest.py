@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,23 @@ PROJECT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "cases"
 
 RepoFactory = Callable[[dict[str, str | bytes]], Path]
+
+
+def run_envc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """envc in a process of its own, as a user starts it in `cwd`: this checkout's code, and
+    none of the caller's ENVC_* or colour settings."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("ENVC_", "NO_COLOR", "FORCE_COLOR"))
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "compiler", *args],
+        cwd=cwd,
+        env={**environment, "PYTHONPATH": str(PROJECT)},
+        capture_output=True,
+        text=True,
+    )
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from compiler.errors import EnvcError, UsageError
 from compiler.interop.azureml import import_azureml_v1
 from compiler.load.yamlio import read_yaml
 from compiler.lock.pip import write_wheel
-from tests.conftest import PROJECT, Git
+from tests.conftest import PROJECT, Git, run_envc
 from tests.test_interop import _prefix
 
 DATA = Path(__file__).resolve().parent / "data" / "sdk-v1"
@@ -124,16 +124,6 @@ def _run_script(root: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _envc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "compiler", *args],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
-        capture_output=True,
-        text=True,
-    )
-
-
 def _manifest(root: Path, name: str) -> dict[str, object]:
     document = read_yaml(root / "environments" / name / "env.yaml", name)
     assert not document.diagnostics
@@ -174,13 +164,13 @@ def test_a_v1_script_runs_with_only_its_imports_changed(workspace: Path, tmp_pat
         if file.is_file() and ".git" not in file.parts:
             assert SECRET.encode() not in file.read_bytes(), file
     # The CLI agrees with what the script did.
-    assert _envc(workspace, "validate").returncode == 0
-    check = _envc(workspace, "lock", "--check")
+    assert run_envc(workspace, "validate").returncode == 0
+    check = run_envc(workspace, "lock", "--check")
     assert check.returncode == 0, check.stdout + check.stderr
-    render = _envc(workspace, "render")
+    render = run_envc(workspace, "render")
     assert render.returncode == 0, render.stderr
     assert "FROM my-base-image" in (workspace / "build/training_environment/Dockerfile").read_text()
-    listing = json.loads(_envc(workspace, "list", "--format", "json").stdout)
+    listing = json.loads(run_envc(workspace, "list", "--format", "json").stdout)
     versions = {(r["name"], r["version"]) for r in listing}
     assert ("training_environment", 1) in versions and ("training_environment", 2) in versions
     assert all(r["commit"] is None for r in listing)  # drafts: no commit holds them
@@ -205,7 +195,7 @@ def test_register_with_commit_records_it_and_ci_reuses_the_version(
     assert env.get_image_details(ws)["commit"] == head and env.version == "1"
     assert git(workspace, "status", "--porcelain", "environments") == ""
     assert "envc: register environment committed" in git(workspace, "log", "-1", "--format=%s")
-    cli = _envc(workspace, "register", "committed")
+    cli = run_envc(workspace, "register", "committed")
     assert cli.returncode == 0 and "committed@1: already registered" in cli.stdout
     got = Environment.get(workspace=ws, name="committed", version=1)
     assert list(got.python.conda_dependencies.conda_packages) == ["numpy"]

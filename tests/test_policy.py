@@ -5,10 +5,7 @@ envc validate; exceptions with a reason and an expiry; bad rules are errors at t
 from __future__ import annotations
 
 import datetime
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,7 @@ import pytest
 from compiler.lock.policy import check_policy
 from compiler.validate.config import load_config
 from compiler.validate.repository import validate
-from tests.conftest import PROJECT, RepoFactory
+from tests.conftest import PROJECT, RepoFactory, run_envc
 
 POLICY = """\
 config_version: 1
@@ -45,19 +42,8 @@ def locked(make_repo: RepoFactory) -> Path:
     return root
 
 
-def _envc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ENVC_")}
-    return subprocess.run(
-        [sys.executable, "-m", "compiler", *args],
-        cwd=root,
-        env={**environment, "PYTHONPATH": str(PROJECT)},
-        capture_output=True,
-        text=True,
-    )
-
-
 def test_lock_rules_at_the_lockfile_line_with_their_reason(locked: Path) -> None:
-    run = _envc(locked, "lock", "--check")
+    run = run_envc(locked, "lock", "--check")
     assert run.returncode == 1, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     banned = [line for line in lines if "threadpoolctl 3.6.0 is banned (<3.7)" in line]
@@ -107,7 +93,7 @@ def test_manifest_rules_in_validate(locked: Path) -> None:
         "schema_version: 1\nname: other\npython: '3.12'\nchannels: [bioconda]\nconda: [numpy]\n"
         "docker:\n  base_image: python:3.12-slim\n"
     )
-    run = _envc(locked, "validate")
+    run = run_envc(locked, "validate")
     assert run.returncode == 1, run.stdout + run.stderr
     assert "environments/other/env.yaml:4:1: error: other: channel bioconda is not one the " in (
         run.stdout
@@ -137,6 +123,6 @@ def test_a_bad_rule_is_an_error_at_its_line(
     make_repo: RepoFactory, rule: str, message: str
 ) -> None:
     root = make_repo({"envc.yaml": "config_version: 1\npolicy:\n" + rule})
-    run = _envc(root, "validate")
+    run = run_envc(root, "validate")
     assert run.returncode == 2 and message in run.stderr, run.stderr
     assert run.stderr.startswith("envc.yaml:")

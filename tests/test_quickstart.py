@@ -3,24 +3,16 @@ from the channel snapshot), render, commit, register, list; and init keeps what 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import PROJECT, Git
+from tests.conftest import Git, run_envc
 from tests.test_lock import MIRRORS
 
 
 def _envc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ENVC_")}
-    run = subprocess.run(
-        [sys.executable, "-m", "compiler", *args],
-        cwd=cwd,
-        env={**environment, "PYTHONPATH": str(PROJECT)},
-        capture_output=True,
-        text=True,
-    )
+    run = run_envc(cwd, *args)
     assert run.returncode == 0, (args, run.stdout, run.stderr)
     return run
 

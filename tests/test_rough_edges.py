@@ -20,21 +20,9 @@ from compiler.cli import main
 from compiler.errors import EXIT_BROKEN_PIPE, UsageError
 from compiler.registry.sqlite import SqliteRegistry
 from compiler.validate.repository import validate
-from tests.conftest import PROJECT, Git, RepoFactory
+from tests.conftest import PROJECT, Git, RepoFactory, run_envc
 from tests.gitrepos import commit
 from tests.test_lock import MIRRORS
-
-
-def _envc(cwd: Path, *args: str, **options: object) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ENVC_", "NO_COLOR"))}
-    return subprocess.run(
-        [sys.executable, "-m", "compiler", *args],
-        cwd=cwd,
-        env={**environment, "PYTHONPATH": str(PROJECT)},
-        capture_output=True,
-        text=True,
-        **options,  # type: ignore[call-overload]
-    )
 
 
 def test_a_reader_that_leaves_early_is_not_an_error(tmp_path: Path) -> None:
@@ -76,7 +64,7 @@ def test_a_bad_envc_yaml_is_one_located_line_and_exit_two(make_repo: RepoFactory
         }
     )
     for command in (["validate"], ["lock", "--check"]):
-        run = _envc(root, *command)
+        run = run_envc(root, *command)
         assert run.returncode == 2, command
         assert run.stderr == (
             'envc.yaml:2:1: error: unknown key "registyr" (did you mean "registry"?)\n'
@@ -85,15 +73,15 @@ def test_a_bad_envc_yaml_is_one_located_line_and_exit_two(make_repo: RepoFactory
 
 def test_common_options_go_before_or_after_the_command(make_repo: RepoFactory) -> None:
     root = make_repo({"environments/x/env.yaml": "schema_version: 1\nname: x\npython: '3.12'\n"})
-    quiet_after, quiet_before = _envc(root, "validate", "-q"), _envc(root, "-q", "validate")
+    quiet_after, quiet_before = run_envc(root, "validate", "-q"), run_envc(root, "-q", "validate")
     assert quiet_after.returncode == quiet_before.returncode == 0
     assert quiet_after.stderr == quiet_before.stderr == ""
-    assert _envc(root, "validate").stderr.endswith("1 manifest(s) valid\n")
-    version = _envc(root, "-V")
+    assert run_envc(root, "validate").stderr.endswith("1 manifest(s) valid\n")
+    version = run_envc(root, "-V")
     assert version.returncode == 0 and version.stdout.startswith("envc, version ")
     for option in ("--no-progress", "--no-color", "--color", "-v"):
-        assert _envc(root, "validate", option).returncode == 0, option
-    help_text = _envc(root, "--help").stdout
+        assert run_envc(root, "validate", option).returncode == 0, option
+    help_text = run_envc(root, "--help").stdout
     assert "_ENVC_COMPLETE=bash_source envc" in help_text
 
 
@@ -105,23 +93,23 @@ def test_update_names_what_moved_and_refuses_what_no_lock_pins(
 
     root = make_repo({"environments/ml/env.yaml": manifest("numpy <2.2")})
     mirror = ["--mirror", f"conda-forge={MIRRORS['https://conda.anaconda.org/conda-forge']}"]
-    first = _envc(root, "lock", *mirror)
+    first = run_envc(root, "lock", *mirror)
     assert first.returncode == 0 and first.stdout == "ml: locked (first lock)\n", first.stderr
     old = re.search(r"numpy-([0-9.]+)-", (root / "environments/ml/conda-linux-64.lock").read_text())
     assert old is not None
     # The spec allows newer now; a relock keeps the locked numpy until it is asked to move.
     (root / "environments/ml/env.yaml").write_text(manifest("numpy"))
-    kept = _envc(root, "lock", *mirror)
+    kept = run_envc(root, "lock", *mirror)
     assert kept.stdout == "ml: locked (spec added: numpy; spec removed: numpy <2.2)\n"
-    unknown = _envc(root, "lock", "--update", "no-such-package", *mirror)
+    unknown = run_envc(root, "lock", "--update", "no-such-package", *mirror)
     assert unknown.returncode == 2
     assert "--update no-such-package: no lock of this repository pins it" in unknown.stderr
-    moved = _envc(root, "lock", "--update", "NumPy", *mirror)
+    moved = run_envc(root, "lock", "--update", "NumPy", *mirror)
     assert moved.returncode == 0, moved.stderr
     new = re.search(r"numpy-([0-9.]+)-", (root / "environments/ml/conda-linux-64.lock").read_text())
     assert new is not None and new.group(1) != old.group(1)
     assert moved.stdout == f"ml: locked (numpy {old.group(1)} -> {new.group(1)})\n"
-    again = _envc(root, "lock", "--update", "numpy", *mirror)
+    again = run_envc(root, "lock", "--update", "numpy", *mirror)
     assert again.stdout == f"ml: fresh (numpy {new.group(1)} is the newest allowed)\n"
     assert "[1/1] solving ml" in again.stderr  # progress counts what is solved
 
@@ -143,7 +131,7 @@ def test_listing_another_registry_needs_no_repository(repo: Path, tmp_path: Path
     elsewhere = tmp_path / "not-a-repository"
     elsewhere.mkdir()
     database = repo / ".envc" / "registry.db"
-    listing = _envc(elsewhere, "list", "--registry", f"sqlite:{database}")
+    listing = run_envc(elsewhere, "list", "--registry", f"sqlite:{database}")
     assert listing.returncode == 0, listing.stderr
     assert "other@1" in listing.stdout
 
@@ -264,7 +252,7 @@ def test_import_all_skips_what_is_not_an_environment(
     (tree / "env" / "environment.yml").write_text(
         "name: good\ndependencies:\n  - python=3.12\n  - numpy\n"
     )
-    run = _envc(root, "import", "--all", str(tree))
+    run = run_envc(root, "import", "--all", str(tree))
     assert run.returncode == 0, run.stdout + run.stderr
     assert "good: imported from" in run.stdout
     assert "component: skipped: an azureml-assets component, not an environment" in run.stdout
@@ -304,10 +292,10 @@ def test_an_import_that_does_not_validate_leaves_nothing(
     root = make_repo({})
     source = tmp_path / "environment.yml"
     source.write_text("name: broken\ndependencies:\n  - python=3.12\n  - numpy >=>1\n")
-    refused = _envc(root, "import", str(source))
+    refused = run_envc(root, "import", str(source))
     assert refused.returncode == 1 and "does not validate" in refused.stderr
     assert not (root / "environments" / "broken").exists()
-    kept = _envc(root, "import", str(source), "--keep-invalid")
+    kept = run_envc(root, "import", str(source), "--keep-invalid")
     assert kept.returncode == 1 and (root / "environments/broken/env.yaml").is_file()
 
 
@@ -324,11 +312,11 @@ def test_lock_and_render_go_on_past_an_invalid_environment(
         }
     )
     mirror = f"conda-forge={MIRRORS['https://conda.anaconda.org/conda-forge']}"
-    locked = _envc(root, "lock", "--mirror", mirror)
+    locked = run_envc(root, "lock", "--mirror", mirror)
     assert locked.returncode == 1  # the invalid one is reported, and the rest is done
     assert "environments/bad/env.yaml:3:9: error:" in locked.stdout
     assert "good: locked (first lock)" in locked.stdout and "child" not in locked.stdout
-    rendered = _envc(root, "render")
+    rendered = run_envc(root, "render")
     assert rendered.returncode == 1 and "good: rendered" in rendered.stdout
-    named = _envc(root, "lock", "bad", "--mirror", mirror)
+    named = run_envc(root, "lock", "bad", "--mirror", mirror)
     assert named.returncode == 1 and "good" not in named.stdout

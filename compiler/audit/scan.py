@@ -9,8 +9,7 @@ Python packages keep it), and said so.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,9 @@ from compiler.audit.advisories import SEVERITIES, Advisory, AdvisoryDatabase
 from compiler.lock.inputs import CONDA_LOCK_FILE, lock_inputs, pip_file
 from compiler.lock.lockfiles import locked_explicit, locked_pip, locked_versions
 from compiler.manifest.model import resolve
+from compiler.manifest.patterns import spec_package
 from compiler.manifest.sources import ValidManifests
 from compiler.validate.config import DEFAULT_CHANNELS
-
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,7 @@ def audit_repository(
         if not any((folder / file).is_file() for file in inputs.files()):
             unlocked.append(name)
             continue
-        direct = _names(inputs.specs) | _names(inputs.pip)
+        direct = {spec_package(spec) for spec in (*inputs.specs, *inputs.pip)}
         # Read, and walked, only when a transitive conda finding asks who pulls it in.
         pulled: dict[str, dict[str, str]] = {}
         for platform in inputs.platforms:
@@ -134,15 +132,6 @@ def audit_repository(
 
 def _with_platform(finding: Finding, platform: str) -> Finding:
     return replace(finding, platforms=tuple(sorted({*finding.platforms, platform})))
-
-
-def _names(specs: Iterable[str]) -> set[str]:
-    found: set[str] = set()
-    for spec in specs:
-        match = _NAME.match(spec.split("::")[-1])
-        if match:
-            found.add(canonicalize_name(match.group(1)))
-    return found
 
 
 def _locked(folder: Path, platform: str) -> list[tuple[str, str, str, str]]:

@@ -6,7 +6,6 @@ came from a file or from calls."""
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from io import StringIO
 from pathlib import Path
@@ -14,16 +13,10 @@ from typing import Any
 
 from compiler.errors import EnvcError
 from compiler.interop.common import Imported
+from compiler.manifest.patterns import spec_package
 
 # SDK v1 calls the environment inside the file this.
 DEFAULT_NAME = "project_environment"
-_PACKAGE_NAME = re.compile(r"^\s*(?:[\w./:-]+::)?([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
-def _package(spec: str) -> str:
-    """The package a conda or pip spec names, normalised (`Scikit_Learn>=1` -> scikit-learn)."""
-    match = _PACKAGE_NAME.match(spec)
-    return re.sub(r"[-_.]+", "-", match.group(1)).lower() if match else spec.strip().lower()
 
 
 def _option(option: str) -> str:
@@ -97,16 +90,16 @@ class CondaDependencies:
         return dependencies
 
     def add_conda_package(self, conda_package: str) -> None:
-        _replace(self._conda, conda_package.strip(), _package)
+        _replace(self._conda, conda_package.strip(), spec_package)
 
     def remove_conda_package(self, conda_package: str) -> None:
-        self._conda = [s for s in self._conda if _package(s) != _package(conda_package)]
+        self._conda = [s for s in self._conda if spec_package(s) != spec_package(conda_package)]
 
     def add_pip_package(self, pip_package: str) -> None:
-        _replace(self._pip, pip_package.strip(), _package)
+        _replace(self._pip, pip_package.strip(), spec_package)
 
     def remove_pip_package(self, pip_package: str) -> None:
-        self._pip = [s for s in self._pip if _package(s) != _package(pip_package)]
+        self._pip = [s for s in self._pip if spec_package(s) != spec_package(pip_package)]
 
     def add_channel(self, channel: str) -> None:
         if channel not in self._channels:

@@ -32,6 +32,7 @@ from compiler.errors import (
 if TYPE_CHECKING:
     from compiler._util.progress import Reporter
     from compiler.registry.base import EnvironmentRecord, Registry
+    from compiler.validate.config import RepositoryConfig
     from compiler.validate.repository import ValidationReport
 
 FORMATS = ("text", "json", "github")
@@ -249,6 +250,7 @@ def pairs(items: tuple[str, ...], option: str, shape: str) -> dict[str, str]:
 
 def policy_findings(
     root: Path,
+    config: RepositoryConfig,
     manifests: dict[str, Any],
     names: tuple[str, ...],
     *,
@@ -257,9 +259,6 @@ def policy_findings(
 ) -> bool:
     """envc.yaml's policy over the environments: findings printed (to standard error with
     machine-readable output); whether any is an error."""
-    from compiler.validate.config import load_config
-
-    config = load_config(root)
     if config.policy.empty:  # the usual case: nothing heavy imported (the pre-commit hook)
         return False
     from compiler.lock.policy import check_policy

@@ -92,6 +92,6 @@ def command(
         )
     code = common.report_outcomes(outcomes, output_format)
     violated = common.policy_findings(
-        root, report.manifests, names, manifest_rules=False, locks=True
+        root, config, report.manifests, names, manifest_rules=False, locks=True
     )
     return EXIT_FINDINGS if invalid or violated else code

@@ -50,7 +50,7 @@ def command(
     common.show(report, output_format)
     if not report.ok:
         return EXIT_FINDINGS
-    if common.policy_findings(root, report.manifests, (), manifest_rules=True, locks=locks):
+    if common.policy_findings(root, config, report.manifests, (), manifest_rules=True, locks=locks):
         return EXIT_FINDINGS
     if locks:
         from compiler.lock.repository import lock_repository

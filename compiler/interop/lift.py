@@ -20,6 +20,7 @@ from typing import Any
 
 from compiler.interop.common import pip_requirement, unpinned
 from compiler.interop.shell_steps import commands, creates, pip_words, strip_assignments, updates
+from compiler.manifest.patterns import spec_package
 
 # Where envc's image templates create the environment (templates/Dockerfile.conda.j2).
 ENVIRONMENT_PREFIX = "/opt/env"
@@ -341,9 +342,5 @@ def _add(items: list[str], item: str) -> None:
 def _last_spec_wins(specs: list[str]) -> list[str]:
     """One requirement per package, the last given (an `--upgrade 'idna>=3.15'` after a plain
     `idna`), in the order packages first appear."""
-    order: dict[str, str] = {}
-    for spec in specs:
-        match = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
-        key = re.sub(r"[-_.]+", "-", match.group(1)).lower() if match else spec
-        order[key] = spec
+    order = {spec_package(spec): spec for spec in specs}  # a key keeps its first place
     return list(order.values())

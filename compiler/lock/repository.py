@@ -8,7 +8,6 @@ they return.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from compiler.lock.lockfiles import (
 )
 from compiler.lock.pip import PipIndex, resolve_pip
 from compiler.lock.staleness import VerifiedLocks, staleness
+from compiler.manifest.patterns import spec_package
 from compiler.manifest.sources import ValidManifests
 from compiler.validate.config import DEFAULT_CHANNELS, RepositoryConfig
 
@@ -120,11 +120,6 @@ def _locked_names(folder: Path, platforms: Sequence[str]) -> set[str]:
     return names
 
 
-def _normalized(package: str) -> str:
-    """Conda and pip spell names differently (`Scikit_Learn`, `scikit-learn`)."""
-    return re.sub(r"[-_.]+", "-", package).lower()
-
-
 def _pinned(folder: Path, platforms: Sequence[str]) -> dict[str, set[str]]:
     """Package -> the versions the conda and pip lockfiles pin it at, over `platforms`."""
     pinned: dict[str, set[str]] = {}
@@ -133,7 +128,7 @@ def _pinned(folder: Path, platforms: Sequence[str]) -> dict[str, set[str]]:
         pins = [(name, version) for name, version, _ in locked_explicit(folder, platform)]
         pins += locked_versions({pip: locked_pip(folder, platform)[0]})[pip].items()
         for package, version in pins:
-            pinned.setdefault(_normalized(package), set()).add(version)
+            pinned.setdefault(spec_package(package), set()).add(version)
     return pinned
 
 
@@ -253,7 +248,7 @@ def lock_repository(
     verified = VerifiedLocks.of_user()
     decided: dict[str, LockOutcome] = {}
     to_solve: list[tuple[str, LockInputs, Path, tuple[str, ...], set[str]]] = []
-    wanted = {_normalized(package) for package in update}
+    wanted = {spec_package(package) for package in update}
     locking: set[str] = set()
     for name in selected:
         folder = root / manifests[name][1]
@@ -263,7 +258,7 @@ def lock_repository(
             continue
         reasons = tuple(staleness(inputs, folder, shown=manifests[name].folder, verified=verified))
         locked = (
-            {_normalized(n) for n in _locked_names(folder, inputs.platforms)} if update else set()
+            {spec_package(n) for n in _locked_names(folder, inputs.platforms)} if update else set()
         )
         locking |= locked
         updating = locked & wanted

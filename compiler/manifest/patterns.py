@@ -6,6 +6,23 @@ every string by the semantic rules as well, because Python's `re` lets `$` match
 newline.
 """
 
+import re
+
+# The package a conda MatchSpec or PEP 508 requirement names: `conda-forge::numpy >=1`,
+# `Scikit_Learn>=1.5`, `mlflow[extras]==2`.
+_SPEC_PACKAGE = re.compile(r"^\s*(?:[\w./:-]+::)?([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def spec_package(spec: str) -> str:
+    """The package `spec` names, in PEP 503's normal form (`Scikit_Learn` -> `scikit-learn`), as
+    conda and pip spellings of one package compare equal; the stripped spec when none is
+    found."""
+    from packaging.utils import canonicalize_name
+
+    match = _SPEC_PACKAGE.match(spec)
+    return str(canonicalize_name(match.group(1))) if match else spec.strip().lower()
+
+
 # A name is an OCI repository path component (registries refuse others: `a..b`, `a._b`);
 # at most 64 characters (NAME_MAX_LENGTH, a separate check: the grammar cannot count).
 NAME_PATTERN = r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$"
