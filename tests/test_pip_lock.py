@@ -213,3 +213,28 @@ def test_a_pip_pin_against_the_conda_part_says_to_move_it(
     why = outcome.reasons[0]
     assert "numpy" in why and "is installed by the conda part" in why
     assert "move that pin to conda:" in why
+
+
+def test_a_policy_floor_moves_a_transitive_pip_pin_and_keeps_the_rest(
+    make_repo: RepoFactory, wheels: PipIndex, tmp_path: Path
+) -> None:
+    from compiler.validate.config import Policy, load_config
+
+    root = make_repo({"environments/ml/env.yaml": MANIFEST.replace("[beta, gamma]", "[beta]")})
+    lock_repository(root, mirrors=MIRRORS, pip_index=wheels)
+    old = Path(wheels.find_links[0]) / "alpha-1.1-py3-none-any.whl"
+    old.rename(tmp_path / old.name)  # only alpha 1.0 to be had: the lock pins it
+    lock_repository(root, mirrors=MIRRORS, pip_index=wheels, force=True)
+    assert "alpha==1.0" in lockfile(root, "requirements-linux-64.txt")
+    (tmp_path / old.name).rename(old)
+    (outcome,) = lock_repository(root, mirrors=MIRRORS, pip_index=wheels, policy=Policy())
+    assert outcome.status == "fresh"  # no floor: 1.0 stays, being locked
+    (root / "envc.yaml").write_text(
+        "config_version: 1\npolicy:\n  floors: [{package: Alpha, minimum: '1.1', reason: r}]\n"
+    )
+    policy = load_config(root).policy
+    (outcome,) = lock_repository(root, mirrors=MIRRORS, pip_index=wheels, policy=policy)
+    assert outcome.status == "locked"
+    assert "alpha 1.0 -> 1.1" in outcome.reasons, outcome.reasons
+    text = lockfile(root, "requirements-linux-64.txt")
+    assert "alpha==1.1" in text and "beta==2.0" in text

@@ -179,6 +179,7 @@ class Workspace:
             pip_index=index,
             default_channels=config.channels,
             manifests=manifests,
+            policy=config.policy,
         )
         if outcome.status == "failed":
             raise EnvcError(f"{name}: cannot lock: {'; '.join(outcome.reasons)}")

@@ -261,10 +261,12 @@ def policy_findings(
     machine-readable output); whether any is an error."""
     if config.policy.empty:  # the usual case: nothing heavy imported (the pre-commit hook)
         return False
-    from compiler.lock.policy import check_policy
+    from compiler._util.resources import CONFIG_FILE
+    from compiler.lock.policy import check_policy, check_sources
     from compiler.validate.report import REPORTERS
 
-    findings = check_policy(
+    findings = check_sources(config, root / CONFIG_FILE) if manifest_rules else []
+    findings += check_policy(
         root,
         manifests,
         config.policy,

@@ -68,6 +68,7 @@ def command(
     (with hashes) and pylock.<platform>.toml (PEP 751) beside each env.yaml. An environment
     whose lock matches its inputs is not solved again and its files are not rewritten.
     """
+    from compiler.lock.policy import refuse_sources
     from compiler.lock.repository import configured_sources, lock_repository
     from compiler.validate.config import load_config
 
@@ -77,6 +78,8 @@ def command(
     mirror_map, index = configured_sources(
         root, config, common.pairs(mirrors, "--mirror", "CHANNEL=URL"), pip_index, pip_find_links
     )
+    if not check:
+        refuse_sources(config.policy, mirror_map, index)
     with common.progress("lock") as progress:
         outcomes = lock_repository(
             root,
@@ -89,6 +92,7 @@ def command(
             default_channels=config.channels,
             manifests=report.manifests,
             progress=progress,
+            policy=config.policy,
         )
     code = common.report_outcomes(outcomes, output_format)
     violated = common.policy_findings(

@@ -45,6 +45,8 @@ class SolveRequest:
     cache_dir: str
     # Previously locked records ("name ==version build") the solver keeps where it can.
     preferred: tuple[str, ...] = ()
+    # Bounds on packages the specs may pull in, requiring none (the policy's floors).
+    constraints: tuple[str, ...] = ()
 
 
 class SolveError(EnvcError):
@@ -146,6 +148,7 @@ def _solve(request: SolveRequest) -> list[dict[str, Any]]:
             platforms=platforms,
             locked_packages=locked,
             virtual_packages=virtual,
+            constraints=list(request.constraints),
             timeout=datetime.timedelta(minutes=5),
         )
 
@@ -175,6 +178,7 @@ def _solve(request: SolveRequest) -> list[dict[str, Any]]:
                 "size": record.size,
                 "depends": list(record.depends),
                 "constrains": list(record.constrains),
+                "license": record.license or "",
             }
         )
     return records

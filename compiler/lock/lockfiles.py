@@ -27,6 +27,7 @@ from compiler.lock.inputs import (
 )
 
 MAX_LOCK_BYTES = 64 * 1024 * 1024
+LICENSE_KEY = "envc_license/"
 
 
 def _dependencies(depends: Sequence[str]) -> dict[str, str]:
@@ -60,6 +61,16 @@ def render_conda_lock(
         for platform in inputs.platforms
         for record in records[platform]
     ]
+    custom = {
+        "envc_input_fingerprint": inputs.fingerprint(),
+        "envc_inputs": canonical_json(inputs.document()),
+    }
+    # conda-lock's format has no license field; its free-form metadata keeps what the channel
+    # says (envc's policy and SBOMs read it back without the channel).
+    for platform in inputs.platforms:
+        for record in records[platform]:
+            if record.get("license"):
+                custom.setdefault(LICENSE_KEY + record["name"], record["license"])
     document = {
         "version": 1,
         "metadata": {
@@ -70,16 +81,13 @@ def render_conda_lock(
             ],
             "platforms": list(inputs.platforms),
             "sources": [manifest_name],
-            "custom_metadata": {
-                "envc_input_fingerprint": inputs.fingerprint(),
-                "envc_inputs": canonical_json(inputs.document()),
-            },
+            "custom_metadata": dict(sorted(custom.items())),
         },
         "package": packages,
     }
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
-    yaml.width = 4096
+    yaml.width = 1 << 20  # one line per value: locked_licenses reads them without a parser
     buffer = StringIO()
     yaml.dump(document, buffer)
     return _with_header(inputs, manifest_name, [], buffer.getvalue())
@@ -237,3 +245,25 @@ def locked_versions(lockfiles: Mapping[str, str]) -> dict[str, dict[str, str]]:
         elif name.startswith("requirements-"):
             versions[name] = dict(_pip_pins(text))
     return versions
+
+
+def locked_licenses(text: str) -> dict[str, str]:
+    """Package -> the license its channel records, from a conda-lock.yml envc wrote (`text`).
+
+    A scan of the `envc_license/` lines, not a YAML parse: the policy reads every lock of the
+    repository. envc's writer puts each value on one line, plain or quoted as YAML quotes it."""
+    import json
+
+    found = {}
+    marker = f"    {LICENSE_KEY}"
+    for line in text.splitlines():
+        if not line.startswith(marker):
+            continue
+        name, _, value = line[len(marker) :].partition(": ")
+        if value.startswith("'") and value.endswith("'") and len(value) > 1:
+            value = value[1:-1].replace("''", "'")
+        elif value.startswith('"'):
+            with suppress(ValueError):
+                value = json.loads(value)
+        found[name] = value
+    return found

@@ -90,12 +90,14 @@ def resolve_pip(
     cache_dir: Path,
     previous: str = "",
     upgrade: Collection[str] | None = (),
+    floors: Mapping[str, str] | None = None,
 ) -> PipLock:
     """The pip lock for `platform`, without the packages conda already installs.
 
     uv keeps the versions pinned in `previous` (the current hashed requirements) where it can,
     except for the packages in `upgrade` (None: upgrade everything). The pylock.toml is uv's
-    answer for exactly the pins of the requirements, so both formats always agree."""
+    answer for exactly the pins of the requirements, so both formats always agree. `floors`
+    (package -> minimum) bound the packages conda does not provide, requiring none."""
     pins = {
         canonicalize_name(name): version
         for name, version in conda_pins
@@ -104,10 +106,13 @@ def resolve_pip(
     with tempfile.TemporaryDirectory(prefix="envc-pip-") as scratch:
         folder = Path(scratch)
         constraints = folder / "conda-constraints.txt"
-        constraints.write_text(
-            "".join(f"{name}=={version}\n" for name, version in sorted(pins.items())),
-            encoding="utf-8",
-        )
+        bounds = [f"{name}=={version}" for name, version in sorted(pins.items())]
+        bounds += [
+            f"{name}>={minimum}"
+            for name, minimum in sorted((floors or {}).items())
+            if canonicalize_name(name) not in pins
+        ]
+        constraints.write_text("".join(line + "\n" for line in bounds), encoding="utf-8")
         provided = folder / "provided-by-conda"
         provided.mkdir()
         for name, version in pins.items():

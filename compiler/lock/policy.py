@@ -11,22 +11,38 @@ an exception for an environment that does not exist, is a warning.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from compiler._util.credentials import without_credentials
 from compiler._util.files import UnreadableFile, read_text
-from compiler.errors import Diagnostic
-from compiler.lock.inputs import explicit_file, pip_file
-from compiler.lock.lockfiles import locked_explicit, locked_pip, locked_versions
+from compiler.errors import Diagnostic, UsageError
+from compiler.lock.inputs import CONDA_LOCK_FILE, explicit_file, pip_file
+from compiler.lock.lockfiles import (
+    LICENSE_KEY,
+    locked_explicit,
+    locked_licenses,
+    locked_pip,
+    locked_versions,
+    read_lockfiles,
+)
+from compiler.lock.pip import PipIndex
 from compiler.manifest.model import Manifest, resolve
 from compiler.manifest.sources import ValidManifests
-from compiler.validate.config import DEFAULT_CHANNELS, PackageRule, Policy
+from compiler.validate.config import (
+    DEFAULT_CHANNELS,
+    LicenseRules,
+    PackageRule,
+    Policy,
+    RepositoryConfig,
+)
 
 RULE = "policy"
+PYPI_INDEX = "https://pypi.org/simple"
 
 
 def check_policy(
@@ -74,10 +90,84 @@ def check_policy(
         if locks:
             platforms = _locked_platforms(root / folder)
             found += _lock_rules(root / folder, folder, name, platforms, rules, excused, matched)
+            if (policy.licenses.allow or policy.licenses.deny) and "licenses" not in excused:
+                found += _license_rules(root / folder, folder, name, policy.licenses, excused)
     if locks and not names:
         for package in sorted(set(rules) - matched):
             found.append(_warning("envc.yaml", f"the policy rule on {package} matches no lock"))
     return found
+
+
+def check_sources(config: RepositoryConfig, config_file: Path) -> list[Diagnostic]:
+    """envc.yaml's mirrors and pip index/find-links against the policy's `mirrors` and
+    `indexes` (URL prefixes), at the envc.yaml line of each value."""
+    policy = config.policy
+    given = [("mirrors", url) for url in config.mirrors.values()]
+    given += [
+        ("indexes", url)
+        for url in (config.pip.index_url, *config.pip.find_links)
+        if url and "://" in url
+    ]
+    return [
+        _error(
+            config_file.name,
+            _line_of(config_file, url),
+            f"{url} is not one of the {kind} the policy allows ({', '.join(allowed)})",
+        )
+        for kind, url in given
+        for allowed in [policy.mirrors if kind == "mirrors" else policy.indexes]
+        if allowed and not allowed_source(url, allowed)
+    ]
+
+
+def refuse_sources(policy: Policy, mirrors: Mapping[str, str], index: PipIndex) -> None:
+    """Refuse (exit 2) to lock from a mirror or pip index the policy does not allow, wherever
+    it was given (envc.yaml, --mirror, --pip-index, --pip-find-links)."""
+    given = [("mirrors", url, policy.mirrors) for url in mirrors.values()]
+    # No index and no find-links: uv asks PyPI.
+    index_url = index.index_url or (None if index.find_links else PYPI_INDEX)
+    given += [
+        ("indexes", url, policy.indexes)
+        for url in (index_url, *index.find_links)
+        if url and "://" in url  # a local folder of wheels is the repository's own
+    ]
+    refused = [
+        f"{without_credentials(url)} is not one of the {kind} the policy allows"
+        for kind, url, allowed in given
+        if allowed and not allowed_source(url, allowed)
+    ]
+    if refused:
+        raise UsageError("; ".join(refused))
+
+
+def allowed_source(url: str, allowed: Sequence[str]) -> bool:
+    """Whether `url` is one of `allowed` or under one (a URL prefix ending at a `/`)."""
+    url = url.rstrip("/")
+    return any(url == a.rstrip("/") or url.startswith(a.rstrip("/") + "/") for a in allowed)
+
+
+def applicable_floors(policy: Policy, name: str) -> dict[str, str]:
+    """Package -> minimum version, for the floors that apply to environment `name` (all but
+    those an exception excuses, expired or not: an expired exception is a finding of its own,
+    and the lock should not change under it by the calendar)."""
+    excused = {canonicalize_name(e.rule) for e in policy.exceptions if e.environment == name}
+    return {
+        rule.package: rule.minimum
+        for rule in policy.floors
+        if canonicalize_name(rule.package) not in excused
+    }
+
+
+def below_floors(pinned: Mapping[str, set[str]], floors: Mapping[str, str]) -> dict[str, str]:
+    """Package -> why, for each package of `pinned` (canonical name -> its locked versions)
+    locked below its floor."""
+    below = {}
+    for package, minimum in floors.items():
+        key = str(canonicalize_name(package))
+        low = sorted(v for v in pinned.get(key, ()) if _below(v, minimum))
+        if low:
+            below[key] = f"{key} {'/'.join(low)} is below the policy floor {minimum}"
+    return below
 
 
 def _locked_platforms(folder: Path) -> list[str]:
@@ -216,3 +306,61 @@ def _below(version: str, minimum: str) -> bool:
         return Version(version) < Version(minimum)
     except InvalidVersion:
         return False
+
+
+def _license_rules(
+    folder: Path, shown: str, name: str, rules: LicenseRules, excused: set[str]
+) -> list[Diagnostic]:
+    """The licenses conda-lock.yml records for the locked conda packages, against the policy's
+    allow and deny lists; a lock that records none (written before envc recorded them) or a
+    package whose channel records none is a warning when there is an allow list."""
+    text = read_lockfiles(folder, [CONDA_LOCK_FILE]).get(CONDA_LOCK_FILE)
+    if text is None:
+        return []
+    licenses = locked_licenses(text)
+    path = f"{shown}/{CONDA_LOCK_FILE}"
+    if not licenses:
+        message = f"{name}: the lock records no licenses; relock (envc lock --force {name})"
+        return [_warning(path, message)] if rules.allow else []
+    lines = {
+        line.strip().removeprefix(LICENSE_KEY).partition(":")[0]: number
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.startswith(f"    {LICENSE_KEY}")
+    }
+    reason = f": {rules.reason}" if rules.reason else ""
+    found = []
+    unknown = sorted(p for p, e in licenses.items() if e.strip().lower() in ("", "none"))
+    if unknown and rules.allow:
+        shown_names = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        message = f"{name}: the channel records no license for {shown_names}"
+        found.append(_warning(path, message))
+    for package, expression in sorted(licenses.items()):
+        if str(canonicalize_name(package)) in excused or package in unknown:
+            continue
+        problem = license_problem(expression, rules)
+        if problem:
+            message = f"{name}: {package} {problem}{reason}"
+            found.append(_error(path, lines.get(package, 1), message))
+    return found
+
+
+def license_problem(expression: str, rules: LicenseRules) -> str | None:
+    """Why `expression` (a channel's license field, SPDX-like) breaks `rules`, or None.
+
+    One alternative of an OR that is allowed and not denied suffices; an alternative is all of
+    its AND-ed identifiers (a WITH's exception is not a license). Case-insensitive."""
+    allow = {a.lower() for a in rules.allow}
+    deny = {d.lower() for d in rules.deny}
+    flat = expression.replace("(", " ").replace(")", " ")
+    alternatives = [
+        [part.split(" with ")[0].strip() for part in alternative.split(" and ")]
+        for alternative in " ".join(flat.split()).lower().split(" or ")
+    ]
+    if any(
+        (not allow or all(i in allow for i in ids)) and not any(i in deny for i in ids)
+        for ids in alternatives
+    ):
+        return None
+    if all(any(i in deny for i in ids) for ids in alternatives):
+        return f"is licensed {expression}, which the policy denies"
+    return f"is licensed {expression}, which is not in the policy's allow list"

@@ -42,10 +42,11 @@ from compiler.lock.lockfiles import (
     seal_lock_set,
 )
 from compiler.lock.pip import PipIndex, resolve_pip
+from compiler.lock.policy import applicable_floors, below_floors
 from compiler.lock.staleness import VerifiedLocks, staleness
 from compiler.manifest.patterns import spec_package
 from compiler.manifest.sources import ValidManifests
-from compiler.validate.config import DEFAULT_CHANNELS, RepositoryConfig
+from compiler.validate.config import DEFAULT_CHANNELS, Policy, RepositoryConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,11 @@ def solve_lock(
     mirrors: Mapping[str, str],
     cache_dir: Path,
     preferred: Mapping[str, tuple[str, ...]] | None = None,
+    floors: Mapping[str, str] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Records per platform, solved against the channels (or their mirrors), keeping the
-    `preferred` records of each platform where the specs allow."""
+    `preferred` records of each platform where the specs allow, every package of `floors`
+    (package -> minimum version) at or above its floor."""
     sources = tuple(ChannelSource(c, mirrors.get(c, c)) for c in inputs.channels)
     requests = [
         SolveRequest(
@@ -67,6 +70,7 @@ def solve_lock(
             inputs.virtual[platform],
             str(cache_dir),
             (preferred or {}).get(platform, ()),
+            tuple(f"{package} >={minimum}" for package, minimum in sorted((floors or {}).items())),
         )
         for platform in inputs.platforms
     ]
@@ -157,16 +161,20 @@ def lock_environment(
     mirrors: Mapping[str, str],
     pip_index: PipIndex,
     update: Collection[str] | None = (),
+    floors: Mapping[str, str] | None = None,
 ) -> None:
     """Solve `inputs` and write its lockfiles into `folder`; nothing is written on failure.
 
     The solver keeps the currently locked versions where the specs allow, except for the
-    packages named in `update` (None: keep nothing, re-solve everything)."""
+    packages named in `update` (None: keep nothing, re-solve everything). Conda and pip keep
+    every package of `floors` (the policy's: package -> minimum) at or above its floor."""
     preferred = None if update is None else _preferred(folder, inputs.platforms, update)
     # The solver's cache may hold what private channels answered: the owner's eyes only.
     (cache / "rattler").mkdir(parents=True, exist_ok=True, mode=0o700)
     (cache / "rattler").chmod(0o700)
-    records = solve_lock(inputs, mirrors, cache / "rattler", preferred) if inputs.specs else {}
+    records = (
+        solve_lock(inputs, mirrors, cache / "rattler", preferred, floors) if inputs.specs else {}
+    )
     contents: dict[str, str] = {}
     for platform in inputs.platforms:
         conda = records.get(platform, [])
@@ -182,6 +190,7 @@ def lock_environment(
                 cache / "uv",
                 previous=locked_pip(folder, platform)[0] if update is not None else "",
                 upgrade=update,
+                floors=floors or {},
             )
             contents[pip_file(platform)] = render_pip(
                 inputs, platform, pip_lock.requirements, "env.yaml"
@@ -228,13 +237,15 @@ def lock_repository(
     default_channels: Sequence[str] = DEFAULT_CHANNELS,
     manifests: ValidManifests | None = None,
     progress: Progress = no_progress,
+    policy: Policy | None = None,
 ) -> list[LockOutcome]:
     """Lock (or check) the named environments, default all, of the valid repository at `root`.
 
     A stale lock is re-solved keeping its other locked versions; `update` names packages to
     move to their newest allowed versions (relocking the environments that lock them);
     `force` re-solves everything from scratch. `manifests` (name -> (data, folder)) spares
-    reading the manifests again when validation already did."""
+    reading the manifests again when validation already did. The floors of `policy` bound
+    every solve, and a lock below one is relocked, moving those packages only."""
     from compiler.errors import UsageError
     from compiler.manifest.model import resolve
     from compiler.validate.repository import validate
@@ -247,7 +258,7 @@ def lock_repository(
     selected = sorted(names or manifests)
     verified = VerifiedLocks.of_user()
     decided: dict[str, LockOutcome] = {}
-    to_solve: list[tuple[str, LockInputs, Path, tuple[str, ...], set[str]]] = []
+    to_solve: list[tuple[str, LockInputs, Path, tuple[str, ...], set[str], dict[str, str]]] = []
     wanted = {spec_package(package) for package in update}
     locking: set[str] = set()
     for name in selected:
@@ -262,13 +273,18 @@ def lock_repository(
         )
         locking |= locked
         updating = locked & wanted
+        floors = applicable_floors(policy, name) if policy else {}
+        if floors and not check:
+            below = below_floors(_pinned(folder, inputs.platforms), floors)
+            updating |= set(below)
+            reasons += tuple(below.values())
         if check:
             decided[name] = LockOutcome(name, "stale" if reasons else "fresh", reasons)
         elif not reasons and not force and not updating:
             decided[name] = LockOutcome(name, "fresh")
         else:
             reasons = tuple("first lock" if r == "not locked yet" else r for r in reasons)
-            to_solve.append((name, inputs, folder, reasons, updating))
+            to_solve.append((name, inputs, folder, reasons, updating, floors))
     unknown_updates = sorted(wanted - locking)
     if unknown_updates and not check:
         raise UsageError(
@@ -276,7 +292,7 @@ def lock_repository(
             f"{'the environments named' if names else 'this repository'} pins "
             f"{'it' if len(unknown_updates) == 1 else 'them'}"
         )
-    for done, (name, inputs, folder, reasons, updating) in enumerate(to_solve):
+    for done, (name, inputs, folder, reasons, updating, floors) in enumerate(to_solve):
         progress(f"solving {name}", done, len(to_solve))
         before = _pinned(folder, inputs.platforms) if updating else {}
         started = time.monotonic()
@@ -288,6 +304,7 @@ def lock_repository(
                 mirrors or {},
                 pip_index or PipIndex(),
                 None if force else updating,
+                floors,
             )
         except SolveError as exc:  # this environment's specs; the others still get locked
             decided[name] = LockOutcome(name, "failed", (str(exc),))

@@ -55,17 +55,28 @@ class PackageRule:
 @dataclass(frozen=True)
 class PolicyException:
     environment: str
-    rule: str  # a package of a banned/floor rule, "channels" or "base_images"
+    rule: str  # a package of a banned/floor rule, "channels", "indexes", "mirrors",
+    # "base_images" or "licenses"
     reason: str
     expires: str  # YYYY-MM-DD
 
 
 @dataclass(frozen=True)
+class LicenseRules:
+    allow: tuple[str, ...] = ()  # empty: any
+    deny: tuple[str, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Policy:
     channels: tuple[str, ...] = ()  # empty: any
+    indexes: tuple[str, ...] = ()  # URL prefixes; empty: any
+    mirrors: tuple[str, ...] = ()  # URL prefixes; empty: any
     banned: tuple[PackageRule, ...] = ()
     floors: tuple[PackageRule, ...] = ()
     base_images: str = "any"  # or "digest"
+    licenses: LicenseRules = LicenseRules()
     exceptions: tuple[PolicyException, ...] = ()
 
     @property
@@ -146,8 +157,16 @@ def _policy_versions(doc: Document, policy: Mapping[str, Any]) -> list[Diagnosti
 
 def _policy(data: Mapping[str, Any]) -> Policy:
     """The schema has checked the shape; this only builds the values."""
+    licenses = data.get("licenses") or {}
     return Policy(
         channels=tuple(data.get("channels") or ()),
+        indexes=tuple(data.get("indexes") or ()),
+        mirrors=tuple(data.get("mirrors") or ()),
+        licenses=LicenseRules(
+            tuple(licenses.get("allow") or ()),
+            tuple(licenses.get("deny") or ()),
+            licenses.get("reason", ""),
+        ),
         banned=tuple(
             PackageRule(rule["package"], rule["reason"], versions=rule.get("versions", ""))
             for rule in data.get("banned") or ()
