@@ -341,3 +341,56 @@ def test_a_record_envc_cannot_read_is_a_usage_error(url: str) -> None:
         registry.http.put_manifest(repository, str(number), json.dumps(manifest).encode())
         with pytest.raises(UsageError, match=r"cannot read|malformed|not JSON"):
             registry.get("bad", number)
+
+
+def test_the_sbom_is_an_artifact_referring_to_the_version(url: str, server: Server) -> None:
+    registry = open_registry(url, PROJECT, plain_http=True)
+    sbom = '{"bomFormat": "CycloneDX", "specVersion": "1.6"}\n'
+    context = {"Dockerfile": "FROM x\n", "sbom.cdx.json": sbom}
+    registry.register(candidate("sb", 1, context=context))
+    assert isinstance(registry, OciRegistry)
+    base = f"http://{server.host}/v2/{registry.path}/sb"
+    version = requests.get(
+        f"{base}/manifests/1",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+        timeout=10,
+    )
+    subject = version.headers["Docker-Content-Digest"]
+    # distribution 2.8 has no referrers API: the spec's fallback tag lists the artifact
+    index = requests.get(
+        f"{base}/manifests/{subject.replace(':', '-')}",
+        headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+        timeout=10,
+    ).json()
+    [listed] = index["manifests"]
+    assert listed["artifactType"] == "application/vnd.cyclonedx+json"
+    artifact = requests.get(
+        f"{base}/manifests/{listed['digest']}",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+        timeout=10,
+    ).json()
+    assert artifact["subject"]["digest"] == subject
+    assert artifact["subject"]["size"] == len(version.content)
+    [layer] = artifact["layers"]
+    assert layer["annotations"]["org.opencontainers.image.title"] == "sbom.cdx.json"
+    blob = requests.get(f"{base}/blobs/{layer['digest']}", timeout=10)
+    assert blob.text == sbom
+    # registering the same content again attaches nothing more
+    assert not registry.register(candidate("sb", 1, context=context)).created
+    again = requests.get(
+        f"{base}/manifests/{subject.replace(':', '-')}",
+        headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+        timeout=10,
+    ).json()
+    assert again == index
+    # and a registration that stopped before attaching is completed by the next
+    from compiler.registry.referrers import referrers
+
+    registry.register(candidate("sb2", 2, context={"Dockerfile": "FROM x\n"}))
+    assert not registry.register(candidate("sb2", 2, context=context)).created
+    sb2 = requests.get(
+        f"{base}2/manifests/1",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+        timeout=10,
+    ).headers["Docker-Content-Digest"]
+    assert len(referrers(registry.http, f"{registry.path}/sb2", sb2)) == 1

@@ -96,6 +96,7 @@ def test_conda_and_pip_environment_installs_from_its_locks(locked_repo: Path) ->
         "conda-linux-64.lock",
         "envc-build.json",
         "requirements-linux-64.txt",
+        "sbom.cdx.json",
     ]
     assert instructions(context / "Dockerfile") == [
         "FROM",
@@ -169,6 +170,7 @@ def test_an_environments_own_dockerfile_is_the_base_stage(locked_repo: Path) -> 
         "data/model.bin",
         "data/table.csv",
         "envc-build.json",
+        "sbom.cdx.json",
         "setup.sh",
     ]
     assert (context / "data/model.bin").read_bytes() == BINARY
@@ -217,6 +219,8 @@ def test_without_docker_an_install_script_per_platform(locked_repo: Path) -> Non
         "envc-build.json",
         "install-linux-64.sh",
         "install-osx-arm64.sh",
+        "sbom-linux-64.cdx.json",
+        "sbom-osx-arm64.cdx.json",
     ]
     script = context / "install-linux-64.sh"
     assert os.access(script, os.X_OK)

@@ -245,26 +245,38 @@ class Distribution:
             raise UsageError(f"the registry at {self.host} has no catalog")
         return found
 
-    def manifest(self, repository: str, reference: str) -> tuple[bytes, str] | None:
+    def manifest(
+        self, repository: str, reference: str, media_type: str = MANIFEST_MEDIA_TYPE
+    ) -> tuple[bytes, str] | None:
         """The manifest's bytes and digest, or None when `reference` is not there."""
         response = self.request(
             "GET",
             self.url(f"/v2/{repository}/manifests/{reference}"),
-            headers={"Accept": MANIFEST_MEDIA_TYPE},
+            headers={"Accept": media_type},
         )
         if response.status_code == 404:
             return None
         self.check(response, f"{repository}:{reference}")
         return response.content, response.headers.get("Docker-Content-Digest", "")
 
-    def put_manifest(self, repository: str, reference: str, manifest: bytes) -> None:
+    def put_manifest(
+        self,
+        repository: str,
+        reference: str,
+        manifest: bytes,
+        media_type: str = MANIFEST_MEDIA_TYPE,
+    ) -> Answer:
         response = self.request(
             "PUT",
             self.url(f"/v2/{repository}/manifests/{reference}"),
             data=manifest,
-            headers={"Content-Type": MANIFEST_MEDIA_TYPE},
+            headers={"Content-Type": media_type},
         )
-        self.check(response, f"tagging {repository}:{reference}")
+        return self.check(response, f"tagging {repository}:{reference}")
+
+    def blob(self, repository: str, digest: str) -> bytes:
+        response = self.request("GET", self.url(f"/v2/{repository}/blobs/{digest}"))
+        return self.check(response, f"{repository}@{digest}").content
 
     def delete_manifest(self, repository: str, digest: str) -> None:
         self.request("DELETE", self.url(f"/v2/{repository}/manifests/{digest}"))

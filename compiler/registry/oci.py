@@ -28,6 +28,7 @@ Credentials: see compiler/registry/distribution.py. Plain HTTP is used only when
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -177,6 +178,7 @@ class OciRegistry:
             tags = self._tags(name)
             registered = self._registered(name, address, tags, heal=True)
             if registered is not None:
+                self._attach_sboms(candidate, registered.version)
                 return Registration(registered, created=False)
             versions = {int(t) for t in tags if t.isdigit()}
             version = candidate.requested_version or max(versions, default=0) + 1
@@ -219,6 +221,7 @@ class OciRegistry:
                 self._tag(name, _address_tag(address), manifest)
                 if not self._points_at(name, str(version), manifest):
                     raise RegistryError(f"{name}@{version}: the registry did not keep the tag")
+                self._attach_sboms(candidate, version, manifest)
                 return Registration(self._record(name, manifest, self._tags(name)), created=True)
             self._delete(name, digest)
             _wait(attempt)
@@ -226,6 +229,25 @@ class OciRegistry:
             f"{name}: no version could be allocated in {GIVE_UP_SECONDS} s; too many writers "
             "at once, or claims left by killed writers (claim-* tags)"
         )
+
+    def _attach_sboms(self, candidate: Candidate, version: int, manifest: bytes = b"") -> None:
+        """The version's SBOMs (from its build context) as an artifact referring to it, unless
+        one does already (a registration that stopped before it is completed here)."""
+        from compiler.registry.referrers import attach, referrers
+        from compiler.render.address import as_bytes
+
+        sboms = {
+            name: as_bytes(content)
+            for name, content in candidate.context.items()
+            if name.startswith("sbom") and name.endswith(".cdx.json")
+        }
+        if not sboms:
+            return
+        manifest = manifest or self._versioned(candidate.name, version)
+        repository = self._repository(candidate.name)
+        digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        if not referrers(self.http, repository, digest):
+            attach(self.http, repository, manifest, sboms)
 
     def _live(self, name: str, claims: list[re.Match[str]]) -> list[re.Match[str]]:
         """The claims whose artifact is still there. Under concurrent deletes, distribution 2.8

@@ -42,6 +42,7 @@ from compiler.manifest.model import Manifest, PythonSettings, resolve
 from compiler.manifest.sources import ValidManifests
 from compiler.render.address import Address, FileContent, as_bytes, content_address
 from compiler.render.family import template_family
+from compiler.render.sbom import SBOM_FILE, environment_sbom, sbom_file
 from compiler.render.templating import BaseImageCatalog, load_catalog, render, template_environment
 from compiler.validate.config import load_config
 
@@ -91,7 +92,7 @@ def render_environment(
     # Read once: the freshness check and the content address both need every byte.
     lockfiles = fresh_lockfiles(inputs, folder, shown_path(folder, root)) if inputs else {}
     context, base_image = _context_files(
-        manifest, root, inputs, lockfiles, catalog, environment, user_managed
+        manifest, root, folder, inputs, lockfiles, catalog, environment, user_managed
     )
     address = content_address(manifest, root, lockfiles, context, RENDER_FORMAT_VERSION)
     metadata = {
@@ -122,6 +123,7 @@ def repository_renderer(root: Path) -> Callable[[Manifest, Path], RenderedEnviro
 def _context_files(
     manifest: Manifest,
     root: Path,
+    folder: Path,
     inputs: LockInputs | None,
     lockfiles: Mapping[str, str],
     catalog: BaseImageCatalog,
@@ -139,6 +141,10 @@ def _context_files(
             pip_lock = pip_file(platform) if has_pip else None
             for lockfile in filter(None, (conda_lock, pip_lock)):
                 files[lockfile] = lockfiles[lockfile]
+            if inputs is not None:
+                files[sbom_file(platform, docker=False)] = environment_sbom(
+                    inputs, folder, lockfiles, platform, None, docker=False
+                )
             files[f"install-{platform}.sh"] = render(
                 environment,
                 template_family(docker=False, user_managed=user_managed, conda=has_conda),
@@ -163,7 +169,7 @@ def _context_files(
     base_stage = None
     if manifest.docker.base_dockerfile:
         # What envc writes beside its files: the lockfiles, the Dockerfile, envc-build.json.
-        written = {**installed, "Dockerfile": "", METADATA_FILE: ""}
+        written = {**installed, "Dockerfile": "", METADATA_FILE: "", SBOM_FILE: ""}
         base_stage, stage_files = _base_stage(root, manifest.docker.base_dockerfile, written)
         files.update(stage_files)
     base_image = (
@@ -189,6 +195,11 @@ def _context_files(
         ],
     }
     files.update(installed)
+    if inputs is not None:
+        image = None if base_stage else base_image
+        files[SBOM_FILE] = environment_sbom(
+            inputs, folder, lockfiles, IMAGE_PLATFORM, image, docker=True
+        )
     family = template_family(docker=True, user_managed=user_managed, conda=has_conda)
     files["Dockerfile"] = render(environment, family, context)
     return files, base_image

@@ -1,0 +1,169 @@
+"""SBOMs written by envc render from the locks: CycloneDX 1.6 that CycloneDX's own schema accepts
+(checked with cyclonedx-python-lib), every locked package with the lock's hashes and a package
+URL, licenses as the channel records them, the base image, conda's dependency graph, and the
+same bytes from every render."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packageurl import PackageURL
+
+from compiler.lock.lockfiles import read_header
+from compiler.lock.pip import PipIndex, write_wheel
+from compiler.lock.repository import lock_repository
+from compiler.render.context import render_repository
+from compiler.validate.repository import validate
+from tests.conftest import RepoFactory
+from tests.test_lock import CHANNELS, MIRRORS
+
+DIGEST = "sha256:" + "ab" * 32
+ML = (
+    "schema_version: 1\nname: ml\npython: '3.12'\nconda: [numpy, pip]\npip: [alpha]\n"
+    f"docker:\n  base_image: registry.example.com:5000/base/runtime:1.2@{DIGEST}\n"
+)
+HOST = (
+    "schema_version: 1\nname: host\npython: '3.12'\nconda: [numpy]\n"
+    "platforms: [linux-64, osx-arm64]\ndocker:\n  enabled: false\n"
+)
+
+
+@pytest.fixture
+def rendered(make_repo: RepoFactory, tmp_path: Path) -> Path:
+    root = make_repo({"environments/ml/env.yaml": ML, "environments/host/env.yaml": HOST})
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    write_wheel(wheels, "alpha", "1.0", ("beta>=2",))
+    write_wheel(wheels, "beta", "2.1")
+    lock_repository(root, mirrors=MIRRORS, pip_index=PipIndex(find_links=(str(wheels),)))
+    outcomes = render_repository(root, validate(root=root).manifests)
+    assert {o.status for o in outcomes} == {"rendered"}, outcomes
+    return root
+
+
+def sbom(root: Path, name: str, file: str = "sbom.cdx.json") -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((root / "build" / name / file).read_text())
+    return document
+
+
+def by_name(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in document["components"]}
+
+
+def channel_licenses() -> dict[tuple[str, str, str], str]:
+    """(name, version, build) -> license, read from the channel snapshot itself."""
+    found = {}
+    for subdir in ("linux-64", "noarch", "osx-arm64"):
+        repodata = json.loads((CHANNELS / "conda-forge" / subdir / "repodata.json").read_text())
+        for record in (*repodata["packages"].values(), *repodata["packages.conda"].values()):
+            found[(record["name"], record["version"], record["build"])] = record.get("license")
+    return found
+
+
+def test_every_sbom_is_valid_cyclonedx(rendered: Path) -> None:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    validator = JsonStrictValidator(SchemaVersion.V1_6)
+    files = sorted((rendered / "build").rglob("sbom*.cdx.json"))
+    assert [f.relative_to(rendered / "build").as_posix() for f in files] == [
+        "host/sbom-linux-64.cdx.json",
+        "host/sbom-osx-arm64.cdx.json",
+        "ml/sbom.cdx.json",
+    ]
+    for file in files:
+        assert validator.validate_str(file.read_text()) is None, file
+
+
+def test_components_carry_the_locks_hashes_purls_and_licenses(rendered: Path) -> None:
+    from conda_lock.lockfile import parse_conda_lock_file
+
+    document = sbom(rendered, "ml")
+    components = by_name(document)
+    locked = [
+        p
+        for p in parse_conda_lock_file(rendered / "environments/ml/conda-lock.yml").package
+        if p.platform == "linux-64"
+    ]
+    licenses = channel_licenses()
+    assert locked
+    for package in locked:
+        component = components[package.name]
+        assert component["version"] == package.version
+        hashes = {h["alg"]: h["content"] for h in component["hashes"]}
+        assert hashes == {"SHA-256": package.hash.sha256, "MD5": package.hash.md5}
+        purl = PackageURL.from_string(component["purl"])
+        build = package.url.rsplit("/", 1)[-1].rsplit("-", 1)[-1].split(".")[0]
+        assert (purl.type, purl.name, purl.version) == ("conda", package.name, package.version)
+        assert purl.qualifiers["subdir"] == package.url.split("/")[-2]
+        assert purl.qualifiers["build"] == build and purl.qualifiers["channel"] == "conda-forge"
+        assert component["externalReferences"] == [{"type": "distribution", "url": package.url}]
+        license_text = licenses[(package.name, package.version, build)]
+        if license_text and license_text != "None":
+            assert component["licenses"] == [{"license": {"name": license_text}}]
+    numpy = components["numpy"]
+    assert "licenses" in numpy  # the snapshot records numpy's license
+    # pip: both packages, with the hash the hashed requirements hold for the wheel
+    read = read_header(rendered / "environments/ml/requirements-linux-64.txt")
+    assert read is not None
+    for name, version in (("alpha", "1.0"), ("beta", "2.1")):
+        component = components[name]
+        assert component["purl"] == f"pkg:pypi/{name}@{version}"
+        [digest] = [h["content"] for h in component["hashes"]]
+        assert f"--hash=sha256:{digest}" in read[1]
+
+
+def test_base_image_dependency_graph_and_the_environment_itself(rendered: Path) -> None:
+    from conda_lock.lockfile import parse_conda_lock_file
+
+    document = sbom(rendered, "ml")
+    image = next(c for c in document["components"] if c["type"] == "container")
+    assert image["name"] == "registry.example.com:5000/base/runtime"
+    assert image["version"] == DIGEST
+    purl = PackageURL.from_string(image["purl"])
+    assert (purl.type, purl.name, purl.version) == ("oci", "runtime", DIGEST)
+    assert purl.qualifiers == {
+        "repository_url": "registry.example.com:5000/base/runtime",
+        "tag": "1.2",
+    }
+    assert document["metadata"]["component"] == {
+        "type": "container",
+        "bom-ref": "envc:ml",
+        "name": "ml",
+    }
+    graph = {d["ref"]: set(d["dependsOn"]) for d in document["dependencies"]}
+    refs = {c["name"]: c["bom-ref"] for c in document["components"]}
+    # what the manifest asks for, and the base image
+    assert {refs["numpy"], refs["pip"], refs["alpha"], "base-image"} <= graph["envc:ml"]
+    assert refs["beta"] not in graph["envc:ml"]  # transitive: alpha needs it
+    numpy = next(
+        p
+        for p in parse_conda_lock_file(rendered / "environments/ml/conda-lock.yml").package
+        if p.name == "numpy" and p.platform == "linux-64"
+    )
+    assert {refs[name] for name in numpy.dependencies if name in refs} == graph[refs["numpy"]]
+    assert graph[refs["numpy"]]  # numpy does depend on something locked
+
+
+def test_without_docker_one_sbom_per_platform_and_no_image(rendered: Path) -> None:
+    for platform in ("linux-64", "osx-arm64"):
+        document = sbom(rendered, "host", f"sbom-{platform}.cdx.json")
+        assert all(c["type"] == "library" for c in document["components"])
+        subdirs = {
+            PackageURL.from_string(c["purl"]).qualifiers["subdir"] for c in document["components"]
+        }
+        assert subdirs == {platform, "noarch"}
+        assert document["metadata"]["component"]["type"] == "application"
+
+
+def test_the_same_locks_give_the_same_bytes(rendered: Path, tmp_path: Path) -> None:
+    manifests = validate(root=rendered).manifests
+    render_repository(rendered, manifests, out=tmp_path / "again")
+    for file in (rendered / "build").rglob("sbom*.cdx.json"):
+        relative = file.relative_to(rendered / "build")
+        assert (tmp_path / "again" / relative).read_bytes() == file.read_bytes()
+    text = (rendered / "build/ml/sbom.cdx.json").read_text()
+    assert "timestamp" not in text and "cyclonedx-python-lib" not in text
