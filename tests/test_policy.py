@@ -202,10 +202,7 @@ def test_a_floor_no_version_satisfies_fails_the_lock_with_the_solver_reason(
     assert not (root / "environments" / "web" / "conda-lock.yml").exists()
 
 
-WEB = (
-    "schema_version: 1\nname: web\npython: '3.12'\nplatforms: [linux-64]\n"
-    "conda: [requests]\n"
-)
+WEB = "schema_version: 1\nname: web\npython: '3.12'\nplatforms: [linux-64]\nconda: [requests]\n"
 
 
 def test_licenses_recorded_by_the_lock_are_checked_at_their_line(
@@ -243,7 +240,8 @@ def test_licenses_recorded_by_the_lock_are_checked_at_their_line(
 
     (root / "envc.yaml").write_text(
         (root / "envc.yaml").read_text()
-        + "  exceptions:\n    - {environment: web, rule: licenses, reason: r, expires: 2999-01-01}\n"
+        + "  exceptions:\n"
+        + "    - {environment: web, rule: licenses, reason: r, expires: 2999-01-01}\n"
     )
     assert run_envc(root, "lock", "--check").returncode == 0
 

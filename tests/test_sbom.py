@@ -167,3 +167,32 @@ def test_the_same_locks_give_the_same_bytes(rendered: Path, tmp_path: Path) -> N
         assert (tmp_path / "again" / relative).read_bytes() == file.read_bytes()
     text = (rendered / "build/ml/sbom.cdx.json").read_text()
     assert "timestamp" not in text and "cyclonedx-python-lib" not in text
+
+
+def test_pip_packages_read_as_tomllib_reads_them() -> None:
+    """The fast reader of uv's pylock.toml agrees with tomllib on every bundled lock, and
+    leaves anything of another shape to tomllib."""
+    import tomllib
+
+    from compiler.render.sbom import _scanned_pylock
+    from tests.conftest import PROJECT
+
+    files = sorted((PROJECT / "environments").glob("*/pylock.*.toml"))
+    assert files
+    for file in files:
+        read = read_header(file)
+        assert read is not None
+        expected = [
+            (p["name"], p["version"], [(w["url"], w["hashes"]["sha256"]) for w in p["wheels"]])
+            for p in tomllib.loads(read[1])["packages"]
+        ]
+        assert _scanned_pylock(read[1]) == expected, file
+    odd = (
+        '\n[[packages]]\nname = "x"\nversion = "1"\n'
+        'archive = { url = "https://example.com/x.zip", hashes = { sha256 = "'
+        + "0" * 64
+        + '" } }\n'
+    )
+    assert _scanned_pylock(odd) is None
+    escaped = '\n[[packages]]\nname = "x\\"y"\nversion = "1"\n'
+    assert _scanned_pylock(escaped) is None

@@ -161,3 +161,28 @@ def test_the_azure_pipeline_steps(tmp_path: Path, git: Git) -> None:
     _bash(main_run, clone, secrets, bin_dir)
     assert _calls(envc_calls)[-1][3:5] == ["--base", "envc-main"]
     assert git(origin, "rev-parse", "envc-main") == git(clone, "rev-parse", "HEAD")
+
+
+UPGRADES = PROJECT / "examples/github/workflows/environment-upgrades.yml"
+
+
+def test_the_upgrade_workflow_passes_actionlint_and_runs_envc_as_documented(
+    tmp_path: Path,
+) -> None:
+    checked = _actionlint(UPGRADES)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    workflow = _load(UPGRADES)
+    job = workflow["jobs"]["propose"]
+    assert workflow["permissions"] == {"contents": "read"}
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    relock = _step(job, "Relock")["run"]
+    # the command line the workflow runs is one envc accepts
+    from click.testing import CliRunner
+
+    from compiler.cli import main
+
+    arguments = relock.split("||")[0].replace("\\\n", " ").split()[1:]
+    arguments = [a.replace('"$RUNNER_TEMP', str(tmp_path)).strip('"') for a in arguments]
+    (tmp_path / "osv-pypi.zip").write_bytes(b"")
+    result = CliRunner().invoke(main, [*arguments, "--help"])
+    assert result.exit_code == 0, result.output

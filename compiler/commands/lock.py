@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -28,26 +29,23 @@ from compiler.errors import EXIT_FINDINGS
     help="Move PKG to its newest allowed version, keeping the rest of each lock.",
 )
 @click.option(
-    "--mirror",
-    "mirrors",
-    multiple=True,
-    metavar="CHANNEL=URL",
-    envvar="ENVC_MIRRORS",
-    help="Solve CHANNEL from URL (a mirror or local folder); locks record CHANNEL.",
+    "--upgrade",
+    is_flag=True,
+    help="Relock from scratch: every package to the newest version the specs allow.",
 )
 @click.option(
-    "--pip-index",
-    metavar="URL",
-    envvar="ENVC_PIP_INDEX",
-    help="Resolve pip requirements from this index instead of PyPI.",
+    "--propose",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="With --upgrade: write a pull request body (Markdown) of what moved, per environment.",
 )
 @click.option(
-    "--pip-find-links",
-    multiple=True,
-    metavar="DIR|URL",
-    envvar="ENVC_PIP_FIND_LINKS",
-    help="Also look for wheels here (alone: offline, no index).",
+    "--advisories",
+    type=click.Path(path_type=Path),
+    envvar="ENVC_ADVISORIES",
+    help="With --upgrade: OSV advisories (folder or zip), to say which ones the upgrade fixes.",
 )
+@common.source_options
 @common.json_option
 @common.repo_option
 @common.handle_errors
@@ -56,6 +54,9 @@ def command(
     check: bool,
     force: bool,
     updates: tuple[str, ...],
+    upgrade: bool,
+    propose: Path | None,
+    advisories: Path | None,
     mirrors: tuple[str, ...],
     pip_index: str | None,
     pip_find_links: tuple[str, ...],
@@ -68,18 +69,23 @@ def command(
     (with hashes) and pylock.<platform>.toml (PEP 751) beside each env.yaml. An environment
     whose lock matches its inputs is not solved again and its files are not rewritten.
     """
-    from compiler.lock.policy import refuse_sources
-    from compiler.lock.repository import configured_sources, lock_repository
+    from compiler.lock.repository import lock_repository
     from compiler.validate.config import load_config
 
+    if (propose or advisories) and not upgrade:
+        raise click.UsageError("--propose and --advisories go with --upgrade")
+    if upgrade and (check or updates or force):
+        raise click.UsageError("--upgrade relocks everything: not with --check, --update, --force")
     root = common.repository(repo)
     report, invalid = common.valid_part(root, names)
     config = load_config(root)
-    mirror_map, index = configured_sources(
-        root, config, common.pairs(mirrors, "--mirror", "CHANNEL=URL"), pip_index, pip_find_links
+    mirror_map, index = common.lock_sources(
+        root, config, mirrors, pip_index, pip_find_links, refuse=not check
     )
-    if not check:
-        refuse_sources(config.policy, mirror_map, index)
+    if upgrade:
+        return _upgrade(
+            root, names, report.manifests, config, mirror_map, index, propose, advisories, invalid
+        )
     with common.progress("lock") as progress:
         outcomes = lock_repository(
             root,
@@ -99,3 +105,34 @@ def command(
         root, config, report.manifests, names, manifest_rules=False, locks=True
     )
     return EXIT_FINDINGS if invalid or violated else code
+
+
+def _upgrade(
+    root: Path,
+    names: tuple[str, ...],
+    manifests: Any,
+    config: Any,
+    mirrors: dict[str, str],
+    index: Any,
+    propose: Path | None,
+    advisories: Path | None,
+    invalid: bool,
+) -> int:
+    """envc lock --upgrade: relock from scratch, then say what moved and what it fixes."""
+    from compiler._util.files import write_atomically
+    from compiler.audit.advisories import load_advisories
+    from compiler.audit.drift import proposal_markdown, upgrade, upgrade_summary
+
+    database = load_advisories(advisories) if advisories else None
+    with common.progress("lock") as progress:
+        upgrades = upgrade(root, manifests, config, mirrors, index, names, database, progress)
+    for done in upgrades:
+        for line in upgrade_summary(done):
+            click.echo(line)
+    if propose is not None:
+        write_atomically(propose, proposal_markdown(upgrades))
+    failed = any(u.status == "failed" for u in upgrades)
+    violated = common.policy_findings(
+        root, config, manifests, names, manifest_rules=False, locks=True
+    )
+    return EXIT_FINDINGS if invalid or failed or violated else 0

@@ -124,7 +124,7 @@ def _locked_names(folder: Path, platforms: Sequence[str]) -> set[str]:
     return names
 
 
-def _pinned(folder: Path, platforms: Sequence[str]) -> dict[str, set[str]]:
+def pinned_versions(folder: Path, platforms: Sequence[str]) -> dict[str, set[str]]:
     """Package -> the versions the conda and pip lockfiles pin it at, over `platforms`."""
     pinned: dict[str, set[str]] = {}
     for platform in platforms:
@@ -275,7 +275,7 @@ def lock_repository(
         updating = locked & wanted
         floors = applicable_floors(policy, name) if policy else {}
         if floors and not check:
-            below = below_floors(_pinned(folder, inputs.platforms), floors)
+            below = below_floors(pinned_versions(folder, inputs.platforms), floors)
             updating |= set(below)
             reasons += tuple(below.values())
         if check:
@@ -294,7 +294,7 @@ def lock_repository(
         )
     for done, (name, inputs, folder, reasons, updating, floors) in enumerate(to_solve):
         progress(f"solving {name}", done, len(to_solve))
-        before = _pinned(folder, inputs.platforms) if updating else {}
+        before = pinned_versions(folder, inputs.platforms) if updating else {}
         started = time.monotonic()
         try:
             lock_environment(
@@ -313,7 +313,7 @@ def lock_repository(
             decided[name] = LockOutcome(name, "failed", (str(exc),))
             continue
         log.debug("%s: locked in %.1f s", name, time.monotonic() - started)
-        moved = _moves(before, _pinned(folder, inputs.platforms), updating)
+        moved = _moves(before, pinned_versions(folder, inputs.platforms), updating)
         status: Literal["locked", "fresh"] = (
             "locked" if reasons or force or any(" -> " in move for move in moved) else "fresh"
         )
