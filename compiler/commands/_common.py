@@ -408,8 +408,7 @@ def lock_sources(
     *,
     refuse: bool = True,
 ) -> tuple[dict[str, str], Any]:
-    """The channel mirrors and pip index of the source options and envc.yaml; with `refuse`,
-    a usage error for one the policy does not allow."""
+    """Mirrors and pip index from the options and envc.yaml; `refuse`: only policy-allowed."""
     from compiler.lock.policy import refuse_sources
     from compiler.lock.repository import configured_sources
 
