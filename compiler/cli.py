@@ -21,12 +21,14 @@ from compiler.commands import (
     export,
     import_,
     init,
+    install,
     label,
     lock,
     outdated,
     plan,
     register,
     render,
+    run,
     schema,
     show,
     validate,
@@ -136,8 +138,12 @@ for module in (
     archive,
     ci,
     build,
+    install,
+    run,
     import_,
     export,
 ):
     module.command.params.extend(_common_options())
     main.add_command(module.command)
+run.shell_command.params.extend(_common_options())
+main.add_command(run.shell_command)

@@ -24,6 +24,7 @@ ORDER = (
     ("render",),
     ("plan",),
     ("build",),
+    ("install",),
     ("registry",),
     ("interop",),
     ("azureml",),

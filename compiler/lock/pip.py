@@ -65,7 +65,7 @@ def _is_pep440(version: str) -> bool:
     return True
 
 
-def _uv() -> str:
+def uv_executable() -> str:
     try:
         from uv import find_uv_bin
     except ImportError as exc:
@@ -120,7 +120,7 @@ def resolve_pip(
 
         def compile_to(output: Path, given: str, *options: str) -> str:
             command = [
-                _uv(),
+                uv_executable(),
                 "pip",
                 "compile",
                 "-",
