@@ -163,6 +163,11 @@ FORGERIES: dict[str, tuple[str, Forgery, str]] = {
         lambda t: t + "\n[[packages]\nname = \n",
         "not valid TOML",
     ),
+    "conda-lock-pip-other-version": (
+        "conda-lock.yml",
+        lambda t: re.sub(r"(  name: alpha\n(?:  .*\n)*?  version: ')1\.1'", r"\g<1>6.6.6'", t),
+        "its pip packages disagree with requirements-linux-64.txt",
+    ),
     "pylock-other-version": (
         "pylock.linux-64.toml",
         lambda t: t.replace('version = "1.1"', 'version = "6.6.6"', 1),

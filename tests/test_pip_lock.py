@@ -62,7 +62,7 @@ def test_the_pylock_holds_the_same_pins_and_uv_installs_from_it(
     import sys
     import tomllib
 
-    from compiler.lock.pip import _uv
+    from compiler.lock.pip import uv_executable
 
     running = f"{sys.version_info.major}.{sys.version_info.minor}"  # the venv below runs it
     root = make_repo({"environments/ml/env.yaml": MANIFEST.replace("3.12", running)})
@@ -79,7 +79,7 @@ def test_the_pylock_holds_the_same_pins_and_uv_installs_from_it(
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(target)], check=True)
     done = subprocess.run(
         [
-            _uv(),
+            uv_executable(),
             "pip",
             "sync",
             "--offline",
@@ -93,7 +93,7 @@ def test_the_pylock_holds_the_same_pins_and_uv_installs_from_it(
     )
     assert done.returncode == 0, done.stderr
     listed = subprocess.run(
-        [_uv(), "pip", "freeze", "--python", str(target / "bin/python")],
+        [uv_executable(), "pip", "freeze", "--python", str(target / "bin/python")],
         capture_output=True,
         text=True,
         check=True,
@@ -238,3 +238,21 @@ def test_a_policy_floor_moves_a_transitive_pip_pin_and_keeps_the_rest(
     assert "alpha 1.0 -> 1.1" in outcome.reasons, outcome.reasons
     text = lockfile(root, "requirements-linux-64.txt")
     assert "alpha==1.1" in text and "beta==2.0" in text
+
+
+def test_conda_lock_yml_carries_the_pip_part_for_conda_lock_to_install(
+    make_repo: RepoFactory, wheels: PipIndex
+) -> None:
+    from conda_lock.lockfile import parse_conda_lock_file
+
+    root = make_repo({"environments/ml/env.yaml": MANIFEST})
+    lock_repository(root, mirrors=MIRRORS, pip_index=wheels)
+    parsed = parse_conda_lock_file(root / "environments" / "ml" / "conda-lock.yml")
+    pip = {p.name: p for p in parsed.package if p.manager == "pip" and p.platform == "linux-64"}
+    assert sorted(pip) == ["alpha", "beta", "gamma"]  # numpy stays conda's
+    for name, version in (("alpha", "1.1"), ("beta", "2.0"), ("gamma", "0.5")):
+        wheel = Path(wheels.find_links[0]) / f"{name}-{version}-py3-none-any.whl"
+        assert pip[name].version == version
+        assert pip[name].hash.sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest()
+        assert pip[name].url.endswith(wheel.name)
+    assert {p.name for p in parsed.package if p.manager == "conda"} >= {"numpy", "python"}

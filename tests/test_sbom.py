@@ -86,7 +86,7 @@ def test_components_carry_the_locks_hashes_purls_and_licenses(rendered: Path) ->
     locked = [
         p
         for p in parse_conda_lock_file(rendered / "environments/ml/conda-lock.yml").package
-        if p.platform == "linux-64"
+        if p.platform == "linux-64" and p.manager == "conda"
     ]
     licenses = channel_licenses()
     assert locked
@@ -142,7 +142,7 @@ def test_base_image_dependency_graph_and_the_environment_itself(rendered: Path) 
     numpy = next(
         p
         for p in parse_conda_lock_file(rendered / "environments/ml/conda-lock.yml").package
-        if p.name == "numpy" and p.platform == "linux-64"
+        if p.name == "numpy" and p.platform == "linux-64" and p.manager == "conda"
     )
     assert {refs[name] for name in numpy.dependencies if name in refs} == graph[refs["numpy"]]
     assert graph[refs["numpy"]]  # numpy does depend on something locked
@@ -174,7 +174,7 @@ def test_pip_packages_read_as_tomllib_reads_them() -> None:
     leaves anything of another shape to tomllib."""
     import tomllib
 
-    from compiler.render.sbom import _scanned_pylock
+    from compiler.lock.lockfiles import _scanned_pylock
     from tests.conftest import PROJECT
 
     files = sorted((PROJECT / "environments").glob("*/pylock.*.toml"))

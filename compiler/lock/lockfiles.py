@@ -12,6 +12,7 @@ fingerprint, the inputs themselves, a digest of the body):
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
@@ -39,9 +40,14 @@ def _dependencies(depends: Sequence[str]) -> dict[str, str]:
 
 
 def render_conda_lock(
-    inputs: LockInputs, records: Mapping[str, list[dict[str, Any]]], manifest_name: str
+    inputs: LockInputs,
+    records: Mapping[str, list[dict[str, Any]]],
+    manifest_name: str,
+    pylocks: Mapping[str, str] | None = None,
 ) -> str:
-    """conda-lock's unified lockfile (version 1), byte-stable."""
+    """conda-lock's unified lockfile (version 1), byte-stable: the conda packages, and the pip
+    packages of `pylocks` (platform -> PEP 751 lock) as `manager: pip` entries with the URL and
+    SHA-256 of the file pip installs, so that `conda-lock install` installs the pip part too."""
     from io import StringIO
 
     from ruamel.yaml import YAML
@@ -61,6 +67,22 @@ def render_conda_lock(
         for platform in inputs.platforms
         for record in records[platform]
     ]
+    for platform in inputs.platforms:
+        for name, version, files in pylock_packages((pylocks or {}).get(platform, "")):
+            url, sha256 = files[0] if files else ("", None)
+            packages.append(
+                {
+                    "name": name,
+                    "version": version,
+                    "manager": "pip",
+                    "platform": platform,
+                    "dependencies": {},
+                    "url": url,
+                    "hash": {"sha256": sha256} if sha256 else {},
+                    "category": "main",
+                    "optional": False,
+                }
+            )
     custom = {
         "envc_input_fingerprint": inputs.fingerprint(),
         "envc_inputs": canonical_json(inputs.document()),
@@ -267,3 +289,55 @@ def locked_licenses(text: str) -> dict[str, str]:
                 value = json.loads(value)
         found[name] = value
     return found
+
+
+def pylock_packages(pylock: str) -> list[tuple[str, str, list[tuple[str, str | None]]]]:
+    """(name, version, [(url, sha256)] of the files pip may install) of each package of a PEP
+    751 lock (with or without envc's header): its wheels, else its sdist."""
+    read = read_header(Path(), pylock)
+    body = read[1] if read else pylock
+    scanned = _scanned_pylock(body)
+    if scanned is not None:
+        return scanned
+    import tomllib
+
+    return [
+        (
+            str(package["name"]),
+            str(package.get("version", "")),
+            [
+                (file["url"], file.get("hashes", {}).get("sha256"))
+                for file in (package.get("wheels") or [package.get("sdist") or {}])
+                if "url" in file
+            ],
+        )
+        for package in tomllib.loads(body).get("packages", [])
+    ]
+
+
+# uv writes each package of a pylock.toml as `name`, `version`, then one line per sdist and one
+# inline table per wheel: read that shape with regular expressions (tomllib, pure Python, takes
+# ~12 ms for 50 packages); anything else is left to tomllib.
+_PYLOCK_KEYS = re.compile(r"^(name|version|sdist|wheels|marker|index|requires-python) = ", re.M)
+_PYLOCK_FILE = re.compile(r'\{ url = "([^"\\]+)"[^{}]*?hashes = \{ sha256 = "([0-9a-f]{64})" \} \}')
+_PYLOCK_STRING = re.compile(r'^(name|version) = "([^"\\]*)"$', re.M)
+
+
+def _scanned_pylock(body: str) -> list[tuple[str, str, list[tuple[str, str | None]]]] | None:
+    """(name, version, [(url, sha256)]) of each package of uv's pylock.toml, or None when
+    the text is not in the shape uv writes."""
+    blocks = body.split("\n[[packages]]\n")[1:]
+    packages = []
+    for block in blocks:
+        keys = [line.split(" = ", 1)[0] for line in block.splitlines() if " = " in line[:30]]
+        keys = [k for k in keys if not k.startswith((" ", "{"))]
+        if len(_PYLOCK_KEYS.findall(block)) != len(keys) or "\\" in block:
+            return None
+        strings = dict(_PYLOCK_STRING.findall(block))
+        if "name" not in strings:
+            return None
+        wheels = block.partition("\nwheels = ")[2]
+        source = wheels or block.partition("sdist = ")[2]
+        files = _PYLOCK_FILE.findall(source)
+        packages.append((strings["name"], strings.get("version", ""), files))
+    return packages

@@ -176,6 +176,7 @@ def lock_environment(
         solve_lock(inputs, mirrors, cache / "rattler", preferred, floors) if inputs.specs else {}
     )
     contents: dict[str, str] = {}
+    pylocks: dict[str, str] = {}
     for platform in inputs.platforms:
         conda = records.get(platform, [])
         if inputs.specs:
@@ -198,8 +199,9 @@ def lock_environment(
             contents[pylock_file(platform)] = render_pylock(
                 inputs, platform, pip_lock.pylock, "env.yaml"
             )
+            pylocks[platform] = pip_lock.pylock
     if inputs.specs:
-        contents[CONDA_LOCK_FILE] = render_conda_lock(inputs, records, "env.yaml")
+        contents[CONDA_LOCK_FILE] = render_conda_lock(inputs, records, "env.yaml", pylocks)
     remove_abandoned_temporaries(folder)
     # Each file lands whole (rename); the lock-set id in every header makes a run killed between
     # two files read as stale, even when the inputs, and so the fingerprints, did not change.

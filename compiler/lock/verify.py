@@ -77,14 +77,30 @@ def verify(inputs: LockInputs, folder: Path, texts: Mapping[str, str]) -> list[L
             urls, found_problems = _explicit(name, *found, platform, channels)
             explicit[platform] = urls
             problems += found_problems
+    in_conda_lock: dict[str, dict[str, str]] = {}
     if inputs.specs and CONDA_LOCK_FILE in texts:
-        problems += _conda_lock(inputs, folder, channels, explicit)
+        found_problems, in_conda_lock = _conda_lock(inputs, folder, channels, explicit)
+        problems += found_problems
+    if not inputs.pip and any(in_conda_lock.values()):
+        problems.append(LockProblem(CONDA_LOCK_FILE, 1, "holds pip packages no manifest asks for"))
     for platform in inputs.platforms if inputs.pip else ():
         requirements = _body(texts, pip_file(platform))
         if requirements is None:
             continue
         pins, found_problems = _requirements(pip_file(platform), *requirements)
         problems += found_problems
+        # Locks written before envc recorded the pip part in conda-lock.yml have none there.
+        listed = in_conda_lock.get(platform)
+        if listed and listed != pins:
+            differing = sorted(set(listed.items()) ^ set(pins.items()))
+            problems.append(
+                LockProblem(
+                    CONDA_LOCK_FILE,
+                    1,
+                    f"{platform}: its pip packages disagree with {pip_file(platform)} about "
+                    f"{len(differing)} pin(s), e.g. {_excerpt('=='.join(differing[0]))}",
+                )
+            )
         pylock = _body(texts, pylock_file(platform))
         if pylock is not None:
             problems += _pylock(pylock_file(platform), *pylock, pins)
@@ -145,23 +161,31 @@ def _explicit(
 
 def _conda_lock(
     inputs: LockInputs, folder: Path, channels: list[str], explicit: Mapping[str, set[str]]
-) -> list[LockProblem]:
+) -> tuple[list[LockProblem], dict[str, dict[str, str]]]:
     """conda-lock.yml, read with py-rattler's lockfile reader (the format's own, and fast):
-    conda packages of declared channels only, the same as the explicit files, every spec met."""
+    conda packages of declared channels only, the same as the explicit files, every spec met;
+    and its pip packages (platform -> canonical name -> version), checked by the caller."""
+    from packaging.utils import canonicalize_name
     from rattler import LockFile, MatchSpec
 
     try:
         environment = LockFile.from_path(folder / CONDA_LOCK_FILE).default_environment()
     except Exception as exc:  # py-rattler's parse errors are its own types
-        return [LockProblem(CONDA_LOCK_FILE, 1, f"not a conda-lock file: {_excerpt(str(exc))}")]
+        message = f"not a conda-lock file: {_excerpt(str(exc))}"
+        return [LockProblem(CONDA_LOCK_FILE, 1, message)], {}
     if environment is None:
-        return [LockProblem(CONDA_LOCK_FILE, 1, "no default environment")]
+        return [LockProblem(CONDA_LOCK_FILE, 1, "no default environment")], {}
     problems = []
     platforms = {platform.name: platform for platform in environment.platforms()}
     for name in sorted(set(platforms) - set(inputs.platforms)):
         problems.append(LockProblem(CONDA_LOCK_FILE, 1, f"locks {name}, not a locked platform"))
-    if any(environment.pypi_packages().values()):
-        problems.append(LockProblem(CONDA_LOCK_FILE, 1, "holds pip packages: envc locks none here"))
+    pip = {
+        platform: {str(canonicalize_name(p.name)): str(p.version) for p in packages}
+        for platform, packages in (
+            (name, environment.pypi_packages_for_platform(lock_platform) or [])
+            for name, lock_platform in platforms.items()
+        )
+    }
     for platform in inputs.platforms:
         records = (
             environment.conda_repodata_records_for_platform(platforms[platform]) or []
@@ -193,7 +217,7 @@ def _conda_lock(
                         CONDA_LOCK_FILE, 1, f"{platform}: no locked package satisfies {spec!r}"
                     )
                 )
-    return problems
+    return problems, pip
 
 
 def _requirements(name: str, body: str, offset: int) -> tuple[dict[str, str], list[LockProblem]]:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
-import tomllib
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any
 from packageurl import PackageURL
 
 from compiler.lock.inputs import CONDA_LOCK_FILE, LockInputs, pylock_file
-from compiler.lock.lockfiles import locked_licenses, read_header
+from compiler.lock.lockfiles import locked_licenses, pylock_packages
 from compiler.manifest.patterns import spec_package
 
 SBOM_FILE = "sbom.cdx.json"
@@ -173,24 +171,8 @@ def _channel_name(channel: str) -> str:
 
 def _pip_components(pylock: str) -> list[dict[str, Any]]:
     """One component per package of a PEP 751 lock (envc's header is TOML comments)."""
-    read = read_header(Path(), pylock)
-    body = read[1] if read else pylock
-    packages = _scanned_pylock(body)
-    if packages is None:
-        packages = [
-            (
-                str(package["name"]),
-                str(package.get("version", "")),
-                [
-                    (file["url"], file.get("hashes", {}).get("sha256"))
-                    for file in (package.get("wheels") or [package.get("sdist") or {}])
-                    if "url" in file
-                ],
-            )
-            for package in tomllib.loads(body).get("packages", [])
-        ]
     components = []
-    for name, version, files in packages:
+    for name, version, files in pylock_packages(pylock):
         purl = _purl("pypi", name, version or None, ())
         component: dict[str, Any] = {
             "type": "library",
@@ -207,34 +189,6 @@ def _pip_components(pylock: str) -> list[dict[str, Any]]:
             component["externalReferences"] = [{"type": "distribution", "url": u} for u in urls]
         components.append(component)
     return components
-
-
-# uv writes each package of a pylock.toml as `name`, `version`, then one line per sdist and one
-# inline table per wheel: read that shape with regular expressions (tomllib, pure Python, takes
-# ~12 ms for 50 packages); anything else is left to tomllib.
-_PYLOCK_KEYS = re.compile(r"^(name|version|sdist|wheels|marker|index|requires-python) = ", re.M)
-_PYLOCK_FILE = re.compile(r'\{ url = "([^"\\]+)"[^{}]*?hashes = \{ sha256 = "([0-9a-f]{64})" \} \}')
-_PYLOCK_STRING = re.compile(r'^(name|version) = "([^"\\]*)"$', re.M)
-
-
-def _scanned_pylock(body: str) -> list[tuple[str, str, list[tuple[str, str]]]] | None:
-    """(name, version, [(url, sha256)]) of each package of uv's pylock.toml, or None when
-    the text is not in the shape uv writes."""
-    blocks = body.split("\n[[packages]]\n")[1:]
-    packages = []
-    for block in blocks:
-        keys = [line.split(" = ", 1)[0] for line in block.splitlines() if " = " in line[:30]]
-        keys = [k for k in keys if not k.startswith((" ", "{"))]
-        if len(_PYLOCK_KEYS.findall(block)) != len(keys) or "\\" in block:
-            return None
-        strings = dict(_PYLOCK_STRING.findall(block))
-        if "name" not in strings:
-            return None
-        wheels = block.partition("\nwheels = ")[2]
-        source = wheels or block.partition("sdist = ")[2]
-        files = _PYLOCK_FILE.findall(source)
-        packages.append((strings["name"], strings.get("version", ""), files))
-    return packages
 
 
 def _image_component(image: str) -> dict[str, Any]:
