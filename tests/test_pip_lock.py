@@ -256,3 +256,33 @@ def test_conda_lock_yml_carries_the_pip_part_for_conda_lock_to_install(
         assert pip[name].hash.sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest()
         assert pip[name].url.endswith(wheel.name)
     assert {p.name for p in parsed.package if p.manager == "conda"} >= {"numpy", "python"}
+
+
+def test_pixi_lock_export_holds_the_same_packages(
+    make_repo: RepoFactory, wheels: PipIndex, tmp_path: Path
+) -> None:
+    from rattler import LockFile
+
+    from compiler.lock.lockfiles import locked_explicit, locked_pip
+    from tests.conftest import run_envc
+
+    manifest = MANIFEST.replace("conda:", "platforms: [linux-64, osx-arm64]\nconda:")
+    root = make_repo({"environments/ml/env.yaml": manifest})
+    lock_repository(root, mirrors=MIRRORS, pip_index=wheels)
+    target = tmp_path / "pixi.lock"
+    run = run_envc(root, "export", "ml", "--format", "pixi-lock", "--out", str(target))
+    assert run.returncode == 0, run.stderr
+    assert "pypi entries carry no SHA-256" in run.stderr
+    environment = LockFile.from_path(target).default_environment()
+    assert environment is not None
+    folder = root / "environments" / "ml"
+    by_name = {p.name: p for p in environment.platforms()}
+    assert sorted(by_name) == ["linux-64", "osx-arm64"]
+    for platform, locked in by_name.items():
+        records = environment.conda_repodata_records_for_platform(locked) or []
+        names = {(r.name.normalized, str(r.version), str(r.build)) for r in records}
+        assert names == set(locked_explicit(folder, platform))
+        pypi = environment.pypi_packages_for_platform(locked) or []
+        _, pinned = locked_pip(folder, platform)
+        assert sorted(p.name for p in pypi) == sorted(pinned)
+    assert "url: https://conda.anaconda.org/conda-forge/\n" in target.read_text()

@@ -23,6 +23,7 @@ from compiler.errors import EXIT_OK
             "explicit",
             "pip-locked",
             "pylock",
+            "pixi-lock",
             "azureml-v2",
             "azureml-v1",
         )
@@ -30,7 +31,8 @@ from compiler.errors import EXIT_OK
     default="conda-env",
     show_default=True,
     help="conda-env: an environment.yml; requirements: the pip part; explicit / pip-locked / "
-    "pylock: the committed conda / hashed pip / PEP 751 lock of --platform; azureml-v2 / "
+    "pylock: the committed conda / hashed pip / PEP 751 lock of --platform; pixi-lock: the "
+    "whole lock as a pixi.lock (every platform); azureml-v2 / "
     "azureml-v1: an Azure ML CLI v2 environment / SDK v1 saved environment (a folder, --out "
     "required).",
 )

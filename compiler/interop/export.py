@@ -34,7 +34,7 @@ from compiler.manifest.model import Manifest
 from compiler.render.address import FileContent
 from compiler.validate.config import load_config
 
-FILE_FORMATS = ("conda-env", "requirements", "explicit", "pip-locked", "pylock")
+FILE_FORMATS = ("conda-env", "requirements", "explicit", "pip-locked", "pylock", "pixi-lock")
 FOLDER_FORMATS = ("azureml-v2", "azureml-v1")
 FORMATS = FILE_FORMATS + FOLDER_FORMATS
 V2_SCHEMA = "https://azuremlschemas.azureedge.net/latest/environment.schema.json"
@@ -159,6 +159,14 @@ def export_environment(
             raise UsageError(f"{manifest.name} is not locked for {platform}")
         name = locked[output_format](platform)
         return Exported({"": _fresh_lockfile(manifest, root, folder, name)})
+    if output_format == "pixi-lock":
+        from compiler.interop.pixi_lock import pixi_lock
+
+        inputs = lock_inputs(manifest, root, load_config(root).channels)
+        if inputs is None:
+            raise EnvcError(_no_packages(manifest))
+        text, notes = pixi_lock(inputs, root, folder)
+        return Exported({"": text}, notes)
     if output_format == "azureml-v2":
         return _azureml_v2(manifest, root, folder)
     if output_format == "azureml-v1":
