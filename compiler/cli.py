@@ -32,6 +32,7 @@ from compiler.commands import (
     schema,
     show,
     validate,
+    variants,
 )
 from compiler.commands import list as list_
 
@@ -126,6 +127,7 @@ for module in (
     init,
     validate,
     schema,
+    variants,
     lock,
     outdated,
     audit,

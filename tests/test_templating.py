@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from compiler.errors import EnvcError
-from compiler.render.templating import load_catalog, render, template_environment
+from compiler.render.templating import render, template_environment
+from compiler.validate.catalog import load_catalog
 from tests.conftest import PROJECT
 
 
@@ -87,7 +88,7 @@ def test_a_broken_catalog_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_the_committed_catalog_schema_is_generated() -> None:
-    from compiler.render.templating import catalog_json_schema
+    from compiler.validate.catalog import catalog_json_schema
 
     committed = json.loads((PROJECT / "schemas/catalog.schema.json").read_text())
     assert committed == catalog_json_schema()

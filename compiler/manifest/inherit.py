@@ -1,7 +1,7 @@
 """`extends`: how a manifest inherits from its parents (plain data, no pydantic: validation and the
 model stage share it).
 
-The child inherits everything but `name`, `version` and `description`. Mappings (`tags`,
+The child inherits everything but `name`, `version`, `description` and `variants`. Mappings (`tags`,
 `variables`, `docker`, `python`) merge key by key, the child winning. `channels` and `platforms`
 given by the child replace the parent's. Package lists (`conda`, `pip`) are the parent's followed
 by the child's: a second spec for the same package narrows it, as solvers read a list. Paths to
@@ -15,7 +15,7 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-NOT_INHERITED = frozenset({"name", "version", "description"})
+NOT_INHERITED = frozenset({"name", "version", "description", "variants"})
 MERGED_MAPPINGS = ("tags", "variables", "docker")
 CONCATENATED_LISTS = ("conda", "pip")
 

@@ -67,7 +67,8 @@ def evaluate(
     the manifests in folders `unnamed` too (changed, but without a name to plan them by)."""
     from compiler.manifest.model import resolve
     from compiler.render.context import render_environment
-    from compiler.render.templating import load_catalog, template_environment
+    from compiler.render.templating import template_environment
+    from compiler.validate.catalog import load_catalog
     from compiler.validate.config import load_config
     from compiler.validate.repository import validate
 

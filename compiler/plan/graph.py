@@ -149,7 +149,7 @@ def template_sources(git: Git, side: Side) -> dict[str, str]:
 
 def side_catalog(git: Git, side: Side) -> Any:
     """This side's base-image catalog, or the message saying why it is broken."""
-    from compiler.render.templating import load_catalog, parse_catalog
+    from compiler.validate.catalog import load_catalog, parse_catalog
 
     ref = side.files.get(CATALOG_PATH)
     try:

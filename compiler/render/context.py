@@ -43,7 +43,8 @@ from compiler.manifest.sources import ValidManifests
 from compiler.render.address import Address, FileContent, as_bytes, content_address
 from compiler.render.family import template_family
 from compiler.render.sbom import SBOM_FILE, environment_sbom, sbom_file
-from compiler.render.templating import BaseImageCatalog, load_catalog, render, template_environment
+from compiler.render.templating import render, template_environment
+from compiler.validate.catalog import BaseImageCatalog, load_catalog
 from compiler.validate.config import load_config
 
 RENDER_FORMAT_VERSION = 1

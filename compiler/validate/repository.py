@@ -213,7 +213,7 @@ def validate(
                 manifest.schema_ok,
                 clean=manifest.file in target_set and not found and not _references_files(data),
             )
-    across = check_repository([loaded[file] for file in targets], [loaded[f] for f in files])
+    across = check_repository([loaded[file] for file in targets], [loaded[f] for f in files], root)
     # A target the index vouched for has no positions: when a cross-file rule reports on it
     # (its parent changed, say), read it again so the report points at the line.
     unplaced = {d.path for d in across} & set(vouched)
@@ -222,7 +222,9 @@ def validate(
         for manifest, found in _check_files(again, display, root, specs):
             loaded[manifest.file] = manifest
             diagnostics.extend(found)
-        across = check_repository([loaded[file] for file in targets], [loaded[f] for f in files])
+        across = check_repository(
+            [loaded[file] for file in targets], [loaded[f] for f in files], root
+        )
     diagnostics.extend(across)
     manifests = [loaded[file] for file in files]
     index.keep_only({index_key(file) for file in everything})

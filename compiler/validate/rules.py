@@ -262,8 +262,11 @@ def _listed(items: list[str]) -> str:
     return shown if len(items) <= MAX_LISTED else f"{shown} and {len(items) - MAX_LISTED} more"
 
 
-def check_repository(targets: list[ManifestFile], everyone: list[ManifestFile]) -> list[Diagnostic]:
-    """Cross-file rules for `targets`, seeing every manifest of the repository."""
+def check_repository(
+    targets: list[ManifestFile], everyone: list[ManifestFile], root: Path | None = None
+) -> list[Diagnostic]:
+    """Cross-file rules for `targets`, seeing every manifest of the repository at `root`
+    (variants, and what the base-image catalog serves, are checked when it is given)."""
     by_name: dict[str, list[ManifestFile]] = {}
     for manifest in everyone:
         if manifest.name is not None:
@@ -282,6 +285,40 @@ def check_repository(targets: list[ManifestFile], everyone: list[ManifestFile]) 
         found.extend(_check_parent(manifest, unique, folders))
         if manifest.schema_ok:
             found.extend(check_conflicts(manifest, unique, effective))
+    if root is not None:
+        found.extend(_check_variants(targets, unique, effective, root))
+    return found
+
+
+def _check_variants(
+    targets: list[ManifestFile],
+    unique: Mapping[str, ManifestFile],
+    effective: _Effective,
+    root: Path,
+) -> list[Diagnostic]:
+    from compiler.validate.variants import (
+        catalog_findings,
+        catalog_loader,
+        leftover_finding,
+        variant_findings,
+    )
+
+    catalog = catalog_loader(root)
+    located = {
+        name: (m.doc.data, m.file.parent.relative_to(root).as_posix())
+        for name, m in unique.items()
+        if m.schema_ok and m.file.is_relative_to(root)
+    }
+    found: list[Diagnostic] = []
+    for manifest in targets:
+        name = manifest.name
+        if not manifest.schema_ok or name is None or name not in located:
+            continue
+        doc = manifest.doc
+        if doc.data.get("variants"):
+            found.extend(variant_findings(doc, name, located[name][1], located, catalog))
+        found.extend(leftover_finding(doc, name, located))
+        found.extend(catalog_findings(doc, effective(_chain(manifest, unique)), catalog))
     return found
 
 
