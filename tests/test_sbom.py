@@ -196,3 +196,28 @@ def test_pip_packages_read_as_tomllib_reads_them() -> None:
     assert _scanned_pylock(odd) is None
     escaped = '\n[[packages]]\nname = "x\\"y"\nversion = "1"\n'
     assert _scanned_pylock(escaped) is None
+
+
+def test_conda_packages_read_as_py_rattler_reads_them(rendered: Path) -> None:
+    """The fast reader of conda-lock.yml agrees with py-rattler's on every bundled lock and the
+    locks made here, and leaves a file of another shape to py-rattler."""
+    from compiler.lock.lockfiles import conda_lock_entries
+    from compiler.render.sbom import _conda_records
+    from tests.conftest import PROJECT
+
+    files = [
+        *sorted((PROJECT / "environments").glob("*/conda-lock.yml")),
+        *sorted((rendered / "environments").glob("*/conda-lock.yml")),
+    ]
+    assert len(files) >= 5
+    for file in files:
+        text = file.read_text()
+        scanned = conda_lock_entries(text)
+        assert scanned is not None, file
+        read = _conda_records(str(file), text)
+        assert {p: sorted(e, key=lambda r: r.url) for p, e in scanned.items()} == {
+            p: sorted(e, key=lambda r: r.url) for p, e in read.items()
+        }, file
+    text = files[0].read_text()
+    odd = text.replace("  manager: conda\n  name:", "  manager: conda\n  extra: 1\n  name:", 1)
+    assert conda_lock_entries(odd) is None

@@ -25,7 +25,6 @@ def command(check: bool, repo: Path | None) -> int:
     from compiler.errors import EnvcError
     from compiler.lock.inputs import CONDA_LOCK_FILE
     from compiler.manifest.variants import expected_variants, leftover_variants
-
     from compiler.validate.repository import validate
 
     root = common.repository(repo)

@@ -11,6 +11,7 @@ an exception for an environment that does not exist, is a warning.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -26,8 +27,7 @@ from compiler.lock.lockfiles import (
     LICENSE_KEY,
     locked_explicit,
     locked_licenses,
-    locked_pip,
-    locked_versions,
+    locked_pip_pins,
     read_lockfiles,
 )
 from compiler.lock.pip import PipIndex
@@ -246,27 +246,27 @@ def _lock_rules(
 ) -> list[Diagnostic]:
     found: dict[tuple[str, str, str], Diagnostic] = {}  # one finding per lockfile and package
     for platform in platforms:
-        pip = pip_file(platform)
-        pinned = [
-            (package, version, explicit_file(platform))
-            for package, version, _ in locked_explicit(folder, platform)
-        ]
-        pip_pins = locked_versions({pip: locked_pip(folder, platform)[0]})[pip]
-        pinned += [(package, version, pip) for package, version in pip_pins.items()]
+        pip, explicit = pip_file(platform), explicit_file(platform)
+        pinned = [(p, v, explicit) for p, v, _ in locked_explicit(folder, platform)]
+        pinned += [(p, v, pip) for p, v in locked_pip_pins(folder, platform)]
         for package, version, lockfile in pinned:
-            key = str(canonicalize_name(package))
+            key = _canonical(package)
+            if key not in rules:  # the usual case: a lock holds hundreds, a policy names few
+                continue
             for message in _violations(key, version, rules, matched):
                 if key in excused:
                     continue
-                pin = (
-                    f"{package}-{version}"
-                    if lockfile == explicit_file(platform)
-                    else (f"{package}=={version}")
-                )
+                pin = f"{package}-{version}" if lockfile == explicit else f"{package}=={version}"
                 line = _line_of(folder / lockfile, pin)
                 finding = _error(f"{shown}/{lockfile}", line, f"{name}: {message}")
                 found.setdefault((lockfile, key, message), finding)
     return list(found.values())
+
+
+@functools.lru_cache(maxsize=65536)
+def _canonical(package: str) -> str:
+    """PEP 503's name; environments share most packages: each is worked out once."""
+    return str(canonicalize_name(package))
 
 
 def _rules_by_package(policy: Policy) -> dict[str, list[PackageRule]]:

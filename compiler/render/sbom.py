@@ -27,7 +27,12 @@ from typing import Any
 from packageurl import PackageURL
 
 from compiler.lock.inputs import CONDA_LOCK_FILE, LockInputs, pylock_file
-from compiler.lock.lockfiles import locked_licenses, pylock_packages
+from compiler.lock.lockfiles import (
+    CondaEntry,
+    conda_lock_entries,
+    locked_licenses,
+    pylock_packages,
+)
 from compiler.manifest.patterns import spec_package
 
 SBOM_FILE = "sbom.cdx.json"
@@ -56,15 +61,18 @@ def environment_sbom(
     by_name: dict[str, str] = {}  # package -> bom-ref, for conda's dependency graph
     if CONDA_LOCK_FILE in lockfiles:
         licenses = locked_licenses(lockfiles[CONDA_LOCK_FILE])
-        every_platform = _conda_records(str(folder / CONDA_LOCK_FILE), lockfiles[CONDA_LOCK_FILE])
+        text = lockfiles[CONDA_LOCK_FILE]
+        every_platform = conda_lock_entries(text) or _conda_records(
+            str(folder / CONDA_LOCK_FILE), text
+        )
         records = every_platform.get(platform, [])
         for record in records:
-            component = _conda_component(record, licenses.get(record.name.normalized))
+            component = _conda_component(record, licenses.get(record.name))
             components.append(component)
-            by_name[spec_package(record.name.normalized)] = component["bom-ref"]
+            by_name[spec_package(record.name)] = component["bom-ref"]
         for record in records:
-            depends = {by_name.get(spec_package(d.split(" ", 1)[0])) for d in record.depends}
-            graph[by_name[spec_package(record.name.normalized)]] = sorted(filter(None, depends))
+            depends = {by_name.get(spec_package(d)) for d in record.depends}
+            graph[by_name[spec_package(record.name)]] = sorted(filter(None, depends))
     pylock = lockfiles.get(pylock_file(platform))
     if pylock is not None:
         for component in _pip_components(pylock):
@@ -103,45 +111,58 @@ def environment_sbom(
 
 
 @functools.lru_cache(maxsize=4)
-def _conda_records(lockfile: str, text: str) -> dict[str, list[Any]]:
-    """Platform -> conda-lock.yml's records, read with py-rattler (as lock verification reads
-    them; ~6 ms for 300 packages); read once for the SBOMs of every platform. `text`: what
-    render checked, so a file changed since is read again."""
+def _conda_records(lockfile: str, text: str) -> dict[str, list[CondaEntry]]:
+    """Platform -> conda-lock.yml's packages, read with py-rattler, for a file not in the shape
+    envc writes; read once for the SBOMs of every platform. `text`: what render checked, so a
+    file changed since is read again."""
     from rattler import LockFile
 
     environment = LockFile.from_path(Path(lockfile)).default_environment()
     if environment is None:
         return {}
     return {
-        platform.name: list(environment.conda_repodata_records_for_platform(platform) or [])
+        platform.name: [
+            CondaEntry(
+                record.name.normalized,
+                str(record.version),
+                str(record.build),
+                str(record.subdir),
+                str(record.channel).rstrip("/"),
+                str(record.url),
+                record.sha256.hex() if record.sha256 else "",
+                record.md5.hex() if record.md5 else "",
+                tuple(sorted({spec.split(" ", 1)[0] for spec in record.depends})),
+            )
+            for record in environment.conda_repodata_records_for_platform(platform) or []
+        ]
         for platform in environment.platforms()
     }
 
 
-def _conda_component(record: Any, license_text: str | None) -> dict[str, Any]:
-    url = str(record.url)
+def _conda_component(record: CondaEntry, license_text: str | None) -> dict[str, Any]:
+    url = record.url
     file_name = url.rsplit("/", 1)[-1]
     purl = _purl(
         "conda",
-        record.name.normalized,
-        str(record.version),
+        record.name,
+        record.version,
         (
-            ("build", str(record.build)),
-            ("channel", _channel_name(str(record.channel))),
-            ("subdir", str(record.subdir)),
+            ("build", record.build),
+            ("channel", _channel_name(record.channel)),
+            ("subdir", record.subdir),
             ("type", "conda" if file_name.endswith(".conda") else "tar.bz2"),
         ),
     )
     hashes = [
-        {"alg": algorithm, "content": digest.hex()}
+        {"alg": algorithm, "content": digest}
         for algorithm, digest in (("SHA-256", record.sha256), ("MD5", record.md5))
         if digest
     ]
     component: dict[str, Any] = {
         "type": "library",
         "bom-ref": purl,
-        "name": record.name.normalized,
-        "version": str(record.version),
+        "name": record.name,
+        "version": record.version,
         "purl": purl,
         "hashes": hashes,
         "externalReferences": [{"type": "distribution", "url": url}],
