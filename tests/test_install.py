@@ -195,3 +195,30 @@ def test_a_package_tampered_on_a_served_channel_is_refused(repo: Path, tmp_path:
         assert "hash mismatch" in refused.stderr and "numpy-1.26.4" in refused.stderr
     finally:
         server.shutdown()
+
+
+def test_shell_and_install_all(repo: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT
+
+    (repo / "environments/um/env.yaml").parent.mkdir()
+    (repo / "environments/um/env.yaml").write_text(
+        "schema_version: 1\nname: um\npython:\n  user_managed_dependencies: true\n"
+        "docker:\n  base_image: example.com/runtime:1\n"
+    )
+    every = run_envc(repo, "install", "--all")
+    assert every.returncode == 1, every.stdout + every.stderr  # um has nothing to install
+    assert "app: installed" in every.stdout
+    assert "um: failed: um: user-managed" in every.stdout
+    shell = subprocess.run(
+        [sys.executable, "-m", "compiler", "shell", "app"],
+        cwd=repo,
+        input='echo "$GREETING|$CONDA_PREFIX"; exit 3\n',
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SHELL": "/bin/sh", "PYTHONPATH": str(PROJECT)},
+    )
+    assert shell.returncode == 3, shell.stderr
+    assert shell.stdout.strip() == f"hello $USER; world|{repo / '.envc/envs/app'}"

@@ -11,7 +11,6 @@ an exception for an environment that does not exist, is a warning.
 from __future__ import annotations
 
 import datetime
-import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from compiler.lock.lockfiles import (
 )
 from compiler.lock.pip import PipIndex
 from compiler.manifest.model import Manifest, resolve
+from compiler.manifest.patterns import spec_package
 from compiler.manifest.sources import ValidManifests
 from compiler.validate.config import (
     DEFAULT_CHANNELS,
@@ -250,7 +250,7 @@ def _lock_rules(
         pinned = [(p, v, explicit) for p, v, _ in locked_explicit(folder, platform)]
         pinned += [(p, v, pip) for p, v in locked_pip_pins(folder, platform)]
         for package, version, lockfile in pinned:
-            key = _canonical(package)
+            key = spec_package(package)
             if key not in rules:  # the usual case: a lock holds hundreds, a policy names few
                 continue
             for message in _violations(key, version, rules, matched):
@@ -261,12 +261,6 @@ def _lock_rules(
                 finding = _error(f"{shown}/{lockfile}", line, f"{name}: {message}")
                 found.setdefault((lockfile, key, message), finding)
     return list(found.values())
-
-
-@functools.lru_cache(maxsize=65536)
-def _canonical(package: str) -> str:
-    """PEP 503's name; environments share most packages: each is worked out once."""
-    return str(canonicalize_name(package))
 
 
 def _rules_by_package(policy: Policy) -> dict[str, list[PackageRule]]:

@@ -6,6 +6,7 @@ every string by the semantic rules as well, because Python's `re` lets `$` match
 newline.
 """
 
+import functools
 import re
 
 # The package a conda MatchSpec or PEP 508 requirement names: `conda-forge::numpy >=1`,
@@ -13,10 +14,11 @@ import re
 _SPEC_PACKAGE = re.compile(r"^\s*(?:[\w./:-]+::)?([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
+@functools.lru_cache(maxsize=65536)
 def spec_package(spec: str) -> str:
     """The package `spec` names, in PEP 503's normal form (`Scikit_Learn` -> `scikit-learn`), as
     conda and pip spellings of one package compare equal; the stripped spec when none is
-    found."""
+    found. Remembered: locks of one repository name the same packages over and over."""
     from packaging.utils import canonicalize_name
 
     match = _SPEC_PACKAGE.match(spec)
