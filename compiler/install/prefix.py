@@ -38,7 +38,7 @@ from compiler.lock.inputs import (
     pip_file,
 )
 from compiler.lock.pip import PipIndex
-from compiler.lock.staleness import fresh_lockfiles
+from compiler.lock.staleness import VerifiedLocks, fresh_lockfiles
 from compiler.manifest.model import Manifest
 
 RECORD_FILE = "conda-meta/envc-install.json"
@@ -90,7 +90,9 @@ def install_environment(
         raise EnvcError(
             f"{manifest.name}: not locked for {platform} (platforms: {', '.join(inputs.platforms)})"
         )
-    lockfiles = fresh_lockfiles(inputs, folder, shown_path(folder, root))
+    verified = VerifiedLocks.of_user()
+    lockfiles = fresh_lockfiles(inputs, folder, shown_path(folder, root), verified)
+    verified.save()
     used = [f for f in (explicit_file(platform), pip_file(platform)) if f in lockfiles]
     record = {
         "format_version": RECORD_VERSION,

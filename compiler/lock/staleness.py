@@ -47,11 +47,14 @@ def _well_formed(stored: Any) -> bool:
     )
 
 
-def fresh_lockfiles(inputs: LockInputs, folder: Path, shown: str = "") -> dict[str, str]:
+def fresh_lockfiles(
+    inputs: LockInputs, folder: Path, shown: str = "", verified: VerifiedLocks | None = None
+) -> dict[str, str]:
     """The lockfiles of `inputs` in `folder`, read once; an error naming why when they are not
-    fresh (the user's next step is `envc lock NAME`). `shown`: the folder as findings name it."""
+    fresh (the user's next step is `envc lock NAME`). `shown`: the folder as findings name it;
+    `verified`: locks this machine has verified already (their contents are not checked again)."""
     texts = read_lockfiles(folder, inputs.files())
-    reasons = staleness(inputs, folder, texts, shown)
+    reasons = staleness(inputs, folder, texts, shown, verified)
     if reasons:
         raise EnvcError(
             f"{inputs.name}: the lock is stale ({'; '.join(reasons)}); run envc lock {inputs.name}"

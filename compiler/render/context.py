@@ -37,7 +37,7 @@ from compiler._util.files import remove_abandoned_temporaries, shown_path
 from compiler.errors import EnvcError, UsageError
 from compiler.load.buildcontext import read_base_dockerfile
 from compiler.lock.inputs import LockInputs, explicit_file, lock_inputs, pip_file
-from compiler.lock.staleness import fresh_lockfiles
+from compiler.lock.staleness import VerifiedLocks, fresh_lockfiles
 from compiler.manifest.model import Manifest, PythonSettings, resolve
 from compiler.manifest.sources import ValidManifests
 from compiler.render.address import Address, FileContent, as_bytes, content_address
@@ -84,14 +84,18 @@ def render_environment(
     catalog: BaseImageCatalog,
     environment: Any,
     default_channels: Sequence[str],
+    verified: VerifiedLocks | None = None,
 ) -> RenderedEnvironment:
     """The build context and content address of one resolved, locked environment
-    (`default_channels`: the repository's, for environments that name none)."""
+    (`default_channels`: the repository's, for environments that name none; `verified`: the
+    locks this machine has verified, whose contents need no second look)."""
     user_managed = manifest.user_managed
     # A user-managed environment creates nothing, so it has nothing to lock.
     inputs = None if user_managed else lock_inputs(manifest, root, default_channels)
     # Read once: the freshness check and the content address both need every byte.
-    lockfiles = fresh_lockfiles(inputs, folder, shown_path(folder, root)) if inputs else {}
+    lockfiles = (
+        fresh_lockfiles(inputs, folder, shown_path(folder, root), verified) if inputs else {}
+    )
     context, base_image = _context_files(
         manifest, root, folder, inputs, lockfiles, catalog, environment, user_managed
     )
@@ -109,14 +113,16 @@ def render_environment(
     return RenderedEnvironment(manifest.name, files, lockfiles, base_image, address)
 
 
-def repository_renderer(root: Path) -> Callable[[Manifest, Path], RenderedEnvironment]:
+def repository_renderer(
+    root: Path, verified: VerifiedLocks | None = None
+) -> Callable[[Manifest, Path], RenderedEnvironment]:
     """`render_environment` for the repository at `root`, its templates, base-image catalog and
     default channels loaded once: call it with a resolved manifest and its folder."""
     environment, catalog = template_environment(root), load_catalog(root)
     channels = load_config(root).channels
 
     def render_one(manifest: Manifest, folder: Path) -> RenderedEnvironment:
-        return render_environment(manifest, folder, root, catalog, environment, channels)
+        return render_environment(manifest, folder, root, catalog, environment, channels, verified)
 
     return render_one
 
@@ -345,7 +351,8 @@ def render_repository(
     out = out or root / "build"
     if out.is_dir() and not check:  # what a render killed between its renames left behind
         remove_abandoned_temporaries(out, (".new", ".old"))
-    render_one = repository_renderer(root)
+    verified = VerifiedLocks.of_user()
+    render_one = repository_renderer(root, verified)
     outcomes = []
     pending: list[tuple[Path, dict[str, FileContent]]] = []
     for name in sorted(names or manifests):
@@ -369,4 +376,5 @@ def render_repository(
     # Creating files dominates on real file systems, and it releases the GIL: write in threads.
     with ThreadPoolExecutor(WRITERS) as pool:
         list(pool.map(lambda job: _write_folder(*job), pending))
+    verified.save()
     return outcomes
