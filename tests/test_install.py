@@ -113,12 +113,9 @@ def test_the_default_prefix_and_run_installs_first(repo: Path) -> None:
     assert ran.stdout.split()[0] == str(repo / ".envc/envs/app")
 
 
-def test_a_tampered_package_or_wheel_is_refused(repo: Path, tmp_path: Path) -> None:
-    config = (repo / "envc.yaml").read_text()
-    channel = Path(config.split("file://")[1].split("\n")[0])
-    archive = next((channel / "linux-64").glob("numpy-1.26.4-*.tar.bz2"))
-    good = archive.read_bytes()
-    # Same name, other bytes (a compromised mirror): the lock's SHA-256 refuses it.
+def _tamper(archive: Path, tmp_path: Path) -> None:
+    """Put a package of the same name and version, other bytes, in place of `archive` (a
+    compromised mirror)."""
     build_package(
         tmp_path / "evil",
         "numpy",
@@ -127,6 +124,15 @@ def test_a_tampered_package_or_wheel_is_refused(repo: Path, tmp_path: Path) -> N
         depends=["python"],
     )
     shutil.copy(next((tmp_path / "evil/linux-64").glob("*.tar.bz2")), archive)
+
+
+def test_a_tampered_package_or_wheel_is_refused(repo: Path, tmp_path: Path) -> None:
+    config = (repo / "envc.yaml").read_text()
+    channel = Path(config.split("file://")[1].split("\n")[0])
+    archive = next((channel / "linux-64").glob("numpy-1.26.4-*.tar.bz2"))
+    good = archive.read_bytes()
+    # Same name, other bytes (a compromised mirror): the lock's SHA-256 refuses it.
+    _tamper(archive, tmp_path)
     assert archive.read_bytes() != good
     shutil.rmtree(repo / ".envc" / "cache", ignore_errors=True)
     refused = run_envc(repo, "install", "app", "--prefix", str(tmp_path / "p1"))
@@ -181,14 +187,7 @@ def test_a_package_tampered_on_a_served_channel_is_refused(repo: Path, tmp_path:
         served = f"http://127.0.0.1:{server.server_address[1]}"
         (repo / "envc.yaml").write_text(config.replace(channel.as_uri(), served))
         archive = next((channel / "linux-64").glob("numpy-1.26.4-*.tar.bz2"))
-        build_package(
-            tmp_path / "evil",
-            "numpy",
-            "1.26.4",
-            {f"{SITE_PACKAGES}/numpy/__init__.py": "import os  # anything at all\n"},
-            depends=["python"],
-        )
-        shutil.copy(next((tmp_path / "evil/linux-64").glob("*.tar.bz2")), archive)
+        _tamper(archive, tmp_path)
         shutil.rmtree(repo / ".envc" / "cache", ignore_errors=True)
         refused = run_envc(repo, "install", "app", "--prefix", str(tmp_path / "p"))
         assert refused.returncode == 1, refused.stdout + refused.stderr

@@ -196,14 +196,18 @@ def show(report: ValidationReport, output_format: str = "text") -> None:
         click.echo(summary(report.diagnostics, report.checked), err=True)
 
 
-def validated(root: Path) -> ValidationReport:
-    """The whole repository validated (cached); problems are printed and stop the command."""
+def validated(root: Path, names: tuple[str, ...] = ()) -> ValidationReport:
+    """The whole repository validated (cached); problems are printed and stop the command, as
+    does one of `names` that is no environment."""
     from compiler.validate.repository import validate
 
     report = validate(root=root, cache=True)
     if not report.ok:
         show(report)
         raise Findings
+    unknown = sorted(set(names) - set(report.manifests))
+    if unknown:
+        raise click.BadParameter(f"no environment named {', '.join(unknown)}", param_hint="NAMES")
     return report
 
 
@@ -366,55 +370,3 @@ def print_records(records: list[EnvironmentRecord], output_format: str) -> None:
     for row in [header, *rows]:
         cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
         click.echo("  ".join([*cells, row[4]]))
-
-
-def source_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """--mirror, --pip-index and --pip-find-links: where the solvers read packages from."""
-    for option in reversed(
-        (
-            click.option(
-                "--mirror",
-                "mirrors",
-                multiple=True,
-                metavar="CHANNEL=URL",
-                envvar="ENVC_MIRRORS",
-                help="Solve CHANNEL from URL (a mirror or local folder); locks record CHANNEL.",
-            ),
-            click.option(
-                "--pip-index",
-                metavar="URL",
-                envvar="ENVC_PIP_INDEX",
-                help="Resolve pip requirements from this index instead of PyPI.",
-            ),
-            click.option(
-                "--pip-find-links",
-                multiple=True,
-                metavar="DIR|URL",
-                envvar="ENVC_PIP_FIND_LINKS",
-                help="Also look for wheels here (alone: offline, no index).",
-            ),
-        )
-    ):
-        function = option(function)
-    return function
-
-
-def lock_sources(
-    root: Path,
-    config: RepositoryConfig,
-    mirrors: tuple[str, ...],
-    pip_index: str | None,
-    pip_find_links: tuple[str, ...],
-    *,
-    refuse: bool = True,
-) -> tuple[dict[str, str], Any]:
-    """Mirrors and pip index from the options and envc.yaml; `refuse`: only policy-allowed."""
-    from compiler.lock.policy import refuse_sources
-    from compiler.lock.repository import configured_sources
-
-    mirror_map, index = configured_sources(
-        root, config, pairs(mirrors, "--mirror", "CHANNEL=URL"), pip_index, pip_find_links
-    )
-    if refuse:
-        refuse_sources(config.policy, mirror_map, index)
-    return mirror_map, index

@@ -52,10 +52,7 @@ def command(
     from compiler.validate.config import load_config
 
     root = common.repository(repo)
-    report = common.validated(root)
-    unknown = sorted(set(names) - set(report.manifests))
-    if unknown:
-        raise click.BadParameter(f"no environment named {', '.join(unknown)}", param_hint="NAMES")
+    report = common.validated(root, names)
     database = load_advisories(advisories)
     findings, unlocked = audit_repository(
         root, report.manifests, database, names, load_config(root).channels

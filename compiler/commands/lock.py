@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from compiler.commands import _common as common
+from compiler.commands import _sources as sources
 from compiler.errors import EXIT_FINDINGS
 
 
@@ -45,7 +46,7 @@ from compiler.errors import EXIT_FINDINGS
     envvar="ENVC_ADVISORIES",
     help="With --upgrade: OSV advisories (folder or zip), to say which ones the upgrade fixes.",
 )
-@common.source_options
+@sources.source_options
 @common.json_option
 @common.repo_option
 @common.handle_errors
@@ -79,7 +80,7 @@ def command(
     root = common.repository(repo)
     report, invalid = common.valid_part(root, names)
     config = load_config(root)
-    mirror_map, index = common.lock_sources(
+    mirror_map, index = sources.lock_sources(
         root, config, mirrors, pip_index, pip_find_links, refuse=not check
     )
     if upgrade:

@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from compiler.commands import _common as common
+from compiler.commands import _sources as sources
 from compiler.errors import EXIT_FINDINGS, EXIT_OK
 
 
 @click.command(name="outdated")
 @click.argument("names", nargs=-1)
-@common.source_options
+@sources.source_options
 @common.json_option
 @common.repo_option
 @common.handle_errors
@@ -33,12 +34,9 @@ def command(
     from compiler.validate.config import load_config
 
     root = common.repository(repo)
-    report = common.validated(root)
-    unknown = sorted(set(names) - set(report.manifests))
-    if unknown:
-        raise click.BadParameter(f"no environment named {', '.join(unknown)}", param_hint="NAMES")
+    report = common.validated(root, names)
     config = load_config(root)
-    mirror_map, index = common.lock_sources(root, config, mirrors, pip_index, pip_find_links)
+    mirror_map, index = sources.lock_sources(root, config, mirrors, pip_index, pip_find_links)
     behind, problems = outdated(root, report.manifests, config, mirror_map, index, names)
     if output_format == "json":
         document = {"outdated": [b.as_dict() for b in behind], "problems": problems}
