@@ -150,11 +150,11 @@ def applicable_floors(policy: Policy, name: str) -> dict[str, str]:
     """Package -> minimum version, for the floors that apply to environment `name` (all but
     those an exception excuses, expired or not: an expired exception is a finding of its own,
     and the lock should not change under it by the calendar)."""
-    excused = {canonicalize_name(e.rule) for e in policy.exceptions if e.environment == name}
+    excused = {spec_package(e.rule) for e in policy.exceptions if e.environment == name}
     return {
         rule.package: rule.minimum
         for rule in policy.floors
-        if canonicalize_name(rule.package) not in excused
+        if not excused or spec_package(rule.package) not in excused
     }
 
 

@@ -275,8 +275,8 @@ def lock_repository(
         )
         locking |= locked
         updating = locked & wanted
-        floors = applicable_floors(policy, name) if policy else {}
-        if floors and not check:
+        floors = applicable_floors(policy, name) if policy and not check else {}
+        if floors:
             below = below_floors(pinned_versions(folder, inputs.platforms), floors)
             updating |= set(below)
             reasons += tuple(below.values())
