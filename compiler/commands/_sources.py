@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from compiler.commands._common import pairs
-from compiler.validate.config import RepositoryConfig
+
+if TYPE_CHECKING:  # the command line starts without it (the pre-commit hook)
+    from compiler.validate.config import RepositoryConfig
 
 
 def source_options(function: Callable[..., Any]) -> Callable[..., Any]:
