@@ -221,3 +221,29 @@ def test_shell_and_install_all(repo: Path, tmp_path: Path) -> None:
     )
     assert shell.returncode == 3, shell.stderr
     assert shell.stdout.strip() == f"hello $USER; world|{repo / '.envc/envs/app'}"
+
+
+def test_a_forged_lock_whose_url_leaves_its_channel_is_refused(repo: Path, tmp_path: Path) -> None:
+    """Both conda files forged alike, resealed and re-set as one lock (what a pull request can
+    do): a URL climbing out of its channel (and so out of a file:// mirror) is refused before
+    anything is read from it."""
+    from compiler.lock.lockfiles import seal_lock_set
+    from tests.test_hostile_locks import _reseal
+
+    folder = repo / "environments" / "app"
+    names = ["conda-lock.yml", "conda-linux-64.lock", "requirements-linux-64.txt"]
+    names += ["pylock.linux-64.toml"]
+    contents = {}
+    for name in names:
+        text = (folder / name).read_text()
+        text = "".join(line for line in text.splitlines(True) if not line.startswith("# lock-set:"))
+        text = text.replace("/linux-64/numpy-1.26.4", "/linux-64/../../../linux-64/numpy-1.26.4")
+        contents[name] = _reseal(text)
+    for name, text in seal_lock_set(contents).items():
+        (folder / name).write_text(text)
+    refused = run_envc(repo, "install", "app", "--prefix", str(tmp_path / "p"))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    # lock verification reads the URL as py-rattler does (normalized): the files disagree
+    assert "app: the lock is stale (environments/app/conda-linux-64.lock:" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "p" / "conda-meta" / "envc-install.json").exists()

@@ -17,6 +17,7 @@ from pathlib import Path
 from compiler._util.git import Git
 from compiler._util.resources import CONFIG_FILE
 from compiler.errors import EnvcError, UsageError
+from compiler.lock.staleness import VerifiedLocks
 from compiler.manifest.model import resolve
 from compiler.manifest.sources import ValidManifests
 from compiler.plan.result import PLAN_FORMAT_VERSION, archived_content
@@ -47,9 +48,15 @@ def planned_names(plan_file: Path) -> dict[str, str]:
 def render_heads(
     root: Path, manifests: ValidManifests, names: Sequence[str]
 ) -> dict[str, RenderedEnvironment]:
-    """The named environments as the working tree renders them (in memory)."""
-    render_one = repository_renderer(root)
-    return {name: render_one(resolve(name, manifests), root / manifests[name][1]) for name in names}
+    """The named environments as the working tree renders them (in memory); locks this machine
+    has verified (`envc lock --check`, `envc ci`) are not verified again."""
+    verified = VerifiedLocks.of_user()
+    render_one = repository_renderer(root, verified)
+    rendered = {
+        name: render_one(resolve(name, manifests), root / manifests[name][1]) for name in names
+    }
+    verified.save()
+    return rendered
 
 
 def register_repository(
