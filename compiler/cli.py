@@ -13,28 +13,33 @@ import sys
 import click
 
 from compiler import __version__
-from compiler.commands import (
-    archive,
-    audit,
-    build,
-    ci,
-    export,
-    import_,
-    init,
-    install,
-    label,
-    lock,
-    outdated,
-    plan,
-    register,
-    render,
-    run,
-    schema,
-    show,
-    validate,
-    variants,
-)
-from compiler.commands import list as list_
+
+# Command name -> (module of compiler/commands/, its click command), in the order `envc --help`
+# lists them. A command's module is imported when the command runs: the pre-commit hook's
+# `envc validate` loads none of the others.
+COMMANDS = {
+    "init": ("init", "command"),
+    "validate": ("validate", "command"),
+    "schema": ("schema", "command"),
+    "variants": ("variants", "command"),
+    "lock": ("lock", "command"),
+    "outdated": ("outdated", "command"),
+    "audit": ("audit", "command"),
+    "render": ("render", "command"),
+    "plan": ("plan", "command"),
+    "register": ("register", "command"),
+    "list": ("list", "command"),
+    "show": ("show", "command"),
+    "label": ("label", "command"),
+    "archive": ("archive", "command"),
+    "ci": ("ci", "command"),
+    "build": ("build", "command"),
+    "install": ("install", "command"),
+    "run": ("run", "command"),
+    "shell": ("run", "shell_command"),
+    "import": ("import_", "command"),
+    "export": ("export", "command"),
+}
 
 
 def _settings(context: click.Context) -> dict[str, bool]:
@@ -113,7 +118,28 @@ def _common_options() -> list[click.Option]:
     ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The `envc` group, loading each command's module when it is asked for."""
+
+    def list_commands(self, context: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, context: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        if name not in self.commands:
+            import importlib
+
+            module, attribute = COMMANDS[name]
+            command: click.Command = getattr(
+                importlib.import_module(f"compiler.commands.{module}"), attribute
+            )
+            command.params.extend(_common_options())
+            self.add_command(command, name)
+        return self.commands[name]
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="envc")
 def main() -> None:
     """envc compiles environment manifests into locks, build contexts and registry versions.
@@ -123,29 +149,3 @@ def main() -> None:
 
 
 main.params.extend(_common_options())
-for module in (
-    init,
-    validate,
-    schema,
-    variants,
-    lock,
-    outdated,
-    audit,
-    render,
-    plan,
-    register,
-    list_,
-    show,
-    label,
-    archive,
-    ci,
-    build,
-    install,
-    run,
-    import_,
-    export,
-):
-    module.command.params.extend(_common_options())
-    main.add_command(module.command)
-run.shell_command.params.extend(_common_options())
-main.add_command(run.shell_command)

@@ -478,7 +478,11 @@ def test_files_envc_cannot_carry_are_refused_by_what_they_are(source: str, messa
 
 
 def test_the_command_line_offers_every_export_format() -> None:
-    [option] = [p for p in main.commands["export"].params if p.name == "output_format"]
+    import click
+
+    export = main.get_command(click.Context(main), "export")
+    assert export is not None
+    [option] = [p for p in export.params if p.name == "output_format"]
     assert tuple(option.type.choices) == FORMATS  # type: ignore[attr-defined]
 
 
