@@ -109,7 +109,12 @@ def outdated(
             newest = _solved(_relaxed(inputs), cache, mirrors, index, floors)
         except EnvcError:
             newest = allowed  # the relaxed specs do not solve: nothing more to tell
-        held = {spec_package(spec): spec for spec in (*inputs.specs, *inputs.pip)}
+        # The specs that bound a version (a bare name holds nothing back).
+        held = {
+            spec_package(spec): spec
+            for spec in (*inputs.specs, *inputs.pip)
+            if re.search(r"[<>=!~]|\s\S", spec.strip())
+        }
         for package in sorted(locked):
             current = _highest(locked[package])
             can = _highest(allowed.get(package, set())) or current
