@@ -40,6 +40,7 @@ from compiler.lock.inputs import (
 from compiler.lock.pip import PipIndex
 from compiler.lock.staleness import VerifiedLocks, fresh_lockfiles
 from compiler.manifest.model import Manifest
+from compiler.validate.config import DEFAULT_CHANNELS
 
 RECORD_FILE = "conda-meta/envc-install.json"
 STATE_FILE = "conda-meta/state"
@@ -83,7 +84,7 @@ def install_environment(
     platform = platform or current_platform()
     if manifest.user_managed:
         raise EnvcError(f"{manifest.name}: user-managed; its base image holds the environment")
-    inputs = lock_inputs(manifest, root, default_channels or ("conda-forge",))
+    inputs = lock_inputs(manifest, root, default_channels or DEFAULT_CHANNELS)
     if inputs is None:
         raise EnvcError(f"{manifest.name}: no packages to install")
     if platform not in inputs.platforms:
@@ -115,7 +116,7 @@ def install_environment(
     elif not python_of(prefix).exists():
         _make_venv(inputs, prefix, cache)
     if inputs.pip:
-        _install_pip(folder / pip_file(platform), prefix, pip_index or PipIndex(), cache)
+        _install_pip(lockfiles[pip_file(platform)], prefix, pip_index or PipIndex(), cache)
     _write_variables(prefix, manifest.variables)
     write_atomically(prefix / RECORD_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return Installed(manifest.name, prefix, "installed", *counts, variables)
@@ -234,20 +235,27 @@ def _make_venv(inputs: LockInputs, prefix: Path, cache: Path) -> None:
     _uv("venv", str(prefix), f"--python={python}", cache=cache)
 
 
-def _install_pip(requirements: Path, prefix: Path, index: PipIndex, cache: Path) -> None:
+def _install_pip(requirements: str, prefix: Path, index: PipIndex, cache: Path) -> None:
+    """The hashed requirements as checked (`requirements`: their text, not the file again,
+    which could have changed since) into the prefix's Python."""
+    import tempfile
+
     if not python_of(prefix).exists():
         raise UsageError(f"{prefix}: no Python to install the pip packages into")
-    _uv(
-        "pip",
-        "install",
-        f"--python={python_of(prefix)}",
-        "--require-hashes",
-        "--no-deps",
-        "-r",
-        str(requirements),
-        *index.arguments(),
-        cache=cache,
-    )
+    with tempfile.TemporaryDirectory(prefix="envc-install-") as scratch:
+        file = Path(scratch, "requirements.txt")
+        file.write_text(requirements, encoding="utf-8")
+        _uv(
+            "pip",
+            "install",
+            f"--python={python_of(prefix)}",
+            "--require-hashes",
+            "--no-deps",
+            "-r",
+            str(file),
+            *index.arguments(),
+            cache=cache,
+        )
 
 
 def _write_variables(prefix: Path, variables: Mapping[str, str]) -> None:
