@@ -9,8 +9,9 @@ Every rule returns Diagnostics; none raises for bad input.
 from __future__ import annotations
 
 import difflib
+import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -290,6 +291,27 @@ def check_repository(
     return found
 
 
+class _Located(Mapping[str, tuple[Any, str]]):
+    """Name -> (data, folder relative to the root) of the valid manifests, worked out for the
+    names asked for only (the hook validates one file of thousands)."""
+
+    def __init__(self, unique: Mapping[str, ManifestFile], root: Path) -> None:
+        self.unique, self.prefix = unique, str(root) + os.sep
+
+    def __getitem__(self, name: str) -> tuple[Any, str]:
+        manifest = self.unique[name]
+        folder = str(manifest.file.parent)
+        if not manifest.schema_ok or not folder.startswith(self.prefix):
+            raise KeyError(name)
+        return manifest.doc.data, folder[len(self.prefix) :].replace(os.sep, "/")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.unique)
+
+    def __len__(self) -> int:
+        return len(self.unique)
+
+
 def _check_variants(
     targets: list[ManifestFile],
     unique: Mapping[str, ManifestFile],
@@ -304,15 +326,11 @@ def _check_variants(
     )
 
     catalog = catalog_loader(root)
-    located = {
-        name: (m.doc.data, m.file.parent.relative_to(root).as_posix())
-        for name, m in unique.items()
-        if m.schema_ok and m.file.is_relative_to(root)
-    }
+    located = _Located(unique, root)
     found: list[Diagnostic] = []
     for manifest in targets:
         name = manifest.name
-        if not manifest.schema_ok or name is None or name not in located:
+        if not manifest.schema_ok or name is None or located.get(name) is None:
             continue
         doc = manifest.doc
         if doc.data.get("variants"):
