@@ -7,11 +7,13 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from compiler.cli import main
 from compiler.plan.plan import plan
 from compiler.registry.sqlite import SqliteRegistry
+from tests.conftest import RepoFactory
 from tests.gitrepos import Git, commit, user_managed
 from tests.test_plan import entry
 
@@ -129,3 +131,69 @@ def _lookup(database: Path) -> Callable[[str, str], tuple[int, bool] | None]:
         return None if record is None else (record.version, record.archived)
 
     return find
+
+
+@pytest.fixture
+def locked(make_repo: RepoFactory, git: Git) -> Path:
+    """Two locked environments: an image, and one without Docker for two platforms."""
+    from compiler.lock.repository import lock_repository
+    from tests.test_lock import MIRRORS
+
+    root = make_repo(
+        {
+            "environments/img/env.yaml": (
+                "schema_version: 1\nname: img\npython: '3.12'\nconda: [numpy]\n"
+                "platforms: [linux-64]\n"
+            ),
+            "environments/host/env.yaml": (
+                "schema_version: 1\nname: host\npython: '3.12'\nconda: [numpy]\n"
+                "platforms: [linux-64, osx-arm64]\ndocker:\n  enabled: false\n"
+            ),
+        }
+    )
+    assert {o.status for o in lock_repository(root, mirrors=MIRRORS)} == {"locked"}
+    git(root, "init", "-q", "-b", "main")
+    commit(git, root, "locked")
+    return root
+
+
+def test_the_sbom_is_kept_with_the_version_and_shown(locked: Path) -> None:
+    registered(locked)
+    assert envc(locked, "render").exit_code == 0
+    shown = envc(locked, "show", "img@1", "--sbom")
+    assert shown.exit_code == 0, shown.output
+    assert shown.output == (locked / "build/img/sbom.cdx.json").read_text()
+    assert json.loads(shown.output)["metadata"]["component"]["name"] == "img"
+    several = envc(locked, "show", "host", "--sbom")
+    assert several.exit_code == 2 and "pick one" in several.output
+    picked = envc(locked, "show", "host", "--sbom", "sbom-osx-arm64.cdx.json")
+    assert picked.exit_code == 0, picked.output
+    assert picked.output == (locked / "build/host/sbom-osx-arm64.cdx.json").read_text()
+    missing = envc(locked, "show", "host", "--sbom", "sbom-nope.cdx.json")
+    assert missing.exit_code == 2 and "has no sbom-nope.cdx.json" in missing.output
+
+
+def test_a_registry_of_the_first_schema_is_migrated_and_filled_in(locked: Path) -> None:
+    import sqlite3
+
+    from compiler.registry.sqlite import _SCHEMA
+
+    database = locked / ".envc" / "registry.db"
+    database.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(database)
+    for statement in _SCHEMA:
+        connection.execute(statement)
+    connection.execute("PRAGMA user_version = 1")
+    connection.commit()
+    connection.close()
+    registered(locked)
+    # what envc registered before it kept SBOMs: a version, and no SBOM
+    with sqlite3.connect(database) as connection:
+        connection.execute("DELETE FROM sboms WHERE name = 'img'")
+    assert envc(locked, "show", "img", "--sbom").exit_code == 1
+    again = registered(locked)
+    assert not again["img"]["created"]
+    assert envc(locked, "show", "img", "--sbom").exit_code == 0
+    registry = SqliteRegistry(database)
+    assert list(registry.sboms("img", 1)) == ["sbom.cdx.json"]
+    registry.close()

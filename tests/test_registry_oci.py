@@ -375,6 +375,7 @@ def test_the_sbom_is_an_artifact_referring_to_the_version(url: str, server: Serv
     assert layer["annotations"]["org.opencontainers.image.title"] == "sbom.cdx.json"
     blob = requests.get(f"{base}/blobs/{layer['digest']}", timeout=10)
     assert blob.text == sbom
+    assert registry.sboms("sb", 1) == {"sbom.cdx.json": sbom.encode()}  # as envc show reads it
     # registering the same content again attaches nothing more
     assert not registry.register(candidate("sb", 1, context=context)).created
     again = requests.get(

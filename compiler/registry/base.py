@@ -47,7 +47,7 @@ class Candidate:
     author_time: str | None = None  # ISO 8601, the commit's author date
     requested_version: int | None = None  # the manifest's `version:`
     # The rendered build context (file name -> content): the OCI backend stores it with the
-    # record; the embedded one does not (re-render it from the commit).
+    # record; the embedded one keeps its SBOMs only (re-render the rest from the commit).
     context: Mapping[str, FileContent] = field(default_factory=dict)
 
 
@@ -106,7 +106,20 @@ class Registry(Protocol):
 
     def archive(self, name: str, version: int) -> EnvironmentRecord: ...
 
+    def sboms(self, name: str, version: int) -> dict[str, bytes]:
+        """The SBOMs registered with a version (file name -> bytes); {} for none."""
+        ...
+
     def close(self) -> None: ...
+
+
+def sbom_files(context: Mapping[str, FileContent]) -> dict[str, bytes]:
+    """The SBOMs among a build context's files (render/sbom.py names them)."""
+    return {
+        name: content.encode() if isinstance(content, str) else content
+        for name, content in sorted(context.items())
+        if name.startswith("sbom") and name.endswith(".cdx.json")
+    }
 
 
 class LazyRegistry:

@@ -28,7 +28,6 @@ Credentials: see compiler/registry/distribution.py. Plain HTTP is used only when
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
@@ -45,6 +44,7 @@ from compiler.registry.base import (
     Registration,
     RegistryError,
     check_label,
+    sbom_files,
 )
 from compiler.registry.distribution import MANIFEST_MEDIA_TYPE, Distribution
 
@@ -233,21 +233,18 @@ class OciRegistry:
     def _attach_sboms(self, candidate: Candidate, version: int, manifest: bytes = b"") -> None:
         """The version's SBOMs (from its build context) as an artifact referring to it, unless
         one does already (a registration that stopped before it is completed here)."""
-        from compiler.registry.referrers import attach, referrers
-        from compiler.render.address import as_bytes
+        from compiler.registry.referrers import attach_once
 
-        sboms = {
-            name: as_bytes(content)
-            for name, content in candidate.context.items()
-            if name.startswith("sbom") and name.endswith(".cdx.json")
-        }
-        if not sboms:
-            return
-        manifest = manifest or self._versioned(candidate.name, version)
-        repository = self._repository(candidate.name)
-        digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-        if not referrers(self.http, repository, digest):
-            attach(self.http, repository, manifest, sboms)
+        sboms = sbom_files(candidate.context)
+        if sboms:
+            manifest = manifest or self._versioned(candidate.name, version)
+            attach_once(self.http, self._repository(candidate.name), manifest, sboms)
+
+    def sboms(self, name: str, version: int) -> dict[str, bytes]:
+        from compiler.registry.referrers import sbom_artifacts
+
+        manifest = self._versioned(name, version)
+        return sbom_artifacts(self.http, self._repository(name), manifest)
 
     def _live(self, name: str, claims: list[re.Match[str]]) -> list[re.Match[str]]:
         """The claims whose artifact is still there. Under concurrent deletes, distribution 2.8

@@ -81,6 +81,23 @@ def attach(
     return digest
 
 
+def attach_once(
+    http: Distribution, repository: str, subject: bytes, sboms: Mapping[str, bytes]
+) -> None:
+    """`sboms` attached to the manifest `subject`, unless an artifact refers to it already."""
+    if not referrers(http, repository, _digest(subject)):
+        attach(http, repository, subject, sboms)
+
+
+def sbom_artifacts(http: Distribution, repository: str, subject: bytes) -> dict[str, bytes]:
+    """The files of the SBOM artifacts referring to the manifest `subject`."""
+    found: dict[str, bytes] = {}
+    for artifact in referrers(http, repository, _digest(subject)):
+        if artifact.get("artifactType") == SBOM_MEDIA_TYPE:
+            found.update(artifact_files(http, repository, artifact["digest"]))
+    return found
+
+
 def referrers(http: Distribution, repository: str, subject_digest: str) -> list[dict[str, Any]]:
     """The descriptors of the artifacts referring to `subject_digest`: the referrers API's
     answer where there is one, else the fallback tag's index."""

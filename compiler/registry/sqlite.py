@@ -27,9 +27,10 @@ from compiler.registry.base import (
     Registration,
     RegistryError,
     check_label,
+    sbom_files,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_SECONDS = 60.0
 _SCHEMA = [
     """CREATE TABLE versions (
@@ -55,8 +56,19 @@ _SCHEMA = [
         FOREIGN KEY (name, version) REFERENCES versions (name, version)
     )""",
 ]
+# Version 2: each version's SBOMs (zlib-compressed CycloneDX JSON), written with it.
+_SBOMS = [
+    """CREATE TABLE sboms (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        file TEXT NOT NULL,
+        content BLOB NOT NULL,
+        PRIMARY KEY (name, version, file),
+        FOREIGN KEY (name, version) REFERENCES versions (name, version)
+    )""",
+]
 # Migrations from user_version N to N + 1, in order; version 1 is the first schema.
-_MIGRATIONS: list[list[str]] = [_SCHEMA]
+_MIGRATIONS: list[list[str]] = [_SCHEMA, _SBOMS]
 _COLUMNS = (
     "name, version, content_address, image, image_digest, commit_id, author_time, "
     "registered_at, archived, lock_digests, manifest"
@@ -151,6 +163,9 @@ class SqliteRegistry:
         with self._transaction():
             existing = self._find(candidate.name, candidate.content_address)
             if existing is not None:
+                # A version registered before SBOMs were kept gets them now.
+                if not self._sbom_names(existing.name, existing.version):
+                    self._store_sboms(existing.name, existing.version, candidate)
                 return Registration(existing, created=False)
             version = candidate.requested_version
             if version is not None:
@@ -184,9 +199,36 @@ class SqliteRegistry:
                     json.dumps(dict(candidate.manifest), sort_keys=True),
                 ),
             )
+            self._store_sboms(candidate.name, version, candidate)
             record = self._row("WHERE name = ? AND version = ?", (candidate.name, version))
             assert record is not None
             return Registration(record, created=True)
+
+    def _store_sboms(self, name: str, version: int, candidate: Candidate) -> None:
+        import zlib
+
+        self.db.executemany(
+            "INSERT INTO sboms (name, version, file, content) VALUES (?, ?, ?, ?)",
+            [
+                (name, version, file, zlib.compress(content, 6))
+                for file, content in sbom_files(candidate.context).items()
+            ],
+        )
+
+    def _sbom_names(self, name: str, version: int) -> list[str]:
+        rows = self.db.execute(
+            "SELECT file FROM sboms WHERE name = ? AND version = ?", (name, version)
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def sboms(self, name: str, version: int) -> dict[str, bytes]:
+        import zlib
+
+        rows = self.db.execute(
+            "SELECT file, content FROM sboms WHERE name = ? AND version = ? ORDER BY file",
+            (name, version),
+        ).fetchall()
+        return {file: zlib.decompress(content) for file, content in rows}
 
     def find(self, name: str, content_address: str) -> EnvironmentRecord | None:
         return self._find(name, content_address)
