@@ -100,7 +100,7 @@ def test_a_newer_schema_or_a_corrupt_file_is_a_usage_error(tmp_path: Path) -> No
     newer = tmp_path / "newer.db"
     with sqlite3.connect(newer) as db:
         db.execute("PRAGMA user_version = 99")
-    with pytest.raises(UsageError, match="schema 99; this envc reads up to 1"):
+    with pytest.raises(UsageError, match="schema 99; this envc reads up to 2"):
         SqliteRegistry(newer)
     corrupt = tmp_path / "corrupt.db"
     corrupt.write_bytes(b"this is not a database" * 100)
