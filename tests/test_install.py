@@ -247,3 +247,14 @@ def test_a_forged_lock_whose_url_leaves_its_channel_is_refused(repo: Path, tmp_p
     assert "app: the lock is stale (environments/app/conda-linux-64.lock:" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert not (tmp_path / "p" / "conda-meta" / "envc-install.json").exists()
+
+
+def test_a_mirror_the_policy_does_not_allow_is_refused(repo: Path, tmp_path: Path) -> None:
+    config = repo / "envc.yaml"
+    config.write_text(
+        config.read_text() + "policy:\n  mirrors:\n    - https://mirror.example.com/\n"
+    )
+    refused = run_envc(repo, "install", "app", "--prefix", str(tmp_path / "p"))
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "is not one of the mirrors the policy allows" in refused.stderr
+    assert not (tmp_path / "p").exists()

@@ -80,6 +80,10 @@ def test_an_exception_excuses_until_it_expires(locked: Path) -> None:
         "the policy exception for threadpoolctl expired on 2099-01-01" in f.message for f in expired
     )
     assert any("threadpoolctl 3.6.0 is banned" in f.message for f in expired)
+    # the package as PyPI or conda may spell it: the same exception
+    config.write_text(config.read_text().replace("rule: threadpoolctl", "rule: ThreadPoolCtl"))
+    spelled = check_policy(locked, report.manifests, load_config(locked).policy)
+    assert not any("threadpoolctl" in f.message for f in spelled)
 
 
 def test_manifest_rules_in_validate(locked: Path) -> None:

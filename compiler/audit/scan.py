@@ -17,8 +17,8 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from compiler.audit.advisories import SEVERITIES, Advisory, AdvisoryDatabase
-from compiler.lock.inputs import CONDA_LOCK_FILE, lock_inputs, pip_file
-from compiler.lock.lockfiles import locked_explicit, locked_pip, locked_versions
+from compiler.lock.inputs import CONDA_LOCK_FILE, explicit_file, lock_inputs, pip_file
+from compiler.lock.lockfiles import locked_explicit, locked_pip_pins
 from compiler.manifest.model import resolve
 from compiler.manifest.patterns import spec_package
 from compiler.manifest.sources import ValidManifests
@@ -137,12 +137,12 @@ def _with_platform(finding: Finding, platform: str) -> Finding:
 def _locked(folder: Path, platform: str) -> list[tuple[str, str, str, str]]:
     """(package, version, manager, lockfile) of the platform's conda and pip locks."""
     conda = [
-        (package, version, "conda", f"conda-{platform}.lock")
+        (package, version, "conda", explicit_file(platform))
         for package, version, _ in locked_explicit(folder, platform)
     ]
     pip = pip_file(platform)
-    pins = locked_versions({pip: locked_pip(folder, platform)[0]})[pip]
-    return conda + [(package, version, "pip", pip) for package, version in pins.items()]
+    pins = locked_pip_pins(folder, platform)
+    return conda + [(package, version, "pip", pip) for package, version in pins]
 
 
 def _conda_graph(file: Path) -> dict[str, dict[str, list[str]]]:

@@ -31,6 +31,7 @@ from compiler.errors import (
 
 if TYPE_CHECKING:
     from compiler._util.progress import Reporter
+    from compiler.manifest.sources import ValidManifests
     from compiler.registry.base import EnvironmentRecord, Registry
     from compiler.validate.config import RepositoryConfig
     from compiler.validate.repository import ValidationReport
@@ -255,7 +256,7 @@ def pairs(items: tuple[str, ...], option: str, shape: str) -> dict[str, str]:
 def policy_findings(
     root: Path,
     config: RepositoryConfig,
-    manifests: dict[str, Any],
+    manifests: ValidManifests,
     names: tuple[str, ...],
     *,
     manifest_rules: bool,

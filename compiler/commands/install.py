@@ -26,8 +26,8 @@ def install_named(
     root: Path, name: str, prefix: Path | None, platform: str | None, manifests: Any = None
 ) -> Any:
     """Install environment `name` (when its lock is not installed there already)."""
+    from compiler.commands._sources import lock_sources
     from compiler.install.prefix import install_environment
-    from compiler.lock.repository import configured_sources
     from compiler.manifest.model import resolve
     from compiler.validate.config import load_config
 
@@ -36,7 +36,7 @@ def install_named(
     if name not in manifests:
         raise click.BadParameter(f"no environment named {name}", param_hint="NAME")
     config = load_config(root)
-    mirrors, index = configured_sources(root, config)
+    mirrors, index = lock_sources(root, config, (), None, ())  # the policy's mirrors, indexes
     return install_environment(
         resolve(name, manifests),
         root,

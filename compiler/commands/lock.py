@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from compiler.commands import _common as common
 from compiler.commands import _sources as sources
 from compiler.errors import EXIT_FINDINGS
+
+if TYPE_CHECKING:  # the command line starts without them
+    from compiler.lock.pip import PipIndex
+    from compiler.manifest.sources import ValidManifests
+    from compiler.validate.config import RepositoryConfig
 
 
 @click.command(name="lock")
@@ -111,10 +116,10 @@ def command(
 def _upgrade(
     root: Path,
     names: tuple[str, ...],
-    manifests: Any,
-    config: Any,
+    manifests: ValidManifests,
+    config: RepositoryConfig,
     mirrors: dict[str, str],
-    index: Any,
+    index: PipIndex,
     propose: Path | None,
     advisories: Path | None,
     invalid: bool,

@@ -37,6 +37,7 @@ from compiler.lock.inputs import (
     lock_inputs,
     pip_file,
 )
+from compiler.lock.lockfiles import locked_versions
 from compiler.lock.pip import PipIndex
 from compiler.lock.staleness import VerifiedLocks, fresh_lockfiles
 from compiler.manifest.model import Manifest
@@ -102,9 +103,10 @@ def install_environment(
         "locks": {f: hashlib.sha256(lockfiles[f].encode()).hexdigest() for f in used},
         "variables": dict(sorted(manifest.variables.items())),
     }
+    pip = pip_file(platform)
     counts = (
         len(_explicit_urls(lockfiles.get(explicit_file(platform), ""))),
-        sum(1 for line in _body(lockfiles.get(pip_file(platform), "")) if "==" in line),
+        len(locked_versions({pip: lockfiles.get(pip, "")})[pip]),
     )
     variables = dict(manifest.variables)
     if _recorded(prefix) == record and python_of(prefix).exists():

@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from compiler._util.credentials import without_credentials
@@ -43,6 +42,8 @@ from compiler.validate.config import (
 
 RULE = "policy"
 PYPI_INDEX = "https://pypi.org/simple"
+# An exception's `rule` is one of these, else the package of a banned or floor rule.
+RULE_NAMES = frozenset({"channels", "indexes", "mirrors", "base_images", "licenses"})
 
 
 def check_policy(
@@ -83,7 +84,7 @@ def check_policy(
                     )
                 )
             else:
-                excused.add(exception.rule)
+                excused.add(_rule_key(exception.rule))
         if manifest_rules:
             manifest = resolve(name, manifests)
             found += _manifest_rules(root, folder, manifest, policy, excused, default_channels)
@@ -98,46 +99,46 @@ def check_policy(
     return found
 
 
+def _rule_key(rule: str) -> str:
+    """What an exception excuses: a rule's name, or a package (as PEP 503 spells it)."""
+    return rule if rule in RULE_NAMES else spec_package(rule)
+
+
 def check_sources(config: RepositoryConfig, config_file: Path) -> list[Diagnostic]:
     """envc.yaml's mirrors and pip index/find-links against the policy's `mirrors` and
     `indexes` (URL prefixes), at the envc.yaml line of each value."""
-    policy = config.policy
-    given = [("mirrors", url) for url in config.mirrors.values()]
-    given += [
-        ("indexes", url)
-        for url in (config.pip.index_url, *config.pip.find_links)
-        if url and "://" in url
-    ]
+    urls = (config.pip.index_url, *config.pip.find_links)
     return [
-        _error(
-            config_file.name,
-            _line_of(config_file, url),
-            f"{url} is not one of the {kind} the policy allows ({', '.join(allowed)})",
-        )
-        for kind, url in given
-        for allowed in [policy.mirrors if kind == "mirrors" else policy.indexes]
-        if allowed and not allowed_source(url, allowed)
+        _error(config_file.name, _line_of(config_file, url), f"{message} ({', '.join(allowed)})")
+        for url, message, allowed in _outside(config.policy, config.mirrors, urls)
     ]
 
 
 def refuse_sources(policy: Policy, mirrors: Mapping[str, str], index: PipIndex) -> None:
-    """Refuse (exit 2) to lock from a mirror or pip index the policy does not allow, wherever
-    it was given (envc.yaml, --mirror, --pip-index, --pip-find-links)."""
-    given = [("mirrors", url, policy.mirrors) for url in mirrors.values()]
+    """Refuse (exit 2) to lock or install from a mirror or pip index the policy does not allow,
+    wherever it was given (envc.yaml, --mirror, --pip-index, --pip-find-links)."""
     # No index and no find-links: uv asks PyPI.
     index_url = index.index_url or (None if index.find_links else PYPI_INDEX)
-    given += [
-        ("indexes", url, policy.indexes)
-        for url in (index_url, *index.find_links)
-        if url and "://" in url  # a local folder of wheels is the repository's own
-    ]
     refused = [
-        f"{without_credentials(url)} is not one of the {kind} the policy allows"
-        for kind, url, allowed in given
-        if allowed and not allowed_source(url, allowed)
+        message.replace(url, without_credentials(url))
+        for url, message, _ in _outside(policy, mirrors, (index_url, *index.find_links))
     ]
     if refused:
         raise UsageError("; ".join(refused))
+
+
+def _outside(
+    policy: Policy, mirrors: Mapping[str, str], pip_urls: Sequence[str | None]
+) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(url, why, what is allowed) of each mirror and pip URL outside the policy's lists; a
+    local folder of wheels is the repository's own."""
+    given = [(url, "mirrors", policy.mirrors) for url in mirrors.values()]
+    given += [(url, "indexes", policy.indexes) for url in pip_urls if url and "://" in url]
+    return [
+        (url, f"{url} is not one of the {kind} the policy allows", allowed)
+        for url, kind, allowed in given
+        if allowed and not allowed_source(url, allowed)
+    ]
 
 
 def allowed_source(url: str, allowed: Sequence[str]) -> bool:
@@ -150,7 +151,7 @@ def applicable_floors(policy: Policy, name: str) -> dict[str, str]:
     """Package -> minimum version, for the floors that apply to environment `name` (all but
     those an exception excuses, expired or not: an expired exception is a finding of its own,
     and the lock should not change under it by the calendar)."""
-    excused = {spec_package(e.rule) for e in policy.exceptions if e.environment == name}
+    excused = {_rule_key(e.rule) for e in policy.exceptions if e.environment == name}
     return {
         rule.package: rule.minimum
         for rule in policy.floors
@@ -163,7 +164,7 @@ def below_floors(pinned: Mapping[str, set[str]], floors: Mapping[str, str]) -> d
     locked below its floor."""
     below = {}
     for package, minimum in floors.items():
-        key = str(canonicalize_name(package))
+        key = spec_package(package)
         low = sorted(v for v in pinned.get(key, ()) if _below(v, minimum))
         if low:
             below[key] = f"{key} {'/'.join(low)} is below the policy floor {minimum}"
@@ -268,7 +269,7 @@ def _rules_by_package(policy: Policy) -> dict[str, list[PackageRule]]:
     a policy may hold hundreds of rules."""
     rules: dict[str, list[PackageRule]] = {}
     for rule in (*policy.banned, *policy.floors):
-        rules.setdefault(str(canonicalize_name(rule.package)), []).append(rule)
+        rules.setdefault(spec_package(rule.package), []).append(rule)
     return rules
 
 
@@ -329,7 +330,7 @@ def _license_rules(
         message = f"{name}: the channel records no license for {shown_names}"
         found.append(_warning(path, message))
     for package, expression in sorted(licenses.items()):
-        if str(canonicalize_name(package)) in excused or package in unknown:
+        if spec_package(package) in excused or package in unknown:
             continue
         problem = license_problem(expression, rules)
         if problem:

@@ -34,7 +34,7 @@ from compiler.lock.inputs import (
 from compiler.lock.lockfiles import (
     locked_explicit,
     locked_pip,
-    locked_versions,
+    locked_pip_pins,
     render_conda_lock,
     render_explicit,
     render_pip,
@@ -128,9 +128,8 @@ def pinned_versions(folder: Path, platforms: Sequence[str]) -> dict[str, set[str
     """Package -> the versions the conda and pip lockfiles pin it at, over `platforms`."""
     pinned: dict[str, set[str]] = {}
     for platform in platforms:
-        pip = pip_file(platform)
         pins = [(name, version) for name, version, _ in locked_explicit(folder, platform)]
-        pins += locked_versions({pip: locked_pip(folder, platform)[0]})[pip].items()
+        pins += locked_pip_pins(folder, platform)
         for package, version in pins:
             pinned.setdefault(spec_package(package), set()).add(version)
     return pinned

@@ -93,7 +93,9 @@ def sbom_artifacts(http: Distribution, repository: str, subject: bytes) -> dict[
     """The files of the SBOM artifacts referring to the manifest `subject`."""
     found: dict[str, bytes] = {}
     for artifact in referrers(http, repository, _digest(subject)):
-        if artifact.get("artifactType") == SBOM_MEDIA_TYPE:
+        if artifact.get("artifactType") == SBOM_MEDIA_TYPE and isinstance(
+            artifact.get("digest"), str
+        ):
             found.update(artifact_files(http, repository, artifact["digest"]))
     return found
 
@@ -111,13 +113,17 @@ def referrers(http: Distribution, repository: str, subject_digest: str) -> list[
 def artifact_files(http: Distribution, repository: str, digest: str) -> dict[str, bytes]:
     """The files (layer title -> bytes) of the artifact manifest `digest`."""
     found = http.manifest(repository, digest)
-    if found is None:
-        return {}
-    layers = json.loads(found[0]).get("layers", [])
+    try:
+        layers = json.loads(found[0]).get("layers", []) if found is not None else []
+    except (ValueError, AttributeError):
+        return {}  # not a manifest: nothing of envc's
     return {
         layer["annotations"][TITLE_ANNOTATION]: http.blob(repository, layer["digest"])
         for layer in layers
-        if TITLE_ANNOTATION in layer.get("annotations", {})
+        if isinstance(layer, dict)
+        and isinstance(layer.get("digest"), str)
+        and isinstance(layer.get("annotations"), dict)
+        and isinstance(layer["annotations"].get(TITLE_ANNOTATION), str)
     }
 
 
