@@ -186,20 +186,24 @@ def test_manifest_index_spares_parsing_unchanged_manifests(
         return real(file, display)
 
     monkeypatch.setattr(stage, "read_yaml", counting)
+    # a whole-repository run takes all five from the index: unchanged, and clean last time
+    assert validate(root=root, cwd=root, cache=True).ok
+    assert parsed == []
+    # a run over one file (the hook) checks that file, and knows the others by name only
     target = Path("environments/e0/env.yaml")
     assert validate([target], root=root, cwd=root, cache=True).ok
-    # all five came from the index: e0 passed every single-file check last time, unchanged since
-    assert parsed == []
+    assert parsed == ["environments/e0/env.yaml"]
 
-    # a changed manifest is parsed again, and cross-file rules see its new content
+    # a changed manifest is read again: it now claims e0's name, so it is parsed to confirm it
     (root / "environments/e3/env.yaml").write_text(OK.format(name="e0"))
+    for cache in (True, False):
+        parsed.clear()
+        report = validate([target], root=root, cwd=root, cache=cache)
+        assert sorted(parsed) == ["environments/e0/env.yaml", "environments/e3/env.yaml"]
+        assert [d.rule for d in report.diagnostics] == ["duplicate-name"]
+    # without the cache, a whole-repository run parses everything
     parsed.clear()
-    report = validate([target], root=root, cwd=root, cache=True)
-    assert sorted(parsed) == ["environments/e0/env.yaml", "environments/e3/env.yaml"]
-    assert [d.rule for d in report.diagnostics] == ["duplicate-name"]
-    # without the cache, everything is parsed
-    parsed.clear()
-    validate([target], root=root, cwd=root, cache=False)
+    validate(root=root, cwd=root, cache=False)
     assert len(parsed) == 5
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from functools import wraps
 from pathlib import Path
@@ -231,7 +231,7 @@ def valid_part(root: Path, names: tuple[str, ...]) -> tuple[ValidationReport, bo
     return report, not report.ok
 
 
-def _parents_valid(name: str, manifests: dict[str, Any]) -> bool:
+def _parents_valid(name: str, manifests: Mapping[str, Any]) -> bool:
     seen: set[str] = set()
     current: str | None = name
     while current is not None and current not in seen:

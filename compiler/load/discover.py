@@ -28,6 +28,12 @@ def discover(folder: Path) -> list[Path]:
     """Every manifest under `folder`, in a stable order; symbolic links are not followed and
     hidden folders are skipped. A folder named env.yaml is listed too (reading it says what is
     wrong)."""
+    return [Path(file) for file in manifest_paths(folder)]
+
+
+def manifest_paths(folder: Path) -> list[str]:
+    """discover() as strings: a repository of thousands of manifests is listed without making a
+    Path of each."""
     found = []
     pending = [str(folder)]
     while pending:
@@ -41,4 +47,4 @@ def discover(folder: Path) -> list[Path]:
                     found.append(entry.path)
                 elif not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
                     pending.append(entry.path)
-    return [Path(file) for file in sorted(found)]
+    return sorted(found)

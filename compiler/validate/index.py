@@ -1,5 +1,5 @@
-"""The validation index in `.envc/cache/`: parsed manifests keyed by their stat, so that the
-pre-commit hook does not parse an unchanged repository again."""
+"""Stat-keyed indexes in `.envc/cache/`: what validation learnt about a manifest, remembered until
+the file changes, so that the pre-commit hook does not read an unchanged repository again."""
 
 from __future__ import annotations
 
@@ -22,15 +22,15 @@ def _stamp(status: os.stat_result) -> list[int]:
 
 
 class ManifestIndex:
-    """Parsed data of manifests, keyed by their stat, for cross-file rules; and whether the
-    manifest passed every single-file check.
+    """Facts about manifests (a list per file, its shape the index's own), keyed by the path
+    inside the repository and valid while the file's stat is unchanged.
 
-    The pre-commit hook validates a few files, but unique names and `extends` need every
-    manifest of the repository; this index spares parsing the ones that did not change. A
-    manifest that passed its single-file checks and references no other file is not checked
-    again until it changes (cross-file rules always run)."""
+    Two are kept: `manifests.json`, each manifest's parsed data and whether it passed every
+    single-file check (a whole-repository run does not parse or check an unchanged manifest
+    again); and `names.json`, each manifest's environment name only (what `envc validate FILE`
+    needs of the thousands of manifests it was not asked about)."""
 
-    FORMAT_VERSION = 2
+    FORMAT_VERSION = 3
 
     def __init__(self, file: Path | None = None, fingerprint: str = "") -> None:
         self.file = file
@@ -40,6 +40,7 @@ class ManifestIndex:
 
     @classmethod
     def load(cls, file: Path, schema: Path) -> ManifestIndex:
+        """The index in `file`, empty unless written by this envc version for this schema."""
         digest = hashlib.sha256(schema.read_bytes()).hexdigest()[:16]
         index = cls(file, f"{__version__}|{digest}")
         stored = read_json(file)
@@ -52,20 +53,18 @@ class ManifestIndex:
             index.entries = stored["entries"]
         return index
 
-    def get(self, key: str, status: os.stat_result) -> tuple[Any, bool, bool] | None:
-        """(data, conforms to the schema, passed every single-file check) of an unchanged
-        manifest, else None."""
+    def get(self, key: str, status: os.stat_result) -> list[Any] | None:
+        """What was stored for an unchanged file, else None."""
         entry = self.entries.get(key)
-        if isinstance(entry, list) and len(entry) == 4 and entry[0] == _stamp(status):
-            return entry[1], bool(entry[2]), bool(entry[3])
+        if isinstance(entry, list) and len(entry) == 2 and entry[0] == _stamp(status):
+            facts = entry[1]
+            return facts if isinstance(facts, list) else None
         return None
 
-    def put(
-        self, key: str, status: os.stat_result, data: Any, schema_ok: bool, clean: bool
-    ) -> None:
+    def put(self, key: str, status: os.stat_result, facts: list[Any]) -> None:
         if self.file is None or time.time() - status.st_mtime < _RACY_SECONDS:
             return
-        entry = [_stamp(status), data, schema_ok, clean]
+        entry = [_stamp(status), facts]
         if self.entries.get(key) != entry:
             self.entries[key] = entry
             self.changed = True

@@ -8,20 +8,28 @@ cross-file rules (unique names, `extends`) still see the whole tree.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 from compiler._util.cache import CACHE_DIR
+from compiler._util.files import UnreadableFile, read_bounded
 from compiler._util.resources import manifest_schema_path
 from compiler.errors import Diagnostic
-from compiler.load.discover import ENVIRONMENTS_DIR, MANIFEST_FILENAME, discover, find_root
+from compiler.load.discover import (
+    ENVIRONMENTS_DIR,
+    MANIFEST_FILENAME,
+    discover,
+    find_root,
+    manifest_paths,
+)
 from compiler.load.yamlio import Document, read_yaml
 from compiler.manifest.sources import ValidManifest
 from compiler.validate.index import ManifestIndex
 from compiler.validate.packages import KnownGoodSpecs, SpecChecks
+from compiler.validate.roster import UNSURE, Roster, scan_name
 from compiler.validate.rules import ManifestFile, check_manifest, check_repository
 from compiler.validate.schema import check_schema, conforms
 from compiler.validate.values import check_strings
@@ -37,7 +45,7 @@ class ValidationReport:
     checked: tuple[str, ...]  # display paths of the manifests that were validated
     # Every valid manifest of the repository: name -> (data, folder relative to the root), for
     # the stages after validation (they need not read the files again).
-    manifests: dict[str, ValidManifest] = field(default_factory=dict)
+    manifests: Mapping[str, ValidManifest] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -74,7 +82,7 @@ class _Display:
         self.cwd = str(cwd)
         self.prefix = os.path.join(self.cwd, "")
 
-    def __call__(self, path: Path) -> str:
+    def __call__(self, path: Path | str) -> str:
         text = str(path)
         if text.startswith(self.prefix):
             relative = text[len(self.prefix) :]
@@ -143,30 +151,142 @@ def _references_files(data: Any) -> bool:
     )
 
 
-def _from_index(
-    files: list[Path],
-    target_set: set[Path],
-    index_key: _Display,
-    display: _Display,
-    index: ManifestIndex,
-) -> tuple[dict[Path, ManifestFile], dict[Path, os.stat_result]]:
-    """Manifests the index vouches for (unchanged since it saw them; for the ones validated this
-    run, also clean then); and the stat of every manifest, to index what gets parsed."""
-    remembered: dict[Path, ManifestFile] = {}
-    statuses: dict[Path, os.stat_result] = {}
-    for file in files:
-        try:
-            status = os.stat(file, follow_symlinks=False)
-        except OSError:
-            continue
-        statuses[file] = status
-        hit = index.get(index_key(file), status)
-        if hit is None:
-            continue
-        data, schema_ok, clean = hit
-        if file not in target_set or clean:
-            remembered[file] = ManifestFile(file, Document(display(file), data, ()), schema_ok)
-    return remembered, statuses
+def _status(file: str) -> os.stat_result | None:
+    try:
+        return os.stat(file, follow_symlinks=False)
+    except OSError:
+        return None
+
+
+class _Run:
+    """One validation: where the repository is, how paths are shown, and the caches it keeps."""
+
+    def __init__(self, root: Path, cwd: Path, cache: bool) -> None:
+        self.root = root
+        self.cache_dir = root / CACHE_DIR if cache else None
+        self.known = KnownGoodSpecs.load(root / CACHE_DIR / "specs.json") if cache else None
+        self.specs = SpecChecks(self.known or KnownGoodSpecs())
+        self.names = self._index("names.json")
+        self.display = _Display(cwd)
+        self.key = _Display(root)  # index entries are keyed by the path inside the repository
+        self.everything = manifest_paths(root / ENVIRONMENTS_DIR)
+
+    def _index(self, name: str) -> ManifestIndex:
+        if self.cache_dir is None:
+            return ManifestIndex()
+        return ManifestIndex.load(self.cache_dir / name, manifest_schema_path())
+
+    def check(self, jobs: list[tuple[str, bool]]) -> list[tuple[ManifestFile, list[Diagnostic]]]:
+        paths = [(Path(file), target) for file, target in jobs]
+        return _check_files(paths, self.display, self.root, self.specs)
+
+    def parse(self, file: str) -> ManifestFile:
+        """A manifest read for the cross-file rules only."""
+        return _check_file(Path(file), self.display, self.root, self.specs, False)[0]
+
+    def load(
+        self, files: list[str], target_set: set[str]
+    ) -> tuple[dict[str, ManifestFile], list[Diagnostic], set[str]]:
+        """Every manifest of `files`, from the data index when unchanged (targets: only if they
+        passed every single-file check then), else parsed, and checked if a target. Also the
+        targets the index vouched for, whose documents have no positions."""
+        index = self._index("manifests.json")  # only now: the hook does not need it
+        loaded: dict[str, ManifestFile] = {}
+        statuses: dict[str, os.stat_result] = {}
+        for file in files:
+            status = _status(file)
+            if status is None:
+                continue
+            statuses[file] = status
+            hit = index.get(self.key(file), status)
+            if hit is None or len(hit) != 3:
+                continue
+            data, schema_ok, clean = hit
+            if file not in target_set or clean:
+                doc = Document(self.display(file), data, ())
+                loaded[file] = ManifestFile(Path(file), doc, bool(schema_ok))
+        vouched = {file for file in target_set if file in loaded}
+        diagnostics: list[Diagnostic] = []
+        jobs = [(file, file in target_set) for file in files if file not in loaded]
+        for manifest, found in self.check(jobs):
+            file = str(manifest.file)
+            loaded[file] = manifest
+            diagnostics.extend(found)
+            if file in statuses and manifest.file.is_relative_to(self.root):
+                data = manifest.doc.data
+                clean = file in target_set and not found and not _references_files(data)
+                index.put(self.key(file), statuses[file], [data, manifest.schema_ok, clean])
+        index.keep_only({self.key(file) for file in self.everything})
+        index.save()
+        self.remember_names(loaded.values())
+        return loaded, diagnostics, vouched
+
+    def claims(self, files: list[str], loaded: dict[str, ManifestFile]) -> dict[str, Any]:
+        """The name each manifest not loaded yet claims, and whether that is certain: from the
+        names index while a file is unchanged, else from a line scan; a manifest the scan cannot
+        read for certain is parsed (into `loaded`)."""
+        index = self.names
+        claims: dict[str, Any] = {}
+        for file in files:
+            if file in loaded:
+                continue
+            status = _status(file)
+            hit = index.get(self.key(file), status) if status is not None else None
+            if hit is not None and len(hit) == 2:
+                claims[file] = (hit[0], bool(hit[1]))
+                continue
+            try:
+                claim = UNSURE if status is None else scan_name(read_bounded(file))
+            except UnreadableFile:
+                claim = UNSURE
+            if claim is UNSURE:
+                loaded[file] = self.parse(file)
+            else:
+                claims[file] = (claim, False)
+                if status is not None:
+                    index.put(self.key(file), status, [claim, False])
+        return claims
+
+    def remember_names(self, manifests: Iterable[ManifestFile]) -> None:
+        """Record the names full parses found, for the hooks that come next."""
+        for manifest in manifests:
+            status = _status(str(manifest.file))
+            if status is not None and manifest.file.is_relative_to(self.root):
+                self.names.put(self.key(manifest.file), status, [manifest.name, True])
+        self.names.keep_only({self.key(file) for file in self.everything})
+        self.names.save()
+
+    def valid(self, manifests: Iterable[ManifestFile]) -> dict[str, ValidManifest]:
+        return {
+            manifest.name: ValidManifest(manifest.doc.data, self.key(manifest.file.parent))
+            for manifest in manifests
+            if manifest.schema_ok and manifest.name is not None
+        }
+
+
+class _AllManifests(Mapping[str, ValidManifest]):
+    """The valid manifests of the whole repository, read when first asked for (`envc validate
+    FILE` usually needs only its cross-file rules, not every manifest's data)."""
+
+    def __init__(self, run: _Run, files: list[str], roster: Roster) -> None:
+        self._run, self._files, self._roster = run, files, roster
+        self._valid: dict[str, ValidManifest] | None = None
+
+    def _all(self) -> dict[str, ValidManifest]:
+        if self._valid is None:
+            rest = [file for file in self._files if file not in self._roster.loaded]
+            loaded = {**self._run.load(rest, set())[0], **self._roster.loaded}
+            self._valid = self._run.valid(loaded[file] for file in self._files if file in loaded)
+        return self._valid
+
+    def __getitem__(self, name: str) -> ValidManifest:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def validate(
@@ -178,63 +298,55 @@ def validate(
 ) -> ValidationReport:
     """Validate the named manifests (default: all of them) of the repository at `root`.
 
-    With `cache`, .envc/cache/ remembers package specs that parsed and the data of manifests, so
-    that a run over a few files does not re-parse the rest of a large repository."""
+    With `cache`, .envc/cache/ remembers package specs that parsed, the data of manifests and
+    their names, so that a run over a few files does not re-parse the rest of a large
+    repository."""
     cwd = (cwd or Path.cwd()).resolve()
-    root = find_root(cwd) if root is None else root.resolve()
-    cache_dir = root / CACHE_DIR
-    known = KnownGoodSpecs.load(cache_dir / "specs.json") if cache else KnownGoodSpecs()
-    specs = SpecChecks(known)
-    index = (
-        ManifestIndex.load(cache_dir / "manifests.json", manifest_schema_path())
-        if cache
-        else ManifestIndex()
-    )
-    display = _Display(cwd)
-    everything = discover(root / ENVIRONMENTS_DIR)
+    run = _Run(find_root(cwd) if root is None else root.resolve(), cwd, cache)
     requested = list(paths)
-    targets = _targets(root, [Path(cwd, p) for p in requested]) if requested else everything
-    target_set = set(targets)
-    files = sorted(target_set | set(everything), key=str)
-    index_key = _Display(root)  # index entries are keyed by the path inside the repository
-    loaded, statuses = _from_index(files, target_set, index_key, display, index)
-    vouched = {display(file): file for file in target_set if file in loaded}
-    jobs = [(file, file in target_set) for file in files if file not in loaded]
-    diagnostics: list[Diagnostic] = []
-    for manifest, found in _check_files(jobs, display, root, specs):
-        loaded[manifest.file] = manifest
-        diagnostics.extend(found)
-        if manifest.file in statuses and manifest.file.is_relative_to(root):
-            data = manifest.doc.data
-            index.put(
-                index_key(manifest.file),
-                statuses[manifest.file],
-                data,
-                manifest.schema_ok,
-                clean=manifest.file in target_set and not found and not _references_files(data),
-            )
-    across = check_repository([loaded[file] for file in targets], [loaded[f] for f in files], root)
-    # A target the index vouched for has no positions: when a cross-file rule reports on it
-    # (its parent changed, say), read it again so the report points at the line.
-    unplaced = {d.path for d in across} & set(vouched)
-    if unplaced:
-        again = [(vouched[path], True) for path in sorted(unplaced)]
-        for manifest, found in _check_files(again, display, root, specs):
-            loaded[manifest.file] = manifest
-            diagnostics.extend(found)
-        across = check_repository(
-            [loaded[file] for file in targets], [loaded[f] for f in files], root
-        )
-    diagnostics.extend(across)
+    if requested:
+        found, checked, manifests = _validate_named(run, [Path(cwd, p) for p in requested])
+    else:
+        found, checked, manifests = _validate_all(run)
+    if run.known is not None:
+        run.known.save()
+    return ValidationReport(tuple(sorted(set(found))), checked, manifests)
+
+
+def _validate_all(run: _Run) -> tuple[list[Diagnostic], tuple[str, ...], dict[str, Any]]:
+    """Every manifest gets every check."""
+    files = run.everything
+    target_set = set(files)
+    loaded, diagnostics, vouched = run.load(files, target_set)
     manifests = [loaded[file] for file in files]
-    index.keep_only({index_key(file) for file in everything})
-    index.save()
-    known.save()
-    valid = {
-        manifest.name: ValidManifest(manifest.doc.data, index_key(manifest.file.parent))
-        for manifest in manifests
-        if manifest.schema_ok and manifest.name is not None
-    }
-    return ValidationReport(
-        tuple(sorted(set(diagnostics))), tuple(display(file) for file in targets), valid
-    )
+    across = check_repository(manifests, Roster.of(manifests), run.root)
+    # A manifest the index vouched for has no positions: when a cross-file rule reports on it
+    # (its parent changed, say), read it again so the report points at the line.
+    shown = {run.display(file): file for file in vouched}
+    unplaced = sorted(shown[d.path] for d in across if d.path in shown)
+    if unplaced:
+        for manifest, found in run.check([(file, True) for file in dict.fromkeys(unplaced)]):
+            loaded[str(manifest.file)] = manifest
+            diagnostics.extend(found)
+        manifests = [loaded[file] for file in files]
+        across = check_repository(manifests, Roster.of(manifests), run.root)
+    diagnostics.extend(across)
+    return diagnostics, tuple(run.display(file) for file in files), run.valid(manifests)
+
+
+def _validate_named(
+    run: _Run, paths: list[Path]
+) -> tuple[list[Diagnostic], tuple[str, ...], Mapping[str, ValidManifest]]:
+    """The named manifests get every check; the others are known by name (see roster.py)."""
+    targets = [str(file) for file in _targets(run.root, paths)]
+    files = sorted(set(targets) | set(run.everything))
+    loaded: dict[str, ManifestFile] = {}
+    diagnostics: list[Diagnostic] = []
+    for manifest, found in run.check([(file, True) for file in targets]):
+        loaded[str(manifest.file)] = manifest
+        diagnostics.extend(found)
+    roster = Roster(files, loaded, run.claims(files, loaded), run.parse)
+    diagnostics.extend(check_repository([loaded[file] for file in targets], roster, run.root))
+    run.remember_names(roster.loaded.values())
+    checked = tuple(run.display(file) for file in targets)
+    return diagnostics, checked, _AllManifests(run, files, roster)

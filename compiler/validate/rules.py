@@ -8,7 +8,6 @@ Every rule returns Diagnostics; none raises for bad input.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -27,6 +26,7 @@ from compiler.validate.references import (
     check_requirements_file,
     resolve_reference,
 )
+from compiler.validate.roster import ByName, Roster
 from compiler.validate.values import (
     TEMPLATE_PLACEHOLDER,
     check_values,
@@ -247,11 +247,15 @@ def name_clashes(owners: Iterable[tuple[str, str]]) -> dict[str, str]:
     for path, name in owners:
         paths.setdefault(name, []).append(path)
     return {
-        path: f"name {name!r} is also used by {_listed([p for p in used if p != path])}"
+        path: clash_message(name, [p for p in used if p != path])
         for name, used in paths.items()
         if len(used) > 1
         for path in used
     }
+
+
+def clash_message(name: str | None, others: list[str]) -> str:
+    return f"name {name!r} is also used by {_listed(others)}"
 
 
 MAX_LISTED = 5  # a message names a few, and counts the rest: never the whole repository
@@ -264,26 +268,21 @@ def _listed(items: list[str]) -> str:
 
 
 def check_repository(
-    targets: list[ManifestFile], everyone: list[ManifestFile], root: Path | None = None
+    targets: list[ManifestFile], roster: Roster, root: Path | None = None
 ) -> list[Diagnostic]:
-    """Cross-file rules for `targets`, seeing every manifest of the repository at `root`
-    (variants, and what the base-image catalog serves, are checked when it is given)."""
-    by_name: dict[str, list[ManifestFile]] = {}
-    for manifest in everyone:
-        if manifest.name is not None:
-            by_name.setdefault(manifest.name, []).append(manifest)
-    unique = {name: owners[0] for name, owners in by_name.items()}
-    clashes = name_clashes((str(m.doc.path), m.name) for m in everyone if m.name is not None)
+    """Cross-file rules for `targets`, seeing every manifest of the repository at `root` through
+    `roster` (variants, and what the base-image catalog serves, are checked when it is given)."""
+    unique = ByName(roster)
     effective = _Effective()
-    # A manifest that failed to load still answers to its folder's name, so a broken parent does
-    # not also produce "unknown parent" noise in every child.
-    folders = {m.file.parent.name for m in everyone if m.name is None}
     found: list[Diagnostic] = []
     for manifest in targets:
         doc = manifest.doc
-        if str(doc.path) in clashes:
-            found.append(doc.diagnostic(("name",), clashes[str(doc.path)], DUPLICATE_NAME))
-        found.extend(_check_parent(manifest, unique, folders))
+        namesakes = roster.owners(manifest.name) if manifest.name is not None else []
+        if len(namesakes) > 1:
+            others = [roster.manifest(file).doc.path for file in namesakes]
+            message = clash_message(manifest.name, [p for p in others if p != doc.path])
+            found.append(doc.diagnostic(("name",), message, DUPLICATE_NAME))
+        found.extend(_check_parent(manifest, unique, roster))
         if manifest.schema_ok:
             found.extend(check_conflicts(manifest, unique, effective))
     if root is not None:
@@ -341,7 +340,7 @@ def _check_variants(
 
 
 def _check_parent(
-    manifest: ManifestFile, unique: Mapping[str, ManifestFile], folders: set[str]
+    manifest: ManifestFile, unique: Mapping[str, ManifestFile], roster: Roster
 ) -> list[Diagnostic]:
     doc, name, parent = manifest.doc, manifest.name, manifest.parent
     if parent is None:
@@ -350,9 +349,11 @@ def _check_parent(
         return [
             doc.diagnostic(("extends",), "an environment cannot extend itself", "extends-cycle")
         ]
-    if parent not in unique and parent not in folders:
-        close = difflib.get_close_matches(parent, sorted(unique), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+    # A manifest that failed to load still answers to its folder's name, so a broken parent does
+    # not also produce "unknown parent" noise in every child.
+    if parent not in unique and not roster.has_nameless(parent):
+        close = roster.closest(parent)
+        hint = f" (did you mean {close!r}?)" if close else ""
         return [
             doc.diagnostic(
                 ("extends",), f"no environment is named {parent!r}{hint}", "unknown-parent"

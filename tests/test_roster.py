@@ -1,0 +1,209 @@
+"""The roster: `envc validate FILE` knows the other manifests by a line scan of their names, and
+reports exactly what a whole-repository run reports on that file."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from pathlib import Path
+
+import pytest
+
+from compiler.load.discover import discover
+from compiler.load.yamlio import read_yaml
+from compiler.validate.repository import validate
+from compiler.validate.roster import UNSURE, scan_name
+from tests.conftest import RepoFactory
+
+PROJECT = Path(__file__).resolve().parent.parent
+OK = "schema_version: 1\nname: {name}\n"
+
+# Texts a scan could misread: the name hidden, doubled, spelled differently or spread out.
+TRICKY = [
+    "name: a\n",
+    "name: a # the name\n  # more\nconda: [x]\n",
+    "name: a\n  b\n",
+    "name: a\n\n  b\n",
+    "name: a\n  # note\n  b\n",
+    '"name": a\n',
+    "'name': a\n",
+    "name : a\n",
+    "? name\n: a\n",
+    "  name: a\n  conda: [x]\n",
+    "# c\n  name: a\n",
+    "---\nname: a\n",
+    "--- \nname: a\n...\n",
+    "%YAML 1.2\n---\nname: a\n",
+    "{name: a}\n",
+    "{\nname: a}\n",
+    "name: a\nname: b\n",
+    "name: 'a'\n",
+    'name: "a"\n',
+    "name: true\n",
+    "name: 1.0\n",
+    "name: 12\n",
+    "name: null\n",
+    "name: ~\n",
+    "name: no\n",
+    "name: a#b\n",
+    "name: a b\n",
+    "name: &x a\n",
+    "name: !!str a\n",
+    "name: |\n  a\n",
+    "name: >-\n  a\n",
+    "name:\n  a\n",
+    "name:\n",
+    'description: "multi\nname: b"\n',
+    "description: 'multi\nname: b'\n",
+    'description: "multi\nname: b"\nname: a\n',
+    'description: "multi\nname: b\nx: y"\nname: a\n',
+    "description: [x,\nname: b]\n",
+    "description: |\n  name: b\nname: a\n",
+    "tags:\n  name: b\n",
+    "name: a\r\nconda: [x]\r\n",
+    "name: a\rconda: [x]\n",
+    "\ufeffname: a\n",
+    "name: a\u2028conda: [x]\n",
+    "name:\ta\n",
+    "\tname: a\n",
+    "<<: {name: b}\nname: a\n",
+    "<<: {name: b}\n",
+    "- name: a\n",
+    "name: a\n- b\n",
+    "# only a comment\n",
+    "",
+    "name: é\n",
+    "name: a\x85conda: [x]\n",
+    "description: x\nname: a\nconda:\n- numpy\n",
+]
+
+
+def _loaded_name(tmp_path: Path, text: str | bytes) -> tuple[bool, object]:
+    file = tmp_path / "env.yaml"
+    file.write_bytes(text.encode() if isinstance(text, str) else text)
+    doc = read_yaml(file, "env.yaml")
+    name = doc.data.get("name") if isinstance(doc.data, dict) else None
+    return doc.ok, name if isinstance(name, str) else None
+
+
+def _agrees(tmp_path: Path, text: str | bytes) -> None:
+    raw = text.encode() if isinstance(text, str) else text
+    claim = scan_name(raw)
+    loads, name = _loaded_name(tmp_path, raw)
+    if claim is not UNSURE and loads:
+        assert claim == name, text
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_a_name_the_scan_reads_is_the_one_a_full_parse_reads(tmp_path: Path, text: str) -> None:
+    _agrees(tmp_path, text)
+
+
+def test_the_scan_reads_the_real_manifests_without_parsing(tmp_path: Path) -> None:
+    found = [*discover(PROJECT / "environments"), *discover(PROJECT / "tests" / "cases")]
+    files = [file for file in found if file.is_file() and not file.is_symlink()]
+    sure = 0
+    for file in files:
+        raw = file.read_bytes()
+        _agrees(tmp_path, raw)
+        sure += scan_name(raw) is not UNSURE
+    assert sure >= len(files) * 0.8  # the plain form is the usual one
+
+
+def test_the_scan_agrees_with_a_full_parse_on_spliced_manifests(tmp_path: Path) -> None:
+    """Lines of real manifests and tricky texts spliced and re-indented at random."""
+    sources = [f.read_text() for f in discover(PROJECT / "environments")] + TRICKY
+    lines = [line for text in sources for line in text.splitlines()]
+    rng = random.Random(19)
+    for _ in range(1500):
+        picked = rng.sample(lines, rng.randint(1, 8))
+        if rng.random() < 0.5:
+            picked.insert(rng.randint(0, len(picked)), f"name: {rng.choice(['a', 'b', 'x1'])}")
+        shifted = [(" " * rng.choice([0, 0, 0, 2])) + line for line in picked]
+        _agrees(tmp_path, "\n".join(shifted) + rng.choice(["\n", "", "\r\n"]))
+
+
+def _named_equals_whole(root: Path) -> None:
+    """What `envc validate FILE` reports for each file, with and without the cache, is what a
+    whole-repository run reports at that file."""
+    whole = validate(root=root, cwd=root)
+    for target in whole.checked:
+        expected = [d for d in whole.diagnostics if d.path == target]
+        for cache in (False, True, True):
+            report = validate([Path(target)], root=root, cwd=root, cache=cache)
+            assert list(report.diagnostics) == expected, (target, cache)
+
+
+def test_a_broken_manifest_claiming_a_name_is_no_namesake(make_repo: RepoFactory) -> None:
+    root = make_repo(
+        {
+            "environments/app/env.yaml": OK.format(name="app") + "extends: base\n",
+            # loads as nothing (a tab in the indentation), but its line says "name: app"
+            "environments/copy/env.yaml": OK.format(name="app") + "conda:\n\t- x\n",
+            # a multi-line string whose second line looks like a name
+            "environments/text/env.yaml": 'schema_version: 1\ndescription: "two\nname: app"\n',
+            "environments/base/env.yaml": OK.format(name="base"),
+            "environments/real-twin/env.yaml": OK.format(name="base"),
+        }
+    )
+    _named_equals_whole(root)
+    report = validate([Path("environments/app/env.yaml")], root=root, cwd=root)
+    assert [d.rule for d in report.diagnostics] == []
+
+
+def test_unknown_parents_and_suggestions_match_a_full_parse(make_repo: RepoFactory) -> None:
+    root = make_repo(
+        {
+            # the suggestion skips a name whose manifest does not load
+            "environments/a/env.yaml": OK.format(name="a") + "extends: base-pyhton\n",
+            "environments/broken/env.yaml": OK.format(name="base-pythn") + "conda: [\n",
+            "environments/fine/env.yaml": OK.format(name="base-python-x"),
+            # a parent whose manifest is broken answers to its folder's name: no "unknown parent"
+            "environments/b/env.yaml": OK.format(name="b") + "extends: gone\n",
+            "environments/gone/env.yaml": OK.format(name="other") + "conda: [\n",
+            "environments/c/env.yaml": OK.format(name="c") + "extends: c2\n",
+            "environments/c2/env.yaml": OK.format(name="c"),
+        }
+    )
+    _named_equals_whole(root)
+    report = validate([Path("environments/a/env.yaml")], root=root, cwd=root)
+    [unknown] = report.diagnostics
+    assert "did you mean 'base-python-x'" in unknown.message
+
+
+def test_parents_variants_and_conflicts_across_files_match_a_full_parse(
+    make_repo: RepoFactory,
+) -> None:
+    root = make_repo(
+        {
+            "environments/base/env.yaml": OK.format(name="base") + "docker:\n  enabled: false\n",
+            "environments/child/env.yaml": OK.format(name="child")
+            + "extends: base\ndocker:\n  base_image: example.com/x:1\n",
+            "environments/loop-a/env.yaml": OK.format(name="loop-a") + "extends: loop-b\n",
+            "environments/loop-b/env.yaml": OK.format(name="loop-b") + "extends: loop-a\n",
+            "environments/gpu/env.yaml": OK.format(name="gpu")
+            + "python: '3.12'\nconda: [numpy]\nvariants:\n  python: ['3.11', '3.12']\n",
+        }
+    )
+    _named_equals_whole(root)
+
+
+def test_many_random_repositories_report_the_same_per_file(make_repo: RepoFactory) -> None:
+    rng = random.Random(7)
+    names = ["a", "b", "c", "d"]
+    texts = [
+        OK.format(name="{n}"),
+        OK.format(name="{n}") + "extends: {p}\n",
+        OK.format(name="{n}") + "conda: [\n",
+        'schema_version: 1\ndescription: "x\nname: {n}"\n',
+        "schema_version: 1\n",
+    ]
+    for trial in range(6):
+        files = {}
+        for index, (template, name, parent) in enumerate(
+            itertools.islice(
+                ((rng.choice(texts), rng.choice(names), rng.choice(names)) for _ in range(9)), 9
+            )
+        ):
+            files[f"environments/{trial}-{index}/env.yaml"] = template.format(n=name, p=parent)
+        _named_equals_whole(make_repo(files))
