@@ -275,6 +275,42 @@ def test_rendering_is_incremental_and_check_shows_a_diff(locked_repo: Path) -> N
     assert "--no-cache-dir" not in dockerfile_path.read_text()  # --check wrote nothing
 
 
+def test_an_interrupted_render_leaves_build_as_it_was(
+    locked_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendering streams (each environment written, then forgotten), but what it writes is
+    swapped in only when every environment has rendered: an interruption half-way, or a set-up
+    error, leaves build/ as the last complete render left it, with no staging folders."""
+    import compiler.render.context as stage
+
+    render_all(locked_repo)
+    before = {p: p.read_bytes() for p in (locked_repo / "build").rglob("*") if p.is_file()}
+    dockerfile_path = locked_repo / "build/ml/Dockerfile"
+    dockerfile_path.write_text("edited\n")  # so that ml is written again
+    real = stage.repository_renderer
+    seen: list[str] = []
+
+    def interrupted(root: Path, verified: object = None) -> object:
+        render_one = real(root, verified)  # type: ignore[arg-type]
+
+        def one(manifest: object, folder: Path) -> object:
+            seen.append(manifest.name)  # type: ignore[attr-defined]
+            if manifest.name == "slim":  # type: ignore[attr-defined]
+                raise KeyboardInterrupt
+            return render_one(manifest, folder)  # type: ignore[arg-type]
+
+        return one
+
+    monkeypatch.setattr(stage, "repository_renderer", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        render_all(locked_repo)
+    assert "ml" in seen  # ml was rendered (and staged) before the interruption
+    assert dockerfile_path.read_text() == "edited\n"
+    after = {p: p.read_bytes() for p in (locked_repo / "build").rglob("*") if p.is_file()}
+    assert after == {**before, dockerfile_path: b"edited\n"}
+    assert not [p for p in (locked_repo / "build").iterdir() if p.name.startswith(".")]
+
+
 def test_a_stale_lock_is_refused(locked_repo: Path) -> None:
     manifest = locked_repo / "environments/ml/env.yaml"
     manifest.write_text(manifest.read_text().replace("[numpy, pip]", "[numpy, pip, pandas]"))

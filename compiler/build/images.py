@@ -210,10 +210,10 @@ def build_repository(
         raise UsageError(f"no environment named {', '.join(unknown)}")
     contexts, failed = {}, []
     for outcome in render_repository(root, manifests, names, out=out):
-        if outcome.rendered is None:
+        if outcome.address is None:
             failed.append(BuildOutcome(outcome.name, "", "failed", log=outcome.error))
-        elif outcome.rendered.base_image is not None:
-            tag = image_tag(image_prefix, outcome.name, outcome.rendered.address.digest)
+        elif outcome.base_image is not None:
+            tag = image_tag(image_prefix, outcome.name, outcome.address)
             contexts[outcome.name] = build_context(manifests, outcome.name, out, tag)
         else:
             where = shown_path(out / outcome.name, root)

@@ -168,7 +168,7 @@ def run_ci(
         except EnvcError as exc:
             rendered.status, rendered.details = "failed", str(exc).splitlines()
         else:
-            failed = [outcome for outcome in renders if outcome.rendered is None]
+            failed = [outcome for outcome in renders if outcome.address is None]
             if failed:
                 rendered.status, rendered.summary = "failed", f"{len(failed)} failed"
                 rendered.details = [f"{o.name}: {o.error}" for o in failed]
@@ -183,9 +183,9 @@ def run_ci(
                         f"yet ({', '.join(unregistered[:5])}{more})"
                     )
                 buildable = [
-                    Buildable(o.name, o.rendered.address.digest, o.rendered.base_image is not None)
+                    Buildable(o.name, o.address, o.base_image is not None)
                     for o in renders
-                    if o.rendered is not None
+                    if o.address is not None
                 ]
 
     if main:

@@ -44,7 +44,7 @@ def command(
             {
                 "name": o.name,
                 "status": o.status,
-                "address": o.rendered.address.digest if o.rendered else None,
+                "address": o.address,
                 "error": o.error or None,
                 "diff": o.diff or None,
             }

@@ -25,8 +25,9 @@ import os
 import posixpath
 import shlex
 import shutil
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,9 +264,9 @@ def _content(data: bytes) -> FileContent:
         return data
 
 
-def _write_folder(target: Path, files: Mapping[str, FileContent]) -> None:
-    """Replace `target` with exactly `files`, via a sibling folder and renames."""
-    staging = target.with_name(f".{target.name}.{os.getpid()}.new")
+def _stage_folder(target: Path, files: Mapping[str, FileContent]) -> None:
+    """Write `files` into a sibling folder of `target`, to be swapped in by _swap_in."""
+    staging = _staging(target)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     for name, content in files.items():
@@ -274,6 +275,15 @@ def _write_folder(target: Path, files: Mapping[str, FileContent]) -> None:
         path.write_bytes(as_bytes(content))
         if name.endswith(".sh"):
             path.chmod(0o755)
+
+
+def _staging(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{os.getpid()}.new")
+
+
+def _swap_in(target: Path) -> None:
+    """Replace `target` with its staged folder, by renames."""
+    staging = _staging(target)
     old = target.with_name(f".{target.name}.{os.getpid()}.old")
     # Another run may put its own folder in place between the two renames: move it aside
     # too and try again (both hold what the same inputs render).
@@ -333,7 +343,8 @@ class RenderOutcome:
     status: Literal["rendered", "unchanged", "differs", "failed"]
     diff: str = ""  # with "differs"
     error: str = ""  # with "failed"
-    rendered: RenderedEnvironment | None = None  # unless "failed"
+    address: str | None = None  # the content address, unless "failed"
+    base_image: str | None = None  # the image's base; None without docker
 
 
 def render_repository(
@@ -344,7 +355,12 @@ def render_repository(
     out: Path | None = None,
     check: bool = False,
 ) -> list[RenderOutcome]:
-    """Render (or with `check`, compare) the named environments, default all."""
+    """Render (or with `check`, compare) the named environments, default all.
+
+    Streamed: each environment is rendered, compared with what is on disk, handed to a writer
+    thread and forgotten, so memory does not grow with the repository. Writers fill a staging
+    folder beside each target; the staged folders are swapped in once every environment has
+    rendered, so a set-up error (a template, the catalog) still leaves build/ untouched."""
     unknown = sorted(set(names) - set(manifests))
     if unknown:
         raise EnvcError(f"no environment named {', '.join(unknown)}")
@@ -354,27 +370,44 @@ def render_repository(
     verified = VerifiedLocks.of_user()
     render_one = repository_renderer(root, verified)
     outcomes = []
-    pending: list[tuple[Path, dict[str, FileContent]]] = []
-    for name in sorted(names or manifests):
-        try:
-            rendered = render_one(resolve(name, manifests), root / manifests[name][1])
-        except UsageError:
-            raise  # the set-up is wrong (a template, the catalog): nothing renders
-        except EnvcError as exc:
-            outcomes.append(RenderOutcome(name, "failed", error=str(exc)))
-            continue
-        target = out / name
-        current = _on_disk(target)
-        if current == rendered.files:
-            outcomes.append(RenderOutcome(name, "unchanged", rendered=rendered))
-        elif check:
-            diff = _diff(target, current, rendered.files)
-            outcomes.append(RenderOutcome(name, "differs", diff, rendered=rendered))
-        else:
-            pending.append((target, rendered.files))
-            outcomes.append(RenderOutcome(name, "rendered", rendered=rendered))
-    # Creating files dominates on real file systems, and it releases the GIL: write in threads.
+    staged: list[Path] = []
+    # Creating files dominates on real file systems, and it releases the GIL: write in threads,
+    # a bounded number of environments ahead.
     with ThreadPoolExecutor(WRITERS) as pool:
-        list(pool.map(lambda job: _write_folder(*job), pending))
+        writing: deque[Future[None]] = deque()
+        try:
+            for name in sorted(names or manifests):
+                try:
+                    rendered = render_one(resolve(name, manifests), root / manifests[name][1])
+                except UsageError:
+                    raise  # the set-up is wrong (a template, the catalog): nothing renders
+                except EnvcError as exc:
+                    outcomes.append(RenderOutcome(name, "failed", error=str(exc)))
+                    continue
+                target = out / name
+                current = _on_disk(target)
+                status: Literal["rendered", "unchanged", "differs"] = "rendered"
+                diff = ""
+                if current == rendered.files:
+                    status = "unchanged"
+                elif check:
+                    status, diff = "differs", _diff(target, current, rendered.files)
+                else:
+                    writing.append(pool.submit(_stage_folder, target, rendered.files))
+                    staged.append(target)
+                    if len(writing) > 2 * WRITERS:
+                        writing.popleft().result()
+                digest, base_image = rendered.address.digest, rendered.base_image
+                outcomes.append(RenderOutcome(name, status, diff, "", digest, base_image))
+            for job in writing:
+                job.result()
+        except BaseException:
+            for job in writing:
+                job.cancel()
+            pool.shutdown(wait=True)
+            for target in staged:
+                shutil.rmtree(_staging(target), ignore_errors=True)
+            raise
+        list(pool.map(_swap_in, staged))
     verified.save()
     return outcomes
