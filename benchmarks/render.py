@@ -10,7 +10,11 @@ against tests/data/channels), then times, in the same run:
 
     .venv/bin/python benchmarks/render.py [--environments 5000]
 
-Target (issue #4): within 3x of the floor, including hashing and writing.
+and how much memory envc's process takes at its peak (it must not grow with the repository), and
+`envc render` again with nothing changed, against reading every file of build/.
+
+Targets (issue #19): within 2x of the render + write floor; unchanged within 2x of reading
+build/; peak memory flat, at most 150 MB at 50,000 environments.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import compile_envc, median_seconds
+from timing import compile_envc, median_seconds, peak_megabytes
 
 PROJECT = Path(__file__).resolve().parent.parent
 CHANNEL = (PROJECT / "tests" / "data" / "channels" / "conda-forge").as_uri()
@@ -59,10 +63,18 @@ for index in range({count}):
 """
 
 
+READ_BUILD = """
+import os
+for folder, _, files in os.walk("build"):
+    for name in files:
+        with open(os.path.join(folder, name), "rb") as handle:
+            handle.read()
+"""
+RENDER_ENV = {**os.environ, "ENVC_MIRRORS": f"conda-forge={CHANNEL}"}
+
+
 def timed(command: list[str], cwd: Path, repeat: int) -> float:
-    return median_seconds(
-        command, cwd, repeat, env={**os.environ, "ENVC_MIRRORS": f"conda-forge={CHANNEL}"}
-    )
+    return median_seconds(command, cwd, repeat, env=RENDER_ENV)
 
 
 def main() -> None:
@@ -85,23 +97,33 @@ def main() -> None:
         floor_code = FLOOR.format(templates=PROJECT / "templates", count=args.environments)
         bare = timed([sys.executable, "-c", floor_code, "bare"], work, args.repeat)
         written = timed([sys.executable, "-c", floor_code, "write"], work, args.repeat)
-        envc = []
+        envc, peaks = [], []
         for _ in range(args.repeat):
             shutil.rmtree(work / "build", ignore_errors=True)
-            envc.append(timed([ENVC, "render"], work, 1))
+            seconds, peak = peak_megabytes([ENVC, "render"], work, RENDER_ENV)
+            envc.append(seconds)
+            peaks.append(peak)
         unchanged = timed([ENVC, "render"], work, args.repeat)
+        read_build = timed([sys.executable, "-c", READ_BUILD], work, args.repeat)
+        _, floor_peak = peak_megabytes([sys.executable, "-c", floor_code, "write"], work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     rows = [
         (f"floor: bare Jinja render x{args.environments}", bare),
         (f"floor: Jinja render + write x{args.environments}", written),
         (f"envc render, {args.environments} environments", statistics.median(envc)),
+        ("floor: read every file of build/", read_build),
         (f"envc render, nothing changed ({args.environments})", unchanged),
     ]
     for label, seconds in rows:
         print(f"  {label:<46} {seconds * 1000:9.1f} ms")
-    print(f"\n  envc render / bare Jinja floor:       {rows[2][1] / bare:.1f}x  (target <= 3x)")
-    print(f"  envc render / render + write floor:   {rows[2][1] / written:.1f}x")
+    print(f"\n  envc render / bare Jinja floor:       {rows[2][1] / bare:.1f}x")
+    print(f"  envc render / render + write floor:   {rows[2][1] / written:.1f}x  (target <= 2x)")
+    print(f"  unchanged / reading build/:           {unchanged / read_build:.1f}x  (target <= 2x)")
+    print(
+        f"  peak memory: envc render {max(peaks):.0f} MB, floor {floor_peak:.0f} MB "
+        "(target: flat, <= 150 MB at 50,000)"
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -47,6 +48,27 @@ def median_seconds(
         if attempt >= int(warmup):
             times.append(seconds)
     return statistics.median(times)
+
+
+def peak_megabytes(
+    command: list[str], cwd: Path, env: Mapping[str, str] | None = None
+) -> tuple[float, float]:
+    """(seconds, peak resident memory in MB) of one run; the peak is that of the largest single
+    process of the command's tree (the kernel's wait4 accounting)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{command[:3]} exited {process.returncode}")
+    return seconds, usage.ru_maxrss / 1024
 
 
 def compile_envc(project: Path) -> None:

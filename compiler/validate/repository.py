@@ -92,10 +92,21 @@ class _Display:
 
 
 def _check_file(
-    file: Path, display: _Display, root: Path, specs: SpecChecks, target: bool
+    file: Path, display: _Display, root: Path, specs: SpecChecks, target: bool, light: bool = False
 ) -> tuple[ManifestFile, list[Diagnostic]]:
     """Every single-file check of a manifest; a non-target is only parsed and schema-tested, so
-    that cross-file rules can use it."""
+    that cross-file rules can use it. `light`: keep the data, drop the positions (a worker
+    process sends back less; a cross-file finding reads the file again to place itself)."""
+    manifest, found = _checked(file, display, root, specs, target)
+    if light and manifest.doc.positions:
+        doc = manifest.doc
+        manifest = ManifestFile(file, Document(doc.path, doc.data, ()), manifest.schema_ok)
+    return manifest, found
+
+
+def _checked(
+    file: Path, display: _Display, root: Path, specs: SpecChecks, target: bool
+) -> tuple[ManifestFile, list[Diagnostic]]:
     doc = read_yaml(file, display(file))
     found = list(doc.diagnostics)
     if doc.ok and doc.data is None:
@@ -114,12 +125,16 @@ def _check_file(
 
 
 def _check_files(
-    jobs: list[tuple[Path, bool]], display: _Display, root: Path, specs: SpecChecks
+    jobs: list[tuple[Path, bool]],
+    display: _Display,
+    root: Path,
+    specs: SpecChecks,
+    light: bool = False,
 ) -> list[tuple[ManifestFile, list[Diagnostic]]]:
     """_check_file over many files; large repositories are spread over the CPU cores."""
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
     if len(jobs) < PARALLEL_THRESHOLD or workers < 2:
-        return [_check_file(file, display, root, specs, target) for file, target in jobs]
+        return [_check_file(file, display, root, specs, target, light) for file, target in jobs]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -136,6 +151,7 @@ def _check_files(
                 repeat(root),
                 repeat(specs),
                 targets,
+                repeat(light),
                 chunksize=max(1, len(jobs) // (workers * 4)),
             )
         )
@@ -176,9 +192,11 @@ class _Run:
             return ManifestIndex()
         return ManifestIndex.load(self.cache_dir / name, manifest_schema_path())
 
-    def check(self, jobs: list[tuple[str, bool]]) -> list[tuple[ManifestFile, list[Diagnostic]]]:
+    def check(
+        self, jobs: list[tuple[str, bool]], light: bool = False
+    ) -> list[tuple[ManifestFile, list[Diagnostic]]]:
         paths = [(Path(file), target) for file, target in jobs]
-        return _check_files(paths, self.display, self.root, self.specs)
+        return _check_files(paths, self.display, self.root, self.specs, light)
 
     def parse(self, file: str) -> ManifestFile:
         """A manifest read for the cross-file rules only."""
@@ -189,7 +207,8 @@ class _Run:
     ) -> tuple[dict[str, ManifestFile], list[Diagnostic], set[str]]:
         """Every manifest of `files`, from the data index when unchanged (targets: only if they
         passed every single-file check then), else parsed, and checked if a target. Also the
-        targets the index vouched for, whose documents have no positions."""
+        targets whose documents have no positions (vouched for by the index, or checked by a
+        worker process)."""
         index = self._index("manifests.json")  # only now: the hook does not need it
         loaded: dict[str, ManifestFile] = {}
         statuses: dict[str, os.stat_result] = {}
@@ -205,10 +224,9 @@ class _Run:
             if file not in target_set or clean:
                 doc = Document(self.display(file), data, ())
                 loaded[file] = ManifestFile(Path(file), doc, bool(schema_ok))
-        vouched = {file for file in target_set if file in loaded}
         diagnostics: list[Diagnostic] = []
         jobs = [(file, file in target_set) for file in files if file not in loaded]
-        for manifest, found in self.check(jobs):
+        for manifest, found in self.check(jobs, light=True):
             file = str(manifest.file)
             loaded[file] = manifest
             diagnostics.extend(found)
@@ -219,7 +237,8 @@ class _Run:
         index.keep_only({self.key(file) for file in self.everything})
         index.save()
         self.remember_names(loaded.values())
-        return loaded, diagnostics, vouched
+        unplaced = {file for file in target_set if not loaded[file].doc.positions}
+        return loaded, diagnostics, unplaced
 
     def claims(self, files: list[str], loaded: dict[str, ManifestFile]) -> dict[str, Any]:
         """The name each manifest not loaded yet claims, and whether that is certain: from the
@@ -317,12 +336,12 @@ def _validate_all(run: _Run) -> tuple[list[Diagnostic], tuple[str, ...], dict[st
     """Every manifest gets every check."""
     files = run.everything
     target_set = set(files)
-    loaded, diagnostics, vouched = run.load(files, target_set)
+    loaded, diagnostics, positionless = run.load(files, target_set)
     manifests = [loaded[file] for file in files]
     across = check_repository(manifests, Roster.of(manifests), run.root)
-    # A manifest the index vouched for has no positions: when a cross-file rule reports on it
-    # (its parent changed, say), read it again so the report points at the line.
-    shown = {run.display(file): file for file in vouched}
+    # A manifest from the index or a worker has no positions: when a cross-file rule reports on
+    # it (its parent changed, say), read it again so the report points at the line.
+    shown = {run.display(file): file for file in positionless if file in loaded}
     unplaced = sorted(shown[d.path] for d in across if d.path in shown)
     if unplaced:
         for manifest, found in run.check([(file, True) for file in dict.fromkeys(unplaced)]):

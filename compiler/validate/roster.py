@@ -104,6 +104,7 @@ class Roster:
         self._load = load
         self._by_claim: dict[str, list[str]] | None = None
         self._by_folder: dict[str, list[str]] | None = None
+        self._owners: dict[str, list[str]] = {}
 
     @classmethod
     def of(cls, manifests: Iterable[ManifestFile]) -> Roster:
@@ -147,7 +148,10 @@ class Roster:
 
     def owners(self, name: str) -> list[str]:
         """The files of the manifests named `name`, in the roster's order."""
-        return [f for f in self._files_by_claim().get(name, ()) if self.name_of(f) == name]
+        if name not in self._owners:
+            claimed = self._files_by_claim().get(name, ())
+            self._owners[name] = [file for file in claimed if self.name_of(file) == name]
+        return self._owners[name]
 
     def has_nameless(self, folder_name: str) -> bool:
         """Whether a manifest without a name (it failed to load, or has no `name:`) is in a

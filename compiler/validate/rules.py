@@ -174,7 +174,7 @@ def check_conflicts(
     for path, message in _conflicts(effective(chain)):
         if (path, message) in inherited:
             continue
-        if path in doc.positions:
+        if path in doc.positions or len(chain) < 2:  # no positions: placed when read again
             found.append(doc.diagnostic(path, message, "conflict"))
         else:
             found.append(
