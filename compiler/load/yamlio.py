@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from compiler._util.files import MAX_FILE_BYTES, UnreadableFile, read_bounded
 from compiler.errors import Diagnostic
 
 MAX_DEPTH = 32
+_SHARED_LENGTH = 64
 
 JsonPath = tuple[str | int, ...]
 Position = tuple[int, int]
@@ -265,6 +267,10 @@ class _Builder:
                 tag = self._refuse_anchor_and_tag(event, path)
                 raw = event.value
                 value = raw if event.style or tag is not None else resolve_plain(raw)
+                if isinstance(value, str) and len(value) <= _SHARED_LENGTH:
+                    # Keys and short values recur across thousands of manifests: one copy each
+                    # (and one copy in each batch a validation worker sends back).
+                    value = sys.intern(value)
                 if path is not None and not isinstance(value, str):
                     self.plain_text[path] = raw
                     self.has_float = self.has_float or isinstance(value, float)

@@ -236,7 +236,7 @@ class _Run:
                 index.put(self.key(file), statuses[file], [data, manifest.schema_ok, clean])
         index.keep_only({self.key(file) for file in self.everything})
         index.save()
-        self.remember_names(loaded.values())
+        self.remember_names(loaded.values(), statuses)
         unplaced = {file for file in target_set if not loaded[file].doc.positions}
         return loaded, diagnostics, unplaced
 
@@ -266,12 +266,20 @@ class _Run:
                     index.put(self.key(file), status, [claim, False])
         return claims
 
-    def remember_names(self, manifests: Iterable[ManifestFile]) -> None:
-        """Record the names full parses found, for the hooks that come next."""
+    def remember_names(
+        self,
+        manifests: Iterable[ManifestFile],
+        statuses: Mapping[str, os.stat_result] | None = None,
+    ) -> None:
+        """Record the names full parses found, for the hooks that come next (`statuses`: the
+        files' stat, when already known)."""
+        if self.names.file is None:
+            return
         for manifest in manifests:
-            status = _status(str(manifest.file))
+            file = str(manifest.file)
+            status = statuses.get(file) if statuses is not None else _status(file)
             if status is not None and manifest.file.is_relative_to(self.root):
-                self.names.put(self.key(manifest.file), status, [manifest.name, True])
+                self.names.put(self.key(file), status, [manifest.name, True])
         self.names.keep_only({self.key(file) for file in self.everything})
         self.names.save()
 

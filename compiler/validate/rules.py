@@ -78,10 +78,12 @@ def _chain(manifest: ManifestFile, by_name: Mapping[str, ManifestFile]) -> list[
 
 class _Effective:
     """Manifests' data after `extends`, each chain merged once: a child's is its parent's with
-    its own laid over (linear in the depth of `extends`, not quadratic)."""
+    its own laid over (linear in the depth of `extends`, not quadratic). Parents' merges are
+    kept; a leaf's only until the next is asked for (a repository's worth would not fit)."""
 
     def __init__(self) -> None:
         self._merged: dict[tuple[int, int, int], dict[str, Any]] = {}
+        self._last: tuple[tuple[int, int, int], dict[str, Any]] | None = None
 
     def __call__(self, chain: list[ManifestFile]) -> dict[str, Any]:
         merged: dict[str, Any] = {}
@@ -89,9 +91,17 @@ class _Effective:
             # root first; a prefix is fixed by its root, its last member and its length (each
             # manifest has one parent), and merged once, whoever asks
             key = (id(chain[0]), id(member), depth)
-            if key not in self._merged:
-                self._merged[key] = merge(merged, rebase(member.doc.data, ""))
-            merged = self._merged[key]
+            if key in self._merged:
+                merged = self._merged[key]
+                continue
+            if self._last is not None and self._last[0] == key:
+                merged = self._last[1]
+            else:
+                merged = merge(merged, rebase(member.doc.data, ""))
+            if depth < len(chain):
+                self._merged[key] = merged
+            else:
+                self._last = key, merged
         return merged
 
 
@@ -274,6 +284,7 @@ def check_repository(
     `roster` (variants, and what the base-image catalog serves, are checked when it is given)."""
     unique = ByName(roster)
     effective = _Effective()
+    variants = _Variants(unique, effective, root) if root is not None else None
     found: list[Diagnostic] = []
     for manifest in targets:
         doc = manifest.doc
@@ -285,8 +296,8 @@ def check_repository(
         found.extend(_check_parent(manifest, unique, roster))
         if manifest.schema_ok:
             found.extend(check_conflicts(manifest, unique, effective))
-    if root is not None:
-        found.extend(_check_variants(targets, unique, effective, root))
+        if variants is not None:
+            found.extend(variants.findings(manifest))
     return found
 
 
@@ -311,32 +322,36 @@ class _Located(Mapping[str, tuple[Any, str]]):
         return len(self.unique)
 
 
-def _check_variants(
-    targets: list[ManifestFile],
-    unique: Mapping[str, ManifestFile],
-    effective: _Effective,
-    root: Path,
-) -> list[Diagnostic]:
-    from compiler.validate.variants import (
-        catalog_findings,
-        catalog_loader,
-        leftover_finding,
-        variant_findings,
-    )
+class _Variants:
+    """The variant and base-image catalog rules (validate/variants.py), one manifest at a time."""
 
-    catalog = catalog_loader(root)
-    located = _Located(unique, root)
-    found: list[Diagnostic] = []
-    for manifest in targets:
-        name = manifest.name
+    def __init__(
+        self, unique: Mapping[str, ManifestFile], effective: _Effective, root: Path
+    ) -> None:
+        from compiler.validate.variants import catalog_loader
+
+        self.unique, self.effective = unique, effective
+        self.catalog = catalog_loader(root)
+        self.located = _Located(unique, root)
+
+    def findings(self, manifest: ManifestFile) -> list[Diagnostic]:
+        from compiler.validate.variants import (
+            catalog_findings,
+            leftover_finding,
+            variant_findings,
+        )
+
+        name, located = manifest.name, self.located
         if not manifest.schema_ok or name is None or located.get(name) is None:
-            continue
+            return []
         doc = manifest.doc
+        found = []
         if doc.data.get("variants"):
-            found.extend(variant_findings(doc, name, located[name][1], located, catalog))
+            found.extend(variant_findings(doc, name, located[name][1], located, self.catalog))
         found.extend(leftover_finding(doc, name, located))
-        found.extend(catalog_findings(doc, effective(_chain(manifest, unique)), catalog))
-    return found
+        merged = self.effective(_chain(manifest, self.unique))
+        found.extend(catalog_findings(doc, merged, self.catalog))
+        return found
 
 
 def _check_parent(
