@@ -164,10 +164,9 @@ def test_parallel_and_serial_checks_report_the_same(
 
 
 def _age(root: Path) -> None:
-    """Make every file older than the cache's racy-timestamp window."""
-    for file in root.rglob("*"):
-        if file.is_file():
-            os.utime(file, (1_700_000_000, 1_700_000_000))
+    """Make every file and folder older than the cache's racy-timestamp window."""
+    for path in [*root.rglob("*"), root]:
+        os.utime(path, (1_700_000_000, 1_700_000_000), follow_symlinks=False)
 
 
 def test_manifest_index_spares_parsing_unchanged_manifests(
@@ -289,3 +288,23 @@ def test_a_base_dockerfile_must_be_utf8_text(make_repo: RepoFactory) -> None:
         }
     )
     assert found(root) == [("environments/geo/Dockerfile", 1, 1, "encoding")]
+
+
+def test_the_folder_listing_cache_sees_manifests_come_and_go(make_repo: RepoFactory) -> None:
+    """Folders unchanged since the last run are not listed again; one that gained or lost a
+    manifest (or a sub-folder) is."""
+    files = {f"environments/team/e{i}/env.yaml": OK.format(name=f"e{i}") for i in range(3)}
+    root = make_repo(files)  # type: ignore[arg-type]
+    _age(root)
+    target = [Path("environments/team/e0/env.yaml")]
+    assert validate(target, root=root, cwd=root, cache=True).ok
+    assert (root / ".envc/cache/folders.json").is_file()
+    (root / "environments/team/new").mkdir()
+    (root / "environments/team/new/env.yaml").write_text(OK.format(name="e0"))
+    [clash] = validate(target, root=root, cwd=root, cache=True).diagnostics
+    assert clash.rule == "duplicate-name" and "environments/team/new/env.yaml" in clash.message
+    _age(root)
+    assert not validate(target, root=root, cwd=root, cache=True).ok  # from the cache now
+    (root / "environments/team/new/env.yaml").unlink()
+    assert validate(target, root=root, cwd=root, cache=True).ok
+    assert len(validate(root=root, cwd=root, cache=True).checked) == 3

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 from compiler.errors import UsageError
 
 MANIFEST_FILENAME = "env.yaml"
 ENVIRONMENTS_DIR = "environments"
+_RACY_SECONDS = 2.0
 
 
 def find_root(start: Path) -> Path:
@@ -31,20 +34,59 @@ def discover(folder: Path) -> list[Path]:
     return [Path(file) for file in manifest_paths(folder)]
 
 
-def manifest_paths(folder: Path) -> list[str]:
+def manifest_paths(folder: Path, remembered: dict[str, Any] | None = None) -> list[str]:
     """discover() as strings: a repository of thousands of manifests is listed without making a
-    Path of each."""
+    Path of each.
+
+    `remembered` (kept by the caller between runs, updated here) holds what each folder held:
+    a folder whose modification and change times are unchanged has the same entries, so it is
+    not read again (one stat instead of a listing; git's untracked cache works the same way)."""
     found = []
     pending = [str(folder)]
+    now = time.time()
+    previous = dict(remembered or {})
+    if remembered is not None:
+        remembered.clear()  # refilled with the folders walked now: gone ones are forgotten
     while pending:
-        try:
-            entries = os.scandir(pending.pop())
-        except OSError:
+        path = pending.pop()
+        listed = _listing(path, previous, remembered, now)
+        if listed is None:
             continue
-        with entries:
-            for entry in entries:
-                if entry.name == MANIFEST_FILENAME:
-                    found.append(entry.path)
-                elif not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
-                    pending.append(entry.path)
+        subfolders, has_manifest = listed
+        if has_manifest:
+            found.append(os.path.join(path, MANIFEST_FILENAME))
+        pending.extend(os.path.join(path, name) for name in subfolders)
     return sorted(found)
+
+
+def _listing(
+    path: str, previous: dict[str, Any], remembered: dict[str, Any] | None, now: float
+) -> tuple[list[str], bool] | None:
+    """(sub-folders to walk, whether an env.yaml is there) of folder `path`; None if unreadable.
+    Taken from `previous` while the folder is unchanged; kept in `remembered`."""
+    status, stamp = None, None
+    if remembered is not None:
+        try:
+            status = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return None
+        entry = previous.get(path)
+        stamp = [status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
+        if isinstance(entry, list) and len(entry) == 3 and entry[0] == stamp:
+            remembered[path] = entry
+            return entry[1], entry[2]
+    try:
+        entries = os.scandir(path)
+    except OSError:
+        return None
+    subfolders, has_manifest = [], False
+    with entries:
+        for entry in entries:
+            if entry.name == MANIFEST_FILENAME:
+                has_manifest = True
+            elif not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
+                subfolders.append(entry.name)
+    # A folder changed within the timestamp resolution may change again unseen: not kept.
+    if remembered is not None and status is not None and now - status.st_mtime > _RACY_SECONDS:
+        remembered[path] = [stamp, subfolders, has_manifest]
+    return subfolders, has_manifest

@@ -14,7 +14,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-from compiler._util.cache import CACHE_DIR
+from compiler._util.cache import CACHE_DIR, read_json, write_json
 from compiler._util.files import UnreadableFile, read_bounded
 from compiler._util.resources import manifest_schema_path
 from compiler.errors import Diagnostic
@@ -34,6 +34,7 @@ from compiler.validate.rules import ManifestFile, check_manifest, check_reposito
 from compiler.validate.schema import check_schema, conforms
 from compiler.validate.values import check_strings
 
+_FOLDERS_FORMAT = 1
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 400
 MAX_WORKERS = 8
@@ -185,7 +186,22 @@ class _Run:
         self.names = self._index("names.json")
         self.display = _Display(cwd)
         self.key = _Display(root)  # index entries are keyed by the path inside the repository
-        self.everything = manifest_paths(root / ENVIRONMENTS_DIR)
+        self.everything = self._listed(root / ENVIRONMENTS_DIR)
+
+    def _listed(self, folder: Path) -> list[str]:
+        """Every manifest under `folder`; with the cache, folders unchanged since the last run are
+        not listed again (.envc/cache/folders.json)."""
+        if self.cache_dir is None:
+            return manifest_paths(folder)
+        file = self.cache_dir / "folders.json"
+        stored = read_json(file)
+        valid = isinstance(stored, dict) and stored.get("format_version") == _FOLDERS_FORMAT
+        remembered = stored["folders"] if valid and isinstance(stored["folders"], dict) else {}
+        before = dict(remembered)
+        found = manifest_paths(folder, remembered)
+        if remembered != before:  # a folder changed, came or went
+            write_json(file, {"format_version": _FOLDERS_FORMAT, "folders": remembered})
+        return found
 
     def _index(self, name: str) -> ManifestIndex:
         if self.cache_dir is None:
