@@ -383,3 +383,76 @@ def test_each_family_renders_as_its_golden_files(locked_repo: Path) -> None:
     assert sorted(golden) == sorted(rendered)
     for name, text in sorted(rendered.items()):
         assert text == golden[name], f"{name} differs from tests/golden/{name}"
+
+
+def _age_tree(root: Path) -> None:
+    """`root` (and what is in it) older than the caches' racy-timestamp window."""
+    for path in [*(root.rglob("*") if root.is_dir() else ()), root]:
+        os.utime(path, (1_700_000_000, 1_700_000_000), follow_symlinks=False)
+
+
+def test_an_unchanged_environment_is_not_rendered_again(
+    locked_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The render cache skips environments whose inputs and outputs are as they were, and never
+    changes a result: a changed lock, manifest, template or output file is rendered again."""
+    import compiler.render.context as stage
+
+    first = {o.name: o for o in render_all(locked_repo)}  # type: ignore[attr-defined]
+    _age_tree(locked_repo)
+    real = stage.render_environment
+    rendered: list[str] = []
+
+    def counting(manifest: object, *args: object, **options: object) -> object:
+        rendered.append(manifest.name)  # type: ignore[attr-defined]
+        return real(manifest, *args, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stage, "render_environment", counting)
+
+    def statuses() -> dict[str, tuple[str, str | None]]:
+        rendered.clear()
+        outcomes = render_all(locked_repo)
+        return {o.name: (o.status, o.address) for o in outcomes}  # type: ignore[attr-defined]
+
+    def cold() -> dict[str, tuple[str, str | None]]:
+        (locked_repo / ".envc/cache/render.json").unlink()
+        return statuses()
+
+    expected = {name: ("unchanged", o.address) for name, o in first.items()}
+    # the first render's files were too young to vouch for: this run renders, and remembers
+    assert statuses() == expected and set(rendered) == set(first)
+    referencing = {"geo"}  # names a base Dockerfile: always rendered
+    assert statuses() == expected and set(rendered) == referencing
+
+    # an edited output file is put back
+    dockerfile_path = locked_repo / "build/ml/Dockerfile"
+    original = dockerfile_path.read_text()
+    dockerfile_path.write_text("edited\n")
+    assert statuses()["ml"] == ("rendered", first["ml"].address)  # type: ignore[attr-defined]
+    assert dockerfile_path.read_text() == original and "ml" in rendered
+    _age_tree(locked_repo / "build/ml")
+    assert statuses() == expected and "ml" in rendered  # its new files' stat learnt
+    assert statuses() == expected and set(rendered) == referencing
+
+    # a lock or manifest that changed is looked at again, with the result a cold run gives
+    lock = locked_repo / "environments/ml/conda-lock.yml"
+    lock.write_text(lock.read_text() + "# touched\n")
+    _age_tree(lock)
+    touched = statuses()
+    assert set(rendered) == referencing | {"ml"}
+    assert cold() == touched
+    manifest = locked_repo / "environments/ml/env.yaml"
+    manifest.write_text(manifest.read_text().replace("[numpy, pip]", "[numpy, pip, pandas]"))
+    _age_tree(manifest)
+    assert statuses()["ml"][0] == "failed" and "ml" in rendered
+
+    # a changed template renders everything again
+    _age_tree(locked_repo)
+    statuses()
+    templates = locked_repo / "templates"
+    templates.mkdir()
+    (templates / "unused.j2").write_text("{# not used by any family #}\n")
+    _age_tree(templates)
+    changed = statuses()
+    assert set(rendered) == set(first)
+    assert cold() == changed

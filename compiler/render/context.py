@@ -18,17 +18,13 @@ with its error and the others are still rendered.
 
 from __future__ import annotations
 
-import difflib
-import errno
 import json
-import os
 import posixpath
 import shlex
 import shutil
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +39,15 @@ from compiler.manifest.model import Manifest, PythonSettings, resolve
 from compiler.manifest.sources import ValidManifests
 from compiler.render.address import Address, FileContent, as_bytes, content_address
 from compiler.render.family import template_family
+from compiler.render.output import (
+    content,
+    diff_against,
+    on_disk,
+    stage_folder,
+    staging_folder,
+    swap_in,
+)
+from compiler.render.reuse import RenderMemory
 from compiler.render.sbom import SBOM_FILE, environment_sbom, sbom_file
 from compiler.render.templating import render, template_environment
 from compiler.validate.catalog import BaseImageCatalog, load_catalog
@@ -52,7 +57,6 @@ RENDER_FORMAT_VERSION = 1
 IMAGE_PLATFORM = "linux-64"  # images are built for linux/amd64
 METADATA_FILE = "envc-build.json"
 WRITERS = 8
-RENAME_ATTEMPTS = 20
 
 
 def dockerfile_string(value: str) -> str:
@@ -224,7 +228,7 @@ def _base_stage(
     found, problems = read_base_dockerfile(root, path)
     if found is None:
         raise EnvcError("\n".join(f"{path}:{p.line}: {p.message}" for p in problems))
-    files = {relative: _content(data) for relative, data in found.files.items()}
+    files = {relative: content(data) for relative, data in found.files.items()}
     own = posixpath.basename(path)
     clashes = sorted(
         name
@@ -254,87 +258,6 @@ def _labels(manifest: Manifest, inputs: LockInputs | None) -> dict[str, str]:
     if isinstance(python, PythonSettings) and python.interpreter_path:
         labels["dev.envc.python"] = python.interpreter_path
     return labels
-
-
-def _content(data: bytes) -> FileContent:
-    """Text when `data` is UTF-8 (diffable), else the bytes themselves."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data
-
-
-def _stage_folder(target: Path, files: Mapping[str, FileContent]) -> None:
-    """Write `files` into a sibling folder of `target`, to be swapped in by _swap_in."""
-    staging = _staging(target)
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for name, content in files.items():
-        path = staging / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(as_bytes(content))
-        if name.endswith(".sh"):
-            path.chmod(0o755)
-
-
-def _staging(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{os.getpid()}.new")
-
-
-def _swap_in(target: Path) -> None:
-    """Replace `target` with its staged folder, by renames."""
-    staging = _staging(target)
-    old = target.with_name(f".{target.name}.{os.getpid()}.old")
-    # Another run may put its own folder in place between the two renames: move it aside
-    # too and try again (both hold what the same inputs render).
-    for _ in range(RENAME_ATTEMPTS):
-        with suppress(FileNotFoundError):
-            os.replace(target, old)
-        try:
-            os.replace(staging, target)
-            break
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
-        finally:
-            shutil.rmtree(old, ignore_errors=True)
-    else:
-        raise EnvcError(f"{target}: another process keeps replacing it; try again")
-
-
-def _on_disk(folder: Path) -> dict[str, FileContent]:
-    if not folder.is_dir():
-        return {}
-    found = {}
-    for parent, folders, files in os.walk(folder):
-        folders.sort()
-        for name in files:
-            path = Path(parent, name)
-            found[path.relative_to(folder).as_posix()] = _content(path.read_bytes())
-    return dict(sorted(found.items()))
-
-
-def _diff(
-    target: Path, current: Mapping[str, FileContent], files: Mapping[str, FileContent]
-) -> str:
-    """A unified diff from what is on disk to what would be rendered; binary files by name."""
-    chunks = []
-    for name in sorted(set(current) | set(files)):
-        old, new = current.get(name, ""), files.get(name, "")
-        if old == new:
-            continue
-        if isinstance(old, bytes) or isinstance(new, bytes):
-            chunks.append(f"Binary files {target}/{name} (on disk) and (rendered) differ\n")
-            continue
-        chunks.extend(
-            difflib.unified_diff(
-                old.splitlines(True),
-                new.splitlines(True),
-                f"{target}/{name} (on disk)",
-                f"{target}/{name} (rendered)",
-            )
-        )
-    return "".join(chunks)
 
 
 @dataclass(frozen=True)
@@ -369,14 +292,21 @@ def render_repository(
         remove_abandoned_temporaries(out, (".new", ".old"))
     verified = VerifiedLocks.of_user()
     render_one = repository_renderer(root, verified)
+    memory = RenderMemory(root, out)
     outcomes = []
     staged: list[Path] = []
+    keys: dict[str, str | None] = {}
     # Creating files dominates on real file systems, and it releases the GIL: write in threads,
     # a bounded number of environments ahead.
     with ThreadPoolExecutor(WRITERS) as pool:
         writing: deque[Future[None]] = deque()
         try:
             for name in sorted(names or manifests):
+                keys[name] = memory.key(name, manifests)
+                recalled = memory.recall(name, keys[name])
+                if recalled is not None:
+                    outcomes.append(RenderOutcome(name, "unchanged", "", "", *recalled))
+                    continue
                 try:
                     rendered = render_one(resolve(name, manifests), root / manifests[name][1])
                 except UsageError:
@@ -385,15 +315,15 @@ def render_repository(
                     outcomes.append(RenderOutcome(name, "failed", error=str(exc)))
                     continue
                 target = out / name
-                current = _on_disk(target)
+                current = on_disk(target)
                 status: Literal["rendered", "unchanged", "differs"] = "rendered"
                 diff = ""
                 if current == rendered.files:
                     status = "unchanged"
                 elif check:
-                    status, diff = "differs", _diff(target, current, rendered.files)
+                    status, diff = "differs", diff_against(target, current, rendered.files)
                 else:
-                    writing.append(pool.submit(_stage_folder, target, rendered.files))
+                    writing.append(pool.submit(stage_folder, target, rendered.files))
                     staged.append(target)
                     if len(writing) > 2 * WRITERS:
                         writing.popleft().result()
@@ -406,8 +336,12 @@ def render_repository(
                 job.cancel()
             pool.shutdown(wait=True)
             for target in staged:
-                shutil.rmtree(_staging(target), ignore_errors=True)
+                shutil.rmtree(staging_folder(target), ignore_errors=True)
             raise
-        list(pool.map(_swap_in, staged))
+        list(pool.map(swap_in, staged))
     verified.save()
+    for outcome in outcomes:
+        if outcome.status in ("rendered", "unchanged") and outcome.address is not None:
+            memory.remember(outcome.name, keys[outcome.name], outcome.address, outcome.base_image)
+    memory.save(None if names else set(manifests))
     return outcomes

@@ -1,0 +1,99 @@
+"""Build contexts on disk: written into a staging folder beside the target and swapped in by
+renames (a reader never sees a half-written context; a crash leaves the old one), and compared
+with what render would write (`envc render --check`)."""
+
+from __future__ import annotations
+
+import difflib
+import errno
+import os
+import shutil
+from collections.abc import Mapping
+from contextlib import suppress
+from pathlib import Path
+
+from compiler.errors import EnvcError
+from compiler.render.address import FileContent, as_bytes
+
+RENAME_ATTEMPTS = 20
+
+
+def content(data: bytes) -> FileContent:
+    """Text when `data` is UTF-8 (diffable), else the bytes themselves."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
+def stage_folder(target: Path, files: Mapping[str, FileContent]) -> None:
+    """Write `files` into a sibling folder of `target`, to be swapped in by swap_in."""
+    staging = staging_folder(target)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name, content in files.items():
+        path = staging / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(as_bytes(content))
+        if name.endswith(".sh"):
+            path.chmod(0o755)
+
+
+def staging_folder(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{os.getpid()}.new")
+
+
+def swap_in(target: Path) -> None:
+    """Replace `target` with its staged folder, by renames."""
+    staging = staging_folder(target)
+    old = target.with_name(f".{target.name}.{os.getpid()}.old")
+    # Another run may put its own folder in place between the two renames: move it aside
+    # too and try again (both hold what the same inputs render).
+    for _ in range(RENAME_ATTEMPTS):
+        with suppress(FileNotFoundError):
+            os.replace(target, old)
+        try:
+            os.replace(staging, target)
+            break
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        finally:
+            shutil.rmtree(old, ignore_errors=True)
+    else:
+        raise EnvcError(f"{target}: another process keeps replacing it; try again")
+
+
+def on_disk(folder: Path) -> dict[str, FileContent]:
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for parent, folders, files in os.walk(folder):
+        folders.sort()
+        for name in files:
+            path = Path(parent, name)
+            found[path.relative_to(folder).as_posix()] = content(path.read_bytes())
+    return dict(sorted(found.items()))
+
+
+def diff_against(
+    target: Path, current: Mapping[str, FileContent], files: Mapping[str, FileContent]
+) -> str:
+    """A unified diff from what is on disk to what would be rendered; binary files by name."""
+    chunks = []
+    for name in sorted(set(current) | set(files)):
+        old, new = current.get(name, ""), files.get(name, "")
+        if old == new:
+            continue
+        if isinstance(old, bytes) or isinstance(new, bytes):
+            chunks.append(f"Binary files {target}/{name} (on disk) and (rendered) differ\n")
+            continue
+        chunks.extend(
+            difflib.unified_diff(
+                old.splitlines(True),
+                new.splitlines(True),
+                f"{target}/{name} (on disk)",
+                f"{target}/{name} (rendered)",
+            )
+        )
+    return "".join(chunks)

@@ -1,0 +1,164 @@
+"""What an unchanged environment rendered to last time: `envc render` with nothing changed reads
+no lock and renders nothing.
+
+`.envc/cache/render.json` remembers, per output folder, what each environment was rendered from —
+a digest of envc's version, the templates and base-image catalog, envc.yaml, the environment's
+manifest and its parents', and the stat of every file in its folder (its locks) — and the stat
+of every file it wrote. While both are unchanged, the environment is unchanged, with the address
+and base image it had. An environment whose manifests name other files (conda_file,
+requirements_file, a base Dockerfile and what it copies) is always rendered: those may be
+anywhere in the repository. Like every cache of envc's, it changes no result, only how fast it
+comes (racy timestamps are not trusted; a missing or corrupt file means work is done again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from compiler import __version__
+from compiler._util.cache import CACHE_DIR, read_json, write_json
+from compiler._util.files import UnreadableFile, read_bounded
+from compiler._util.resources import CONFIG_FILE
+from compiler.manifest.sources import ValidManifests
+from compiler.validate.catalog import template_folders
+
+FORMAT_VERSION = 1
+_RACY_SECONDS = 2.0
+_REFERENCES = (("conda_file",), ("requirements_file",), ("docker", "base_dockerfile"))
+
+Stamp = list[Any]
+
+
+def _stamp(status: os.stat_result) -> Stamp:
+    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
+
+
+def _files(folder: str, recursive: bool) -> dict[str, Stamp] | None:
+    """Relative path -> stamp of the regular files in `folder` (and below, if `recursive`);
+    None when a file is too young to vouch for, or something is not a regular file."""
+    found: dict[str, Stamp] = {}
+    now = time.time()
+    pending = [""]
+    while pending:
+        relative = pending.pop()
+        try:
+            entries = list(os.scandir(os.path.join(folder, relative)))
+        except OSError:
+            return None if relative else {}
+        for entry in entries:
+            name = f"{relative}{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                if recursive:
+                    pending.append(f"{name}/")
+                continue
+            status = entry.stat(follow_symlinks=False)
+            if not entry.is_file(follow_symlinks=False) or now - status.st_mtime < _RACY_SECONDS:
+                return None
+            found[name] = _stamp(status)
+    return found
+
+
+def _digest(document: Any) -> str:
+    text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class RenderMemory:
+    """The render cache of one output folder, for the environments of one run."""
+
+    def __init__(self, root: Path, out: Path) -> None:
+        self.root = root
+        self.file = root / CACHE_DIR / "render.json"
+        self.out = str(out)
+        stored = read_json(self.file)
+        valid = isinstance(stored, dict) and stored.get("format_version") == FORMAT_VERSION
+        outputs = stored.get("outputs") if valid else None
+        self.stored: dict[str, Any] = outputs if isinstance(outputs, dict) else {}
+        remembered = self.stored.get(self.out)
+        self.entries: dict[str, Any] = remembered if isinstance(remembered, dict) else {}
+        self.changed = False
+        try:
+            self.common: str | None = _digest([__version__, self._template_files(), self._config()])
+        except UnreadableFile:
+            self.common = None  # rendering says what is wrong with it
+
+    def _template_files(self) -> list[tuple[str, str]]:
+        """Every file of the template folders (the catalog is one), as (name, digest)."""
+        found = []
+        for index, folder in enumerate(template_folders(self.root)):
+            for path in sorted(folder.rglob("*")):
+                if not path.is_dir():
+                    name = f"{index}/{path.relative_to(folder).as_posix()}"
+                    found.append((name, hashlib.sha256(read_bounded(path)).hexdigest()))
+        return found
+
+    def _config(self) -> str:
+        config = self.root / CONFIG_FILE
+        if not os.path.lexists(config):
+            return ""
+        return hashlib.sha256(read_bounded(config)).hexdigest()
+
+    def key(self, name: str, manifests: ValidManifests) -> str | None:
+        """What environment `name` renders from, as a digest; None when it cannot be told
+        without rendering (its manifests name other files, or its folder changed just now)."""
+        if self.common is None:
+            return None
+        chain: list[list[Any]] = []
+        current: str | None = name
+        seen: set[str] = set()
+        while current is not None and current in manifests and current not in seen:
+            seen.add(current)
+            data, folder = manifests[current]
+            if any(_value(data, path) for path in _REFERENCES):
+                return None
+            chain.append([folder, data])
+            parent = data.get("extends") if isinstance(data, dict) else None
+            current = parent if isinstance(parent, str) else None
+        inputs = _files(str(self.root / manifests[name][1]), recursive=False)
+        if inputs is None:
+            return None
+        return _digest([self.common, name, chain, sorted(inputs.items())])
+
+    def recall(self, name: str, key: str | None) -> tuple[str, str | None] | None:
+        """(address, base image) of an environment rendered from `key` whose output is as it
+        was written, else None."""
+        entry = self.entries.get(name)
+        if key is None or not isinstance(entry, dict) or entry.get("key") != key:
+            return None
+        if _files(os.path.join(self.out, name), recursive=True) != entry.get("outputs"):
+            return None
+        address, base_image = entry.get("address"), entry.get("base_image")
+        if not isinstance(address, str) or not isinstance(base_image, (str, type(None))):
+            return None
+        return address, base_image
+
+    def remember(self, name: str, key: str | None, address: str, base_image: str | None) -> None:
+        """Record what environment `name` rendered to, as its output folder holds it now."""
+        outputs = _files(os.path.join(self.out, name), recursive=True) if key else None
+        if key is None or not outputs:
+            self.changed = self.entries.pop(name, None) is not None or self.changed
+            return
+        entry = {"key": key, "outputs": outputs, "address": address, "base_image": base_image}
+        if self.entries.get(name) != entry:
+            self.entries[name] = entry
+            self.changed = True
+
+    def save(self, names: set[str] | None = None) -> None:
+        """Write the cache (forgetting environments not in `names`, when given)."""
+        if names is not None and set(self.entries) - names:
+            self.entries = {n: e for n, e in self.entries.items() if n in names}
+            self.changed = True
+        if self.changed:
+            self.stored[self.out] = self.entries
+            write_json(self.file, {"format_version": FORMAT_VERSION, "outputs": self.stored})
+
+
+def _value(data: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
