@@ -308,3 +308,36 @@ def test_the_folder_listing_cache_sees_manifests_come_and_go(make_repo: RepoFact
     (root / "environments/team/new/env.yaml").unlink()
     assert validate(target, root=root, cwd=root, cache=True).ok
     assert len(validate(root=root, cwd=root, cache=True).checked) == 3
+
+
+def test_concurrent_runs_parse_the_repository_once(
+    make_repo: RepoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commands started together (a CI job's registers) share one parse: the first fills the
+    index under a lock while the others wait, then read it."""
+    import threading
+
+    import compiler.validate.repository as stage
+
+    files = {f"environments/e{i:03d}/env.yaml": OK.format(name=f"e{i:03d}") for i in range(100)}
+    root = make_repo(files)  # type: ignore[arg-type]
+    _age(root)
+    parsed: list[str] = []
+    real = stage.read_yaml
+
+    def counting(file: Path, display: str) -> object:
+        parsed.append(display)
+        return real(file, display)
+
+    monkeypatch.setattr(stage, "read_yaml", counting)
+    reports: list[object] = []
+    runs = [
+        threading.Thread(target=lambda: reports.append(validate(root=root, cwd=root, cache=True)))
+        for _ in range(4)
+    ]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert len(reports) == 4 and all(r.ok for r in reports)  # type: ignore[attr-defined]
+    assert sorted(parsed) == sorted(files)

@@ -8,7 +8,10 @@ commits.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +39,24 @@ def write_json(file: Path, document: Any) -> None:
         write_atomically(file, json.dumps(document, separators=(",", ":")), durable=False)
     except OSError:
         pass
+
+
+@contextlib.contextmanager
+def exclusive_lock(file: Path) -> Iterator[None]:
+    """Hold an advisory lock on `file` (created if missing) for the block; where locks are not
+    available (no fcntl, a read-only checkout), go on without one: the cache stays correct,
+    only work may be done twice."""
+    try:
+        import fcntl
+
+        file.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(file, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock

@@ -14,7 +14,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-from compiler._util.cache import CACHE_DIR, read_json, write_json
+from compiler._util.cache import CACHE_DIR, exclusive_lock, read_json, write_json
 from compiler._util.files import UnreadableFile, read_bounded
 from compiler._util.resources import manifest_schema_path
 from compiler.errors import Diagnostic
@@ -35,6 +35,7 @@ from compiler.validate.schema import check_schema, conforms
 from compiler.validate.values import check_strings
 
 _FOLDERS_FORMAT = 1
+_SHARED_WORK = 64  # manifests to parse that are worth waiting for another process's parse
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 400
 MAX_WORKERS = 8
@@ -226,6 +227,21 @@ class _Run:
         targets whose documents have no positions (vouched for by the index, or checked by a
         worker process)."""
         index = self._index("manifests.json")  # only now: the hook does not need it
+        loaded, statuses = self._remembered(index, files, target_set)
+        if self.cache_dir is None or len(files) - len(loaded) < _SHARED_WORK:
+            return self._parse_rest(index, files, target_set, loaded, statuses)
+        # Concurrent commands (eight `envc register`s of one CI job) would each parse the same
+        # manifests: the first to get here parses them and fills the index while the others
+        # wait for it, then read the index.
+        with exclusive_lock(self.cache_dir / "validate.lock"):
+            index = self._index("manifests.json")
+            loaded, statuses = self._remembered(index, files, target_set)
+            return self._parse_rest(index, files, target_set, loaded, statuses)
+
+    def _remembered(
+        self, index: ManifestIndex, files: list[str], target_set: set[str]
+    ) -> tuple[dict[str, ManifestFile], dict[str, os.stat_result]]:
+        """The manifests the data index vouches for, and the stat of every manifest."""
         loaded: dict[str, ManifestFile] = {}
         statuses: dict[str, os.stat_result] = {}
         for file in files:
@@ -240,6 +256,17 @@ class _Run:
             if file not in target_set or clean:
                 doc = Document(self.display(file), data, ())
                 loaded[file] = ManifestFile(Path(file), doc, bool(schema_ok))
+        return loaded, statuses
+
+    def _parse_rest(
+        self,
+        index: ManifestIndex,
+        files: list[str],
+        target_set: set[str],
+        loaded: dict[str, ManifestFile],
+        statuses: dict[str, os.stat_result],
+    ) -> tuple[dict[str, ManifestFile], list[Diagnostic], set[str]]:
+        """Parse (and check, if targets) the manifests not `loaded` yet; remember them."""
         diagnostics: list[Diagnostic] = []
         jobs = [(file, file in target_set) for file in files if file not in loaded]
         for manifest, found in self.check(jobs, light=True):
