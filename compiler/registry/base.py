@@ -68,17 +68,20 @@ class EnvironmentRecord:
 
     def summary(self) -> dict[str, Any]:
         """Everything but the manifest copy, for listings."""
-        document = self.as_dict()
-        del document["manifest"]
+        document = {name: getattr(self, name) for name in _SUMMARY_FIELDS}
+        document["labels"] = list(self.labels)
+        document["lock_digests"] = dict(self.lock_digests)
         return document
 
     def as_dict(self) -> dict[str, Any]:
         # Shallow: dataclasses.asdict deep-copies every value, which dominates long listings.
-        document = {f.name: getattr(self, f.name) for f in fields(self)}
-        document["labels"] = list(self.labels)
+        document = self.summary()
         document["manifest"] = None if self.manifest is None else dict(self.manifest)
-        document["lock_digests"] = dict(self.lock_digests)
         return document
+
+
+# dataclasses.fields() costs as much as the rest of a listing's row: looked up once.
+_SUMMARY_FIELDS = tuple(f.name for f in fields(EnvironmentRecord) if f.name != "manifest")
 
 
 @dataclass(frozen=True)
