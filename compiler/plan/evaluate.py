@@ -19,6 +19,7 @@ from compiler.plan.sides import MANIFEST, TEMPLATES, Side, name_of, owner
 
 if TYPE_CHECKING:
     # render imports pydantic and Jinja: imported where a plan first renders (below).
+    from compiler.lock.staleness import VerifiedLocks
     from compiler.render.context import RenderedEnvironment
 
 
@@ -62,9 +63,11 @@ def evaluate(
     scratch: Path,
     check: bool,
     unnamed: Collection[str] = (),
+    verified: VerifiedLocks | None = None,
 ) -> tuple[dict[str, State], list[Diagnostic]]:
     """Render `names` as this side has them; with `check`, validate them first (the head), and
-    the manifests in folders `unnamed` too (changed, but without a name to plan them by)."""
+    the manifests in folders `unnamed` too (changed, but without a name to plan them by);
+    `verified`: the locks this machine has verified."""
     from compiler.manifest.model import resolve
     from compiler.render.context import render_environment
     from compiler.render.templating import template_environment
@@ -102,7 +105,7 @@ def evaluate(
             manifest = resolve(name, manifests)
             folder_path = scratch / folder
             rendered = render_environment(
-                manifest, folder_path, scratch, catalog, environment, channels
+                manifest, folder_path, scratch, catalog, environment, channels, verified
             )
             states[name] = State(folder, rendered)
         except (EnvcError, ValueError, OSError) as exc:

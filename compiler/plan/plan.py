@@ -107,6 +107,10 @@ def plan(
         template_sources(git, head) if changed_templates else {},
     )
     head_names, base_names = head_graph.names, base_graph.names
+    from compiler.lock.staleness import VerifiedLocks
+
+    # Locks this machine verified before (by content) are not parsed again, as in envc render.
+    verified = VerifiedLocks.of_user()
     with tempfile.TemporaryDirectory(prefix="envc-plan-", dir=scratch_parent()) as scratch:
         unnamed = [
             folder
@@ -121,6 +125,7 @@ def plan(
             Path(scratch, "head"),
             True,
             unnamed,
+            verified,
         )
         # Located where validation of the candidates already found it; at 1:1 elsewhere.
         located = {(d.path, d.rule) for d in diagnostics}
@@ -132,7 +137,9 @@ def plan(
             candidates & set(base_names) & set(head_names),
             Path(scratch, "base"),
             False,
+            verified=verified,
         )
+    verified.save()
     for state in after.values():
         if state.error and not any(d.path.startswith(f"{state.folder}/") for d in diagnostics):
             diagnostics.append(Diagnostic(f"{state.folder}/{MANIFEST}", 1, 1, state.error, "plan"))
