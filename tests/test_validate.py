@@ -341,3 +341,21 @@ def test_concurrent_runs_parse_the_repository_once(
         run.join()
     assert len(reports) == 4 and all(r.ok for r in reports)  # type: ignore[attr-defined]
     assert sorted(parsed) == sorted(files)
+
+
+def test_a_corrupt_folder_listing_cache_is_ignored(make_repo: RepoFactory) -> None:
+    import json
+
+    files = {f"environments/e{i}/env.yaml": OK.format(name=f"e{i}") for i in range(3)}
+    root = make_repo(files)  # type: ignore[arg-type]
+    _age(root)
+    validate(root=root, cwd=root, cache=True)
+    listing = root / ".envc/cache/folders.json"
+    stored = json.loads(listing.read_text())
+    for index, path in enumerate(sorted(stored["folders"])):
+        stamp = stored["folders"][path][0]
+        stored["folders"][path] = [[stamp, 5, None], [stamp, [1, 2], True], 7][index % 3]
+    listing.write_text(json.dumps(stored))
+    assert len(validate(root=root, cwd=root, cache=True).checked) == 3
+    listing.write_text("[not json")
+    assert len(validate(root=root, cwd=root, cache=True).checked) == 3

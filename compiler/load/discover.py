@@ -54,8 +54,8 @@ def manifest_paths(folder: Path, remembered: dict[str, Any] | None = None) -> li
             continue
         subfolders, has_manifest = listed
         if has_manifest:
-            found.append(os.path.join(path, MANIFEST_FILENAME))
-        pending.extend(os.path.join(path, name) for name in subfolders)
+            found.append(f"{path}{os.sep}{MANIFEST_FILENAME}")
+        pending.extend([f"{path}{os.sep}{name}" for name in subfolders])
     return sorted(found)
 
 
@@ -73,8 +73,10 @@ def _listing(
         entry = previous.get(path)
         stamp = [status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
         if isinstance(entry, list) and len(entry) == 3 and entry[0] == stamp:
-            remembered[path] = entry
-            return entry[1], entry[2]
+            subfolders, has_manifest = entry[1], entry[2]
+            if isinstance(subfolders, list) and all(isinstance(n, str) for n in subfolders):
+                remembered[path] = entry
+                return subfolders, has_manifest is True
     try:
         entries = os.scandir(path)
     except OSError:

@@ -85,12 +85,12 @@ class _Display:
         self.prefix = os.path.join(self.cwd, "")
 
     def __call__(self, path: Path | str) -> str:
-        text = str(path)
+        text = path if isinstance(path, str) else str(path)
         if text.startswith(self.prefix):
             relative = text[len(self.prefix) :]
         else:
             relative = os.path.relpath(text, self.cwd)
-        return relative.replace(os.sep, "/")
+        return relative if os.sep == "/" else relative.replace(os.sep, "/")
 
 
 def _check_file(
