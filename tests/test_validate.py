@@ -13,6 +13,7 @@ from compiler.validate.repository import validate
 from tests.conftest import RepoFactory
 
 OK = "schema_version: 1\nname: {name}\n"
+PROJECT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 def found(root: Path, *paths: str) -> list[tuple[str, int, int, str]]:
@@ -359,3 +360,44 @@ def test_a_corrupt_folder_listing_cache_is_ignored(make_repo: RepoFactory) -> No
     assert len(validate(root=root, cwd=root, cache=True).checked) == 3
     listing.write_text("[not json")
     assert len(validate(root=root, cwd=root, cache=True).checked) == 3
+
+
+def test_cross_file_rules_are_skipped_only_when_nothing_changed(
+    make_repo: RepoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import compiler.validate.repository as stage
+
+    files = {f"environments/e{i}/env.yaml": OK.format(name=f"e{i}") for i in range(3)}
+    root = make_repo(files)  # type: ignore[arg-type]
+    _age(root)
+    runs: list[int] = []
+    real = stage.check_repository
+
+    def counting(*args: object, **options: object) -> object:
+        runs.append(1)
+        return real(*args, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stage, "check_repository", counting)
+    assert validate(root=root, cwd=root, cache=True).ok
+    assert validate(root=root, cwd=root, cache=True).ok
+    assert len(runs) == 1  # the second run: every manifest and the catalog as they were
+    (root / "environments/e9").mkdir()
+    (root / "environments/e9/env.yaml").write_text(OK.format(name="e1"))
+    _age(root)
+    assert [d.rule for d in validate(root=root, cwd=root, cache=True).diagnostics] == [
+        "duplicate-name",
+        "duplicate-name",
+    ]
+    assert [d.rule for d in validate(root=root, cwd=root, cache=True).diagnostics] == [
+        "duplicate-name",
+        "duplicate-name",
+    ]
+    (root / "environments/e9/env.yaml").unlink()
+    assert validate(root=root, cwd=root, cache=True).ok
+    runs.clear()
+    assert validate(root=root, cwd=root, cache=True).ok and runs == []
+    (root / "templates").mkdir()
+    (root / "templates/base-images.yaml").write_text(
+        (PROJECT_TEMPLATES / "base-images.yaml").read_text()
+    )
+    assert validate(root=root, cwd=root, cache=True).ok and runs == [1]

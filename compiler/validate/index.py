@@ -36,6 +36,9 @@ class ManifestIndex:
         self.file = file
         self.fingerprint = fingerprint
         self.entries: dict[str, list[Any]] = {}
+        # The state of a repository in which every manifest passed every check, cross-file
+        # rules included, the last time (see validate/repository.py).
+        self.clean_state: str | None = None
         self.changed = False
 
     @classmethod
@@ -51,6 +54,8 @@ class ManifestIndex:
             and isinstance(stored.get("entries"), dict)
         ):
             index.entries = stored["entries"]
+            clean_state = stored.get("clean_state")
+            index.clean_state = clean_state if isinstance(clean_state, str) else None
         return index
 
     def get(self, key: str, status: os.stat_result) -> list[Any] | None:
@@ -75,6 +80,11 @@ class ManifestIndex:
             del self.entries[key]
             self.changed = True
 
+    def remember_clean(self, state: str | None) -> None:
+        if self.clean_state != state:
+            self.clean_state = state
+            self.changed = True
+
     def save(self) -> None:
         if self.file is not None and self.changed:
             write_json(
@@ -83,5 +93,7 @@ class ManifestIndex:
                     "format_version": self.FORMAT_VERSION,
                     "fingerprint": self.fingerprint,
                     "entries": self.entries,
+                    "clean_state": self.clean_state,
                 },
             )
+            self.changed = False

@@ -7,7 +7,9 @@ cross-file rules (unique names, `extends`) still see the whole tree.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -35,6 +37,7 @@ from compiler.validate.schema import check_schema, conforms
 from compiler.validate.values import check_strings
 
 _FOLDERS_FORMAT = 1
+_RACY_SECONDS = 2.0  # as the indexes: a file this young may change again unseen
 _SHARED_WORK = 64  # manifests to parse that are worth waiting for another process's parse
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 400
@@ -204,6 +207,9 @@ class _Run:
             write_json(file, {"format_version": _FOLDERS_FORMAT, "folders": remembered})
         return found
 
+    data = ManifestIndex()  # the data index, once load() has read it
+    state: str | None = None  # what load() saw of the repository's files (see _state)
+
     def _index(self, name: str) -> ManifestIndex:
         if self.cache_dir is None:
             return ManifestIndex()
@@ -226,7 +232,7 @@ class _Run:
         passed every single-file check then), else parsed, and checked if a target. Also the
         targets whose documents have no positions (vouched for by the index, or checked by a
         worker process)."""
-        index = self._index("manifests.json")  # only now: the hook does not need it
+        index = self.data = self._index("manifests.json")  # only now: the hook needs none
         loaded, statuses = self._remembered(index, files, target_set)
         if self.cache_dir is None or len(files) - len(loaded) < _SHARED_WORK:
             return self._parse_rest(index, files, target_set, loaded, statuses)
@@ -234,7 +240,7 @@ class _Run:
         # manifests: the first to get here parses them and fills the index while the others
         # wait for it, then read the index.
         with exclusive_lock(self.cache_dir / "validate.lock"):
-            index = self._index("manifests.json")
+            index = self.data = self._index("manifests.json")
             loaded, statuses = self._remembered(index, files, target_set)
             return self._parse_rest(index, files, target_set, loaded, statuses)
 
@@ -269,6 +275,7 @@ class _Run:
         """Parse (and check, if targets) the manifests not `loaded` yet; remember them."""
         diagnostics: list[Diagnostic] = []
         jobs = [(file, file in target_set) for file in files if file not in loaded]
+        self.state = _state(self.key, files, statuses, self.root)
         for manifest, found in self.check(jobs, light=True):
             file = str(manifest.file)
             loaded[file] = manifest
@@ -389,7 +396,10 @@ def _validate_all(run: _Run) -> tuple[list[Diagnostic], tuple[str, ...], dict[st
     target_set = set(files)
     loaded, diagnostics, positionless = run.load(files, target_set)
     manifests = [loaded[file] for file in files]
-    across = check_repository(manifests, Roster.of(manifests), run.root)
+    # No manifest (nor the catalog) changed since the cross-file rules found nothing: they find
+    # nothing again (every command after the hook validates the whole repository).
+    unchanged = run.state is not None and run.state == run.data.clean_state
+    across = [] if unchanged else check_repository(manifests, Roster.of(manifests), run.root)
     # A manifest from the index or a worker has no positions: when a cross-file rule reports on
     # it (its parent changed, say), read it again so the report points at the line.
     shown = {run.display(file): file for file in positionless if file in loaded}
@@ -401,7 +411,33 @@ def _validate_all(run: _Run) -> tuple[list[Diagnostic], tuple[str, ...], dict[st
         manifests = [loaded[file] for file in files]
         across = check_repository(manifests, Roster.of(manifests), run.root)
     diagnostics.extend(across)
+    run.data.remember_clean(run.state if not across else None)
+    run.data.save()
     return diagnostics, tuple(run.display(file) for file in files), run.valid(manifests)
+
+
+def _state(
+    key: _Display, files: list[str], statuses: Mapping[str, os.stat_result], root: Path
+) -> str | None:
+    """A digest of what the cross-file rules see: every manifest (by its path and stat) and the
+    base-image catalog in use; None when a file cannot be vouched for by its stat (unreadable,
+    or changed within the timestamp resolution)."""
+    from compiler.validate.catalog import catalog_file
+
+    digest = hashlib.sha256()
+    young = time.time() - _RACY_SECONDS
+    for file in files:
+        status = statuses.get(file)
+        if status is None or status.st_mtime > young:
+            return None
+        digest.update(f"{key(file)}\0{_stamp_text(status)}\0".encode())
+    catalog = _status(str(catalog_file(root)))
+    digest.update(f"catalog\0{_stamp_text(catalog) if catalog else ''}".encode())
+    return digest.hexdigest()
+
+
+def _stamp_text(status: os.stat_result) -> str:
+    return f"{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}:{status.st_ino}"
 
 
 def _validate_named(
