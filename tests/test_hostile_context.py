@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.render.context import render_repository
+from compiler.render.repository import render_repository
 from compiler.validate.repository import validate
 
 SECRET = "envc-hostile-secret-6f1d"

@@ -17,7 +17,7 @@ from compiler.interop.common import write_imported
 from compiler.interop.export import FORMATS, export_environment
 from compiler.interop.sources import import_source
 from compiler.manifest.model import resolve
-from compiler.render.context import render_repository
+from compiler.render.repository import render_repository
 from compiler.validate.repository import validate
 from tests.conftest import PROJECT, RepoFactory
 

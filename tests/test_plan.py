@@ -15,7 +15,7 @@ from compiler.errors import UsageError
 from compiler.lock.repository import lock_repository
 from compiler.plan.plan import plan
 from compiler.plan.result import EnvironmentPlan, Plan
-from compiler.render.context import render_repository
+from compiler.render.repository import render_repository
 from compiler.validate.repository import validate
 from tests.conftest import PROJECT, RepoFactory
 from tests.gitrepos import Git, commit, pip_only, user_managed

@@ -14,7 +14,7 @@ from compiler.cli import main
 from compiler.interop.sources import REFUSED
 from compiler.lock.pip import PipIndex
 from compiler.lock.repository import lock_repository
-from compiler.render.context import render_repository
+from compiler.render.repository import render_repository
 from compiler.validate.repository import validate
 from tests.conftest import RepoFactory
 from tests.test_lock import MIRRORS

@@ -13,7 +13,7 @@ import pytest
 
 from compiler.lock.pip import PipIndex, write_wheel
 from compiler.lock.repository import lock_repository
-from compiler.render.context import render_repository
+from compiler.render.repository import render_repository
 from compiler.validate.repository import validate
 from tests.conftest import PROJECT, RepoFactory
 from tests.test_lock import MIRRORS

@@ -15,7 +15,7 @@ from packageurl import PackageURL
 from compiler.lock.lockfiles import read_header
 from compiler.lock.pip import PipIndex, write_wheel
 from compiler.lock.repository import lock_repository
-from compiler.render.context import render_repository
+from compiler.render.repository import render_repository
 from compiler.validate.repository import validate
 from tests.conftest import RepoFactory
 from tests.test_lock import CHANNELS, MIRRORS

@@ -146,7 +146,7 @@ def test_output_is_the_same_whatever_order_the_filesystem_lists(make_repo: RepoF
 def test_parallel_and_serial_checks_report_the_same(
     make_repo: RepoFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import compiler.validate.repository as stage
+    import compiler.validate.checks as stage
 
     files = {}
     for i in range(60):
@@ -173,7 +173,7 @@ def _age(root: Path) -> None:
 def test_manifest_index_spares_parsing_unchanged_manifests(
     make_repo: RepoFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import compiler.validate.repository as stage
+    import compiler.validate.checks as stage
 
     root = make_repo({f"environments/e{i}/env.yaml": OK.format(name=f"e{i}") for i in range(5)})
     _age(root)
@@ -318,7 +318,7 @@ def test_concurrent_runs_parse_the_repository_once(
     index under a lock while the others wait, then read it."""
     import threading
 
-    import compiler.validate.repository as stage
+    import compiler.validate.checks as stage
 
     files = {f"environments/e{i:03d}/env.yaml": OK.format(name=f"e{i:03d}") for i in range(100)}
     root = make_repo(files)  # type: ignore[arg-type]

@@ -203,7 +203,7 @@ def build_repository(
     """Render the named environments into `out` and build each that is an image (`jobs` at a
     time, each build's log in `.envc/logs/build/`); one that cannot be rendered is a failed
     build."""
-    from compiler.render.context import render_repository
+    from compiler.render.repository import render_repository
 
     unknown = sorted(set(names) - set(manifests))
     if unknown:

@@ -37,7 +37,7 @@ from compiler.plan.plan import plan
 from compiler.plan.result import Plan
 from compiler.registry.base import LazyRegistry, Registry
 from compiler.registry.register import register_repository
-from compiler.render.context import render_repository
+from compiler.render.repository import render_repository
 from compiler.validate.config import load_config
 from compiler.validate.report import text as diagnostics_text
 from compiler.validate.repository import validate

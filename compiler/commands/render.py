@@ -30,7 +30,7 @@ def command(
 ) -> int:
     """Render environments (default: all) into build contexts: a Dockerfile that installs from
     the locks (or install scripts with docker.enabled: false), the lockfiles, envc-build.json."""
-    from compiler.render.context import render_repository
+    from compiler.render.repository import render_repository
 
     root = common.repository(repo)
     report, invalid = common.valid_part(root, names)

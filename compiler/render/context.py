@@ -21,33 +21,23 @@ from __future__ import annotations
 import json
 import posixpath
 import shlex
-import shutil
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from compiler import __version__
-from compiler._util.files import remove_abandoned_temporaries, shown_path
-from compiler.errors import EnvcError, UsageError
+from compiler._util.files import shown_path
+from compiler.errors import EnvcError
 from compiler.load.buildcontext import read_base_dockerfile
 from compiler.lock.inputs import LockInputs, explicit_file, lock_inputs, pip_file
 from compiler.lock.staleness import VerifiedLocks, fresh_lockfiles
-from compiler.manifest.model import Manifest, PythonSettings, resolve
-from compiler.manifest.sources import ValidManifests
+from compiler.manifest.model import Manifest, PythonSettings
 from compiler.render.address import Address, FileContent, as_bytes, content_address
 from compiler.render.family import template_family
 from compiler.render.output import (
     content,
-    diff_against,
-    on_disk,
-    stage_folder,
-    staging_folder,
-    swap_in,
 )
-from compiler.render.reuse import RenderMemory
 from compiler.render.sbom import SBOM_FILE, environment_sbom, sbom_file
 from compiler.render.templating import render, template_environment
 from compiler.validate.catalog import BaseImageCatalog, load_catalog
@@ -56,7 +46,6 @@ from compiler.validate.config import load_config
 RENDER_FORMAT_VERSION = 1
 IMAGE_PLATFORM = "linux-64"  # images are built for linux/amd64
 METADATA_FILE = "envc-build.json"
-WRITERS = 8
 
 
 def dockerfile_string(value: str) -> str:
@@ -258,90 +247,3 @@ def _labels(manifest: Manifest, inputs: LockInputs | None) -> dict[str, str]:
     if isinstance(python, PythonSettings) and python.interpreter_path:
         labels["dev.envc.python"] = python.interpreter_path
     return labels
-
-
-@dataclass(frozen=True)
-class RenderOutcome:
-    name: str
-    status: Literal["rendered", "unchanged", "differs", "failed"]
-    diff: str = ""  # with "differs"
-    error: str = ""  # with "failed"
-    address: str | None = None  # the content address, unless "failed"
-    base_image: str | None = None  # the image's base; None without docker
-
-
-def render_repository(
-    root: Path,
-    manifests: ValidManifests,
-    names: Sequence[str] = (),
-    *,
-    out: Path | None = None,
-    check: bool = False,
-) -> list[RenderOutcome]:
-    """Render (or with `check`, compare) the named environments, default all.
-
-    Streamed: each environment is rendered, compared with what is on disk, handed to a writer
-    thread and forgotten, so memory does not grow with the repository. Writers fill a staging
-    folder beside each target; the staged folders are swapped in once every environment has
-    rendered, so a set-up error (a template, the catalog) still leaves build/ untouched."""
-    unknown = sorted(set(names) - set(manifests))
-    if unknown:
-        raise EnvcError(f"no environment named {', '.join(unknown)}")
-    out = out or root / "build"
-    if out.is_dir() and not check:  # what a render killed between its renames left behind
-        remove_abandoned_temporaries(out, (".new", ".old"))
-    verified = VerifiedLocks.of_user()
-    render_one = repository_renderer(root, verified)
-    memory = RenderMemory(root, out)
-    outcomes = []
-    staged: list[Path] = []
-    keys: dict[str, str | None] = {}
-    # Creating files dominates on real file systems, and it releases the GIL: write in threads,
-    # a bounded number of environments ahead.
-    with ThreadPoolExecutor(WRITERS) as pool:
-        writing: deque[Future[None]] = deque()
-        try:
-            for name in sorted(names or manifests):
-                keys[name] = memory.key(name, manifests)
-                recalled = memory.recall(name, keys[name])
-                if recalled is not None:
-                    outcomes.append(RenderOutcome(name, "unchanged", "", "", *recalled))
-                    continue
-                try:
-                    rendered = render_one(resolve(name, manifests), root / manifests[name][1])
-                except UsageError:
-                    raise  # the set-up is wrong (a template, the catalog): nothing renders
-                except EnvcError as exc:
-                    outcomes.append(RenderOutcome(name, "failed", error=str(exc)))
-                    continue
-                target = out / name
-                current = on_disk(target)
-                status: Literal["rendered", "unchanged", "differs"] = "rendered"
-                diff = ""
-                if current == rendered.files:
-                    status = "unchanged"
-                elif check:
-                    status, diff = "differs", diff_against(target, current, rendered.files)
-                else:
-                    writing.append(pool.submit(stage_folder, target, rendered.files))
-                    staged.append(target)
-                    if len(writing) > 2 * WRITERS:
-                        writing.popleft().result()
-                digest, base_image = rendered.address.digest, rendered.base_image
-                outcomes.append(RenderOutcome(name, status, diff, "", digest, base_image))
-            for job in writing:
-                job.result()
-        except BaseException:
-            for job in writing:
-                job.cancel()
-            pool.shutdown(wait=True)
-            for target in staged:
-                shutil.rmtree(staging_folder(target), ignore_errors=True)
-            raise
-        list(pool.map(swap_in, staged))
-    verified.save()
-    for outcome in outcomes:
-        if outcome.status in ("rendered", "unchanged") and outcome.address is not None:
-            memory.remember(outcome.name, keys[outcome.name], outcome.address, outcome.base_image)
-    memory.save(None if names else set(manifests))
-    return outcomes

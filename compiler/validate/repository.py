@@ -12,7 +12,6 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +26,17 @@ from compiler.load.discover import (
     find_root,
     manifest_paths,
 )
-from compiler.load.yamlio import Document, read_yaml
+from compiler.load.yamlio import Document
 from compiler.manifest.sources import ValidManifest
+from compiler.validate.checks import Display, check_file, check_files
 from compiler.validate.index import ManifestIndex
 from compiler.validate.packages import KnownGoodSpecs, SpecChecks
 from compiler.validate.roster import UNSURE, Roster, scan_name
-from compiler.validate.rules import ManifestFile, check_manifest, check_repository
-from compiler.validate.schema import check_schema, conforms
-from compiler.validate.values import check_strings
+from compiler.validate.rules import ManifestFile, check_repository
 
 _FOLDERS_FORMAT = 1
 _RACY_SECONDS = 2.0  # as the indexes: a file this young may change again unseen
 _SHARED_WORK = 64  # manifests to parse that are worth waiting for another process's parse
-# Below this many files, starting worker processes costs more than it saves.
-PARALLEL_THRESHOLD = 400
-MAX_WORKERS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,88 +75,6 @@ def _targets(root: Path, paths: Sequence[Path]) -> list[Path]:
     return sorted({Path(os.path.abspath(p)) for p in targets})
 
 
-class _Display:
-    """Paths as people typed them: relative to the working directory when below it."""
-
-    def __init__(self, cwd: Path) -> None:
-        self.cwd = str(cwd)
-        self.prefix = os.path.join(self.cwd, "")
-
-    def __call__(self, path: Path | str) -> str:
-        text = path if isinstance(path, str) else str(path)
-        if text.startswith(self.prefix):
-            relative = text[len(self.prefix) :]
-        else:
-            relative = os.path.relpath(text, self.cwd)
-        return relative if os.sep == "/" else relative.replace(os.sep, "/")
-
-
-def _check_file(
-    file: Path, display: _Display, root: Path, specs: SpecChecks, target: bool, light: bool = False
-) -> tuple[ManifestFile, list[Diagnostic]]:
-    """Every single-file check of a manifest; a non-target is only parsed and schema-tested, so
-    that cross-file rules can use it. `light`: keep the data, drop the positions (a worker
-    process sends back less; a cross-file finding reads the file again to place itself)."""
-    manifest, found = _checked(file, display, root, specs, target)
-    if light and manifest.doc.positions:
-        doc = manifest.doc
-        manifest = ManifestFile(file, Document(doc.path, doc.data, ()), manifest.schema_ok)
-    return manifest, found
-
-
-def _checked(
-    file: Path, display: _Display, root: Path, specs: SpecChecks, target: bool
-) -> tuple[ManifestFile, list[Diagnostic]]:
-    doc = read_yaml(file, display(file))
-    found = list(doc.diagnostics)
-    if doc.ok and doc.data is None:
-        found.append(doc.diagnostic((), "manifest is empty", "empty"))
-    if found:
-        return ManifestFile(file, doc, schema_ok=False), found
-    if not target:
-        return ManifestFile(file, doc, conforms(doc.data, has_float=doc.has_float)), []
-    found.extend(check_strings(doc))
-    schema_problems = check_schema(doc)
-    found.extend(schema_problems)
-    manifest = ManifestFile(file, doc, schema_ok=not schema_problems)
-    if isinstance(doc.data, dict):
-        found.extend(check_manifest(manifest, root, display, specs))
-    return manifest, found
-
-
-def _check_files(
-    jobs: list[tuple[Path, bool]],
-    display: _Display,
-    root: Path,
-    specs: SpecChecks,
-    light: bool = False,
-) -> list[tuple[ManifestFile, list[Diagnostic]]]:
-    """_check_file over many files; large repositories are spread over the CPU cores."""
-    workers = min(os.cpu_count() or 1, MAX_WORKERS)
-    if len(jobs) < PARALLEL_THRESHOLD or workers < 2:
-        return [_check_file(file, display, root, specs, target, light) for file, target in jobs]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # fork starts workers in milliseconds with everything imported; elsewhere, spawn.
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    files, targets = zip(*jobs, strict=True)
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        return list(
-            pool.map(
-                _check_file,
-                files,
-                repeat(display),
-                repeat(root),
-                repeat(specs),
-                targets,
-                repeat(light),
-                chunksize=max(1, len(jobs) // (workers * 4)),
-            )
-        )
-
-
 def _references_files(data: Any) -> bool:
     """Whether a manifest names other files, whose checks a cached result could not vouch for."""
     docker = data.get("docker") if isinstance(data, dict) else None
@@ -188,8 +101,8 @@ class _Run:
         self.known = KnownGoodSpecs.load(root / CACHE_DIR / "specs.json") if cache else None
         self.specs = SpecChecks(self.known or KnownGoodSpecs())
         self.names = self._index("names.json")
-        self.display = _Display(cwd)
-        self.key = _Display(root)  # index entries are keyed by the path inside the repository
+        self.display = Display(cwd)
+        self.key = Display(root)  # index entries are keyed by the path inside the repository
         self.everything = self._listed(root / ENVIRONMENTS_DIR)
 
     def _listed(self, folder: Path) -> list[str]:
@@ -219,11 +132,11 @@ class _Run:
         self, jobs: list[tuple[str, bool]], light: bool = False
     ) -> list[tuple[ManifestFile, list[Diagnostic]]]:
         paths = [(Path(file), target) for file, target in jobs]
-        return _check_files(paths, self.display, self.root, self.specs, light)
+        return check_files(paths, self.display, self.root, self.specs, light)
 
     def parse(self, file: str) -> ManifestFile:
         """A manifest read for the cross-file rules only."""
-        return _check_file(Path(file), self.display, self.root, self.specs, False)[0]
+        return check_file(Path(file), self.display, self.root, self.specs, False)[0]
 
     def load(
         self, files: list[str], target_set: set[str]
@@ -417,7 +330,7 @@ def _validate_all(run: _Run) -> tuple[list[Diagnostic], tuple[str, ...], dict[st
 
 
 def _state(
-    key: _Display, files: list[str], statuses: Mapping[str, os.stat_result], root: Path
+    key: Display, files: list[str], statuses: Mapping[str, os.stat_result], root: Path
 ) -> str | None:
     """A digest of what the cross-file rules see: every manifest (by its path and stat) and the
     base-image catalog in use; None when a file cannot be vouched for by its stat (unreadable,

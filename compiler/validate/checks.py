@@ -1,0 +1,105 @@
+"""The single-file checks of manifests: one at a time, or many spread over the CPU cores.
+
+load (yamlio) -> schema -> per-file rules, for a manifest validated in full (a target); a
+manifest only needed by cross-file rules is parsed and schema-tested. Worker processes send back
+the data and the findings, not positions (`light`).
+"""
+
+from __future__ import annotations
+
+import os
+from itertools import repeat
+from pathlib import Path
+
+from compiler.errors import Diagnostic
+from compiler.load.yamlio import Document, read_yaml
+from compiler.validate.packages import SpecChecks
+from compiler.validate.rules import ManifestFile, check_manifest
+from compiler.validate.schema import check_schema, conforms
+from compiler.validate.values import check_strings
+
+# Below this many files, starting worker processes costs more than it saves.
+PARALLEL_THRESHOLD = 400
+MAX_WORKERS = 8
+
+
+class Display:
+    """Paths as people typed them: relative to the working directory when below it."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = str(cwd)
+        self.prefix = os.path.join(self.cwd, "")
+
+    def __call__(self, path: Path | str) -> str:
+        text = path if isinstance(path, str) else str(path)
+        if text.startswith(self.prefix):
+            relative = text[len(self.prefix) :]
+        else:
+            relative = os.path.relpath(text, self.cwd)
+        return relative if os.sep == "/" else relative.replace(os.sep, "/")
+
+
+def check_file(
+    file: Path, display: Display, root: Path, specs: SpecChecks, target: bool, light: bool = False
+) -> tuple[ManifestFile, list[Diagnostic]]:
+    """Every single-file check of a manifest; a non-target is only parsed and schema-tested, so
+    that cross-file rules can use it. `light`: keep the data, drop the positions (a worker
+    process sends back less; a cross-file finding reads the file again to place itself)."""
+    manifest, found = _checked(file, display, root, specs, target)
+    if light and manifest.doc.positions:
+        doc = manifest.doc
+        manifest = ManifestFile(file, Document(doc.path, doc.data, ()), manifest.schema_ok)
+    return manifest, found
+
+
+def _checked(
+    file: Path, display: Display, root: Path, specs: SpecChecks, target: bool
+) -> tuple[ManifestFile, list[Diagnostic]]:
+    doc = read_yaml(file, display(file))
+    found = list(doc.diagnostics)
+    if doc.ok and doc.data is None:
+        found.append(doc.diagnostic((), "manifest is empty", "empty"))
+    if found:
+        return ManifestFile(file, doc, schema_ok=False), found
+    if not target:
+        return ManifestFile(file, doc, conforms(doc.data, has_float=doc.has_float)), []
+    found.extend(check_strings(doc))
+    schema_problems = check_schema(doc)
+    found.extend(schema_problems)
+    manifest = ManifestFile(file, doc, schema_ok=not schema_problems)
+    if isinstance(doc.data, dict):
+        found.extend(check_manifest(manifest, root, display, specs))
+    return manifest, found
+
+
+def check_files(
+    jobs: list[tuple[Path, bool]],
+    display: Display,
+    root: Path,
+    specs: SpecChecks,
+    light: bool = False,
+) -> list[tuple[ManifestFile, list[Diagnostic]]]:
+    """check_file over many files; large repositories are spread over the CPU cores."""
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    if len(jobs) < PARALLEL_THRESHOLD or workers < 2:
+        return [check_file(file, display, root, specs, target, light) for file, target in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork starts workers in milliseconds with everything imported; elsewhere, spawn.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    files, targets = zip(*jobs, strict=True)
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(
+            pool.map(
+                check_file,
+                files,
+                repeat(display),
+                repeat(root),
+                repeat(specs),
+                targets,
+                repeat(light),
+                chunksize=max(1, len(jobs) // (workers * 4)),
+            )
+        )
