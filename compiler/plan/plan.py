@@ -107,10 +107,12 @@ def plan(
         template_sources(git, head) if changed_templates else {},
     )
     head_names, base_names = head_graph.names, base_graph.names
-    from compiler.lock.staleness import VerifiedLocks
+    verified = None
+    if candidates:  # (imports the lock readers: a plan without candidates renders nothing)
+        from compiler.lock.staleness import VerifiedLocks
 
-    # Locks this machine verified before (by content) are not parsed again, as in envc render.
-    verified = VerifiedLocks.of_user()
+        # Locks this machine verified before (by content) are not parsed again, as in render.
+        verified = VerifiedLocks.of_user()
     with tempfile.TemporaryDirectory(prefix="envc-plan-", dir=scratch_parent()) as scratch:
         unnamed = [
             folder
@@ -139,7 +141,8 @@ def plan(
             False,
             verified=verified,
         )
-    verified.save()
+    if verified is not None:
+        verified.save()
     for state in after.values():
         if state.error and not any(d.path.startswith(f"{state.folder}/") for d in diagnostics):
             diagnostics.append(Diagnostic(f"{state.folder}/{MANIFEST}", 1, 1, state.error, "plan"))

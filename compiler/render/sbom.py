@@ -139,7 +139,10 @@ def _conda_records(lockfile: str, text: str) -> dict[str, list[CondaEntry]]:
     }
 
 
+@functools.lru_cache(maxsize=65536)
 def _conda_component(record: CondaEntry, license_text: str | None) -> dict[str, Any]:
+    """A package's component (shared, never changed: environments share most packages, and
+    each is made once per process)."""
     url = record.url
     file_name = url.rsplit("/", 1)[-1]
     purl = _purl(
