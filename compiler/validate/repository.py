@@ -104,6 +104,8 @@ class _Run:
         self.display = Display(cwd)
         self.key = Display(root)  # index entries are keyed by the path inside the repository
         self.everything = self._listed(root / ENVIRONMENTS_DIR)
+        self.data = ManifestIndex()  # the data index, once load() has read it
+        self.state: str | None = None  # what load() saw of the repository's files (_state)
 
     def _listed(self, folder: Path) -> list[str]:
         """Every manifest under `folder`; with the cache, folders unchanged since the last run are
@@ -119,9 +121,6 @@ class _Run:
         if remembered != before:  # a folder changed, came or went
             write_json(file, {"format_version": _FOLDERS_FORMAT, "folders": remembered})
         return found
-
-    data = ManifestIndex()  # the data index, once load() has read it
-    state: str | None = None  # what load() saw of the repository's files (see _state)
 
     def _index(self, name: str) -> ManifestIndex:
         if self.cache_dir is None:
