@@ -81,6 +81,7 @@ def render_repository(
     outcomes = []
     staged: list[Path] = []
     keys: dict[str, str | None] = {}
+    rendered_now: set[str] = set()  # the others were recalled as they are
     # Creating files dominates on real file systems, and it releases the GIL: write in threads,
     # a bounded number of environments ahead.
     with ThreadPoolExecutor(WRITERS) as pool:
@@ -92,8 +93,11 @@ def render_repository(
                 if recalled is not None:
                     outcomes.append(RenderOutcome(name, "unchanged", "", "", *recalled))
                     continue
+                # A set-up error (a template folder, the catalog) stops the render, as a
+                # UsageError in one environment does: nothing is written.
+                renderer = renderer or _Renderer(root)
+                rendered_now.add(name)
                 try:
-                    renderer = renderer or _Renderer(root)
                     rendered = renderer.render(name, manifests)
                 except UsageError:
                     raise  # the set-up is wrong (a template, the catalog): nothing renders
@@ -128,7 +132,8 @@ def render_repository(
     if renderer is not None:
         renderer.verified.save()
     for outcome in outcomes:
-        if outcome.status in ("rendered", "unchanged") and outcome.address is not None:
+        fresh = outcome.name in rendered_now and outcome.status in ("rendered", "unchanged")
+        if fresh and outcome.address is not None:
             memory.remember(outcome.name, keys[outcome.name], outcome.address, outcome.base_image)
     memory.save(None if names else set(manifests))
     return outcomes
