@@ -7,8 +7,10 @@ and the registry's bookkeeping commands load nothing they do not use.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -120,6 +122,28 @@ def _common_options() -> list[click.Option]:
 
 class _Commands(click.Group):
     """The `envc` group, loading each command's module when it is asked for."""
+
+    def main(self, args: Any = None, *positional: Any, **options: Any) -> Any:
+        """As click's, but a process that used py-rattler in-process (envc install, export)
+        leaves with os._exit once its output is flushed: py-rattler 0.28 sometimes crashes
+        while the interpreter shuts down (lock/conda.py), turning a finished command's exit
+        status into a signal. Called with `args` (from Python: tests, scripts), it returns."""
+        if args is not None:
+            return super().main(args, *positional, **options)
+        try:
+            return super().main(args, *positional, **options)
+        except SystemExit as leaving:
+            if not any(module.split(".")[0] == "rattler" for module in sys.modules):
+                raise
+            code = leaving.code
+            if not isinstance(code, int):
+                if code is not None:
+                    print(code, file=sys.stderr)
+                code = 0 if code is None else 1
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to say
+                    stream.flush()
+            os._exit(code)
 
     def list_commands(self, context: click.Context) -> list[str]:
         return list(COMMANDS)
