@@ -170,14 +170,10 @@ def _age(root: Path) -> None:
         os.utime(path, (1_700_000_000, 1_700_000_000), follow_symlinks=False)
 
 
-def test_manifest_index_spares_parsing_unchanged_manifests(
-    make_repo: RepoFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The manifests validation parses from now on, as they are shown."""
     import compiler.validate.checks as stage
 
-    root = make_repo({f"environments/e{i}/env.yaml": OK.format(name=f"e{i}") for i in range(5)})
-    _age(root)
-    assert validate(root=root, cwd=root, cache=True).ok  # fills the index
     parsed: list[str] = []
     real = stage.read_yaml
 
@@ -186,6 +182,16 @@ def test_manifest_index_spares_parsing_unchanged_manifests(
         return real(file, display)
 
     monkeypatch.setattr(stage, "read_yaml", counting)
+    return parsed
+
+
+def test_manifest_index_spares_parsing_unchanged_manifests(
+    make_repo: RepoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_repo({f"environments/e{i}/env.yaml": OK.format(name=f"e{i}") for i in range(5)})
+    _age(root)
+    assert validate(root=root, cwd=root, cache=True).ok  # fills the index
+    parsed = _parses(monkeypatch)
     # a whole-repository run takes all five from the index: unchanged, and clean last time
     assert validate(root=root, cwd=root, cache=True).ok
     assert parsed == []
@@ -318,19 +324,10 @@ def test_concurrent_runs_parse_the_repository_once(
     index under a lock while the others wait, then read it."""
     import threading
 
-    import compiler.validate.checks as stage
-
     files = {f"environments/e{i:03d}/env.yaml": OK.format(name=f"e{i:03d}") for i in range(100)}
     root = make_repo(files)  # type: ignore[arg-type]
     _age(root)
-    parsed: list[str] = []
-    real = stage.read_yaml
-
-    def counting(file: Path, display: str) -> object:
-        parsed.append(display)
-        return real(file, display)
-
-    monkeypatch.setattr(stage, "read_yaml", counting)
+    parsed = _parses(monkeypatch)
     reports: list[object] = []
     runs = [
         threading.Thread(target=lambda: reports.append(validate(root=root, cwd=root, cache=True)))
