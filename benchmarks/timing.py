@@ -6,29 +6,40 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+
+
+def _run(
+    command: list[str], cwd: Path, env: Mapping[str, str] | None
+) -> tuple[float, int, str, float]:
+    """(seconds, exit code, the end of stderr, peak resident MB) of one run; the peak is that of
+    the largest single process of the command's tree (the kernel's wait4 accounting)."""
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        tail = errors.read()[-2000:].decode(errors="replace")
+    return seconds, process.returncode, tail, usage.ru_maxrss / 1024
 
 
 def run_once(
     command: list[str], cwd: Path, env: Mapping[str, str] | None = None
 ) -> tuple[float, int, str]:
     """(seconds, exit code, the end of stderr) of one run."""
-    started = time.perf_counter()
-    result = subprocess.run(
-        command,
-        cwd=cwd,
-        env=None if env is None else dict(env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        check=False,
-    )
-    return (
-        time.perf_counter() - started,
-        result.returncode,
-        result.stderr[-2000:].decode(errors="replace"),
-    )
+    seconds, code, tail, _ = _run(command, cwd, env)
+    return seconds, code, tail
 
 
 def median_seconds(
@@ -53,22 +64,11 @@ def median_seconds(
 def peak_megabytes(
     command: list[str], cwd: Path, env: Mapping[str, str] | None = None
 ) -> tuple[float, float]:
-    """(seconds, peak resident memory in MB) of one run; the peak is that of the largest single
-    process of the command's tree (the kernel's wait4 accounting)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=None if env is None else dict(env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"{command[:3]} exited {process.returncode}")
-    return seconds, usage.ru_maxrss / 1024
+    """(seconds, peak resident memory in MB) of one successful run."""
+    seconds, code, tail, peak = _run(command, cwd, env)
+    if code != 0:
+        raise SystemExit(f"{command[:3]} exited {code}: {tail}")
+    return seconds, peak
 
 
 def compile_envc(project: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,21 @@ from typing import Any
 from compiler._util.files import UnreadableFile, read_bounded, write_atomically
 
 CACHE_DIR = ".envc/cache"
+# A file changed twice within the file system's timestamp resolution keeps its stat; a stat this
+# young is not trusted to stand for the file's content (git's "racy clean" problem).
+RACY_SECONDS = 2.0
 MAX_CACHE_BYTES = 512 * 1024 * 1024  # the validation index of 50,000 manifests fits
+
+
+def stat_stamp(status: os.stat_result) -> list[int]:
+    """What the caches key a file by: size, modification and change times, inode (a fresh
+    checkout's change times and inodes match nothing a committed cache could hold)."""
+    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
+
+
+def trusted(status: os.stat_result, now: float | None = None) -> bool:
+    """Whether `status` is old enough to stand for its file's content (see RACY_SECONDS)."""
+    return (time.time() if now is None else now) - status.st_mtime >= RACY_SECONDS
 
 
 def read_json(file: Path) -> Any:

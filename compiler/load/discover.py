@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from compiler._util.cache import stat_stamp, trusted
 from compiler.errors import UsageError
 
 MANIFEST_FILENAME = "env.yaml"
 ENVIRONMENTS_DIR = "environments"
-_RACY_SECONDS = 2.0
 
 
 def find_root(start: Path) -> Path:
@@ -34,22 +35,22 @@ def discover(folder: Path) -> list[Path]:
     return [Path(file) for file in manifest_paths(folder)]
 
 
-def manifest_paths(folder: Path, remembered: dict[str, Any] | None = None) -> list[str]:
+def manifest_paths(
+    folder: Path, previous: Mapping[str, Any] | None = None, kept: dict[str, Any] | None = None
+) -> list[str]:
     """discover() as strings: a repository of thousands of manifests is listed without making a
     Path of each.
 
-    `remembered` (kept by the caller between runs, updated here) holds what each folder held:
-    a folder whose modification and change times are unchanged has the same entries, so it is
-    not read again (one stat instead of a listing; git's untracked cache works the same way)."""
+    With `kept`, what each folder walked holds is recorded there (for the caller to keep between
+    runs); a folder whose modification and change times are as `previous` records them has the
+    same entries, so it is not read again (one stat instead of a listing; git's untracked cache
+    works the same way)."""
     found = []
     pending = [str(folder)]
     now = time.time()
-    previous = dict(remembered or {})
-    if remembered is not None:
-        remembered.clear()  # refilled with the folders walked now: gone ones are forgotten
     while pending:
         path = pending.pop()
-        listed = _listing(path, previous, remembered, now)
+        listed = _listing(path, previous or {}, kept, now)
         if listed is None:
             continue
         subfolders, has_manifest = listed
@@ -60,22 +61,22 @@ def manifest_paths(folder: Path, remembered: dict[str, Any] | None = None) -> li
 
 
 def _listing(
-    path: str, previous: dict[str, Any], remembered: dict[str, Any] | None, now: float
+    path: str, previous: Mapping[str, Any], kept: dict[str, Any] | None, now: float
 ) -> tuple[list[str], bool] | None:
     """(sub-folders to walk, whether an env.yaml is there) of folder `path`; None if unreadable.
-    Taken from `previous` while the folder is unchanged; kept in `remembered`."""
+    Taken from `previous` while the folder is unchanged; recorded in `kept`."""
     status, stamp = None, None
-    if remembered is not None:
+    if kept is not None:
         try:
             status = os.stat(path, follow_symlinks=False)
         except OSError:
             return None
         entry = previous.get(path)
-        stamp = [status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
+        stamp = stat_stamp(status)
         if isinstance(entry, list) and len(entry) == 3 and entry[0] == stamp:
             subfolders, has_manifest = entry[1], entry[2]
             if isinstance(subfolders, list) and all(isinstance(n, str) for n in subfolders):
-                remembered[path] = entry
+                kept[path] = entry
                 return subfolders, has_manifest is True
     try:
         entries = os.scandir(path)
@@ -89,6 +90,6 @@ def _listing(
             elif not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
                 subfolders.append(entry.name)
     # A folder changed within the timestamp resolution may change again unseen: not kept.
-    if remembered is not None and status is not None and now - status.st_mtime > _RACY_SECONDS:
-        remembered[path] = [stamp, subfolders, has_manifest]
+    if kept is not None and status is not None and trusted(status, now):
+        kept[path] = [stamp, subfolders, has_manifest]
     return subfolders, has_manifest

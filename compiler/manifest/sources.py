@@ -16,3 +16,18 @@ class ValidManifest(NamedTuple):
 
 # Environment name -> its valid manifest: what `resolve` merges `extends` over.
 ValidManifests = Mapping[str, ValidManifest]
+
+# Where a manifest names other files of the repository (paths relative to its folder).
+FILE_REFERENCES = (("conda_file",), ("requirements_file",), ("docker", "base_dockerfile"))
+
+
+def names_files(data: Any) -> bool:
+    """Whether manifest data names other files (their checks and renders depend on more than
+    the manifest: caches cannot vouch for them by the manifest alone)."""
+    for keys in FILE_REFERENCES:
+        value = data
+        for key in keys:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if value:
+            return True
+    return False

@@ -28,9 +28,9 @@ from typing import Any
 from compiler._util.files import MAX_FILE_BYTES, normalized_newlines, read_bounded
 from compiler.lock.inputs import LOCK_FORMAT_VERSION, canonical_json
 from compiler.manifest.model import Manifest
+from compiler.manifest.sources import FILE_REFERENCES
 
 ADDRESS_VERSION = 1
-FILE_REFERENCES = (("conda_file",), ("requirements_file",), ("docker", "base_dockerfile"))
 MAX_REFERENCED_BYTES = MAX_FILE_BYTES  # as validation reads them
 
 

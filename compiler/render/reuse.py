@@ -21,21 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from compiler import __version__
-from compiler._util.cache import CACHE_DIR, read_json, write_json
+from compiler._util.cache import CACHE_DIR, read_json, stat_stamp, trusted, write_json
 from compiler._util.files import UnreadableFile, read_bounded
 from compiler._util.resources import CONFIG_FILE
-from compiler.manifest.sources import ValidManifests
+from compiler.manifest.sources import ValidManifests, names_files
 from compiler.validate.catalog import template_folders
 
 FORMAT_VERSION = 1
-_RACY_SECONDS = 2.0
-_REFERENCES = (("conda_file",), ("requirements_file",), ("docker", "base_dockerfile"))
 
 Stamp = list[Any]
-
-
-def _stamp(status: os.stat_result) -> Stamp:
-    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
 
 
 def _files(folder: str, recursive: bool) -> dict[str, Stamp] | None:
@@ -57,9 +51,9 @@ def _files(folder: str, recursive: bool) -> dict[str, Stamp] | None:
                     pending.append(f"{name}/")
                 continue
             status = entry.stat(follow_symlinks=False)
-            if not entry.is_file(follow_symlinks=False) or now - status.st_mtime < _RACY_SECONDS:
+            if not entry.is_file(follow_symlinks=False) or not trusted(status, now):
                 return None
-            found[name] = _stamp(status)
+            found[name] = stat_stamp(status)
     return found
 
 
@@ -114,7 +108,7 @@ class RenderMemory:
         while current is not None and current in manifests and current not in seen:
             seen.add(current)
             data, folder = manifests[current]
-            if any(_value(data, path) for path in _REFERENCES):
+            if names_files(data):
                 return None
             chain.append([folder, data])
             parent = data.get("extends") if isinstance(data, dict) else None
@@ -156,9 +150,3 @@ class RenderMemory:
         if self.changed:
             self.stored[self.out] = self.entries
             write_json(self.file, {"format_version": FORMAT_VERSION, "outputs": self.stored})
-
-
-def _value(data: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data

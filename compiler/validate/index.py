@@ -5,20 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 from compiler import __version__
-from compiler._util.cache import read_json, write_json
-
-# A file changed twice within the file system's timestamp resolution keeps its stat; entries this
-# young are not trusted (git's "racy clean" problem).
-_RACY_SECONDS = 2.0
-
-
-def _stamp(status: os.stat_result) -> list[int]:
-    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
+from compiler._util.cache import read_json, stat_stamp, trusted, write_json
 
 
 class ManifestIndex:
@@ -61,15 +52,15 @@ class ManifestIndex:
     def get(self, key: str, status: os.stat_result) -> list[Any] | None:
         """What was stored for an unchanged file, else None."""
         entry = self.entries.get(key)
-        if isinstance(entry, list) and len(entry) == 2 and entry[0] == _stamp(status):
+        if isinstance(entry, list) and len(entry) == 2 and entry[0] == stat_stamp(status):
             facts = entry[1]
             return facts if isinstance(facts, list) else None
         return None
 
     def put(self, key: str, status: os.stat_result, facts: list[Any]) -> None:
-        if self.file is None or time.time() - status.st_mtime < _RACY_SECONDS:
+        if self.file is None or not trusted(status):
             return
-        entry = [_stamp(status), facts]
+        entry = [stat_stamp(status), facts]
         if self.entries.get(key) != entry:
             self.entries[key] = entry
             self.changed = True

@@ -1,8 +1,9 @@
 """Validation: find the repository's manifests and run every check over them, in one pass.
 
 load (yamlio) -> schema -> per-file rules -> cross-file rules. Files named on the command line (as
-pre-commit passes them) get every check; the rest of the repository is parsed only so that
-cross-file rules (unique names, `extends`) still see the whole tree.
+pre-commit passes them) get every check; the rest of the repository is known by name (roster.py)
+so that cross-file rules (unique names, `extends`) still see the whole tree. The caches in
+.envc/cache/ (index.py, folders.json) spare reading what did not change.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler._util.cache import CACHE_DIR, exclusive_lock, read_json, write_json
+from compiler._util.cache import (
+    CACHE_DIR,
+    exclusive_lock,
+    read_json,
+    stat_stamp,
+    trusted,
+    write_json,
+)
 from compiler._util.files import UnreadableFile, read_bounded
 from compiler._util.resources import manifest_schema_path
 from compiler.errors import Diagnostic
@@ -27,15 +35,14 @@ from compiler.load.discover import (
     manifest_paths,
 )
 from compiler.load.yamlio import Document
-from compiler.manifest.sources import ValidManifest
+from compiler.manifest.sources import ValidManifest, names_files
 from compiler.validate.checks import Display, check_file, check_files
 from compiler.validate.index import ManifestIndex
 from compiler.validate.packages import KnownGoodSpecs, SpecChecks
 from compiler.validate.roster import UNSURE, Roster, scan_name
 from compiler.validate.rules import ManifestFile, check_repository
 
-_FOLDERS_FORMAT = 1
-_RACY_SECONDS = 2.0  # as the indexes: a file this young may change again unseen
+_FOLDERS_FORMAT = 2
 _SHARED_WORK = 64  # manifests to parse that are worth waiting for another process's parse
 
 
@@ -75,16 +82,6 @@ def _targets(root: Path, paths: Sequence[Path]) -> list[Path]:
     return sorted({Path(os.path.abspath(p)) for p in targets})
 
 
-def _references_files(data: Any) -> bool:
-    """Whether a manifest names other files, whose checks a cached result could not vouch for."""
-    docker = data.get("docker") if isinstance(data, dict) else None
-    return isinstance(data, dict) and bool(
-        data.get("conda_file")
-        or data.get("requirements_file")
-        or (isinstance(docker, dict) and docker.get("base_dockerfile"))
-    )
-
-
 def _status(file: str) -> os.stat_result | None:
     try:
         return os.stat(file, follow_symlinks=False)
@@ -115,11 +112,11 @@ class _Run:
         file = self.cache_dir / "folders.json"
         stored = read_json(file)
         valid = isinstance(stored, dict) and stored.get("format_version") == _FOLDERS_FORMAT
-        remembered = stored["folders"] if valid and isinstance(stored["folders"], dict) else {}
-        before = dict(remembered)
-        found = manifest_paths(folder, remembered)
-        if remembered != before:  # a folder changed, came or went
-            write_json(file, {"format_version": _FOLDERS_FORMAT, "folders": remembered})
+        previous = stored["folders"] if valid and isinstance(stored["folders"], dict) else {}
+        kept: dict[str, Any] = {}
+        found = manifest_paths(folder, previous, kept)
+        if kept != previous:  # a folder changed, came or went
+            write_json(file, {"format_version": _FOLDERS_FORMAT, "folders": kept})
         return found
 
     def _index(self, name: str) -> ManifestIndex:
@@ -187,14 +184,15 @@ class _Run:
         """Parse (and check, if targets) the manifests not `loaded` yet; remember them."""
         diagnostics: list[Diagnostic] = []
         jobs = [(file, file in target_set) for file in files if file not in loaded]
-        self.state = _state(self.key, files, statuses, self.root)
+        if self.cache_dir is not None:  # only a cache remembers a clean state to compare with
+            self.state = _state(self.key, files, statuses, self.root)
         for manifest, found in self.check(jobs, light=True):
             file = str(manifest.file)
             loaded[file] = manifest
             diagnostics.extend(found)
             if file in statuses and manifest.file.is_relative_to(self.root):
                 data = manifest.doc.data
-                clean = file in target_set and not found and not _references_files(data)
+                clean = file in target_set and not found and not names_files(data)
                 index.put(self.key(file), statuses[file], [data, manifest.schema_ok, clean])
         index.keep_only({self.key(file) for file in self.everything})
         index.save()
@@ -337,19 +335,15 @@ def _state(
     from compiler.validate.catalog import catalog_file
 
     digest = hashlib.sha256()
-    young = time.time() - _RACY_SECONDS
+    now = time.time()
     for file in files:
         status = statuses.get(file)
-        if status is None or status.st_mtime > young:
+        if status is None or not trusted(status, now):
             return None
-        digest.update(f"{key(file)}\0{_stamp_text(status)}\0".encode())
+        digest.update(f"{key(file)}\0{stat_stamp(status)}\0".encode())
     catalog = _status(str(catalog_file(root)))
-    digest.update(f"catalog\0{_stamp_text(catalog) if catalog else ''}".encode())
+    digest.update(f"catalog\0{stat_stamp(catalog) if catalog else ''}".encode())
     return digest.hexdigest()
-
-
-def _stamp_text(status: os.stat_result) -> str:
-    return f"{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}:{status.st_ino}"
 
 
 def _validate_named(
