@@ -221,3 +221,21 @@ def test_legitimate_contexts_render(tmp_path: Path) -> None:
     assert (build / "alias.txt").read_text() == "fine\n" and not (build / "alias.txt").is_symlink()
     assert (build / "data" / "model.bin").read_bytes() == bytes(range(256))
     assert "FROM debian:bookworm-slim AS envc-base" in (build / "Dockerfile").read_text()
+
+
+def test_the_bounded_reader_reads_whole_files_of_any_reported_size(tmp_path: Path) -> None:
+    """read_bounded reads what fstat promises in one go, and goes on past it: a file that
+    reports no size (/proc) or grew since is read whole, up to the cap and never past it."""
+    from compiler._util.files import UnreadableFile, read_bounded
+
+    status = Path("/proc/self/status")
+    assert status.stat().st_size == 0
+    assert read_bounded(status).startswith(b"Name:")
+    with pytest.raises(UnreadableFile, match="larger than"):
+        read_bounded(status, 64)
+    for size in (0, 1, 65535, 65536, 65537, 300_000):
+        data = os.urandom(size)
+        (tmp_path / "file").write_bytes(data)
+        assert read_bounded(tmp_path / "file", 300_000) == data
+    with pytest.raises(UnreadableFile, match="larger than"):
+        read_bounded(tmp_path / "file", 299_999)

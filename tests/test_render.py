@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -456,3 +457,105 @@ def test_an_unchanged_environment_is_not_rendered_again(
     changed = statuses()
     assert set(rendered) == set(first)
     assert cold() == changed
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+# A render in a process of its own (this one has the Go runtime's threads, from the
+# `dockerfile` package: envc never forks such a process), by two workers, forked or spawned;
+# a forked worker inherits the recording of what it renders (and BREAK_SLIM's bug).
+WORKER_RENDER = """
+import json, os, sys
+from pathlib import Path
+import compiler._util.processes as processes
+import compiler.render.repository as repository
+from compiler.validate.repository import validate
+
+root, out, pids, start = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+real = repository._Renderer.outcome
+
+def recording(self, name, manifests):
+    with pids.open("a") as handle:
+        handle.write(f"{os.getpid()}\\n")
+    if name == "slim" and os.environ.get("BREAK_SLIM"):
+        raise RuntimeError("a bug in a worker")
+    return real(self, name, manifests)
+
+repository._Renderer.outcome = recording
+repository.PARALLEL_THRESHOLD = repository.SPAWNED_THRESHOLD = 2
+repository.worker_count = lambda: 2
+if start == "spawn":
+    processes.can_fork = lambda: False
+report = validate(root=root, cwd=root)
+try:
+    outcomes = repository.render_repository(root, report.manifests, out=out)
+except RuntimeError as exc:
+    print(json.dumps({"error": str(exc)}))
+else:
+    print(json.dumps({o.name: [o.status, o.address] for o in outcomes}))
+print(os.getpid(), file=sys.stderr)
+"""
+
+
+def test_worker_processes_render_what_one_process_renders(
+    locked_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many environments are rendered by worker processes (forked, or spawned when this one
+    cannot fork), each staging its own: the same bytes, outcomes and verified locks as one
+    process; a failing environment fails alone; an error in a worker leaves build/ as it was,
+    with no staging folders."""
+    import json
+
+    manifest = locked_repo / "environments/ml/env.yaml"
+    manifest.write_text(manifest.read_text().replace("[numpy, pip]", "[numpy, pip, pandas]"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-alone"))
+    alone = {
+        o.name: [o.status, o.address]  # type: ignore[attr-defined]
+        for o in render_all(locked_repo, out=locked_repo / "alone")
+    }
+    assert alone["ml"][0] == "failed" and {s for s, _ in alone.values()} == {"failed", "rendered"}
+    pids = tmp_path / "pids"
+
+    def in_workers(start: str, out: str, **environment: str) -> tuple[object, str, set[str]]:
+        pids.write_text("")
+        result = subprocess.run(
+            [sys.executable, "-c", WORKER_RENDER, locked_repo, locked_repo / out, pids, start],
+            env={
+                **os.environ,
+                "PYTHONPATH": str(PROJECT),
+                "XDG_CACHE_HOME": str(tmp_path / f"cache-{out}"),
+                **environment,
+            },
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(result.stdout), result.stderr.strip(), set(pids.read_text().split())
+
+    def verified(cache: str) -> list[str]:
+        keys: list[str] = json.loads((tmp_path / cache / "envc/verified-locks.json").read_text())
+        return keys
+
+    # geo's base Dockerfile loads the Go parser while validating: that process cannot fork
+    outcomes, _, rendered_by = in_workers("spawn", "spawned")
+    assert outcomes == alone and not rendered_by  # spawned workers render; the parent does not
+    assert _tree(locked_repo / "spawned") == _tree(locked_repo / "alone")
+    assert verified("cache-spawned") == verified("cache-alone") and verified("cache-alone")
+
+    shutil.rmtree(locked_repo / "environments/geo")
+    del alone["geo"]
+    shutil.rmtree(locked_repo / "alone/geo")
+    outcomes, parent, rendered_by = in_workers("fork", "forked")
+    assert outcomes == alone and rendered_by and parent not in rendered_by
+    assert _tree(locked_repo / "forked") == _tree(locked_repo / "alone")
+
+    (locked_repo / "forked/gpu/Dockerfile").write_text("edited\n")  # so that gpu is staged
+    before = _tree(locked_repo / "forked")
+    outcomes, _, _ = in_workers("fork", "forked", BREAK_SLIM="1")
+    assert outcomes == {"error": "a bug in a worker"}
+    assert _tree(locked_repo / "forked") == before
+    assert not [p for p in (locked_repo / "forked").iterdir() if p.name.startswith(".")]

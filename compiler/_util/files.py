@@ -55,7 +55,9 @@ def read_bounded(file: Path | str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
             raise UnreadableFile(_too_large(max_bytes), "too-large")
         chunks, size = [], 0
         while size <= max_bytes:
-            chunk = os.read(handle, max_bytes + 1 - size)
+            # As much as fstat says is left (a buffer of the cap would cost more than the read).
+            wanted = max(status.st_size + 1 - size, 1 << 16)
+            chunk = os.read(handle, min(max_bytes + 1 - size, wanted))
             if not chunk:
                 break
             chunks.append(chunk)

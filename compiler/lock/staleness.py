@@ -74,7 +74,7 @@ class VerifiedLocks:
         self.file = file
         stored = read_json(file) if file else None
         self.keys = {k for k in stored if isinstance(k, str)} if isinstance(stored, list) else set()
-        self.added = False
+        self.added: set[str] = set()  # verified by this process
 
     @classmethod
     def of_user(cls) -> VerifiedLocks:
@@ -92,7 +92,7 @@ class VerifiedLocks:
         if len(self.keys) >= self.LIMIT:
             self.keys.clear()
         self.keys.add(key)
-        self.added = True
+        self.added.add(key)
 
     def save(self) -> None:
         if self.file is not None and self.added:

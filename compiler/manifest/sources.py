@@ -31,3 +31,15 @@ def names_files(data: Any) -> bool:
         if value:
             return True
     return False
+
+
+def lineage(name: str, manifests: ValidManifests) -> dict[str, ValidManifest]:
+    """The manifests environment `name` is resolved from: its own, then its parents' (`extends`)
+    as far as `manifests` knows them, each once."""
+    found: dict[str, ValidManifest] = {}
+    current: Any = name
+    while isinstance(current, str) and current in manifests and current not in found:
+        found[current] = manifests[current]
+        data = found[current].data
+        current = data.get("extends") if isinstance(data, Mapping) else None
+    return found

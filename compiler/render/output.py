@@ -26,9 +26,10 @@ def content(data: bytes) -> FileContent:
         return data
 
 
-def stage_folder(target: Path, files: Mapping[str, FileContent]) -> None:
-    """Write `files` into a sibling folder of `target`, to be swapped in by swap_in."""
-    staging = staging_folder(target)
+def stage_folder(target: Path, files: Mapping[str, FileContent], run: int) -> None:
+    """Write `files` into a sibling folder of `target`, to be swapped in by swap_in (`run`:
+    the render's process id, which names its staging folders)."""
+    staging = staging_folder(target, run)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     for name, content in files.items():
@@ -39,14 +40,14 @@ def stage_folder(target: Path, files: Mapping[str, FileContent]) -> None:
             path.chmod(0o755)
 
 
-def staging_folder(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{os.getpid()}.new")
+def staging_folder(target: Path, run: int) -> Path:
+    return target.with_name(f".{target.name}.{run}.new")
 
 
-def swap_in(target: Path) -> None:
-    """Replace `target` with its staged folder, by renames."""
-    staging = staging_folder(target)
-    old = target.with_name(f".{target.name}.{os.getpid()}.old")
+def swap_in(target: Path, run: int) -> None:
+    """Replace `target` with its folder staged by `run`, by renames."""
+    staging = staging_folder(target, run)
+    old = target.with_name(f".{target.name}.{run}.old")
     # Another run may put its own folder in place between the two renames: move it aside
     # too and try again (both hold what the same inputs render).
     for _ in range(RENAME_ATTEMPTS):

@@ -1,49 +1,40 @@
 """Rendering a repository: every environment's build context, streamed to build/.
 
-Each environment is rendered (render/context.py), compared with what is on disk, handed to a
-writer thread and forgotten, so memory does not grow with the repository; one unchanged since the
+Each environment is rendered (render/context.py), compared with what is on disk, staged beside
+its target and forgotten, so memory does not grow with the repository; one unchanged since the
 last render (render/reuse.py) is not rendered at all, and this module imports the renderer (and
-with it pydantic, Jinja and the lock readers) only when an environment needs it.
+with it pydantic, Jinja and the lock readers) only when an environment needs it. Many
+environments are rendered by forked worker processes, one per core, each staging its own.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import deque
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Generator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from compiler._util.files import remove_abandoned_temporaries
+from compiler._util.processes import forked_pool, spawned_pool, worker_count
 from compiler.errors import EnvcError, UsageError
-from compiler.manifest.sources import ValidManifests
+from compiler.manifest.sources import ValidManifests, lineage
 from compiler.render.output import diff_against, on_disk, stage_folder, staging_folder, swap_in
 from compiler.render.reuse import RenderMemory
 
 if TYPE_CHECKING:
-    from compiler.render.context import RenderedEnvironment
+    from compiler.render.address import FileContent
 
 WRITERS = 8
-
-
-class _Renderer:
-    """render_environment for one repository, set up once: templates, catalog, channels, and
-    the locks this machine verified."""
-
-    def __init__(self, root: Path) -> None:
-        from compiler.lock.staleness import VerifiedLocks
-        from compiler.render.context import repository_renderer
-
-        self.root = root
-        self.verified = VerifiedLocks.of_user()
-        self.render_one = repository_renderer(root, self.verified)
-
-    def render(self, name: str, manifests: ValidManifests) -> RenderedEnvironment:
-        from compiler.manifest.model import resolve
-
-        return self.render_one(resolve(name, manifests), self.root / manifests[name][1])
+# From this many environments to render, workers pay: forked ones start in milliseconds,
+# spawned ones import the renderer first (~0.5 s).
+PARALLEL_THRESHOLD = 64
+SPAWNED_THRESHOLD = 400
 
 
 @dataclass(frozen=True)
@@ -56,6 +47,110 @@ class RenderOutcome:
     base_image: str | None = None  # the image's base; None without docker
 
 
+class _Renderer:
+    """Environments of one repository rendered into `out` (or compared with it, `check`): set
+    up once with the templates, catalog, channels and the locks this machine verified. `run`:
+    the render's process id, which names its staging folders (workers stage with it too)."""
+
+    def __init__(self, root: Path, out: Path, check: bool, run: int) -> None:
+        from compiler.lock.staleness import VerifiedLocks
+        from compiler.render.context import repository_renderer
+
+        self.root, self.out, self.check, self.run = root, out, check, run
+        self.verified = VerifiedLocks.of_user()
+        self.render_one = repository_renderer(root, self.verified)
+
+    @property
+    def setting(self) -> tuple[Path, Path, bool, int]:
+        """What a worker makes its own renderer from."""
+        return self.root, self.out, self.check, self.run
+
+    def outcome(
+        self, name: str, manifests: ValidManifests
+    ) -> tuple[RenderOutcome, Mapping[str, FileContent] | None]:
+        """Render `name` and compare it with its output folder: the outcome, and the files to
+        stage (None: nothing to write)."""
+        from compiler.manifest.model import resolve
+
+        try:
+            rendered = self.render_one(resolve(name, manifests), self.root / manifests[name][1])
+        except UsageError:
+            raise  # the set-up is wrong (a template, the catalog): nothing renders
+        except EnvcError as exc:
+            return RenderOutcome(name, "failed", error=str(exc)), None
+        target = self.out / name
+        current = on_disk(target)
+        status: Literal["rendered", "unchanged", "differs"] = "rendered"
+        diff, files = "", None
+        if current == rendered.files:
+            status = "unchanged"
+        elif self.check:
+            status, diff = "differs", diff_against(target, current, rendered.files)
+        else:
+            files = rendered.files
+        address, base_image = rendered.address.digest, rendered.base_image
+        return RenderOutcome(name, status, diff, "", address, base_image), files
+
+    def in_process(self, names: Sequence[str], manifests: ValidManifests) -> _Results:
+        """(outcome, staged) of each of `names`, rendered here; creating files dominates on
+        real file systems and releases the GIL, so threads write, a bounded number ahead."""
+        with ThreadPoolExecutor(WRITERS) as pool:
+            writing: deque[Future[None]] = deque()
+            try:
+                for name in names:
+                    outcome, files = self.outcome(name, manifests)
+                    if files is not None:
+                        writing.append(pool.submit(stage_folder, self.out / name, files, self.run))
+                        if len(writing) > 2 * WRITERS:
+                            writing.popleft().result()
+                    yield outcome, files is not None
+                for job in writing:
+                    job.result()
+            except BaseException:
+                for job in writing:
+                    job.cancel()
+                raise
+
+    def in_workers(
+        self, names: Sequence[str], manifests: ValidManifests, pool: ProcessPoolExecutor
+    ) -> _Results:
+        """(outcome, staged) of each of `names`, rendered by the workers of `pool`, each sent
+        the manifests it resolves from; forked workers inherit this renderer."""
+        global _worker_renderer
+        _worker_renderer = self
+        try:
+            jobs = ((self.setting, name, lineage(name, manifests)) for name in names)
+            chunks = max(1, min(16, len(names) // (worker_count() * 8)))
+            for outcome, staged, verified in pool.map(_render_in_worker, jobs, chunksize=chunks):
+                for key in verified:
+                    self.verified.add(key)
+                yield outcome, staged
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            _worker_renderer = None
+
+
+_Results = Generator[tuple[RenderOutcome, bool], None, None]
+# A worker's renderer: inherited from the parent when forked, else made on its first job.
+_worker_renderer: _Renderer | None = None
+
+
+def _render_in_worker(
+    job: tuple[tuple[Path, Path, bool, int], str, ValidManifests],
+) -> tuple[RenderOutcome, bool, list[str]]:
+    """In a worker: render an environment and stage its files; the locks it verified go back."""
+    global _worker_renderer
+    setting, name, manifests = job
+    if _worker_renderer is None or _worker_renderer.setting != setting:
+        _worker_renderer = _Renderer(*setting)
+    renderer = _worker_renderer
+    renderer.verified.added.clear()
+    outcome, files = renderer.outcome(name, manifests)
+    if files is not None:
+        stage_folder(renderer.out / name, files, renderer.run)
+    return outcome, files is not None, sorted(renderer.verified.added)
+
+
 def render_repository(
     root: Path,
     manifests: ValidManifests,
@@ -66,10 +161,10 @@ def render_repository(
 ) -> list[RenderOutcome]:
     """Render (or with `check`, compare) the named environments, default all.
 
-    Streamed: each environment is rendered, compared with what is on disk, handed to a writer
-    thread and forgotten, so memory does not grow with the repository. Writers fill a staging
-    folder beside each target; the staged folders are swapped in once every environment has
-    rendered, so a set-up error (a template, the catalog) still leaves build/ untouched."""
+    Streamed: each environment is rendered, compared with what is on disk, staged and
+    forgotten, so memory does not grow with the repository. Each is staged in a folder beside
+    its target; the staged folders are swapped in once every environment has rendered, so an
+    interruption or a set-up error (a template, the catalog) still leaves build/ untouched."""
     unknown = sorted(set(names) - set(manifests))
     if unknown:
         raise EnvcError(f"no environment named {', '.join(unknown)}")
@@ -77,63 +172,50 @@ def render_repository(
     if out.is_dir() and not check:  # what a render killed between its renames left behind
         remove_abandoned_temporaries(out, (".new", ".old"))
     memory = RenderMemory(root, out)
-    renderer: _Renderer | None = None  # set up when an environment first needs rendering
-    outcomes = []
-    staged: list[Path] = []
     keys: dict[str, str | None] = {}
-    rendered_now: set[str] = set()  # the others were recalled as they are
-    # Creating files dominates on real file systems, and it releases the GIL: write in threads,
-    # a bounded number of environments ahead.
-    with ThreadPoolExecutor(WRITERS) as pool:
-        writing: deque[Future[None]] = deque()
+    recalled: dict[str, RenderOutcome] = {}
+    for name in sorted(names or manifests):
+        keys[name] = memory.key(name, manifests)
+        found = memory.recall(name, keys[name])
+        if found is not None:
+            recalled[name] = RenderOutcome(name, "unchanged", "", "", *found)
+    pending = [name for name in keys if name not in recalled]
+    rendered: dict[str, RenderOutcome] = {}
+    if pending:
+        # A set-up error (a template folder, the catalog) stops the render here.
+        renderer = _Renderer(root, out, check, os.getpid())
+        pool = _pool(len(pending))
+        staged = []
         try:
-            for name in sorted(names or manifests):
-                keys[name] = memory.key(name, manifests)
-                recalled = memory.recall(name, keys[name])
-                if recalled is not None:
-                    outcomes.append(RenderOutcome(name, "unchanged", "", "", *recalled))
-                    continue
-                # A set-up error (a template folder, the catalog) stops the render, as a
-                # UsageError in one environment does: nothing is written.
-                renderer = renderer or _Renderer(root)
-                rendered_now.add(name)
-                try:
-                    rendered = renderer.render(name, manifests)
-                except UsageError:
-                    raise  # the set-up is wrong (a template, the catalog): nothing renders
-                except EnvcError as exc:
-                    outcomes.append(RenderOutcome(name, "failed", error=str(exc)))
-                    continue
-                target = out / name
-                current = on_disk(target)
-                status: Literal["rendered", "unchanged", "differs"] = "rendered"
-                diff = ""
-                if current == rendered.files:
-                    status = "unchanged"
-                elif check:
-                    status, diff = "differs", diff_against(target, current, rendered.files)
-                else:
-                    writing.append(pool.submit(stage_folder, target, rendered.files))
-                    staged.append(target)
-                    if len(writing) > 2 * WRITERS:
-                        writing.popleft().result()
-                digest, base_image = rendered.address.digest, rendered.base_image
-                outcomes.append(RenderOutcome(name, status, diff, "", digest, base_image))
-            for job in writing:
-                job.result()
+            with closing(
+                renderer.in_workers(pending, manifests, pool)
+                if pool is not None
+                else renderer.in_process(pending, manifests)
+            ) as results:
+                for outcome, was_staged in results:
+                    rendered[outcome.name] = outcome
+                    if was_staged:
+                        staged.append(out / outcome.name)
         except BaseException:
-            for job in writing:
-                job.cancel()
-            pool.shutdown(wait=True)
-            for target in staged:
-                shutil.rmtree(staging_folder(target), ignore_errors=True)
+            for name in pending:
+                shutil.rmtree(staging_folder(out / name, renderer.run), ignore_errors=True)
             raise
-        list(pool.map(swap_in, staged))
-    if renderer is not None:
+        with ThreadPoolExecutor(WRITERS) as swapping:
+            list(swapping.map(partial(swap_in, run=renderer.run), staged))
         renderer.verified.save()
-    for outcome in outcomes:
-        fresh = outcome.name in rendered_now and outcome.status in ("rendered", "unchanged")
-        if fresh and outcome.address is not None:
+    for outcome in rendered.values():
+        if outcome.status in ("rendered", "unchanged") and outcome.address is not None:
             memory.remember(outcome.name, keys[outcome.name], outcome.address, outcome.base_image)
     memory.save(None if names else set(manifests))
-    return outcomes
+    return [recalled.get(name) or rendered[name] for name in keys]
+
+
+def _pool(count: int) -> ProcessPoolExecutor | None:
+    """Worker processes for rendering `count` environments, when they pay."""
+    workers = worker_count()
+    if count < PARALLEL_THRESHOLD or workers < 2:
+        return None
+    pool = forked_pool(workers)
+    if pool is None and count >= SPAWNED_THRESHOLD:
+        pool = spawned_pool(workers)
+    return pool

@@ -24,7 +24,7 @@ from compiler import __version__
 from compiler._util.cache import CACHE_DIR, read_json, stat_stamp, trusted, write_json
 from compiler._util.files import UnreadableFile, read_bounded
 from compiler._util.resources import CONFIG_FILE
-from compiler.manifest.sources import ValidManifests, names_files
+from compiler.manifest.sources import ValidManifests, lineage, names_files
 from compiler.validate.catalog import template_folders
 
 FORMAT_VERSION = 1
@@ -103,16 +103,10 @@ class RenderMemory:
         if self.common is None:
             return None
         chain: list[list[Any]] = []
-        current: str | None = name
-        seen: set[str] = set()
-        while current is not None and current in manifests and current not in seen:
-            seen.add(current)
-            data, folder = manifests[current]
+        for data, folder in lineage(name, manifests).values():
             if names_files(data):
                 return None
             chain.append([folder, data])
-            parent = data.get("extends") if isinstance(data, dict) else None
-            current = parent if isinstance(parent, str) else None
         inputs = _files(str(self.root / manifests[name][1]), recursive=False)
         if inputs is None:
             return None

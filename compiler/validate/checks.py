@@ -11,6 +11,7 @@ import os
 from itertools import repeat
 from pathlib import Path
 
+from compiler._util.processes import process_pool, worker_count
 from compiler.errors import Diagnostic
 from compiler.load.yamlio import Document, read_yaml
 from compiler.validate.packages import SpecChecks
@@ -20,7 +21,6 @@ from compiler.validate.values import check_strings
 
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 400
-MAX_WORKERS = 8
 
 
 class Display:
@@ -80,17 +80,11 @@ def check_files(
     light: bool = False,
 ) -> list[tuple[ManifestFile, list[Diagnostic]]]:
     """check_file over many files; large repositories are spread over the CPU cores."""
-    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    workers = worker_count()
     if len(jobs) < PARALLEL_THRESHOLD or workers < 2:
         return [check_file(file, display, root, specs, target, light) for file, target in jobs]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # fork starts workers in milliseconds with everything imported; elsewhere, spawn.
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     files, targets = zip(*jobs, strict=True)
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with process_pool(workers) as pool:
         return list(
             pool.map(
                 check_file,
