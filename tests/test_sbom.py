@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from packageurl import PackageURL
 
 from compiler.lock.lockfiles import read_header
@@ -169,6 +171,20 @@ def test_the_same_locks_give_the_same_bytes(rendered: Path, tmp_path: Path) -> N
     assert "timestamp" not in text and "cyclonedx-python-lib" not in text
 
 
+def test_an_sbom_is_its_content_in_canonical_json(rendered: Path) -> None:
+    """Each SBOM is assembled from components encoded once per process: the bytes must be what
+    json.dumps writes of the whole document (compact, keys sorted), components by bom-ref."""
+    files = sorted((rendered / "build").rglob("sbom*.cdx.json"))
+    assert len(files) == 3  # ml, host for linux-64 and osx-arm64
+    for file in files:
+        text = file.read_text()
+        document = json.loads(text)
+        canonical = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        assert text == canonical + "\n", file
+        references = [component["bom-ref"] for component in document["components"]]
+        assert references == sorted(references)
+
+
 def test_pip_packages_read_as_tomllib_reads_them() -> None:
     """The fast reader of uv's pylock.toml agrees with tomllib on every bundled lock, and
     leaves anything of another shape to tomllib."""
@@ -221,3 +237,42 @@ def test_conda_packages_read_as_py_rattler_reads_them(rendered: Path) -> None:
     text = files[0].read_text()
     odd = text.replace("  manager: conda\n  name:", "  manager: conda\n  extra: 1\n  name:", 1)
     assert conda_lock_entries(odd) is None
+
+
+LICENSE_LINE_PIECES = [
+    "    envc_license/numpy: BSD-3-Clause",
+    "    envc_license/odd: 'it''s: MIT'",
+    '    envc_license/quoted: "Apache-2.0 \\u00e9"',
+    "    envc_license/bare",
+    "  envc_license/not-indented-enough: MIT",
+    "metadata:",
+    "\r",
+    "\x85",
+    "\u2028",
+    "\x0b",
+    "\n",
+    "    ",
+]
+
+
+@given(st.lists(st.sampled_from(LICENSE_LINE_PIECES), max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_license_lines_are_found_as_a_line_by_line_reading_finds_them(pieces: list[str]) -> None:
+    """locked_licenses scans with one regular expression when the text breaks lines only at
+    "\\n": every text must give what reading str.splitlines()' lines one by one gives."""
+    import json as json_module
+
+    from compiler.lock.lockfiles import LICENSE_KEY, locked_licenses
+
+    text = "\n".join(pieces)
+    marker = f"    {LICENSE_KEY}"
+    expected = {}
+    for line in text.splitlines():
+        if line.startswith(marker):
+            name, _, value = line[len(marker) :].partition(": ")
+            if value.startswith("'") and value.endswith("'") and len(value) > 1:
+                value = value[1:-1].replace("''", "'")
+            elif value.startswith('"'):
+                value = json_module.loads(value)
+            expected[name] = value
+    assert locked_licenses(text) == expected

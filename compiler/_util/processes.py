@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # multiprocessing is imported when a pool is made (~20 ms)
+    from concurrent.futures import ProcessPoolExecutor
 
 MAX_WORKERS = 8
 
@@ -35,6 +38,7 @@ def forked_pool(workers: int) -> ProcessPoolExecutor | None:
     """A pool of `workers` forked processes (they start in milliseconds, with this process's
     modules and state), or None when forking is not safe here."""
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     if not can_fork():
         return None
@@ -44,6 +48,7 @@ def forked_pool(workers: int) -> ProcessPoolExecutor | None:
 def spawned_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of `workers` fresh processes (each imports what it needs: ~0.5 s)."""
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 

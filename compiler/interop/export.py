@@ -31,7 +31,7 @@ from compiler.lock.inputs import (
 from compiler.lock.lockfiles import locked_explicit, locked_versions
 from compiler.lock.staleness import fresh_lockfiles
 from compiler.manifest.model import Manifest
-from compiler.render.address import FileContent
+from compiler.render.output import FileContent
 from compiler.validate.config import load_config
 
 FILE_FORMATS = ("conda-env", "requirements", "explicit", "pip-locked", "pylock", "pixi-lock")

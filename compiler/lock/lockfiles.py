@@ -11,6 +11,7 @@ fingerprint, the inputs themselves, a digest of the body):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -273,6 +274,11 @@ def locked_versions(lockfiles: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return versions
 
 
+# What str.splitlines() breaks lines at besides "\n".
+_RARE_LINE_BREAKS = ("\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+_LICENSE_LINE = re.compile(rf"^    {re.escape(LICENSE_KEY)}.*", re.M)
+
+
 def locked_licenses(text: str) -> dict[str, str]:
     """Package -> the license its channel records, from a conda-lock.yml envc wrote (`text`).
 
@@ -282,9 +288,11 @@ def locked_licenses(text: str) -> dict[str, str]:
 
     found = {}
     marker = f"    {LICENSE_KEY}"
-    for line in text.splitlines():
-        if not line.startswith(marker):
-            continue
+    if any(separator in text for separator in _RARE_LINE_BREAKS):
+        lines = [line for line in text.splitlines() if line.startswith(marker)]
+    else:  # the same lines, found without a Python loop over every line
+        lines = _LICENSE_LINE.findall(text)
+    for line in lines:
         name, _, value = line[len(marker) :].partition(": ")
         if value.startswith("'") and value.endswith("'") and len(value) > 1:
             value = value[1:-1].replace("''", "'")
@@ -379,24 +387,31 @@ def conda_lock_entries(text: str) -> dict[str, list[CondaEntry]] | None:
     body = read[1] if read else text
     found: dict[str, list[CondaEntry]] = {}
     for depends, md5, sha256, name, platform, url in _CONDA_ENTRY.findall(body):
-        records = _explicit_records(url)
-        subdir_at = url.rfind("/", 0, url.rfind("/"))
-        if not records or subdir_at < 0:
+        entry = _conda_entry(depends, md5, sha256, name, url)
+        if entry is None:
             return None
-        _, version, build = records[0]
-        found.setdefault(platform, []).append(
-            CondaEntry(
-                name,
-                version,
-                build,
-                url[subdir_at + 1 : url.rfind("/")],
-                url[:subdir_at],
-                url,
-                sha256,
-                md5,
-                tuple(sorted({line.strip().split(":", 1)[0] for line in depends.splitlines()})),
-            )
-        )
+        found.setdefault(platform, []).append(entry)
     if sum(map(len, found.values())) != body.count("  manager: conda\n"):
         return None
     return found
+
+
+@functools.lru_cache(maxsize=65536)
+def _conda_entry(depends: str, md5: str, sha256: str, name: str, url: str) -> CondaEntry | None:
+    """One package of conda-lock.yml, made once per process (locks share most packages)."""
+    records = _explicit_records(url)
+    subdir_at = url.rfind("/", 0, url.rfind("/"))
+    if not records or subdir_at < 0:
+        return None
+    _, version, build = records[0]
+    return CondaEntry(
+        name,
+        version,
+        build,
+        url[subdir_at + 1 : url.rfind("/")],
+        url[:subdir_at],
+        url,
+        sha256,
+        md5,
+        tuple(sorted({line.strip().split(":", 1)[0] for line in depends.splitlines()})),
+    )

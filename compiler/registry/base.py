@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from compiler.errors import EnvcError, UsageError
 
 if TYPE_CHECKING:
-    from compiler.render.address import FileContent
+    from compiler.render.output import FileContent
 
 DEFAULT_REGISTRY = "sqlite:.envc/registry.db"
 LATEST = "latest"

@@ -302,7 +302,7 @@ class OciRegistry:
         }
         if candidate.commit:
             annotations["org.opencontainers.image.revision"] = candidate.commit
-        from compiler.render.address import as_bytes  # only registering needs it: keep `list` light
+        from compiler.render.output import as_bytes  # only registering needs it: keep `list` light
 
         repository = self._repository(candidate.name)
         config = self.http.push_blob(

@@ -29,17 +29,10 @@ from compiler._util.files import MAX_FILE_BYTES, normalized_newlines, read_bound
 from compiler.lock.inputs import LOCK_FORMAT_VERSION, canonical_json
 from compiler.manifest.model import Manifest
 from compiler.manifest.sources import FILE_REFERENCES
+from compiler.render.output import FileContent, as_bytes
 
 ADDRESS_VERSION = 1
 MAX_REFERENCED_BYTES = MAX_FILE_BYTES  # as validation reads them
-
-
-# A rendered file: text, or bytes for a binary file copied into a build context.
-FileContent = str | bytes
-
-
-def as_bytes(content: FileContent) -> bytes:
-    return content.encode() if isinstance(content, str) else content
 
 
 def file_digest(data: bytes) -> str:

@@ -33,11 +33,9 @@ from compiler.load.buildcontext import read_base_dockerfile
 from compiler.lock.inputs import LockInputs, explicit_file, lock_inputs, pip_file
 from compiler.lock.staleness import VerifiedLocks, fresh_lockfiles
 from compiler.manifest.model import Manifest, PythonSettings
-from compiler.render.address import Address, FileContent, as_bytes, content_address
+from compiler.render.address import Address, content_address
 from compiler.render.family import template_family
-from compiler.render.output import (
-    content,
-)
+from compiler.render.output import FileContent, as_bytes, content
 from compiler.render.sbom import SBOM_FILE, environment_sbom, sbom_file
 from compiler.render.templating import render, template_environment
 from compiler.validate.catalog import BaseImageCatalog, load_catalog

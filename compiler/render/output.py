@@ -13,9 +13,15 @@ from contextlib import suppress
 from pathlib import Path
 
 from compiler.errors import EnvcError
-from compiler.render.address import FileContent, as_bytes
 
 RENAME_ATTEMPTS = 20
+
+# A rendered file: text, or bytes for a binary file copied into a build context.
+FileContent = str | bytes
+
+
+def as_bytes(content: FileContent) -> bytes:
+    return content.encode() if isinstance(content, str) else content
 
 
 def content(data: bytes) -> FileContent:

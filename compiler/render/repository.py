@@ -13,7 +13,7 @@ import os
 import shutil
 from collections import deque
 from collections.abc import Generator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
@@ -24,11 +24,18 @@ from compiler._util.files import remove_abandoned_temporaries
 from compiler._util.processes import forked_pool, spawned_pool, worker_count
 from compiler.errors import EnvcError, UsageError
 from compiler.manifest.sources import ValidManifests, lineage
-from compiler.render.output import diff_against, on_disk, stage_folder, staging_folder, swap_in
+from compiler.render.output import (
+    FileContent,
+    diff_against,
+    on_disk,
+    stage_folder,
+    staging_folder,
+    swap_in,
+)
 from compiler.render.reuse import RenderMemory
 
-if TYPE_CHECKING:
-    from compiler.render.address import FileContent
+if TYPE_CHECKING:  # multiprocessing is imported when workers are started (~20 ms)
+    from concurrent.futures import ProcessPoolExecutor
 
 WRITERS = 8
 # From this many environments to render, workers pay: forked ones start in milliseconds,

@@ -56,7 +56,7 @@ def environment_sbom(
 ) -> str:
     """The SBOM of the environment locked by `inputs` for `platform` (`lockfiles`: its fresh
     lockfiles, read once by render; `folder`: where they are, for the conda-lock reader)."""
-    components: list[dict[str, Any]] = []
+    components: list[tuple[str, str]] = []  # (bom-ref, its JSON)
     graph: dict[str, list[str]] = {}
     by_name: dict[str, str] = {}  # package -> bom-ref, for conda's dependency graph
     if CONDA_LOCK_FILE in lockfiles:
@@ -67,20 +67,20 @@ def environment_sbom(
         )
         records = every_platform.get(platform, [])
         for record in records:
-            component = _conda_component(record, licenses.get(record.name))
-            components.append(component)
-            by_name[spec_package(record.name)] = component["bom-ref"]
+            reference, encoded = _conda_component(record, licenses.get(record.name))
+            components.append((reference, encoded))
+            by_name[spec_package(record.name)] = reference
         for record in records:
             depends = {by_name.get(spec_package(d)) for d in record.depends}
             graph[by_name[spec_package(record.name)]] = sorted(filter(None, depends))
     pylock = lockfiles.get(pylock_file(platform))
     if pylock is not None:
         for component in _pip_components(pylock):
-            components.append(component)
+            components.append((component["bom-ref"], _json(component)))
             by_name.setdefault(spec_package(component["name"]), component["bom-ref"])
             graph.setdefault(component["bom-ref"], [])
     if base_image:
-        components.append(_image_component(base_image))
+        components.append(("base-image", _json(_image_component(base_image))))
     direct = {by_name.get(spec_package(spec)) for spec in (*inputs.specs, *inputs.pip)}
     root_ref = f"envc:{inputs.name}"
     graph[root_ref] = sorted(filter(None, direct | ({"base-image"} if base_image else set())))
@@ -103,11 +103,23 @@ def environment_sbom(
                 {"name": "dev.envc:lock-fingerprint", "value": inputs.fingerprint()},
             ],
         },
-        "components": sorted(components, key=lambda c: c["bom-ref"]),
         "dependencies": [{"ref": ref, "dependsOn": graph[ref]} for ref in sorted(graph)],
     }
+    # Compact, keys sorted: what json.dumps(sort_keys=True) writes of the whole document, with
+    # each package's component encoded once per process (environments share most packages).
+    members = [(key, _json(value)) for key, value in document.items()]
+    ordered = "[" + ",".join(encoded for _, encoded in sorted(components, key=_by_reference)) + "]"
+    members.append(("components", ordered))
+    return "{" + ",".join(f"{_json(key)}:{value}" for key, value in sorted(members)) + "}\n"
+
+
+def _json(value: Any) -> str:
     # Compact: json's C encoder does not indent (an indented SBOM costs 5x as much to write).
-    return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _by_reference(component: tuple[str, str]) -> str:
+    return component[0]
 
 
 @functools.lru_cache(maxsize=4)
@@ -140,9 +152,9 @@ def _conda_records(lockfile: str, text: str) -> dict[str, list[CondaEntry]]:
 
 
 @functools.lru_cache(maxsize=65536)
-def _conda_component(record: CondaEntry, license_text: str | None) -> dict[str, Any]:
-    """A package's component (shared, never changed: environments share most packages, and
-    each is made once per process)."""
+def _conda_component(record: CondaEntry, license_text: str | None) -> tuple[str, str]:
+    """A package's component: (bom-ref, its JSON), made once per process (environments share
+    most packages)."""
     url = record.url
     file_name = url.rsplit("/", 1)[-1]
     purl = _purl(
@@ -172,7 +184,7 @@ def _conda_component(record: CondaEntry, license_text: str | None) -> dict[str, 
     }
     if license_text and license_text.strip().lower() != "none":
         component["licenses"] = [{"license": {"name": license_text}}]
-    return component
+    return purl, _json(component)
 
 
 @functools.lru_cache(maxsize=65536)
