@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from compiler._util.cache import tools_cache
 from compiler.lock.lockfiles import locked_explicit, locked_pip
 from compiler.lock.pip import write_wheel
 from tests.condapkg import (
@@ -134,7 +135,7 @@ def test_a_tampered_package_or_wheel_is_refused(repo: Path, tmp_path: Path) -> N
     # Same name, other bytes (a compromised mirror): the lock's SHA-256 refuses it.
     _tamper(archive, tmp_path)
     assert archive.read_bytes() != good
-    shutil.rmtree(repo / ".envc" / "cache", ignore_errors=True)
+    shutil.rmtree(tools_cache() / "pkgs", ignore_errors=True)  # downloaded again
     refused = run_envc(repo, "install", "app", "--prefix", str(tmp_path / "p1"))
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "app: cannot install the conda packages" in refused.stderr
@@ -147,6 +148,7 @@ def test_a_tampered_package_or_wheel_is_refused(repo: Path, tmp_path: Path) -> N
     other.mkdir()
     write_wheel(other, "alpha", "1.0", ("colorama",))  # same file name, other bytes
     shutil.copy(next(other.glob("*.whl")), wheel)
+    shutil.rmtree(tools_cache() / "uv", ignore_errors=True)  # read again, not the good one
     refused = run_envc(repo, "install", "app", "--prefix", str(tmp_path / "p2"))
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "hash" in refused.stderr.lower() and "alpha" in refused.stderr
@@ -188,7 +190,7 @@ def test_a_package_tampered_on_a_served_channel_is_refused(repo: Path, tmp_path:
         (repo / "envc.yaml").write_text(config.replace(channel.as_uri(), served))
         archive = next((channel / "linux-64").glob("numpy-1.26.4-*.tar.bz2"))
         _tamper(archive, tmp_path)
-        shutil.rmtree(repo / ".envc" / "cache", ignore_errors=True)
+        shutil.rmtree(tools_cache() / "pkgs", ignore_errors=True)  # downloaded again
         refused = run_envc(repo, "install", "app", "--prefix", str(tmp_path / "p"))
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert "hash mismatch" in refused.stderr and "numpy-1.26.4" in refused.stderr
@@ -258,3 +260,37 @@ def test_a_mirror_the_policy_does_not_allow_is_refused(repo: Path, tmp_path: Pat
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "is not one of the mirrors the policy allows" in refused.stderr
     assert not (tmp_path / "p").exists()
+
+
+def test_a_package_cache_committed_to_the_repository_is_never_installed(
+    repo: Path, tmp_path: Path
+) -> None:
+    """py-rattler trusts an extracted package in its cache by the archive's SHA-256 written
+    beside it, which the lock tells anyone: a pull request committing a forged one under
+    .envc/cache/pkgs must not get it installed. Downloads live in the user's cache folder."""
+    import hashlib
+
+    genuine = run_envc(repo, "install", "app", "--prefix", str(tmp_path / "p1"))
+    assert genuine.returncode == 0, genuine.stderr
+    module = f"{SITE_PACKAGES}/numpy/__init__.py"
+    good = (tmp_path / "p1" / module).read_bytes()
+    # the cached entry, copied where a commit can put it, its module replaced consistently
+    forged = repo / ".envc/cache/pkgs"
+    if not forged.is_dir():  # (where envc kept downloads before, they are there already)
+        forged.mkdir(parents=True)
+        for entry in (tools_cache() / "pkgs").glob("numpy-1.26.4-*"):
+            copy = shutil.copytree if entry.is_dir() else shutil.copy
+            copy(entry, forged / entry.name)
+    [package] = [p for p in forged.glob("numpy-1.26.4-*") if p.is_dir()]
+    evil = b"raise SystemExit('forged')\n"
+    (package / module).unlink()  # a hard link into the user's cache: replace, do not write
+    (package / module).write_bytes(evil)
+    paths = json.loads((package / "info/paths.json").read_text())
+    for path in paths["paths"]:
+        if path["_path"] == module:
+            path.update(sha256=hashlib.sha256(evil).hexdigest(), size_in_bytes=len(evil))
+    (package / "info/paths.json").write_text(json.dumps(paths))
+    shutil.rmtree(tools_cache() / "pkgs", ignore_errors=True)
+    installed = run_envc(repo, "install", "app", "--prefix", str(tmp_path / "p2"))
+    assert installed.returncode == 0, installed.stderr
+    assert (tmp_path / "p2" / module).read_bytes() == good

@@ -15,6 +15,7 @@ from compiler.errors import UsageError
 from compiler.lock.repository import lock_repository
 from compiler.plan.plan import plan
 from compiler.plan.result import EnvironmentPlan, Plan
+from compiler.plan.sides import NAMES_CACHE, plan_cache
 from compiler.render.repository import render_repository
 from compiler.validate.repository import validate
 from tests.conftest import PROJECT, RepoFactory
@@ -35,7 +36,7 @@ def test_nothing_changed_plans_nothing(repo: Path, git: Git) -> None:
     assert set(statuses(result).values()) == {"unchanged"}
     assert len(result.environments) == 7 and not result.to_build and not result.diagnostics
     # The names of the base tree are remembered by its id: the next such plan reads no manifest.
-    names = json.loads((repo / ".envc/cache/plan-names.json").read_text())
+    names = json.loads(plan_cache(repo, NAMES_CACHE).read_text())
     assert names[git(repo, "rev-parse", "HEAD^{tree}")]["other"] == "environments/other"
     assert plan(repo, "HEAD") == result
 
@@ -361,3 +362,26 @@ def test_a_referenced_file_is_part_of_the_address(make_repo: RepoFactory, git: G
     result = plan(root, "HEAD")
     assert statuses(result) == {"custom": "changed", "plain": "unchanged"}
     assert entry(result, "custom").reasons == ("manifest: docker.base_dockerfile",)
+
+
+def test_a_committed_plan_cache_cannot_hide_a_change(repo: Path, git: Git) -> None:
+    """The plan's caches are keyed by git object ids, which a pull request can compute: one
+    committed into .envc/cache/ (forging the base manifest's data as the head's, so that both
+    sides render alike) must not be read. They live in the user's cache folder."""
+    base = commit(git, repo, "nothing")
+    manifest = repo / "environments/base/env.yaml"
+    manifest.write_text(manifest.read_text().replace("A: '1'", "A: '2'"))
+    # the base manifest's blob, mapped to the data of the head's
+    forged = {
+        git(repo, "rev-parse", f"{base}:environments/base/env.yaml"): dict(
+            validate(root=repo).manifests["base"].data
+        )
+    }
+    cache = repo / ".envc/cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "plan-manifests.json").write_text(json.dumps({"version": 1, "manifests": forged}))
+    git(repo, "add", "-f", ".envc/cache/plan-manifests.json", "environments")
+    git(repo, "commit", "-q", "-m", "a change, and a forged cache")
+    result = plan(repo, base, "HEAD")
+    assert {e.name for e in result.to_build} == {"base", "child"}
+    assert entry(result, "base").reasons == ("manifest: variables.A",)

@@ -1,9 +1,15 @@
-"""envc's cache in the repository's `.envc/cache/`: what an earlier run already worked out.
+"""envc's caches: what an earlier run already worked out.
 
 Nothing here changes a result, only how fast it comes: a missing, stale or corrupt cache means
 work is done again. Files are replaced atomically (temporary file, then rename), so concurrent runs
-and interrupted ones never leave a half-written cache; `.envc/cache/.gitignore` keeps it out of
-commits.
+and interrupted ones never leave a half-written cache.
+
+Where a cache lives depends on what it is keyed by. The repository's `.envc/cache/` holds what is
+keyed by the stat of the files it describes (`stat_stamp`: a checkout's change times and inodes
+match nothing a committed file could hold); `.envc/cache/.gitignore` keeps it out of commits, but
+a pull request can still commit one. What is keyed by content alone (git object ids, lock texts)
+anyone can compute, so it lives in the user's cache folder (`user_cache`), never in the
+repository: a committed file must not vouch for anything.
 """
 
 from __future__ import annotations
@@ -23,6 +29,27 @@ CACHE_DIR = ".envc/cache"
 # young is not trusted to stand for the file's content (git's "racy clean" problem).
 RACY_SECONDS = 2.0
 MAX_CACHE_BYTES = 512 * 1024 * 1024  # the validation index of 50,000 manifests fits
+
+
+def user_cache(*parts: str) -> Path:
+    """A path in envc's folder of the user's cache (XDG_CACHE_HOME, else ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base, "envc", *parts)
+
+
+def tools_cache() -> Path:
+    """Where the solver, uv and the package installer keep what they download (repodata,
+    wheels, conda packages). They trust an entry by its key (a URL, a hash), so a committed
+    one would be solved against or installed: never in the repository."""
+    return user_cache()
+
+
+def repository_key(root: Path) -> str:
+    """A file-name-safe key for the repository at `root` (its resolved path), for the user's
+    cache files that belong to one repository."""
+    import hashlib
+
+    return hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
 
 
 def stat_stamp(status: os.stat_result) -> list[int]:

@@ -26,6 +26,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from compiler._util.cache import tools_cache
 from compiler._util.progress import Progress, no_progress
 from compiler.audit.advisories import AdvisoryDatabase
 from compiler.audit.scan import audit_repository
@@ -89,7 +90,7 @@ def outdated(
     (not locked, or their specs cannot be solved today: each with why)."""
     behind: list[Behind] = []
     problems: list[str] = []
-    cache = root / ".envc" / "cache"
+    cache = tools_cache()
     for name in sorted(names or manifests):
         inputs = lock_inputs(resolve(name, manifests), root, config.channels)
         if inputs is None:

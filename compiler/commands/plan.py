@@ -53,7 +53,12 @@ from compiler.errors import EXIT_FINDINGS, EXIT_OK
 )
 @common.registry_option
 @common.repo_option
-@click.option("--no-cache", is_flag=True, envvar="ENVC_NO_CACHE", help="Do not use .envc/cache/.")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    envvar="ENVC_NO_CACHE",
+    help="Do not use the plan's cache of parsed manifests.",
+)
 @common.handle_errors
 def command(
     base_ref: str,

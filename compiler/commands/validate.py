@@ -25,7 +25,8 @@ from compiler.errors import EXIT_FINDINGS, EXIT_OK
     "--no-cache",
     is_flag=True,
     envvar="ENVC_NO_CACHE",
-    help="Do not read or write .envc/cache/ (package specs known to parse).",
+    help="Do not read or write .envc/cache/ (manifests already checked) nor the package specs "
+    "known to parse.",
 )
 @click.option(
     "--locks",

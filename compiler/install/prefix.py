@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler._util.cache import tools_cache
 from compiler._util.credentials import without_credentials
 from compiler._util.files import read_text, shown_path, write_atomically
 from compiler.errors import EnvcError, UsageError
@@ -111,7 +112,7 @@ def install_environment(
     variables = dict(manifest.variables)
     if _recorded(prefix) == record and python_of(prefix).exists():
         return Installed(manifest.name, prefix, "unchanged", *counts, variables)
-    cache = cache or root / ".envc" / "cache"
+    cache = cache or tools_cache()
     (prefix / RECORD_FILE).unlink(missing_ok=True)  # a failure below leaves it to redo
     if inputs.specs:
         _install_conda(inputs, folder, lockfiles, platform, prefix, mirrors or {}, cache)

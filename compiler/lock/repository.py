@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from compiler._util.cache import tools_cache
 from compiler._util.files import remove_abandoned_temporaries, write_atomically
 from compiler._util.progress import Progress, no_progress
 from compiler.lock.conda import (
@@ -301,7 +302,7 @@ def lock_repository(
             lock_environment(
                 inputs,
                 folder,
-                root / ".envc" / "cache",
+                tools_cache(),
                 mirrors or {},
                 pip_index or PipIndex(),
                 None if force else updating,

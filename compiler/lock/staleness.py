@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from compiler import __version__
-from compiler._util.cache import read_json, write_json
+from compiler._util.cache import read_json, user_cache, write_json
 from compiler.errors import EnvcError
 from compiler.lock.inputs import LOCK_FORMAT_VERSION, LockInputs, canonical_json
 from compiler.lock.lockfiles import intact, read_header, read_lockfiles
@@ -78,8 +77,7 @@ class VerifiedLocks:
 
     @classmethod
     def of_user(cls) -> VerifiedLocks:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-        return cls(Path(base, "envc", "verified-locks.json"))
+        return cls(user_cache("verified-locks.json"))
 
     @staticmethod
     def key(inputs: LockInputs, texts: Mapping[str, str]) -> str:

@@ -7,8 +7,8 @@ diff:
 1. `git diff --raw` between the base (by default the merge base, as a pull request compares) and
    the head lists the changed paths; `git ls-tree` lists the base, and the head is the base with
    those changes applied. No change: nothing else is read.
-2. A dependency graph over the manifests of each side (parsed once per blob, cached under
-   `.envc/cache/`) maps each changed path to the environments that may depend on it: a file in
+2. A dependency graph over the manifests of each side (parsed once per blob, cached in the
+   user's cache folder) maps each changed path to the environments that may depend on it: a file in
    an environment's folder or a parent's (`extends`), a referenced file, a template the
    environment's family uses (includes followed), `envc.yaml`, or a base-image catalog entry
    whose value changed for it.
@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from compiler._util.cache import CACHE_DIR
 from compiler._util.git import Git
 from compiler.errors import Diagnostic
 from compiler.plan.evaluate import duplicate_names, evaluate, scratch_parent
@@ -43,6 +42,7 @@ from compiler.plan.sides import (
     cached_names,
     manifest_folders,
     name_of,
+    plan_cache,
     remember_names,
 )
 
@@ -69,7 +69,7 @@ def plan(
             base_commit = git.merge_base(base_commit, tip)
     head_label = "working tree" if head_ref is None else head_ref
     changes = git.changes(base_commit, head_commit)
-    names_cache = root / CACHE_DIR / NAMES_CACHE if cache else None
+    names_cache = plan_cache(root, NAMES_CACHE) if cache else None
     tree = git.tree_id(base_commit)
     if not changes and names_cache is not None and tree is not None:
         known = cached_names(names_cache, tree)

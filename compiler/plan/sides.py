@@ -1,4 +1,9 @@
-"""One side of a plan: a revision's files (git objects) and its parsed manifests, cached by blob."""
+"""One side of a plan: a revision's files (git objects) and its parsed manifests, cached by blob.
+
+The caches are keyed by git object ids, which anyone can compute: they live in the user's cache
+folder, one folder per repository, never in the repository (a committed file must not decide
+what a manifest holds).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler._util.cache import CACHE_DIR, read_json, write_json
+from compiler import __version__
+from compiler._util.cache import read_json, repository_key, user_cache, write_json
 from compiler._util.git import Change, FileRef, Git
 from compiler.load.discover import ENVIRONMENTS_DIR, MANIFEST_FILENAME
 from compiler.load.yamlio import parse_yaml
 
-MANIFEST_CACHE = "plan-manifests.json"
-MANIFEST_CACHE_VERSION = 1
-NAMES_CACHE = "plan-names.json"  # environment names by root tree id, for plans with no change
+MANIFEST_CACHE = "manifests.json"
+MANIFEST_CACHE_VERSION = f"2/{__version__}"  # a new parser may read a blob otherwise
+NAMES_CACHE = "names.json"  # environment names by root tree id, for plans with no change
 NAMES_KEPT = 16
 TEMPLATES = "templates"
 CATALOG_PATH = f"{TEMPLATES}/base-images.yaml"
@@ -75,11 +81,16 @@ def manifest_folders(files: Iterable[str]) -> list[str]:
     return [p[: -len(suffix)] for p in files if p.endswith(suffix) and p.startswith(ENVIRONMENTS)]
 
 
+def plan_cache(root: Path, name: str) -> Path:
+    """The plan's cache file `name` for the repository at `root`."""
+    return user_cache("plan", repository_key(root), name)
+
+
 class ManifestCache:
     """Parsed manifests by blob id: a manifest is parsed once, whichever commit holds it."""
 
     def __init__(self, root: Path, enabled: bool) -> None:
-        self.file = root / CACHE_DIR / MANIFEST_CACHE if enabled else None
+        self.file = plan_cache(root, MANIFEST_CACHE) if enabled else None
         stored = read_json(self.file) if self.file else None
         self.entries: dict[str, Any] = {}
         if isinstance(stored, dict) and stored.get("version") == MANIFEST_CACHE_VERSION:

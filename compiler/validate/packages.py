@@ -3,8 +3,8 @@
 A spec must parse *and* stay inside a conservative character set, because specs end up in
 lockfiles, Dockerfiles and shell lines (rattler, for one, reads `numpy >=1; rm -rf` as a build
 string). Both parsers are imported on first use only, and specs that parsed before with the same
-parser versions are remembered in the repository's `.envc/cache/` (KnownGoodSpecs), so the
-pre-commit hook usually imports neither.
+parser versions are remembered in the user's cache folder (KnownGoodSpecs), so the pre-commit
+hook usually imports neither.
 """
 
 from __future__ import annotations

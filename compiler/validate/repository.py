@@ -22,6 +22,7 @@ from compiler._util.cache import (
     read_json,
     stat_stamp,
     trusted,
+    user_cache,
     write_json,
 )
 from compiler._util.files import UnreadableFile, read_bounded
@@ -95,7 +96,8 @@ class _Run:
     def __init__(self, root: Path, cwd: Path, cache: bool) -> None:
         self.root = root
         self.cache_dir = root / CACHE_DIR if cache else None
-        self.known = KnownGoodSpecs.load(root / CACHE_DIR / "specs.json") if cache else None
+        # Keyed by the spec's text, which anyone can write: in the user's cache (_util/cache).
+        self.known = KnownGoodSpecs.load(user_cache("specs.json")) if cache else None
         self.specs = SpecChecks(self.known or KnownGoodSpecs())
         self.names = self._index("names.json")
         self.display = Display(cwd)
@@ -285,9 +287,9 @@ def validate(
 ) -> ValidationReport:
     """Validate the named manifests (default: all of them) of the repository at `root`.
 
-    With `cache`, .envc/cache/ remembers package specs that parsed, the data of manifests and
-    their names, so that a run over a few files does not re-parse the rest of a large
-    repository."""
+    With `cache`, .envc/cache/ remembers the data of manifests and their names (and the user's
+    cache folder the package specs that parsed), so that a run over a few files does not
+    re-parse the rest of a large repository."""
     cwd = (cwd or Path.cwd()).resolve()
     run = _Run(find_root(cwd) if root is None else root.resolve(), cwd, cache)
     requested = list(paths)
