@@ -385,3 +385,68 @@ def test_a_committed_plan_cache_cannot_hide_a_change(repo: Path, git: Git) -> No
     result = plan(repo, base, "HEAD")
     assert {e.name for e in result.to_build} == {"base", "child"}
     assert entry(result, "base").reasons == ("manifest: variables.A",)
+
+
+# A plan in a process of its own (this one may hold threads, and envc never forks then), its
+# candidates rendered by two workers, forked or spawned; a forked worker inherits the recording.
+PLAN_IN_WORKERS = """
+import os, sys
+from pathlib import Path
+import compiler._util.processes as processes
+import compiler.plan.evaluate as evaluate
+from compiler.plan.output import as_json
+from compiler.plan.plan import plan
+
+root, start, pids = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+processes.FORKED_FROM = processes.SPAWNED_FROM = 2
+processes.worker_count = lambda: 2
+if start == "spawn":
+    processes.can_fork = lambda: False
+real = evaluate._SideRenderer.state
+
+def recording(self, name, folder, manifests):
+    with pids.open("a") as handle:
+        handle.write(f"{os.getpid()}\\\\n")
+    return real(self, name, folder, manifests)
+
+evaluate._SideRenderer.state = recording
+print(as_json(plan(root, "HEAD")))
+print(os.getpid(), file=sys.stderr)
+"""
+
+
+def test_worker_processes_plan_what_one_process_plans(repo: Path, git: Git, tmp_path: Path) -> None:
+    """Many candidates are rendered by worker processes (forked, or spawned when the plan's
+    process cannot fork): the plan is the one a single process makes, errors included."""
+    import os
+    import subprocess
+    import sys
+
+    from compiler.plan.output import as_json
+
+    commit(git, repo, "nothing")
+    (repo / "templates").mkdir()
+    shared = (PROJECT / "templates/Dockerfile.tail.j2").read_text()
+    (repo / "templates/Dockerfile.tail.j2").write_text("# shared\n" + shared)
+    manifest = repo / "environments/base/env.yaml"
+    manifest.write_text(manifest.read_text().replace("A: '1'", "A: '2'"))
+    other = repo / "environments/other/env.yaml"
+    other.write_text(other.read_text().replace("example.com/other:1", "bad image name!"))
+    alone = as_json(plan(repo, "HEAD"))
+    assert '"changed"' in alone and "bad image name" in alone
+    pids = tmp_path / "pids"
+    for start in ("fork", "spawn"):
+        pids.write_text("")
+        result = subprocess.run(
+            [sys.executable, "-c", PLAN_IN_WORKERS, repo, start, pids],
+            env={**os.environ, "PYTHONPATH": str(PROJECT)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert result.stdout == alone + "\n", start
+        rendered_by = set(pids.read_text().split())
+        if start == "fork":
+            assert rendered_by and result.stderr.strip() not in rendered_by
+        else:
+            assert not rendered_by  # spawned workers rendered; the parent did not

@@ -486,8 +486,8 @@ def recording(self, name, manifests):
     return real(self, name, manifests)
 
 repository._Renderer.outcome = recording
-repository.PARALLEL_THRESHOLD = repository.SPAWNED_THRESHOLD = 2
-repository.worker_count = lambda: 2
+processes.FORKED_FROM = processes.SPAWNED_FROM = 2
+processes.worker_count = lambda: 2
 if start == "spawn":
     processes.can_fork = lambda: False
 report = validate(root=root, cwd=root)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # multiprocessing is imported when a pool is made (~20 ms)
     from concurrent.futures import ProcessPoolExecutor
 
 MAX_WORKERS = 8
+T = TypeVar("T")
+J = TypeVar("J")
+R = TypeVar("R")
 
 
 def worker_count() -> int:
@@ -53,6 +57,55 @@ def spawned_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
+# From this many jobs of a few milliseconds each, workers pay: forked ones start in
+# milliseconds, spawned ones import what they need first (~0.5 s each).
+FORKED_FROM = 64
+SPAWNED_FROM = 400
+
+
+def worker_pool(jobs: int) -> ProcessPoolExecutor | None:
+    """Worker processes for `jobs` jobs of a few milliseconds each, when they pay."""
+    workers = worker_count()
+    if jobs < FORKED_FROM or workers < 2:
+        return None
+    pool = forked_pool(workers)
+    if pool is None and jobs >= SPAWNED_FROM:
+        pool = spawned_pool(workers)
+    return pool
+
+
 def process_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of `workers` processes: forked when that is safe, else spawned."""
     return forked_pool(workers) or spawned_pool(workers)
+
+
+# What each process made for a setting (a renderer for a repository): see made_once.
+_made: dict[Hashable, Any] = {}
+
+
+def made_once(setting: Hashable, make: Callable[[], T]) -> T:
+    """What `make` makes for `setting`, made once in this process; a forked worker finds what
+    its parent shared before forking it (in_workers)."""
+    if setting not in _made:
+        _made[setting] = make()
+    made: T = _made[setting]
+    return made
+
+
+def in_workers(
+    pool: ProcessPoolExecutor,
+    function: Callable[[J], R],
+    jobs: Iterable[J],
+    shared: tuple[Hashable, Any],
+    chunksize: int = 1,
+) -> Iterator[R]:
+    """`function` of each job, in order, computed by the workers of `pool`; a worker forked for
+    them finds `shared` (setting, value) with made_once. The pool is shut down at the end, or
+    when the caller stops early (a failure, an interruption)."""
+    setting, value = shared
+    _made[setting] = value
+    try:
+        yield from pool.map(function, jobs, chunksize=chunksize)
+    finally:
+        _made.pop(setting, None)
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -21,7 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from compiler._util.files import remove_abandoned_temporaries
-from compiler._util.processes import forked_pool, spawned_pool, worker_count
+from compiler._util.processes import (
+    in_workers,
+    made_once,
+    worker_count,
+    worker_pool,
+)
 from compiler.errors import EnvcError, UsageError
 from compiler.manifest.sources import ValidManifests, lineage
 from compiler.render.output import (
@@ -38,10 +43,6 @@ if TYPE_CHECKING:  # multiprocessing is imported when workers are started (~20 m
     from concurrent.futures import ProcessPoolExecutor
 
 WRITERS = 8
-# From this many environments to render, workers pay: forked ones start in milliseconds,
-# spawned ones import the renderer first (~0.5 s).
-PARALLEL_THRESHOLD = 64
-SPAWNED_THRESHOLD = 400
 
 
 @dataclass(frozen=True)
@@ -123,34 +124,24 @@ class _Renderer:
     ) -> _Results:
         """(outcome, staged) of each of `names`, rendered by the workers of `pool`, each sent
         the manifests it resolves from; forked workers inherit this renderer."""
-        global _worker_renderer
-        _worker_renderer = self
-        try:
-            jobs = ((self.setting, name, lineage(name, manifests)) for name in names)
-            chunks = max(1, min(16, len(names) // (worker_count() * 8)))
-            for outcome, staged, verified in pool.map(_render_in_worker, jobs, chunksize=chunks):
-                for key in verified:
-                    self.verified.add(key)
-                yield outcome, staged
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            _worker_renderer = None
+        jobs = ((self.setting, name, lineage(name, manifests)) for name in names)
+        chunks = max(1, min(16, len(names) // (worker_count() * 8)))
+        shared = (self.setting, self)
+        for outcome, staged, verified in in_workers(pool, _render_in_worker, jobs, shared, chunks):
+            for key in verified:
+                self.verified.add(key)
+            yield outcome, staged
 
 
 _Results = Generator[tuple[RenderOutcome, bool], None, None]
-# A worker's renderer: inherited from the parent when forked, else made on its first job.
-_worker_renderer: _Renderer | None = None
 
 
 def _render_in_worker(
     job: tuple[tuple[Path, Path, bool, int], str, ValidManifests],
 ) -> tuple[RenderOutcome, bool, list[str]]:
     """In a worker: render an environment and stage its files; the locks it verified go back."""
-    global _worker_renderer
     setting, name, manifests = job
-    if _worker_renderer is None or _worker_renderer.setting != setting:
-        _worker_renderer = _Renderer(*setting)
-    renderer = _worker_renderer
+    renderer = made_once(setting, lambda: _Renderer(*setting))
     renderer.verified.added.clear()
     outcome, files = renderer.outcome(name, manifests)
     if files is not None:
@@ -191,7 +182,7 @@ def render_repository(
     if pending:
         # A set-up error (a template folder, the catalog) stops the render here.
         renderer = _Renderer(root, out, check, os.getpid())
-        pool = _pool(len(pending))
+        pool = worker_pool(len(pending))
         staged = []
         try:
             with closing(
@@ -215,14 +206,3 @@ def render_repository(
             memory.remember(outcome.name, keys[outcome.name], outcome.address, outcome.base_image)
     memory.save(None if names else set(manifests))
     return [recalled.get(name) or rendered[name] for name in keys]
-
-
-def _pool(count: int) -> ProcessPoolExecutor | None:
-    """Worker processes for rendering `count` environments, when they pay."""
-    workers = worker_count()
-    if count < PARALLEL_THRESHOLD or workers < 2:
-        return None
-    pool = forked_pool(workers)
-    if pool is None and count >= SPAWNED_THRESHOLD:
-        pool = spawned_pool(workers)
-    return pool
