@@ -38,9 +38,12 @@ def stage_folder(target: Path, files: Mapping[str, FileContent], run: int) -> No
     staging = staging_folder(target, run)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    folders = {staging}  # made already (creating files is the slow part on real disks)
     for name, content in files.items():
         path = staging / name
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            folders.add(path.parent)
         path.write_bytes(as_bytes(content))
         if name.endswith(".sh"):
             path.chmod(0o755)
