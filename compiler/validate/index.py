@@ -31,12 +31,24 @@ class ManifestIndex:
         # rules included, the last time (see validate/repository.py).
         self.clean_state: str | None = None
         self.changed = False
+        self.stamp: list[int] | None = None  # the file's stat when it was read
+
+    def _file_stamp(self) -> list[int] | None:
+        try:
+            return stat_stamp(os.stat(self.file)) if self.file is not None else None
+        except OSError:
+            return None
+
+    def unchanged_on_disk(self) -> bool:
+        """Whether the file is as it was read (no other process has saved it since)."""
+        return self._file_stamp() == self.stamp
 
     @classmethod
     def load(cls, file: Path, schema: Path) -> ManifestIndex:
         """The index in `file`, empty unless written by this envc version for this schema."""
         digest = hashlib.sha256(schema.read_bytes()).hexdigest()[:16]
         index = cls(file, f"{__version__}|{digest}")
+        index.stamp = index._file_stamp()  # before reading: a later write changes it
         stored = read_json(file)
         if (
             isinstance(stored, dict)

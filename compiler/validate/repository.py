@@ -149,10 +149,14 @@ class _Run:
             return self._parse_rest(index, files, target_set, loaded, statuses)
         # Concurrent commands (eight `envc register`s of one CI job) would each parse the same
         # manifests: the first to get here parses them and fills the index while the others
-        # wait for it, then read the index.
+        # wait for it, then read the index again.
         with exclusive_lock(self.cache_dir / "validate.lock"):
-            index = self.data = self._index("manifests.json")
-            loaded, statuses = self._remembered(index, files, target_set)
+            if not index.unchanged_on_disk():
+                # (let the stale index go first: at 50,000 manifests, one is hundreds of MB)
+                del loaded, index
+                self.data = ManifestIndex()
+                index = self.data = self._index("manifests.json")
+                loaded, statuses = self._remembered(index, files, target_set)
             return self._parse_rest(index, files, target_set, loaded, statuses)
 
     def _remembered(
