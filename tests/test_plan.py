@@ -393,7 +393,7 @@ PLAN_IN_WORKERS = """
 import os, sys
 from pathlib import Path
 import compiler._util.processes as processes
-import compiler.plan.evaluate as evaluate
+import compiler.render.batch as batch
 from compiler.plan.output import as_json
 from compiler.plan.plan import plan
 
@@ -402,14 +402,14 @@ processes.FORKED_FROM = processes.SPAWNED_FROM = 2
 processes.worker_count = lambda: 2
 if start == "spawn":
     processes.can_fork = lambda: False
-real = evaluate._SideRenderer.state
+real = batch._Batch.rendered
 
 def recording(self, name, folder, manifests):
     with pids.open("a") as handle:
         handle.write(f"{os.getpid()}\\\\n")
     return real(self, name, folder, manifests)
 
-evaluate._SideRenderer.state = recording
+batch._Batch.rendered = recording
 print(as_json(plan(root, "HEAD")))
 print(os.getpid(), file=sys.stderr)
 """

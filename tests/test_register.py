@@ -197,3 +197,55 @@ def test_a_registry_of_the_first_schema_is_migrated_and_filled_in(locked: Path) 
     registry = SqliteRegistry(database)
     assert list(registry.sboms("img", 1)) == ["sbom.cdx.json"]
     registry.close()
+
+
+# The heads of a repository rendered by two forked workers, in a process of its own (this one
+# may hold threads): each environment's address and every file of its build context.
+HEADS_IN_WORKERS = """
+import hashlib, json, sys
+from pathlib import Path
+import compiler._util.processes as processes
+from compiler.registry.register import render_heads
+from compiler.validate.repository import validate
+
+root = Path(sys.argv[1])
+if sys.argv[2] == "workers":
+    processes.FORKED_FROM = 2
+    processes.worker_count = lambda: 2
+manifests = validate(root=root).manifests
+heads = render_heads(root, manifests, sorted(manifests))
+
+def digest(content):
+    return hashlib.sha256(content if isinstance(content, bytes) else content.encode()).hexdigest()
+
+contexts = {
+    name: [head.address.digest, {file: digest(c) for file, c in head.files.items()}]
+    for name, head in heads.items()
+}
+print(json.dumps(contexts, sort_keys=True))
+"""
+
+
+def test_heads_rendered_by_workers_are_what_one_process_renders(locked: Path) -> None:
+    """register renders many environments in worker processes: the same addresses and build
+    contexts (SBOMs included, which registries keep) as one process."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT
+
+    def heads(mode: str) -> object:
+        result = subprocess.run(
+            [sys.executable, "-c", HEADS_IN_WORKERS, locked, mode],
+            env={**os.environ, "PYTHONPATH": str(PROJECT)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(result.stdout)
+
+    alone = heads("alone")
+    assert set(alone) == {"img", "host"}  # type: ignore[arg-type]
+    assert "sbom-osx-arm64.cdx.json" in alone["host"][1]  # type: ignore[index]
+    assert heads("workers") == alone

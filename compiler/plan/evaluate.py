@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compiler._util.git import SUBMODULE_MODE, SYMLINK_MODE, Git
-from compiler._util.processes import in_workers, made_once, worker_pool
 from compiler._util.resources import CONFIG_FILE
 from compiler.errors import Diagnostic, EnvcError
-from compiler.manifest.sources import ValidManifest, ValidManifests, lineage
+from compiler.manifest.sources import ValidManifest
 from compiler.plan.graph import Graph, referenced_paths
 from compiler.plan.sides import MANIFEST, TEMPLATES, Side, name_of, owner
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
-
     # render imports pydantic and Jinja: imported where a plan first renders (below).
     from compiler.lock.staleness import VerifiedLocks
     from compiler.render.context import RenderedEnvironment
@@ -89,77 +86,21 @@ def evaluate(
             name: ValidManifest(side.manifests[graph.names[name]], graph.names[name])
             for name in {n for n in graph.names if graph.names[n] in folders}
         }
-    try:
-        renderer = _SideRenderer(scratch, verified)
-    except EnvcError as exc:
-        return {name: State(graph.names[name], error=str(exc)) for name in names}, diagnostics
+    from compiler.render.batch import rendered_in_memory
+
     jobs = [(name, graph.names[name]) for name in sorted(names)]
-    pool = worker_pool(len(jobs))
-    if pool is None:
-        states = {name: renderer.state(name, folder, manifests) for name, folder in jobs}
-    else:
-        states = dict(renderer.in_workers(jobs, manifests, pool))
+    try:
+        # The plan compares addresses and locks: each side's build contexts are not kept.
+        rendered = dict(rendered_in_memory(scratch, manifests, jobs, verified, files=False))
+    except EnvcError as exc:  # the side's templates, catalog or channels
+        return {name: State(folder, error=str(exc)) for name, folder in jobs}, diagnostics
+    states = {}
+    for name, folder in jobs:
+        result = rendered[name]
+        states[name] = (
+            State(folder, error=result) if isinstance(result, str) else State(folder, result)
+        )
     return states, diagnostics
-
-
-class _SideRenderer:
-    """render_environment for one side's scratch folder: its templates, catalog and channels
-    loaded once; `verified`: the locks this machine has verified."""
-
-    def __init__(self, scratch: Path, verified: VerifiedLocks | None) -> None:
-        from compiler.render.context import repository_renderer
-
-        self.scratch, self.verified = scratch, verified
-        self.render_one = repository_renderer(scratch, verified)
-
-    def state(self, name: str, folder: str, manifests: ValidManifests) -> State:
-        """How `name` builds on this side. Without its build context's files: the plan reads
-        their digests (the address document), and holds both sides of every candidate."""
-        from compiler.manifest.model import resolve
-
-        try:
-            if name not in manifests:
-                raise EnvcError("the manifest is not valid")
-            rendered = self.render_one(resolve(name, manifests), self.scratch / folder)
-        except (EnvcError, ValueError, OSError) as exc:
-            return State(folder, error=_one_line(exc))
-        return State(folder, replace(rendered, files={}))
-
-    def in_workers(
-        self, jobs: Sequence[tuple[str, str]], manifests: ValidManifests, pool: ProcessPoolExecutor
-    ) -> Iterator[tuple[str, State]]:
-        """(name, state) of each job, rendered by the workers of `pool`, each sent the
-        manifests it resolves from; forked workers inherit this renderer."""
-        setting = ("plan", str(self.scratch), self.verified is not None)
-        work = ((setting, name, folder, lineage(name, manifests)) for name, folder in jobs)
-        for name, state, verified in in_workers(pool, _state_in_worker, work, (setting, self), 8):
-            if self.verified is not None:
-                for key in verified:
-                    self.verified.add(key)
-            yield name, state
-
-
-def _state_in_worker(
-    job: tuple[tuple[str, str, bool], str, str, ValidManifests],
-) -> tuple[str, State, list[str]]:
-    """In a worker: how one environment builds on a side; the locks it verified go back."""
-    setting, name, folder, manifests = job
-    renderer = made_once(setting, lambda: _side_renderer(*setting))
-    if renderer.verified is not None:
-        renderer.verified.added.clear()
-    state = renderer.state(name, folder, manifests)
-    return name, state, sorted(renderer.verified.added) if renderer.verified else []
-
-
-def _side_renderer(_: str, scratch: str, verifying: bool) -> _SideRenderer:
-    """A spawned worker's renderer for the side in `scratch`."""
-    from compiler.lock.staleness import VerifiedLocks
-
-    return _SideRenderer(Path(scratch), VerifiedLocks.of_user() if verifying else None)
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
 
 
 def scratch_parent() -> str | None:

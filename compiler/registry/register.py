@@ -22,7 +22,8 @@ from compiler.manifest.model import resolve
 from compiler.manifest.sources import ValidManifests
 from compiler.plan.result import PLAN_FORMAT_VERSION, archived_content
 from compiler.registry.base import Candidate, Registration, Registry, RegistryError
-from compiler.render.context import RenderedEnvironment, repository_renderer
+from compiler.render.batch import rendered_in_memory
+from compiler.render.context import RenderedEnvironment
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,12 @@ def render_heads(
     """The named environments as the working tree renders them (in memory); locks this machine
     has verified (`envc lock --check`, `envc ci`) are not verified again."""
     verified = VerifiedLocks.of_user()
-    render_one = repository_renderer(root, verified)
-    rendered = {
-        name: render_one(resolve(name, manifests), root / manifests[name][1]) for name in names
-    }
+    jobs = [(name, manifests[name][1]) for name in names]
+    rendered = {}
+    for name, result in rendered_in_memory(root, manifests, jobs, verified):
+        if isinstance(result, str):
+            raise EnvcError(result)
+        rendered[name] = result
     verified.save()
     return rendered
 
