@@ -192,9 +192,11 @@ class _Run:
         jobs = [(file, file in target_set) for file in files if file not in loaded]
         if self.cache_dir is not None:  # only a cache remembers a clean state to compare with
             self.state = _state(self.key, files, statuses, self.root)
+        parsed = []  # (those from the index had their names remembered when they were parsed)
         for manifest, found in self.check(jobs, light=True):
             file = str(manifest.file)
             loaded[file] = manifest
+            parsed.append(manifest)
             diagnostics.extend(found)
             if file in statuses and manifest.file.is_relative_to(self.root):
                 data = manifest.doc.data
@@ -202,7 +204,7 @@ class _Run:
                 index.put(self.key(file), statuses[file], [data, manifest.schema_ok, clean])
         index.keep_only({self.key(file) for file in self.everything})
         index.save()
-        self.remember_names(loaded.values(), statuses)
+        self.remember_names(parsed, statuses)
         unplaced = {file for file in target_set if not loaded[file].doc.positions}
         return loaded, diagnostics, unplaced
 
