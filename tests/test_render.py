@@ -559,3 +559,13 @@ def test_worker_processes_render_what_one_process_renders(
     assert outcomes == {"error": "a bug in a worker"}
     assert _tree(locked_repo / "forked") == before
     assert not [p for p in (locked_repo / "forked").iterdir() if p.name.startswith(".")]
+
+
+def test_a_worker_that_dies_is_an_error_not_a_crash() -> None:
+    """A worker killed mid-job (the kernel's OOM killer, say) stops the command with a message
+    (exit 2), not an internal-error report."""
+    from compiler._util.processes import in_workers, spawned_pool
+    from compiler.errors import UsageError
+
+    with pytest.raises(UsageError, match="worker process stopped without an answer"):
+        list(in_workers(spawned_pool(1), os._exit, [3]))

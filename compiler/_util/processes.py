@@ -6,6 +6,8 @@ import os
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from compiler.errors import UsageError
+
 if TYPE_CHECKING:  # multiprocessing is imported when a pool is made (~20 ms)
     from concurrent.futures import ProcessPoolExecutor
 
@@ -96,16 +98,24 @@ def in_workers(
     pool: ProcessPoolExecutor,
     function: Callable[[J], R],
     jobs: Iterable[J],
-    shared: tuple[Hashable, Any],
+    shared: tuple[Hashable, Any] | None = None,
     chunksize: int = 1,
 ) -> Iterator[R]:
     """`function` of each job, in order, computed by the workers of `pool`; a worker forked for
-    them finds `shared` (setting, value) with made_once. The pool is shut down at the end, or
-    when the caller stops early (a failure, an interruption)."""
-    setting, value = shared
-    _made[setting] = value
+    them finds `shared` (setting, value) with made_once, if given. The pool is shut down at the
+    end, or when the caller stops early (a failure, an interruption). A worker that dies (killed,
+    out of memory) is a UsageError, not a crash of envc."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    if shared is not None:
+        _made[shared[0]] = shared[1]
     try:
         yield from pool.map(function, jobs, chunksize=chunksize)
+    except BrokenProcessPool:
+        raise UsageError(
+            "a worker process stopped without an answer (killed, or out of memory?); run again"
+        ) from None
     finally:
-        _made.pop(setting, None)
+        if shared is not None:
+            _made.pop(shared[0], None)
         pool.shutdown(wait=True, cancel_futures=True)

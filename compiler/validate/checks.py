@@ -8,10 +8,9 @@ the data and the findings, not positions (`light`).
 from __future__ import annotations
 
 import os
-from itertools import repeat
 from pathlib import Path
 
-from compiler._util.processes import process_pool, worker_count
+from compiler._util.processes import in_workers, process_pool, worker_count
 from compiler.errors import Diagnostic
 from compiler.load.yamlio import Document, read_yaml
 from compiler.validate.packages import SpecChecks
@@ -83,17 +82,12 @@ def check_files(
     workers = worker_count()
     if len(jobs) < PARALLEL_THRESHOLD or workers < 2:
         return [check_file(file, display, root, specs, target, light) for file, target in jobs]
-    files, targets = zip(*jobs, strict=True)
-    with process_pool(workers) as pool:
-        return list(
-            pool.map(
-                check_file,
-                files,
-                repeat(display),
-                repeat(root),
-                repeat(specs),
-                targets,
-                repeat(light),
-                chunksize=max(1, len(jobs) // (workers * 4)),
-            )
-        )
+    work = ((file, display, root, specs, target, light) for file, target in jobs)
+    chunks = max(1, len(jobs) // (workers * 4))
+    return list(in_workers(process_pool(workers), _check_job, work, chunksize=chunks))
+
+
+def _check_job(
+    job: tuple[Path, Display, Path, SpecChecks, bool, bool],
+) -> tuple[ManifestFile, list[Diagnostic]]:
+    return check_file(*job)
