@@ -299,18 +299,18 @@ class SqliteRegistry:
         rows = self.db.execute(f"SELECT {columns} FROM versions {where}", parameters).fetchall()
         labels: dict[tuple[str, int], list[str]] = {}
         names = {row[0] for row in rows}
-        # One name (the usual case) or all of them: no parameter list to outgrow.
-        only = next(iter(names)) if len(names) == 1 else None
         if rows:
+            # One name (the usual case: an index lookup, not a scan of every version) or all of
+            # them: no parameter list to outgrow.
+            one, parameters = ("name = ?", (rows[0][0],)) if len(names) == 1 else ("1", ())
             for name, label, version in self.db.execute(
-                "SELECT name, label, version FROM labels WHERE ? IS NULL OR name = ?",
-                (only, only),
+                f"SELECT name, label, version FROM labels WHERE {one}", parameters
             ):
                 labels.setdefault((name, version), []).append(label)
             for name, version in self.db.execute(
-                "SELECT name, MAX(version) FROM versions WHERE archived = 0 "
-                "AND (? IS NULL OR name = ?) GROUP BY name",
-                (only, only),
+                f"SELECT name, MAX(version) FROM versions WHERE archived = 0 AND {one} "
+                "GROUP BY name",
+                parameters,
             ):
                 labels.setdefault((name, version), []).append(LATEST)
         return [
