@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import posixpath
+import shutil
 from pathlib import Path
 
 import pytest
 
 from compiler.errors import UsageError
 from compiler.load.discover import find_root
+from compiler.load.yamlio import read_yaml
 from compiler.validate.repository import validate
 from tests.conftest import RepoFactory
 
@@ -253,6 +256,45 @@ def test_the_cache_never_changes_a_result(make_repo: RepoFactory) -> None:
     (root / "environments/web/req.txt").write_text("fastapi==0.115.0\nnot valid\n")
     [broken] = both()
     assert (broken.path, broken.line) == ("environments/web/req.txt", 2)
+
+
+def test_the_data_index_gives_back_what_parsing_gave(
+    make_repo: RepoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index keeps manifests as JSON text and the report decodes them on demand: every
+    value type, non-ASCII text and the order of keys come back as a parse reads them (repr
+    tells 1 from 1.0 and True, and shows the order)."""
+    manifest = (
+        'schema_version: 1\nname: {name}\nversion: 7\ndescription: Café — 東京 "q" \\\\ \n'
+        "python: '3.12'\nconda: [numpy >=1.26, 'pip']\n"
+        "variables:\n  ZETA: 'z'\n  ALPHA: '1'\n  MIDDLE: ''\n"
+        "docker:\n  enabled: false\n"
+    )
+    names = [f"e{i}" for i in range(3)] + ["child"]
+    files = {f"environments/{n}/env.yaml": manifest.format(name=n) for n in names}
+    files["environments/child/env.yaml"] += "extends: e0\n"
+    root = make_repo(files)
+    _age(root)
+
+    def seen(cache: bool) -> dict[str, str]:
+        report = validate(root=root, cwd=root, cache=cache)
+        assert report.ok, report.diagnostics
+        return {name: repr(tuple(valid)) for name, valid in sorted(report.manifests.items())}
+
+    parsed = {  # what the YAML reader gives
+        name: repr((read_yaml(root / file, file).data, posixpath.dirname(file)))
+        for name, file in sorted((n, f"environments/{n}/env.yaml") for n in names)
+    }
+    assert "'Café — 東京 \"q\" \\\\\\\\'" in parsed["e1"]
+    assert seen(cache=False) == parsed
+    assert seen(cache=True) == parsed  # parsed, and the index filled
+    reads = _parses(monkeypatch)
+    assert seen(cache=True) == parsed  # from the index: nothing parsed
+    assert reads == []
+    # many manifests are checked in worker processes, which send back the text
+    monkeypatch.setattr("compiler.validate.checks.PARALLEL_THRESHOLD", 1)
+    shutil.rmtree(root / ".envc")
+    assert seen(cache=True) == parsed
 
 
 def test_manifest_index_forgets_removed_environments_and_survives_corruption(

@@ -2,7 +2,7 @@
 
 load (yamlio) -> schema -> per-file rules, for a manifest validated in full (a target); a
 manifest only needed by cross-file rules is parsed and schema-tested. Worker processes send back
-the data and the findings, not positions (`light`).
+the data as JSON text and the findings, not positions (`light`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from pathlib import Path
 
 from compiler._util.processes import in_workers, process_pool, worker_count
 from compiler.errors import Diagnostic
-from compiler.load.yamlio import Document, read_yaml
+from compiler.load.yamlio import read_yaml
+from compiler.validate.manifest_file import ManifestFile
 from compiler.validate.packages import SpecChecks
-from compiler.validate.rules import ManifestFile, check_manifest
+from compiler.validate.rules import check_manifest
 from compiler.validate.schema import check_schema, conforms
 from compiler.validate.values import check_strings
 
@@ -42,13 +43,11 @@ def check_file(
     file: Path, display: Display, root: Path, specs: SpecChecks, target: bool, light: bool = False
 ) -> tuple[ManifestFile, list[Diagnostic]]:
     """Every single-file check of a manifest; a non-target is only parsed and schema-tested, so
-    that cross-file rules can use it. `light`: keep the data, drop the positions (a worker
-    process sends back less; a cross-file finding reads the file again to place itself)."""
+    that cross-file rules can use it. `light`: keep the data as text, drop the positions (a
+    worker process sends back less, and the parent holds less; a cross-file finding reads the
+    file again to place itself)."""
     manifest, found = _checked(file, display, root, specs, target)
-    if light and manifest.doc.positions:
-        doc = manifest.doc
-        manifest = ManifestFile(file, Document(doc.path, doc.data, ()), manifest.schema_ok)
-    return manifest, found
+    return (ManifestFile.storing(manifest) if light else manifest), found
 
 
 def _checked(

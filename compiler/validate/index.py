@@ -16,12 +16,13 @@ class ManifestIndex:
     """Facts about manifests (a list per file, its shape the index's own), keyed by the path
     inside the repository and valid while the file's stat is unchanged.
 
-    Two are kept: `manifests.json`, each manifest's parsed data and whether it passed every
-    single-file check (a whole-repository run does not parse or check an unchanged manifest
-    again); and `names.json`, each manifest's environment name only (what `envc validate FILE`
-    needs of the thousands of manifests it was not asked about)."""
+    Two are kept: `manifests.json`, each manifest's data (as JSON text, decoded only when a
+    stage asks for it), name, parent, and whether it passed every single-file check (a
+    whole-repository run does not parse or check an unchanged manifest again); and
+    `names.json`, each manifest's environment name only (what `envc validate FILE` needs of the
+    thousands of manifests it was not asked about)."""
 
-    FORMAT_VERSION = 3
+    FORMAT_VERSION = 4
 
     def __init__(self, file: Path | None = None, fingerprint: str = "") -> None:
         self.file = file

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +37,13 @@ from compiler.load.discover import (
     find_root,
     manifest_paths,
 )
-from compiler.load.yamlio import Document
 from compiler.manifest.sources import ValidManifest, names_files
 from compiler.validate.checks import Display, check_file, check_files
 from compiler.validate.index import ManifestIndex
+from compiler.validate.manifest_file import ManifestFile, StoredData
 from compiler.validate.packages import KnownGoodSpecs, SpecChecks
 from compiler.validate.roster import UNSURE, Roster, scan_name
-from compiler.validate.rules import ManifestFile, check_repository
+from compiler.validate.rules import check_repository
 
 _FOLDERS_FORMAT = 2
 _SHARED_WORK = 64  # manifests to parse that are worth waiting for another process's parse
@@ -99,7 +101,6 @@ class _Run:
         # Keyed by the spec's text, which anyone can write: in the user's cache (_util/cache).
         self.known = KnownGoodSpecs.load(user_cache("specs.json")) if cache else None
         self.specs = SpecChecks(self.known or KnownGoodSpecs())
-        self.names = self._index("names.json")
         self.display = Display(cwd)
         self.key = Display(root)  # index entries are keyed by the path inside the repository
         self.everything = self._listed(root / ENVIRONMENTS_DIR)
@@ -120,6 +121,12 @@ class _Run:
         if kept != previous:  # a folder changed, came or went
             write_json(file, {"format_version": _FOLDERS_FORMAT, "folders": kept})
         return found
+
+    @cached_property
+    def names(self) -> ManifestIndex:
+        """The names index, read when first needed (a whole-repository run that parses nothing
+        needs none)."""
+        return self._index("names.json")
 
     def _index(self, name: str) -> ManifestIndex:
         if self.cache_dir is None:
@@ -171,12 +178,12 @@ class _Run:
                 continue
             statuses[file] = status
             hit = index.get(self.key(file), status)
-            if hit is None or len(hit) != 3:
+            if hit is None or len(hit) != 5:
                 continue
-            data, schema_ok, clean = hit
+            text, schema_ok, clean, name, extends = hit
             if file not in target_set or clean:
-                doc = Document(self.display(file), data, ())
-                loaded[file] = ManifestFile(Path(file), doc, bool(schema_ok))
+                stored = StoredData(self.display(file), text, name, extends)
+                loaded[file] = ManifestFile.stored(Path(file), stored, bool(schema_ok))
         return loaded, statuses
 
     def _parse_rest(
@@ -199,13 +206,14 @@ class _Run:
             parsed.append(manifest)
             diagnostics.extend(found)
             if file in statuses and manifest.file.is_relative_to(self.root):
-                data = manifest.doc.data
-                clean = file in target_set and not found and not names_files(data)
-                index.put(self.key(file), statuses[file], [data, manifest.schema_ok, clean])
+                clean = file in target_set and not found and not names_files(manifest.data)
+                facts = [manifest.text, manifest.schema_ok, clean, manifest.name, manifest.parent]
+                index.put(self.key(file), statuses[file], facts)
         index.keep_only({self.key(file) for file in self.everything})
         index.save()
-        self.remember_names(parsed, statuses)
-        unplaced = {file for file in target_set if not loaded[file].doc.positions}
+        if parsed:
+            self.remember_names(parsed, statuses)
+        unplaced = {file for file in target_set if not loaded[file].placed}
         return loaded, diagnostics, unplaced
 
     def claims(self, files: list[str], loaded: dict[str, ManifestFile]) -> dict[str, Any]:
@@ -251,12 +259,46 @@ class _Run:
         self.names.keep_only({self.key(file) for file in self.everything})
         self.names.save()
 
-    def valid(self, manifests: Iterable[ManifestFile]) -> dict[str, ValidManifest]:
-        return {
-            manifest.name: ValidManifest(manifest.doc.data, self.key(manifest.file.parent))
+    def valid(self, manifests: Iterable[ManifestFile]) -> _ValidManifests:
+        by_name = {
+            manifest.name: manifest
             for manifest in manifests
             if manifest.schema_ok and manifest.name is not None
         }
+        return _ValidManifests(by_name, self.key)
+
+
+class _ValidManifests(Mapping[str, ValidManifest]):
+    """Name -> ValidManifest of the valid manifests. A stored manifest's data is decoded when
+    asked for, and only the most recent are kept: the stages after validation go environment
+    by environment, and a repository's worth of parsed trees would not fit in flat memory."""
+
+    _RECENT = 512  # parents are asked for again by each of their children
+
+    def __init__(self, by_name: dict[str, ManifestFile], key: Display) -> None:
+        self._by_name, self._key = by_name, key
+        self._recent: OrderedDict[str, ValidManifest] = OrderedDict()
+
+    def __getitem__(self, name: str) -> ValidManifest:
+        recent = self._recent.get(name)
+        if recent is not None:
+            self._recent.move_to_end(name)
+            return recent
+        manifest = self._by_name[name]
+        valid = ValidManifest(manifest.data, self._key(manifest.file.parent))
+        self._recent[name] = valid
+        if len(self._recent) > self._RECENT:
+            self._recent.popitem(last=False)
+        return valid
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
 
 
 class _AllManifests(Mapping[str, ValidManifest]):
@@ -265,9 +307,9 @@ class _AllManifests(Mapping[str, ValidManifest]):
 
     def __init__(self, run: _Run, files: list[str], roster: Roster) -> None:
         self._run, self._files, self._roster = run, files, roster
-        self._valid: dict[str, ValidManifest] | None = None
+        self._valid: _ValidManifests | None = None
 
-    def _all(self) -> dict[str, ValidManifest]:
+    def _all(self) -> _ValidManifests:
         if self._valid is None:
             rest = [file for file in self._files if file not in self._roster.loaded]
             loaded = {**self._run.load(rest, set())[0], **self._roster.loaded}
@@ -308,7 +350,9 @@ def validate(
     return ValidationReport(tuple(sorted(set(found))), checked, manifests)
 
 
-def _validate_all(run: _Run) -> tuple[list[Diagnostic], tuple[str, ...], dict[str, Any]]:
+def _validate_all(
+    run: _Run,
+) -> tuple[list[Diagnostic], tuple[str, ...], Mapping[str, ValidManifest]]:
     """Every manifest gets every check."""
     files = run.everything
     target_set = set(files)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from compiler.load.yamlio import resolve_plain
 
 if TYPE_CHECKING:
-    from compiler.validate.rules import ManifestFile
+    from compiler.validate.manifest_file import ManifestFile
 
 
 class _Unsure:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from compiler.errors import Diagnostic
 from compiler.load.yamlio import Document, JsonPath
 from compiler.manifest.inherit import merge, python_settings, rebase
 from compiler.manifest.patterns import RELATIVE_PATH_PATTERN
+from compiler.validate.manifest_file import ManifestFile
 from compiler.validate.packages import SpecChecks
 from compiler.validate.references import (
     check_base_dockerfile,
@@ -33,29 +33,6 @@ from compiler.validate.values import (
     placeholder_problem,
     strings_at,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ManifestFile:
-    """A manifest as validation sees it: where it is, and what it parsed to."""
-
-    file: Path
-    doc: Document
-    schema_ok: bool
-
-    @property
-    def name(self) -> str | None:
-        data = self.doc.data
-        if isinstance(data, dict) and isinstance(data.get("name"), str):
-            return str(data["name"])
-        return None
-
-    @property
-    def parent(self) -> str | None:
-        data = self.doc.data
-        if self.schema_ok and isinstance(data, dict) and isinstance(data.get("extends"), str):
-            return str(data["extends"])
-        return None
 
 
 def _string(data: Any, *keys: str) -> str | None:
@@ -298,6 +275,7 @@ def check_repository(
             found.extend(check_conflicts(manifest, unique, effective))
         if variants is not None:
             found.extend(variants.findings(manifest))
+        manifest.release()  # one target's data at a time (parents' merges are kept)
     return found
 
 
