@@ -12,6 +12,7 @@ import pytest
 from compiler.errors import UsageError
 from compiler.load.discover import find_root
 from compiler.load.yamlio import read_yaml
+from compiler.validate.manifest_file import ValidByName
 from compiler.validate.repository import validate
 from tests.conftest import RepoFactory
 
@@ -276,10 +277,15 @@ def test_the_data_index_gives_back_what_parsing_gave(
     root = make_repo(files)
     _age(root)
 
+    monkeypatch.setattr(ValidByName, "_RECENT", 2)  # decoded manifests are forgotten, too
+
     def seen(cache: bool) -> dict[str, str]:
         report = validate(root=root, cwd=root, cache=cache)
         assert report.ok, report.diagnostics
-        return {name: repr(tuple(valid)) for name, valid in sorted(report.manifests.items())}
+        forward = {name: repr(tuple(report.manifests[name])) for name in sorted(names)}
+        backward = {name: repr(tuple(report.manifests[name])) for name in sorted(names)[::-1]}
+        assert forward == backward
+        return forward
 
     parsed = {  # what the YAML reader gives
         name: repr((read_yaml(root / file, file).data, posixpath.dirname(file)))

@@ -1,13 +1,17 @@
 """A manifest as validation sees it (`ManifestFile`): parsed with positions, or kept as JSON text
-(from the data index, or sent back by a worker process) and decoded when a rule asks."""
+(from the data index, or sent back by a worker process) and decoded when a rule asks; and the
+valid manifests by name, as the validation report hands them to the stages after it."""
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from compiler.load.yamlio import Document
+from compiler.manifest.sources import ValidManifest
 
 
 class StoredData(NamedTuple):
@@ -37,32 +41,39 @@ class ManifestFile:
     decoded when a rule asks for its `doc` and dropped again by `release`: 50,000 manifests'
     parsed trees would take hundreds of MB, their texts a fraction of that."""
 
-    __slots__ = ("_doc", "_stored", "file", "schema_ok")
+    __slots__ = ("_doc", "_file", "_stored", "schema_ok")
 
     def __init__(self, file: Path, doc: Document, schema_ok: bool) -> None:
-        self.file, self.schema_ok = file, schema_ok
+        self._file: Path | str = file
+        self.schema_ok = schema_ok
         self._doc: Document | None = doc
         self._stored: StoredData | None = None
 
     @classmethod
-    def stored(cls, file: Path, stored: StoredData, schema_ok: bool) -> ManifestFile:
+    def stored(cls, file: Path | str, stored: StoredData, schema_ok: bool) -> ManifestFile:
+        """A manifest kept as text; `file` may be the path's text (a Path is made when asked:
+        tens of thousands of them weigh tens of MB)."""
         manifest = cls.__new__(cls)
-        manifest.file, manifest.schema_ok = file, schema_ok
+        manifest._file, manifest.schema_ok = file, schema_ok
         manifest._doc, manifest._stored = None, stored
         return manifest
+
+    @property
+    def file(self) -> Path:
+        return Path(self._file) if isinstance(self._file, str) else self._file
 
     @classmethod
     def storing(cls, manifest: ManifestFile) -> ManifestFile:
         """`manifest` as text, without positions (what a worker process sends back)."""
         data = manifest.doc.data
         stored = StoredData(manifest.doc.path, manifest.text, _name_in(data), _extends_in(data))
-        return cls.stored(manifest.file, stored, manifest.schema_ok)
+        return cls.stored(manifest._file, stored, manifest.schema_ok)
 
     def __getstate__(self) -> tuple[Any, ...]:
-        return self.file, self.schema_ok, self._doc, self._stored
+        return self._file, self.schema_ok, self._doc, self._stored
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self.file, self.schema_ok, self._doc, self._stored = state
+        self._file, self.schema_ok, self._doc, self._stored = state
 
     @property
     def doc(self) -> Document:
@@ -105,3 +116,36 @@ class ManifestFile:
         if not self.schema_ok:
             return None
         return self._stored.extends if self._stored is not None else _extends_in(self.doc.data)
+
+
+class ValidByName(Mapping[str, ValidManifest]):
+    """Name -> ValidManifest of the valid manifests. A stored manifest's data is decoded when
+    asked for, and only the most recent are kept: the stages after validation go environment
+    by environment, and a repository's worth of parsed trees would not fit in flat memory."""
+
+    _RECENT = 512  # parents are asked for again by each of their children
+
+    def __init__(self, by_name: dict[str, ManifestFile], key: Callable[[Path], str]) -> None:
+        self._by_name, self._key = by_name, key
+        self._recent: OrderedDict[str, ValidManifest] = OrderedDict()
+
+    def __getitem__(self, name: str) -> ValidManifest:
+        recent = self._recent.get(name)
+        if recent is not None:
+            self._recent.move_to_end(name)
+            return recent
+        manifest = self._by_name[name]
+        valid = ValidManifest(manifest.data, self._key(manifest.file.parent))
+        self._recent[name] = valid
+        if len(self._recent) > self._RECENT:
+            self._recent.popitem(last=False)
+        return valid
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -40,7 +39,7 @@ from compiler.load.discover import (
 from compiler.manifest.sources import ValidManifest, names_files
 from compiler.validate.checks import Display, check_file, check_files
 from compiler.validate.index import ManifestIndex
-from compiler.validate.manifest_file import ManifestFile, StoredData
+from compiler.validate.manifest_file import ManifestFile, StoredData, ValidByName
 from compiler.validate.packages import KnownGoodSpecs, SpecChecks
 from compiler.validate.roster import UNSURE, Roster, scan_name
 from compiler.validate.rules import check_repository
@@ -105,6 +104,10 @@ class _Run:
         self.key = Display(root)  # index entries are keyed by the path inside the repository
         self.everything = self._listed(root / ENVIRONMENTS_DIR)
         self.data = ManifestIndex()  # the data index, once load() has read it
+        # What load() parsed, with the files' stat: their names are remembered once the data
+        # index is let go (`finish`), so that the two indexes are never in memory at once.
+        self.parsed: list[ManifestFile] = []
+        self.statuses: dict[str, os.stat_result] = {}
         self.state: str | None = None  # what load() saw of the repository's files (_state)
 
     def _listed(self, folder: Path) -> list[str]:
@@ -183,7 +186,7 @@ class _Run:
             text, schema_ok, clean, name, extends = hit
             if file not in target_set or clean:
                 stored = StoredData(self.display(file), text, name, extends)
-                loaded[file] = ManifestFile.stored(Path(file), stored, bool(schema_ok))
+                loaded[file] = ManifestFile.stored(file, stored, bool(schema_ok))
         return loaded, statuses
 
     def _parse_rest(
@@ -199,20 +202,20 @@ class _Run:
         jobs = [(file, file in target_set) for file in files if file not in loaded]
         if self.cache_dir is not None:  # only a cache remembers a clean state to compare with
             self.state = _state(self.key, files, statuses, self.root)
-        parsed = []  # (those from the index had their names remembered when they were parsed)
+        # (those from the index had their names remembered when they were parsed)
+        self.parsed, self.statuses = [], {}
         for manifest, found in self.check(jobs, light=True):
             file = str(manifest.file)
             loaded[file] = manifest
-            parsed.append(manifest)
+            self.parsed.append(manifest)
             diagnostics.extend(found)
             if file in statuses and manifest.file.is_relative_to(self.root):
+                self.statuses[file] = statuses[file]
                 clean = file in target_set and not found and not names_files(manifest.data)
                 facts = [manifest.text, manifest.schema_ok, clean, manifest.name, manifest.parent]
                 index.put(self.key(file), statuses[file], facts)
         index.keep_only({self.key(file) for file in self.everything})
         index.save()
-        if parsed:
-            self.remember_names(parsed, statuses)
         unplaced = {file for file in target_set if not loaded[file].placed}
         return loaded, diagnostics, unplaced
 
@@ -259,46 +262,21 @@ class _Run:
         self.names.keep_only({self.key(file) for file in self.everything})
         self.names.save()
 
-    def valid(self, manifests: Iterable[ManifestFile]) -> _ValidManifests:
+    def finish(self) -> None:
+        """Save and let go of the data index, then remember the names of what was parsed."""
+        self.data.save()
+        self.data = ManifestIndex()
+        if self.parsed:
+            self.remember_names(self.parsed, self.statuses)
+        self.parsed, self.statuses = [], {}
+
+    def valid(self, manifests: Iterable[ManifestFile]) -> ValidByName:
         by_name = {
             manifest.name: manifest
             for manifest in manifests
             if manifest.schema_ok and manifest.name is not None
         }
-        return _ValidManifests(by_name, self.key)
-
-
-class _ValidManifests(Mapping[str, ValidManifest]):
-    """Name -> ValidManifest of the valid manifests. A stored manifest's data is decoded when
-    asked for, and only the most recent are kept: the stages after validation go environment
-    by environment, and a repository's worth of parsed trees would not fit in flat memory."""
-
-    _RECENT = 512  # parents are asked for again by each of their children
-
-    def __init__(self, by_name: dict[str, ManifestFile], key: Display) -> None:
-        self._by_name, self._key = by_name, key
-        self._recent: OrderedDict[str, ValidManifest] = OrderedDict()
-
-    def __getitem__(self, name: str) -> ValidManifest:
-        recent = self._recent.get(name)
-        if recent is not None:
-            self._recent.move_to_end(name)
-            return recent
-        manifest = self._by_name[name]
-        valid = ValidManifest(manifest.data, self._key(manifest.file.parent))
-        self._recent[name] = valid
-        if len(self._recent) > self._RECENT:
-            self._recent.popitem(last=False)
-        return valid
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._by_name
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._by_name)
-
-    def __len__(self) -> int:
-        return len(self._by_name)
+        return ValidByName(by_name, self.key)
 
 
 class _AllManifests(Mapping[str, ValidManifest]):
@@ -307,12 +285,13 @@ class _AllManifests(Mapping[str, ValidManifest]):
 
     def __init__(self, run: _Run, files: list[str], roster: Roster) -> None:
         self._run, self._files, self._roster = run, files, roster
-        self._valid: _ValidManifests | None = None
+        self._valid: ValidByName | None = None
 
-    def _all(self) -> _ValidManifests:
+    def _all(self) -> ValidByName:
         if self._valid is None:
             rest = [file for file in self._files if file not in self._roster.loaded]
             loaded = {**self._run.load(rest, set())[0], **self._roster.loaded}
+            self._run.finish()
             self._valid = self._run.valid(loaded[file] for file in self._files if file in loaded)
         return self._valid
 
@@ -374,7 +353,7 @@ def _validate_all(
         across = check_repository(manifests, Roster.of(manifests), run.root)
     diagnostics.extend(across)
     run.data.remember_clean(run.state if not across else None)
-    run.data.save()
+    run.finish()
     return diagnostics, tuple(run.display(file) for file in files), run.valid(manifests)
 
 
