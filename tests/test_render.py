@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import dockerfile
@@ -569,3 +570,23 @@ def test_a_worker_that_dies_is_an_error_not_a_crash() -> None:
 
     with pytest.raises(UsageError, match="worker process stopped without an answer"):
         list(in_workers(spawned_pool(1), os._exit, [3]))
+
+
+def test_workers_are_handed_jobs_a_few_chunks_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """in_workers takes jobs from their iterator as answers are read, not all at once: with
+    50,000 environments, each job's manifests would otherwise wait in memory together."""
+    from compiler._util import processes
+
+    monkeypatch.setattr(processes, "worker_count", lambda: 2)
+    taken: list[int] = []
+
+    def jobs() -> Iterator[int]:
+        for job in range(200):
+            taken.append(job)
+            yield job
+
+    answers = processes.in_workers(processes.spawned_pool(2), abs, jobs(), chunksize=5)
+    assert [next(answers) for _ in range(3)] == [0, 1, 2]
+    ahead = processes.WINDOW_PER_WORKER * 2 * 5  # chunks handed out per worker, two workers
+    assert len(taken) <= ahead + 5
+    assert list(answers) == list(range(3, 200))  # in order, every one

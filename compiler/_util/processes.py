@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from compiler.errors import UsageError
 
 if TYPE_CHECKING:  # multiprocessing is imported when a pool is made (~20 ms)
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 MAX_WORKERS = 8
 T = TypeVar("T")
@@ -63,6 +64,8 @@ def spawned_pool(workers: int) -> ProcessPoolExecutor:
 # milliseconds, spawned ones import what they need first (~0.5 s each).
 FORKED_FROM = 64
 SPAWNED_FROM = 400
+# Chunks of jobs handed to each worker ahead of the answers read (in_workers).
+WINDOW_PER_WORKER = 4
 
 
 def worker_pool(jobs: int) -> ProcessPoolExecutor | None:
@@ -110,7 +113,16 @@ def in_workers(
     if shared is not None:
         _made[shared[0]] = shared[1]
     try:
-        yield from pool.map(function, jobs, chunksize=chunksize)
+        # Executor.map would take every job at once and hold each until its answer came:
+        # a few chunks per worker are handed out at a time, so what waits stays bounded.
+        window = WINDOW_PER_WORKER * worker_count()
+        waiting: deque[Future[list[R]]] = deque()
+        for chunk in _chunks(jobs, chunksize):
+            waiting.append(pool.submit(_run_chunk, function, chunk))
+            if len(waiting) >= window:
+                yield from waiting.popleft().result()
+        while waiting:
+            yield from waiting.popleft().result()
     except BrokenProcessPool:
         raise UsageError(
             "a worker process stopped without an answer (killed, or out of memory?); run again"
@@ -119,3 +131,19 @@ def in_workers(
         if shared is not None:
             _made.pop(shared[0], None)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _chunks(jobs: Iterable[J], size: int) -> Iterator[list[J]]:
+    chunk: list[J] = []
+    for job in jobs:
+        chunk.append(job)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _run_chunk(function: Callable[[J], R], chunk: list[J]) -> list[R]:
+    """In a worker: `function` of each job of a chunk."""
+    return [function(job) for job in chunk]

@@ -16,7 +16,6 @@ from collections.abc import Generator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -183,7 +182,7 @@ def render_repository(
         # A set-up error (a template folder, the catalog) stops the render here.
         renderer = _Renderer(root, out, check, os.getpid())
         pool = worker_pool(len(pending))
-        staged = []
+        staged = []  # names: a Path each would weigh more than the rest of an outcome
         try:
             with closing(
                 renderer.in_workers(pending, manifests, pool)
@@ -193,13 +192,13 @@ def render_repository(
                 for outcome, was_staged in results:
                     rendered[outcome.name] = outcome
                     if was_staged:
-                        staged.append(out / outcome.name)
+                        staged.append(outcome.name)
         except BaseException:
             for name in pending:
                 shutil.rmtree(staging_folder(out / name, renderer.run), ignore_errors=True)
             raise
         with ThreadPoolExecutor(WRITERS) as swapping:
-            list(swapping.map(partial(swap_in, run=renderer.run), staged))
+            list(swapping.map(lambda name: swap_in(out / name, run=renderer.run), staged))
         renderer.verified.save()
     for outcome in rendered.values():
         if outcome.status in ("rendered", "unchanged") and outcome.address is not None:

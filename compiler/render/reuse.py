@@ -3,12 +3,13 @@ no lock and renders nothing.
 
 `.envc/cache/render.json` remembers, per output folder, what each environment was rendered from —
 a digest of envc's version, the templates and base-image catalog, envc.yaml, the environment's
-manifest and its parents', and the stat of every file in its folder (its locks) — and the stat
-of every file it wrote. While both are unchanged, the environment is unchanged, with the address
-and base image it had. An environment whose manifests name other files (conda_file,
-requirements_file, a base Dockerfile and what it copies) is always rendered: those may be
-anywhere in the repository. Like every cache of envc's, it changes no result, only how fast it
-comes (racy timestamps are not trusted; a missing or corrupt file means work is done again).
+manifest and its parents', and the stat of every file in its folder (its locks) — and a digest
+of the stat of every file it wrote. While both are unchanged, the environment is unchanged, with
+the address and base image it had. An environment whose manifests name other files
+(conda_file, requirements_file, a base Dockerfile and what it copies) is always rendered: those
+may be anywhere in the repository. Like every cache of envc's, it changes no result, only how
+fast it comes (racy timestamps are not trusted; a missing or corrupt file means work is done
+again).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from compiler._util.resources import CONFIG_FILE
 from compiler.manifest.sources import ValidManifests, lineage, names_files
 from compiler.validate.catalog import template_folders
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 Stamp = list[Any]
 
@@ -55,6 +56,14 @@ def _files(folder: str, recursive: bool) -> dict[str, Stamp] | None:
                 return None
             found[name] = stat_stamp(status)
     return found
+
+
+def _outputs(folder: str) -> str | None:
+    """A digest of the stat of every file below `folder` (held for each of tens of thousands of
+    environments: the stats themselves would weigh a kilobyte each); None when there is none,
+    or one is too young to vouch for."""
+    found = _files(folder, recursive=True)
+    return _digest(sorted(found.items())) if found else None
 
 
 def _digest(document: Any) -> str:
@@ -118,7 +127,7 @@ class RenderMemory:
         entry = self.entries.get(name)
         if key is None or not isinstance(entry, dict) or entry.get("key") != key:
             return None
-        if _files(os.path.join(self.out, name), recursive=True) != entry.get("outputs"):
+        if _outputs(os.path.join(self.out, name)) != entry.get("outputs"):
             return None
         address, base_image = entry.get("address"), entry.get("base_image")
         if not isinstance(address, str) or not isinstance(base_image, (str, type(None))):
@@ -127,8 +136,8 @@ class RenderMemory:
 
     def remember(self, name: str, key: str | None, address: str, base_image: str | None) -> None:
         """Record what environment `name` rendered to, as its output folder holds it now."""
-        outputs = _files(os.path.join(self.out, name), recursive=True) if key else None
-        if key is None or not outputs:
+        outputs = _outputs(os.path.join(self.out, name)) if key else None
+        if key is None or outputs is None:
             self.changed = self.entries.pop(name, None) is not None or self.changed
             return
         entry = {"key": key, "outputs": outputs, "address": address, "base_image": base_image}
