@@ -197,8 +197,15 @@ def render_repository(
             for name in pending:
                 shutil.rmtree(staging_folder(out / name, renderer.run), ignore_errors=True)
             raise
+
+        def swap_share(names: list[str]) -> None:
+            for name in names:
+                swap_in(out / name, run=renderer.run)
+
+        # A share of the environments per thread: a future per environment would weigh more
+        # than the environments' outcomes together.
         with ThreadPoolExecutor(WRITERS) as swapping:
-            list(swapping.map(lambda name: swap_in(out / name, run=renderer.run), staged))
+            list(swapping.map(swap_share, [staged[start::WRITERS] for start in range(WRITERS)]))
         renderer.verified.save()
     for outcome in rendered.values():
         if outcome.status in ("rendered", "unchanged") and outcome.address is not None:
