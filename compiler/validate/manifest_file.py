@@ -5,6 +5,7 @@ valid manifests by name, as the validation report hands them to the stages after
 from __future__ import annotations
 
 import json
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -61,6 +62,11 @@ class ManifestFile:
     @property
     def file(self) -> Path:
         return Path(self._file) if isinstance(self._file, str) else self._file
+
+    @property
+    def folder(self) -> str:
+        """The folder of the file, as text (no Path made)."""
+        return os.path.dirname(self._file if isinstance(self._file, str) else str(self._file))
 
     @classmethod
     def storing(cls, manifest: ManifestFile) -> ManifestFile:
@@ -125,7 +131,7 @@ class ValidByName(Mapping[str, ValidManifest]):
 
     _RECENT = 512  # parents are asked for again by each of their children
 
-    def __init__(self, by_name: dict[str, ManifestFile], key: Callable[[Path], str]) -> None:
+    def __init__(self, by_name: dict[str, ManifestFile], key: Callable[[str], str]) -> None:
         self._by_name, self._key = by_name, key
         self._recent: OrderedDict[str, ValidManifest] = OrderedDict()
 
@@ -135,7 +141,7 @@ class ValidByName(Mapping[str, ValidManifest]):
             self._recent.move_to_end(name)
             return recent
         manifest = self._by_name[name]
-        valid = ValidManifest(manifest.data, self._key(manifest.file.parent))
+        valid = ValidManifest(manifest.data, self._key(manifest.folder))
         self._recent[name] = valid
         if len(self._recent) > self._RECENT:
             self._recent.popitem(last=False)
