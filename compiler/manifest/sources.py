@@ -21,6 +21,18 @@ ValidManifests = Mapping[str, ValidManifest]
 FILE_REFERENCES = (("conda_file",), ("requirements_file",), ("docker", "base_dockerfile"))
 
 
+def name_of(data: Any) -> str | None:
+    """The environment name manifest data claims (None when it names none, or not as text)."""
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def parent_of(data: Any) -> str | None:
+    """The parent manifest data `extends` (None when none, or not as text)."""
+    parent = data.get("extends") if isinstance(data, dict) else None
+    return parent if isinstance(parent, str) else None
+
+
 def names_files(data: Any) -> bool:
     """Whether manifest data names other files (their checks and renders depend on more than
     the manifest: caches cannot vouch for them by the manifest alone)."""

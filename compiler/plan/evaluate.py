@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from compiler._util.git import SUBMODULE_MODE, SYMLINK_MODE, Git
 from compiler._util.resources import CONFIG_FILE
 from compiler.errors import Diagnostic, EnvcError
-from compiler.manifest.sources import ValidManifest
+from compiler.manifest.sources import ValidManifest, name_of
 from compiler.plan.graph import Graph, referenced_paths
-from compiler.plan.sides import MANIFEST, TEMPLATES, Side, name_of, owner
+from compiler.plan.sides import MANIFEST, TEMPLATES, Side, owner
 
 if TYPE_CHECKING:
     # render imports pydantic and Jinja: imported where a plan first renders (below).

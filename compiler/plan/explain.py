@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from compiler.manifest.sources import name_of
 from compiler.plan.evaluate import State
 from compiler.plan.graph import Graph, families, template_uses
 from compiler.plan.result import EnvironmentPlan
-from compiler.plan.sides import Side, name_of, owner
+from compiler.plan.sides import Side, owner
 
 
 def _changed_fields(before: Any, after: Any, prefix: str = "") -> list[str]:

@@ -11,7 +11,8 @@ from compiler._util.git import Git
 from compiler._util.resources import CONFIG_FILE, data_dir
 from compiler.errors import EnvcError
 from compiler.manifest.inherit import merge_chain, python_settings, rebase
-from compiler.plan.sides import CATALOG_PATH, TEMPLATES, Side, parent_of
+from compiler.manifest.sources import parent_of
+from compiler.plan.sides import CATALOG_PATH, TEMPLATES, Side
 from compiler.render.family import CONDA_TEMPLATE, FAMILIES, template_family
 
 _REFERENCE_KEYS = {"conda_file", "requirements_file", "base_dockerfile"}

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from compiler._util.git import Git
 from compiler.errors import Diagnostic
+from compiler.manifest.sources import name_of
 from compiler.plan.evaluate import duplicate_names, evaluate, scratch_parent
 from compiler.plan.explain import Comparison, environment_plan
 from compiler.plan.graph import Graph, affected_environments, template_sources
@@ -41,7 +42,6 @@ from compiler.plan.sides import (
     apply_changes,
     cached_names,
     manifest_folders,
-    name_of,
     plan_cache,
     remember_names,
 )

@@ -19,6 +19,7 @@ from compiler._util.cache import read_json, repository_key, user_cache, write_js
 from compiler._util.git import Change, FileRef, Git
 from compiler.load.discover import ENVIRONMENTS_DIR, MANIFEST_FILENAME
 from compiler.load.yamlio import parse_yaml
+from compiler.manifest.sources import name_of, parent_of
 
 MANIFEST_CACHE = "manifests.json"
 MANIFEST_CACHE_VERSION = f"2/{__version__}"  # a new parser may read a blob otherwise
@@ -64,16 +65,6 @@ class Side:
             folders.append(names[current])
             current = parent_of(self.manifests[names[current]])
         return folders
-
-
-def name_of(data: Any) -> str | None:
-    name = data.get("name") if isinstance(data, dict) else None
-    return name if isinstance(name, str) else None
-
-
-def parent_of(data: Any) -> str | None:
-    parent = data.get("extends") if isinstance(data, dict) else None
-    return parent if isinstance(parent, str) else None
 
 
 def manifest_folders(files: Iterable[str]) -> list[str]:

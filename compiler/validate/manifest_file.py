@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from compiler.load.yamlio import Document
-from compiler.manifest.sources import ValidManifest
+from compiler.manifest.sources import ValidManifest, name_of, parent_of
 
 
 class StoredData(NamedTuple):
@@ -23,16 +23,6 @@ class StoredData(NamedTuple):
     text: str
     name: str | None
     extends: str | None
-
-
-def _name_in(data: Any) -> str | None:
-    value = data.get("name") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
-
-
-def _extends_in(data: Any) -> str | None:
-    value = data.get("extends") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
 
 
 class ManifestFile:
@@ -72,7 +62,7 @@ class ManifestFile:
     def storing(cls, manifest: ManifestFile) -> ManifestFile:
         """`manifest` as text, without positions (what a worker process sends back)."""
         data = manifest.doc.data
-        stored = StoredData(manifest.doc.path, manifest.text, _name_in(data), _extends_in(data))
+        stored = StoredData(manifest.doc.path, manifest.text, name_of(data), parent_of(data))
         return cls.stored(manifest._file, stored, manifest.schema_ok)
 
     def __getstate__(self) -> tuple[Any, ...]:
@@ -115,13 +105,13 @@ class ManifestFile:
 
     @property
     def name(self) -> str | None:
-        return self._stored.name if self._stored is not None else _name_in(self.doc.data)
+        return self._stored.name if self._stored is not None else name_of(self.doc.data)
 
     @property
     def parent(self) -> str | None:
         if not self.schema_ok:
             return None
-        return self._stored.extends if self._stored is not None else _extends_in(self.doc.data)
+        return self._stored.extends if self._stored is not None else parent_of(self.doc.data)
 
 
 class ValidByName(Mapping[str, ValidManifest]):
