@@ -446,3 +446,32 @@ def test_cross_file_rules_are_skipped_only_when_nothing_changed(
         (PROJECT_TEMPLATES / "base-images.yaml").read_text()
     )
     assert validate(root=root, cwd=root, cache=True).ok and runs == [1]
+
+
+def test_a_manifest_evicted_by_another_thread_is_decoded_again() -> None:
+    """Stages may read the report's manifests from threads: when another thread evicts a
+    decoded manifest between a reader's lookup and its bookkeeping, the reader still gets its
+    manifest, never an error (the interleaving is played here, deterministically)."""
+    from collections import OrderedDict
+
+    from compiler.validate.manifest_file import ManifestFile, StoredData
+
+    class EvictedMeanwhile(OrderedDict):  # type: ignore[type-arg]
+        def get(self, key: object, default: object = None) -> object:
+            found = super().get(key, default)
+            self.pop(key, None)  # another thread evicts it right after the lookup
+            return found
+
+    by_name = {
+        name: ManifestFile.stored(
+            f"/r/environments/{name}/env.yaml",
+            StoredData(name, f'{{"name":"{name}"}}', name, None),
+            True,
+        )
+        for name in ("a", "b")
+    }
+    manifests = ValidByName(by_name, lambda folder: folder.removeprefix("/r/"))
+    manifests._recent = EvictedMeanwhile()
+    for name in ("a", "a", "b", "a"):
+        data, folder = manifests[name]
+        assert (data["name"], folder) == (name, f"environments/{name}")

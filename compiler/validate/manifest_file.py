@@ -8,6 +8,7 @@ import json
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -126,15 +127,19 @@ class ValidByName(Mapping[str, ValidManifest]):
         self._recent: OrderedDict[str, ValidManifest] = OrderedDict()
 
     def __getitem__(self, name: str) -> ValidManifest:
+        # Each OrderedDict call is atomic; a reader in another thread may evict between two
+        # of them, which only costs a decode (the KeyErrors are that race).
         recent = self._recent.get(name)
         if recent is not None:
-            self._recent.move_to_end(name)
+            with suppress(KeyError):
+                self._recent.move_to_end(name)
             return recent
         manifest = self._by_name[name]
         valid = ValidManifest(manifest.data, self._key(manifest.folder))
         self._recent[name] = valid
-        if len(self._recent) > self._RECENT:
-            self._recent.popitem(last=False)
+        while len(self._recent) > self._RECENT:
+            with suppress(KeyError):
+                self._recent.popitem(last=False)
         return valid
 
     def __contains__(self, name: object) -> bool:
