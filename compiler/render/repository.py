@@ -1,10 +1,11 @@
 """Rendering a repository: every environment's build context, streamed to build/.
 
 Each environment is rendered (render/context.py), compared with what is on disk, staged beside
-its target and forgotten, so memory does not grow with the repository; one unchanged since the
-last render (render/reuse.py) is not rendered at all, and this module imports the renderer (and
-with it pydantic, Jinja and the lock readers) only when an environment needs it. Many
-environments are rendered by forked worker processes, one per core, each staging its own.
+its target and forgotten, so one environment's files are in memory at a time (what stays is an
+outcome per environment); one unchanged since the last render (render/reuse.py) is not rendered
+at all, and this module imports the renderer (and with it pydantic, Jinja and the lock readers)
+only when an environment needs it. Many environments are rendered by worker processes, one per
+core (forked when that is safe, else spawned), each staging its own.
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ def render_repository(
     """Render (or with `check`, compare) the named environments, default all.
 
     Streamed: each environment is rendered, compared with what is on disk, staged and
-    forgotten, so memory does not grow with the repository. Each is staged in a folder beside
+    forgotten, so its files are not held past it. Each is staged in a folder beside
     its target; the staged folders are swapped in once every environment has rendered, so an
     interruption or a set-up error (a template, the catalog) still leaves build/ untouched."""
     unknown = sorted(set(names) - set(manifests))

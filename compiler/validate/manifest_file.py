@@ -66,12 +66,6 @@ class ManifestFile:
         stored = StoredData(manifest.doc.path, manifest.text, name_of(data), parent_of(data))
         return cls.stored(manifest._file, stored, manifest.schema_ok)
 
-    def __getstate__(self) -> tuple[Any, ...]:
-        return self._file, self.schema_ok, self._doc, self._stored
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self._file, self.schema_ok, self._doc, self._stored = state
-
     @property
     def doc(self) -> Document:
         if self._doc is None:
