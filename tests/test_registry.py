@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from compiler.errors import UsageError
-from compiler.registry.base import Candidate, RegistryError, open_registry, parse_reference
+from compiler.registry.base import (
+    Candidate,
+    RegistryError,
+    open_registry,
+    parse_reference,
+    summaries_json,
+)
 from compiler.registry.sqlite import SqliteRegistry
 from tests.registry_workers import acknowledged, address, answers, assert_contiguous, start
 
@@ -73,6 +79,35 @@ def test_labels_latest_and_archive(registry: SqliteRegistry) -> None:
         registry.label("a", 1, "Prod!")
     with pytest.raises(RegistryError, match="a:staging is not registered"):
         registry.get("a", label="staging")
+
+
+def test_the_json_listing_is_the_records_summaries(registry: SqliteRegistry) -> None:
+    """SQLite writes `envc list --format json` itself: the document summaries_json makes of
+    the records, for every filter, with several labels (sorted), archived versions and every
+    optional field (text that JSON escapes included)."""
+    for number in (1, 2, 3):
+        registry.register(candidate("b", number))
+    registry.register(
+        Candidate(
+            "a",
+            address(9),
+            {"name": "a"},
+            lock_digests={"pylock.linux-64.toml": "sha256:1", "conda-lock.yml": "sha256:2"},
+            image_repository="example.com/é/a",
+            image_digest="sha256:" + "d" * 64,
+            commit="c" * 40,
+            author_time='2026-01-01T00:00:00+01:00 "\\\n\x01\u2028',
+        )
+    )
+    for label in ("zeta", "prod", "alpha"):
+        registry.label("b", 2, label)
+    registry.label("b", 3, "canary")
+    registry.archive("b", 3)
+    for name in (None, "a", "b", "nobody"):
+        for archived in (False, True):
+            expected = summaries_json(registry.versions(name, archived))
+            assert registry.versions_json(name, archived) == expected, (name, archived)
+    assert '"labels":["alpha","latest","prod","zeta"]' in registry.versions_json("b")
 
 
 def test_references_and_urls(tmp_path: Path) -> None:
@@ -168,7 +203,9 @@ DAMAGES = {
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGES), ids=str)
-@pytest.mark.parametrize("command", ["list", "show a@1", "register", "label a@1 stable"])
+@pytest.mark.parametrize(
+    "command", ["list", "list --format json", "show a@1", "register", "label a@1 stable"]
+)
 def test_a_damaged_registry_is_a_usage_error_never_a_crash_or_a_new_start(
     tmp_path: Path, damage: str, command: str
 ) -> None:

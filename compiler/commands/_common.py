@@ -349,12 +349,10 @@ def versioned(reference: str) -> tuple[str, int]:
 
 
 def print_records(records: list[EnvironmentRecord], output_format: str) -> None:
-    import json
+    from compiler.registry.base import summaries_json
 
     if output_format == "json":
-        # Compact: listings can be long, and indentation makes the json module slow.
-        documents = [r.summary() for r in records]
-        click.echo(json.dumps(documents, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+        click.echo(summaries_json(records))
         return
     rows = [
         (

@@ -25,5 +25,8 @@ def command(
 ) -> int:
     """List registered versions (of NAME, or of every environment)."""
     with common.registry_of(repo, registry_url, plain_http) as registry:
-        common.print_records(registry.versions(name, archived), output_format)
+        if output_format == "json":
+            click.echo(registry.versions_json(name, archived))
+        else:
+            common.print_records(registry.versions(name, archived), output_format)
     return EXIT_OK

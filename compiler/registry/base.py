@@ -13,7 +13,7 @@ sqlite.py) and `oci://host[:port]/path` (an OCI registry shared by CI runners, o
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -84,6 +84,15 @@ class EnvironmentRecord:
 _SUMMARY_FIELDS = tuple(f.name for f in fields(EnvironmentRecord) if f.name != "manifest")
 
 
+def summaries_json(records: Sequence[EnvironmentRecord]) -> str:
+    """The records' summaries as one JSON array: compact (listings can be long, and indenting
+    makes the json module slow), keys sorted: what `envc list --format json` prints."""
+    import json
+
+    documents = [record.summary() for record in records]
+    return json.dumps(documents, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class Registration:
     record: EnvironmentRecord
@@ -104,6 +113,10 @@ class Registry(Protocol):
     def versions(
         self, name: str | None = None, archived: bool = False
     ) -> list[EnvironmentRecord]: ...
+
+    def versions_json(self, name: str | None = None, archived: bool = False) -> str:
+        """`summaries_json` of `versions(name, archived)`."""
+        ...
 
     def label(self, name: str, version: int, label: str) -> EnvironmentRecord: ...
 

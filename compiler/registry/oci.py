@@ -45,6 +45,7 @@ from compiler.registry.base import (
     RegistryError,
     check_label,
     sbom_files,
+    summaries_json,
 )
 from compiler.registry.distribution import MANIFEST_MEDIA_TYPE, Distribution
 
@@ -357,6 +358,9 @@ class OciRegistry:
                         record = self._record(each, found[0], tags)
                         records.append(_without_manifest(record))
         return records
+
+    def versions_json(self, name: str | None = None, archived: bool = False) -> str:
+        return summaries_json(self.versions(name, archived))
 
     def _names(self) -> list[str]:
         prefix = f"{self.path}/" if self.path else ""

@@ -263,6 +263,33 @@ class SqliteRegistry:
         where = f"WHERE {' AND '.join(conditions)} ORDER BY name, version"
         return self._rows(where, (name, name), manifests=False)
 
+    def versions_json(self, name: str | None = None, archived: bool = False) -> str:
+        # SQLite writes the JSON (a tenth of the time Python takes to make records of 10,000
+        # rows and encode them): the same document, keys in the order summaries_json sorts
+        # them, a version's labels sorted (the subquery's ORDER BY feeds the aggregate).
+        conditions = (["v.name = ?"] if name is not None else []) + (
+            [] if archived else ["v.archived = 0"]
+        )
+        where = " AND ".join(conditions) or "1"
+        query = f"""SELECT json_object(
+                'archived', json(CASE WHEN v.archived THEN 'true' ELSE 'false' END),
+                'author_time', v.author_time, 'commit', v.commit_id,
+                'content_address', v.content_address, 'image', v.image,
+                'image_digest', v.image_digest,
+                'labels', (SELECT json_group_array(label) FROM (
+                    SELECT label FROM labels l WHERE l.name = v.name AND l.version = v.version
+                    UNION ALL SELECT '{LATEST}' WHERE v.version = latest.version
+                    ORDER BY 1)),
+                'lock_digests', json(v.lock_digests), 'name', v.name,
+                'registered_at', v.registered_at, 'version', v.version)
+            FROM versions v LEFT JOIN (
+                SELECT name, MAX(version) AS version FROM versions WHERE archived = 0
+                GROUP BY name) latest ON latest.name = v.name
+            WHERE {where} ORDER BY v.name, v.version"""
+        with self._damage_reported():
+            rows = self.db.execute(query, () if name is None else (name,)).fetchall()
+        return "[" + ",".join(row[0] for row in rows) + "]"
+
     def label(self, name: str, version: int, label: str) -> EnvironmentRecord:
         check_label(label)
         with self._transaction():
