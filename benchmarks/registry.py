@@ -177,7 +177,9 @@ def main() -> None:
         registry = ["--registry", f"sqlite:///{big}", "--repo", str(PROJECT)]
         floor = median_seconds([sys.executable, "-c", FLOOR, str(big)], work, args.repeat)
         listed = median_seconds([ENVC, "list", "--format", "json", *registry], work, args.repeat)
-        shown = median_seconds([ENVC, "show", "env-07@150", *registry], work, args.repeat)
+        # A version from the middle of env-07's (the registrations go round 50 names).
+        middle = f"env-07@{max(1, args.versions // 100)}"
+        shown = median_seconds([ENVC, "show", middle, *registry], work, args.repeat)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     rows = [
