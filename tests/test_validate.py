@@ -303,25 +303,69 @@ def test_the_data_index_gives_back_what_parsing_gave(
     assert seen(cache=True) == parsed
 
 
+def _index_rows(root: Path) -> dict[str, str]:
+    """Key -> text of every manifest the repository's data index holds."""
+    import sqlite3
+
+    from compiler._util.cache import repository_key, user_cache
+
+    file = user_cache("validate", repository_key(root), "manifests.db")
+    with sqlite3.connect(file) as db:
+        return dict(db.execute("SELECT key, text FROM manifests"))
+
+
 def test_manifest_index_forgets_removed_environments_and_survives_corruption(
     make_repo: RepoFactory,
 ) -> None:
-    import json
-    import shutil
+    from compiler._util.cache import repository_key, user_cache
 
     root = make_repo({f"environments/e{i}/env.yaml": OK.format(name=f"e{i}") for i in range(3)})
     _age(root)
     validate(root=root, cwd=root, cache=True)
-    index_file = root / ".envc/cache/manifests.json"
-    assert len(json.loads(index_file.read_text())["entries"]) == 3
+    assert len(_index_rows(root)) == 3
+    assert not (root / ".envc/cache/manifests.json").exists()  # outside the repository
     shutil.rmtree(root / "environments/e2")
     validate(root=root, cwd=root, cache=True)
-    assert sorted(json.loads(index_file.read_text())["entries"]) == [
-        "environments/e0/env.yaml",
-        "environments/e1/env.yaml",
-    ]
-    index_file.write_text('{"format_version": 1, "fingerprint": "x", "entries": [')
+    assert sorted(_index_rows(root)) == ["environments/e0/env.yaml", "environments/e1/env.yaml"]
+    index_file = user_cache("validate", repository_key(root), "manifests.db")
+    for suffix in ("-wal", "-shm"):
+        Path(f"{index_file}{suffix}").unlink(missing_ok=True)
+    index_file.write_bytes(b"SQLite format 3\x00" + os.urandom(4096))  # damaged
     assert validate(root=root, cwd=root, cache=True).ok
+    assert sorted(_index_rows(root)) == ["environments/e0/env.yaml", "environments/e1/env.yaml"]
+
+
+def test_the_report_reads_texts_from_the_index_and_the_file_when_the_index_lost_them(
+    make_repo: RepoFactory,
+) -> None:
+    """Manifests vouched for by the data index are not held as text: the report reads each
+    from the index when a stage asks; one the index lost (another run saw it change) is read
+    from its file while that is unchanged, and is an error once it changed."""
+    import sqlite3
+
+    from compiler._util.cache import repository_key, user_cache
+
+    files = {f"environments/e{i}/env.yaml": OK.format(name=f"e{i}") for i in range(3)}
+    files["environments/e1/env.yaml"] += "description: 'Café \"q\"'\n"
+    root = make_repo(files)
+    _age(root)
+    validate(root=root, cwd=root, cache=True)  # fills the index
+    report = validate(root=root, cwd=root, cache=True)
+    stored = report.manifests._by_name  # type: ignore[attr-defined]
+    assert all(m._stored.text is None for m in stored.values())
+    e1 = _manifest_path(1)
+    assert report.manifests["e1"].data == read_yaml(root / e1, e1).data
+    file = user_cache("validate", repository_key(root), "manifests.db")
+    with sqlite3.connect(file) as db:
+        db.execute("DELETE FROM manifests")
+    assert report.manifests["e2"].data == {"schema_version": 1, "name": "e2"}
+    (root / _manifest_path(0)).write_text(OK.format(name="e0") + "description: now\n")
+    with pytest.raises(UsageError, match=r"e0/env\.yaml: changed while envc was running"):
+        report.manifests["e0"]
+
+
+def _manifest_path(number: int) -> str:
+    return f"environments/e{number}/env.yaml"
 
 
 def test_variable_value_ending_in_a_backslash_is_refused(make_repo: RepoFactory) -> None:
@@ -475,3 +519,27 @@ def test_a_manifest_evicted_by_another_thread_is_decoded_again() -> None:
     for name in ("a", "a", "b", "a"):
         data, folder = manifests[name]
         assert (data["name"], folder) == (name, f"environments/{name}")
+
+
+def test_caches_are_written_in_pieces_as_json_writes_them_whole(tmp_path: Path) -> None:
+    """A large cache is encoded entry by entry, byte for byte what json.dumps writes; a write
+    that fails on the way leaves the old file."""
+    import json
+
+    from compiler._util.cache import json_chunks, read_json, write_json
+
+    entries = {
+        f"environments/é-{i}/env.yaml": [[i, 2**40 + i], {"text": f'"q" \\ \u202e {i}', "n": None}]
+        for i in range(1000)
+    }
+    document = {"format_version": 2, "entries": entries, "nested": {"a": entries, "b": [1.5]}}
+    pieces = list(json_chunks(document))
+    assert len(pieces) > 2000  # the mappings were taken apart
+    assert "".join(pieces) == json.dumps(document, separators=(",", ":"))
+    file = tmp_path / "cache.json"
+    write_json(file, document)
+    assert read_json(file) == document
+    with pytest.raises(TypeError):
+        write_json(file, {"entries": {number: "not a text key" for number in range(1000)}})
+    assert read_json(file) == document
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".gitignore", "cache.json"]

@@ -4,12 +4,13 @@ Nothing here changes a result, only how fast it comes: a missing, stale or corru
 work is done again. Files are replaced atomically (temporary file, then rename), so concurrent runs
 and interrupted ones never leave a half-written cache.
 
-Where a cache lives depends on what it is keyed by. The repository's `.envc/cache/` holds what is
+Where a cache lives depends on what it is keyed by. The repository's `.envc/cache/` holds JSON
 keyed by the stat of the files it describes (`stat_stamp`: a checkout's change times and inodes
 match nothing a committed file could hold); `.envc/cache/.gitignore` keeps it out of commits, but
 a pull request can still commit one. What is keyed by content alone (git object ids, lock texts)
 anyone can compute, so it lives in the user's cache folder (`user_cache`), never in the
-repository: a committed file must not vouch for anything.
+repository: a committed file must not vouch for anything. So does validation's data index, a
+SQLite file: a database committed into the repository is not a file envc should open.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from compiler._util.files import UnreadableFile, read_bounded, write_atomically
+from compiler._util.files import UnreadableFile, read_bounded, replace_atomically
 
 CACHE_DIR = ".envc/cache"
 # A file changed twice within the file system's timestamp resolution keeps its stat; a stat this
@@ -58,6 +59,25 @@ def stat_stamp(status: os.stat_result) -> list[int]:
     return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
 
 
+def stat_text(status: os.stat_result) -> str:
+    """stat_stamp as one string (what validation's indexes key a file's content by)."""
+    return f"{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}:{status.st_ino}"
+
+
+RACY = ""  # file_stamp of a file too young to vouch for its content: matches nothing
+
+
+def file_stamp(file: str, now: float | None = None) -> str | None:
+    """`file`'s stat_text (its symbolic link's, for a link), RACY when it changed too recently
+    to stand for its content, None when it cannot be read. A string per file, not the stat:
+    validation keeps one for each of tens of thousands of manifests."""
+    try:
+        status = os.stat(file, follow_symlinks=False)
+    except OSError:
+        return None
+    return stat_text(status) if trusted(status, now) else RACY
+
+
 def trusted(status: os.stat_result, now: float | None = None) -> bool:
     """Whether `status` is old enough to stand for its file's content (see RACY_SECONDS)."""
     return (time.time() if now is None else now) - status.st_mtime >= RACY_SECONDS
@@ -78,9 +98,37 @@ def write_json(file: Path, document: Any) -> None:
         ignore = file.parent / ".gitignore"
         if not ignore.exists():
             ignore.write_text("# envc's cache; never commit it\n*\n", encoding="utf-8")
-        write_atomically(file, json.dumps(document, separators=(",", ":")), durable=False)
+        chunks = (chunk.encode() for chunk in json_chunks(document))
+        replace_atomically(file, chunks, durable=False)
     except OSError:
         pass
+
+
+# A mapping with more entries than this is encoded entry by entry (json_chunks).
+_WHOLE_ENTRIES = 256
+
+
+def json_chunks(value: Any) -> Iterator[str]:
+    """`json.dumps(value, separators=(",", ":"))` in pieces: a large mapping (a cache of 50,000
+    environments) is encoded one entry at a time, so its text is never whole in memory. The
+    keys of a large mapping are text, as in every cache of envc's."""
+    if not _large(value):
+        yield json.dumps(value, separators=(",", ":"))
+        return
+    yield "{"
+    for number, (key, item) in enumerate(value.items()):
+        if not isinstance(key, str):
+            raise TypeError(f"a cache's keys are text, not {type(key).__name__}")
+        yield f"{',' if number else ''}{json.dumps(key)}:"
+        yield from json_chunks(item)
+    yield "}"
+
+
+def _large(value: Any) -> bool:
+    """Whether `value` is a mapping of many entries, or holds one."""
+    if not isinstance(value, dict):
+        return False
+    return len(value) > _WHOLE_ENTRIES or any(_large(item) for item in value.values())
 
 
 @contextlib.contextmanager

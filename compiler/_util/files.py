@@ -12,6 +12,7 @@ import errno
 import os
 import shutil
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from compiler.errors import EnvcError
@@ -102,20 +103,28 @@ def write_atomically(target: Path, content: str | bytes, *, durable: bool = True
             return False
     except UnreadableFile:
         pass
+    replace_atomically(target, [data], durable=durable)
+    return True
+
+
+def replace_atomically(target: Path, chunks: Iterable[bytes], *, durable: bool = True) -> None:
+    """Replace `target` with `chunks`, one after the other (a large file need never be whole
+    in memory): written to a temporary file, then renamed over it, so that nothing
+    half-written stays behind, whatever fails on the way."""
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as handle:
-            handle.write(data)
+            for chunk in chunks:
+                handle.write(chunk)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(temporary, target)
     except BaseException as exc:
-        temporary.unlink(missing_ok=True)  # nothing half-written stays behind
+        temporary.unlink(missing_ok=True)
         if isinstance(exc, OSError):  # name the file the caller asked for, not the temporary
             raise OSError(exc.errno, exc.strerror, str(target)) from None
         raise
-    return True
 
 
 def remove_abandoned_temporaries(folder: Path, suffixes: tuple[str, ...] = (".tmp",)) -> None:

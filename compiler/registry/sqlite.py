@@ -19,6 +19,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from compiler._util.sqlite import connect_wal
 from compiler.errors import UsageError
 from compiler.registry.base import (
     LATEST,
@@ -95,7 +96,7 @@ class SqliteRegistry:
                     f"the registry {file} is empty (0 bytes): restore it from a backup, or "
                     "delete it to start a new registry"
                 )
-            self.db = sqlite3.connect(file, timeout=BUSY_SECONDS, isolation_level=None)
+            self.db = connect_wal(file, BUSY_SECONDS)
             self._set_up()
         except sqlite3.DatabaseError as exc:
             raise UsageError(f"cannot open the registry {file}: {exc}") from None
@@ -103,17 +104,6 @@ class SqliteRegistry:
             raise UsageError(f"cannot create the registry {file}: {exc.strerror}") from None
 
     def _set_up(self) -> None:
-        """WAL mode and the schema. Switching a new file to WAL takes a lock that SQLite's busy
-        timeout does not wait for, so two processes creating the registry at once retry."""
-        deadline = time.monotonic() + BUSY_SECONDS
-        while True:
-            try:
-                self.db.execute("PRAGMA journal_mode=WAL")
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._migrate()

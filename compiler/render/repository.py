@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # multiprocessing is imported when workers are started (~20 m
 WRITERS = 8
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RenderOutcome:
     name: str
     status: Literal["rendered", "unchanged", "differs", "failed"]

@@ -28,7 +28,7 @@ from compiler._util.resources import CONFIG_FILE
 from compiler.manifest.sources import ValidManifests, lineage, names_files
 from compiler.validate.catalog import template_folders
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 Stamp = list[Any]
 
@@ -123,13 +123,20 @@ class RenderMemory:
 
     def recall(self, name: str, key: str | None) -> tuple[str, str | None] | None:
         """(address, base image) of an environment rendered from `key` whose output is as it
-        was written, else None."""
+        was written, else None (and the entry is dropped at once: it is rendered again, and a
+        render of 50,000 environments would otherwise hold every stale entry to the end)."""
+        found = self._recalled(name, key)
+        if found is None and self.entries.pop(name, None) is not None:
+            self.changed = True
+        return found
+
+    def _recalled(self, name: str, key: str | None) -> tuple[str, str | None] | None:
         entry = self.entries.get(name)
-        if key is None or not isinstance(entry, dict) or entry.get("key") != key:
+        if key is None or not isinstance(entry, list) or len(entry) != 4 or entry[0] != key:
             return None
-        if _outputs(os.path.join(self.out, name)) != entry.get("outputs"):
+        _, outputs, address, base_image = entry
+        if _outputs(os.path.join(self.out, name)) != outputs:
             return None
-        address, base_image = entry.get("address"), entry.get("base_image")
         if not isinstance(address, str) or not isinstance(base_image, (str, type(None))):
             return None
         return address, base_image
@@ -140,7 +147,8 @@ class RenderMemory:
         if key is None or outputs is None:
             self.changed = self.entries.pop(name, None) is not None or self.changed
             return
-        entry = {"key": key, "outputs": outputs, "address": address, "base_image": base_image}
+        # A list, not a mapping: tens of thousands of entries are in memory at once.
+        entry = [key, outputs, address, base_image]
         if self.entries.get(name) != entry:
             self.entries[name] = entry
             self.changed = True

@@ -8,6 +8,7 @@ the data as JSON text and the findings, not positions (`light`).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from compiler._util.processes import in_workers, process_pool, worker_count
@@ -21,6 +22,8 @@ from compiler.validate.values import check_strings
 
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 400
+# Manifests per job of a worker: few enough that the answers stream back, not all at the end.
+MAX_CHUNK = 500
 
 
 class Display:
@@ -76,14 +79,17 @@ def check_files(
     root: Path,
     specs: SpecChecks,
     light: bool = False,
-) -> list[tuple[ManifestFile, list[Diagnostic]]]:
-    """check_file over many files; large repositories are spread over the CPU cores."""
+) -> Iterator[tuple[ManifestFile, list[Diagnostic]]]:
+    """check_file over many files, in order, each as it is done (the caller can let go of one
+    before the next comes); large repositories are spread over the CPU cores."""
     workers = worker_count()
     if len(jobs) < PARALLEL_THRESHOLD or workers < 2:
-        return [check_file(file, display, root, specs, target, light) for file, target in jobs]
+        for file, target in jobs:
+            yield check_file(file, display, root, specs, target, light)
+        return
     work = ((file, display, root, specs, target, light) for file, target in jobs)
-    chunks = max(1, len(jobs) // (workers * 4))
-    return list(in_workers(process_pool(workers), _check_job, work, chunksize=chunks))
+    chunks = max(1, min(len(jobs) // (workers * 4), MAX_CHUNK))
+    yield from in_workers(process_pool(workers), _check_job, work, chunksize=chunks)
 
 
 def _check_job(

@@ -9,20 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from compiler import __version__
-from compiler._util.cache import read_json, stat_stamp, trusted, write_json
+from compiler._util.cache import read_json, stat_stamp, write_json
 
 
 class ManifestIndex:
     """Facts about manifests (a list per file, its shape the index's own), keyed by the path
-    inside the repository and valid while the file's stat is unchanged.
+    inside the repository and valid while the file's stat is unchanged: `names.json`, each
+    manifest's environment name (what `envc validate FILE` needs of the thousands of
+    manifests it was not asked about). The data of manifests is in data_index.py."""
 
-    Two are kept: `manifests.json`, each manifest's data (as JSON text, decoded only when a
-    stage asks for it), name, parent, and whether it passed every single-file check (a
-    whole-repository run does not parse or check an unchanged manifest again); and
-    `names.json`, each manifest's environment name only (what `envc validate FILE` needs of the
-    thousands of manifests it was not asked about)."""
-
-    FORMAT_VERSION = 4
+    FORMAT_VERSION = 5
 
     def __init__(self, file: Path | None = None, fingerprint: str = "") -> None:
         self.file = file
@@ -62,18 +58,18 @@ class ManifestIndex:
             index.clean_state = clean_state if isinstance(clean_state, str) else None
         return index
 
-    def get(self, key: str, status: os.stat_result) -> list[Any] | None:
-        """What was stored for an unchanged file, else None."""
+    def get(self, key: str, stamp: str) -> list[Any] | None:
+        """What was stored for a file unchanged since (`stamp`: its file_stamp), else None."""
         entry = self.entries.get(key)
-        if isinstance(entry, list) and len(entry) == 2 and entry[0] == stat_stamp(status):
+        if isinstance(entry, list) and len(entry) == 2 and stamp and entry[0] == stamp:
             facts = entry[1]
             return facts if isinstance(facts, list) else None
         return None
 
-    def put(self, key: str, status: os.stat_result, facts: list[Any]) -> None:
-        if self.file is None or not trusted(status):
+    def put(self, key: str, stamp: str, facts: list[Any]) -> None:
+        if self.file is None or not stamp:  # (a racy file is not remembered)
             return
-        entry = [stat_stamp(status), facts]
+        entry = [stamp, facts]
         if self.entries.get(key) != entry:
             self.entries[key] = entry
             self.changed = True

@@ -10,20 +10,26 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from compiler.load.yamlio import Document
+from compiler._util.cache import stat_text
+from compiler.errors import UsageError
+from compiler.load.yamlio import Document, read_yaml
 from compiler.manifest.sources import ValidManifest, name_of, parent_of
+
+if TYPE_CHECKING:
+    from compiler.validate.data_index import IndexedText
 
 
 class StoredData(NamedTuple):
-    """A manifest's data kept as JSON text, with what the cross-file rules ask of every manifest
-    (its name and `extends`) read out beforehand."""
+    """A manifest's data kept as JSON text (here, or in the data index: `indexed`), with what
+    the cross-file rules ask of every manifest (its name and `extends`) read out beforehand."""
 
     path: str  # as messages show it
-    text: str
+    text: str | None  # None: the data index holds it
     name: str | None
     extends: str | None
+    indexed: IndexedText | None = None
 
 
 class ManifestFile:
@@ -66,11 +72,16 @@ class ManifestFile:
         stored = StoredData(manifest.doc.path, manifest.text, name_of(data), parent_of(data))
         return cls.stored(manifest._file, stored, manifest.schema_ok)
 
+    def indexed(self, indexed: IndexedText) -> None:
+        """Let go of a stored manifest's text: the data index holds it (`indexed`)."""
+        if self._stored is not None:
+            self._stored = self._stored._replace(text=None, indexed=indexed)
+
     @property
     def doc(self) -> Document:
         if self._doc is None:
             assert self._stored is not None
-            self._doc = Document(self._stored.path, json.loads(self._stored.text), ())
+            self._doc = Document(self._stored.path, json.loads(self.text), ())
         return self._doc
 
     def release(self) -> None:
@@ -84,14 +95,30 @@ class ManifestFile:
         if self._doc is not None:
             return self._doc.data
         assert self._stored is not None
-        return json.loads(self._stored.text)
+        return json.loads(self.text)
 
     @property
     def text(self) -> str:
         """The data as JSON text (what the data index keeps)."""
-        if self._stored is not None:
+        if self._stored is None:
+            return json.dumps(self.doc.data, separators=(",", ":"))
+        if self._stored.text is not None:
             return self._stored.text
-        return json.dumps(self.doc.data, separators=(",", ":"))
+        assert self._stored.indexed is not None
+        text = self._stored.indexed.read()
+        return text if text is not None else self._read_again(self._stored.indexed.stamp)
+
+    def _read_again(self, stamp: str) -> str:
+        """The text, from the file itself, when the data index no longer holds it (another run
+        saw a file change, or the index failed): the same data while the file is unchanged."""
+        doc = read_yaml(self.file, self._stored.path if self._stored else str(self._file))
+        try:  # unchanged now: unchanged since it was stamped (a change moves its ctime)
+            unchanged = stat_text(os.stat(self._file, follow_symlinks=False)) == stamp
+        except OSError:
+            unchanged = False
+        if not unchanged or not doc.ok:
+            raise UsageError(f"{doc.path}: changed while envc was running; run envc again")
+        return json.dumps(doc.data, separators=(",", ":"))
 
     @property
     def placed(self) -> bool:

@@ -12,6 +12,7 @@ import hashlib
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,10 +20,10 @@ from typing import Any
 
 from compiler._util.cache import (
     CACHE_DIR,
+    RACY,
     exclusive_lock,
+    file_stamp,
     read_json,
-    stat_stamp,
-    trusted,
     user_cache,
     write_json,
 )
@@ -38,6 +39,7 @@ from compiler.load.discover import (
 )
 from compiler.manifest.sources import ValidManifest, names_files
 from compiler.validate.checks import Display, check_file, check_files
+from compiler.validate.data_index import DataIndex, IndexedText
 from compiler.validate.index import ManifestIndex
 from compiler.validate.manifest_file import ManifestFile, StoredData, ValidByName
 from compiler.validate.packages import KnownGoodSpecs, SpecChecks
@@ -84,13 +86,6 @@ def _targets(root: Path, paths: Sequence[Path]) -> list[Path]:
     return sorted({Path(os.path.abspath(p)) for p in targets})
 
 
-def _status(file: str) -> os.stat_result | None:
-    try:
-        return os.stat(file, follow_symlinks=False)
-    except OSError:
-        return None
-
-
 class _Run:
     """One validation: where the repository is, how paths are shown, and the caches it keeps."""
 
@@ -103,11 +98,11 @@ class _Run:
         self.display = Display(cwd)
         self.key = Display(root)  # index entries are keyed by the path inside the repository
         self.everything = self._listed(root / ENVIRONMENTS_DIR)
-        self.data = ManifestIndex()  # the data index, once load() has read it
+        self.data = DataIndex()  # the data index, once load() has opened it
         # What load() parsed, with the files' stat: their names are remembered once the data
         # index is let go (`finish`), so that the two indexes are never in memory at once.
         self.parsed: list[ManifestFile] = []
-        self.statuses: dict[str, os.stat_result] = {}
+        self.stamps: dict[str, str] = {}
         self.state: str | None = None  # what load() saw of the repository's files (_state)
 
     def _listed(self, folder: Path) -> list[str]:
@@ -136,9 +131,17 @@ class _Run:
             return ManifestIndex()
         return ManifestIndex.load(self.cache_dir / name, manifest_schema_path())
 
+    def _data_index(self) -> DataIndex:
+        if self.cache_dir is None:
+            return DataIndex()
+        # (where earlier versions kept it: 33 MB at 50,000 manifests)
+        with suppress(OSError):
+            (self.cache_dir / "manifests.json").unlink()
+        return DataIndex.open(self.root, manifest_schema_path())
+
     def check(
         self, jobs: list[tuple[str, bool]], light: bool = False
-    ) -> list[tuple[ManifestFile, list[Diagnostic]]]:
+    ) -> Iterator[tuple[ManifestFile, list[Diagnostic]]]:
         paths = [(Path(file), target) for file, target in jobs]
         return check_files(paths, self.display, self.root, self.specs, light)
 
@@ -153,67 +156,73 @@ class _Run:
         passed every single-file check then), else parsed, and checked if a target. Also the
         targets whose documents have no positions (vouched for by the index, or checked by a
         worker process)."""
-        index = self.data = self._index("manifests.json")  # only now: the hook needs none
-        loaded, statuses = self._remembered(index, files, target_set)
+        index = self.data = self._data_index()  # only now: the hook needs none
+        loaded, stamps = self._remembered(index, files, target_set)
         if self.cache_dir is None or len(files) - len(loaded) < _SHARED_WORK:
-            return self._parse_rest(index, files, target_set, loaded, statuses)
+            return self._parse_rest(index, files, target_set, loaded, stamps)
         # Concurrent commands (eight `envc register`s of one CI job) would each parse the same
         # manifests: the first to get here parses them and fills the index while the others
         # wait for it, then read the index again.
         with exclusive_lock(self.cache_dir / "validate.lock"):
             if not index.unchanged_on_disk():
-                # (let the stale index go first: at 50,000 manifests, one is hundreds of MB)
-                del loaded, index
-                self.data = ManifestIndex()
-                index = self.data = self._index("manifests.json")
-                loaded, statuses = self._remembered(index, files, target_set)
-            return self._parse_rest(index, files, target_set, loaded, statuses)
+                index.reload()
+                loaded, stamps = self._remembered(index, files, target_set)
+            return self._parse_rest(index, files, target_set, loaded, stamps)
 
     def _remembered(
-        self, index: ManifestIndex, files: list[str], target_set: set[str]
-    ) -> tuple[dict[str, ManifestFile], dict[str, os.stat_result]]:
-        """The manifests the data index vouches for, and the stat of every manifest."""
+        self, index: DataIndex, files: list[str], target_set: set[str]
+    ) -> tuple[dict[str, ManifestFile], dict[str, str]]:
+        """The manifests the data index vouches for, and the file_stamp of every manifest."""
         loaded: dict[str, ManifestFile] = {}
-        statuses: dict[str, os.stat_result] = {}
+        stamps: dict[str, str] = {}
+        now = time.time()
         for file in files:
-            status = _status(file)
-            if status is None:
+            stamp = file_stamp(file, now)
+            if stamp is None:
                 continue
-            statuses[file] = status
-            hit = index.get(self.key(file), status)
-            if hit is None or len(hit) != 5:
-                continue
-            text, schema_ok, clean, name, extends = hit
-            if file not in target_set or clean:
-                stored = StoredData(self.display(file), text, name, extends)
-                loaded[file] = ManifestFile.stored(file, stored, bool(schema_ok))
-        return loaded, statuses
+            stamps[file] = stamp
+            key = self.key(file)
+            hit = index.get(key, stamp)
+            if hit is not None and (file not in target_set or hit.clean):
+                text = IndexedText(index, key, stamp)
+                stored = StoredData(self.display(file), None, hit.name, hit.parent, text)
+                loaded[file] = ManifestFile.stored(file, stored, hit.schema_ok)
+        return loaded, stamps
 
     def _parse_rest(
         self,
-        index: ManifestIndex,
+        index: DataIndex,
         files: list[str],
         target_set: set[str],
         loaded: dict[str, ManifestFile],
-        statuses: dict[str, os.stat_result],
+        stamps: dict[str, str],
     ) -> tuple[dict[str, ManifestFile], list[Diagnostic], set[str]]:
         """Parse (and check, if targets) the manifests not `loaded` yet; remember them."""
         diagnostics: list[Diagnostic] = []
         jobs = [(file, file in target_set) for file in files if file not in loaded]
         if self.cache_dir is not None:  # only a cache remembers a clean state to compare with
-            self.state = _state(self.key, files, statuses, self.root)
+            self.state = _state(self.key, files, stamps, self.root)
         # (those from the index had their names remembered when they were parsed)
-        self.parsed, self.statuses = [], {}
+        self.parsed, self.stamps = [], {}
         for manifest, found in self.check(jobs, light=True):
             file = str(manifest.file)
             loaded[file] = manifest
             self.parsed.append(manifest)
             diagnostics.extend(found)
-            if file in statuses and manifest.file.is_relative_to(self.root):
-                self.statuses[file] = statuses[file]
+            if file in stamps and manifest.file.is_relative_to(self.root):
+                self.stamps[file] = stamps[file]
                 clean = file in target_set and not found and not names_files(manifest.data)
-                facts = [manifest.text, manifest.schema_ok, clean, manifest.name, manifest.parent]
-                index.put(self.key(file), statuses[file], facts)
+                held = index.put(
+                    self.key(file),
+                    stamps[file],
+                    manifest.text,
+                    manifest.schema_ok,
+                    clean,
+                    manifest.name,
+                    manifest.parent,
+                )
+                if held is not None:
+                    manifest.indexed(held)  # its text is on disk: not held here too
         index.keep_only({self.key(file) for file in self.everything})
         index.save()
         unplaced = {file for file in target_set if not loaded[file].placed}
@@ -228,47 +237,48 @@ class _Run:
         for file in files:
             if file in loaded:
                 continue
-            status = _status(file)
-            hit = index.get(self.key(file), status) if status is not None else None
+            stamp = file_stamp(file)
+            hit = index.get(self.key(file), stamp) if stamp is not None else None
             if hit is not None and len(hit) == 2:
                 claims[file] = (hit[0], bool(hit[1]))
                 continue
             try:
-                claim = UNSURE if status is None else scan_name(read_bounded(file))
+                claim = UNSURE if stamp is None else scan_name(read_bounded(file))
             except UnreadableFile:
                 claim = UNSURE
             if claim is UNSURE:
                 loaded[file] = self.parse(file)
             else:
                 claims[file] = (claim, False)
-                if status is not None:
-                    index.put(self.key(file), status, [claim, False])
+                if stamp is not None:
+                    index.put(self.key(file), stamp, [claim, False])
         return claims
 
     def remember_names(
         self,
         manifests: Iterable[ManifestFile],
-        statuses: Mapping[str, os.stat_result] | None = None,
+        stamps: Mapping[str, str] | None = None,
     ) -> None:
-        """Record the names full parses found, for the hooks that come next (`statuses`: the
-        files' stat, when already known)."""
+        """Record the names full parses found, for the hooks that come next (`stamps`: the
+        files' file_stamp, when already known)."""
         if self.names.file is None:
             return
         for manifest in manifests:
             file = str(manifest.file)
-            status = statuses.get(file) if statuses is not None else _status(file)
-            if status is not None and manifest.file.is_relative_to(self.root):
-                self.names.put(self.key(file), status, [manifest.name, True])
+            stamp = stamps.get(file) if stamps is not None else file_stamp(file)
+            if stamp is not None and manifest.file.is_relative_to(self.root):
+                self.names.put(self.key(file), stamp, [manifest.name, True])
         self.names.keep_only({self.key(file) for file in self.everything})
         self.names.save()
 
     def finish(self) -> None:
-        """Save and let go of the data index, then remember the names of what was parsed."""
+        """Save the data index and let go of its facts (its texts are read from it when asked
+        for), then remember the names of what was parsed."""
         self.data.save()
-        self.data = ManifestIndex()
+        self.data.release()
         if self.parsed:
-            self.remember_names(self.parsed, self.statuses)
-        self.parsed, self.statuses = [], {}
+            self.remember_names(self.parsed, self.stamps)
+        self.parsed, self.stamps = [], {}
 
     def valid(self, manifests: Iterable[ManifestFile]) -> ValidByName:
         by_name = {
@@ -357,23 +367,22 @@ def _validate_all(
     return diagnostics, tuple(run.display(file) for file in files), run.valid(manifests)
 
 
-def _state(
-    key: Display, files: list[str], statuses: Mapping[str, os.stat_result], root: Path
-) -> str | None:
+def _state(key: Display, files: list[str], stamps: Mapping[str, str], root: Path) -> str | None:
     """A digest of what the cross-file rules see: every manifest (by its path and stat) and the
     base-image catalog in use; None when a file cannot be vouched for by its stat (unreadable,
     or changed within the timestamp resolution)."""
     from compiler.validate.catalog import catalog_file
 
     digest = hashlib.sha256()
-    now = time.time()
     for file in files:
-        status = statuses.get(file)
-        if status is None or not trusted(status, now):
+        stamp = stamps.get(file)
+        if not stamp:
             return None
-        digest.update(f"{key(file)}\0{stat_stamp(status)}\0".encode())
-    catalog = _status(str(catalog_file(root)))
-    digest.update(f"catalog\0{stat_stamp(catalog) if catalog else ''}".encode())
+        digest.update(f"{key(file)}\0{stamp}\0".encode())
+    catalog = file_stamp(str(catalog_file(root)))
+    if catalog == RACY:
+        return None
+    digest.update(f"catalog\0{catalog or ''}".encode())
     return digest.hexdigest()
 
 

@@ -1,0 +1,245 @@
+"""Validation's data index: what it learnt about each manifest, remembered until the file changes,
+so that a whole-repository run does not parse or check an unchanged manifest again.
+
+One SQLite file per repository in the user's cache folder (`validate/<repository>/manifests.db`):
+a row per manifest, keyed by its path inside the repository and valid while the file's stat is
+unchanged, holding whether it conformed to the schema, whether it passed every single-file
+check ("clean"), its name and parent, and its data as JSON text. The facts of every manifest
+are read at once; a text is read when a stage asks for that manifest's data (`IndexedText`),
+so a run over 50,000 manifests holds their names, not their texts. Every write is a short
+transaction: concurrent runs (and a killed one) leave the file consistent, and a file SQLite
+cannot read is started afresh. It lives outside the repository: a database file committed
+into it would be opened by every CI job that checks the repository out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NamedTuple, TypeVar
+
+from compiler import __version__
+from compiler._util.cache import repository_key, user_cache
+from compiler._util.sqlite import connect_wal
+
+FORMAT_VERSION = 5
+BUSY_SECONDS = 10.0  # then this run goes without the index
+_BATCH = 1000  # rows written per transaction
+T = TypeVar("T")
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS manifests (key TEXT PRIMARY KEY, stamp TEXT NOT NULL, "
+    "schema_ok INTEGER NOT NULL, clean INTEGER NOT NULL, name TEXT, parent TEXT, "
+    "text TEXT NOT NULL)",
+)
+
+
+class Facts(NamedTuple):
+    """What the index holds of a manifest besides its text."""
+
+    stamp: str  # its file's stat when it was read (stat_text)
+    schema_ok: bool
+    clean: bool  # passed every single-file check and names no other file
+    name: str | None
+    parent: str | None
+
+
+class DataIndex:
+    """The data index of one repository; without a file (`--no-cache`, a cache folder that
+    cannot be written), it remembers nothing."""
+
+    def __init__(self, file: Path | None = None, fingerprint: str = "") -> None:
+        self.file, self.fingerprint = file, fingerprint
+        self.db: sqlite3.Connection | None = None
+        self.facts: dict[str, Facts] = {}
+        # The state of a repository in which every manifest passed every check, cross-file
+        # rules included, the last time (see validate/repository.py).
+        self.clean_state: str | None = None
+        self._stored_clean: str | None = None
+        self._version = 0  # PRAGMA data_version when the facts were read
+        self._pending = 0  # rows written in the open transaction
+
+    @classmethod
+    def open(cls, root: Path, schema: Path) -> DataIndex:
+        """The index of the repository at `root`, for this envc version and `schema`."""
+        digest = hashlib.sha256(schema.read_bytes()).hexdigest()[:16]
+        file = user_cache("validate", repository_key(root), "manifests.db")
+        index = cls(file, f"{FORMAT_VERSION}|{__version__}|{digest}")
+        for _ in range(2):  # a damaged file is removed, then made anew
+            try:
+                index._connect()
+                index.reload()
+                return index
+            except (sqlite3.OperationalError, OSError):  # locked for long, or not writable
+                break
+            except sqlite3.DatabaseError:  # not a database, or a damaged one: start afresh
+                index.close()
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(f"{file}{suffix}")
+        index.close()
+        return cls()
+
+    def _connect(self) -> None:
+        assert self.file is not None
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        # Stages read texts from worker threads too (SQLite serializes the calls).
+        self.db = connect_wal(self.file, BUSY_SECONDS, threads=True)
+        self.db.execute("PRAGMA synchronous=NORMAL")  # a cache: a power cut may lose the tail
+        with self._transaction() as db:
+            for statement in _SCHEMA:
+                db.execute(statement)
+            found = db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
+            if found is None or found[0] != self.fingerprint:
+                db.execute("DELETE FROM manifests")
+                db.execute("DELETE FROM meta")
+                db.execute("INSERT INTO meta VALUES ('format', ?)", (self.fingerprint,))
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        assert self.db is not None
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def reload(self) -> None:
+        """Read every manifest's facts (again: another process may have filled the index)."""
+        if self.db is None:
+            return
+        self._version = self.db.execute("PRAGMA data_version").fetchone()[0]
+        rows = self.db.execute("SELECT key, stamp, schema_ok, clean, name, parent FROM manifests")
+        self.facts = {
+            key: Facts(stamp, bool(schema_ok), bool(clean), name, parent)
+            for key, stamp, schema_ok, clean, name, parent in rows
+        }
+        found = self.db.execute("SELECT value FROM meta WHERE name = 'clean'").fetchone()
+        self.clean_state = self._stored_clean = found[0] if found else None
+
+    def unchanged_on_disk(self) -> bool:
+        """Whether no other process has written the index since its facts were read."""
+        if self.db is None:
+            return True
+        return self._guarded(lambda db: db.execute("PRAGMA data_version").fetchone()[0]) in (
+            self._version,
+            None,
+        )
+
+    def get(self, key: str, stamp: str) -> Facts | None:
+        """What the index holds of a file unchanged since (`stamp`: its file_stamp), else None."""
+        facts = self.facts.get(key)
+        return facts if facts is not None and facts.stamp == stamp else None
+
+    def text(self, key: str, stamp: str) -> str | None:
+        """The data (as JSON text) of the manifest at `key` as it was with `stamp`; None when
+        the index no longer holds it (another run saw the file change, or go)."""
+        query = "SELECT text FROM manifests WHERE key = ? AND stamp = ?"
+        found = self._guarded(lambda db: db.execute(query, (key, stamp)).fetchone())
+        return found[0] if found else None
+
+    def put(
+        self,
+        key: str,
+        stamp: str,
+        text: str,
+        schema_ok: bool,
+        clean: bool,
+        name: str | None,
+        parent: str | None,
+    ) -> IndexedText | None:
+        """Remember a manifest read now (`stamp`: its file_stamp then, `text`: its data as
+        JSON text); where its text is from now on, or None when the index does not hold it."""
+        if self.db is None or not stamp:  # (a racy file is not remembered)
+            return None
+        facts = Facts(stamp, schema_ok, clean, name, parent)
+        if self.facts.get(key) != facts:
+            row = (key, *facts, text)
+            statement = "INSERT OR REPLACE INTO manifests VALUES (?, ?, ?, ?, ?, ?, ?)"
+            if not self._write(lambda db: db.execute(statement, row)):
+                return None
+            self.facts[key] = facts
+        return IndexedText(self, key, facts.stamp)
+
+    def keep_only(self, keys: set[str]) -> None:
+        """Forget manifests that no longer exist."""
+        gone = [(key,) for key in set(self.facts) - keys]
+        statement = "DELETE FROM manifests WHERE key = ?"
+        if gone and self._write(lambda db: db.executemany(statement, gone)):
+            for (key,) in gone:
+                del self.facts[key]
+
+    def remember_clean(self, state: str | None) -> None:
+        self.clean_state = state
+
+    def save(self) -> None:
+        """Write what is pending."""
+        if self.db is None:
+            return
+        state = self.clean_state
+        if state != self._stored_clean:
+            statement, values = (
+                ("INSERT OR REPLACE INTO meta VALUES ('clean', ?)", (state,))
+                if state is not None
+                else ("DELETE FROM meta WHERE name = 'clean'", ())
+            )
+            if self._write(lambda db: db.execute(statement, values)):
+                self._stored_clean = state
+        if self._pending:
+            self._guarded(lambda db: db.execute("COMMIT"))
+            self._pending = 0
+
+    def release(self) -> None:
+        """Let go of the facts; texts can still be read."""
+        self.facts = {}
+
+    def close(self) -> None:
+        if self.db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.close()
+            self.db = None
+
+    def _write(self, change: Callable[[sqlite3.Connection], object]) -> bool:
+        """Run `change` in the open transaction (begun when none is), committed every _BATCH
+        changes; on an error (the file locked for long, a full disk), the index is dropped for
+        the rest of the run."""
+
+        def write(db: sqlite3.Connection) -> bool:
+            if not self._pending:
+                db.execute("BEGIN IMMEDIATE")
+            change(db)
+            self._pending += 1
+            if self._pending >= _BATCH:
+                db.execute("COMMIT")
+                self._pending = 0
+            return True
+
+        return self._guarded(write) is True
+
+    def _guarded(self, action: Callable[[sqlite3.Connection], T]) -> T | None:
+        """`action` on the connection; None when there is none, or SQLite fails (the index is
+        then dropped: a cache never fails a run)."""
+        if self.db is None:
+            return None
+        try:
+            return action(self.db)
+        except sqlite3.Error:
+            self.close()
+            return None
+
+
+class IndexedText(NamedTuple):
+    """Where a manifest's data is, when the data index holds it: read when asked."""
+
+    data_index: DataIndex
+    key: str
+    stamp: str
+
+    def read(self) -> str | None:
+        return self.data_index.text(self.key, self.stamp)
