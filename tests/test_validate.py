@@ -350,18 +350,20 @@ def test_the_report_reads_texts_from_the_index_and_the_file_when_the_index_lost_
     root = make_repo(files)
     _age(root)
     validate(root=root, cwd=root, cache=True)  # fills the index
+    parsed = {f"e{i}": read_yaml(root / _manifest_path(i), "").data for i in range(3)}
     report = validate(root=root, cwd=root, cache=True)
     stored = report.manifests._by_name  # type: ignore[attr-defined]
     assert all(m._stored.text is None for m in stored.values())
-    e1 = _manifest_path(1)
-    assert report.manifests["e1"].data == read_yaml(root / e1, e1).data
-    file = user_cache("validate", repository_key(root), "manifests.db")
-    with sqlite3.connect(file) as db:
-        db.execute("DELETE FROM manifests")
-    assert report.manifests["e2"].data == {"schema_version": 1, "name": "e2"}
+    for name in ("e2", "e1", "e0", "e1"):  # read ahead, and not
+        assert report.manifests[name].data == parsed[name]
+    lost = validate(root=root, cwd=root, cache=True)
+    with sqlite3.connect(user_cache("validate", repository_key(root), "manifests.db")) as db:
+        # another run saw every file change: it holds other texts, under other stamps
+        db.execute("""UPDATE manifests SET stamp = 'other', text = '{"name": "forged"}'""")
+    assert lost.manifests["e1"].data == parsed["e1"]  # from the unchanged file
     (root / _manifest_path(0)).write_text(OK.format(name="e0") + "description: now\n")
     with pytest.raises(UsageError, match=r"e0/env\.yaml: changed while envc was running"):
-        report.manifests["e0"]
+        lost.manifests["e0"]
 
 
 def _manifest_path(number: int) -> str:

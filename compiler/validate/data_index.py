@@ -29,6 +29,7 @@ from compiler._util.sqlite import connect_wal
 FORMAT_VERSION = 5
 BUSY_SECONDS = 10.0  # then this run goes without the index
 _BATCH = 1000  # rows written per transaction
+_READ_AHEAD = 256  # texts read at once (text)
 T = TypeVar("T")
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -62,6 +63,7 @@ class DataIndex:
         self._stored_clean: str | None = None
         self._version = 0  # PRAGMA data_version when the facts were read
         self._pending = 0  # rows written in the open transaction
+        self._ahead: dict[str, tuple[str, str]] = {}  # key -> (stamp, text), read ahead
 
     @classmethod
     def open(cls, root: Path, schema: Path) -> DataIndex:
@@ -139,10 +141,15 @@ class DataIndex:
 
     def text(self, key: str, stamp: str) -> str | None:
         """The data (as JSON text) of the manifest at `key` as it was with `stamp`; None when
-        the index no longer holds it (another run saw the file change, or go)."""
-        query = "SELECT text FROM manifests WHERE key = ? AND stamp = ?"
-        found = self._guarded(lambda db: db.execute(query, (key, stamp)).fetchone())
-        return found[0] if found else None
+        the index no longer holds it (another run saw the file change, or go). Stages go
+        through manifests in path order: the ones after `key` are read with it."""
+        found = self._ahead.get(key)
+        if found is None:
+            query = "SELECT key, stamp, text FROM manifests WHERE key >= ? ORDER BY key LIMIT ?"
+            rows = self._guarded(lambda db: db.execute(query, (key, _READ_AHEAD)).fetchall())
+            self._ahead = {row[0]: (row[1], row[2]) for row in rows or ()}
+            found = self._ahead.get(key)
+        return found[1] if found is not None and found[0] == stamp else None
 
     def put(
         self,
