@@ -6,6 +6,7 @@ import os
 import posixpath
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -364,6 +365,35 @@ def test_the_report_reads_texts_from_the_index_and_the_file_when_the_index_lost_
     (root / _manifest_path(0)).write_text(OK.format(name="e0") + "description: now\n")
     with pytest.raises(UsageError, match=r"e0/env\.yaml: changed while envc was running"):
         lost.manifests["e0"]
+
+
+def test_another_envc_version_reads_nothing_this_one_parsed(
+    make_repo: RepoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two envc versions on one repository share the index file, not what is in it: each
+    parses what the other wrote, and neither skips the rules across files because the other
+    found nothing."""
+    import compiler.validate.data_index as data_index
+    import compiler.validate.repository as repository
+
+    root = make_repo({_manifest_path(i): OK.format(name=f"e{i}") for i in range(3)})
+    _age(root)
+    assert validate(root=root, cwd=root, cache=True).ok
+    assert validate(root=root, cwd=root, cache=True).ok  # the rules found nothing, twice
+    across: list[int] = []
+    real_rules = repository.check_repository
+
+    def counted(*arguments: Any) -> Any:
+        across.append(1)
+        return real_rules(*arguments)
+
+    monkeypatch.setattr(repository, "check_repository", counted)
+    parsed = _parses(monkeypatch)
+    monkeypatch.setattr(data_index, "__version__", "0.0.0-other")
+    assert validate(root=root, cwd=root, cache=True).ok
+    assert sorted(parsed) == [_manifest_path(i) for i in range(3)] and across == [1]
+    assert validate(root=root, cwd=root, cache=True).ok  # its own rows, its own clean state
+    assert len(parsed) == 3 and across == [1]
 
 
 def _manifest_path(number: int) -> str:

@@ -8,8 +8,10 @@ check ("clean"), its name and parent, and its data as JSON text. The facts of ev
 are read at once; a text is read when a stage asks for that manifest's data (`IndexedText`),
 so a run over 50,000 manifests holds their names, not their texts. Every write is a short
 transaction: concurrent runs (and a killed one) leave the file consistent, and a file SQLite
-cannot read is started afresh. It lives outside the repository: a database file committed
-into it would be opened by every CI job that checks the repository out.
+cannot read is started afresh. Each row is marked with the envc version and schema that parsed
+it (its stamp's prefix): another version's rows are parsed again, never read. It lives outside
+the repository: a database file committed into it would be opened by every CI job that checks
+the repository out.
 """
 
 from __future__ import annotations
@@ -54,9 +56,13 @@ class DataIndex:
     cannot be written), it remembers nothing."""
 
     def __init__(self, file: Path | None = None, fingerprint: str = "") -> None:
-        self.file, self.fingerprint = file, fingerprint
+        self.file = file
+        # Rows are this envc's (and schema's) by their stamps' prefix: two versions working on
+        # one repository each read only what they parsed themselves.
+        self.prefix = hashlib.sha256(fingerprint.encode()).hexdigest()[:12] + "|"
         self.db: sqlite3.Connection | None = None
         self.facts: dict[str, Facts] = {}
+        self._foreign: set[str] = set()  # keys of rows another version wrote
         # The state of a repository in which every manifest passed every check, cross-file
         # rules included, the last time (see validate/repository.py).
         self.clean_state: str | None = None
@@ -70,7 +76,7 @@ class DataIndex:
         """The index of the repository at `root`, for this envc version and `schema`."""
         digest = hashlib.sha256(schema.read_bytes()).hexdigest()[:16]
         file = user_cache("validate", repository_key(root), "manifests.db")
-        index = cls(file, f"{FORMAT_VERSION}|{__version__}|{digest}")
+        index = cls(file, f"{__version__}|{digest}")
         for _ in range(2):  # a damaged file is removed, then made anew
             try:
                 index._connect()
@@ -96,10 +102,11 @@ class DataIndex:
             for statement in _SCHEMA:
                 db.execute(statement)
             found = db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
-            if found is None or found[0] != self.fingerprint:
-                db.execute("DELETE FROM manifests")
+            if found is None or found[0] != str(FORMAT_VERSION):  # tables of another shape
+                db.execute("DROP TABLE manifests")
                 db.execute("DELETE FROM meta")
-                db.execute("INSERT INTO meta VALUES ('format', ?)", (self.fingerprint,))
+                db.execute(_SCHEMA[1])
+                db.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT_VERSION),))
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -118,11 +125,15 @@ class DataIndex:
             return
         self._version = self.db.execute("PRAGMA data_version").fetchone()[0]
         rows = self.db.execute("SELECT key, stamp, schema_ok, clean, name, parent FROM manifests")
-        self.facts = {
-            key: Facts(stamp, bool(schema_ok), bool(clean), name, parent)
-            for key, stamp, schema_ok, clean, name, parent in rows
-        }
-        found = self.db.execute("SELECT value FROM meta WHERE name = 'clean'").fetchone()
+        prefix, start = self.prefix, len(self.prefix)
+        self.facts, self._foreign = {}, set()
+        for key, stamp, schema_ok, clean, name, parent in rows:
+            if stamp.startswith(prefix):
+                self.facts[key] = Facts(stamp[start:], bool(schema_ok), bool(clean), name, parent)
+            else:
+                self._foreign.add(key)
+        clean_key = f"clean:{self.prefix}"
+        found = self.db.execute("SELECT value FROM meta WHERE name = ?", (clean_key,)).fetchone()
         self.clean_state = self._stored_clean = found[0] if found else None
 
     def unchanged_on_disk(self) -> bool:
@@ -149,7 +160,7 @@ class DataIndex:
             rows = self._guarded(lambda db: db.execute(query, (key, _READ_AHEAD)).fetchall())
             self._ahead = {row[0]: (row[1], row[2]) for row in rows or ()}
             found = self._ahead.get(key)
-        return found[1] if found is not None and found[0] == stamp else None
+        return found[1] if found is not None and found[0] == self.prefix + stamp else None
 
     def put(
         self,
@@ -167,20 +178,22 @@ class DataIndex:
             return None
         facts = Facts(stamp, schema_ok, clean, name, parent)
         if self.facts.get(key) != facts:
-            row = (key, *facts, text)
+            row = (key, self.prefix + stamp, schema_ok, clean, name, parent, text)
             statement = "INSERT OR REPLACE INTO manifests VALUES (?, ?, ?, ?, ?, ?, ?)"
             if not self._write(lambda db: db.execute(statement, row)):
                 return None
             self.facts[key] = facts
-        return IndexedText(self, key, facts.stamp)
+            self._foreign.discard(key)
+        return IndexedText(self, key, stamp)
 
     def keep_only(self, keys: set[str]) -> None:
         """Forget manifests that no longer exist."""
-        gone = [(key,) for key in set(self.facts) - keys]
+        gone = [(key,) for key in (set(self.facts) | self._foreign) - keys]
         statement = "DELETE FROM manifests WHERE key = ?"
         if gone and self._write(lambda db: db.executemany(statement, gone)):
             for (key,) in gone:
-                del self.facts[key]
+                self.facts.pop(key, None)
+                self._foreign.discard(key)
 
     def remember_clean(self, state: str | None) -> None:
         self.clean_state = state
@@ -191,10 +204,11 @@ class DataIndex:
             return
         state = self.clean_state
         if state != self._stored_clean:
+            clean_key = f"clean:{self.prefix}"
             statement, values = (
-                ("INSERT OR REPLACE INTO meta VALUES ('clean', ?)", (state,))
+                ("INSERT OR REPLACE INTO meta VALUES (?, ?)", (clean_key, state))
                 if state is not None
-                else ("DELETE FROM meta WHERE name = 'clean'", ())
+                else ("DELETE FROM meta WHERE name = ?", (clean_key,))
             )
             if self._write(lambda db: db.execute(statement, values)):
                 self._stored_clean = state
