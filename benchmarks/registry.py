@@ -18,6 +18,7 @@ Times, in the same run:
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import subprocess
@@ -86,11 +87,14 @@ def committed_repository(root: Path, count: int) -> list[str]:
 def register_commands_per_second(root: Path, names: list[str], processes: int) -> float:
     """Versions per second of `processes` concurrent `envc register` commands on one registry."""
     database = root / f"registry-{processes}.db"
-    shutil.rmtree(root / ".envc", ignore_errors=True)  # each run starts with envc's cache cold
+    # Each run starts with envc's caches cold: the repository's and the user's (a folder of
+    # its own, where validation's data index would be).
+    shutil.rmtree(root / ".envc", ignore_errors=True)
+    environment = {**os.environ, "XDG_CACHE_HOME": str(root.parent / f"user-cache-{processes}")}
     shares = [names[start::processes] for start in range(processes)]
     command = [ENVC, "--quiet", "register", "--registry", f"sqlite:///{database}"]
     started = time.perf_counter()
-    running = [subprocess.Popen([*command, *share], cwd=root) for share in shares]
+    running = [subprocess.Popen([*command, *share], cwd=root, env=environment) for share in shares]
     if any(process.wait() != 0 for process in running):
         raise SystemExit("envc register failed")
     return len(names) / (time.perf_counter() - started)
