@@ -38,15 +38,18 @@ def _arguments(benchmark: str, size: int) -> list[str]:
     }[benchmark]  # fmt: skip
 
 
-def _rows(output: str, size: int) -> dict[str, float]:
-    """Label (with the size written as N) -> figure, of every row a benchmark printed."""
-    rows = {}
+def _rows(output: str, size: int) -> tuple[dict[str, float], list[str]]:
+    """Label (with the size written as N) -> figure, of every row a benchmark printed; and the
+    lines that are not rows (peak memory, ratios with their targets)."""
+    rows, others = {}, []
     for line in output.splitlines():
         match = _ROW.match(line)
         if match:
-            label = re.sub(rf"\b({size}|{size:,})\b", "N", match["label"])
+            label = re.sub(rf"(?<![\d,])({size}|{size:,})(?![\d,])", "N", match["label"])
             rows[label] = float(match["value"])
-    return rows
+        elif line.strip():
+            others.append(line.strip())
+    return rows, others
 
 
 def main() -> None:
@@ -57,26 +60,30 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",")]
     for benchmark in args.only.split(","):
         figures: list[dict[str, float]] = []
+        notes: list[str] = []
         for size in sizes:
             command = [sys.executable, str(HERE / f"{benchmark}.py"), *_arguments(benchmark, size)]
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise SystemExit(f"{benchmark} at {size}: failed\n{done.stderr[-2000:]}")
-            figures.append(_rows(done.stdout, size))
+            rows, others = _rows(done.stdout, size)
+            figures.append(rows)
+            notes += [f"N = {size:,}: {line}" for line in others]
         labels = list(dict.fromkeys(label for rows in figures for label in rows))
         print(f"\n{benchmark}.py (ms, or per second where the label says so)")
         header = "".join(f"{size:>12,}" for size in sizes)
-        steps = itertools.pairwise(sizes)
-        growth = "".join(f"{f'x{later // earlier}':>9}" for earlier, later in steps)
+        sizes_paired = itertools.pairwise(sizes)
+        growth = "".join(f"{f'x{later // earlier}':>9}" for earlier, later in sizes_paired)
         print(f"  {'N =':<44}{header}{growth}")
         for label in labels:
-            values = [rows.get(label) for rows in figures]
+            values = [figure.get(label) for figure in figures]
             cells = "".join(f"{v:>12.1f}" if v is not None else f"{'-':>12}" for v in values)
             steps = "".join(
                 f"{later / earlier:>8.1f}x" if earlier and later else f"{'-':>9}"
                 for earlier, later in itertools.pairwise(values)
             )
             print(f"  {label[:43]:<44}{cells}{steps}")
+        print(*(f"  {note}" for note in notes), sep="\n")
         sys.stdout.flush()
 
 
