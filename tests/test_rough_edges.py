@@ -153,6 +153,44 @@ def test_git_states_that_broke_plan_and_register(repo: Path, git: Git) -> None:
         GitRepo(repo).read(missing)
 
 
+@pytest.mark.parametrize("at", ["", "platform/envs/"])
+def test_uncommitted_paths_asked_in_bulk_are_those_asked_one_by_one(
+    tmp_path: Path, git: Git, monkeypatch: pytest.MonkeyPatch, at: str
+) -> None:
+    """Registering many environments asks git about the whole root and filters (git matches
+    every file against every path it is given); the answer is the one per-path asking gives,
+    also when the envc root is a folder inside the work tree."""
+    import compiler._util.git as git_module
+
+    top = tmp_path / "work"
+    root = top / at
+    for name in ("a", "ab", "b", "c"):
+        (root / "environments" / name).mkdir(parents=True)
+        (root / "environments" / name / "env.yaml").write_text(f"name: {name}\n")
+    (top / "elsewhere.txt").write_text("x\n")
+    git(top, "init", "-q")
+    commit(git, top, "environments")
+    (root / "environments/a/env.yaml").write_text("name: a2\n")  # asked
+    (root / "environments/ab/new.txt").write_text("new\n")  # untracked, not asked
+    (root / "environments/b/env.yaml").unlink()  # asked
+    (root / "environments/c/env.yaml").write_text("name: c2\n")  # not asked
+    (root / "templates").mkdir()
+    (root / "templates/Dockerfile.conda.j2").write_text("FROM x\n")  # asked
+    (top / "elsewhere.txt").write_text("y\n")  # outside the root
+    asked = ["environments/a", "environments/b", "templates", "envc.yaml"]
+    one_by_one = GitRepo(root).uncommitted(asked)
+    monkeypatch.setattr(git_module, "MAX_PATHSPECS", 1)
+    assert (
+        GitRepo(root).uncommitted(asked)
+        == one_by_one
+        == [
+            f"{at}environments/a/env.yaml",
+            f"{at}environments/b/env.yaml",
+            f"{at}templates/Dockerfile.conda.j2",
+        ]
+    )
+
+
 def test_archived_content_is_not_registered_again(repo: Path, git: Git) -> None:
     runner = CliRunner()
     assert runner.invoke(main, ["register", "other", "--repo", str(repo)]).exit_code == 0
