@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from compiler._util.git import SUBMODULE_MODE, SYMLINK_MODE, Git
 from compiler._util.resources import CONFIG_FILE
 from compiler.errors import Diagnostic, EnvcError
-from compiler.manifest.sources import ValidManifest, name_of
+from compiler.manifest.sources import ValidManifest
 from compiler.plan.graph import Graph, referenced_paths
 from compiler.plan.sides import MANIFEST, TEMPLATES, Side, owner
 
@@ -117,8 +117,8 @@ def duplicate_names(side: Side) -> list[Diagnostic]:
 
     owners = sorted(
         (f"{folder}/{MANIFEST}", name)
-        for folder, data in side.manifests.items()
-        if (name := name_of(data)) is not None
+        for name, folders in side.clashes().items()
+        for folder in folders
     )
     return [
         Diagnostic(path, 1, 1, message, DUPLICATE_NAME)

@@ -94,7 +94,9 @@ class Graph:
         self.by_reference: dict[str, set[str]] = {}
         for name, folder in self.names.items():
             data = side.manifests[folder]
-            if _REFERENCE_KEYS & (data.keys() | docker_settings(data).keys()):
+            if not _REFERENCE_KEYS.isdisjoint(data) or not _REFERENCE_KEYS.isdisjoint(
+                docker_settings(data)
+            ):
                 # A requirements file's `-r` includes sit beside it, as a rule.
                 for path in referenced_paths(rebase(data, folder)):
                     self.by_reference.setdefault(path, set()).add(name)

@@ -38,6 +38,9 @@ class Side:
     files: dict[str, FileRef]
     manifests: dict[str, Any] = field(default_factory=dict)
     _sorted: list[str] = field(default_factory=list)
+    _names: dict[str, str] | None = None
+    # name -> its folders in path order, for the names more than one folder claims
+    _clashes: dict[str, list[str]] = field(default_factory=dict)
 
     def under(self, folder: str) -> list[str]:
         """The files under `folder`, found by bisection in the sorted paths."""
@@ -49,13 +52,21 @@ class Side:
         return self._sorted[start:end]
 
     def names(self) -> dict[str, str]:
-        """name -> folder; the first folder in path order wins a duplicated name."""
-        names: dict[str, str] = {}
-        for folder in sorted(self.manifests):
-            name = name_of(self.manifests[folder])
-            if name is not None:
-                names.setdefault(name, folder)
-        return names
+        """name -> folder; the first folder in path order wins a duplicated name. Read once the
+        manifests are loaded, and kept (a side of 50,000 is asked several times)."""
+        if self._names is None:
+            names: dict[str, str] = {}
+            for folder in sorted(self.manifests):
+                name = name_of(self.manifests[folder])
+                if name is not None and names.setdefault(name, folder) != folder:
+                    self._clashes.setdefault(name, [names[name]]).append(folder)
+            self._names = names
+        return self._names
+
+    def clashes(self) -> dict[str, list[str]]:
+        """name -> its folders in path order, for each name more than one folder claims."""
+        self.names()
+        return self._clashes
 
     def chain(self, name: str, names: Mapping[str, str]) -> list[str]:
         """The folders of `name` and its parents, child first (stops at an unknown or cycle)."""
