@@ -70,7 +70,7 @@ class ManifestFile:
         """`manifest` as text, without positions (what a worker process sends back)."""
         data = manifest.doc.data
         stored = StoredData(manifest.doc.path, manifest.text, name_of(data), parent_of(data))
-        return cls.stored(manifest._file, stored, manifest.schema_ok)
+        return cls.stored(str(manifest._file), stored, manifest.schema_ok)  # (no Path kept)
 
     def indexed(self, indexed: IndexedText) -> None:
         """Let go of a stored manifest's text: the data index holds it (`indexed`)."""
