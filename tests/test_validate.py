@@ -373,7 +373,6 @@ def test_another_envc_version_reads_nothing_this_one_parsed(
     """Two envc versions on one repository share the index file, not what is in it: each
     parses what the other wrote, and neither skips the rules across files because the other
     found nothing."""
-    import compiler.validate.data_index as data_index
     import compiler.validate.repository as repository
 
     root = make_repo({_manifest_path(i): OK.format(name=f"e{i}") for i in range(3)})
@@ -389,7 +388,7 @@ def test_another_envc_version_reads_nothing_this_one_parsed(
 
     monkeypatch.setattr(repository, "check_repository", counted)
     parsed = _parses(monkeypatch)
-    monkeypatch.setattr(data_index, "__version__", "0.0.0-other")
+    monkeypatch.setattr(repository, "__version__", "0.0.0-other")
     assert validate(root=root, cwd=root, cache=True).ok
     assert sorted(parsed) == [_manifest_path(i) for i in range(3)] and across == [1]
     assert validate(root=root, cwd=root, cache=True).ok  # its own rows, its own clean state

@@ -59,23 +59,21 @@ def stat_stamp(status: os.stat_result) -> list[int]:
     return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
 
 
-def stat_text(status: os.stat_result) -> str:
-    """stat_stamp as one string (what validation's indexes key a file's content by)."""
-    return f"{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}:{status.st_ino}"
-
-
 RACY = ""  # file_stamp of a file too young to vouch for its content: matches nothing
 
 
 def file_stamp(file: str, now: float | None = None) -> str | None:
-    """`file`'s stat_text (its symbolic link's, for a link), RACY when it changed too recently
-    to stand for its content, None when it cannot be read. A string per file, not the stat:
-    validation keeps one for each of tens of thousands of manifests."""
+    """`file`'s stat_stamp as one string (its symbolic link's, for a link), what validation's
+    indexes key a file's content by; RACY when it changed too recently to stand for its
+    content, None when it cannot be read. A string per file, not the stat: validation keeps
+    one for each of tens of thousands of manifests."""
     try:
         status = os.stat(file, follow_symlinks=False)
     except OSError:
         return None
-    return stat_text(status) if trusted(status, now) else RACY
+    if not trusted(status, now):
+        return RACY
+    return f"{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}:{status.st_ino}"
 
 
 def trusted(status: os.stat_result, now: float | None = None) -> bool:

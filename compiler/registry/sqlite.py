@@ -249,18 +249,14 @@ class SqliteRegistry:
         return record
 
     def versions(self, name: str | None = None, archived: bool = False) -> list[EnvironmentRecord]:
-        conditions = ["(? IS NULL OR name = ?)"] + ([] if archived else ["archived = 0"])
-        where = f"WHERE {' AND '.join(conditions)} ORDER BY name, version"
-        return self._rows(where, (name, name), manifests=False)
+        where, parameters = _listing(name, archived, "versions")
+        return self._rows(f"WHERE {where} ORDER BY name, version", parameters, manifests=False)
 
     def versions_json(self, name: str | None = None, archived: bool = False) -> str:
         # SQLite writes the JSON (a tenth of the time Python takes to make records of 10,000
         # rows and encode them): the same document, keys in the order summaries_json sorts
         # them, a version's labels sorted (the subquery's ORDER BY feeds the aggregate).
-        conditions = (["v.name = ?"] if name is not None else []) + (
-            [] if archived else ["v.archived = 0"]
-        )
-        where = " AND ".join(conditions) or "1"
+        where, parameters = _listing(name, archived, "v")
         query = f"""SELECT json_object(
                 'archived', json(CASE WHEN v.archived THEN 'true' ELSE 'false' END),
                 'author_time', v.author_time, 'commit', v.commit_id,
@@ -277,7 +273,7 @@ class SqliteRegistry:
                 GROUP BY name) latest ON latest.name = v.name
             WHERE {where} ORDER BY v.name, v.version"""
         with self._damage_reported():
-            rows = self.db.execute(query, () if name is None else (name,)).fetchall()
+            rows = self.db.execute(query, parameters).fetchall()
         return "[" + ",".join(row[0] for row in rows) + "]"
 
     def label(self, name: str, version: int, label: str) -> EnvironmentRecord:
@@ -347,6 +343,15 @@ class SqliteRegistry:
             )
             for row in rows
         ]
+
+
+def _listing(name: str | None, archived: bool, table: str) -> tuple[str, tuple[str, ...]]:
+    """The condition (and its parameters) on `table` that lists `name`'s versions, or every
+    name's, archived ones only when asked; one name goes through the index."""
+    conditions = ([f"{table}.name = ?"] if name is not None else []) + (
+        [] if archived else [f"{table}.archived = 0"]
+    )
+    return " AND ".join(conditions) or "1", (() if name is None else (name,))
 
 
 def _create(file: Path) -> None:

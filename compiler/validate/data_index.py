@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
-from compiler import __version__
 from compiler._util.cache import repository_key, user_cache
 from compiler._util.sqlite import connect_wal
 
@@ -44,7 +43,7 @@ _SCHEMA = (
 class Facts(NamedTuple):
     """What the index holds of a manifest besides its text."""
 
-    stamp: str  # its file's stat when it was read (stat_text)
+    stamp: str  # its file's stat when it was read (file_stamp)
     schema_ok: bool
     clean: bool  # passed every single-file check and names no other file
     name: str | None
@@ -72,11 +71,11 @@ class DataIndex:
         self._ahead: dict[str, tuple[str, str]] = {}  # key -> (stamp, text), read ahead
 
     @classmethod
-    def open(cls, root: Path, schema: Path) -> DataIndex:
-        """The index of the repository at `root`, for this envc version and `schema`."""
-        digest = hashlib.sha256(schema.read_bytes()).hexdigest()[:16]
+    def open(cls, root: Path, fingerprint: str) -> DataIndex:
+        """The index of the repository at `root`, its rows read for `fingerprint` (envc's and
+        the schema's versions)."""
         file = user_cache("validate", repository_key(root), "manifests.db")
-        index = cls(file, f"{__version__}|{digest}")
+        index = cls(file, fingerprint)
         for _ in range(2):  # a damaged file is removed, then made anew
             try:
                 index._connect()

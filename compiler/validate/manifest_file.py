@@ -12,7 +12,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from compiler._util.cache import stat_text
+from compiler._util.cache import file_stamp
 from compiler.errors import UsageError
 from compiler.load.yamlio import Document, read_yaml
 from compiler.manifest.sources import ValidManifest, name_of, parent_of
@@ -35,9 +35,9 @@ class StoredData(NamedTuple):
 class ManifestFile:
     """A manifest as validation sees it: where it is, and what it parsed to.
 
-    One from the data index or from a worker process keeps its data as JSON text (`stored`),
-    decoded when a rule asks for its `doc` and dropped again by `release`: 50,000 manifests'
-    parsed trees would take hundreds of MB, their texts a fraction of that."""
+    One from the data index or from a worker process keeps its data as JSON text (`stored`), or
+    only where the data index holds that text; it is decoded when a rule asks for its `doc` and
+    dropped again by `release`: 50,000 manifests' parsed trees would take hundreds of MB."""
 
     __slots__ = ("_doc", "_file", "_stored", "schema_ok")
 
@@ -106,17 +106,15 @@ class ManifestFile:
             return self._stored.text
         assert self._stored.indexed is not None
         text = self._stored.indexed.read()
-        return text if text is not None else self._read_again(self._stored.indexed.stamp)
+        return text if text is not None else self._read_again(self._stored)
 
-    def _read_again(self, stamp: str) -> str:
+    def _read_again(self, stored: StoredData) -> str:
         """The text, from the file itself, when the data index no longer holds it (another run
         saw a file change, or the index failed): the same data while the file is unchanged."""
-        doc = read_yaml(self.file, self._stored.path if self._stored else str(self._file))
-        try:  # unchanged now: unchanged since it was stamped (a change moves its ctime)
-            unchanged = stat_text(os.stat(self._file, follow_symlinks=False)) == stamp
-        except OSError:
-            unchanged = False
-        if not unchanged or not doc.ok:
+        assert stored.indexed is not None
+        doc = read_yaml(self.file, stored.path)
+        # Unchanged now is unchanged since it was stamped (a change moves its ctime).
+        if file_stamp(str(self._file)) != stored.indexed.stamp or not doc.ok:
             raise UsageError(f"{doc.path}: changed while envc was running; run envc again")
         return json.dumps(doc.data, separators=(",", ":"))
 

@@ -18,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from compiler import __version__
 from compiler._util.cache import (
     CACHE_DIR,
     RACY,
@@ -40,7 +41,7 @@ from compiler.load.discover import (
 from compiler.manifest.sources import ValidManifest, names_files
 from compiler.validate.checks import Display, check_file, check_files
 from compiler.validate.data_index import DataIndex, IndexedText
-from compiler.validate.index import ManifestIndex
+from compiler.validate.index import NamesIndex
 from compiler.validate.manifest_file import ManifestFile, StoredData, ValidByName
 from compiler.validate.packages import KnownGoodSpecs, SpecChecks
 from compiler.validate.roster import UNSURE, Roster, scan_name
@@ -121,15 +122,18 @@ class _Run:
         return found
 
     @cached_property
-    def names(self) -> ManifestIndex:
+    def fingerprint(self) -> str:
+        """What the indexes' entries were read by: envc's version and the schema's."""
+        digest = hashlib.sha256(manifest_schema_path().read_bytes()).hexdigest()[:16]
+        return f"{__version__}|{digest}"
+
+    @cached_property
+    def names(self) -> NamesIndex:
         """The names index, read when first needed (a whole-repository run that parses nothing
         needs none)."""
-        return self._index("names.json")
-
-    def _index(self, name: str) -> ManifestIndex:
         if self.cache_dir is None:
-            return ManifestIndex()
-        return ManifestIndex.load(self.cache_dir / name, manifest_schema_path())
+            return NamesIndex()
+        return NamesIndex.load(self.cache_dir / "names.json", self.fingerprint)
 
     def _data_index(self) -> DataIndex:
         if self.cache_dir is None:
@@ -137,7 +141,7 @@ class _Run:
         # (where earlier versions kept it: 33 MB at 50,000 manifests)
         with suppress(OSError):
             (self.cache_dir / "manifests.json").unlink()
-        return DataIndex.open(self.root, manifest_schema_path())
+        return DataIndex.open(self.root, self.fingerprint)
 
     def check(
         self, jobs: list[tuple[str, bool]], light: bool = False
