@@ -404,10 +404,10 @@ if start == "spawn":
     processes.can_fork = lambda: False
 real = batch._Batch.rendered
 
-def recording(self, name, folder, manifests):
+def recording(self, name, manifests):
     with pids.open("a") as handle:
         handle.write(f"{os.getpid()}\\\\n")
-    return real(self, name, folder, manifests)
+    return real(self, name, manifests)
 
 batch._Batch.rendered = recording
 print(as_json(plan(root, "HEAD")))

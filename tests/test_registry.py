@@ -57,6 +57,28 @@ def test_an_explicit_version_is_honoured_when_free_and_refused_when_taken(
     assert [r.version for r in registry.versions("a")] == [5, 6]
 
 
+def test_registering_many_lands_a_batch_whole_or_not_at_all(registry: SqliteRegistry) -> None:
+    """register_all: the versions count up across its transactions exactly as one by one; a
+    refused candidate takes its batch's earlier versions with it, and the batches committed
+    before it stay."""
+    from compiler.registry.sqlite import _REGISTER_BATCH
+
+    many = [candidate(f"n{number % 3}", number) for number in range(_REGISTER_BATCH + 5)]
+    registrations = registry.register_all(many)
+    assert [r.record.content_address for r in registrations] == [c.content_address for c in many]
+    assert [r.record.version for r in registrations[:6]] == [1, 1, 1, 2, 2, 2]
+    assert len(registry.versions()) == len(many)
+    assert not any(r.created for r in registry.register_all(many[:2]))
+
+    registry.register(candidate("a", 1, version=5))
+    refused = [candidate("b", 1), candidate("a", 2, version=5)]
+    refused += [candidate("c", number) for number in range(_REGISTER_BATCH)]
+    with pytest.raises(RegistryError, match=r"version 5 .* is taken"):
+        registry.register_all([candidate("d", 1)] * _REGISTER_BATCH + refused)
+    assert registry.get("d").version == 1  # the first batch was committed
+    assert registry.versions("b") == [] and registry.versions("c") == []
+
+
 def test_labels_latest_and_archive(registry: SqliteRegistry) -> None:
     for number in (1, 2, 3):
         registry.register(candidate("a", number))

@@ -91,7 +91,9 @@ def evaluate(
     jobs = [(name, graph.names[name]) for name in sorted(names)]
     try:
         # The plan compares addresses and locks: each side's build contexts are not kept.
-        rendered = dict(rendered_in_memory(scratch, manifests, jobs, verified, files=False))
+        rendered = dict(
+            rendered_in_memory(scratch, manifests, [n for n, _ in jobs], verified, files=False)
+        )
     except EnvcError as exc:  # the side's templates, catalog or channels
         return {name: State(folder, error=str(exc)) for name, folder in jobs}, diagnostics
     states = {}

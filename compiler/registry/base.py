@@ -102,6 +102,11 @@ class Registration:
 class Registry(Protocol):
     def register(self, candidate: Candidate) -> Registration: ...
 
+    def register_all(self, candidates: Sequence[Candidate]) -> list[Registration]:
+        """`register` of each candidate, in order; the versions of an error's batch (a
+        transaction's worth in SQLite, the one candidate in OCI) are not kept."""
+        ...
+
     def find(self, name: str, content_address: str) -> EnvironmentRecord | None: ...
 
     def get(

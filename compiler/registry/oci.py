@@ -33,6 +33,7 @@ import random
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -168,6 +169,9 @@ class OciRegistry:
                     self._tag(name, _address_tag(address), found[0])
                 return self._record(name, found[0], tags)
         return None
+
+    def register_all(self, candidates: Sequence[Candidate]) -> list[Registration]:
+        return [self.register(candidate) for candidate in candidates]
 
     def register(self, candidate: Candidate) -> Registration:
         name, address = candidate.name, candidate.content_address

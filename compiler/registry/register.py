@@ -18,7 +18,6 @@ from compiler._util.git import Git
 from compiler._util.resources import CONFIG_FILE
 from compiler.errors import EnvcError, UsageError
 from compiler.lock.staleness import VerifiedLocks
-from compiler.manifest.model import resolve
 from compiler.manifest.sources import ValidManifests
 from compiler.plan.result import PLAN_FORMAT_VERSION, archived_content
 from compiler.registry.base import Candidate, Registration, Registry, RegistryError
@@ -52,9 +51,8 @@ def render_heads(
     """The named environments as the working tree renders them (in memory); locks this machine
     has verified (`envc lock --check`, `envc ci`) are not verified again."""
     verified = VerifiedLocks.of_user()
-    jobs = [(name, manifests[name][1]) for name in names]
     rendered = {}
-    for name, result in rendered_in_memory(root, manifests, jobs, verified):
+    for name, result in rendered_in_memory(root, manifests, names, verified):
         if isinstance(result, str):
             raise EnvcError(result)
         rendered[name] = result
@@ -95,24 +93,27 @@ def register_repository(
     ]
     if archived:  # before anything is registered: all of them or none
         raise RegistryError("\n".join(archived))
-    outcomes = []
+    candidates = []
     for name in selected:
         head = rendered[name]
-        manifest = resolve(name, manifests)
-        candidate = Candidate(
-            name=name,
-            content_address=head.address.digest,
-            manifest=manifest.model_dump(mode="json"),
-            lock_digests=head.address.document["locks"],
-            image_repository=f"{image_prefix}{name}" if image_prefix and head.base_image else None,
-            image_digest=(digests or {}).get(name),
-            commit=commit,
-            author_time=author_time,
-            requested_version=manifest.version,
-            context=head.files,
+        candidates.append(
+            Candidate(
+                name=name,
+                content_address=head.address.digest,
+                manifest=head.manifest,
+                lock_digests=head.address.document["locks"],
+                image_repository=f"{image_prefix}{name}"
+                if image_prefix and head.base_image
+                else None,
+                image_digest=(digests or {}).get(name),
+                commit=commit,
+                author_time=author_time,
+                requested_version=head.manifest["version"],
+                context=head.files,
+            )
         )
-        outcomes.append(RegisterOutcome(name, registry.register(candidate)))
-    return outcomes
+    registrations = registry.register_all(candidates)
+    return [RegisterOutcome(name, r) for name, r in zip(selected, registrations, strict=True)]
 
 
 def _commit(

@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,9 @@ from compiler.registry.base import (
 
 SCHEMA_VERSION = 2
 BUSY_SECONDS = 60.0
+# Versions registered per transaction by register_all: one commit (a sync to disk) for many,
+# while another writer waits for at most a few tens of milliseconds.
+_REGISTER_BATCH = 200
 _SCHEMA = [
     """CREATE TABLE versions (
         name TEXT NOT NULL,
@@ -150,49 +153,58 @@ class SqliteRegistry:
         self.db.close()
 
     def register(self, candidate: Candidate) -> Registration:
-        with self._transaction():
-            existing = self._find(candidate.name, candidate.content_address)
-            if existing is not None:
-                # A version registered before SBOMs were kept gets them now.
-                if not self._sbom_names(existing.name, existing.version):
-                    self._store_sboms(existing.name, existing.version, candidate)
-                return Registration(existing, created=False)
-            version = candidate.requested_version
-            if version is not None:
-                taken = self._row("WHERE name = ? AND version = ?", (candidate.name, version))
-                if taken is not None:
-                    raise RegistryError(
-                        f"{candidate.name}: version {version} (the manifest's version:) is "
-                        f"taken by content address {taken.content_address}; remove version: "
-                        "or pick a free one"
-                    )
-            else:
-                (highest,) = self.db.execute(
-                    "SELECT COALESCE(MAX(version), 0) FROM versions WHERE name = ?",
-                    (candidate.name,),
-                ).fetchone()
-                version = highest + 1
-            self.db.execute(
-                f"INSERT INTO versions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
-                (
-                    candidate.name,
-                    version,
-                    candidate.content_address,
-                    f"{candidate.image_repository}:{version}"
-                    if candidate.image_repository
-                    else None,
-                    candidate.image_digest,
-                    candidate.commit,
-                    candidate.author_time,
-                    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    json.dumps(dict(candidate.lock_digests), sort_keys=True),
-                    json.dumps(dict(candidate.manifest), sort_keys=True),
-                ),
-            )
-            self._store_sboms(candidate.name, version, candidate)
-            record = self._row("WHERE name = ? AND version = ?", (candidate.name, version))
-            assert record is not None
-            return Registration(record, created=True)
+        return self.register_all([candidate])[0]
+
+    def register_all(self, candidates: Sequence[Candidate]) -> list[Registration]:
+        registrations: list[Registration] = []
+        for start in range(0, len(candidates), _REGISTER_BATCH):
+            with self._transaction():
+                batch = candidates[start : start + _REGISTER_BATCH]
+                registrations.extend(self._register(candidate) for candidate in batch)
+        return registrations
+
+    def _register(self, candidate: Candidate) -> Registration:
+        """One candidate, inside the caller's transaction."""
+        existing = self._find(candidate.name, candidate.content_address)
+        if existing is not None:
+            # A version registered before SBOMs were kept gets them now.
+            if not self._sbom_names(existing.name, existing.version):
+                self._store_sboms(existing.name, existing.version, candidate)
+            return Registration(existing, created=False)
+        version = candidate.requested_version
+        if version is not None:
+            taken = self._row("WHERE name = ? AND version = ?", (candidate.name, version))
+            if taken is not None:
+                raise RegistryError(
+                    f"{candidate.name}: version {version} (the manifest's version:) is "
+                    f"taken by content address {taken.content_address}; remove version: "
+                    "or pick a free one"
+                )
+        else:
+            (highest,) = self.db.execute(
+                "SELECT COALESCE(MAX(version), 0) FROM versions WHERE name = ?",
+                (candidate.name,),
+            ).fetchone()
+            version = highest + 1
+        self.db.execute(
+            f"INSERT INTO versions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+            (
+                candidate.name,
+                version,
+                candidate.content_address,
+                f"{candidate.image_repository}:{version}" if candidate.image_repository else None,
+                candidate.image_digest,
+                candidate.commit,
+                candidate.author_time,
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                json.dumps(dict(candidate.lock_digests), sort_keys=True),
+                json.dumps(dict(candidate.manifest), sort_keys=True),
+            ),
+        )
+        self._store_sboms(candidate.name, version, candidate)
+        record = self._row("WHERE name = ? AND version = ?", (candidate.name, version))
+        assert record is not None
+        return Registration(record, created=True)
 
     def _store_sboms(self, name: str, version: int, candidate: Candidate) -> None:
         import zlib

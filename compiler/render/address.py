@@ -27,7 +27,6 @@ from typing import Any
 
 from compiler._util.files import MAX_FILE_BYTES, normalized_newlines, read_bounded
 from compiler.lock.inputs import LOCK_FORMAT_VERSION, canonical_json
-from compiler.manifest.model import Manifest
 from compiler.manifest.sources import FILE_REFERENCES
 from compiler.render.output import FileContent, as_bytes
 
@@ -49,15 +48,17 @@ def _content_bytes(file: Path) -> bytes:
         return raw
 
 
-def _manifest_part(manifest: Manifest, root: Path) -> dict[str, Any]:
-    dumped: dict[str, Any] = manifest.model_dump(mode="json")
+def _manifest_part(dumped: Mapping[str, Any], root: Path) -> dict[str, Any]:
+    """The manifest's dump with each referenced file replaced by its digest (copied where it
+    differs: `dumped` stays as it is)."""
+    part = dict(dumped)
     for keys in FILE_REFERENCES:
-        holder = dumped
+        holder = part
         for key in keys[:-1]:
-            holder = holder[key]
+            holder[key] = holder = dict(holder[key])
         if holder.get(keys[-1]) is not None:
             holder[keys[-1]] = file_digest(_content_bytes(root / holder[keys[-1]]))
-    return dumped
+    return part
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,15 @@ class Address:
 
 
 def content_address(
-    manifest: Manifest,
+    manifest: Mapping[str, Any],
     root: Path,
     lockfiles: Mapping[str, str],
     context: Mapping[str, FileContent],
     render_format: int,
 ) -> Address:
-    """The address of `manifest` (resolved, file references relative to `root`), locked as
-    `lockfiles` and rendered as `context` (file name -> content)."""
+    """The address of `manifest` (a resolved manifest as the model dumps it in JSON mode, file
+    references relative to `root`), locked as `lockfiles` and rendered as `context` (file
+    name -> content)."""
     document = {
         "address_version": ADDRESS_VERSION,
         "formats": {"lock": LOCK_FORMAT_VERSION, "render": render_format},

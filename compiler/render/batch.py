@@ -36,11 +36,12 @@ class _Batch:
         """What a spawned worker makes its own batch from (_worker_batch)."""
         return "batch", str(self.root), self.verified is not None, self.files
 
-    def rendered(self, name: str, folder: str, manifests: ValidManifests) -> Rendered:
+    def rendered(self, name: str, manifests: ValidManifests) -> Rendered:
         try:
             if name not in manifests:
                 raise EnvcError("the manifest is not valid")
-            rendered = self.render_one(resolve(name, manifests), self.root / folder)
+            folder = self.root / manifests[name].folder
+            rendered = self.render_one(resolve(name, manifests), folder)
         except (EnvcError, ValueError, OSError) as exc:
             return " ".join(str(exc).split())
         return rendered if self.files else replace(rendered, files={})
@@ -49,21 +50,22 @@ class _Batch:
 def rendered_in_memory(
     root: Path,
     manifests: ValidManifests,
-    jobs: Sequence[tuple[str, str]],
+    names: Sequence[str],
     verified: VerifiedLocks | None,
     *,
     files: bool = True,
 ) -> Iterator[tuple[str, Rendered]]:
-    """(name, rendered or why not) of each (name, folder relative to `root`) of `jobs`, in
-    order. Raises EnvcError at once when the repository's set-up (templates, catalog, channels)
-    is wrong. `verified` learns the locks verified on the way."""
+    """(name, rendered or why not) of each environment of `names`, in order. Raises EnvcError
+    at once when the repository's set-up (templates, catalog, channels) is wrong. `verified`
+    learns the locks verified on the way."""
     batch = _Batch(root, verified, files)
-    pool = worker_pool(len(jobs))
+    pool = worker_pool(len(names))
     if pool is None:
-        for name, folder in jobs:
-            yield name, batch.rendered(name, folder, manifests)
+        for name in names:
+            yield name, batch.rendered(name, manifests)
         return
-    work = ((batch.setting, name, folder, lineage(name, manifests)) for name, folder in jobs)
+    # A worker gets the manifests the environment is resolved from, not the repository's.
+    work = ((batch.setting, name, lineage(name, manifests)) for name in names)
     for name, rendered, keys in in_workers(pool, _in_worker, work, (batch.setting, batch), 8):
         if verified is not None:
             for key in keys:
@@ -72,14 +74,14 @@ def rendered_in_memory(
 
 
 def _in_worker(
-    job: tuple[tuple[str, str, bool, bool], str, str, ValidManifests],
+    job: tuple[tuple[str, str, bool, bool], str, ValidManifests],
 ) -> tuple[str, Rendered, list[str]]:
     """In a worker: one environment rendered; the locks it verified go back."""
-    setting, name, folder, manifests = job
+    setting, name, manifests = job
     batch = made_once(setting, lambda: _worker_batch(*setting))
     if batch.verified is not None:
         batch.verified.added.clear()
-    rendered = batch.rendered(name, folder, manifests)
+    rendered = batch.rendered(name, manifests)
     return name, rendered, sorted(batch.verified.added) if batch.verified else []
 
 

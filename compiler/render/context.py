@@ -67,6 +67,7 @@ class RenderedEnvironment:
     lockfiles: dict[str, str]  # every lockfile of the environment, all platforms
     base_image: str | None  # None without docker
     address: Address
+    manifest: dict[str, Any]  # the resolved manifest as the model dumps it (JSON mode)
 
 
 def render_environment(
@@ -91,7 +92,8 @@ def render_environment(
     context, base_image = _context_files(
         manifest, root, folder, inputs, lockfiles, catalog, environment, user_managed
     )
-    address = content_address(manifest, root, lockfiles, context, RENDER_FORMAT_VERSION)
+    dumped = manifest.model_dump(mode="json")
+    address = content_address(dumped, root, lockfiles, context, RENDER_FORMAT_VERSION)
     metadata = {
         "format_version": RENDER_FORMAT_VERSION,
         "name": manifest.name,
@@ -102,7 +104,7 @@ def render_environment(
         **context,
         METADATA_FILE: json.dumps(metadata, indent=2, sort_keys=True) + "\n",
     }
-    return RenderedEnvironment(manifest.name, files, lockfiles, base_image, address)
+    return RenderedEnvironment(manifest.name, files, lockfiles, base_image, address, dumped)
 
 
 def repository_renderer(
