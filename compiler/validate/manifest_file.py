@@ -61,16 +61,21 @@ class ManifestFile:
         return Path(self._file) if isinstance(self._file, str) else self._file
 
     @property
+    def path(self) -> str:
+        """The file, as text (no Path made: validation asks for it per manifest, many times)."""
+        return self._file if isinstance(self._file, str) else str(self._file)
+
+    @property
     def folder(self) -> str:
         """The folder of the file, as text (no Path made)."""
-        return os.path.dirname(self._file if isinstance(self._file, str) else str(self._file))
+        return os.path.dirname(self.path)
 
     @classmethod
     def storing(cls, manifest: ManifestFile) -> ManifestFile:
         """`manifest` as text, without positions (what a worker process sends back)."""
         data = manifest.doc.data
         stored = StoredData(manifest.doc.path, manifest.text, name_of(data), parent_of(data))
-        return cls.stored(str(manifest._file), stored, manifest.schema_ok)  # (no Path kept)
+        return cls.stored(manifest.path, stored, manifest.schema_ok)  # (no Path kept)
 
     def indexed(self, indexed: IndexedText) -> None:
         """Let go of a stored manifest's text: the data index holds it (`indexed`)."""

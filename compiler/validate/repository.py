@@ -92,6 +92,7 @@ class _Run:
 
     def __init__(self, root: Path, cwd: Path, cache: bool) -> None:
         self.root = root
+        self._prefix = os.path.join(root, "")
         self.cache_dir = root / CACHE_DIR if cache else None
         # Keyed by the spec's text, which anyone can write: in the user's cache (_util/cache).
         self.known = KnownGoodSpecs.load(user_cache("specs.json")) if cache else None
@@ -105,6 +106,11 @@ class _Run:
         self.parsed: list[ManifestFile] = []
         self.stamps: dict[str, str] = {}
         self.state: str | None = None  # what load() saw of the repository's files (_state)
+
+    def inside(self, file: str) -> bool:
+        """Whether `file` (absolute, normalized, as listed) is in the repository (a manifest
+        named on the command line may be outside it: no index remembers it)."""
+        return file.startswith(self._prefix)
 
     def _listed(self, folder: Path) -> list[str]:
         """Every manifest under `folder`; with the cache, folders unchanged since the last run are
@@ -209,11 +215,11 @@ class _Run:
         # (those from the index had their names remembered when they were parsed)
         self.parsed, self.stamps = [], {}
         for manifest, found in self.check(jobs, light=True):
-            file = str(manifest.file)
+            file = manifest.path
             loaded[file] = manifest
             self.parsed.append(manifest)
             diagnostics.extend(found)
-            if file in stamps and manifest.file.is_relative_to(self.root):
+            if file in stamps and self.inside(file):
                 self.stamps[file] = stamps[file]
                 clean = file in target_set and not found and not names_files(manifest.data)
                 held = index.put(
@@ -268,9 +274,9 @@ class _Run:
         if self.names.file is None:
             return
         for manifest in manifests:
-            file = str(manifest.file)
+            file = manifest.path
             stamp = stamps.get(file) if stamps is not None else file_stamp(file)
-            if stamp is not None and manifest.file.is_relative_to(self.root):
+            if stamp is not None and self.inside(file):
                 self.names.put(self.key(file), stamp, [manifest.name, True])
         self.names.keep_only({self.key(file) for file in self.everything})
         self.names.save()
@@ -361,7 +367,7 @@ def _validate_all(
     unplaced = sorted(shown[d.path] for d in across if d.path in shown)
     if unplaced:
         for manifest, found in run.check([(file, True) for file in dict.fromkeys(unplaced)]):
-            loaded[str(manifest.file)] = manifest
+            loaded[manifest.path] = manifest
             diagnostics.extend(found)
         manifests = [loaded[file] for file in files]
         across = check_repository(manifests, Roster.of(manifests), run.root)
@@ -399,7 +405,7 @@ def _validate_named(
     loaded: dict[str, ManifestFile] = {}
     diagnostics: list[Diagnostic] = []
     for manifest, found in run.check([(file, True) for file in targets]):
-        loaded[str(manifest.file)] = manifest
+        loaded[manifest.path] = manifest
         diagnostics.extend(found)
     roster = Roster(files, loaded, run.claims(files, loaded), run.parse)
     diagnostics.extend(check_repository([loaded[file] for file in targets], roster, run.root))

@@ -109,7 +109,7 @@ class Roster:
     @classmethod
     def of(cls, manifests: Iterable[ManifestFile]) -> Roster:
         """A roster of manifests all parsed already."""
-        loaded = {str(manifest.file): manifest for manifest in manifests}
+        loaded = {manifest.path: manifest for manifest in manifests}
         return cls(loaded, loaded, {}, cls._unknown)
 
     @staticmethod

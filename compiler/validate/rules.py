@@ -288,7 +288,7 @@ class _Located(Mapping[str, tuple[Any, str]]):
 
     def __getitem__(self, name: str) -> tuple[Any, str]:
         manifest = self.unique[name]
-        folder = str(manifest.file.parent)
+        folder = manifest.folder
         if not manifest.schema_ok or not folder.startswith(self.prefix):
             raise KeyError(name)
         return manifest.doc.data, folder[len(self.prefix) :].replace(os.sep, "/")
