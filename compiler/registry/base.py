@@ -103,9 +103,9 @@ class Registry(Protocol):
     def register(self, candidate: Candidate) -> Registration: ...
 
     def register_all(self, candidates: Sequence[Candidate]) -> list[Registration]:
-        """`register` of each candidate, in order; the versions of an error's batch (a
-        transaction's worth in SQLite, the one candidate in OCI) are not kept."""
-        ...
+        """`register` of each candidate, in order; the versions of an error's batch (one
+        candidate here; a transaction's worth in SQLite) are not kept."""
+        return [self.register(candidate) for candidate in candidates]
 
     def find(self, name: str, content_address: str) -> EnvironmentRecord | None: ...
 

@@ -33,7 +33,6 @@ import random
 import re
 import secrets
 import time
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -43,6 +42,7 @@ from compiler.registry.base import (
     Candidate,
     EnvironmentRecord,
     Registration,
+    Registry,
     RegistryError,
     check_label,
     sbom_files,
@@ -61,7 +61,7 @@ STALE_SECONDS = 60  # a claim this old, by the registry's clock, was abandoned
 CLAIM = re.compile(r"^claim-(?P<version>[0-9]+)-(?P<address>[0-9a-f]{64})-(?P<nonce>[0-9a-f]+)$")
 
 
-class OciRegistry:
+class OciRegistry(Registry):
     def __init__(self, host: str, path: str, plain_http: bool = False) -> None:
         self.host = host
         self.path = path.strip("/")
@@ -169,9 +169,6 @@ class OciRegistry:
                     self._tag(name, _address_tag(address), found[0])
                 return self._record(name, found[0], tags)
         return None
-
-    def register_all(self, candidates: Sequence[Candidate]) -> list[Registration]:
-        return [self.register(candidate) for candidate in candidates]
 
     def register(self, candidate: Candidate) -> Registration:
         name, address = candidate.name, candidate.content_address
