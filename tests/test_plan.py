@@ -387,6 +387,129 @@ def test_a_committed_plan_cache_cannot_hide_a_change(repo: Path, git: Git) -> No
     assert entry(result, "base").reasons == ("manifest: variables.A",)
 
 
+def _rendering_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From here on, a plan that renders fails (what it needs must come from earlier plans)."""
+    import compiler.render.batch
+
+    def refused(*_: object, **__: object) -> None:
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(compiler.render.batch, "rendered_in_memory", refused)
+
+
+def test_a_plan_does_not_render_again_what_an_earlier_one_rendered_from_the_same_inputs(
+    make_repo: RepoFactory, git: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both sides of a plan made before (the pull request pushed again) come from the user's
+    cache: the same plan, reasons about locked packages included (their texts read from git)."""
+    spec = "schema_version: 1\nname: ml\npython: '3.12'\nconda: ['numpy {}']\n"
+    root = make_repo(
+        {
+            "environments/ml/env.yaml": spec.format("<2"),
+            "environments/slim/env.yaml": pip_only("slim"),
+        }
+    )
+    lock_repository(root, mirrors=MIRRORS)
+    git(root, "init", "-q", "-b", "main")
+    base = commit(git, root, "lock")
+    (root / "environments/ml/env.yaml").write_text(spec.format(">=2"))
+    assert [o.status for o in lock_repository(root, ["ml"], mirrors=MIRRORS)] == ["locked"]
+    (root / "templates").mkdir()
+    shared = (PROJECT / "templates/Dockerfile.tail.j2").read_text()
+    (root / "templates/Dockerfile.tail.j2").write_text("# shared\n" + shared)
+    head = commit(git, root, "relock, and a shared template")
+    first = plan(root, base, head)
+    assert {e.name for e in first.to_build} == {"ml", "slim"}
+    locked = [r for r in entry(first, "ml").reasons if r.startswith("locked: ")]
+    assert len(locked) == 1 and "numpy 1." in locked[0] and " -> 2." in locked[0]
+    _rendering_refused(monkeypatch)
+    assert plan(root, base, head) == first
+    with pytest.raises(AssertionError, match="rendered again"):
+        plan(root, base, head, cache=False)
+
+
+@pytest.mark.parametrize("change", ["referenced file", "parent manifest", "template", "envc.yaml"])
+def test_a_remembered_render_stands_only_for_the_same_inputs(
+    make_repo: RepoFactory, git: Git, change: str
+) -> None:
+    """Every kind of file an environment's render reads is part of what its remembered render
+    is keyed by: after a plan of one head, a head that differs in only that file plans as a
+    plan without the cache does (the environment's address, or its stale lock, is new)."""
+    child = "schema_version: 1\nname: app\nextends: base\nrequirements_file: sub/r.txt\n"
+    root = make_repo(
+        {
+            "environments/base/env.yaml": "schema_version: 1\nname: base\nconda: [numpy]\n",
+            "environments/app/env.yaml": child,
+            # (in a nested environment's folder: not one of app's own files)
+            "environments/app/sub/env.yaml": user_managed("sub"),
+            "environments/app/sub/r.txt": "",
+        }
+    )
+    lock_repository(root, mirrors=MIRRORS)
+    git(root, "init", "-q", "-b", "main")
+    base = commit(git, root, "environments")
+    (root / "templates").mkdir()
+    tail = (PROJECT / "templates/Dockerfile.tail.j2").read_text()
+    (root / "templates/Dockerfile.tail.j2").write_text("# one\n" + tail)
+    first_head = commit(git, root, "a template")
+    first = plan(root, base, first_head)
+    assert entry(first, "app").status == "changed"
+    if change == "referenced file":
+        (root / "environments/app/sub/r.txt").write_text("# nothing yet\n")
+    elif change == "parent manifest":
+        (root / "environments/base/env.yaml").write_text(
+            "schema_version: 1\nname: base\nconda: [numpy]\nvariables: {A: '1'}\n"
+        )
+    elif change == "template":
+        (root / "templates/Dockerfile.tail.j2").write_text("# two\n" + tail)
+    else:  # the channels the locks were made from
+        (root / "envc.yaml").write_text("config_version: 1\nchannels: [bioconda]\n")
+    head = commit(git, root, change)
+    result = plan(root, base, head)
+    assert result == plan(root, base, head, cache=False)
+    assert entry(result, "app") != entry(first, "app")
+
+
+def test_only_a_render_the_heads_validation_passed_stands_for_a_heads_validation(
+    repo: Path, git: Git
+) -> None:
+    """A base's render is remembered unvalidated (a plan validates only its head): when the same
+    inputs are a later plan's head, they are validated, and what validation finds fails it."""
+    manifest = repo / "environments/slim/env.yaml"
+    manifest.write_text(pip_only("slim") + "variables:\n  NOTE: 'zero\u200bwidth'\n")
+    invisible = commit(git, repo, "an invisible character")
+    (repo / "templates").mkdir()
+    pip = (PROJECT / "templates/Dockerfile.pip.j2").read_text()
+    (repo / "templates/Dockerfile.pip.j2").write_text("# pip\n" + pip)
+    template = commit(git, repo, "a template")
+    forward = plan(repo, invisible, template)  # the invisible one is the base: not validated
+    assert entry(forward, "slim").status == "changed"
+    backward = plan(repo, template, invisible, direct=True)
+    assert [d.path for d in backward.diagnostics] == ["environments/slim/env.yaml"]
+    assert backward == plan(repo, template, invisible, direct=True, cache=False)
+
+
+def test_a_damaged_cache_of_renders_is_started_afresh(repo: Path, git: Git) -> None:
+    import contextlib
+    import sqlite3
+
+    from compiler.plan.renders import RENDERS_CACHE
+
+    base = commit(git, repo, "nothing")
+    (repo / "templates").mkdir()
+    tail = (PROJECT / "templates/Dockerfile.tail.j2").read_text()
+    (repo / "templates/Dockerfile.tail.j2").write_text("# shared\n" + tail)
+    head = commit(git, repo, "a shared template")
+    expected = plan(repo, base, head, cache=False)
+    cache = plan_cache(repo, RENDERS_CACHE)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    assert plan(repo, base, head) == expected
+    with contextlib.closing(sqlite3.connect(cache)) as remade:
+        assert remade.execute("SELECT COUNT(*) FROM renders").fetchone()[0] > 0
+    assert plan(repo, base, head) == expected
+
+
 # A plan in a process of its own (this one may hold threads, and envc never forks then), its
 # candidates rendered by two workers, forked or spawned; a forked worker inherits the recording.
 PLAN_IN_WORKERS = """

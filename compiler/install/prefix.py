@@ -40,7 +40,8 @@ from compiler.lock.inputs import (
 )
 from compiler.lock.lockfiles import locked_versions
 from compiler.lock.pip import PipIndex
-from compiler.lock.staleness import VerifiedLocks, fresh_lockfiles
+from compiler.lock.staleness import fresh_lockfiles
+from compiler.lock.verified import VerifiedLocks
 from compiler.manifest.model import Manifest
 from compiler.validate.config import DEFAULT_CHANNELS
 

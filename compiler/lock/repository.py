@@ -44,7 +44,8 @@ from compiler.lock.lockfiles import (
 )
 from compiler.lock.pip import PipIndex, resolve_pip
 from compiler.lock.policy import applicable_floors, below_floors
-from compiler.lock.staleness import VerifiedLocks, staleness
+from compiler.lock.staleness import staleness
+from compiler.lock.verified import VerifiedLocks
 from compiler.manifest.patterns import spec_package
 from compiler.manifest.sources import ValidManifests
 from compiler.validate.config import DEFAULT_CHANNELS, Policy, RepositoryConfig

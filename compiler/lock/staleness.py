@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from compiler import __version__
-from compiler._util.cache import read_json, user_cache, write_json
 from compiler.errors import EnvcError
 from compiler.lock.inputs import LOCK_FORMAT_VERSION, LockInputs, canonical_json
 from compiler.lock.lockfiles import intact, read_header, read_lockfiles
+from compiler.lock.verified import VerifiedLocks
 from compiler.lock.verify import verify
 
 _LIST_KEYS = ("specs", "pip", "channels", "platforms")
@@ -59,42 +57,6 @@ def fresh_lockfiles(
             f"{inputs.name}: the lock is stale ({'; '.join(reasons)}); run envc lock {inputs.name}"
         )
     return texts
-
-
-class VerifiedLocks:
-    """Locks this machine has verified, by a digest of all that verification reads (envc's
-    version, the inputs' fingerprint, every lockfile's text): the same bytes need not be read
-    again (py-rattler parses a large conda-lock.yml in ~10 ms). Kept in the user's cache folder,
-    never in the repository, so a pull request cannot vouch for its own lock."""
-
-    LIMIT = 200_000
-
-    def __init__(self, file: Path | None = None) -> None:
-        self.file = file
-        stored = read_json(file) if file else None
-        self.keys = {k for k in stored if isinstance(k, str)} if isinstance(stored, list) else set()
-        self.added: set[str] = set()  # verified by this process
-
-    @classmethod
-    def of_user(cls) -> VerifiedLocks:
-        return cls(user_cache("verified-locks.json"))
-
-    @staticmethod
-    def key(inputs: LockInputs, texts: Mapping[str, str]) -> str:
-        digest = hashlib.sha256(f"{__version__}\0{inputs.fingerprint()}\0".encode())
-        for name in sorted(texts):
-            digest.update(f"{name}\0{texts[name]}\0".encode())
-        return digest.hexdigest()
-
-    def add(self, key: str) -> None:
-        if len(self.keys) >= self.LIMIT:
-            self.keys.clear()
-        self.keys.add(key)
-        self.added.add(key)
-
-    def save(self) -> None:
-        if self.file is not None and self.added:
-            write_json(self.file, sorted(self.keys))
 
 
 def staleness(

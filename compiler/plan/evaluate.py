@@ -4,23 +4,22 @@ resolved, rendered, content-addressed."""
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compiler._util.git import SUBMODULE_MODE, SYMLINK_MODE, Git
-from compiler._util.resources import CONFIG_FILE
+from compiler._util.git import SYMLINK_MODE, Git
 from compiler.errors import Diagnostic, EnvcError
 from compiler.manifest.sources import ValidManifest
 from compiler.plan.graph import Graph, referenced_paths
-from compiler.plan.sides import MANIFEST, TEMPLATES, Side, owner
+from compiler.plan.renders import PlanRenders
+from compiler.plan.sides import MANIFEST, Side
 
 if TYPE_CHECKING:
     # render imports pydantic and Jinja: imported where a plan first renders (below).
-    from compiler.lock.staleness import VerifiedLocks
-    from compiler.render.context import RenderedEnvironment
+    from compiler.lock.verified import VerifiedLocks
+    from compiler.render.rendered import RenderedEnvironment
 
 
 @dataclass(frozen=True)
@@ -35,17 +34,8 @@ class State:
 def _materialize(
     git: Git, side: Side, folders: set[str], references: set[str], target: Path
 ) -> None:
-    """Write what building `folders` reads from this side into `target`: those folders (without
-    nested environments), referenced files and the folders beside them, templates, config."""
-    paths = [p for f in folders for p in side.under(f) if owner(p, side.manifests) == f]
-    for folder in {posixpath.dirname(path) for path in references}:
-        paths += [p for p in side.under(folder) if posixpath.dirname(p) == folder]
-    paths += [*references, *side.under(TEMPLATES), CONFIG_FILE]
-    wanted = {
-        path: side.files[path]
-        for path in paths
-        if path in side.files and side.files[path].mode != SUBMODULE_MODE
-    }
+    """Write what building `folders` reads from this side into `target` (Side.inputs)."""
+    wanted = side.inputs(folders, references)
     for path, raw in git.read(wanted).items():
         file = target / path
         file.parent.mkdir(parents=True, exist_ok=True)
@@ -64,14 +54,21 @@ def evaluate(
     check: bool,
     unnamed: Collection[str] = (),
     verified: VerifiedLocks | None = None,
+    renders: PlanRenders | None = None,
 ) -> tuple[dict[str, State], list[Diagnostic]]:
     """Render `names` as this side has them; with `check`, validate them first (the head), and
     the manifests in folders `unnamed` too (changed, but without a name to plan them by);
-    `verified`: the locks this machine has verified."""
+    `verified`: the locks this machine has verified; `renders`: what earlier plans rendered
+    from the same inputs, used instead of rendering (and told what this one renders)."""
     from compiler.validate.repository import validate
 
+    renders = renders or PlanRenders()
+    keys = renders.keys(side, graph, names)
+    remembered = renders.recall(git, side, keys, validated=check)
+    known = {name: State(graph.names[name], r) for name, r in remembered.items()}
+    names = [name for name in names if name not in remembered]
     if not names and not unnamed:
-        return {}, []
+        return known, []
     folders = {folder for name in names for folder in graph.chain(name)} | set(unnamed)
     references = {path for name in names for path in referenced_paths(graph.merged(name))}
     scratch.mkdir()
@@ -102,7 +99,10 @@ def evaluate(
         states[name] = (
             State(folder, error=result) if isinstance(result, str) else State(folder, result)
         )
-    return states, diagnostics
+    if not diagnostics:  # (a head validation found nothing to say: every render stands)
+        done = {name: state.rendered for name, state in states.items() if state.rendered}
+        renders.remember(keys, done, validated=check)
+    return {**known, **states}, diagnostics
 
 
 def scratch_parent() -> str | None:

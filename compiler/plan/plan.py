@@ -21,6 +21,7 @@ diff:
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -32,6 +33,7 @@ from compiler.manifest.sources import name_of
 from compiler.plan.evaluate import duplicate_names, evaluate, scratch_parent
 from compiler.plan.explain import Comparison, environment_plan
 from compiler.plan.graph import Graph, affected_environments, template_sources
+from compiler.plan.renders import PlanRenders
 from compiler.plan.result import EnvironmentPlan, Plan, archived_content
 from compiler.plan.sides import (
     MANIFEST,
@@ -108,12 +110,16 @@ def plan(
     )
     head_names, base_names = head_graph.names, base_graph.names
     verified = None
+    renders = PlanRenders.open(root) if cache and candidates else PlanRenders()
     if candidates:  # (imports the lock readers: a plan without candidates renders nothing)
-        from compiler.lock.staleness import VerifiedLocks
+        from compiler.lock.verified import VerifiedLocks
 
         # Locks this machine verified before (by content) are not parsed again, as in render.
         verified = VerifiedLocks.of_user()
-    with tempfile.TemporaryDirectory(prefix="envc-plan-", dir=scratch_parent()) as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix="envc-plan-", dir=scratch_parent()) as scratch,
+        contextlib.closing(renders),
+    ):
         unnamed = [
             folder
             for folder in manifest_folders(changed)
@@ -128,6 +134,7 @@ def plan(
             True,
             unnamed,
             verified,
+            renders,
         )
         # Located where validation of the candidates already found it; at 1:1 elsewhere.
         located = {(d.path, d.rule) for d in diagnostics}
@@ -140,6 +147,7 @@ def plan(
             Path(scratch, "base"),
             False,
             verified=verified,
+            renders=renders,
         )
     if verified is not None:
         verified.save()

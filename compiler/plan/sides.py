@@ -16,7 +16,8 @@ from typing import Any
 
 from compiler import __version__
 from compiler._util.cache import read_json, repository_key, user_cache, write_json
-from compiler._util.git import Change, FileRef, Git
+from compiler._util.git import SUBMODULE_MODE, Change, FileRef, Git
+from compiler._util.resources import CONFIG_FILE
 from compiler.load.discover import ENVIRONMENTS_DIR, MANIFEST_FILENAME
 from compiler.load.yamlio import parse_yaml
 from compiler.manifest.sources import name_of, parent_of
@@ -67,6 +68,20 @@ class Side:
         """name -> its folders in path order, for each name more than one folder claims."""
         self.names()
         return self._clashes
+
+    def inputs(self, folders: Collection[str], references: Collection[str]) -> dict[str, FileRef]:
+        """What building from `folders` (an environment's and its parents') reads on this side:
+        the files of those folders (without nested environments), the referenced files and the
+        files beside them, the templates and envc.yaml."""
+        paths = [p for f in folders for p in self.under(f) if owner(p, self.manifests) == f]
+        for folder in {posixpath.dirname(path) for path in references}:
+            paths += [p for p in self.under(folder) if posixpath.dirname(p) == folder]
+        paths += [*references, *self.under(TEMPLATES), CONFIG_FILE]
+        return {
+            path: self.files[path]
+            for path in paths
+            if path in self.files and self.files[path].mode != SUBMODULE_MODE
+        }
 
     def chain(self, name: str, names: Mapping[str, str]) -> list[str]:
         """The folders of `name` and its parents, child first (stops at an unknown or cycle)."""

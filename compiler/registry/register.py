@@ -17,12 +17,12 @@ from pathlib import Path
 from compiler._util.git import Git
 from compiler._util.resources import CONFIG_FILE
 from compiler.errors import EnvcError, UsageError
-from compiler.lock.staleness import VerifiedLocks
+from compiler.lock.verified import VerifiedLocks
 from compiler.manifest.sources import ValidManifests
 from compiler.plan.result import PLAN_FORMAT_VERSION, archived_content
 from compiler.registry.base import Candidate, Registration, Registry, RegistryError
 from compiler.render.batch import rendered_in_memory
-from compiler.render.context import RenderedEnvironment
+from compiler.render.rendered import RenderedEnvironment
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from compiler._util.files import MAX_FILE_BYTES, normalized_newlines, read_bound
 from compiler.lock.inputs import LOCK_FORMAT_VERSION, canonical_json
 from compiler.manifest.sources import FILE_REFERENCES
 from compiler.render.output import FileContent, as_bytes
+from compiler.render.rendered import Address
 
 ADDRESS_VERSION = 1
 MAX_REFERENCED_BYTES = MAX_FILE_BYTES  # as validation reads them
@@ -59,12 +59,6 @@ def _manifest_part(dumped: Mapping[str, Any], root: Path) -> dict[str, Any]:
         if holder.get(keys[-1]) is not None:
             holder[keys[-1]] = file_digest(_content_bytes(root / holder[keys[-1]]))
     return part
-
-
-@dataclass(frozen=True)
-class Address:
-    digest: str  # "sha256:<hex>"
-    document: dict[str, Any]  # what was hashed, kept to explain a difference
 
 
 def content_address(

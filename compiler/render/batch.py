@@ -13,10 +13,11 @@ from pathlib import Path
 
 from compiler._util.processes import in_workers, made_once, worker_pool
 from compiler.errors import EnvcError
-from compiler.lock.staleness import VerifiedLocks
+from compiler.lock.verified import VerifiedLocks
 from compiler.manifest.model import resolve
 from compiler.manifest.sources import ValidManifests, lineage
-from compiler.render.context import RenderedEnvironment, repository_renderer
+from compiler.render.context import repository_renderer
+from compiler.render.rendered import RenderedEnvironment
 
 # A rendered environment, or the one-line reason it cannot be rendered.
 Rendered = RenderedEnvironment | str

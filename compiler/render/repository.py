@@ -61,7 +61,7 @@ class _Renderer:
     the render's process id, which names its staging folders (workers stage with it too)."""
 
     def __init__(self, root: Path, out: Path, check: bool, run: int) -> None:
-        from compiler.lock.staleness import VerifiedLocks
+        from compiler.lock.verified import VerifiedLocks
         from compiler.render.context import repository_renderer
 
         self.root, self.out, self.check, self.run = root, out, check, run

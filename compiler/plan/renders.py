@@ -1,0 +1,260 @@
+"""The plan's renders, remembered by what they read: an environment whose inputs on a side are ones
+a plan rendered before is not rendered again (a pull request's base, planned at every push; the
+environments of a shared template's change, planned again after a fix elsewhere).
+
+An environment's inputs are the git ids of what `Side.inputs` lists for it (its folder's files,
+its parents', the files it references and those beside them, the templates, envc.yaml) with the
+paths, its name and envc's version: the same ids, the same render. One with a file of the
+working tree (no id yet) or a symbolic link among them is rendered every time.
+
+One SQLite file per repository in the user's cache folder (`plan/<repository>/renders.db`), a
+row per digest of inputs: the address and its document, the base image, the manifest as the
+model dumps it, and the names of the lockfiles (their texts are the side's files, read from git
+when a reason asks for them). A row says whether the head's validation passed it; only those
+stand in for the head's validation. Keyed by ids anyone can compute: never in the repository. A
+cache that cannot be read or written is done without; a damaged one is started afresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Collection, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from compiler import __version__
+from compiler._util.files import normalized_newlines
+from compiler._util.git import SYMLINK_MODE, FileRef, Git
+from compiler._util.sqlite import connect_wal
+from compiler.plan.graph import Graph, referenced_paths
+from compiler.plan.sides import Side, plan_cache
+from compiler.render.rendered import Address, RenderedEnvironment
+
+RENDERS_CACHE = "renders.db"
+FORMAT_VERSION = 1
+MAX_ROWS = 50_000  # then the least recently used go (a row is ~3 KB)
+BUSY_SECONDS = 5.0  # then this plan goes without the cache
+_CHUNK = 500  # keys asked for per query
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS renders (key TEXT PRIMARY KEY, validated INTEGER NOT NULL, "
+    "used INTEGER NOT NULL, value TEXT NOT NULL)"
+)
+
+
+class _Blobs:
+    """The side's lockfiles of every remembered render, read in one go from git the first time
+    a text is asked for (a reason about locked packages asks for most of them)."""
+
+    def __init__(self, git: Git) -> None:
+        self._git = git
+        self._wanted: dict[str, FileRef] = {}
+        self._texts: dict[str, str] = {}
+
+    def want(self, path: str, ref: FileRef) -> None:
+        self._wanted[path] = ref
+
+    def text(self, path: str) -> str:
+        if path not in self._texts:
+            found = self._git.read(self._wanted)
+            self._texts = {p: normalized_newlines(raw.decode()) for p, raw in found.items()}
+        return self._texts[path]
+
+
+class SideLockfiles(Mapping[str, str]):
+    """An environment's lockfiles as a side holds them (name -> text, as render reads them),
+    read from git when a text is first asked for."""
+
+    def __init__(self, blobs: _Blobs, paths: Mapping[str, str]) -> None:
+        self._blobs, self._paths = blobs, paths
+
+    def __getitem__(self, name: str) -> str:
+        return self._blobs.text(self._paths[name])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._paths
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+class PlanRenders:
+    """The remembered renders of one repository; without a file, it remembers nothing."""
+
+    def __init__(self, file: Path | None = None) -> None:
+        self.file = file
+        self.db: sqlite3.Connection | None = None
+
+    @classmethod
+    def open(cls, root: Path) -> PlanRenders:
+        file = plan_cache(root, RENDERS_CACHE)
+        for _ in range(2):  # a damaged file is removed, then made anew
+            renders = cls(file)
+            try:
+                file.parent.mkdir(parents=True, exist_ok=True)
+                renders.db = connect_wal(file, BUSY_SECONDS)
+                renders._set_up()
+                return renders
+            except (sqlite3.OperationalError, OSError):  # locked for long, or not writable
+                renders.close()
+                break
+            except sqlite3.DatabaseError:  # not a database, or a damaged one
+                renders.close()
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(f"{file}{suffix}")
+        return cls()
+
+    def _set_up(self) -> None:
+        assert self.db is not None
+        self.db.execute("PRAGMA synchronous=NORMAL")  # a cache: a power cut may lose the tail
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+        self.db.execute(_SCHEMA)
+        found = self.db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
+        if found is None or found[0] != str(FORMAT_VERSION):
+            self.db.execute("DROP TABLE renders")
+            self.db.execute(_SCHEMA)
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    def keys(self, side: Side, graph: Graph, names: Collection[str]) -> dict[str, str]:
+        """name -> the digest of its inputs on `side`, for the names whose inputs all have ids."""
+        if self.db is None:
+            return {}
+        found = {}
+        for name in names:
+            chain = graph.chain(name)
+            references = sorted(set(referenced_paths(graph.merged(name))))
+            inputs = side.inputs(chain, references)
+            if any(ref.oid is None or ref.mode == SYMLINK_MODE for ref in inputs.values()):
+                continue
+            listed = [[path, ref.mode, ref.oid] for path, ref in sorted(inputs.items())]
+            document = [FORMAT_VERSION, __version__, name, chain, references, listed]
+            found[name] = hashlib.sha256(json.dumps(document).encode()).hexdigest()
+        return found
+
+    def recall(
+        self, git: Git, side: Side, keys: Mapping[str, str], validated: bool
+    ) -> dict[str, RenderedEnvironment]:
+        """The remembered renders of `keys` (only those the head's validation passed, when
+        `validated`), marked as used."""
+        rows = self._guarded(lambda db: list(_rows(db, sorted(set(keys.values())))))
+        if not rows:
+            return {}
+        by_key = {key: value for key, passed, value in rows if passed or not validated}
+        found = {}
+        folders, blobs = side.names(), _Blobs(git)
+        for name, key in keys.items():
+            value = json.loads(by_key[key]) if key in by_key else None
+            paths = {n: f"{folders[name]}/{n}" for n in value["lockfiles"]} if value else {}
+            # (a lockfile the side lacks: the row cannot stand for this render)
+            if value is not None and all(path in side.files for path in paths.values()):
+                for path in paths.values():
+                    blobs.want(path, side.files[path])
+                found[name] = _rendered(value, SideLockfiles(blobs, paths))
+        now = int(time.time())
+        used = [(now, key) for key in {keys[name] for name in found}]
+        self._write(lambda db: db.executemany("UPDATE renders SET used = ? WHERE key = ?", used))
+        return found
+
+    def remember(
+        self, keys: Mapping[str, str], rendered: Mapping[str, RenderedEnvironment], validated: bool
+    ) -> None:
+        """Keep the renders of `rendered` that have keys; `validated`: the head's validation
+        passed them."""
+        now = int(time.time())
+        rows = [
+            (keys[name], int(validated), now, _stored(environment))
+            for name, environment in rendered.items()
+            if name in keys
+        ]
+        if not rows:
+            return
+
+        def write(db: sqlite3.Connection) -> None:
+            # A row the head validated is not replaced by the base's render of the same inputs.
+            db.executemany(
+                "INSERT INTO renders VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "validated = MAX(validated, excluded.validated), used = excluded.used, "
+                "value = excluded.value",
+                rows,
+            )
+            (count,) = db.execute("SELECT COUNT(*) FROM renders").fetchone()
+            if count > MAX_ROWS:
+                db.execute(
+                    "DELETE FROM renders WHERE key IN "
+                    "(SELECT key FROM renders ORDER BY used, key LIMIT ?)",
+                    (count - MAX_ROWS,),
+                )
+
+        self._write(write)
+
+    def _write(self, change: Any) -> None:
+        def transaction(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                change(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+        self._guarded(transaction)
+
+    def _guarded(self, action: Any) -> Any:
+        """`action(db)`, or None when there is no cache or it fails (then it is let go of: the
+        plan goes on without it)."""
+        if self.db is None:
+            return None
+        try:
+            return action(self.db)
+        except sqlite3.Error:
+            self.close()
+            return None
+
+
+def _rows(db: sqlite3.Connection, keys: list[str]) -> Iterator[tuple[str, int, str]]:
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        yield from db.execute(
+            f"SELECT key, validated, value FROM renders WHERE key IN ({marks})", chunk
+        )
+
+
+def _stored(environment: RenderedEnvironment) -> str:
+    return json.dumps(
+        {
+            "name": environment.name,
+            "base_image": environment.base_image,
+            "address": environment.address.digest,
+            "document": environment.address.document,
+            "manifest": environment.manifest,
+            "lockfiles": sorted(environment.lockfiles),
+        },
+        sort_keys=True,
+    )
+
+
+def _rendered(value: dict[str, Any], lockfiles: SideLockfiles) -> RenderedEnvironment:
+    return RenderedEnvironment(
+        value["name"],
+        {},
+        lockfiles,
+        value["base_image"],
+        Address(value["address"], value["document"]),
+        value["manifest"],
+    )
