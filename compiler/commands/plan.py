@@ -57,7 +57,7 @@ from compiler.errors import EXIT_FINDINGS, EXIT_OK
     "--no-cache",
     is_flag=True,
     envvar="ENVC_NO_CACHE",
-    help="Do not use the plan's cache of parsed manifests.",
+    help="Do not use the plan's caches (parsed manifests, remembered renders).",
 )
 @common.handle_errors
 def command(
