@@ -489,7 +489,7 @@ def test_only_a_render_the_heads_validation_passed_stands_for_a_heads_validation
     assert backward == plan(repo, template, invisible, direct=True, cache=False)
 
 
-def test_a_damaged_cache_of_renders_is_started_afresh(repo: Path, git: Git) -> None:
+def test_a_damaged_cache_of_renders_is_started_afresh_and_bad_rows_rendered_anew(repo: Path, git: Git) -> None:
     import contextlib
     import sqlite3
 
@@ -505,8 +505,15 @@ def test_a_damaged_cache_of_renders_is_started_afresh(repo: Path, git: Git) -> N
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
     assert plan(repo, base, head) == expected
-    with contextlib.closing(sqlite3.connect(cache)) as remade:
+    with contextlib.closing(sqlite3.connect(cache, isolation_level=None)) as remade:
         assert remade.execute("SELECT COUNT(*) FROM renders").fetchone()[0] > 0
+        # rows of a shape this envc does not read: rendered anew, and written again
+        remade.execute("UPDATE renders SET value = '{\"name\": 1}'")
+    assert plan(repo, base, head) == expected
+    with contextlib.closing(sqlite3.connect(cache)) as rewritten:
+        shapes = "SELECT COUNT(*), SUM(value LIKE '%\"address\"%') FROM renders"
+        total, readable = rewritten.execute(shapes).fetchone()
+        assert total > 0 and readable == total
     assert plan(repo, base, head) == expected
 
 

@@ -7,19 +7,15 @@ import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from compiler._util.git import SYMLINK_MODE, Git
 from compiler.errors import Diagnostic, EnvcError
+from compiler.lock.verified import VerifiedLocks
 from compiler.manifest.sources import ValidManifest
 from compiler.plan.graph import Graph, referenced_paths
 from compiler.plan.renders import PlanRenders
 from compiler.plan.sides import MANIFEST, Side
-
-if TYPE_CHECKING:
-    # render imports pydantic and Jinja: imported where a plan first renders (below).
-    from compiler.lock.verified import VerifiedLocks
-    from compiler.render.rendered import RenderedEnvironment
+from compiler.render.rendered import RenderedEnvironment
 
 
 @dataclass(frozen=True)
@@ -83,7 +79,7 @@ def evaluate(
             name: ValidManifest(side.manifests[graph.names[name]], graph.names[name])
             for name in {n for n in graph.names if graph.names[n] in folders}
         }
-    from compiler.render.batch import rendered_in_memory
+    from compiler.render.batch import rendered_in_memory  # (pydantic, Jinja: only to render)
 
     jobs = [(name, graph.names[name]) for name in sorted(names)]
     try:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from compiler._util.git import Git
 from compiler.errors import Diagnostic
+from compiler.lock.verified import VerifiedLocks
 from compiler.manifest.sources import name_of
 from compiler.plan.evaluate import duplicate_names, evaluate, scratch_parent
 from compiler.plan.explain import Comparison, environment_plan
@@ -109,13 +110,9 @@ def plan(
         template_sources(git, head) if changed_templates else {},
     )
     head_names, base_names = head_graph.names, base_graph.names
-    verified = None
+    # Locks this machine verified before (by content) are not parsed again, as in render.
+    verified = VerifiedLocks.of_user() if candidates else None
     renders = PlanRenders.open(root) if cache and candidates else PlanRenders()
-    if candidates:  # (imports the lock readers: a plan without candidates renders nothing)
-        from compiler.lock.verified import VerifiedLocks
-
-        # Locks this machine verified before (by content) are not parsed again, as in render.
-        verified = VerifiedLocks.of_user()
     with (
         tempfile.TemporaryDirectory(prefix="envc-plan-", dir=scratch_parent()) as scratch,
         contextlib.closing(renders),

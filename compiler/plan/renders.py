@@ -119,10 +119,11 @@ class PlanRenders:
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
         self.db.execute(_SCHEMA)
         found = self.db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
-        if found is None or found[0] != str(FORMAT_VERSION):
+        version = str(FORMAT_VERSION)
+        if found is None or found[0] != version:  # rows of another shape
             self.db.execute("DROP TABLE renders")
             self.db.execute(_SCHEMA)
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (version,))
         self.db.execute("COMMIT")
 
     def close(self) -> None:
@@ -158,13 +159,19 @@ class PlanRenders:
         found = {}
         folders, blobs = side.names(), _Blobs(git)
         for name, key in keys.items():
-            value = json.loads(by_key[key]) if key in by_key else None
-            paths = {n: f"{folders[name]}/{n}" for n in value["lockfiles"]} if value else {}
+            if key not in by_key:
+                continue
+            try:
+                value = json.loads(by_key[key])
+                paths = {n: f"{folders[name]}/{n}" for n in value["lockfiles"]}
+                rendered = _rendered(value, SideLockfiles(blobs, paths))
+            except (ValueError, KeyError, TypeError):  # a row of another shape: rendered anew
+                continue
             # (a lockfile the side lacks: the row cannot stand for this render)
-            if value is not None and all(path in side.files for path in paths.values()):
+            if all(path in side.files for path in paths.values()):
                 for path in paths.values():
                     blobs.want(path, side.files[path])
-                found[name] = _rendered(value, SideLockfiles(blobs, paths))
+                found[name] = rendered
         now = int(time.time())
         used = [(now, key) for key in {keys[name] for name in found}]
         self._write(lambda db: db.executemany("UPDATE renders SET used = ? WHERE key = ?", used))
