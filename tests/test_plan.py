@@ -489,7 +489,9 @@ def test_only_a_render_the_heads_validation_passed_stands_for_a_heads_validation
     assert backward == plan(repo, template, invisible, direct=True, cache=False)
 
 
-def test_a_damaged_cache_of_renders_is_started_afresh_and_bad_rows_rendered_anew(repo: Path, git: Git) -> None:
+def test_a_damaged_cache_of_renders_is_started_afresh_and_bad_rows_rendered_anew(
+    repo: Path, git: Git
+) -> None:
     import contextlib
     import sqlite3
 
