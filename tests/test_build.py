@@ -269,6 +269,14 @@ def test_a_private_base_registry_is_logged_in_to_from_environment_variables(
 
         monkeypatch.setenv("BASE_USER", "builder")
         monkeypatch.setenv("BASE_PASSWORD", "wrong-password")
+        # The manifest names the registry: credentials go only where the environment says.
+        unlisted = CliRunner().invoke(main, arguments)
+        [outcome] = json.loads(unlisted.stdout)
+        assert (
+            f"would be sent to {guarded.host.lower()}, which ENVC_CREDENTIAL_HOSTS"
+            in (outcome["log"])
+        )
+        monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", guarded.host)
         refused = CliRunner().invoke(main, arguments)
         assert refused.exit_code == 1
         [outcome] = json.loads(refused.stdout)

@@ -7,7 +7,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from compiler._util.credentials import expand_url, for_display
+from compiler._util.credentials import expand, expand_url, for_display
+from compiler.errors import UsageError
 
 AWKWARD = "p/ss#w?rd@x:y%z"
 
@@ -15,6 +16,7 @@ AWKWARD = "p/ss#w?rd@x:y%z"
 def test_a_secret_in_the_user_info_is_percent_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHANNEL_USER", "alice")
     monkeypatch.setenv("CHANNEL_TOKEN", AWKWARD)
+    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "conda.example.com")
     url, secrets = expand_url(
         "https://${CHANNEL_USER}:${CHANNEL_TOKEN}@conda.example.com/private", "channel"
     )
@@ -27,10 +29,49 @@ def test_a_secret_in_the_user_info_is_percent_encoded(monkeypatch: pytest.Monkey
 def test_an_anaconda_token_in_the_path_is_percent_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANACONDA_TOKEN", AWKWARD)
     monkeypatch.setenv("MIRROR", "https://mirror.example.com")
+    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "other.example.com, MIRROR.example.com")
     url, _ = expand_url("${MIRROR}/t/${ANACONDA_TOKEN}/private", "channel")
     assert url.startswith("https://mirror.example.com/t/")  # a base URL is not encoded
     token = url.removeprefix("https://mirror.example.com/t/").removesuffix("/private")
     assert "/" not in token and unquote(token) == AWKWARD
+
+
+@pytest.mark.parametrize(
+    ("url", "listed", "sent"),
+    [
+        ("https://${T}@conda.example.com/x", "conda.example.com", True),
+        ("https://${T}@conda.example.com:8443/x", "conda.example.com", True),  # any port
+        ("https://${T}@conda.example.com:8443/x", "conda.example.com:443", False),
+        ("https://conda.example.com/t/${T}/x", "example.com", False),  # no suffix matching
+        ("https://${T}@conda.example.com.evil.test/x", "conda.example.com", False),
+        ("https://${T}@evil.test/conda.example.com/x", "conda.example.com", False),
+        ("${T}", "conda.example.com", False),  # no host to tell
+        ("https://${T}@conda.example.com/x", "", False),  # nothing listed: nowhere
+        ("file:///srv/${T}/channel", "", True),  # sent to no host
+    ],
+)
+def test_a_placeholder_is_filled_only_for_a_host_the_environment_lists(
+    monkeypatch: pytest.MonkeyPatch, url: str, listed: str, sent: bool
+) -> None:
+    monkeypatch.setenv("T", "s3cret")
+    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", listed)
+    if sent:
+        assert "s3cret" in expand_url(url, "channel")[0]
+        return
+    with pytest.raises(
+        UsageError, match=r"\$\{T\} would be sent to .*ENVC_CREDENTIAL_HOSTS"
+    ) as caught:
+        expand_url(url, "channel")
+    assert "s3cret" not in str(caught.value)
+
+
+def test_registry_credentials_go_only_to_a_listed_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PASSWORD", "s3cret")
+    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "registry.example.com")
+    assert expand(["${PASSWORD}"], "login", "registry.example.com:5000")[0] == ["s3cret"]
+    with pytest.raises(UsageError, match=r"would be sent to evil\.test"):
+        expand(["${PASSWORD}"], "login", "evil.test")
+    assert expand(["plain"], "login", "evil.test")[0] == ["plain"]  # nothing secret to send
 
 
 @pytest.mark.parametrize(

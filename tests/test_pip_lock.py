@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from compiler.errors import UsageError
 from compiler.lock.pip import PipIndex, write_wheel
 from compiler.lock.repository import lock_repository
 from tests.conftest import RepoFactory
@@ -142,13 +143,25 @@ def test_pip_only_environment_from_a_requirements_file(
     )
 
 
-def test_index_arguments() -> None:
-    assert PipIndex().arguments() == []  # PyPI, uv's default
-    assert PipIndex(find_links=("/w",)).arguments() == ["--find-links=/w", "--no-index"]
-    assert PipIndex("https://pypi.example/simple", ("/w",)).arguments() == [
-        "--find-links=/w",
-        "--index-url=https://pypi.example/simple",
-    ]
+def test_index_settings_for_uv(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert PipIndex().for_uv() == ([], {}, [])  # PyPI, uv's default
+    assert PipIndex(find_links=("/w",)).for_uv() == (["--find-links=/w", "--no-index"], {}, [])
+    assert PipIndex("https://pypi.example/simple", ("/w",)).for_uv() == (
+        ["--find-links=/w"],
+        {"UV_INDEX_URL": "https://pypi.example/simple"},
+        [],
+    )
+    # Credentials are filled (for a listed host) into uv's environment, not its arguments.
+    monkeypatch.setenv("PIP_TOKEN", "s/cr#t")
+    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "pypi.example")
+    arguments, environment, secrets = PipIndex("https://bob:${PIP_TOKEN}@pypi.example/s").for_uv()
+    assert arguments == [] and environment == {
+        "UV_INDEX_URL": "https://bob:s%2Fcr%23t@pypi.example/s"
+    }
+    assert {"s/cr#t", "s%2Fcr%23t"} <= set(secrets)
+    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "other.example")
+    with pytest.raises(UsageError, match=r"would be sent to pypi\.example"):
+        PipIndex("https://bob:${PIP_TOKEN}@pypi.example/s").for_uv()
 
 
 def test_index_credentials_never_reach_the_error(
@@ -286,3 +299,82 @@ def test_pixi_lock_export_holds_the_same_packages(
         _, pinned = locked_pip(folder, platform)
         assert sorted(p.name for p in pypi) == sorted(pinned)
     assert "url: https://conda.anaconda.org/conda-forge/\n" in target.read_text()
+
+
+def test_a_private_index_gets_its_credentials_only_where_the_environment_says(
+    make_repo: RepoFactory, wheels: PipIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index URL with `${VAR}` credentials (envc.yaml's `pip.index_url`, `--pip-index`):
+    filled for a host ENVC_CREDENTIAL_HOSTS lists and handed to uv, never written; for any
+    other host, refused before uv asks anything."""
+    import base64
+    import http.server
+    import threading
+
+    folder = Path(wheels.find_links[0])
+    expected = "Basic " + base64.b64encode(b"bob:t0ken/#x").decode()
+    asked: list[str | None] = []
+
+    class _SimpleIndex(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            self.do_GET(body_too=False)
+
+        def do_GET(self, body_too: bool = True) -> None:
+            asked.append(self.headers.get("Authorization"))
+            if asked[-1] != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="pypi"')
+                self.end_headers()
+                return
+            name = self.path.strip("/").split("/")[-1]
+            files = sorted(folder.glob(f"{name}-*.whl"))
+            if self.path.startswith("/files/") and (folder / name).is_file():
+                body = (folder / name).read_bytes()
+            elif self.path.startswith("/simple/") and files:
+                body = "".join(
+                    f'<a href="/files/{w.name}#sha256={hashlib.sha256(w.read_bytes()).hexdigest()}"'
+                    f">{w.name}</a>\n"
+                    for w in files
+                ).encode()
+            else:
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            page = self.path.startswith("/simple/")
+            self.send_header("Content-Type", "text/html" if page else "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if body_too:
+                self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SimpleIndex)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host = f"127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv("PIP_USER", "bob")
+        monkeypatch.setenv("PIP_TOKEN", "t0ken/#x")
+        index = PipIndex(f"http://${{PIP_USER}}:${{PIP_TOKEN}}@{host}/simple")
+        manifest = "schema_version: 1\nname: ml\npython: '3.12'\npip: [beta]\n"
+        root = make_repo({"environments/ml/env.yaml": manifest})
+
+        monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "pypi.example.com")
+        [refused] = lock_repository(root, mirrors=MIRRORS, pip_index=index)
+        assert refused.status == "failed" and asked == []
+        assert f"would be sent to {host}" in "; ".join(refused.reasons)
+
+        monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", host)
+        [outcome] = lock_repository(root, mirrors=MIRRORS, pip_index=index)
+        assert outcome.status == "locked", outcome.reasons
+        assert expected in asked
+        for file in (root / "environments" / "ml").iterdir():
+            assert "t0ken" not in file.read_text(), file.name
+        assert f"http://{host}/files/beta-2.0-py3-none-any.whl" in lockfile(
+            root, "pylock.linux-64.toml"
+        )
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -59,6 +59,7 @@ def test_credentials_from_the_environment_are_used_and_never_written(
 ) -> None:
     monkeypatch.setenv("CHANNEL_USER", USER)
     monkeypatch.setenv("CHANNEL_TOKEN", TOKEN)
+    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", private_channel)
     root = repo_using(make_repo, private_channel)
     (outcome,) = lock_repository(root)
     assert outcome.status == "locked"
@@ -79,6 +80,7 @@ def test_a_wrong_token_fails_without_showing_it(
 ) -> None:
     monkeypatch.setenv("CHANNEL_USER", USER)
     monkeypatch.setenv("CHANNEL_TOKEN", "wrong-" + TOKEN)
+    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "127.0.0.1")  # (any port)
     root = repo_using(make_repo, private_channel)
     [outcome] = lock_repository(root)
     why = "; ".join(outcome.reasons)
@@ -93,3 +95,46 @@ def test_a_missing_variable_is_named(
     root = repo_using(make_repo, private_channel)
     [outcome] = lock_repository(root)
     assert outcome.status == "failed" and "needs the environment variable" in outcome.reasons[0]
+
+
+def test_a_channel_a_pull_request_points_elsewhere_gets_no_credential(
+    make_repo: RepoFactory, private_channel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repository names the channel's host, and a pull request can change it: the token
+    goes only to a host ENVC_CREDENTIAL_HOSTS (set where the token is) lists. Another server
+    on this machine, named by the manifest, is never contacted with it."""
+    elsewhere: list[str | None] = []
+
+    class _Recording(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            elsewhere.append(self.headers.get("Authorization"))
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recording)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("CHANNEL_USER", USER)
+        monkeypatch.setenv("CHANNEL_TOKEN", TOKEN)
+        monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", private_channel)
+        other = f"127.0.0.1:{server.server_address[1]}"
+        for channel in (
+            f"http://${{CHANNEL_USER}}:${{CHANNEL_TOKEN}}@{other}/conda-forge",
+            f"http://{other}/t/${{CHANNEL_TOKEN}}/conda-forge",
+            # a host hidden in the user info: the filled URL's host is what is checked
+            f"http://${{CHANNEL_USER}}:${{CHANNEL_TOKEN}}@{other}/@{private_channel}/x",
+        ):
+            manifest = f"schema_version: 1\nname: ml\nchannels: ['{channel}']\nconda: [numpy]\n"
+            root = make_repo({"environments/ml/env.yaml": manifest})
+            [outcome] = lock_repository(root)
+            why = "; ".join(outcome.reasons)
+            assert outcome.status == "failed", channel
+            assert f"would be sent to {other}, which ENVC_CREDENTIAL_HOSTS does not list" in why
+            assert TOKEN not in why
+        assert elsewhere == []
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,7 +1,10 @@
 """`${VAR}` placeholders: how manifests and settings name credentials without holding them.
 
 Values come from the environment only where they are used (a solve, an index, a base-image
-pull); what envc writes or prints keeps the placeholder, and messages are redacted.
+pull); what envc writes or prints keeps the placeholder, and messages are redacted. A value is
+sent only to a host that ENVC_CREDENTIAL_HOSTS lists: the URL around a placeholder comes from
+the repository, which a pull request can change (a channel pointed at another host would
+receive the token), while that variable is set where the secrets are.
 """
 
 from __future__ import annotations
@@ -9,10 +12,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from compiler.errors import UsageError
 
+CREDENTIAL_HOSTS = "ENVC_CREDENTIAL_HOSTS"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _USERINFO = re.compile(r"(?<=://)[^/@]*@")
 # Where a URL carries a credential: its user info, or an anaconda.org `/t/<token>/`.
@@ -53,23 +57,56 @@ def without_credentials(url: str) -> str:
     return _USERINFO.sub("", url)
 
 
-def expand(texts: Sequence[str], what: str) -> tuple[list[str], list[str]]:
-    """`texts` with `${VAR}` replaced from the environment, and the values put in (secrets);
-    `what` names them in the error about missing variables (all of them at once)."""
+def expand(texts: Sequence[str], what: str, destination: str | None) -> tuple[list[str], list[str]]:
+    """`texts` with `${VAR}` replaced from the environment, and the values put in (secrets),
+    for sending to `destination` (a host, or host:port; None: to no host); `what` names them
+    in the errors about missing variables (all of them at once) and about a host
+    ENVC_CREDENTIAL_HOSTS does not list."""
     names = [name for text in texts for name in placeholders(text)]
     missing = [name for name in dict.fromkeys(names) if not os.environ.get(name)]
     if missing:
         raise UsageError(f"{what} needs the environment variable(s) {', '.join(missing)}")
+    _check_destination(names, destination, what)
     expanded = [_PLACEHOLDER.sub(lambda match: os.environ[match.group(1)], t) for t in texts]
     return expanded, [os.environ[name] for name in names]
 
 
+def _check_destination(names: Sequence[str], destination: str | None, what: str) -> None:
+    """Refuse (exit 2) to send the values of `names` to a host ENVC_CREDENTIAL_HOSTS does not
+    list (an entry without a port stands for the host on any port)."""
+    if not names or destination is None:
+        return
+    listed = {h.lower() for h in re.split(r"[\s,]+", os.environ.get(CREDENTIAL_HOSTS, "")) if h}
+    host = destination.lower()
+    if host and (host in listed or host.rsplit(":", 1)[0] in listed):
+        return
+    shown = ", ".join(f"${{{name}}}" for name in dict.fromkeys(names))
+    raise UsageError(
+        f"{what}: {shown} would be sent to {host or 'a host that cannot be told'}, which "
+        f"{CREDENTIAL_HOSTS} does not list; a repository can name any host, so envc sends "
+        "credentials only to the hosts that the environment holding them lists"
+        + (f" (if it is yours: {CREDENTIAL_HOSTS}={host})" if host else "")
+    )
+
+
+def url_destination(url: str) -> str:
+    """Where a URL sends what it holds: its host, with its port when it names one ('' when
+    that cannot be told)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:  # a port that is not a number
+        return ""
+    return f"{host}:{port}" if host and port else host
+
+
 def expand_url(url: str, what: str) -> tuple[str, list[str]]:
-    """`url` with its `${VAR}` placeholders filled (as `expand`); a value that lands in the
-    URL's credentials (user info, an anaconda.org `/t/<token>/`) is percent-encoded, so a
-    secret with '/', '#', '?' or '@' stays the credential it is. Returns the URL and the
-    secrets (as given and as encoded) to redact."""
-    expand([url], what)  # every variable is set, or one error names all that are not
+    """`url` with its `${VAR}` placeholders filled (as `expand`: sent only to a host
+    ENVC_CREDENTIAL_HOSTS lists, told from the filled URL; a file:// URL goes to none); a value
+    that lands in the URL's credentials (user info, an anaconda.org `/t/<token>/`) is
+    percent-encoded, so a secret with '/', '#', '?' or '@' stays the credential it is. Returns
+    the URL and the secrets (as given and as encoded) to redact."""
+    expand([url], what, None)  # every variable is set, or one error names all that are not
     secrets: list[str] = []
 
     def fill(text: str, encode: bool) -> str:
@@ -84,9 +121,11 @@ def expand_url(url: str, what: str) -> tuple[str, list[str]]:
     def credentials(match: re.Match[str]) -> str:
         return match.group(0).replace(match.group(1), fill(match.group(1), True))
 
-    url = _URL_USERINFO.sub(credentials, url, count=1)
-    url = _CHANNEL_TOKEN.sub(credentials, url, count=1)
-    return fill(url, False), secrets
+    filled = _URL_USERINFO.sub(credentials, url, count=1)
+    filled = fill(_CHANNEL_TOKEN.sub(credentials, filled, count=1), False)
+    local = filled.startswith("file:")
+    _check_destination(placeholders(url), None if local else url_destination(filled), what)
+    return filled, secrets
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:

@@ -156,7 +156,8 @@ def _login(registry: RegistryCredentials | None, scratch: Path) -> tuple[list[st
     if registry is None or not (registry.username or registry.password):
         return [], []
     what = f"docker.base_image_registry {registry.address}"
-    (username, password), secrets = expand([registry.username or "", registry.password or ""], what)
+    texts = [registry.username or "", registry.password or ""]
+    (username, password), secrets = expand(texts, what, registry.address)
     auths = _user_auths()
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
     auths[registry.address] = {"auth": token}

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler._util.cache import tools_cache
-from compiler._util.credentials import without_credentials
+from compiler._util.credentials import redact, without_credentials
 from compiler._util.files import read_text, shown_path, write_atomically
 from compiler.errors import EnvcError, UsageError
 from compiler.lock.inputs import (
@@ -218,20 +218,23 @@ def _check_local_archive(name: str, url: str, sha256: str) -> None:
         )
 
 
-def _uv(*arguments: str, cache: Path) -> None:
+def _uv(*arguments: str, cache: Path, index: PipIndex | None = None) -> None:
+    """uv run with `arguments` (and `index`'s, its credentials filled, never shown)."""
     from compiler.lock.pip import uv_executable
 
-    command = [uv_executable(), *arguments, f"--cache-dir={cache / 'uv'}", "--quiet"]
+    extra, environment, secrets = index.for_uv() if index is not None else ([], {}, [])
+    command = [uv_executable(), *arguments, *extra, f"--cache-dir={cache / 'uv'}", "--quiet"]
     result = subprocess.run(
         command,
         capture_output=True,
         text=True,
-        env=dict(os.environ, UV_NO_CONFIG="1", NO_COLOR="1"),
+        env={**os.environ, "UV_NO_CONFIG": "1", "NO_COLOR": "1", **environment},
         check=False,
     )
     if result.returncode != 0:
         shown = without_credentials(shlex.join(command[1:3]))
-        raise EnvcError(f"uv {shown} failed: {without_credentials(result.stderr.strip())}")
+        stderr = redact(without_credentials(result.stderr.strip()), secrets)
+        raise EnvcError(f"uv {shown} failed: {stderr}")
 
 
 def _make_venv(inputs: LockInputs, prefix: Path, cache: Path) -> None:
@@ -257,8 +260,8 @@ def _install_pip(requirements: str, prefix: Path, index: PipIndex, cache: Path) 
             "--no-deps",
             "-r",
             str(file),
-            *index.arguments(),
             cache=cache,
+            index=index,
         )
 
 

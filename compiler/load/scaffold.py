@@ -21,6 +21,7 @@ config_version: 1
 #   conda-forge: file:///srv/mirrors/conda-forge
 # pip:
 #   index_url: https://${PIP_USER}:${PIP_PASSWORD}@pypi.example.com/simple
+#     (filled only for hosts the environment lists: ENVC_CREDENTIAL_HOSTS=pypi.example.com)
 # registry: oci://registry.example.com/envc   # default: sqlite:.envc/registry.db
 # image_prefix: registry.example.com/envs/    # default: envc/
 """

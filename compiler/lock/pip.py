@@ -22,7 +22,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from compiler._util.credentials import without_credentials
+from compiler._util.credentials import expand_url, redact, without_credentials
 from compiler.errors import UsageError
 from compiler.lock.conda import SolveError
 
@@ -45,13 +45,24 @@ class PipIndex:
     index_url: str | None = None
     find_links: tuple[str, ...] = ()
 
-    def arguments(self) -> list[str]:
-        arguments = [f"--find-links={link}" for link in self.find_links]
+    def for_uv(self) -> tuple[list[str], dict[str, str], list[str]]:
+        """uv's arguments and environment variables for this index, `${VAR}` placeholders
+        filled for the hosts ENVC_CREDENTIAL_HOSTS lists, and the secrets put in (to redact).
+        The index URL goes in uv's environment: other users can read a process's arguments."""
+        secrets: list[str] = []
+
+        def filled(url: str) -> str:
+            text, values = expand_url(url, f"pip index {without_credentials(url)}")
+            secrets.extend(values)
+            return text
+
+        arguments = [f"--find-links={filled(link)}" for link in self.find_links]
+        environment = {}
         if self.index_url:
-            arguments.append(f"--index-url={self.index_url}")
+            environment["UV_INDEX_URL"] = filled(self.index_url)
         elif self.find_links:
             arguments.append("--no-index")
-        return arguments
+        return arguments, environment, secrets
 
 
 def _is_pep440(version: str) -> bool:
@@ -118,6 +129,8 @@ def resolve_pip(
         for name, version in pins.items():
             write_wheel(provided, name, version)
 
+        index_arguments, index_environment, secrets = index.for_uv()
+
         def compile_to(output: Path, given: str, *options: str) -> str:
             command = [
                 uv_executable(),
@@ -133,19 +146,21 @@ def resolve_pip(
                 f"--find-links={provided}",
                 f"--output-file={output}",
                 *options,
-                *index.arguments(),
+                *index_arguments,
             ]
-            log.debug("running %s", without_credentials(shlex.join(command)))
+            log.debug("running %s", redact(without_credentials(shlex.join(command)), secrets))
+            settings = dict(UV_PYTHON_DOWNLOADS="never", UV_NO_CONFIG="1", NO_COLOR="1")
             result = subprocess.run(
                 command,
                 input=given,
                 capture_output=True,
                 text=True,
-                env=dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_NO_CONFIG="1", NO_COLOR="1"),
+                env={**os.environ, **settings, **index_environment},
                 check=False,
             )
             if result.returncode != 0:
-                _fail(result.stderr, platform, {str(k): v for k, v in pins.items()})
+                stderr = redact(result.stderr, secrets)
+                _fail(stderr, platform, {str(k): v for k, v in pins.items()})
             return output.read_text(encoding="utf-8")
 
         hashed = folder / "requirements.txt"

@@ -6,7 +6,7 @@ channels: [conda-forge]            # for environments that name no channels
 mirrors:                           # solve a channel from here, record the channel
   conda-forge: file:///srv/mirrors/conda-forge
 pip:
-  index_url: https://pypi.example.com/simple    # may hold ${VAR} credentials
+  index_url: https://pypi.example.com/simple    # ${VAR} credentials: see ENVC_CREDENTIAL_HOSTS
   find_links: [wheels]             # relative to the repository, or URLs
 registry: sqlite:.envc/registry.db # where envc register records versions
 image_prefix: contoso.azurecr.io/environments/   # images are <prefix><name>:<version>
