@@ -148,7 +148,7 @@ def test_index_settings_for_uv(monkeypatch: pytest.MonkeyPatch) -> None:
     assert PipIndex(find_links=("/w",)).for_uv() == (["--find-links=/w", "--no-index"], {}, [])
     assert PipIndex("https://pypi.example/simple", ("/w",)).for_uv() == (
         ["--find-links=/w"],
-        {"UV_INDEX_URL": "https://pypi.example/simple"},
+        {"UV_DEFAULT_INDEX": "https://pypi.example/simple"},
         [],
     )
     # Credentials are filled (for a listed host) into uv's environment, not its arguments.
@@ -156,7 +156,7 @@ def test_index_settings_for_uv(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "pypi.example")
     arguments, environment, secrets = PipIndex("https://bob:${PIP_TOKEN}@pypi.example/s").for_uv()
     assert arguments == [] and environment == {
-        "UV_INDEX_URL": "https://bob:s%2Fcr%23t@pypi.example/s"
+        "UV_DEFAULT_INDEX": "https://bob:s%2Fcr%23t@pypi.example/s"
     }
     assert {"s/cr#t", "s%2Fcr%23t"} <= set(secrets)
     monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "other.example")
@@ -367,6 +367,8 @@ def test_a_private_index_gets_its_credentials_only_where_the_environment_says(
         assert f"would be sent to {host}" in "; ".join(refused.reasons)
 
         monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", host)
+        # (a default index of the user's would win over uv's --index-url: not over envc's)
+        monkeypatch.setenv("UV_DEFAULT_INDEX", "http://127.0.0.1:9/elsewhere")
         [outcome] = lock_repository(root, mirrors=MIRRORS, pip_index=index)
         assert outcome.status == "locked", outcome.reasons
         assert expected in asked

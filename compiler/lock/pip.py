@@ -48,7 +48,8 @@ class PipIndex:
     def for_uv(self) -> tuple[list[str], dict[str, str], list[str]]:
         """uv's arguments and environment variables for this index, `${VAR}` placeholders
         filled for the hosts ENVC_CREDENTIAL_HOSTS lists, and the secrets put in (to redact).
-        The index URL goes in uv's environment: other users can read a process's arguments."""
+        The index URL goes in uv's environment (other users can read a process's arguments), as
+        UV_DEFAULT_INDEX: that one would win over --index-url if the user's environment set it."""
         secrets: list[str] = []
 
         def filled(url: str) -> str:
@@ -59,7 +60,7 @@ class PipIndex:
         arguments = [f"--find-links={filled(link)}" for link in self.find_links]
         environment = {}
         if self.index_url:
-            environment["UV_INDEX_URL"] = filled(self.index_url)
+            environment["UV_DEFAULT_INDEX"] = filled(self.index_url)
         elif self.find_links:
             arguments.append("--no-index")
         return arguments, environment, secrets
