@@ -17,33 +17,25 @@ cache that cannot be read or written is done without; a damaged one is started a
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import sqlite3
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from compiler import __version__
 from compiler._util.files import normalized_newlines
 from compiler._util.git import SYMLINK_MODE, FileRef, Git
-from compiler._util.sqlite import connect_wal
+from compiler._util.sqlite import CacheFile
 from compiler.plan.graph import Graph, referenced_paths
 from compiler.plan.sides import Side, plan_cache
 from compiler.render.rendered import Address, RenderedEnvironment
 
 RENDERS_CACHE = "renders.db"
-FORMAT_VERSION = 1
 MAX_ROWS = 50_000  # then the least recently used go (a row is ~3 KB)
-BUSY_SECONDS = 5.0  # then this plan goes without the cache
 _CHUNK = 500  # keys asked for per query
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS renders (key TEXT PRIMARY KEY, validated INTEGER NOT NULL, "
-    "used INTEGER NOT NULL, value TEXT NOT NULL)"
-)
 
 
 class _Blobs:
@@ -85,51 +77,23 @@ class SideLockfiles(Mapping[str, str]):
         return len(self._paths)
 
 
-class PlanRenders:
+class PlanRenders(CacheFile):
     """The remembered renders of one repository; without a file, it remembers nothing."""
 
-    def __init__(self, file: Path | None = None) -> None:
-        self.file = file
-        self.db: sqlite3.Connection | None = None
+    FORMAT_VERSION = 1
+    TABLES = (
+        (
+            "renders",
+            "CREATE TABLE IF NOT EXISTS renders (key TEXT PRIMARY KEY, "
+            "validated INTEGER NOT NULL, used INTEGER NOT NULL, value TEXT NOT NULL)",
+        ),
+    )
+    BUSY_SECONDS = 5.0
 
     @classmethod
     def open(cls, root: Path) -> PlanRenders:
-        file = plan_cache(root, RENDERS_CACHE)
-        for _ in range(2):  # a damaged file is removed, then made anew
-            renders = cls(file)
-            try:
-                file.parent.mkdir(parents=True, exist_ok=True)
-                renders.db = connect_wal(file, BUSY_SECONDS)
-                renders._set_up()
-                return renders
-            except (sqlite3.OperationalError, OSError):  # locked for long, or not writable
-                renders.close()
-                break
-            except sqlite3.DatabaseError:  # not a database, or a damaged one
-                renders.close()
-                for suffix in ("", "-wal", "-shm"):
-                    with contextlib.suppress(OSError):
-                        os.unlink(f"{file}{suffix}")
-        return cls()
-
-    def _set_up(self) -> None:
-        assert self.db is not None
-        self.db.execute("PRAGMA synchronous=NORMAL")  # a cache: a power cut may lose the tail
-        self.db.execute("BEGIN IMMEDIATE")
-        self.db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
-        self.db.execute(_SCHEMA)
-        found = self.db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
-        version = str(FORMAT_VERSION)
-        if found is None or found[0] != version:  # rows of another shape
-            self.db.execute("DROP TABLE renders")
-            self.db.execute(_SCHEMA)
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (version,))
-        self.db.execute("COMMIT")
-
-    def close(self) -> None:
-        if self.db is not None:
-            self.db.close()
-            self.db = None
+        renders = cls(plan_cache(root, RENDERS_CACHE))
+        return renders if renders._open() else cls()
 
     def keys(self, side: Side, graph: Graph, names: Collection[str]) -> dict[str, str]:
         """name -> the digest of its inputs on `side`, for the names whose inputs all have ids."""
@@ -143,7 +107,7 @@ class PlanRenders:
             if any(ref.oid is None or ref.mode == SYMLINK_MODE for ref in inputs.values()):
                 continue
             listed = [[path, ref.mode, ref.oid] for path, ref in sorted(inputs.items())]
-            document = [FORMAT_VERSION, __version__, name, chain, references, listed]
+            document = [self.FORMAT_VERSION, __version__, name, chain, references, listed]
             found[name] = hashlib.sha256(json.dumps(document).encode()).hexdigest()
         return found
 
@@ -209,28 +173,12 @@ class PlanRenders:
 
         self._write(write)
 
-    def _write(self, change: Any) -> None:
+    def _write(self, change: Callable[[sqlite3.Connection], object]) -> None:
         def transaction(db: sqlite3.Connection) -> None:
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 change(db)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
 
         self._guarded(transaction)
-
-    def _guarded(self, action: Any) -> Any:
-        """`action(db)`, or None when there is no cache or it fails (then it is let go of: the
-        plan goes on without it)."""
-        if self.db is None:
-            return None
-        try:
-            return action(self.db)
-        except sqlite3.Error:
-            self.close()
-            return None
 
 
 def _rows(db: sqlite3.Connection, keys: list[str]) -> Iterator[tuple[str, int, str]]:

@@ -16,28 +16,17 @@ the repository out.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 from compiler._util.cache import repository_key, user_cache
-from compiler._util.sqlite import connect_wal
+from compiler._util.sqlite import CacheFile
 
-FORMAT_VERSION = 5
-BUSY_SECONDS = 10.0  # then this run goes without the index
 _BATCH = 1000  # rows written per transaction
 _READ_AHEAD = 256  # texts read at once (text)
-T = TypeVar("T")
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS manifests (key TEXT PRIMARY KEY, stamp TEXT NOT NULL, "
-    "schema_ok INTEGER NOT NULL, clean INTEGER NOT NULL, name TEXT, parent TEXT, "
-    "text TEXT NOT NULL)",
-)
 
 
 class Facts(NamedTuple):
@@ -50,16 +39,25 @@ class Facts(NamedTuple):
     parent: str | None
 
 
-class DataIndex:
+class DataIndex(CacheFile):
     """The data index of one repository; without a file (`--no-cache`, a cache folder that
     cannot be written), it remembers nothing."""
 
+    FORMAT_VERSION = 5
+    TABLES = (
+        (
+            "manifests",
+            "CREATE TABLE IF NOT EXISTS manifests (key TEXT PRIMARY KEY, stamp TEXT NOT NULL, "
+            "schema_ok INTEGER NOT NULL, clean INTEGER NOT NULL, name TEXT, parent TEXT, "
+            "text TEXT NOT NULL)",
+        ),
+    )
+
     def __init__(self, file: Path | None = None, fingerprint: str = "") -> None:
-        self.file = file
+        super().__init__(file)
         # Rows are this envc's (and schema's) by their stamps' prefix: two versions working on
         # one repository each read only what they parsed themselves.
         self.prefix = hashlib.sha256(fingerprint.encode()).hexdigest()[:12] + "|"
-        self.db: sqlite3.Connection | None = None
         self.facts: dict[str, Facts] = {}
         self._foreign: set[str] = set()  # keys of rows another version wrote
         # The state of a repository in which every manifest passed every check, cross-file
@@ -74,49 +72,12 @@ class DataIndex:
     def open(cls, root: Path, fingerprint: str) -> DataIndex:
         """The index of the repository at `root`, its rows read for `fingerprint` (envc's and
         the schema's versions)."""
-        file = user_cache("validate", repository_key(root), "manifests.db")
-        index = cls(file, fingerprint)
-        for _ in range(2):  # a damaged file is removed, then made anew
-            try:
-                index._connect()
-                index.reload()
-                return index
-            except (sqlite3.OperationalError, OSError):  # locked for long, or not writable
-                break
-            except sqlite3.DatabaseError:  # not a database, or a damaged one: start afresh
-                index.close()
-                for suffix in ("", "-wal", "-shm"):
-                    with contextlib.suppress(OSError):
-                        os.unlink(f"{file}{suffix}")
-        index.close()
-        return cls()
+        index = cls(user_cache("validate", repository_key(root), "manifests.db"), fingerprint)
+        # (stages read texts from worker threads too: SQLite serializes the calls)
+        return index if index._open(threads=True) else cls()
 
-    def _connect(self) -> None:
-        assert self.file is not None
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        # Stages read texts from worker threads too (SQLite serializes the calls).
-        self.db = connect_wal(self.file, BUSY_SECONDS, threads=True)
-        self.db.execute("PRAGMA synchronous=NORMAL")  # a cache: a power cut may lose the tail
-        with self._transaction() as db:
-            for statement in _SCHEMA:
-                db.execute(statement)
-            found = db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
-            if found is None or found[0] != str(FORMAT_VERSION):  # tables of another shape
-                db.execute("DROP TABLE manifests")
-                db.execute("DELETE FROM meta")
-                db.execute(_SCHEMA[1])
-                db.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT_VERSION),))
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        assert self.db is not None
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def _opened(self) -> None:
+        self.reload()
 
     def reload(self) -> None:
         """Read every manifest's facts (again: another process may have filled the index)."""
@@ -219,12 +180,6 @@ class DataIndex:
         """Let go of the facts; texts can still be read."""
         self.facts = {}
 
-    def close(self) -> None:
-        if self.db is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self.db.close()
-            self.db = None
-
     def _write(self, change: Callable[[sqlite3.Connection], object]) -> bool:
         """Run `change` in the open transaction (begun when none is), committed every _BATCH
         changes; on an error (the file locked for long, a full disk), the index is dropped for
@@ -241,17 +196,6 @@ class DataIndex:
             return True
 
         return self._guarded(write) is True
-
-    def _guarded(self, action: Callable[[sqlite3.Connection], T]) -> T | None:
-        """`action` on the connection; None when there is none, or SQLite fails (the index is
-        then dropped: a cache never fails a run)."""
-        if self.db is None:
-            return None
-        try:
-            return action(self.db)
-        except sqlite3.Error:
-            self.close()
-            return None
 
 
 class IndexedText(NamedTuple):
