@@ -34,7 +34,7 @@ from compiler.plan.sides import Side, plan_cache
 from compiler.render.rendered import Address, RenderedEnvironment
 
 RENDERS_CACHE = "renders.db"
-MAX_ROWS = 50_000  # then the least recently used go (a row is ~3 KB)
+MAX_ROWS = 50_000  # then the least recently used go (a row is ~2 KB)
 _CHUNK = 500  # keys asked for per query
 
 
