@@ -85,6 +85,7 @@ def test_a_bearer_challenge_is_answered_with_a_token_from_its_realm(
 ) -> None:
     monkeypatch.setenv("ENVC_REGISTRY_USERNAME", USER)
     monkeypatch.setenv("ENVC_REGISTRY_PASSWORD", SECRET)
+    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", token_registry)
     client = Distribution(token_registry, plain_http=True)
     try:
         response = client.request("GET", client.url("/v2/_catalog"))
@@ -96,11 +97,29 @@ def test_a_bearer_challenge_is_answered_with_a_token_from_its_realm(
     assert "service=test" in token_request and "scope=registry%3Acatalog%3A%2A" in token_request
 
 
+def test_the_environments_registry_login_goes_only_to_a_listed_host(
+    token_registry: str, no_login: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENVC_REGISTRY_USERNAME/PASSWORD are not bound to a host, and the registry may be the one
+    envc.yaml names (a pull request can change it): a host ENVC_CREDENTIAL_HOSTS does not list
+    is exit 2, and no request carries them (the docker config's are kept per host)."""
+    monkeypatch.setenv("ENVC_REGISTRY_USERNAME", USER)
+    monkeypatch.setenv("ENVC_REGISTRY_PASSWORD", SECRET)
+    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "ghcr.io")
+    client = Distribution(token_registry, plain_http=True)
+    with pytest.raises(UsageError, match="ENVC_CREDENTIAL_HOSTS does not list") as raised:
+        client.request("GET", client.url("/v2/_catalog"))
+    client.close()
+    assert SECRET not in str(raised.value)
+    assert not any(path.startswith("/token") for path in _TokenRegistry.seen)
+
+
 def test_wrong_credentials_for_the_token_are_a_usage_error(
     token_registry: str, no_login: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ENVC_REGISTRY_USERNAME", USER)
     monkeypatch.setenv("ENVC_REGISTRY_PASSWORD", "wrong")
+    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "127.0.0.1")
     client = Distribution(token_registry, plain_http=True)
     with pytest.raises(UsageError, match="refused access") as raised:
         client.request("GET", client.url("/v2/_catalog"))

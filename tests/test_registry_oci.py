@@ -217,6 +217,9 @@ def test_credentials_from_the_environment_or_docker_config_and_never_shown(
 
         monkeypatch.setenv("ENVC_REGISTRY_USERNAME", "ci")
         monkeypatch.setenv("ENVC_REGISTRY_PASSWORD", secret)
+        unlisted = CliRunner().invoke(main, ["register", "other", *options])
+        assert unlisted.exit_code == 2 and "ENVC_CREDENTIAL_HOSTS does not list" in unlisted.output
+        monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", guarded.host)
         accepted = CliRunner().invoke(main, ["register", "other", "--format", "json", *options])
         assert accepted.exit_code == 0, accepted.output
         shown = CliRunner().invoke(main, ["show", "other", "--format", "json", *options])

@@ -66,21 +66,26 @@ def expand(texts: Sequence[str], what: str, destination: str | None) -> tuple[li
     missing = [name for name in dict.fromkeys(names) if not os.environ.get(name)]
     if missing:
         raise UsageError(f"{what} needs the environment variable(s) {', '.join(missing)}")
-    _check_destination(names, destination, what)
+    if destination is not None:
+        _check_placeholders(names, destination, what)
     expanded = [_PLACEHOLDER.sub(lambda match: os.environ[match.group(1)], t) for t in texts]
     return expanded, [os.environ[name] for name in names]
 
 
-def _check_destination(names: Sequence[str], destination: str | None, what: str) -> None:
-    """Refuse (exit 2) to send the values of `names` to a host ENVC_CREDENTIAL_HOSTS does not
-    list (an entry without a port stands for the host on any port)."""
-    if not names or destination is None:
-        return
+def _check_placeholders(names: Sequence[str], destination: str, what: str) -> None:
+    if names:
+        shown = ", ".join(f"${{{name}}}" for name in dict.fromkeys(names))
+        check_destination(shown, destination, what)
+
+
+def check_destination(shown: str, destination: str, what: str) -> None:
+    """Refuse (exit 2) to send credentials (`shown`: which, as messages name them) to a host
+    ENVC_CREDENTIAL_HOSTS does not list (an entry without a port stands for the host on any
+    port)."""
     listed = {h.lower() for h in re.split(r"[\s,]+", os.environ.get(CREDENTIAL_HOSTS, "")) if h}
     host = destination.lower()
     if host and (host in listed or host.rsplit(":", 1)[0] in listed):
         return
-    shown = ", ".join(f"${{{name}}}" for name in dict.fromkeys(names))
     raise UsageError(
         f"{what}: {shown} would be sent to {host or 'a host that cannot be told'}, which "
         f"{CREDENTIAL_HOSTS} does not list; a repository can name any host, so envc sends "
@@ -123,8 +128,8 @@ def expand_url(url: str, what: str) -> tuple[str, list[str]]:
 
     filled = _URL_USERINFO.sub(credentials, url, count=1)
     filled = fill(_CHANNEL_TOKEN.sub(credentials, filled, count=1), False)
-    local = filled.startswith("file:")
-    _check_destination(placeholders(url), None if local else url_destination(filled), what)
+    if not filled.startswith("file:"):  # (told from the filled URL: `${MIRROR}/t/${TOKEN}/x`)
+        _check_placeholders(placeholders(url), url_destination(filled), what)
     return filled, secrets
 
 

@@ -34,6 +34,7 @@ from urllib.parse import urlencode, urljoin
 
 import requests
 
+from compiler._util.credentials import check_destination
 from compiler.errors import UsageError
 
 TIMEOUT_SECONDS = 30  # for the connection, and between two reads of an answer
@@ -115,6 +116,9 @@ def credentials(host: str) -> tuple[str, str] | None:
     username = os.environ.get("ENVC_REGISTRY_USERNAME")
     password = os.environ.get("ENVC_REGISTRY_PASSWORD")
     if username and password:
+        # The registry may be the one envc.yaml names, which a pull request can change: these
+        # go only where ENVC_CREDENTIAL_HOSTS says (the docker config's are kept per host).
+        check_destination("ENVC_REGISTRY_USERNAME/PASSWORD", host, f"the registry at {host}")
         return username, password
     folder = os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
     try:
