@@ -24,14 +24,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from timing import compile_envc, median_seconds, run_once
+from timing import compile_envc, median_seconds
 
 PROJECT = Path(__file__).resolve().parent.parent
 CHANNEL = (PROJECT / "tests" / "data" / "channels" / "conda-forge").as_uri()
@@ -132,17 +131,15 @@ def main() -> None:
         def timed(command: list[str]) -> float:
             return median_seconds(command, work, args.repeat, env=environment, warmup=True)
 
+        def forget_renders() -> None:
+            for remembered in (work / ".user-cache").glob("envc/plan/*/renders.db*"):
+                remembered.unlink()
+
         def first_time(command: list[str]) -> float:
-            """The median of runs that find no render remembered (every other cache warm)."""
-            times = []
-            for _ in range(args.repeat):
-                for remembered in (work / ".user-cache").glob("envc/plan/*/renders.db*"):
-                    remembered.unlink()
-                seconds, code, errors = run_once(command, work, environment)
-                if code != 0:
-                    raise SystemExit(f"{command[:3]} exited {code}: {errors}")
-                times.append(seconds)
-            return statistics.median(times)
+            """Runs that find no render remembered (every other cache warm)."""
+            return median_seconds(
+                command, work, args.repeat, env=environment, before=forget_renders
+            )
 
         python = timed([sys.executable, "-c", "pass"])
         diff = timed(["git", "diff", "--name-only", "main~1", "main"])

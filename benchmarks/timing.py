@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 
@@ -49,10 +49,14 @@ def median_seconds(
     *,
     env: Mapping[str, str] | None = None,
     warmup: bool = False,
+    before: Callable[[], None] | None = None,
 ) -> float:
-    """Median of `repeat` successful runs (after one untimed run with `warmup`)."""
+    """Median of `repeat` successful runs (after one untimed run with `warmup`); `before` is
+    called ahead of each run, untimed."""
     times = []
     for attempt in range(repeat + int(warmup)):
+        if before is not None:
+            before()
         seconds, code, errors = run_once(command, cwd, env)
         if code != 0:
             raise SystemExit(f"{command[:3]} exited {code}: {errors}")

@@ -7,15 +7,19 @@ import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compiler._util.git import SYMLINK_MODE, Git
 from compiler.errors import Diagnostic, EnvcError
-from compiler.lock.verified import VerifiedLocks
 from compiler.manifest.sources import ValidManifest
 from compiler.plan.graph import Graph, referenced_paths
-from compiler.plan.renders import PlanRenders
 from compiler.plan.sides import MANIFEST, Side
-from compiler.render.rendered import RenderedEnvironment
+
+if TYPE_CHECKING:
+    # (a plan with no change reads none of these: plan.py imports them once it renders)
+    from compiler.lock.verified import VerifiedLocks
+    from compiler.plan.renders import PlanRenders
+    from compiler.render.rendered import RenderedEnvironment
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,9 @@ def evaluate(
     scratch: Path,
     check: bool,
     unnamed: Collection[str] = (),
-    verified: VerifiedLocks | None = None,
-    renders: PlanRenders | None = None,
+    *,
+    verified: VerifiedLocks | None,
+    renders: PlanRenders,
 ) -> tuple[dict[str, State], list[Diagnostic]]:
     """Render `names` as this side has them; with `check`, validate them first (the head), and
     the manifests in folders `unnamed` too (changed, but without a name to plan them by);
@@ -58,7 +63,6 @@ def evaluate(
     from the same inputs, used instead of rendering (and told what this one renders)."""
     from compiler.validate.repository import validate
 
-    renders = renders or PlanRenders()
     keys = renders.keys(side, graph, names)
     remembered = renders.recall(git, side, keys, validated=check)
     known = {name: State(graph.names[name], r) for name, r in remembered.items()}

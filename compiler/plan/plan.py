@@ -29,12 +29,10 @@ from pathlib import Path
 
 from compiler._util.git import Git
 from compiler.errors import Diagnostic
-from compiler.lock.verified import VerifiedLocks
 from compiler.manifest.sources import name_of
 from compiler.plan.evaluate import duplicate_names, evaluate, scratch_parent
 from compiler.plan.explain import Comparison, environment_plan
 from compiler.plan.graph import Graph, affected_environments, template_sources
-from compiler.plan.renders import PlanRenders
 from compiler.plan.result import EnvironmentPlan, Plan, archived_content
 from compiler.plan.sides import (
     MANIFEST,
@@ -110,6 +108,9 @@ def plan(
         template_sources(git, head) if changed_templates else {},
     )
     head_names, base_names = head_graph.names, base_graph.names
+    from compiler.lock.verified import VerifiedLocks  # (a plan with no change needs neither)
+    from compiler.plan.renders import PlanRenders
+
     # Locks this machine verified before (by content) are not parsed again, as in render.
     verified = VerifiedLocks.of_user() if candidates else None
     renders = PlanRenders.open(root) if cache and candidates else PlanRenders()
@@ -130,8 +131,8 @@ def plan(
             Path(scratch, "head"),
             True,
             unnamed,
-            verified,
-            renders,
+            verified=verified,
+            renders=renders,
         )
         # Located where validation of the candidates already found it; at 1:1 elsewhere.
         located = {(d.path, d.rule) for d in diagnostics}
