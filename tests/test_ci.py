@@ -54,6 +54,18 @@ def test_pull_request_mode_plans_and_renders_what_changed(
     assert "## envc ci (pull-request): passed" in text and "| changed | `other` |" in text
 
 
+def test_a_pull_request_that_changes_no_environment_passes_with_nothing_to_build(
+    repo: Path, git: Git, tmp_path: Path
+) -> None:
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "README.md").write_text("docs only\n")
+    commit(git, repo, "docs")
+    result, report = ci(repo, tmp_path, "--base", "main")
+    assert result.exit_code == 0, result.output
+    assert steps(report)["render"] == "passed" and report["passed"] is True
+    assert json.loads((repo / "build/docker-bake.json").read_text())["target"] == {}
+
+
 def test_an_invalid_manifest_fails_the_job_and_skips_what_depends_on_it(
     repo: Path, git: Git, tmp_path: Path
 ) -> None:
@@ -150,3 +162,28 @@ def test_two_jobs_at_once_on_one_repository_register_each_version_once(
     registry = SqliteRegistry(repo / ".envc/registry.db")
     assert len(registry.versions()) == len(everything) == 7
     assert (repo / "build/other/Dockerfile").is_file()  # contexts written whole by one of them
+
+
+def test_a_registry_committed_by_a_pull_request_is_refused_not_believed(
+    repo: Path, git: Git, tmp_path: Path
+) -> None:
+    """A pull request that commits .envc/registry.db holding its own head's versions would make
+    the plan say "reuse" (nothing to build, nothing to review) and, once merged, be the registry
+    the main job writes to. A registry is shared state, never source: a tracked one is refused."""
+    change_other(repo, git)
+    registered = CliRunner().invoke(main, ["register", "--repo", str(repo)])
+    assert registered.exit_code == 0, registered.output
+    git(repo, "add", "-f", ".envc/registry.db")
+    commit(git, repo, "other 2, already registered")
+    report = tmp_path / "report.json"
+    arguments = ["ci", "--base", "main", "--report", str(report), "--repo", str(repo)]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 2, (result.output, report.exists() and report.read_text())
+    assert ".envc/registry.db is tracked by git" in result.output
+    for command in (["plan", "--base", "main"], ["list"], ["register"]):
+        refused = CliRunner().invoke(main, [*command, "--repo", str(repo)])
+        assert refused.exit_code == 2 and "is tracked by git" in refused.output, refused.output
+    git(repo, "rm", "-q", "--cached", ".envc/registry.db")
+    commit(git, repo, "the registry out of git")
+    listed = CliRunner().invoke(main, ["list", "--repo", str(repo)])
+    assert listed.exit_code == 0 and "other" in listed.output, listed.output

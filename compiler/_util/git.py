@@ -239,6 +239,20 @@ class Git:
         return changed
 
 
+def tracked(file: Path) -> bool:
+    """Whether git tracks `file` (False outside a work tree, or where git is not installed)."""
+    try:
+        result = subprocess.run(
+            ["git", "ls-files", "-z", "--", file.name],
+            cwd=file.parent,
+            capture_output=True,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+        )
+    except OSError:
+        return False
+    return result.returncode == 0 and bool(result.stdout)
+
+
 def _at_or_under(path: str, folders: set[str]) -> bool:
     """Whether `path` is one of `folders` (or files), or below one."""
     while path:

@@ -173,6 +173,7 @@ def run_ci(
                 rendered.status, rendered.summary = "failed", f"{len(failed)} failed"
                 rendered.details = [f"{o.name}: {o.error}" for o in failed]
             else:
+                out.mkdir(parents=True, exist_ok=True)  # (nothing rendered: no folder yet)
                 write_atomically(out / BAKE_FILE, bake_file(report.plan, str(out), image_prefix))
                 rendered.status = "passed"
                 rendered.summary = f"{len(names)} build contexts in {out}"

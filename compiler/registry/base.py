@@ -33,6 +33,11 @@ class RegistryError(EnvcError):
     """A request the registry refuses (a version taken, an unknown name or label)."""
 
 
+class TrackedRegistry(UsageError):
+    """The registry is a file git tracks: the repository, which a pull request can change,
+    would decide what is registered. Never tolerated (see LazyRegistry)."""
+
+
 @dataclass(frozen=True)
 class Candidate:
     """What to register: one environment's head state."""
@@ -146,7 +151,8 @@ def sbom_files(context: Mapping[str, FileContent]) -> dict[str, bytes]:
 class LazyRegistry:
     """A registry opened on first use: a plan with nothing to build never opens one. `opener`
     returns it, or None when there is none. With `tolerate`, a registry that cannot be opened
-    counts as none and the reason is kept in `problem` (the CI job reports it per step)."""
+    (unless git tracks it) counts as none and the reason is kept in `problem` (the CI job
+    reports it per step)."""
 
     def __init__(self, opener: Callable[[], Registry | None], tolerate: bool = False) -> None:
         self._opener = opener
@@ -158,6 +164,8 @@ class LazyRegistry:
         if not self._opened:
             try:
                 self._opened.append(self._opener())
+            except TrackedRegistry:
+                raise
             except EnvcError as exc:
                 if not self._tolerate:
                     raise

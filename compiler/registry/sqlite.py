@@ -19,6 +19,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from compiler._util.git import tracked
 from compiler._util.sqlite import connect_wal
 from compiler.errors import UsageError
 from compiler.registry.base import (
@@ -27,6 +28,7 @@ from compiler.registry.base import (
     EnvironmentRecord,
     Registration,
     RegistryError,
+    TrackedRegistry,
     check_label,
     sbom_files,
 )
@@ -92,6 +94,14 @@ class SqliteRegistry:
                 ignore.write_text("# envc's registry and cache; never commit them\n*\n")
             if not new and not file.exists():
                 _create(file)
+            elif not new and tracked(file):
+                # A pull request could commit one holding its own head's versions ("reuse":
+                # nothing to build or review), and once merged it would be the main job's.
+                raise TrackedRegistry(
+                    f"the registry {file} is tracked by git: a registry is shared state, not "
+                    f"source; take it out of git (git rm --cached {file.name}) and keep it "
+                    "where pull requests cannot change it"
+                )
             if not new and file.stat().st_size == 0:
                 # envc creates a registry whole (below); an empty one lost its contents, and
                 # starting it anew would hand out version numbers a second time.
