@@ -9,6 +9,7 @@ import pytest
 
 from compiler._util.credentials import expand, expand_url, for_display
 from compiler.errors import UsageError
+from compiler.lock.logins import ChannelLogins, PackageSources
 
 AWKWARD = "p/ss#w?rd@x:y%z"
 
@@ -90,3 +91,50 @@ def test_printed_text_never_holds_a_credential(text: str, hidden: str) -> None:
 def test_placeholders_are_shown_as_written() -> None:
     text = "https://${USER}:${TOKEN}@host/t/${ANACONDA_TOKEN}/x"
     assert for_display(text) == text
+
+
+def test_channel_credentials_become_logins_per_host_and_leave_the_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "conda.example.com,mirror.example.com")
+    monkeypatch.setenv("USER_NAME", "ci bot")
+    monkeypatch.setenv("TOKEN", "a/b@c")
+    logins = ChannelLogins()
+    basic = logins.source("https://${USER_NAME}:${TOKEN}@conda.example.com/private", "shown")
+    token = logins.source("https://mirror.example.com/t/${TOKEN}/forge/", "shown")
+    assert (basic, token) == (
+        "https://conda.example.com/private",
+        "https://mirror.example.com/forge/",
+    )
+    assert logins.logins == {
+        "conda.example.com": {"BasicHTTP": {"username": "ci bot", "password": "a/b@c"}},
+        "mirror.example.com": {"CondaToken": "a/b@c"},
+    }
+    assert "a/b@c" in logins.secrets
+    assert logins.source("https://conda.example.com/public", "shown") == (
+        "https://conda.example.com/public"
+    )
+    with pytest.raises(UsageError, match="given two different logins"):
+        logins.source("https://${TOKEN}:x@conda.example.com/other", "shown")
+    with pytest.raises(UsageError, match="must follow the host"):
+        ChannelLogins().source("https://conda.example.com/mirror/t/${TOKEN}/x", "shown")
+    with pytest.raises(UsageError, match="does not list"):
+        ChannelLogins().source("https://${TOKEN}@elsewhere.example/x", "shown")
+
+
+def test_install_routes_each_locked_package_to_its_channels_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The longest channel prefix wins; rattler's `$%7BVAR%7D` reads as the lock's `${VAR}`."""
+    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "conda.example.com")
+    monkeypatch.setenv("TOKEN", "s3cret")
+    channels = [
+        "https://conda.example.com/t/${TOKEN}/ml",
+        "https://conda.example.com/t/${TOKEN}/ml/gpu",
+    ]
+    sources = PackageSources(channels, {channels[0]: "file:///srv/mirror/ml"})
+    read = "https://conda.example.com/t/$%7BTOKEN%7D/ml/linux-64/a-1-0.conda"
+    assert sources.url(read) == "file:///srv/mirror/ml/linux-64/a-1-0.conda"
+    gpu = "https://conda.example.com/t/${TOKEN}/ml/gpu/linux-64/b-1-0.conda"
+    assert sources.url(gpu) == "https://conda.example.com/ml/gpu/linux-64/b-1-0.conda"
+    assert sources.logins.logins == {"conda.example.com": {"CondaToken": "s3cret"}}

@@ -10,9 +10,8 @@ import base64
 import json
 import os
 import stat
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,6 +19,7 @@ import pytest
 
 from compiler.errors import UsageError
 from compiler.registry.distribution import Distribution, credentials
+from tests.local_http import serving
 
 USER, SECRET, TOKEN = "robot", "s3cret-value", "issued-token-123"
 
@@ -60,14 +60,8 @@ class _TokenRegistry(BaseHTTPRequestHandler):
 @pytest.fixture
 def token_registry() -> Iterator[str]:
     _TokenRegistry.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _TokenRegistry)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_TokenRegistry) as host:
+        yield host
 
 
 @pytest.fixture

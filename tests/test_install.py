@@ -24,6 +24,7 @@ from tests.condapkg import (
     python_package,
 )
 from tests.conftest import RepoFactory, run_envc
+from tests.local_http import serving
 
 MANIFEST = (
     "schema_version: 1\nname: app\n"
@@ -172,7 +173,6 @@ def test_a_package_tampered_on_a_served_channel_is_refused(repo: Path, tmp_path:
     """Over HTTP, py-rattler's download checks the lock's SHA-256 itself."""
     import functools
     import http.server
-    import threading
 
     config = (repo / "envc.yaml").read_text()
     channel = Path(config.split("file://")[1].split("\n")[0])
@@ -181,12 +181,8 @@ def test_a_package_tampered_on_a_served_channel_is_refused(repo: Path, tmp_path:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(channel))
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        served = f"http://127.0.0.1:{server.server_address[1]}"
+    with serving(functools.partial(Quiet, directory=str(channel))) as host:
+        served = f"http://{host}"
         (repo / "envc.yaml").write_text(config.replace(channel.as_uri(), served))
         archive = next((channel / "linux-64").glob("numpy-1.26.4-*.tar.bz2"))
         _tamper(archive, tmp_path)
@@ -194,8 +190,6 @@ def test_a_package_tampered_on_a_served_channel_is_refused(repo: Path, tmp_path:
         refused = run_envc(repo, "install", "app", "--prefix", str(tmp_path / "p"))
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert "hash mismatch" in refused.stderr and "numpy-1.26.4" in refused.stderr
-    finally:
-        server.shutdown()
 
 
 def test_shell_and_install_all(repo: Path, tmp_path: Path) -> None:

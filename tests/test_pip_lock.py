@@ -11,6 +11,7 @@ from compiler.errors import UsageError
 from compiler.lock.pip import PipIndex, write_wheel
 from compiler.lock.repository import lock_repository
 from tests.conftest import RepoFactory
+from tests.local_http import serving
 from tests.test_lock import MIRRORS
 
 
@@ -309,7 +310,6 @@ def test_a_private_index_gets_its_credentials_only_where_the_environment_says(
     other host, refused before uv asks anything."""
     import base64
     import http.server
-    import threading
 
     folder = Path(wheels.find_links[0])
     expected = "Basic " + base64.b64encode(b"bob:t0ken/#x").decode()
@@ -351,10 +351,7 @@ def test_a_private_index_gets_its_credentials_only_where_the_environment_says(
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SimpleIndex)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        host = f"127.0.0.1:{server.server_address[1]}"
+    with serving(_SimpleIndex) as host:
         monkeypatch.setenv("PIP_USER", "bob")
         monkeypatch.setenv("PIP_TOKEN", "t0ken/#x")
         index = PipIndex(f"http://${{PIP_USER}}:${{PIP_TOKEN}}@{host}/simple")
@@ -377,6 +374,3 @@ def test_a_private_index_gets_its_credentials_only_where_the_environment_says(
         assert f"http://{host}/files/beta-2.0-py3-none-any.whl" in lockfile(
             root, "pylock.linux-64.toml"
         )
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -18,6 +18,7 @@ from compiler.errors import UsageError
 
 CREDENTIAL_HOSTS = "ENVC_CREDENTIAL_HOSTS"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ESCAPED_PLACEHOLDER = re.compile(r"\$%7B([A-Za-z_][A-Za-z0-9_]*)%7D", re.IGNORECASE)
 _USERINFO = re.compile(r"(?<=://)[^/@]*@")
 # Where a URL carries a credential: its user info, or an anaconda.org `/t/<token>/`.
 _URL_USERINFO = re.compile(r"(?<=://)([^/@\s]+)@")
@@ -50,6 +51,12 @@ def holds_url_credentials(text: str) -> bool:
 def placeholders(text: str) -> list[str]:
     """Names of the `${VAR}` placeholders in `text`."""
     return _PLACEHOLDER.findall(text)
+
+
+def unescaped_placeholders(url: str) -> str:
+    """`url` with the placeholders a URL parser percent-encoded (`$%7BVAR%7D`: rattler's, reading
+    a lock) written back as locks hold them."""
+    return _ESCAPED_PLACEHOLDER.sub(r"${\1}", url)
 
 
 def without_credentials(url: str) -> str:

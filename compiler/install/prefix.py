@@ -22,13 +22,14 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from compiler._util.cache import tools_cache
-from compiler._util.credentials import redact, without_credentials
+from compiler._util.credentials import redact, unescaped_placeholders, without_credentials
 from compiler._util.files import read_text, shown_path, write_atomically
 from compiler.errors import EnvcError, UsageError
 from compiler.lock.inputs import (
@@ -39,6 +40,7 @@ from compiler.lock.inputs import (
     pip_file,
 )
 from compiler.lock.lockfiles import locked_versions
+from compiler.lock.logins import PackageSources, rattler_client
 from compiler.lock.pip import PipIndex
 from compiler.lock.staleness import fresh_lockfiles
 from compiler.lock.verified import VerifiedLocks
@@ -164,38 +166,55 @@ def _install_conda(
         for candidate in environment.platforms():
             if candidate.name == platform:
                 records = list(environment.conda_repodata_records_for_platform(candidate) or [])
-    if {str(r.url) for r in records} != _explicit_urls(lockfiles[explicit_file(platform)]):
+    recorded = [unescaped_placeholders(str(r.url)) for r in records]
+    if set(recorded) != _explicit_urls(lockfiles[explicit_file(platform)]):
         raise EnvcError(
             f"{inputs.name}: {CONDA_LOCK_FILE} and {explicit_file(platform)} do not name the "
             f"same packages; run envc lock --force {inputs.name}"
         )
-    for record in records:
+    sources = PackageSources(inputs.channels, mirrors)
+    for record, url in zip(records, recorded, strict=True):
         if not record.sha256:
-            raise EnvcError(f"{inputs.name}: {record.url} has no SHA-256 in {CONDA_LOCK_FILE}")
-        url = str(record.url)
-        for channel, source in mirrors.items():
-            if url.startswith(channel.rstrip("/") + "/"):
-                record.url = source.rstrip("/") + url[len(channel.rstrip("/")) :]
-                break
+            raise EnvcError(f"{inputs.name}: {url} has no SHA-256 in {CONDA_LOCK_FILE}")
+        record.url = sources.url(url)
         if str(record.url).startswith("file://"):
             _check_local_archive(inputs.name, str(record.url), record.sha256.hex())
     (cache / "pkgs").mkdir(parents=True, exist_ok=True)
     try:
-        asyncio.run(
-            install(
-                records,
-                prefix,
-                cache_dir=cache / "pkgs",
-                platform=Platform(platform),
-                execute_link_scripts=False,
-                show_progress=False,
+        with sources.logins.file() as variables, _environment(variables):
+            asyncio.run(
+                install(
+                    records,
+                    prefix,
+                    cache_dir=cache / "pkgs",
+                    platform=Platform(platform),
+                    execute_link_scripts=False,
+                    show_progress=False,
+                    client=rattler_client(),
+                )
             )
-        )
     except Exception as exc:  # py-rattler's errors are its own types
-        message = without_credentials(str(exc)).strip().splitlines()
+        shown = redact(without_credentials(str(exc)), sources.logins.secrets)
+        message = shown.strip().splitlines()
         raise EnvcError(
             f"{inputs.name}: cannot install the conda packages: {' '.join(message)}"
         ) from None
+
+
+@contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """`variables` set in this process's environment while the block runs (rattler reads its
+    logins file from there)."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _check_local_archive(name: str, url: str, sha256: str) -> None:

@@ -20,9 +20,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from compiler._util.credentials import expand_url, redact, without_credentials
+from compiler._util.credentials import redact, without_credentials
 from compiler._util.files import write_atomically
 from compiler.errors import EnvcError, UsageError
+from compiler.lock.logins import ChannelLogins, rattler_client
 
 CANONICAL_CHANNEL_BASE = "https://conda.anaconda.org"
 
@@ -127,13 +128,18 @@ def _solve(request: SolveRequest) -> list[dict[str, Any]]:
         channel.canonical: _without_nulls(channel.source, subdirs, Path(request.cache_dir))
         for channel in request.channels
     }
-    sources = {
-        without_credentials(source).rstrip("/"): canonical
-        for canonical, source in read_from.items()
-    }
+    # A record is told by its URL's prefix, not by its channel: rattler's record.channel drops
+    # an anaconda.org `/t/<token>/`, which then stayed, filled, in the URLs locks recorded.
+    sources = sorted(
+        (
+            (without_credentials(source).rstrip("/") + "/", canonical.rstrip("/"))
+            for canonical, source in read_from.items()
+        ),
+        key=lambda pair: -len(pair[0]),
+    )
 
     async def run() -> list[Any]:
-        gateway = Gateway(cache_dir=Path(request.cache_dir))
+        gateway = Gateway(cache_dir=Path(request.cache_dir), client=rattler_client())
         platforms = [Subdir(request.platform), Subdir("noarch")]
         locked = []
         if request.preferred:
@@ -159,11 +165,12 @@ def _solve(request: SolveRequest) -> list[dict[str, Any]]:
         raise
     records = []
     for record in solved:
-        source = without_credentials(str(record.channel)).rstrip("/")
-        canonical = sources.get(source, source)
         url = without_credentials(str(record.url))
-        if url.startswith(source):  # record the canonical channel, not the mirror
-            url = canonical + url[len(source) :]
+        canonical = without_credentials(str(record.channel)).rstrip("/")
+        for source, channel in sources:
+            if url.startswith(source):  # record the canonical channel, not the mirror
+                url, canonical = f"{channel}/{url[len(source) :]}", channel
+                break
         records.append(
             {
                 "name": record.name.normalized,
@@ -182,6 +189,11 @@ def _solve(request: SolveRequest) -> list[dict[str, Any]]:
             }
         )
     return records
+
+
+def _holds(record: dict[str, Any], secrets: list[str]) -> bool:
+    """Whether one of `secrets` is in a solved record's URL or channel."""
+    return any(secret in record[key] for secret in secrets for key in ("url", "channel"))
 
 
 def _without_nulls(source: str, subdirs: tuple[str, ...], cache_dir: Path) -> str:
@@ -231,25 +243,26 @@ def _without_nulls(source: str, subdirs: tuple[str, ...], cache_dir: Path) -> st
 def solve_in_child(requests: list[SolveRequest]) -> list[list[dict[str, Any]]]:
     """Solve each request (one per platform) in one fresh process; records sorted by name.
 
-    `${VAR}` placeholders in channel sources are filled from the environment here; lockfiles
-    record channels without credentials, and the values never appear in an error message."""
-    secrets: list[str] = []
+    `${VAR}` placeholders in channel sources are filled from the environment here and sent as
+    logins (lock/logins.py); lockfiles record channels without credentials, and the values never
+    appear in an error message."""
+    logins = ChannelLogins()
     expanded = []
     for request in requests:
         channels = []
         for channel in request.channels:
-            source, values = expand_url(
-                channel.source, f"channel {without_credentials(channel.source)}"
-            )
-            secrets += [value for value in values if value]
+            source = logins.source(channel.source, without_credentials(channel.source))
             channels.append(ChannelSource(without_credentials(channel.canonical), source))
         expanded.append(replace(request, channels=tuple(channels)))
-    child = subprocess.run(
-        [sys.executable, "-c", _CHILD],
-        input=pickle.dumps(expanded),
-        capture_output=True,
-        cwd=_PACKAGE_PARENT,
-    )
+    secrets = logins.secrets
+    with logins.file() as variables:
+        child = subprocess.run(
+            [sys.executable, "-c", _CHILD],
+            input=pickle.dumps(expanded),
+            capture_output=True,
+            cwd=_PACKAGE_PARENT,
+            env={**os.environ, **variables},
+        )
     try:
         kind, payload = pickle.loads(child.stdout)
     except Exception:  # no answer: the child died before writing one
@@ -257,6 +270,13 @@ def solve_in_child(requests: list[SolveRequest]) -> list[list[dict[str, Any]]]:
         died = f"the solver process died (exit code {child.returncode}) {last}"
         kind, payload = "error", ("?", died.strip())
     if kind == "ok":
+        leaked = [r["url"] for records in payload for r in records if _holds(r, secrets)]
+        if leaked:  # (never written: a lock is committed)
+            raise UsageError(
+                f"a credential would be written into the lock, in {redact(leaked[0], secrets)}"
+                f"{f' and {len(leaked) - 1} more' if len(leaked) > 1 else ''}: its channel was "
+                "not told apart; report this to envc's maintainers"
+            )
         return [sorted(records, key=lambda r: (r["name"], r["subdir"])) for records in payload]
     platform, message = payload
     message = redact(message, secrets)

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler._util.credentials import without_credentials
+from compiler._util.credentials import unescaped_placeholders, without_credentials
 from compiler.lock.inputs import CONDA_LOCK_FILE, LockInputs, explicit_file, pip_file, pylock_file
 from compiler.lock.lockfiles import LOCK_SET_KEY, lock_set_id, read_header
 
@@ -194,12 +194,11 @@ def _conda_lock(
         )
         listed = set()
         for record in records:
-            if not any(record.url.startswith(c) for c in channels):
-                problems.append(
-                    LockProblem(CONDA_LOCK_FILE, 1, f"{_excerpt(record.url)} {_UNDECLARED}")
-                )
+            url = unescaped_placeholders(record.url)  # (rattler reads `${` as `$%7B`)
+            if not any(url.startswith(c) for c in channels):
+                problems.append(LockProblem(CONDA_LOCK_FILE, 1, f"{_excerpt(url)} {_UNDECLARED}"))
             md5 = record.md5.hex() if record.md5 else ""
-            listed.add(f"{record.url}#{md5}" if md5 else record.url)
+            listed.add(f"{url}#{md5}" if md5 else url)
         if platform in explicit and listed != explicit[platform]:
             differing = sorted(listed ^ explicit[platform])
             problems.append(
