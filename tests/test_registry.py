@@ -57,6 +57,27 @@ def test_an_explicit_version_is_honoured_when_free_and_refused_when_taken(
     assert [r.version for r in registry.versions("a")] == [5, 6]
 
 
+def test_a_new_versions_record_is_the_one_the_registry_reads_back(
+    registry: SqliteRegistry,
+) -> None:
+    """register builds the record it returns from what it wrote; `get` reads the file."""
+    labels = []
+    for number, version in [
+        (1, None),  # 1, the latest
+        (2, 7),  # above it: the latest now
+        (3, 4),  # below a live version
+        (4, 5),  # below 7 once 7 is archived
+        (5, None),  # 8
+    ]:
+        if number == 4:
+            registry.archive("a", 7)
+        registration = registry.register(candidate("a", number, version))
+        assert registration.created
+        assert registration.record == registry.get("a", registration.record.version)
+        labels.append(registration.record.labels)
+    assert labels == [("latest",), ("latest",), (), ("latest",), ("latest",)]
+
+
 def test_registering_many_lands_a_batch_whole_or_not_at_all(registry: SqliteRegistry) -> None:
     """register_all: the versions count up across its transactions exactly as one by one; a
     refused candidate takes its batch's earlier versions with it, and the batches committed

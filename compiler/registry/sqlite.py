@@ -196,24 +196,46 @@ class SqliteRegistry:
                 (candidate.name,),
             ).fetchone()
             version = highest + 1
+        image = f"{candidate.image_repository}:{version}" if candidate.image_repository else None
+        registered_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        lock_digests = json.dumps(dict(candidate.lock_digests), sort_keys=True)
+        manifest = json.dumps(dict(candidate.manifest), sort_keys=True)
         self.db.execute(
             f"INSERT INTO versions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
             (
                 candidate.name,
                 version,
                 candidate.content_address,
-                f"{candidate.image_repository}:{version}" if candidate.image_repository else None,
+                image,
                 candidate.image_digest,
                 candidate.commit,
                 candidate.author_time,
-                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                json.dumps(dict(candidate.lock_digests), sort_keys=True),
-                json.dumps(dict(candidate.manifest), sort_keys=True),
+                registered_at,
+                lock_digests,
+                manifest,
             ),
         )
         self._store_sboms(candidate.name, version, candidate)
-        record = self._row("WHERE name = ? AND version = ?", (candidate.name, version))
-        assert record is not None
+        # The record as _read_rows would read it back, without reading: no label can name a
+        # version that did not exist, and it is the latest unless a live version is above it
+        # (one of a requested number below the highest).
+        above = candidate.requested_version is not None and self.db.execute(
+            "SELECT 1 FROM versions WHERE name = ? AND version > ? AND archived = 0 LIMIT 1",
+            (candidate.name, version),
+        ).fetchone()
+        record = EnvironmentRecord(
+            name=candidate.name,
+            version=version,
+            content_address=candidate.content_address,
+            image=image,
+            image_digest=candidate.image_digest,
+            commit=candidate.commit,
+            author_time=candidate.author_time,
+            registered_at=registered_at,
+            lock_digests=json.loads(lock_digests),
+            manifest=json.loads(manifest),
+            labels=() if above else (LATEST,),
+        )
         return Registration(record, created=True)
 
     def _store_sboms(self, name: str, version: int, candidate: Candidate) -> None:
