@@ -219,10 +219,13 @@ class SqliteRegistry:
         # The record as _read_rows would read it back, without reading: no label can name a
         # version that did not exist, and it is the latest unless a live version is above it
         # (one of a requested number below the highest).
-        above = candidate.requested_version is not None and self.db.execute(
-            "SELECT 1 FROM versions WHERE name = ? AND version > ? AND archived = 0 LIMIT 1",
-            (candidate.name, version),
-        ).fetchone()
+        above = (
+            candidate.requested_version is not None
+            and self.db.execute(
+                "SELECT 1 FROM versions WHERE name = ? AND version > ? AND archived = 0 LIMIT 1",
+                (candidate.name, version),
+            ).fetchone()
+        )
         record = EnvironmentRecord(
             name=candidate.name,
             version=version,
