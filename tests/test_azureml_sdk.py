@@ -16,9 +16,12 @@ import pytest
 
 from compiler.azureml import (
     CondaDependencies,
+    DockerConfiguration,
     DraftWarning,
     Environment,
     InvalidEnvironment,
+    NotCarriedWarning,
+    RunConfiguration,
     Workspace,
 )
 from compiler.errors import EnvcError, UsageError
@@ -300,3 +303,54 @@ def test_a_real_conda_file_with_template_placeholders(workspace: Path) -> None:
     target = env.save(Workspace(repository=workspace))
     assert "{{" not in target.read_text()
     assert _manifest(workspace, "sklearn")["python"] == "3.10"
+
+
+def test_a_run_configuration_holds_its_environment_and_applies_its_docker_settings(
+    workspace: Path,
+) -> None:
+    """The RunConfiguration lines of SDK v1 scripts: `conda_dependencies=`, edits through
+    `run_config.environment`, `run_config.docker` (set, or changed in place), and sections a
+    manifest has no place for, which run and are warned about rather than dropped silently."""
+    deps = CondaDependencies.create(conda_packages=["numpy"], python_version="3.11")
+    run_config = RunConfiguration(conda_dependencies=deps)
+    run_config.target = "cpu-cluster"
+    run_config.environment.docker.enabled = True
+    run_config.environment.spark.precache_packages = False  # a default of runs: nothing lost
+    run_config.environment.name = "from-run-config"
+    ws = Workspace(repository=workspace)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_config.environment.register(ws)
+    assert [w for w in caught if w.category is NotCarriedWarning] == []
+    assert _manifest(workspace, "from-run-config") == {"python": "3.11", "conda": ["numpy"]}
+
+    later = RunConfiguration()
+    later.docker = DockerConfiguration(use_docker=False)
+    on_host = Environment("on-host")
+    later.environment = on_host  # the docker settings given before apply to it
+    assert on_host.definition().manifest["docker"] == {"enabled": False}
+    in_place = RunConfiguration()
+    in_place.environment = Environment("in-place")
+    in_place.docker.use_docker = False
+    assert in_place.environment.definition().manifest["docker"] == {"enabled": False}
+    in_place.docker.use_docker = True
+    assert "docker" not in in_place.environment.definition().manifest
+
+    spark = Environment("spark")
+    spark.spark.packages = ["com.microsoft.ml.spark:mmlspark_2.11:0.15"]
+    spark.databricks.pypi_libraries = ["fastai"]
+    spark.r = object()
+    spark.inferencing_stack_version = "latest"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spark.save(ws)
+    said = [str(w.message) for w in caught if w.category is NotCarriedWarning]
+    assert said == [
+        "spark: spark.packages is not carried (a manifest has no spark section)",
+        "spark: databricks.pypi_libraries is not carried (a manifest has no databricks section)",
+        "spark: r is not carried (a manifest has no R section)",
+        "spark: inferencing_stack_version is not carried (name the serving packages instead)",
+    ]
+    assert {w.filename for w in caught if w.category is NotCarriedWarning} == {__file__}
+    with pytest.raises(EnvcError, match="envc keeps environments, not run configurations"):
+        run_config.save("runconfig.yml")

@@ -18,10 +18,11 @@ from compiler.azureml.runconfig import (
     DEFAULT_CPU_IMAGE,
     DEFAULT_GPU_IMAGE,
     DockerConfiguration,
+    RunConfiguration,
     ScriptRunConfig,
 )
 from compiler.azureml.sections import ContainerRegistry, DockerSection, PythonSection
-from compiler.azureml.workspace import DraftWarning, Workspace
+from compiler.azureml.workspace import DraftWarning, NotCarriedWarning, Workspace
 
 __all__ = [
     "DEFAULT_CPU_IMAGE",
@@ -33,7 +34,9 @@ __all__ = [
     "DraftWarning",
     "Environment",
     "InvalidEnvironment",
+    "NotCarriedWarning",
     "PythonSection",
+    "RunConfiguration",
     "ScriptRunConfig",
     "Workspace",
 ]

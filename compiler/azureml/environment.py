@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compiler.azureml.conda_dependencies import CondaDependencies, dependencies_of
-from compiler.azureml.sections import ContainerRegistry, DockerSection, PythonSection
+from compiler.azureml.sections import (
+    ContainerRegistry,
+    DatabricksSection,
+    DockerSection,
+    PythonSection,
+    SparkSection,
+)
 from compiler.errors import EnvcError
 from compiler.interop.common import Imported, manifest_name, new_manifest
 from compiler.interop.images import base_image_settings
@@ -52,6 +58,11 @@ class Environment:
         self.python = PythonSection()
         self.docker = DockerSection()
         self.environment_variables: dict[str, str] = {}
+        # Sections SDK v1 has and a manifest does not: set ones are noted (definition()).
+        self.spark = SparkSection()
+        self.databricks = DatabricksSection()
+        self.r: Any = None
+        self.inferencing_stack_version: str | None = None
         self.notes: list[str] = []  # what the sources said that a manifest cannot carry
         self._carried: dict[str, Any] = {}
         self._record: EnvironmentRecord | None = None
@@ -236,6 +247,7 @@ class Environment:
             if section.interpreter_path not in ("python", None):
                 notes.append("interpreter_path is used with user-managed dependencies only")
         docker, files = self._docker_settings(notes)
+        notes += self._uncarried()
         carried = self._carried
         manifest = new_manifest(
             name,
@@ -247,6 +259,25 @@ class Environment:
             variables={str(k): str(v) for k, v in self.environment_variables.items()},
         )
         return Imported(name, manifest, "a script (compiler.azureml)", notes, files)
+
+    def _uncarried(self) -> builtins.list[str]:
+        """Notes for what is set in the sections a manifest has no place for."""
+        notes = [
+            f"{section}.{field} is not carried (a manifest has no {section} section)"
+            for section, fields in (
+                ("spark", ("repositories", "packages")),
+                ("databricks", tuple(vars(self.databricks))),
+            )
+            for field in fields
+            if getattr(getattr(self, section), field)
+        ]
+        if self.r is not None:
+            notes.append("r is not carried (a manifest has no R section)")
+        if self.inferencing_stack_version is not None:
+            notes.append(
+                "inferencing_stack_version is not carried (name the serving packages instead)"
+            )
+        return notes
 
     def _docker_settings(
         self, notes: builtins.list[str]

@@ -1,6 +1,8 @@
 """SDK v1's `azureml.core.runconfig` names that describe an environment: the default base
-images and `DockerConfiguration`. envc runs no jobs; a `ScriptRunConfig` here only carries a
-`DockerConfiguration` onto its environment (`use_docker=False` -> `docker.enabled: false`)."""
+images, `DockerConfiguration` and `RunConfiguration`. envc runs no jobs; a `ScriptRunConfig` or
+a `RunConfiguration` here only carries a `DockerConfiguration` onto its environment
+(`use_docker=False` -> `docker.enabled: false`), and a run configuration holds its environment
+(`run_config.environment.python.conda_dependencies = …`, then `.register(ws)`)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from compiler.errors import EnvcError
 from compiler.interop.images import AZUREML_CPU_IMAGE, AZUREML_GPU_IMAGES
 
 if TYPE_CHECKING:
+    from compiler.azureml.conda_dependencies import CondaDependencies
     from compiler.azureml.environment import Environment
 
 DEFAULT_CPU_IMAGE = AZUREML_CPU_IMAGE
@@ -33,6 +37,18 @@ class DockerConfiguration:
         environment.docker.arguments = list(self.arguments)
         environment.docker.shared_volumes = self.shared_volumes
         environment.docker.shm_size = self.shm_size
+
+    def bind(self, environment: Environment) -> None:
+        """Apply to `environment` now and on every later change (`run_config.docker.use_docker
+        = False`, as SDK v1 scripts write it)."""
+        object.__setattr__(self, "_bound", environment)
+        self.apply_to(environment)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        bound = self.__dict__.get("_bound")
+        if bound is not None:
+            self.apply_to(bound)
 
 
 class ScriptRunConfig:
@@ -60,3 +76,62 @@ class ScriptRunConfig:
         self.options = options
         if environment is not None and docker_runtime_config is not None:
             docker_runtime_config.apply_to(environment)
+
+
+class RunConfiguration:
+    """SDK v1's run configuration, for the environment it holds: `environment` (a new one named
+    `default-environment`, or `conda_dependencies=`'s) and `docker`, applied to it. What runs
+    where (`target`, `script`, `node_count`…) is kept and ignored: envc does not submit jobs."""
+
+    def __init__(
+        self,
+        script: str | None = None,
+        arguments: Sequence[Any] | None = None,
+        framework: str | None = None,
+        communicator: str | None = None,
+        conda_dependencies: CondaDependencies | None = None,
+        _name: str | None = None,
+        **options: Any,
+    ) -> None:
+        from compiler.azureml.environment import Environment
+
+        self.script = script
+        self.arguments = list(arguments or [])
+        self.framework = framework or "Python"
+        self.communicator = communicator or "None"
+        self.target = "local"
+        self.node_count = 1
+        self.options = options
+        self._docker: DockerConfiguration | None = None
+        self._environment = Environment(_name or "default-environment")
+        if conda_dependencies is not None:
+            self._environment.python.conda_dependencies = conda_dependencies
+
+    @property
+    def environment(self) -> Environment:
+        return self._environment
+
+    @environment.setter
+    def environment(self, environment: Environment) -> None:
+        self._environment = environment
+        if self._docker is not None:
+            self._docker.bind(environment)
+
+    @property
+    def docker(self) -> DockerConfiguration:
+        """How the run starts its container: it applies to the environment, changes included."""
+        if self._docker is None:
+            self.docker = DockerConfiguration(use_docker=self._environment.docker.enabled)
+        assert self._docker is not None
+        return self._docker
+
+    @docker.setter
+    def docker(self, configuration: DockerConfiguration) -> None:
+        self._docker = configuration
+        configuration.bind(self._environment)
+
+    def save(self, *_args: Any, **_kwargs: Any) -> None:
+        raise EnvcError(
+            "RunConfiguration.save: envc keeps environments, not run configurations; register "
+            "the environment (run_config.environment.register(workspace)) instead"
+        )

@@ -1,4 +1,6 @@
-"""SDK v1's `env.docker` and `env.python` sections, with their attributes and defaults."""
+"""SDK v1's `env.docker` and `env.python` sections, with their attributes and defaults, and the
+sections a manifest has no place for (`env.spark`, `env.databricks`): kept so that scripts that
+set them run, and noted when set."""
 
 from __future__ import annotations
 
@@ -68,3 +70,23 @@ class PythonSection:
         self.conda_dependencies = CondaDependencies()
         self.conda_dependencies_file: str | None = None
         self.base_conda_environment: str | None = None
+
+
+class SparkSection:
+    """`env.spark`: packages of a Spark run. Not carried: set ones are noted."""
+
+    def __init__(self) -> None:
+        self.repositories: list[str] = []
+        self.packages: list[object] = []
+        self.precache_packages = True
+
+
+class DatabricksSection:
+    """`env.databricks`: libraries of a Databricks run. Not carried: set ones are noted."""
+
+    def __init__(self) -> None:
+        self.maven_libraries: list[object] = []
+        self.pypi_libraries: list[object] = []
+        self.rcran_libraries: list[object] = []
+        self.jar_libraries: list[object] = []
+        self.egg_libraries: list[object] = []

@@ -31,6 +31,11 @@ class DraftWarning(UserWarning):
     """A version registered from files no commit holds."""
 
 
+class NotCarriedWarning(UserWarning):
+    """Something the script set that a manifest cannot say (a run option, a Spark package):
+    written nowhere, so said once when the environment is saved or registered."""
+
+
 class Workspace:
     """`Workspace.from_config()` inside a repository, or `Workspace(repository=PATH)`."""
 
@@ -125,6 +130,7 @@ class Workspace:
 
     def save(self, imported: Imported, force: bool = False) -> Path:
         """Write and validate the environment's manifest; its path."""
+        _warn_not_carried(imported)
         with self._change(imported.name):
             target, _ = self._write(imported, force)
         return target
@@ -132,6 +138,7 @@ class Workspace:
     def register(self, imported: Imported, commit: bool = False) -> EnvironmentRecord:
         """Write, validate and lock the environment, then register it (see
         Environment.register for what `commit` does)."""
+        _warn_not_carried(imported)
         with self._change(imported.name):  # the commit, when asked for, is the last step
             _, manifests = self._write(imported, force=True)
             self._lock(imported.name, manifests)
@@ -259,3 +266,9 @@ def _version(version: str | int | None) -> int | None:
     if not str(version).isdigit():
         raise UsageError(f"version {version!r}: expected a number (a label goes in label=)")
     return int(version)
+
+
+def _warn_not_carried(imported: Imported) -> None:
+    """One NotCarriedWarning per note, at the script's save or register call."""
+    for note in imported.notes:
+        warnings.warn(f"{imported.name}: {note}", NotCarriedWarning, stacklevel=4)
