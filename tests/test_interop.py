@@ -18,6 +18,7 @@ from compiler.interop.export import FORMATS, export_environment
 from compiler.interop.sources import import_source
 from compiler.manifest.model import resolve
 from compiler.render.repository import render_repository
+from compiler.validate.catalog import load_catalog
 from compiler.validate.repository import validate
 from tests.conftest import PROJECT, RepoFactory
 
@@ -715,6 +716,45 @@ def test_pixi_environments_become_manifests_that_extend_the_workspace(
     )
     again = CliRunner().invoke(main, ["import", str(source), "--repo", str(root)])
     assert again.exit_code == 2 and "exists; pass --force" in again.output
+
+
+def test_pixi_cuda_floors_make_gpu_environments_on_a_catalog_image(
+    make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    """pixi's way to a CUDA environment: a feature's `system-requirements = {cuda = "12.1"}`;
+    a floor the base-image catalog has no image of (`12`) takes the newest image of that major
+    version. What a feature says that a manifest cannot is noted, not dropped."""
+    source = tmp_path / "pixi.toml"
+    source.write_text(
+        '[project]\nname = "torch"\nchannels = ["conda-forge"]\n'
+        'platforms = ["linux-64", "osx-arm64"]\n'
+        '[dependencies]\npython = "3.12.*"\n'
+        '[feature.cuda]\nplatforms = ["linux-64"]\nsystem-requirements = {cuda = "12.1"}\n'
+        '[feature.cuda.dependencies]\ncuda-version = "12.1.*"\n'
+        '[feature.cuda.target.linux-64.dependencies]\nnccl = "*"\n'
+        '[feature.cuda.tasks]\ntrain = "python train.py"\n'
+        '[feature.floor]\nsystem-requirements = {cuda = "12", libc = "2.28"}\n'
+        '[feature.cpu.dependencies]\nnumpy = "*"\n'
+        '[environments]\ncuda = ["cuda"]\nfloor = ["floor"]\ncpu = ["cpu"]\n'
+    )
+    root = make_repo({})
+    result = CliRunner().invoke(main, ["import", str(source), "--repo", str(root)])
+    assert result.exit_code == 0, result.output
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    docker = {n: resolve(n, report.manifests).docker for n in report.manifests}
+    assert (docker["torch-cuda"].compute, docker["torch-cuda"].cuda) == ("gpu", "12.1")
+    newest = max(load_catalog(None).gpu, key=lambda v: tuple(map(int, v.split("."))))
+    assert newest.startswith("12.")
+    assert (docker["torch-floor"].compute, docker["torch-floor"].cuda) == ("gpu", newest)
+    assert docker["torch"].compute == docker["torch-cpu"].compute == "cpu"
+    for note in (
+        "[feature.cuda] target is not carried",
+        "[feature.cuda] tasks is not carried",
+        "[feature.floor.system-requirements] libc are not carried",
+        f"[feature.floor.system-requirements] cuda = '12': compute: gpu, cuda: '{newest}'",
+    ):
+        assert note in result.output
 
 
 @pytest.mark.parametrize(

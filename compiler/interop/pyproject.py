@@ -96,6 +96,7 @@ class _Feature:
     channels: list[str]
     platforms: list[str]
     variables: dict[str, str]
+    cuda: str | None  # the CUDA of the base image, from system-requirements (see _cuda_image)
 
 
 def _channels(value: Any) -> list[str]:
@@ -105,7 +106,19 @@ def _channels(value: Any) -> list[str]:
     return [name for name in names if name]
 
 
-def _feature(table: dict[str, Any], notes: list[str]) -> _Feature:
+# What envc carries of a feature table (and of the top level, the default feature).
+_FEATURE_KEYS = {
+    "dependencies",
+    "pypi-dependencies",
+    "channels",
+    "platforms",
+    "activation",
+    "system-requirements",
+}
+
+
+def _feature(table: dict[str, Any], notes: list[str], where: str = "") -> _Feature:
+    """A feature table (`where` names it in notes: `[feature.cuda]`; the top level: "")."""
     dependencies = dict(_table(table.get("dependencies")))
     # One Python minor becomes python:; a range stays a conda spec, which carries it as well.
     python = _python_minor(str(dependencies.get("python", "")))
@@ -130,7 +143,29 @@ def _feature(table: dict[str, Any], notes: list[str]) -> _Feature:
         variables={
             str(k): str(v) for k, v in _table(_table(table.get("activation")).get("env")).items()
         },
+        cuda=_system_requirements(_table(table.get("system-requirements")), where, notes),
     )
+
+
+def _system_requirements(table: dict[str, Any], where: str, notes: list[str]) -> str | None:
+    """The base image's CUDA for pixi's `cuda` floor; what else the table asks is noted."""
+    prefix = f"{where[:-1]}.system-requirements]" if where else "[system-requirements]"
+    others = sorted(set(table) - {"cuda"})
+    if others:
+        notes.append(f"{prefix} {', '.join(others)} are not carried")
+    floor = table.get("cuda")
+    if floor is None:
+        return None
+    if not re.fullmatch(r"\d{1,2}(\.\d{1,2})?", str(floor)):
+        notes.append(f"{prefix} cuda = {floor!r} is not a CUDA version: not carried")
+        return None
+    version = _cuda_image(str(floor))
+    notes.append(f"{prefix} cuda = {floor!r}: compute: gpu, cuda: {version!r}")
+    return version
+
+
+def _gpu(cuda: str | None) -> dict[str, str] | None:
+    return {"compute": "gpu", "cuda": cuda} if cuda else None
 
 
 def _environment_features(spec: Any) -> tuple[list[str], bool] | None:
@@ -167,10 +202,14 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
         pip=default.pip,
         platforms=platforms,
         variables=default.variables,
+        docker=_gpu(default.cuda),
     )
-    features = {
-        key: _feature(_table(value), notes) for key, value in _table(data.get("feature")).items()
-    }
+    features = {}
+    for key, value in _table(data.get("feature")).items():
+        where = f"[feature.{key}]"
+        features[key] = _feature(_table(value), notes, where)
+        for other in sorted(set(_table(value)) - _FEATURE_KEYS):
+            notes.append(f"{where} {other} is not carried")
     companions, used = [], set()
     for environment, spec in _table(data.get("environments")).items():
         listed = _environment_features(spec)
@@ -195,6 +234,10 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
             pip=[requirement for f in chosen for requirement in f.pip],
             platforms=own_platforms or (platforms if alone else []),
             variables={k: v for f in chosen for k, v in f.variables.items()},
+            docker=_gpu(
+                next((f.cuda for f in reversed(chosen) if f.cuda), None)
+                or (default.cuda if alone else None)
+            ),
         )
         companions.append(Imported(fields["name"], fields, str(file)))
     for feature in sorted(set(features) - used):
@@ -203,28 +246,8 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
         notes.append(
             f"per-platform tables {', '.join(sorted(_table(data['target'])))} are not carried"
         )
-    cuda = _table(data.get("system-requirements")).get("cuda")
-    if cuda is not None:  # pixi's __cuda floor: a GPU environment on that CUDA
-        version = str(cuda) if re.fullmatch(r"\d{1,2}\.\d{1,2}", str(cuda)) else f"{cuda}.0"
-        if re.fullmatch(r"\d{1,2}\.\d{1,2}", version):
-            manifest["docker"] = {"compute": "gpu", "cuda": version}
-            notes.append(f"[system-requirements] cuda = {cuda!r}: compute: gpu, cuda: {version!r}")
-        else:
-            notes.append(
-                f"[system-requirements] cuda = {cuda!r} is not a CUDA version: not carried"
-            )
-    others = sorted(set(_table(data.get("system-requirements"))) - {"cuda"})
-    if others:
-        notes.append(f"[system-requirements] {', '.join(others)} are not carried")
-    carried = {
-        "workspace",
-        "project",
-        "dependencies",
-        "pypi-dependencies",
-        "activation",
-        "system-requirements",
-    }
-    for key in sorted(set(data) - carried - {"feature", "environments", "target"}):
+    carried = _FEATURE_KEYS | {"workspace", "project", "feature", "environments", "target"}
+    for key in sorted(set(data) - carried):
         notes.append(f"[{key}] is not carried")
     return Imported(base, manifest, str(file), notes, companions=companions)
 
@@ -257,6 +280,22 @@ def _poetry_requirement(package: str, value: Any, notes: list[str]) -> str | Non
     if re.fullmatch(r"\d[\w.]*", constraint):
         return f"{package}=={constraint}"
     return f"{package}{constraint}"
+
+
+def _cuda_image(floor: str) -> str:
+    """The CUDA of the base image for pixi's `cuda` floor (what the machines' driver runs):
+    the floor when the base-image catalog has an image of it, else the catalog's newest of
+    that major version above it (CUDA's minor-version compatibility runs it on the floor's
+    driver, and the solve may use packages up to it); the floor as X.Y when it has none."""
+    from compiler.validate.catalog import load_catalog
+
+    def key(version: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in version.split("."))
+
+    wanted = floor if "." in floor else f"{floor}.0"
+    known = load_catalog(None).gpu
+    above = [v for v in known if key(v)[0] == key(wanted)[0] and key(v) >= key(wanted)]
+    return wanted if wanted in known or not above else max(above, key=key)
 
 
 def import_pyproject(file: Path, name: str | None = None) -> Imported:
