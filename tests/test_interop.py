@@ -4,6 +4,7 @@ back, and round-trip."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -15,12 +16,18 @@ from compiler.cli import main
 from compiler.errors import EnvcError
 from compiler.interop.common import write_imported
 from compiler.interop.export import FORMATS, export_environment
+from compiler.interop.source_locks import kept
 from compiler.interop.sources import import_source
+from compiler.lock.inputs import lock_inputs
+from compiler.lock.lockfiles import locked_explicit, locked_pip_pins
+from compiler.lock.pip import write_wheel
+from compiler.lock.repository import LockSeed
 from compiler.manifest.model import resolve
 from compiler.render.repository import render_repository
 from compiler.validate.catalog import load_catalog
 from compiler.validate.repository import validate
 from tests.conftest import PROJECT, RepoFactory
+from tests.test_lock import MIRRORS
 
 REAL = Path(__file__).resolve().parent / "data" / "real-environments"
 
@@ -69,6 +76,41 @@ def test_requirements_with_includes_and_options(make_repo: RepoFactory, tmp_path
     assert imported.name == "service"
     assert any("--index-url" in n for n in imported.notes)
     assert any("-e" in n for n in imported.notes)
+
+
+def test_a_conda_environment_file_in_conda_s_own_forms_comes_in_valid(
+    make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    """What conda accepts and people write: `nodefaults`, `name=version=build` with a build glob
+    (conda-forge's way to pick MKL), `-r` in the pip section, a VCS URL named by `#egg=`."""
+    source = tmp_path / "project"
+    source.mkdir()
+    (source / "requirements.txt").write_text(
+        "pandas==2.1.0 \\\n    --hash=sha256:" + "a" * 64 + "\n"
+    )
+    (source / "environment.yml").write_text(
+        "name: hairy\nchannels: [nodefaults, conda-forge, pytorch]\ndependencies:\n"
+        "  - python=3.11\n  - libblas=*=*mkl\n  - pytorch::pytorch=2.1=*cuda*\n  - pip\n"
+        "  - pip:\n    - -r requirements.txt\n"
+        "    - git+https://github.com/org/repo.git@v1.0#egg=repo\n"
+    )
+    imported = import_source(source / "environment.yml")
+    assert imported.manifest["channels"] == ["conda-forge", "pytorch"]
+    assert imported.manifest["conda"] == ["libblas * *mkl", "pytorch::pytorch ==2.1 *cuda*", "pip"]
+    assert imported.manifest["pip"] == [
+        "pandas==2.1.0",
+        "repo @ git+https://github.com/org/repo.git@v1.0",
+    ]
+    root = make_repo({})
+    write_imported(imported, root / "environments")
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    # the channels the lock reads: nodefaults is conda's "add no defaults", nothing to read
+    manifest = resolve("hairy", report.manifests)
+    inputs = lock_inputs(
+        manifest.model_copy(update={"channels": ["nodefaults", "conda-forge"]}), root
+    )
+    assert inputs is not None and inputs.channels == ("https://conda.anaconda.org/conda-forge",)
 
 
 @pytest.mark.parametrize(
@@ -823,3 +865,182 @@ def test_azureml_v2_keeps_a_conda_file_named_like_its_own_yaml_apart(
     loaded = load_environment(source=str(tmp_path / "v2/environment.yml"))
     assert loaded.image == "example.com/base:1"
     assert loaded.conda_file["dependencies"] == ["python=3.12", "gdal"]
+
+
+@pytest.mark.parametrize("project", ["pixi", "conda"])
+def test_import_lock_keeps_the_versions_of_the_projects_own_lock(
+    make_repo: RepoFactory, tmp_path: Path, project: str
+) -> None:
+    """A project comes in as it runs today: `envc import --lock` keeps what its pixi.lock or
+    conda-lock.yml locks where the (unpinned) specs allow; a plain `envc lock` of the same
+    manifest takes the newest, so the kept versions come from the project's lock."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for version in ("1.0", "2.0"):
+        write_wheel(wheels, "alpha", version)
+    sources = [o for k, v in MIRRORS.items() for o in ("--mirror", f"{k}={v}")]
+    sources += ["--pip-find-links", str(wheels)]
+    old = make_repo(
+        {
+            "environments/old/env.yaml": "schema_version: 1\nname: old\npython: '3.12'\n"
+            "conda: [numpy <2, pandas <2.2]\npip: [alpha <2]\n"
+        }
+    )
+    locked = CliRunner().invoke(main, ["lock", "--repo", str(old), *sources])
+    assert locked.exit_code == 0, locked.output
+    source = tmp_path / "project"
+    source.mkdir()
+    if project == "pixi":
+        exported = ["export", "old", "--format", "pixi-lock", "--out", str(source / "pixi.lock")]
+        assert CliRunner().invoke(main, [*exported, "--repo", str(old)]).exit_code == 0
+        definition = source / "pixi.toml"
+        definition.write_text(
+            '[workspace]\nname = "proj"\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+            '[dependencies]\npython = "3.12.*"\nnumpy = "*"\npandas = "*"\n'
+            '[pypi-dependencies]\nalpha = "*"\n'
+        )
+    else:
+        shutil.copy(old / "environments/old/conda-lock.yml", source / "conda-lock.yml")
+        definition = source / "environment.yml"
+        definition.write_text(
+            "name: proj\nchannels: [conda-forge]\n"
+            "dependencies: [python=3.12, numpy, pandas, {pip: [alpha]}]\n"
+        )
+    root = make_repo({})
+    imported = CliRunner().invoke(
+        main, ["import", str(definition), "--lock", "--repo", str(root), *sources]
+    )
+    assert imported.exit_code == 0, imported.output
+    lock_name = "pixi.lock" if project == "pixi" else "conda-lock.yml"
+    before = old / "environments/old"
+    count = len(locked_explicit(before, "linux-64")) + len(locked_pip_pins(before, "linux-64"))
+    assert f"proj: {count} of {count} versions of {lock_name} kept" in imported.output
+    folder = root / "environments/proj"
+    kept = (folder / "conda-linux-64.lock").read_text() + (
+        folder / "requirements-linux-64.txt"
+    ).read_text()
+    assert "/numpy-1.26.4-" in kept and "/pandas-2.1.3-" in kept and "alpha==1.0" in kept
+
+    fresh = CliRunner().invoke(main, ["lock", "--force", "proj", "--repo", str(root), *sources])
+    assert fresh.exit_code == 0, fresh.output
+    newest = (folder / "conda-linux-64.lock").read_text() + (
+        folder / "requirements-linux-64.txt"
+    ).read_text()
+    assert "/numpy-1.26.4-" not in newest and "/pandas-2.1.3-" not in newest
+    assert "alpha==2.0" in newest
+
+
+def test_what_an_import_kept_is_counted_on_the_platforms_the_new_lock_has() -> None:
+    seed = LockSeed(
+        {
+            "linux-64": ("numpy ==1.26.4 py312_0", "python ==3.12.1 h_0"),
+            "osx-arm64": ("numpy ==1.26.4 x_0", "libcxx ==17 h_0"),  # not locked here: not counted
+        },
+        {"linux-64": "Alpha_Beta==1.0\n"},
+        "pixi.lock",
+    )
+    pinned = {"linux-64": {"numpy": {"2.0.1"}, "python": {"3.12.1"}, "alpha-beta": {"1.0"}}}
+    assert kept(seed, pinned) == (2, 3, ["numpy 1.26.4 -> 2.0.1"])
+    assert kept(seed, {"linux-64": {}})[2][0] == "alpha-beta 1.0 -> absent"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link out", "garbage"])
+def test_a_hostile_project_lock_is_refused_by_name_without_waiting_or_following(
+    make_repo: RepoFactory, tmp_path: Path, kind: str
+) -> None:
+    source = tmp_path / "project"
+    source.mkdir()
+    (source / "pixi.toml").write_text(
+        '[workspace]\nname = "proj"\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+        '[dependencies]\nnumpy = "*"\n'
+    )
+    lock = source / "pixi.lock"
+    if kind == "fifo":
+        os.mkfifo(lock)  # reading it would wait for a writer forever
+    elif kind == "link out":
+        (tmp_path / "secret").write_text("version: 6\n")
+        lock.symlink_to(tmp_path / "secret")
+    else:
+        lock.write_text("version: 6\nenvironments: [[[\n")
+    root = make_repo({})
+    result = CliRunner().invoke(
+        main, ["import", str(source / "pixi.toml"), "--lock", "--repo", str(root)]
+    )
+    assert result.exit_code == 1, result.output
+    assert f"{lock}: " in result.output and "imported, not locked" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "file_name", ["environment.yml", "requirements.txt", "pixi.toml", "pyproject.toml"]
+)
+def test_an_import_source_that_is_no_regular_file_is_refused_without_waiting(
+    make_repo: RepoFactory, tmp_path: Path, file_name: str
+) -> None:
+    """Every file envc reads goes through the bounded reader: a FIFO would block a plain
+    read forever, a link may point anywhere."""
+    fifo = tmp_path / "fifo" / file_name
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    (tmp_path / "real.txt").write_text("numpy\n")
+    link = tmp_path / "link" / file_name
+    link.parent.mkdir()
+    link.symlink_to(tmp_path / "real.txt")
+    root = make_repo({})
+    for source in (fifo, link):
+        result = CliRunner().invoke(
+            main, ["import", str(source), "--python", "3.12", "--repo", str(root)]
+        )
+        assert result.exit_code in (1, 2), result.output
+        assert str(source) in result.output and "Traceback" not in result.output
+        if source == link:
+            assert "symbolic link" in result.output, result.output
+        assert not (root / "environments").exists() or not any((root / "environments").iterdir())
+
+
+def test_a_uv_project_comes_in_with_its_python_sources_and_locked_versions(
+    make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    """A uv project: requires-python a range (.python-version picks), a git source that makes
+    the requirement a URL, an index source and dev groups noted; `--lock` keeps uv.lock's
+    versions (the project's own virtual entry is not a package)."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for version in ("1.0", "2.0"):
+        write_wheel(wheels, "alpha", version)
+    project = tmp_path / "svc"
+    project.mkdir()
+    (project / ".python-version").write_text("3.12\n")
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "svc"\nrequires-python = ">=3.11"\n'
+        'dependencies = ["alpha", "mylib[fast]>=1", "torch"]\n'
+        '[dependency-groups]\ndev = ["pytest"]\n'
+        '[tool.uv.sources]\nmylib = { git = "https://github.com/org/mylib", tag = "v1" }\n'
+        'torch = { index = "cu121" }\n'
+        '[[tool.uv.index]]\nname = "cu121"\nurl = "https://download.pytorch.org/whl/cu121"\n'
+    )
+    imported = import_source(project / "pyproject.toml")
+    assert imported.manifest["python"] == "3.12"
+    assert imported.manifest["pip"] == [
+        "alpha",
+        "mylib[fast] @ git+https://github.com/org/mylib@v1",
+        "torch",
+    ]
+    for words in ("dependency groups (dev)", "torch: source", "[[tool.uv.index]]"):
+        assert any(words in note for note in imported.notes), (words, imported.notes)
+
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "svc"\nrequires-python = ">=3.11"\ndependencies = ["alpha"]\n'
+    )
+    (project / "uv.lock").write_text(
+        'version = 1\nrequires-python = ">=3.11"\n'
+        '[[package]]\nname = "alpha"\nversion = "1.0"\n'
+        'source = { registry = "https://pypi.org/simple" }\n'
+        '[[package]]\nname = "svc"\nversion = "0.1.0"\nsource = { virtual = "." }\n'
+    )
+    root = make_repo({})
+    arguments = ["import", str(project / "pyproject.toml"), "--lock", "--repo", str(root)]
+    result = CliRunner().invoke(main, [*arguments, "--pip-find-links", str(wheels)])
+    assert result.exit_code == 0, result.output
+    assert "svc: 1 of 1 versions of uv.lock kept" in result.output
+    assert "alpha==1.0" in (root / "environments/svc/requirements-linux-64.txt").read_text()

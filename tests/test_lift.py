@@ -167,6 +167,7 @@ def test_every_public_azureml_asset_is_lifted_or_kept_whole() -> None:
 def test_pixi_cuda_and_conda_defaults(tmp_path: Path) -> None:
     from compiler.lock.inputs import lock_inputs
     from compiler.manifest.model import Manifest
+    from compiler.validate.catalog import load_catalog
 
     pixi = tmp_path / "pixi.toml"
     pixi.write_text(
@@ -174,7 +175,10 @@ def test_pixi_cuda_and_conda_defaults(tmp_path: Path) -> None:
         '[dependencies]\npython = "3.12.*"\nnumpy = "*"\n[system-requirements]\ncuda = "12"\n'
     )
     imported = import_source(pixi)
-    assert imported.manifest["docker"] == {"compute": "gpu", "cuda": "12.0"}
+    # the catalog has no 12.0 image: its newest CUDA 12 one (a manifest of 12.0 would not validate)
+    twelves = [v for v in load_catalog(None).gpu if v.startswith("12.")]
+    newest = max(twelves, key=lambda v: tuple(map(int, v.split("."))))
+    assert imported.manifest["docker"] == {"compute": "gpu", "cuda": newest}
     assert not any("[system-requirements] is not carried" in note for note in imported.notes)
     manifest = Manifest.model_validate(
         {

@@ -41,6 +41,10 @@ def test_real_matchspecs_pass(spec: str) -> None:
         ("python=3.12.*", "incompatible"),
         ("numpy >=1.2; rm -rf /", "';' is not allowed"),
         ("numpy`id`", "'`' is not allowed"),
+        # conda's looser forms: refused, with the strict spelling of what they mean
+        ("libblas=*=*mkl", "write it as 'libblas * *mkl'"),
+        ("pytorch::pytorch=2.1=*cuda*", "write it as 'pytorch::pytorch ==2.1 *cuda*'"),
+        ("python=3.12.*", "write it as 'python 3.12.*'"),
     ],
 )
 def test_bad_matchspecs_explain_themselves(spec: str, words: str) -> None:

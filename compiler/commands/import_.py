@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from compiler.commands import _common as common
+from compiler.commands import _sources as sources
 from compiler.errors import EXIT_FINDINGS, EXIT_OK
 
 
@@ -41,6 +42,13 @@ from compiler.errors import EXIT_FINDINGS, EXIT_OK
     is_flag=True,
     help="Keep a new manifest that does not validate (default: put its folder back).",
 )
+@click.option(
+    "--lock",
+    is_flag=True,
+    help="Lock what was imported, keeping the versions of the project's own lock "
+    "(pixi.lock, conda-lock.yml, uv.lock, poetry.lock beside the source) where the specs allow.",
+)
+@sources.source_options
 @common.repo_option
 @common.handle_errors
 def command(
@@ -52,6 +60,10 @@ def command(
     into: Path | None,
     force: bool,
     keep_invalid: bool,
+    lock: bool,
+    mirrors: tuple[str, ...],
+    pip_index: str | None,
+    pip_find_links: tuple[str, ...],
     repo: Path | None,
 ) -> int:
     """Import an environment as a manifest: a conda environment (prefix folder or name), a
@@ -62,6 +74,7 @@ def command(
     from compiler._util.files import FolderSnapshot
     from compiler.errors import EnvcError
     from compiler.interop.common import NotAnEnvironment, write_imported
+    from compiler.interop.source_locks import lockfile_beside
     from compiler.interop.sources import import_source, importable_sources
     from compiler.validate.repository import validate
 
@@ -71,6 +84,7 @@ def command(
         raise click.BadParameter(f"{source} is not a folder", param_hint="SOURCE")
     sources = importable_sources(source) if everything else [source]
     written, failed, skipped = [], 0, 0
+    lockfiles: dict[str, tuple[Path | None, str]] = {}  # name -> (its project's lock, its env)
     before: dict[Path, FolderSnapshot] = {}  # each written folder as it was, to put back
     for each in sources:
         try:
@@ -93,7 +107,9 @@ def command(
             click.echo(f"{each}: not imported: {str(exc).removeprefix(f'{each}: ')}")
             continue
         written += targets
+        beside = lockfile_beside(each)
         for one, target in zip([imported, *imported.companions], targets, strict=True):
+            lockfiles[one.name] = (beside, one.locked_as)
             # With --quiet, an import is shown only when something was not carried.
             common.result(f"{one.name}: imported from {each} into {target}", not one.notes)
             for note in one.notes:
@@ -118,4 +134,69 @@ def command(
                     f"{target}: not kept, it does not validate (--keep-invalid keeps it)",
                     err=True,
                 )
+    if lock and report.ok:
+        return _lock_imported(root, lockfiles, mirrors, pip_index, pip_find_links, failed)
+    for name, (beside, _) in sorted(lockfiles.items()):
+        if beside is not None and report.ok:
+            click.echo(f"  note: {name}: envc import --lock keeps the versions of {beside.name}")
     return EXIT_OK if report.ok and not failed else EXIT_FINDINGS
+
+
+def _lock_imported(
+    root: Path,
+    lockfiles: dict[str, tuple[Path | None, str]],
+    mirrors: tuple[str, ...],
+    pip_index: str | None,
+    pip_find_links: tuple[str, ...],
+    failed: int,
+) -> int:
+    """Lock the imported environments; each keeps its project's locked versions where its
+    specs allow, and says how many it kept."""
+    from compiler.errors import EnvcError
+    from compiler.interop.source_locks import kept, lock_seed
+    from compiler.lock.inputs import lock_inputs
+    from compiler.lock.repository import LockSeed, lock_repository, pinned_versions
+    from compiler.manifest.model import resolve
+    from compiler.validate.config import load_config
+    from compiler.validate.repository import validate
+
+    config = load_config(root)
+    mirror_map, index = sources.lock_sources(root, config, mirrors, pip_index, pip_find_links)
+    seeds: dict[str, LockSeed] = {}
+    for name, (beside, environment) in lockfiles.items():
+        try:
+            seed = lock_seed(beside, environment) if beside is not None else None
+        except EnvcError as exc:
+            raise EnvcError(
+                f"{exc}\n(imported, not locked: envc lock locks them at the newest versions)"
+            ) from None
+        if seed is not None:
+            seeds[name] = seed
+    manifests = validate(root=root, cache=True).manifests
+    with common.progress("lock") as progress:
+        outcomes = lock_repository(
+            root,
+            sorted(lockfiles),
+            mirrors=mirror_map,
+            pip_index=index,
+            default_channels=config.channels,
+            manifests=manifests,
+            progress=progress,
+            policy=config.policy,
+            seeds=seeds,
+        )
+    code = common.report_outcomes(outcomes, "text")
+    for outcome in outcomes:
+        seed = seeds.get(outcome.name)
+        if seed is None or outcome.status not in ("locked", "fresh"):
+            continue
+        folder = root / manifests[outcome.name].folder
+        inputs = lock_inputs(resolve(outcome.name, manifests), root, config.channels)
+        platforms = inputs.platforms if inputs is not None else ()
+        held, total, moved = kept(seed, {p: pinned_versions(folder, [p]) for p in platforms})
+        shown = "; moved: " + ", ".join(moved[:5]) + (" …" if len(moved) > 5 else "")
+        click.echo(
+            f"  {outcome.name}: {held} of {total} versions of {seed.source} kept"
+            f"{shown if moved else ''}"
+        )
+    return code if not failed else EXIT_FINDINGS

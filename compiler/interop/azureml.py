@@ -14,6 +14,7 @@ from compiler.interop.common import (
     NotAnEnvironment,
     folder_files,
     manifest_name,
+    read_bytes,
     read_mapping,
     read_text,
 )
@@ -87,7 +88,7 @@ def _azureml_v2(file: Path, data: dict[str, Any], name: str | None) -> Imported:
         conda_file = file.parent / data["conda_file"]
         if not conda_file.is_file():
             raise EnvcError(f"{file}: conda_file {data['conda_file']} does not exist")
-        files[conda_file.name] = conda_file.read_bytes()
+        files[conda_file.name] = read_bytes(conda_file)
         manifest["conda_file"] = conda_file.name
     build = data.get("build")
     if isinstance(build, dict) and isinstance(build.get("path"), str):
@@ -127,8 +128,8 @@ def import_azureml_v1(folder: Path, name: str | None = None) -> Imported:
     """An Azure ML SDK v1 environment as `Environment.save_to_directory` writes it: the JSON
     definition, `conda_dependencies.yml` and `BaseDockerfile` beside it."""
     try:
-        data = json.loads((folder / V1_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data = json.loads(read_text(folder / V1_FILE))
+    except ValueError as exc:
         raise EnvcError(f"{folder / V1_FILE}: not readable as JSON ({exc})") from None
     if not isinstance(data, dict):
         raise EnvcError(f"{folder / V1_FILE}: not an Azure ML environment definition")
@@ -150,13 +151,13 @@ def import_azureml_v1(folder: Path, name: str | None = None) -> Imported:
             notes.append(f"interpreterPath {interpreter!r} is not absolute: set interpreter_path")
         manifest["python"] = managed
     elif (folder / V1_CONDA_FILE).is_file():
-        files[V1_CONDA_FILE] = (folder / V1_CONDA_FILE).read_bytes()
+        files[V1_CONDA_FILE] = read_bytes(folder / V1_CONDA_FILE)
         manifest["conda_file"] = V1_CONDA_FILE
     settings: dict[str, Any] = {}
     enabled = docker.get("enabled", True) is not False
     dockerfile = docker.get("baseDockerfile")
     if (folder / V1_DOCKERFILE).is_file():
-        files["Dockerfile"] = (folder / V1_DOCKERFILE).read_bytes()
+        files["Dockerfile"] = read_bytes(folder / V1_DOCKERFILE)
     elif isinstance(dockerfile, str) and dockerfile.strip():
         files["Dockerfile"] = dockerfile.encode()
     if not enabled:

@@ -45,6 +45,7 @@ class Imported:
     files: dict[str, bytes] = field(default_factory=dict)  # copied beside the manifest
     # Other environments the same source defines (a pixi workspace's), written with it.
     companions: list[Imported] = field(default_factory=list)
+    locked_as: str = "default"  # its environment in the source's lockfile (pixi.lock)
 
 
 def manifest_name(text: str) -> str:
@@ -98,8 +99,29 @@ def unpinned(spec: str, notes: list[str]) -> str:
     return bare
 
 
+def conda_spec(text: str, notes: list[str]) -> str:
+    """A conda spec as a manifest carries it: placeholders unpinned, and conda's forms that
+    envc's strict check refuses (`libblas=*=*mkl`, `pytorch=2.1=*cuda*`: a build after a second
+    `=`) written as the MatchSpec they mean (`libblas * *mkl`), noted."""
+    from rattler import MatchSpec
+
+    from compiler.validate.packages import strict_conda_form
+
+    spec = unpinned(text.strip(), notes)
+    try:
+        MatchSpec(spec, strict=True)
+        return spec
+    except Exception:  # rattler's parse errors are its own types
+        written = strict_conda_form(spec)
+    if written is None:  # not one of conda's `=` forms: kept, and validation says why
+        return spec
+    notes.append(f"{spec!r} is written as {written!r} (the same MatchSpec, in strict form)")
+    return written
+
+
 _NAMELESS_URL = re.compile(r"^(?:git\+|hg\+|svn\+|bzr\+|https?://|file:)")
 # An archive's file name says what it is: `en_core_web_sm-3.7.1.tar.gz`, `pkg-1.0-py3-none-any.whl`.
+_EGG = re.compile(r"egg=[A-Za-z0-9][A-Za-z0-9._-]*")
 _ARCHIVE = re.compile(r"/([A-Za-z0-9][A-Za-z0-9_.]*?)-\d[^/]*\.(?:tar\.gz|zip|whl)(?:[#?].*)?$")
 
 
@@ -110,6 +132,14 @@ def pip_requirement(text: str, notes: list[str]) -> str | None:
     text = unpinned(text.strip(), notes)
     if not _NAMELESS_URL.match(text):
         return text
+    url, _, fragment = text.partition("#")
+    parts = fragment.split("&") if fragment else []
+    egg = next((p for p in parts if _EGG.fullmatch(p)), None)
+    if egg:  # pip's older spelling of the name: `git+https://…@v1#egg=name`
+        rest = "&".join(p for p in parts if p != egg)
+        named = f"{egg.removeprefix('egg=')} @ {url}{f'#{rest}' if rest else ''}"
+        notes.append(f"{text!r} is carried as {named!r} (#egg= names it)")
+        return named
     archive = _ARCHIVE.search(text)
     if archive:
         named = f"{archive.group(1)} @ {text}"
@@ -130,11 +160,27 @@ def read_mapping(file: Path) -> dict[str, Any]:
     return document.data
 
 
-def read_text(file: Path) -> str:
+def read_bytes(file: Path, max_bytes: int | None = None) -> bytes:
+    """A source file's bytes, through the bounded reader (at most `max_bytes`, else
+    MAX_FILE_BYTES); its problem names the file."""
+    from compiler._util.files import MAX_FILE_BYTES, UnreadableFile, read_bounded
+
     try:
-        return file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise EnvcError(f"{file}: not UTF-8 text") from None
+        return read_bounded(file, max_bytes or MAX_FILE_BYTES)
+    except UnreadableFile as exc:
+        raise EnvcError(f"{file}: {exc}") from None
+
+
+def read_text(file: Path) -> str:
+    """A source file's text, through the bounded reader (a regular file, no link, UTF-8, at
+    most MAX_FILE_BYTES; a byte-order mark dropped); its problem names the file."""
+    from compiler._util.files import UnreadableFile
+    from compiler._util.files import read_text as read_bounded_text
+
+    try:
+        return read_bounded_text(file, bom=True)
+    except UnreadableFile as exc:
+        raise EnvcError(f"{file}: {exc}") from None
 
 
 def folder_files(folder: Path) -> dict[str, bytes]:

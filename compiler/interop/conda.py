@@ -13,14 +13,15 @@ from compiler.interop.common import (
     GENERIC_ENVIRONMENT_NAMES,
     Imported,
     NotAnEnvironment,
+    conda_spec,
     folder_name,
     manifest_name,
     new_manifest,
     pip_requirement,
+    read_bytes,
     read_mapping,
     read_text,
     strings,
-    unpinned,
 )
 
 # `python=3.11`, `python==3.11.4`, `python 3.12.*`: a version the manifest's `python:` can carry.
@@ -28,7 +29,9 @@ _PYTHON_SPEC = re.compile(r"^python\s*(?:={1,2}|\s)\s*(3\.[0-9]{1,2}(?:\.[0-9]{1
 _SELECTOR = re.compile(r"#\s*\[[^\]]+\]")
 # Conda files whose name says nothing about the environment (the folder names it instead).
 _GENERIC_STEMS = {"environment", "env", "conda", "conda_dependencies", "conda-dependencies"}
+MAX_HISTORY_BYTES = 64 * 1024 * 1024
 _CARRIED_KEYS = {"name", "channels", "dependencies", "variables", "platforms"}
+_INCLUDE = re.compile(r"(?:-r|--requirement)(?:\s+|=)(\S+)")
 
 
 def import_conda_environment(file: Path, name: str | None = None) -> Imported:
@@ -80,7 +83,7 @@ def import_conda_specs(file: Path, name: str | None = None) -> Imported:
         if version and python is None:
             python = version.group(1)
         else:
-            conda.append(unpinned(spec, notes))
+            conda.append(conda_spec(spec, notes))
     stem = file.name.removesuffix(".in").removesuffix(".txt").replace(".", "-")
     manifest = new_manifest(
         manifest_name(name or f"{file.parent.name}-{stem}"),
@@ -111,11 +114,13 @@ def conda_environment(
             if match and python is None:
                 python = match.group(1)
             else:
-                conda.append(unpinned(item.strip(), notes))
+                conda.append(conda_spec(item, notes))
         elif isinstance(item, dict) and isinstance(item.get("pip"), list):
             for requirement in item["pip"]:
                 if not isinstance(requirement, str):
                     notes.append(f"pip entry {requirement!r} is not a string: not imported")
+                elif include := _INCLUDE.fullmatch(requirement.strip()):
+                    pip += _included(file, include.group(1), notes)
                 elif requirement.startswith("-"):
                     notes.append(f"pip option {requirement!r} is not carried (see envc.yaml's pip)")
                 elif (carried := pip_requirement(requirement, notes)) is not None:
@@ -136,10 +141,13 @@ def conda_environment(
         folder = folder_name(file)
         source_name = folder if generic else f"{folder}-{file.stem}"
     variables = data.get("variables")
+    channels = strings(data.get("channels"))
+    if "nodefaults" in channels:  # conda's "add no defaults": envc never adds any
+        notes.append("channel nodefaults is left out: envc adds no channel you do not list")
     manifest = new_manifest(
         manifest_name(name or source_name),
         python=python,
-        channels=strings(data.get("channels")),
+        channels=[channel for channel in channels if channel != "nodefaults"],
         conda=conda,
         pip=pip,
         platforms=strings(data.get("platforms")),
@@ -148,6 +156,19 @@ def conda_environment(
         else {},
     )
     return Imported(manifest["name"], manifest, str(file), notes)
+
+
+def _included(file: Path, reference: str, notes: list[str]) -> list[str]:
+    """The requirements of a pip section's `-r FILE` (relative to the environment file, as
+    conda reads it), none above the environment file's folder."""
+    from compiler.interop.requirements import requirements_in
+    from compiler.validate.references import resolve_reference
+
+    target, _ = resolve_reference(file.parent, file.parent, reference)
+    if target is None or not target.is_file():
+        notes.append(f"pip include -r {reference} not found beside {file.name}: not carried")
+        return []
+    return requirements_in(target, notes)
 
 
 def conda_prefix(source: str) -> Path | None:
@@ -234,7 +255,9 @@ def _requested_specs(prefix: Path, records: list[Any]) -> list[str]:
         history = prefix / "conda-meta" / "history"
         specs: dict[str, str] = {}
         if history.is_file():
-            for line in history.read_text(encoding="utf-8", errors="replace").splitlines():
+            # (years of conda operations: more than a manifest's 1 MiB)
+            text = read_bytes(history, MAX_HISTORY_BYTES).decode(errors="replace")
+            for line in text.splitlines():
                 match = re.match(r"# (update|install|create|remove) specs: (\[.*\])", line)
                 if not match:
                     continue
@@ -252,7 +275,7 @@ def _pip_installed(prefix: Path) -> list[str]:
     """`name==version` of the packages pip installed into the prefix (INSTALLER says pip)."""
     pins = []
     for installer in sorted(prefix.glob("lib/python3*/site-packages/*.dist-info/INSTALLER")):
-        if installer.read_text(encoding="utf-8", errors="replace").strip() != "pip":
+        if read_bytes(installer).decode(errors="replace").strip() != "pip":
             continue
         stem = installer.parent.name.removesuffix(".dist-info")
         package, _, version = stem.rpartition("-")

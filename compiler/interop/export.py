@@ -20,6 +20,7 @@ from typing import Any
 
 from compiler._util.files import shown_path
 from compiler.errors import EnvcError, UsageError
+from compiler.interop.common import read_text
 from compiler.interop.images import AZUREML_CPU_IMAGE, AZUREML_GPU_IMAGES
 from compiler.lock.inputs import (
     declared_packages,
@@ -98,7 +99,7 @@ def _azure_conda_file(manifest: Manifest, root: Path, default_name: str) -> tupl
     declared package."""
     if manifest.conda_file and not (manifest.conda or manifest.pip or manifest.python_version):
         file = root / manifest.conda_file
-        return file.name, file.read_text(encoding="utf-8")
+        return file.name, read_text(file)
     text = conda_environment(manifest, root, standalone=False)
     return None if text is None else (default_name, text)
 
@@ -288,7 +289,7 @@ def _azureml_v1(manifest: Manifest, root: Path) -> Exported:
     if conda is not None:
         files[V1_CONDA_FILE] = conda[1]  # SDK v1 reads it by this name
     if docker.base_dockerfile:
-        text = (root / docker.base_dockerfile).read_text(encoding="utf-8")
+        text = read_text(root / docker.base_dockerfile)
         files[V1_DOCKERFILE] = text
         if any(line.lstrip().upper().startswith(("COPY ", "ADD ")) for line in text.splitlines()):
             notes.append(

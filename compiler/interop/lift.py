@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler.interop.common import pip_requirement, unpinned
+from compiler.interop.common import conda_spec, pip_requirement
 from compiler.interop.shell_steps import commands, creates, pip_words, strip_assignments, updates
 from compiler.manifest.patterns import spec_package
 
@@ -241,7 +241,7 @@ def _conda(words: list[str], context: Path, lifted: Lifted, where: str) -> None:
         if match:
             lifted.python = match.group(1)
         else:
-            lifted.conda.append(unpinned(_conda_spec(bare), lifted.notes))
+            lifted.conda.append(conda_spec(_conda_spec(bare), lifted.notes))
     lifted.report.append(f"{where}: lifted: {' '.join(words[:3])} -> python, channels, conda")
 
 

@@ -1,31 +1,34 @@
-"""Import from TOML manifests: a pixi workspace (`pixi.toml`) and a Python project
-(`pyproject.toml`: PEP 621 dependencies, Poetry's, conda-lock's `[tool.conda-lock]`).
+"""Import from a Python project (`pyproject.toml`: PEP 621 dependencies, Poetry's, uv's
+sources, conda-lock's `[tool.conda-lock]`), and the TOML reading the pixi importer shares.
 
-What a manifest cannot say (pixi features and environments, per-platform tables, tasks, Poetry
-optional and dev groups, version ranges of Python) is returned as notes, never dropped.
+What a manifest cannot say (optional dependencies, dependency and dev groups, local or index
+sources, indexes) is returned as notes, never dropped.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from compiler.errors import EnvcError
-from compiler.interop.common import Imported, manifest_name, new_manifest, strings
+from compiler.interop.common import (
+    Imported,
+    manifest_name,
+    new_manifest,
+    read_text,
+    strings,
+)
 
 # Version constraints pixi and Poetry write that are a single Python minor: "3.12.*", "3.12",
 # "==3.12.*", "~=3.12.0".
 _PYTHON_MINOR = re.compile(r"^(?:==|~=)?\s*(3\.[0-9]{1,2})(?:\.[0-9*]+)?$")
 
 
-def _read_toml(file: Path) -> dict[str, Any]:
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise EnvcError(f"{file}: not UTF-8 text") from None
+def read_toml(file: Path) -> dict[str, Any]:
+    text = read_text(file)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -41,41 +44,11 @@ def _read_toml(file: Path) -> dict[str, Any]:
         raise EnvcError(f"{file}:{line}:{col}: error: {message}") from None
 
 
-def _table(value: Any) -> dict[str, Any]:
+def table(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _conda_spec(package: str, value: Any, notes: list[str]) -> str | None:
-    """A pixi dependency (`"1.1.*"`, `"*"`, `{version, build, channel}`) as a MatchSpec."""
-    if isinstance(value, str):
-        return package if value.strip() in ("", "*") else f"{package} {value.strip()}"
-    if isinstance(value, dict) and isinstance(value.get("version", "*"), str):
-        spec = package if value.get("version", "*") == "*" else f"{package} {value['version']}"
-        if isinstance(value.get("build"), str):
-            spec += f" {value['build']}" if " " in spec else f" * {value['build']}"
-        if isinstance(value.get("channel"), str):
-            spec = f"{value['channel']}::{spec}"
-        return spec
-    notes.append(f"dependency {package} = {value!r} is not carried")
-    return None
-
-
-def _pip_requirement(package: str, value: Any, notes: list[str]) -> str | None:
-    """A pixi `pypi-dependencies` entry as a PEP 508 requirement."""
-    if isinstance(value, str):
-        return package if value.strip() in ("", "*") else f"{package}{value.strip()}"
-    if isinstance(value, dict) and not ({"path", "git", "url"} & set(value)):
-        extras = strings(value.get("extras"))
-        name = f"{package}[{','.join(extras)}]" if extras else package
-        version = str(value.get("version", "*")).strip()
-        return name if version == "*" else f"{name}{version}"
-    notes.append(
-        f"pypi dependency {package} = {value!r} is not carried (a path, git or URL source)"
-    )
-    return None
-
-
-def _python_minor(constraint: str) -> str | None:
+def python_minor(constraint: str) -> str | None:
     """The version a constraint allowing one Python minor version pins: X.Y, or X.Y.Z when it
     names a patch release exactly (`3.12.8`, `==3.12.8`); else None."""
     text = constraint.strip()
@@ -84,172 +57,6 @@ def _python_minor(constraint: str) -> str | None:
         return None
     exact = re.fullmatch(r"(?:==)?\s*(3\.[0-9]{1,2}\.[0-9]{1,3})", text)
     return exact.group(1) if exact else match.group(1)
-
-
-@dataclass
-class _Feature:
-    """What a pixi feature (or the top level, the default feature) says about packages."""
-
-    python: str | None
-    conda: list[str]
-    pip: list[str]
-    channels: list[str]
-    platforms: list[str]
-    variables: dict[str, str]
-    cuda: str | None  # the CUDA of the base image, from system-requirements (see _cuda_image)
-
-
-def _channels(value: Any) -> list[str]:
-    """pixi channels: names, URLs or `{channel = …, priority = …}` tables."""
-    items = value if isinstance(value, list) else []
-    names = [c if isinstance(c, str) else str(_table(c).get("channel", "")) for c in items]
-    return [name for name in names if name]
-
-
-# What envc carries of a feature table (and of the top level, the default feature).
-_FEATURE_KEYS = {
-    "dependencies",
-    "pypi-dependencies",
-    "channels",
-    "platforms",
-    "activation",
-    "system-requirements",
-}
-
-
-def _feature(table: dict[str, Any], notes: list[str], where: str = "") -> _Feature:
-    """A feature table (`where` names it in notes: `[feature.cuda]`; the top level: "")."""
-    dependencies = dict(_table(table.get("dependencies")))
-    # One Python minor becomes python:; a range stays a conda spec, which carries it as well.
-    python = _python_minor(str(dependencies.get("python", "")))
-    if python:
-        del dependencies["python"]
-    return _Feature(
-        python=python,
-        conda=[
-            spec
-            for package, value in dependencies.items()
-            for spec in [_conda_spec(package, value, notes)]
-            if spec
-        ],
-        pip=[
-            requirement
-            for package, value in _table(table.get("pypi-dependencies")).items()
-            for requirement in [_pip_requirement(package, value, notes)]
-            if requirement
-        ],
-        channels=_channels(table.get("channels")),
-        platforms=strings(table.get("platforms")),
-        variables={
-            str(k): str(v) for k, v in _table(_table(table.get("activation")).get("env")).items()
-        },
-        cuda=_system_requirements(_table(table.get("system-requirements")), where, notes),
-    )
-
-
-def _system_requirements(table: dict[str, Any], where: str, notes: list[str]) -> str | None:
-    """The base image's CUDA for pixi's `cuda` floor; what else the table asks is noted."""
-    prefix = f"{where[:-1]}.system-requirements]" if where else "[system-requirements]"
-    others = sorted(set(table) - {"cuda"})
-    if others:
-        notes.append(f"{prefix} {', '.join(others)} are not carried")
-    floor = table.get("cuda")
-    if floor is None:
-        return None
-    if not re.fullmatch(r"\d{1,2}(\.\d{1,2})?", str(floor)):
-        notes.append(f"{prefix} cuda = {floor!r} is not a CUDA version: not carried")
-        return None
-    version = _cuda_image(str(floor))
-    notes.append(f"{prefix} cuda = {floor!r}: compute: gpu, cuda: {version!r}")
-    return version
-
-
-def _gpu(cuda: str | None) -> dict[str, str] | None:
-    return {"compute": "gpu", "cuda": cuda} if cuda else None
-
-
-def _environment_features(spec: Any) -> tuple[list[str], bool] | None:
-    """(features, without the default feature) of a pixi `[environments]` entry: a list of
-    features or `{features = […], no-default-feature = …}`; None when it is neither."""
-    if isinstance(spec, list) and all(isinstance(f, str) for f in spec):
-        return spec, False
-    features = _table(spec).get("features")
-    if isinstance(features, list) and all(isinstance(f, str) for f in features):
-        return features, bool(_table(spec).get("no-default-feature"))
-    return None
-
-
-def import_pixi(file: Path, name: str | None = None) -> Imported:
-    """A pixi workspace: its default environment, and each environment of `[environments]` as
-    a companion manifest that `extends` it (features merged in order; pixi adds a feature's
-    channels to the workspace's, and so does the companion)."""
-    data = _read_toml(file)
-    workspace = _table(data.get("workspace")) or _table(data.get("project"))
-    if not workspace:
-        raise EnvcError(f"{file}: not a pixi manifest (no [workspace] or [project] table)")
-    notes: list[str] = []
-    default = _feature(data, notes)
-    channels = _channels(workspace.get("channels"))
-    platforms = strings(workspace.get("platforms"))
-    description = workspace.get("description")
-    base = manifest_name(name or str(workspace.get("name") or file.parent.name))
-    manifest = new_manifest(
-        base,
-        description=description if isinstance(description, str) else None,
-        python=default.python,
-        channels=channels,
-        conda=default.conda,
-        pip=default.pip,
-        platforms=platforms,
-        variables=default.variables,
-        docker=_gpu(default.cuda),
-    )
-    features = {}
-    for key, value in _table(data.get("feature")).items():
-        where = f"[feature.{key}]"
-        features[key] = _feature(_table(value), notes, where)
-        for other in sorted(set(_table(value)) - _FEATURE_KEYS):
-            notes.append(f"{where} {other} is not carried")
-    companions, used = [], set()
-    for environment, spec in _table(data.get("environments")).items():
-        listed = _environment_features(spec)
-        unknown = [f for f in listed[0] if f not in features] if listed else []
-        if listed is None or unknown or environment == "default":
-            why = f"unknown features {', '.join(unknown)}" if unknown else "not a list of features"
-            if environment == "default":
-                why = "the default environment is the workspace's own"
-            notes.append(f"environment {environment} is not carried ({why})")
-            continue
-        chosen, alone = [features[f] for f in listed[0]], listed[1]
-        used.update(listed[0])
-        extra_channels = [c for f in chosen for c in f.channels]
-        own_platforms = next((f.platforms for f in reversed(chosen) if f.platforms), [])
-        fields = new_manifest(
-            manifest_name(f"{base}-{environment}"),
-            extends=None if alone else base,
-            python=next((f.python for f in reversed(chosen) if f.python), None)
-            or (default.python if alone else None),
-            channels=channels + extra_channels if (extra_channels or alone) else [],
-            conda=[spec for f in chosen for spec in f.conda],
-            pip=[requirement for f in chosen for requirement in f.pip],
-            platforms=own_platforms or (platforms if alone else []),
-            variables={k: v for f in chosen for k, v in f.variables.items()},
-            docker=_gpu(
-                next((f.cuda for f in reversed(chosen) if f.cuda), None)
-                or (default.cuda if alone else None)
-            ),
-        )
-        companions.append(Imported(fields["name"], fields, str(file)))
-    for feature in sorted(set(features) - used):
-        notes.append(f"feature {feature} is in no environment: not carried")
-    if data.get("target"):
-        notes.append(
-            f"per-platform tables {', '.join(sorted(_table(data['target'])))} are not carried"
-        )
-    carried = _FEATURE_KEYS | {"workspace", "project", "feature", "environments", "target"}
-    for key in sorted(set(data) - carried):
-        notes.append(f"[{key}] is not carried")
-    return Imported(base, manifest, str(file), notes, companions=companions)
 
 
 def _poetry_requirement(package: str, value: Any, notes: list[str]) -> str | None:
@@ -282,39 +89,91 @@ def _poetry_requirement(package: str, value: Any, notes: list[str]) -> str | Non
     return f"{package}{constraint}"
 
 
-def _cuda_image(floor: str) -> str:
-    """The CUDA of the base image for pixi's `cuda` floor (what the machines' driver runs):
-    the floor when the base-image catalog has an image of it, else the catalog's newest of
-    that major version above it (CUDA's minor-version compatibility runs it on the floor's
-    driver, and the solve may use packages up to it); the floor as X.Y when it has none."""
-    from compiler.validate.catalog import load_catalog
+def _python_in_range(folder: Path, constraint: str, notes: list[str]) -> str | None:
+    """The Python of a project that allows a range (`>=3.11`): its `.python-version` (uv's
+    and pyenv's pin), noted; else None (and a note asking for one: the range does not say
+    which Python the project runs on)."""
+    pinned = folder / ".python-version"
+    if os.path.lexists(pinned):
+        line = (read_text(pinned).strip().splitlines() or [""])[0].strip()
+        found = re.fullmatch(r"(?:cpython-|python)?(3\.[0-9]{1,2})(?:\.[0-9]+)?\S*", line)
+        if found:
+            notes.append(
+                f"python {found.group(1)}: from .python-version ({constraint!r} allows it)"
+            )
+            return found.group(1)
+    notes.append(f"Python {constraint!r} is a range: set python: to one version")
+    return None
 
-    def key(version: str) -> tuple[int, ...]:
-        return tuple(int(part) for part in version.split("."))
 
-    wanted = floor if "." in floor else f"{floor}.0"
-    known = load_catalog(None).gpu
-    above = [v for v in known if key(v)[0] == key(wanted)[0] and key(v) >= key(wanted)]
-    return wanted if wanted in known or not above else max(above, key=key)
+def _with_uv_sources(pip: list[str], uv: dict[str, Any], notes: list[str]) -> list[str]:
+    """The requirements with uv's `[tool.uv.sources]` applied: a git or URL source becomes
+    `name @ URL` (what PEP 508 says); a path, workspace member or index is noted, as are
+    `[[tool.uv.index]]` tables (indexes belong in envc.yaml's pip)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    sources = {canonicalize_name(k): v for k, v in table(uv.get("sources")).items()}
+    carried = []
+    for text in pip:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            carried.append(text)  # validation says what is wrong with it
+            continue
+        source = sources.get(canonicalize_name(requirement.name))
+        url = _source_url(source) if isinstance(source, dict) else None
+        if url is not None:
+            extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+            marker = f" ; {requirement.marker}" if requirement.marker else ""
+            carried.append(f"{requirement.name}{extras} @ {url}{marker}")
+            notes.append(f"{requirement.name}: from {url} ([tool.uv.sources])")
+            continue
+        if source is not None:
+            notes.append(
+                f"{requirement.name}: source {source!r} is not carried ([tool.uv.sources]; "
+                "a path, a workspace member or an index): resolved from the index"
+            )
+        carried.append(text)
+    for index in uv.get("index") or []:
+        where = table(index).get("url", index)
+        notes.append(f"[[tool.uv.index]] {where} is not carried (indexes belong in envc.yaml)")
+    return carried
+
+
+def _source_url(source: dict[str, Any]) -> str | None:
+    """A uv source as a PEP 508 URL: `git+URL@rev` (its tag, branch or rev; a subdirectory
+    as a fragment), or a direct `url`; None for any other kind."""
+    if isinstance(source.get("url"), str):
+        return str(source["url"])
+    if not isinstance(source.get("git"), str):
+        return None
+    revision = next(
+        (source[k] for k in ("rev", "tag", "branch") if isinstance(source.get(k), str)), None
+    )
+    url = f"git+{source['git']}" + (f"@{revision}" if revision else "")
+    if isinstance(source.get("subdirectory"), str):
+        url += f"#subdirectory={source['subdirectory']}"
+    return url
 
 
 def import_pyproject(file: Path, name: str | None = None) -> Imported:
     """A Python project's dependencies: PEP 621 `[project]`, Poetry's, and conda-lock's
     `[tool.conda-lock]` (channels, conda dependencies, platforms)."""
-    data = _read_toml(file)
-    project, tool = _table(data.get("project")), _table(data.get("tool"))
-    poetry, conda_lock = _table(tool.get("poetry")), _table(tool.get("conda-lock"))
+    data = read_toml(file)
+    project, tool = table(data.get("project")), table(data.get("tool"))
+    poetry, conda_lock = table(tool.get("poetry")), table(tool.get("conda-lock"))
     notes: list[str] = []
     pip = strings(project.get("dependencies"))
-    poetry_deps = dict(_table(poetry.get("dependencies")))
+    poetry_deps = dict(table(poetry.get("dependencies")))
     python_constraints = [
         str(poetry_deps.pop("python", "")),
         str(project.get("requires-python", "")),
     ]
-    python = next(filter(None, map(_python_minor, python_constraints)), None)
-    ranges = [c for c in python_constraints if c and not _python_minor(c)]
+    python = next(filter(None, map(python_minor, python_constraints)), None)
+    ranges = [c for c in python_constraints if c and not python_minor(c)]
     if ranges and not python:
-        notes.append(f"Python {ranges[0]!r} is a range: set python: to one version")
+        python = _python_in_range(file.parent, ranges[0], notes)
     pip += [
         requirement
         for package, value in poetry_deps.items()
@@ -329,9 +188,13 @@ def import_pyproject(file: Path, name: str | None = None) -> Imported:
             f"optional dependencies ({', '.join(sorted(project['optional-dependencies']))}) "
             "are not carried"
         )
+    if table(data.get("dependency-groups")):
+        groups = ", ".join(sorted(table(data["dependency-groups"])))
+        notes.append(f"dependency groups ({groups}) are not carried (development dependencies)")
+    pip = _with_uv_sources(pip, table(tool.get("uv")), notes)
     conda = [
         package if str(value).strip() in ("", "*") else f"{package} {str(value).strip()}"
-        for package, value in _table(conda_lock.get("dependencies")).items()
+        for package, value in table(conda_lock.get("dependencies")).items()
     ]
     if not (pip or conda):
         raise EnvcError(f"{file}: no dependencies ([project], [tool.poetry] or [tool.conda-lock])")

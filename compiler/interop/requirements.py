@@ -20,7 +20,7 @@ def import_requirements(file: Path, name: str | None = None, python: str | None 
     """A pip requirements file (and the files it includes with -r) as a pip-only manifest for
     Python `python` (X.Y), which the file itself cannot say."""
     notes: list[str] = []
-    pip = _requirements(file, file.parent, notes, set())
+    pip = requirements_in(file, notes)
     if not python:
         notes.append(
             "a requirements file does not say which Python: pass --python X.Y "
@@ -28,6 +28,11 @@ def import_requirements(file: Path, name: str | None = None, python: str | None 
         )
     manifest = new_manifest(manifest_name(name or folder_name(file)), python=python, pip=pip)
     return Imported(manifest["name"], manifest, str(file), notes)
+
+
+def requirements_in(file: Path, notes: list[str]) -> list[str]:
+    """The requirements of `file` and of the files it includes (-r), none above its folder."""
+    return _requirements(file, file.parent, notes, set())
 
 
 def _requirements(file: Path, root: Path, notes: list[str], seen: set[Path]) -> list[str]:

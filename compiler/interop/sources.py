@@ -12,14 +12,15 @@ from pathlib import Path
 
 from compiler.errors import UsageError
 from compiler.interop.azureml import V1_FILE, import_azureml_asset, import_azureml_v1, import_yaml
-from compiler.interop.common import Imported, NotAnEnvironment
+from compiler.interop.common import Imported, NotAnEnvironment, read_bytes
 from compiler.interop.conda import (
     conda_prefix,
     import_conda_prefix,
     import_conda_specs,
     is_conda_spec_list,
 )
-from compiler.interop.pyproject import import_pixi, import_pyproject
+from compiler.interop.pixi import import_pixi
+from compiler.interop.pyproject import import_pyproject
 from compiler.interop.requirements import import_requirements
 
 # Files recognised by name that envc does not import, and what to do instead.
@@ -83,7 +84,7 @@ def _import_source(source: Path, name: str | None, history: bool, python: str | 
     if source.suffix in (".yml", ".yaml"):
         return import_yaml(source, name)
     if source.suffix in (".txt", ".in", ".out") or source.name.startswith("requirements"):
-        text = source.read_text(encoding="utf-8", errors="replace")
+        text = read_bytes(source).decode(errors="replace")
         if "@EXPLICIT" in text:
             raise NotAnEnvironment(
                 f"{source}: an explicit conda lock (@EXPLICIT); import the spec or environment "

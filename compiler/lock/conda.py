@@ -60,9 +60,12 @@ DEFAULTS_WINDOWS_CHANNEL = "https://repo.anaconda.com/pkgs/msys2"
 
 
 def expand_channels(channels: Sequence[str], platforms: Sequence[str]) -> tuple[str, ...]:
-    """Channels as URLs, in order, `defaults` expanded as conda expands it."""
+    """Channels as URLs, in order, `defaults` expanded as conda expands it (`nodefaults`, conda's
+    "add no defaults", is nothing: envc adds no channel the manifest does not list)."""
     expanded: list[str] = []
     for channel in channels:
+        if channel == "nodefaults":
+            continue
         if channel == "defaults":
             windows = any(platform.startswith("win-") for platform in platforms)
             found = [*DEFAULTS_CHANNELS, *([DEFAULTS_WINDOWS_CHANNEL] if windows else [])]

@@ -79,6 +79,23 @@ def solve_lock(
     return dict(zip(inputs.platforms, solve_in_child(requests), strict=True))
 
 
+ANY_PLATFORM = "*"
+
+
+@dataclass(frozen=True)
+class LockSeed:
+    """Versions to keep on an environment's first lock, from the lock of the tool it was
+    imported from (pixi.lock, conda-lock.yml), per platform: conda records as MatchSpecs
+    (`numpy ==1.26.4 py312h…`), pip pins as requirement lines (`requests==2.32.3`)."""
+
+    conda: Mapping[str, tuple[str, ...]]
+    pip: Mapping[str, str]  # platform, or ANY_PLATFORM for a lock of every platform (uv.lock)
+    source: str  # the lockfile, as shown
+
+    def pip_for(self, platform: str) -> str:
+        return self.pip.get(platform, self.pip.get(ANY_PLATFORM, ""))
+
+
 @dataclass(frozen=True)
 class LockOutcome:
     """What `envc lock` did (or, with --check, found) for one environment."""
@@ -104,17 +121,23 @@ def _pip_python(inputs: LockInputs, records: list[dict[str, Any]]) -> str:
 
 
 def _preferred(
-    folder: Path, platforms: Sequence[str], update: Collection[str]
+    folder: Path, platforms: Sequence[str], update: Collection[str], seed: LockSeed | None
 ) -> dict[str, tuple[str, ...]]:
-    """The records of the current lock, minus the packages to update, as MatchSpecs."""
-    return {
-        platform: tuple(
-            f"{name} =={version} {build}"
-            for name, version, build in locked_explicit(folder, platform)
-            if name not in update
-        )
-        for platform in platforms
-    }
+    """The records of the current lock (else the seed's), minus the packages to update, as
+    MatchSpecs."""
+    preferred = {}
+    for platform in platforms:
+        locked = [f"{n} =={v} {b}" for n, v, b in locked_explicit(folder, platform)]
+        if not locked and seed is not None:
+            locked = list(seed.conda.get(platform, ()))
+        preferred[platform] = tuple(s for s in locked if spec_package(s) not in update)
+    return preferred
+
+
+def _previous_pip(folder: Path, platform: str, seed: LockSeed | None) -> str:
+    """The pins uv keeps where it can: the current hashed requirements, else the seed's."""
+    current = locked_pip(folder, platform)[0]
+    return current or (seed.pip_for(platform) if seed is not None else "")
 
 
 def _locked_names(folder: Path, platforms: Sequence[str]) -> set[str]:
@@ -163,13 +186,15 @@ def lock_environment(
     pip_index: PipIndex,
     update: Collection[str] | None = (),
     floors: Mapping[str, str] | None = None,
+    seed: LockSeed | None = None,
 ) -> None:
     """Solve `inputs` and write its lockfiles into `folder`; nothing is written on failure.
 
-    The solver keeps the currently locked versions where the specs allow, except for the
-    packages named in `update` (None: keep nothing, re-solve everything). Conda and pip keep
-    every package of `floors` (the policy's: package -> minimum) at or above its floor."""
-    preferred = None if update is None else _preferred(folder, inputs.platforms, update)
+    The solver keeps the currently locked versions (with no lock yet, `seed`'s) where the
+    specs allow, except for the packages named in `update` (None: keep nothing, re-solve
+    everything). Conda and pip keep every package of `floors` (the policy's: package ->
+    minimum) at or above its floor."""
+    preferred = None if update is None else _preferred(folder, inputs.platforms, update, seed)
     # The solver's cache may hold what private channels answered: the owner's eyes only.
     (cache / "rattler").mkdir(parents=True, exist_ok=True, mode=0o700)
     (cache / "rattler").chmod(0o700)
@@ -190,7 +215,7 @@ def lock_environment(
                 [(r["name"], r["version"]) for r in conda],
                 pip_index,
                 cache / "uv",
-                previous=locked_pip(folder, platform)[0] if update is not None else "",
+                previous=_previous_pip(folder, platform, seed) if update is not None else "",
                 upgrade=update,
                 floors=floors or {},
             )
@@ -241,6 +266,7 @@ def lock_repository(
     manifests: ValidManifests | None = None,
     progress: Progress = no_progress,
     policy: Policy | None = None,
+    seeds: Mapping[str, LockSeed] | None = None,
 ) -> list[LockOutcome]:
     """Lock (or check) the named environments, default all, of the valid repository at `root`.
 
@@ -248,7 +274,8 @@ def lock_repository(
     move to their newest allowed versions (relocking the environments that lock them);
     `force` re-solves everything from scratch. `manifests` (name -> (data, folder)) spares
     reading the manifests again when validation already did. The floors of `policy` bound
-    every solve, and a lock below one is relocked, moving those packages only."""
+    every solve, and a lock below one is relocked, moving those packages only. `seeds` (name
+    -> LockSeed) are the versions an environment's first lock keeps (envc import --lock)."""
     from compiler.errors import UsageError
     from compiler.manifest.model import resolve
     from compiler.validate.repository import validate
@@ -308,6 +335,7 @@ def lock_repository(
                 pip_index or PipIndex(),
                 None if force else updating,
                 floors,
+                (seeds or {}).get(name),
             )
         except SolveError as exc:  # this environment's specs; the others still get locked
             decided[name] = LockOutcome(name, "failed", (str(exc),))

@@ -39,6 +39,18 @@ def _match_spec() -> Any:
     return MatchSpec
 
 
+def strict_conda_form(spec: str) -> str | None:
+    """The MatchSpec conda's `=` forms mean, in the form the strict parser takes
+    (`libblas=*=*mkl` -> `libblas * *mkl`, `python=3.12.*` -> `python 3.12.*`); None for a
+    spec of another form (a typo such as `nump y` must not be given a meaning)."""
+    if "=" not in spec or any(c.isspace() for c in spec.strip()):
+        return None
+    try:
+        return str(_match_spec()(spec.strip()))
+    except Exception:  # rattler raises its own error types for every parse failure
+        return None
+
+
 @cache
 def _requirement() -> tuple[Any, Any]:
     from packaging.requirements import InvalidRequirement, Requirement
@@ -136,7 +148,9 @@ class SpecChecks:
         try:
             _match_spec()(spec, strict=True)
         except Exception as exc:  # rattler raises its own error types for every parse failure
-            return f"invalid conda MatchSpec {spec!r}: {str(exc).splitlines()[0]}"
+            why = f"invalid conda MatchSpec {spec!r}: {str(exc).splitlines()[0]}"
+            strict = strict_conda_form(spec)
+            return f"{why}; write it as {strict!r}" if strict else why
         self.known.learn("conda", spec)
         return None
 

@@ -1,0 +1,230 @@
+"""Import from a pixi workspace (`pixi.toml`): its default environment and each environment of
+`[environments]`, features merged in order.
+
+What a manifest cannot say (per-platform tables, tasks, solve groups, system requirements other
+than CUDA) is returned as notes, never dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler.errors import EnvcError
+from compiler.interop.common import Imported, conda_spec, manifest_name, new_manifest, strings
+from compiler.interop.pyproject import python_minor, read_toml
+from compiler.interop.pyproject import table as _table
+
+
+def _conda_spec(package: str, value: Any, notes: list[str]) -> str | None:
+    """A pixi dependency (`"1.1.*"`, `"*"`, `{version, build, channel}`) as a MatchSpec."""
+    if isinstance(value, str):
+        return package if value.strip() in ("", "*") else f"{package} {value.strip()}"
+    if isinstance(value, dict) and isinstance(value.get("version", "*"), str):
+        spec = package if value.get("version", "*") == "*" else f"{package} {value['version']}"
+        if isinstance(value.get("build"), str):
+            spec += f" {value['build']}" if " " in spec else f" * {value['build']}"
+        if isinstance(value.get("channel"), str):
+            spec = f"{value['channel']}::{spec}"
+        return spec
+    notes.append(f"dependency {package} = {value!r} is not carried")
+    return None
+
+
+def _pip_requirement(package: str, value: Any, notes: list[str]) -> str | None:
+    """A pixi `pypi-dependencies` entry as a PEP 508 requirement."""
+    if isinstance(value, str):
+        return package if value.strip() in ("", "*") else f"{package}{value.strip()}"
+    if isinstance(value, dict) and not ({"path", "git", "url"} & set(value)):
+        extras = strings(value.get("extras"))
+        name = f"{package}[{','.join(extras)}]" if extras else package
+        version = str(value.get("version", "*")).strip()
+        return name if version == "*" else f"{name}{version}"
+    notes.append(
+        f"pypi dependency {package} = {value!r} is not carried (a path, git or URL source)"
+    )
+    return None
+
+
+@dataclass
+class _Feature:
+    """What a pixi feature (or the top level, the default feature) says about packages."""
+
+    python: str | None
+    conda: list[str]
+    pip: list[str]
+    channels: list[str]
+    platforms: list[str]
+    variables: dict[str, str]
+    cuda: str | None  # the CUDA of the base image, from system-requirements (see _cuda_image)
+
+
+def _channels(value: Any) -> list[str]:
+    """pixi channels: names, URLs or `{channel = …, priority = …}` tables."""
+    items = value if isinstance(value, list) else []
+    names = [c if isinstance(c, str) else str(_table(c).get("channel", "")) for c in items]
+    return [name for name in names if name]
+
+
+# What envc carries of a feature table (and of the top level, the default feature).
+_FEATURE_KEYS = {
+    "dependencies",
+    "pypi-dependencies",
+    "channels",
+    "platforms",
+    "activation",
+    "system-requirements",
+}
+
+
+def _feature(table: dict[str, Any], notes: list[str], where: str = "") -> _Feature:
+    """A feature table (`where` names it in notes: `[feature.cuda]`; the top level: "")."""
+    dependencies = dict(_table(table.get("dependencies")))
+    # One Python minor becomes python:; a range stays a conda spec, which carries it as well.
+    python = python_minor(str(dependencies.get("python", "")))
+    if python:
+        del dependencies["python"]
+    return _Feature(
+        python=python,
+        conda=[
+            spec
+            for package, value in dependencies.items()
+            for spec in [conda_spec(_conda_spec(package, value, notes) or "", notes)]
+            if spec
+        ],
+        pip=[
+            requirement
+            for package, value in _table(table.get("pypi-dependencies")).items()
+            for requirement in [_pip_requirement(package, value, notes)]
+            if requirement
+        ],
+        channels=_channels(table.get("channels")),
+        platforms=strings(table.get("platforms")),
+        variables={
+            str(k): str(v) for k, v in _table(_table(table.get("activation")).get("env")).items()
+        },
+        cuda=_system_requirements(_table(table.get("system-requirements")), where, notes),
+    )
+
+
+def _system_requirements(table: dict[str, Any], where: str, notes: list[str]) -> str | None:
+    """The base image's CUDA for pixi's `cuda` floor; what else the table asks is noted."""
+    prefix = f"{where[:-1]}.system-requirements]" if where else "[system-requirements]"
+    others = sorted(set(table) - {"cuda"})
+    if others:
+        notes.append(f"{prefix} {', '.join(others)} are not carried")
+    floor = table.get("cuda")
+    if floor is None:
+        return None
+    if not re.fullmatch(r"\d{1,2}(\.\d{1,2})?", str(floor)):
+        notes.append(f"{prefix} cuda = {floor!r} is not a CUDA version: not carried")
+        return None
+    version = _cuda_image(str(floor))
+    notes.append(f"{prefix} cuda = {floor!r}: compute: gpu, cuda: {version!r}")
+    return version
+
+
+def _gpu(cuda: str | None) -> dict[str, str] | None:
+    return {"compute": "gpu", "cuda": cuda} if cuda else None
+
+
+def _environment_features(spec: Any) -> tuple[list[str], bool] | None:
+    """(features, without the default feature) of a pixi `[environments]` entry: a list of
+    features or `{features = […], no-default-feature = …}`; None when it is neither."""
+    if isinstance(spec, list) and all(isinstance(f, str) for f in spec):
+        return spec, False
+    features = _table(spec).get("features")
+    if isinstance(features, list) and all(isinstance(f, str) for f in features):
+        return features, bool(_table(spec).get("no-default-feature"))
+    return None
+
+
+def import_pixi(file: Path, name: str | None = None) -> Imported:
+    """A pixi workspace: its default environment, and each environment of `[environments]` as
+    a companion manifest that `extends` it (features merged in order; pixi adds a feature's
+    channels to the workspace's, and so does the companion)."""
+    data = read_toml(file)
+    workspace = _table(data.get("workspace")) or _table(data.get("project"))
+    if not workspace:
+        raise EnvcError(f"{file}: not a pixi manifest (no [workspace] or [project] table)")
+    notes: list[str] = []
+    default = _feature(data, notes)
+    channels = _channels(workspace.get("channels"))
+    platforms = strings(workspace.get("platforms"))
+    description = workspace.get("description")
+    base = manifest_name(name or str(workspace.get("name") or file.parent.name))
+    manifest = new_manifest(
+        base,
+        description=description if isinstance(description, str) else None,
+        python=default.python,
+        channels=channels,
+        conda=default.conda,
+        pip=default.pip,
+        platforms=platforms,
+        variables=default.variables,
+        docker=_gpu(default.cuda),
+    )
+    features = {}
+    for key, value in _table(data.get("feature")).items():
+        where = f"[feature.{key}]"
+        features[key] = _feature(_table(value), notes, where)
+        for other in sorted(set(_table(value)) - _FEATURE_KEYS):
+            notes.append(f"{where} {other} is not carried")
+    companions, used = [], set()
+    for environment, spec in _table(data.get("environments")).items():
+        listed = _environment_features(spec)
+        unknown = [f for f in listed[0] if f not in features] if listed else []
+        if listed is None or unknown or environment == "default":
+            why = f"unknown features {', '.join(unknown)}" if unknown else "not a list of features"
+            if environment == "default":
+                why = "the default environment is the workspace's own"
+            notes.append(f"environment {environment} is not carried ({why})")
+            continue
+        chosen, alone = [features[f] for f in listed[0]], listed[1]
+        used.update(listed[0])
+        extra_channels = [c for f in chosen for c in f.channels]
+        own_platforms = next((f.platforms for f in reversed(chosen) if f.platforms), [])
+        fields = new_manifest(
+            manifest_name(f"{base}-{environment}"),
+            extends=None if alone else base,
+            python=next((f.python for f in reversed(chosen) if f.python), None)
+            or (default.python if alone else None),
+            channels=channels + extra_channels if (extra_channels or alone) else [],
+            conda=[spec for f in chosen for spec in f.conda],
+            pip=[requirement for f in chosen for requirement in f.pip],
+            platforms=own_platforms or (platforms if alone else []),
+            variables={k: v for f in chosen for k, v in f.variables.items()},
+            docker=_gpu(
+                next((f.cuda for f in reversed(chosen) if f.cuda), None)
+                or (default.cuda if alone else None)
+            ),
+        )
+        companions.append(Imported(fields["name"], fields, str(file), locked_as=environment))
+    for feature in sorted(set(features) - used):
+        notes.append(f"feature {feature} is in no environment: not carried")
+    if data.get("target"):
+        notes.append(
+            f"per-platform tables {', '.join(sorted(_table(data['target'])))} are not carried"
+        )
+    carried = _FEATURE_KEYS | {"workspace", "project", "feature", "environments", "target"}
+    for key in sorted(set(data) - carried):
+        notes.append(f"[{key}] is not carried")
+    return Imported(base, manifest, str(file), notes, companions=companions)
+
+
+def _cuda_image(floor: str) -> str:
+    """The CUDA of the base image for pixi's `cuda` floor (what the machines' driver runs):
+    the floor when the base-image catalog has an image of it, else the catalog's newest of
+    that major version above it (CUDA's minor-version compatibility runs it on the floor's
+    driver, and the solve may use packages up to it); the floor as X.Y when it has none."""
+    from compiler.validate.catalog import load_catalog
+
+    def key(version: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in version.split("."))
+
+    wanted = floor if "." in floor else f"{floor}.0"
+    known = load_catalog(None).gpu
+    above = [v for v in known if key(v)[0] == key(wanted)[0] and key(v) >= key(wanted)]
+    return wanted if wanted in known or not above else max(above, key=key)
