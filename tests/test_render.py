@@ -277,6 +277,30 @@ def test_rendering_is_incremental_and_check_shows_a_diff(locked_repo: Path) -> N
     assert "--no-cache-dir" not in dockerfile_path.read_text()  # --check wrote nothing
 
 
+def test_a_hostile_file_in_build_is_never_read_only_replaced(
+    locked_repo: Path, tmp_path: Path
+) -> None:
+    """build/ can come from a pull request's checkout: what render compares it with is read
+    bounded, so a FIFO (a read would wait forever) or a link to a huge file counts as
+    different, and rendering replaces it with the real file."""
+    render_all(locked_repo)
+    fifo = locked_repo / "build/ml/Dockerfile"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge"
+    with huge.open("wb") as handle:
+        handle.truncate(1 << 40)  # sparse: a terabyte a plain read would try to hold
+    link = locked_repo / "build/slim/Dockerfile"
+    link.unlink()
+    link.symlink_to(huge)
+    checked = {o.name: o.status for o in render_all(locked_repo, check=True)}  # type: ignore[attr-defined]
+    assert checked["ml"] == checked["slim"] == "differs"
+    rendered = {o.name: o.status for o in render_all(locked_repo)}  # type: ignore[attr-defined]
+    assert rendered["ml"] == rendered["slim"] == "rendered"
+    for path in (fifo, link):
+        assert path.is_file() and not path.is_symlink() and "FROM" in path.read_text()
+
+
 def test_an_interrupted_render_leaves_build_as_it_was(
     locked_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,16 +16,19 @@ import pickle
 import subprocess
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from compiler._util.credentials import redact, without_credentials
-from compiler._util.files import write_atomically
+from compiler._util.files import UnreadableFile, read_bounded, write_atomically
 from compiler.errors import EnvcError, UsageError
 from compiler.lock.logins import ChannelLogins, rattler_client
 
 CANONICAL_CHANNEL_BASE = "https://conda.anaconda.org"
+# conda-forge's linux-64 repodata.json is ~300 MB uncompressed; a local channel's is smaller.
+MAX_REPODATA_BYTES = 2 * 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -213,9 +216,9 @@ def _without_nulls(source: str, subdirs: tuple[str, ...], cache_dir: Path) -> st
     needed = False
     for subdir in subdirs:
         original = folder / subdir / "repodata.json"
-        try:
-            raw = original.read_bytes()
-        except OSError:
+        try:  # bounded: a channel folder may be the repository's, a link or a FIFO in it
+            raw = read_bounded(original, MAX_REPODATA_BYTES)
+        except UnreadableFile:
             continue  # rattler reports the missing subdir itself
         repodata = json.loads(raw) if b"null" in raw else None
         if repodata is None:
@@ -237,9 +240,11 @@ def _without_nulls(source: str, subdirs: tuple[str, ...], cache_dir: Path) -> st
     for subdir in subdirs:  # subdirs without nulls go into the copy as they are
         target = copy / subdir / "repodata.json"
         original = folder / subdir / "repodata.json"
-        if original.is_file() and b"null" not in original.read_bytes():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(original.read_bytes())
+        with suppress(UnreadableFile):
+            raw = read_bounded(original, MAX_REPODATA_BYTES)
+            if b"null" not in raw:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(raw)
     return copy.as_uri()
 
 

@@ -24,6 +24,8 @@ from compiler.registry.base import Candidate, Registration, Registry, RegistryEr
 from compiler.render.batch import rendered_in_memory
 from compiler.render.rendered import RenderedEnvironment
 
+MAX_PLAN_BYTES = 256 * 1024 * 1024  # a saved plan of 50,000 environments is ~20 MB
+
 
 @dataclass(frozen=True)
 class RegisterOutcome:
@@ -34,12 +36,14 @@ class RegisterOutcome:
 def planned_names(plan_file: Path) -> dict[str, str]:
     """name -> head content address of the environments a saved plan (`envc plan --format
     json`) builds."""
+    from compiler._util.files import UnreadableFile, read_bounded
+
     try:
-        document = json.loads(plan_file.read_text(encoding="utf-8"))
+        document = json.loads(read_bounded(plan_file, MAX_PLAN_BYTES))
         if document.get("plan_format_version") != PLAN_FORMAT_VERSION:
             raise ValueError(f"plan_format_version must be {PLAN_FORMAT_VERSION}")
         return {e["name"]: e["address"] for e in document["environments"] if e["rebuild"]}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (UnreadableFile, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UsageError(
             f"{plan_file}: not a saved plan (envc plan --format json): {exc}"
         ) from None

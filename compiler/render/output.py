@@ -75,14 +75,24 @@ def swap_in(target: Path, run: int) -> None:
 
 
 def on_disk(folder: Path) -> dict[str, FileContent]:
+    """What an output folder holds, to compare with a render. Read bounded: the folder may
+    come from a checkout (a FIFO or a link to a huge file would hang or fill memory), and
+    what cannot be read so is a note that differs from any render, so it gets replaced."""
+    from compiler._util.files import UnreadableFile, read_bounded
+    from compiler.load.buildcontext import MAX_CONTEXT_FILE_BYTES
+
     if not folder.is_dir():
         return {}
-    found = {}
+    found: dict[str, FileContent] = {}
     for parent, folders, files in os.walk(folder):
         folders.sort()
         for name in files:
             path = Path(parent, name)
-            found[path.relative_to(folder).as_posix()] = content(path.read_bytes())
+            try:
+                data = content(read_bounded(path, MAX_CONTEXT_FILE_BYTES))
+            except UnreadableFile as exc:
+                data = f"({exc})\n"  # (what no render writes)
+            found[path.relative_to(folder).as_posix()] = data
     return dict(sorted(found.items()))
 
 
