@@ -16,7 +16,7 @@ from compiler.cli import main
 from compiler.errors import EnvcError
 from compiler.interop.common import write_imported
 from compiler.interop.export import FORMATS, export_environment
-from compiler.interop.source_locks import kept
+from compiler.interop.source_locks import kept, lock_seed
 from compiler.interop.sources import import_source
 from compiler.lock.inputs import lock_inputs
 from compiler.lock.lockfiles import locked_explicit, locked_pip_pins
@@ -1044,3 +1044,17 @@ def test_a_uv_project_comes_in_with_its_python_sources_and_locked_versions(
     assert result.exit_code == 0, result.output
     assert "svc: 1 of 1 versions of uv.lock kept" in result.output
     assert "alpha==1.0" in (root / "environments/svc/requirements-linux-64.txt").read_text()
+
+
+def test_a_toml_lock_entry_that_is_no_pin_never_reaches_uv(tmp_path: Path) -> None:
+    """uv.lock and poetry.lock are read as plain TOML: a name or version holding a newline or
+    an option would add a line to the requirements uv takes its preferences from."""
+    lock = tmp_path / "uv.lock"
+    lock.write_text(
+        '[[package]]\nname = "a\\n--index-url https://evil.example/simple"\nversion = "1.0"\n'
+        '[[package]]\nname = "b"\nversion = "1.0\\n-e ."\n'
+        '[[package]]\nname = "c"\nversion = "2.0.post1"\n'
+        '[[package]]\nname = "proj"\nversion = "0.1"\nsource = { editable = "." }\n'
+    )
+    seed = lock_seed(lock)
+    assert seed is not None and seed.pip_for("linux-64") == "c==2.0.post1\n"

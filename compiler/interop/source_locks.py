@@ -12,6 +12,7 @@ of the old lock survived.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +32,10 @@ _PYTHON_LOCKS = {"uv.lock", "poetry.lock"}
 # uv.lock sources of the project itself and its members, not packages of an index.
 _LOCAL_SOURCES = {"editable", "virtual", "directory", "path", "workspace"}
 CONDA_LOCK = "conda-lock.yml"
+# What a pin of a TOML lock may hold: a PEP 508 name, a PEP 440 version (nothing that would
+# add a line or an option to the requirements uv reads its preferences from).
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+_VERSION = re.compile(r"[0-9][0-9A-Za-z.+!_-]*")
 DEFAULT_ENVIRONMENT = "default"
 
 
@@ -96,10 +101,11 @@ def _python_lock_seed(lockfile: Path, data: bytes) -> LockSeed:
             continue
         source = package.get("source")
         local = isinstance(source, dict) and (_LOCAL_SOURCES & set(source))
-        if local or not isinstance(package.get("name"), str):
+        name, version = package.get("name"), package.get("version")
+        if local or not isinstance(name, str) or not isinstance(version, str):
             continue
-        if isinstance(package.get("version"), str):
-            pins.add(f"{package['name']}=={package['version']}")
+        if _NAME.fullmatch(name) and _VERSION.fullmatch(version):  # a line of uv's input
+            pins.add(f"{name}=={version}")
     return LockSeed({}, {ANY_PLATFORM: "".join(f"{pin}\n" for pin in sorted(pins))}, lockfile.name)
 
 
