@@ -180,7 +180,7 @@ def test_a_registry_committed_by_a_pull_request_is_refused_not_believed(
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 2, (result.output, report.exists() and report.read_text())
     assert ".envc/registry.db is tracked by git" in result.output
-    for command in (["plan", "--base", "main"], ["list"], ["register"]):
+    for command in (["plan", "--base", "main"], ["register"], ["label", "other@1", "prod"]):
         refused = CliRunner().invoke(main, [*command, "--repo", str(repo)])
         assert refused.exit_code == 2 and "is tracked by git" in refused.output, refused.output
     git(repo, "rm", "-q", "--cached", ".envc/registry.db")

@@ -94,14 +94,7 @@ class SqliteRegistry:
                 ignore.write_text("# envc's registry and cache; never commit them\n*\n")
             if not new and not file.exists():
                 _create(file)
-            elif not new and tracked(file):
-                # A pull request could commit one holding its own head's versions ("reuse":
-                # nothing to build or review), and once merged it would be the main job's.
-                raise TrackedRegistry(
-                    f"the registry {file} is tracked by git: a registry is shared state, not "
-                    f"source; take it out of git (git rm --cached {file.name}) and keep it "
-                    "where pull requests cannot change it"
-                )
+            self._tracked: bool | None = None  # asked of git when first needed (_trusted)
             if not new and file.stat().st_size == 0:
                 # envc creates a registry whole (below); an empty one lost its contents, and
                 # starting it anew would hand out version numbers a second time.
@@ -165,7 +158,22 @@ class SqliteRegistry:
     def register(self, candidate: Candidate) -> Registration:
         return self.register_all([candidate])[0]
 
+    def _trusted(self) -> None:
+        """Refuse a registry file git tracks, before it decides anything (a plan's "reuse")
+        or takes a change. A pull request could commit one holding its own head's versions
+        (nothing to build, nothing to review), and once merged it would be the main job's.
+        Listings do not ask: one git call less for `envc list`, and they decide nothing."""
+        if self._tracked is None:
+            self._tracked = tracked(self.file)
+        if self._tracked:
+            raise TrackedRegistry(
+                f"the registry {self.file} is tracked by git: a registry is shared state, not "
+                f"source; take it out of git (git rm --cached {self.file.name}) and keep it "
+                "where pull requests cannot change it"
+            )
+
     def register_all(self, candidates: Sequence[Candidate]) -> list[Registration]:
+        self._trusted()
         registrations: list[Registration] = []
         for start in range(0, len(candidates), _REGISTER_BATCH):
             with self._transaction():
@@ -268,6 +276,7 @@ class SqliteRegistry:
         return {file: zlib.decompress(content) for file, content in rows}
 
     def find(self, name: str, content_address: str) -> EnvironmentRecord | None:
+        self._trusted()
         return self._find(name, content_address)
 
     def _find(self, name: str, content_address: str) -> EnvironmentRecord | None:
@@ -325,6 +334,7 @@ class SqliteRegistry:
 
     def label(self, name: str, version: int, label: str) -> EnvironmentRecord:
         check_label(label)
+        self._trusted()
         with self._transaction():
             self.get(name, version)
             self.db.execute(
@@ -335,6 +345,7 @@ class SqliteRegistry:
         return self.get(name, version)
 
     def archive(self, name: str, version: int) -> EnvironmentRecord:
+        self._trusted()
         with self._transaction():
             self.get(name, version)
             self.db.execute(
