@@ -298,3 +298,30 @@ def test_a_hostile_dockerfile_reads_nothing_outside_its_context(tmp_path: Path) 
     assert len(left) == 4, imported.notes
     base = imported.files["Dockerfile.base"].decode()
     assert "-r ../../secret.txt" in base and "-r /etc/passwd" in base  # kept, not read
+
+
+def test_installs_into_the_created_environment_are_lifted_too(tmp_path: Path) -> None:
+    """Assets often create the environment, then `conda install -p` more into it, or create
+    it from a spec list (`--file`, one MatchSpec per line: not an environment YAML). Left in
+    the base stage, such a step would run before envc creates the environment, and fail."""
+    from compiler.interop.lift import lift_dockerfile
+
+    (tmp_path / "specs.txt").write_text("pandas=2.1.*\nconda-forge::scikit-learn\n")
+    lifted = lift_dockerfile(
+        "FROM ubuntu:22.04\nENV CONDA_PREFIX=/opt/conda-env\n"
+        "RUN conda create -p $CONDA_PREFIX python=3.11 -c conda-forge -y\n"
+        "RUN conda install -p $CONDA_PREFIX -c pytorch -y numpy=1.26 'scipy>=1.10' && "
+        "conda clean -a -y\n"
+        "RUN mamba install --prefix=$CONDA_PREFIX --file specs.txt -y\n"
+        "RUN conda install -n base -y mamba\n",
+        tmp_path,
+    )
+    assert lifted is not None
+    assert lifted.python == "3.11"
+    assert lifted.channels == ["conda-forge", "pytorch"]
+    assert lifted.conda == ["numpy =1.26", "scipy >=1.10", "pandas 2.1.*", "scikit-learn"]
+    assert "specs.txt" in lifted.files_used
+    # an install into another environment of the image (conda's base) stays where it was
+    assert "conda install -n base -y mamba" in lifted.base_dockerfile
+    assert "-p $CONDA_PREFIX" not in lifted.base_dockerfile
+    assert not any("uses the environment" in note for note in lifted.notes), lifted.notes

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from compiler.interop.common import conda_spec, pip_requirement
-from compiler.interop.shell_steps import commands, creates, pip_words, strip_assignments, updates
+from compiler.interop.shell_steps import (
+    commands,
+    creates,
+    installs,
+    pip_words,
+    strip_assignments,
+    updates,
+)
 from compiler.manifest.patterns import spec_package
 
 # Where envc's image templates create the environment (templates/Dockerfile.conda.j2).
@@ -172,7 +179,7 @@ def _run(
     for words in commands(_shell(instruction)):
         bare = strip_assignments(words)
         try:
-            if creates(words, prefixes) or updates(bare, prefixes):
+            if creates(words, prefixes) or updates(bare, prefixes) or installs(bare, prefixes):
                 _conda(bare, context, lifted, where)
                 took = True
                 continue
@@ -204,19 +211,27 @@ def _run(
 
 
 def _conda(words: list[str], context: Path, lifted: Lifted, where: str) -> None:
-    """`conda create -p P [-c CH] SPECS` or `conda env create/update -p P -f FILE`."""
-    from compiler.interop.conda import import_conda_environment
+    """`conda create|install -p P [-c CH] SPECS [--file SPEC_LIST]` or `conda env
+    create|update -p P -f FILE` (an environment file)."""
+    from compiler.interop.conda import import_conda_environment, import_conda_specs
 
-    specs, index = [], 2 if words[1] != "env" else 3
+    environment_file = words[1] == "env"
+    specs, index = [], 3 if environment_file else 2
     while index < len(words):
         word = words[index]
         if word in ("-c", "--channel") and index + 1 < len(words):
             _add(lifted.channels, words[index + 1])
             index += 2
             continue
+        if word.startswith("--prefix="):
+            index += 1
+            continue
+        if word.startswith("--file="):
+            word, words = "--file", [*words[:index], "--file", word[7:], *words[index + 1 :]]
         if word in ("-f", "--file") and index + 1 < len(words):
             file = words[index + 1]
-            imported = import_conda_environment(_context_file(context, file))
+            read = import_conda_environment if environment_file else import_conda_specs
+            imported = read(_context_file(context, file))
             lifted.files_used.add(file)
             manifest = imported.manifest
             lifted.python = manifest.get("python") or lifted.python

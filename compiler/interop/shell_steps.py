@@ -81,6 +81,16 @@ def pip_words(words: list[str], prefixes: set[str], plain_is_env: bool) -> list[
     return rest[1:] if ours else None
 
 
+def installs(words: list[str], prefixes: set[str]) -> bool:
+    """`conda|mamba|micromamba install` into the environment (by its prefix)."""
+    return (
+        len(words) > 2
+        and words[0] in CONDA_TOOLS
+        and words[1] == "install"
+        and _targets_prefix(words, prefixes)
+    )
+
+
 def updates(words: list[str], prefixes: set[str]) -> bool:
     return (
         len(words) > 2
