@@ -776,7 +776,7 @@ def test_pixi_cuda_floors_make_gpu_environments_on_a_catalog_image(
         '[feature.cuda.target.linux-64.dependencies]\nnccl = "*"\n'
         '[feature.cuda.tasks]\ntrain = "python train.py"\n'
         '[feature.floor]\nsystem-requirements = {cuda = "12", libc = "2.28"}\n'
-        '[feature.cpu.dependencies]\nnumpy = "*"\n'
+        '[feature.cpu.dependencies]\nnumpy = "*"\npandas = "2.1.4"\n'  # pixi: exactly 2.1.4
         '[environments]\ncuda = ["cuda"]\nfloor = ["floor"]\ncpu = ["cpu"]\n'
     )
     root = make_repo({})
@@ -790,6 +790,7 @@ def test_pixi_cuda_floors_make_gpu_environments_on_a_catalog_image(
     assert newest.startswith("12.")
     assert (docker["torch-floor"].compute, docker["torch-floor"].cuda) == ("gpu", newest)
     assert docker["torch"].compute == docker["torch-cpu"].compute == "cpu"
+    assert resolve("torch-cpu", report.manifests).conda == ["numpy", "pandas ==2.1.4"]
     for note in (
         "[feature.cuda] target is not carried",
         "[feature.cuda] tasks is not carried",

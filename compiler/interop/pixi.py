@@ -18,12 +18,20 @@ from compiler.interop.pyproject import python_minor, read_toml
 from compiler.interop.pyproject import table as _table
 
 
+def _version(text: str) -> str:
+    """A pixi version constraint as a strict MatchSpec's: pixi reads a bare version (`"1.26"`)
+    as that exact version, `==1.26`, which the strict parser wants spelled out."""
+    text = text.strip()
+    return f"=={text}" if re.fullmatch(r"\d[\w.+!]*", text) else text
+
+
 def _conda_spec(package: str, value: Any, notes: list[str]) -> str | None:
     """A pixi dependency (`"1.1.*"`, `"*"`, `{version, build, channel}`) as a MatchSpec."""
     if isinstance(value, str):
-        return package if value.strip() in ("", "*") else f"{package} {value.strip()}"
+        return package if value.strip() in ("", "*") else f"{package} {_version(value)}"
     if isinstance(value, dict) and isinstance(value.get("version", "*"), str):
-        spec = package if value.get("version", "*") == "*" else f"{package} {value['version']}"
+        version = value.get("version", "*")
+        spec = package if version == "*" else f"{package} {_version(version)}"
         if isinstance(value.get("build"), str):
             spec += f" {value['build']}" if " " in spec else f" * {value['build']}"
         if isinstance(value.get("channel"), str):
