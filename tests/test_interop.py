@@ -777,6 +777,7 @@ def test_pixi_cuda_floors_make_gpu_environments_on_a_catalog_image(
         '[feature.cuda.tasks]\ntrain = "python train.py"\n'
         '[feature.floor]\nsystem-requirements = {cuda = "12", libc = "2.28"}\n'
         '[feature.cpu.dependencies]\nnumpy = "*"\npandas = "2.1.4"\n'  # pixi: exactly 2.1.4
+        '[feature.cpu.pypi-dependencies]\nrequests = "2.31.0"\n'
         '[environments]\ncuda = ["cuda"]\nfloor = ["floor"]\ncpu = ["cpu"]\n'
     )
     root = make_repo({})
@@ -790,7 +791,8 @@ def test_pixi_cuda_floors_make_gpu_environments_on_a_catalog_image(
     assert newest.startswith("12.")
     assert (docker["torch-floor"].compute, docker["torch-floor"].cuda) == ("gpu", newest)
     assert docker["torch"].compute == docker["torch-cpu"].compute == "cpu"
-    assert resolve("torch-cpu", report.manifests).conda == ["numpy", "pandas ==2.1.4"]
+    cpu = resolve("torch-cpu", report.manifests)
+    assert (cpu.conda, cpu.pip) == (["numpy", "pandas ==2.1.4"], ["requests==2.31.0"])
     for note in (
         "[feature.cuda] target is not carried",
         "[feature.cuda] tasks is not carried",

@@ -19,8 +19,9 @@ from compiler.interop.pyproject import table as _table
 
 
 def _version(text: str) -> str:
-    """A pixi version constraint as a strict MatchSpec's: pixi reads a bare version (`"1.26"`)
-    as that exact version, `==1.26`, which the strict parser wants spelled out."""
+    """A pixi version constraint as strict parsers want it: pixi reads a bare version (`"1.26"`)
+    as that exact version, `==1.26` (a conda spec's, and a requirement's: `requests2.31` would
+    name another package)."""
     text = text.strip()
     return f"=={text}" if re.fullmatch(r"\d[\w.+!]*", text) else text
 
@@ -44,12 +45,12 @@ def _conda_spec(package: str, value: Any, notes: list[str]) -> str | None:
 def _pip_requirement(package: str, value: Any, notes: list[str]) -> str | None:
     """A pixi `pypi-dependencies` entry as a PEP 508 requirement."""
     if isinstance(value, str):
-        return package if value.strip() in ("", "*") else f"{package}{value.strip()}"
+        return package if value.strip() in ("", "*") else f"{package}{_version(value)}"
     if isinstance(value, dict) and not ({"path", "git", "url"} & set(value)):
         extras = strings(value.get("extras"))
         name = f"{package}[{','.join(extras)}]" if extras else package
         version = str(value.get("version", "*")).strip()
-        return name if version == "*" else f"{name}{version}"
+        return name if version == "*" else f"{name}{_version(version)}"
     notes.append(
         f"pypi dependency {package} = {value!r} is not carried (a path, git or URL source)"
     )
