@@ -496,6 +496,15 @@ def test_pyproject_with_conda_lock_settings() -> None:
     assert any("'^3.7' is a range" in n for n in imported.notes)
 
 
+def test_a_bare_conda_lock_version_is_that_exact_version(tmp_path: Path) -> None:
+    source = tmp_path / "pyproject.toml"
+    source.write_text(
+        '[project]\nname = "p"\ndependencies = ["rich"]\n'
+        '[tool.conda-lock.dependencies]\nnumpy = "1.26.4"\nscipy = ">=1.10"\npip = "*"\n'
+    )
+    assert import_source(source).manifest["conda"] == ["numpy ==1.26.4", "scipy >=1.10", "pip"]
+
+
 def test_a_conda_spec_list_imports_with_its_channels() -> None:
     imported = import_source(REAL / "smd-v3.9.0/cpu.env.in")
     assert imported.manifest["channels"] == ["conda-forge"]

@@ -14,25 +14,17 @@ from typing import Any
 
 from compiler.errors import EnvcError
 from compiler.interop.common import Imported, conda_spec, manifest_name, new_manifest, strings
-from compiler.interop.pyproject import python_minor, read_toml
+from compiler.interop.pyproject import bare_version_exact, python_minor, read_toml
 from compiler.interop.pyproject import table as _table
-
-
-def _version(text: str) -> str:
-    """A pixi version constraint as strict parsers want it: pixi reads a bare version (`"1.26"`)
-    as that exact version, `==1.26` (a conda spec's, and a requirement's: `requests2.31` would
-    name another package)."""
-    text = text.strip()
-    return f"=={text}" if re.fullmatch(r"\d[\w.+!]*", text) else text
 
 
 def _conda_spec(package: str, value: Any, notes: list[str]) -> str | None:
     """A pixi dependency (`"1.1.*"`, `"*"`, `{version, build, channel}`) as a MatchSpec."""
     if isinstance(value, str):
-        return package if value.strip() in ("", "*") else f"{package} {_version(value)}"
+        return package if value.strip() in ("", "*") else f"{package} {bare_version_exact(value)}"
     if isinstance(value, dict) and isinstance(value.get("version", "*"), str):
         version = value.get("version", "*")
-        spec = package if version == "*" else f"{package} {_version(version)}"
+        spec = package if version == "*" else f"{package} {bare_version_exact(version)}"
         if isinstance(value.get("build"), str):
             spec += f" {value['build']}" if " " in spec else f" * {value['build']}"
         if isinstance(value.get("channel"), str):
@@ -45,12 +37,12 @@ def _conda_spec(package: str, value: Any, notes: list[str]) -> str | None:
 def _pip_requirement(package: str, value: Any, notes: list[str]) -> str | None:
     """A pixi `pypi-dependencies` entry as a PEP 508 requirement."""
     if isinstance(value, str):
-        return package if value.strip() in ("", "*") else f"{package}{_version(value)}"
+        return package if value.strip() in ("", "*") else f"{package}{bare_version_exact(value)}"
     if isinstance(value, dict) and not ({"path", "git", "url"} & set(value)):
         extras = strings(value.get("extras"))
         name = f"{package}[{','.join(extras)}]" if extras else package
         version = str(value.get("version", "*")).strip()
-        return name if version == "*" else f"{name}{_version(version)}"
+        return name if version == "*" else f"{name}{bare_version_exact(version)}"
     notes.append(
         f"pypi dependency {package} = {value!r} is not carried (a path, git or URL source)"
     )

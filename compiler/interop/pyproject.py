@@ -59,6 +59,14 @@ def python_minor(constraint: str) -> str | None:
     return exact.group(1) if exact else match.group(1)
 
 
+def bare_version_exact(text: str) -> str:
+    """A TOML manifest's version constraint as strict parsers want it: pixi and conda-lock read a
+    bare version (`"1.26"`) as that exact version, `==1.26` (a conda spec's, and a requirement's:
+    `requests2.31` would name another package)."""
+    text = text.strip()
+    return f"=={text}" if re.fullmatch(r"\d[\w.+!]*", text) else text
+
+
 def _poetry_requirement(package: str, value: Any, notes: list[str]) -> str | None:
     """Poetry's `^1.2`, `~1.2`, `*`, `>=1,<2` or `{version = …}` as a PEP 508 requirement."""
     if isinstance(value, dict):
@@ -193,7 +201,9 @@ def import_pyproject(file: Path, name: str | None = None) -> Imported:
         notes.append(f"dependency groups ({groups}) are not carried (development dependencies)")
     pip = _with_uv_sources(pip, table(tool.get("uv")), notes)
     conda = [
-        package if str(value).strip() in ("", "*") else f"{package} {str(value).strip()}"
+        package
+        if str(value).strip() in ("", "*")
+        else f"{package} {bare_version_exact(str(value))}"
         for package, value in table(conda_lock.get("dependencies")).items()
     ]
     if not (pip or conda):
