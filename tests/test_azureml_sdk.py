@@ -354,3 +354,31 @@ def test_a_run_configuration_holds_its_environment_and_applies_its_docker_settin
     assert {w.filename for w in caught if w.category is NotCarriedWarning} == {__file__}
     with pytest.raises(EnvcError, match="envc keeps environments, not run configurations"):
         run_config.save("runconfig.yml")
+
+
+def test_a_private_wheel_is_kept_where_locks_find_it(workspace: Path, tmp_path: Path) -> None:
+    """SDK v1's `Environment.add_private_pip_wheel`: the wheel goes into the repository's wheel
+    folder (envc.yaml's pip.find_links), and the requirement it returns locks from there."""
+    built = tmp_path / "dist"
+    built.mkdir()
+    wheel = write_wheel(built, "contoso-features", "0.3.0")
+    ws = Workspace(repository=workspace)
+    requirement = Environment.add_private_pip_wheel(ws, wheel)
+    assert requirement == "contoso-features==0.3.0"
+    assert (workspace / "wheels" / wheel.name).read_bytes() == wheel.read_bytes()
+    with pytest.raises(EnvcError, match="exists"):
+        Environment.add_private_pip_wheel(workspace=ws, file_path=wheel)
+    assert Environment.add_private_pip_wheel(ws, wheel, exist_ok=True) == requirement
+    env = Environment("private")
+    deps = CondaDependencies.create(python_version="3.11", pip_packages=[requirement])
+    env.python.conda_dependencies = deps
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DraftWarning)
+        env.register(ws)
+    locked = (workspace / "environments/private/requirements-linux-64.txt").read_text()
+    assert "contoso-features==0.3.0" in locked
+    (workspace / "envc.yaml").write_text("config_version: 1\n")
+    with pytest.raises(EnvcError, match="names no wheel folder"):
+        Environment.add_private_pip_wheel(ws, wheel)
+    with pytest.raises(EnvcError, match="not a wheel"):
+        Environment.add_private_pip_wheel(ws, workspace / "conda.yml")

@@ -109,6 +109,13 @@ class Environment:
         return Environment.from_manifest({**imported.manifest, "name": name}, notes=imported.notes)
 
     @staticmethod
+    def add_private_pip_wheel(
+        workspace: Workspace, file_path: str | os.PathLike[str], exist_ok: bool = False
+    ) -> str:
+        """The wheel kept in the repository (Workspace.add_wheel); the requirement to add."""
+        return workspace.add_wheel(file_path, exist_ok)
+
+    @staticmethod
     def from_docker_image(
         name: str,
         image: str,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from compiler.registry.base import EnvironmentRecord, Registry
 
 FORCE_HINT = "pass force=True"
+MAX_WHEEL_BYTES = 100 * 1024 * 1024  # a private wheel committed to git: GitHub's file limit
 
 
 class DraftWarning(UserWarning):
@@ -82,6 +83,37 @@ class Workspace:
 
     def __repr__(self) -> str:
         return f"Workspace(repository={str(self.root)!r})"
+
+    def add_wheel(self, file_path: str | os.PathLike[str], exist_ok: bool = False) -> str:
+        """A private wheel kept where locks find it: in the repository's wheel folder (the
+        first folder of envc.yaml's `pip.find_links`), committed with the environments; the
+        requirement that pins it (`name==version`). SDK v1 uploaded it to the workspace's
+        storage and gave back a URL; this gives back what a manifest's `pip:` holds."""
+        from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+        from compiler._util.files import UnreadableFile, read_bounded, write_atomically
+        from compiler.validate.config import load_config
+
+        source = Path(file_path)
+        try:
+            name, version, _, _ = parse_wheel_filename(source.name)
+            data = read_bounded(source, MAX_WHEEL_BYTES)
+        except InvalidWheelFilename as exc:
+            raise EnvcError(f"{source}: not a wheel file name ({exc})") from None
+        except UnreadableFile as exc:
+            raise EnvcError(f"{source}: {exc}") from None
+        folders = [link for link in load_config(self.root).pip.find_links if "://" not in link]
+        if not folders:
+            raise EnvcError(
+                f"{source.name}: envc.yaml names no wheel folder for locks to read; add "
+                "`pip: {find_links: [wheels]}` to it, then add the wheel again"
+            )
+        target = self.root / folders[0] / source.name
+        if target.exists() and not exist_ok:
+            raise EnvcError(f"{target} exists (exist_ok=True replaces it)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(target, data)
+        return f"{name}=={version}"
 
     @property
     def environments(self) -> dict[str, Environment]:
