@@ -271,6 +271,15 @@ def test_conda_dependencies_behave_as_in_sdk_v1(tmp_path: Path) -> None:
     definition = env.definition()
     assert definition.manifest["python"] == "3.12"
     assert any("--extra-index-url" in note and "not carried" in note for note in definition.notes)
+    # SDK v1's shortcuts and merging, as its TensorFlow and pipeline examples use them
+    deps.add_tensorflow_conda_package(core_type="gpu", version="2.15")
+    deps.add_tensorflow_pip_package()
+    other = CondaDependencies.create(conda_packages=["numpy=2.2", "pandas"], python_version="3.11")
+    other.add_channel("pytorch")
+    deps.merge_dependencies(other)
+    assert list(deps.conda_packages) == ["numpy=2.2", "tensorflow-gpu=2.15", "pandas"]
+    assert list(deps.pip_packages) == ["mlflow-skinny==2.16.2", "tensorflow"]
+    assert "pytorch" in list(deps.conda_channels) and deps.get_python_version() == "3.12"
 
 
 def test_the_layer_imports_nothing_heavy() -> None:

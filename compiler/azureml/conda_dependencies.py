@@ -89,6 +89,34 @@ class CondaDependencies:
             dependencies.set_pip_option(f"--index-url {pip_indexurl}")
         return dependencies
 
+    def add_tensorflow_conda_package(
+        self, core_type: str = "cpu", version: str | None = None
+    ) -> None:
+        """SDK v1's shortcut: `tensorflow` (`tensorflow-gpu` for core_type "gpu"), at `version`."""
+        package = "tensorflow-gpu" if core_type == "gpu" else "tensorflow"
+        self.add_conda_package(f"{package}={version}" if version else package)
+
+    def add_tensorflow_pip_package(
+        self, core_type: str = "cpu", version: str | None = None
+    ) -> None:
+        """SDK v1's shortcut: `tensorflow` (`tensorflow-gpu` for core_type "gpu"), at `version`."""
+        package = "tensorflow-gpu" if core_type == "gpu" else "tensorflow"
+        self.add_pip_package(f"{package}=={version}" if version else package)
+
+    def merge_dependencies(self, dependencies: CondaDependencies) -> None:
+        """Take in another specification's channels, packages and pip options (one entry per
+        package: its spec replaces this one's); the Python version too when this has none."""
+        for channel in dependencies.conda_channels:
+            self.add_channel(channel)
+        for spec in dependencies.conda_packages:
+            self.add_conda_package(spec)
+        for spec in dependencies.pip_packages:
+            self.add_pip_package(spec)
+        for option in dependencies.pip_options:
+            self.set_pip_option(option)
+        if self._python is None and dependencies.get_python_version():
+            self.set_python_version(str(dependencies.get_python_version()))
+
     def add_conda_package(self, conda_package: str) -> None:
         _replace(self._conda, conda_package.strip(), spec_package)
 
