@@ -19,9 +19,11 @@ from compiler.azureml import (
     DockerConfiguration,
     DraftWarning,
     Environment,
+    Experiment,
     InvalidEnvironment,
     NotCarriedWarning,
     RunConfiguration,
+    ScriptRunConfig,
     Workspace,
 )
 from compiler.errors import EnvcError, UsageError
@@ -363,6 +365,11 @@ def test_a_run_configuration_holds_its_environment_and_applies_its_docker_settin
     assert {w.filename for w in caught if w.category is NotCarriedWarning} == {__file__}
     with pytest.raises(EnvcError, match="envc keeps environments, not run configurations"):
         run_config.save("runconfig.yml")
+    # a script imports Experiment with its environments, and runs up to the submit
+    job = ScriptRunConfig(source_directory=".", script="train.py", run_config=run_config)
+    job.environment = run_config.environment
+    with pytest.raises(EnvcError, match=r"envc runs no jobs .*'from-run-config' is registered"):
+        Experiment(ws, "training").submit(job)
 
 
 def test_a_private_wheel_is_kept_where_locks_find_it(workspace: Path, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from compiler.azureml.runconfig import (
     DEFAULT_CPU_IMAGE,
     DEFAULT_GPU_IMAGE,
     DockerConfiguration,
+    Experiment,
     RunConfiguration,
     ScriptRunConfig,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "DockerSection",
     "DraftWarning",
     "Environment",
+    "Experiment",
     "InvalidEnvironment",
     "NotCarriedWarning",
     "PythonSection",

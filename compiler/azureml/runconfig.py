@@ -135,3 +135,24 @@ class RunConfiguration:
             "RunConfiguration.save: envc keeps environments, not run configurations; register "
             "the environment (run_config.environment.register(workspace)) instead"
         )
+
+
+class Experiment:
+    """SDK v1's experiment, so that a script importing it with its environments runs up to
+    the point where it submits a job: envc defines environments and runs no jobs."""
+
+    def __init__(self, workspace: Any = None, name: str | None = None, **_ignored: Any) -> None:
+        self.workspace = workspace
+        self.name = name
+
+    def submit(self, config: Any = None, *_args: Any, **_kwargs: Any) -> None:
+        environment = getattr(config, "environment", None)
+        hint = (
+            f" (its environment {environment.name!r} is registered by environment.register)"
+            if environment is not None
+            else ""
+        )
+        raise EnvcError(
+            f"Experiment.submit: envc runs no jobs{hint}; run the job where it ran before, on "
+            "the image `envc build` makes, or on a host with `envc run NAME -- COMMAND`"
+        )
