@@ -365,6 +365,11 @@ def test_a_run_configuration_holds_its_environment_and_applies_its_docker_settin
     assert {w.filename for w in caught if w.category is NotCarriedWarning} == {__file__}
     with pytest.raises(EnvcError, match="envc keeps environments, not run configurations"):
         run_config.save("runconfig.yml")
+    # the names SDK v1's submodules have, where scripts import them from
+    from compiler.azureml.environment import DEFAULT_CPU_IMAGE as FROM_ENVIRONMENT
+    from compiler.azureml.runconfig import DEFAULT_CPU_IMAGE
+
+    assert FROM_ENVIRONMENT == DEFAULT_CPU_IMAGE
     # a script imports Experiment with its environments, and runs up to the submit
     job = ScriptRunConfig(source_directory=".", script="train.py", run_config=run_config)
     job.environment = run_config.environment

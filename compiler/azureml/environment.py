@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compiler.azureml.conda_dependencies import CondaDependencies, dependencies_of
+from compiler.azureml.runconfig import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE
 from compiler.azureml.sections import (
     ContainerRegistry,
     DatabricksSection,
@@ -32,6 +33,14 @@ if TYPE_CHECKING:
     from compiler.azureml.workspace import Workspace
     from compiler.registry.base import EnvironmentRecord
 
+# SDK v1's `azureml.core.environment` has these names too (`from … import DEFAULT_CPU_IMAGE`).
+__all__ = [
+    "DEFAULT_CPU_IMAGE",
+    "DEFAULT_GPU_IMAGE",
+    "CondaDependencies",
+    "Environment",
+    "InvalidEnvironment",
+]
 BASE_DOCKERFILE = "Dockerfile"
 # Manifest fields SDK v1 has no attribute for: kept as they were through get/clone/register.
 _CARRIED = ("description", "tags", "extends", "platforms")
