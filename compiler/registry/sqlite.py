@@ -205,28 +205,23 @@ class SqliteRegistry:
             ).fetchone()
             version = highest + 1
         image = f"{candidate.image_repository}:{version}" if candidate.image_repository else None
-        registered_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        lock_digests = json.dumps(dict(candidate.lock_digests), sort_keys=True)
-        manifest = json.dumps(dict(candidate.manifest), sort_keys=True)
-        self.db.execute(
-            f"INSERT INTO versions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
-            (
-                candidate.name,
-                version,
-                candidate.content_address,
-                image,
-                candidate.image_digest,
-                candidate.commit,
-                candidate.author_time,
-                registered_at,
-                lock_digests,
-                manifest,
-            ),
+        row = (
+            candidate.name,
+            version,
+            candidate.content_address,
+            image,
+            candidate.image_digest,
+            candidate.commit,
+            candidate.author_time,
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            0,  # not archived
+            json.dumps(dict(candidate.lock_digests), sort_keys=True),
+            json.dumps(dict(candidate.manifest), sort_keys=True),
         )
+        self.db.execute(f"INSERT INTO versions ({_COLUMNS}) VALUES ({', '.join('?' * 11)})", row)
         self._store_sboms(candidate.name, version, candidate)
-        # The record as _read_rows would read it back, without reading: no label can name a
-        # version that did not exist, and it is the latest unless a live version is above it
-        # (one of a requested number below the highest).
+        # The row as a record without reading it back: no label can name a version that did
+        # not exist, and it is the latest unless a live version is above it (a requested one).
         above = (
             candidate.requested_version is not None
             and self.db.execute(
@@ -234,19 +229,7 @@ class SqliteRegistry:
                 (candidate.name, version),
             ).fetchone()
         )
-        record = EnvironmentRecord(
-            name=candidate.name,
-            version=version,
-            content_address=candidate.content_address,
-            image=image,
-            image_digest=candidate.image_digest,
-            commit=candidate.commit,
-            author_time=candidate.author_time,
-            registered_at=registered_at,
-            lock_digests=json.loads(lock_digests),
-            manifest=json.loads(manifest),
-            labels=() if above else (LATEST,),
-        )
+        record = _record(row, () if above else (LATEST,))
         return Registration(record, created=True)
 
     def _store_sboms(self, name: str, version: int, candidate: Candidate) -> None:
@@ -384,23 +367,25 @@ class SqliteRegistry:
                 parameters,
             ):
                 labels.setdefault((name, version), []).append(LATEST)
-        return [
-            EnvironmentRecord(
-                name=row[0],
-                version=row[1],
-                content_address=row[2],
-                image=row[3],
-                image_digest=row[4],
-                commit=row[5],
-                author_time=row[6],
-                registered_at=row[7],
-                archived=bool(row[8]),
-                lock_digests=json.loads(row[9]),
-                manifest=None if row[10] is None else json.loads(row[10]),
-                labels=tuple(sorted(labels.get((row[0], row[1]), []))),
-            )
-            for row in rows
-        ]
+        return [_record(row, tuple(sorted(labels.get((row[0], row[1]), [])))) for row in rows]
+
+
+def _record(row: Sequence[Any], labels: tuple[str, ...]) -> EnvironmentRecord:
+    """A `versions` row (the columns of _COLUMNS, in order) as a record with its labels."""
+    return EnvironmentRecord(
+        name=row[0],
+        version=row[1],
+        content_address=row[2],
+        image=row[3],
+        image_digest=row[4],
+        commit=row[5],
+        author_time=row[6],
+        registered_at=row[7],
+        archived=bool(row[8]),
+        lock_digests=json.loads(row[9]),
+        manifest=None if row[10] is None else json.loads(row[10]),
+        labels=labels,
+    )
 
 
 def _listing(name: str | None, archived: bool, table: str) -> tuple[str, tuple[str, ...]]:
