@@ -9,6 +9,7 @@ import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -137,6 +138,41 @@ def test_a_writer_stopped_between_its_two_tags_never_loses_its_version(
     assert (again.record.version, again.created) == (2, False)
     assert registry.register(candidate("cut", 3)).record.version == 3
     assert [r.version for r in registry.versions("cut")] == [1, 2, 3]
+
+
+def test_a_version_tag_listed_before_it_can_be_read_is_waited_for_not_skipped(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """distribution 2.8 lists a tag while its PUT is still running, and answers 404 for it. A
+    second writer of the same address that looked then (N listed, unreadable; the address tag
+    not yet there) took N + 1: one address, two versions (seen with 32 writers on a loaded
+    machine). It waits, and then answers N."""
+    registry = open_registry(url, PROJECT, plain_http=True)
+    assert isinstance(registry, OciRegistry)
+    first = registry.register(candidate("flux", 1))
+    real_tags, real_manifest = OciRegistry._tags, OciRegistry._manifest
+    looks: list[str] = []
+
+    def tags_between_the_two_tags(self: OciRegistry, name: str) -> list[str]:
+        listed = real_tags(self, name)
+        looks.append("tags")
+        if len(looks) == 1:  # the first look: N listed, the address tag not yet
+            listed = [t for t in listed if t != "sha256-" + address(1).removeprefix("sha256:")]
+        return listed
+
+    def n_not_readable_yet(self: OciRegistry, name: str, reference: str) -> Any:
+        if reference == "1" and len(looks) == 1:
+            return None
+        return real_manifest(self, name, reference)
+
+    monkeypatch.setattr(OciRegistry, "_tags", tags_between_the_two_tags)
+    monkeypatch.setattr(OciRegistry, "_manifest", n_not_readable_yet)
+    monkeypatch.setattr("compiler.registry.oci._wait", lambda attempt: None)
+    again = open_registry(url, PROJECT, plain_http=True).register(candidate("flux", 1))
+    assert (again.record.version, again.created) == (first.record.version, False)
+    assert len(looks) >= 2  # it looked again rather than taking a number
+    monkeypatch.undo()
+    assert [r.version for r in registry.versions("flux")] == [1]
 
 
 def test_an_address_tag_without_its_version_is_not_an_acknowledgement(url: str) -> None:

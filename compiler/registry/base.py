@@ -230,9 +230,17 @@ def open_registry(url: str, root: Path, plain_http: bool = False) -> Registry:
         path = Path(rest.removeprefix("//")) if rest.startswith("///") else Path(rest)
         return SqliteRegistry(path if path.is_absolute() else root / path)
     if scheme == "oci":
-        from compiler.registry.oci import open_oci
+        from compiler.registry.oci import OciRegistry
 
-        return open_oci(url, plain_http)
+        return OciRegistry(*_oci_location(url), plain_http)
     raise UsageError(
         f"unsupported registry URL {url!r}; expected sqlite:PATH or oci://host[:port]/path"
     )
+
+
+def _oci_location(url: str) -> tuple[str, str]:
+    """`oci://host[:port]/path` -> (host[:port], path)."""
+    host, _, path = url.removeprefix("oci://").partition("/")
+    if not host or not re.match(r"^[A-Za-z0-9.-]+(:[0-9]+)?$", host):
+        raise UsageError(f"expected oci://host[:port]/path, got {url!r}")
+    return host, path

@@ -17,7 +17,8 @@ Version allocation without compare-and-swap (an OCI registry has none). A writer
    `sha256-<address>`. Otherwise it deletes its claim, backs off and starts again.
 
 Two claimants of N cannot both win: each lists after its own claim, so the later lister sees the
-earlier claim. No number is skipped: N is always the highest version + 1. A claim whose writer
+earlier claim. A claim of the address whose N is listed but not readable yet (distribution lists
+a tag while its PUT still runs) is waited for, never taken as "not registered". No number is skipped: N is always the highest version + 1. A claim whose writer
 stopped (killed, or the registry went away) is deleted by the next writer it blocks once it is
 `STALE_SECONDS` old by the registry's clock; it was never acknowledged, and re-running the job
 registers the address again.
@@ -164,10 +165,15 @@ class OciRegistry(Registry):
             if claim is None or claim["address"] != hex_address or claim["version"] not in tags:
                 continue
             found = self._manifest(name, claim.string)
-            if found is not None and self._points_at(name, claim["version"], found[0]):
+            numbered = self._manifest(name, claim["version"])
+            if found is not None and numbered is not None and numbered[0] == found[0]:
                 if heal:
                     self._tag(name, _address_tag(address), found[0])
                 return self._record(name, found[0], tags)
+            if found is not None and numbered is None and heal:
+                # The registry lists a tag before it can be read: N is being tagged, maybe
+                # with this claim. Taking N + 1 now would register the address twice.
+                raise _InFlux
         return None
 
     def register(self, candidate: Candidate) -> Registration:
@@ -178,7 +184,11 @@ class OciRegistry(Registry):
         while time.monotonic() < deadline:
             attempt += 1
             tags = self._tags(name)
-            registered = self._registered(name, address, tags, heal=True)
+            try:
+                registered = self._registered(name, address, tags, heal=True)
+            except _InFlux:
+                _wait(attempt)
+                continue
             if registered is not None:
                 self._attach_sboms(candidate, registered.version)
                 return Registration(registered, created=False)
@@ -190,14 +200,7 @@ class OciRegistry(Registry):
                     f"{name}: version {version} (the manifest's version:) is taken by content "
                     f"address {holder}; remove version: or pick a free one"
                 )
-            blockers = self._live(
-                name,
-                [
-                    m
-                    for m in _pending_claims(tags, versions)
-                    if int(m["version"]) == version or m["address"] == hex_address
-                ],
-            )
+            blockers = self._claiming(name, tags, version, hex_address)
             if blockers:
                 # Another writer is claiming this number or this address: let it finish,
                 # unless its claim was abandoned long ago.
@@ -207,15 +210,7 @@ class OciRegistry(Registry):
             claim = f"claim-{version}-{hex_address}-{secrets.token_hex(8)}"
             manifest, digest = self._push(candidate, version, claim)
             after = self._tags(name)
-            rivals = self._live(
-                name,
-                [
-                    m
-                    for m in _pending_claims(after, {int(t) for t in after if t.isdigit()})
-                    if int(m["version"]) == version and m.string != claim
-                ],
-            )
-            if not rivals and str(version) not in after:
+            if not self._claiming(name, after, version, mine=claim) and str(version) not in after:
                 # N first, then the address: an address tag only ever points at a version that
                 # is readable. A writer of the same address that lists in between finds this
                 # claim with N tagged, and takes it as registered (_registered).
@@ -247,6 +242,20 @@ class OciRegistry(Registry):
 
         manifest = self._versioned(name, version)
         return sbom_artifacts(self.http, self._repository(name), manifest)
+
+    def _claiming(
+        self, name: str, tags: list[str], version: int, address: str = "", mine: str = ""
+    ) -> list[re.Match[str]]:
+        """The live claims of `tags` for `version` not yet tagged, or for `address`, but `mine`."""
+        versions = {int(t) for t in tags if t.isdigit()}
+        return self._live(
+            name,
+            [
+                m
+                for m in _pending_claims(tags, versions)
+                if (int(m["version"]) == version or m["address"] == address) and m.string != mine
+            ],
+        )
 
     def _live(self, name: str, claims: list[re.Match[str]]) -> list[re.Match[str]]:
         """The claims whose artifact is still there. Under concurrent deletes, distribution 2.8
@@ -388,6 +397,10 @@ class OciRegistry(Registry):
         return found[0]
 
 
+class _InFlux(Exception):
+    """A version of the address is being tagged: look again shortly."""
+
+
 def _pending_claims(tags: list[str], versions: set[int]) -> list[re.Match[str]]:
     """Claims for numbers not yet tagged (a winner's claim stays, but its number is tagged)."""
     return [m for m in map(CLAIM.match, tags) if m and int(m["version"]) not in versions]
@@ -404,17 +417,3 @@ def _wait(attempt: int) -> None:
 
 def _without_manifest(record: EnvironmentRecord) -> EnvironmentRecord:
     return replace(record, manifest=None)
-
-
-def parse_url(url: str) -> tuple[str, str]:
-    """`oci://host[:port]/path` -> (host[:port], path)."""
-    rest = url.removeprefix("oci://")
-    host, _, path = rest.partition("/")
-    if not host or not re.match(r"^[A-Za-z0-9.-]+(:[0-9]+)?$", host):
-        raise UsageError(f"expected oci://host[:port]/path, got {url!r}")
-    return host, path
-
-
-def open_oci(url: str, plain_http: bool) -> OciRegistry:
-    host, path = parse_url(url)
-    return OciRegistry(host, path, plain_http)
