@@ -18,10 +18,10 @@ Version allocation without compare-and-swap (an OCI registry has none). A writer
 
 Two claimants of N cannot both win: each lists after its own claim, so the later lister sees the
 earlier claim. A claim of the address whose N is listed but not readable yet (distribution lists
-a tag while its PUT still runs) is waited for, never taken as "not registered". No number is skipped: N is always the highest version + 1. A claim whose writer
-stopped (killed, or the registry went away) is deleted by the next writer it blocks once it is
-`STALE_SECONDS` old by the registry's clock; it was never acknowledged, and re-running the job
-registers the address again.
+a tag while its PUT still runs) is waited for, never taken as "not registered". No number is
+skipped: N is always the highest version + 1. A claim whose writer stopped (killed, or the
+registry went away) is deleted by the next writer it blocks once it is `STALE_SECONDS` old by the
+registry's clock; it was never acknowledged, and re-running the job registers the address again.
 
 Credentials: see compiler/registry/distribution.py. Plain HTTP is used only when asked
 (`--plain-http`).
