@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from compiler.commands import _common as common
 from compiler.commands import _sources as sources
 from compiler.errors import EXIT_FINDINGS, EXIT_OK
+
+if TYPE_CHECKING:  # the command line starts without it (the pre-commit hook)
+    from compiler.manifest.sources import ValidManifests
 
 
 @click.command(name="import")
@@ -135,7 +139,9 @@ def command(
                     err=True,
                 )
     if lock and report.ok:
-        return _lock_imported(root, lockfiles, mirrors, pip_index, pip_find_links, failed)
+        return _lock_imported(
+            root, report.manifests, lockfiles, (mirrors, pip_index, pip_find_links), failed
+        )
     for name, (beside, _) in sorted(lockfiles.items()):
         if beside is not None and report.ok:
             click.echo(f"  note: {name}: envc import --lock keeps the versions of {beside.name}")
@@ -144,24 +150,23 @@ def command(
 
 def _lock_imported(
     root: Path,
+    manifests: ValidManifests,
     lockfiles: dict[str, tuple[Path | None, str]],
-    mirrors: tuple[str, ...],
-    pip_index: str | None,
-    pip_find_links: tuple[str, ...],
+    options: tuple[tuple[str, ...], str | None, tuple[str, ...]],
     failed: int,
 ) -> int:
-    """Lock the imported environments; each keeps its project's locked versions where its
-    specs allow, and says how many it kept."""
+    """Lock the imported environments (`manifests`: the repository as the import's validation
+    read it); each keeps its project's locked versions where its specs allow, and says how
+    many it kept. `options`: --mirror, --pip-index, --pip-find-links."""
     from compiler.errors import EnvcError
     from compiler.interop.source_locks import kept, lock_seed
     from compiler.lock.inputs import lock_inputs
     from compiler.lock.repository import LockSeed, lock_repository, pinned_versions
     from compiler.manifest.model import resolve
     from compiler.validate.config import load_config
-    from compiler.validate.repository import validate
 
     config = load_config(root)
-    mirror_map, index = sources.lock_sources(root, config, mirrors, pip_index, pip_find_links)
+    mirror_map, index = sources.lock_sources(root, config, *options)
     seeds: dict[str, LockSeed] = {}
     for name, (beside, environment) in lockfiles.items():
         try:
@@ -172,7 +177,6 @@ def _lock_imported(
             ) from None
         if seed is not None:
             seeds[name] = seed
-    manifests = validate(root=root, cache=True).manifests
     with common.progress("lock") as progress:
         outcomes = lock_repository(
             root,

@@ -103,16 +103,12 @@ def conda_spec(text: str, notes: list[str]) -> str:
     """A conda spec as a manifest carries it: placeholders unpinned, and conda's forms that
     envc's strict check refuses (`libblas=*=*mkl`, `pytorch=2.1=*cuda*`: a build after a second
     `=`) written as the MatchSpec they mean (`libblas * *mkl`), noted."""
-    from rattler import MatchSpec
-
-    from compiler.validate.packages import strict_conda_form
+    from compiler.validate.packages import strict_conda_form, strict_parse_error
 
     spec = unpinned(text.strip(), notes)
-    try:
-        MatchSpec(spec, strict=True)
+    if strict_parse_error(spec) is None:
         return spec
-    except Exception:  # rattler's parse errors are its own types
-        written = strict_conda_form(spec)
+    written = strict_conda_form(spec)
     if written is None:  # not one of conda's `=` forms: kept, and validation says why
         return spec
     notes.append(f"{spec!r} is written as {written!r} (the same MatchSpec, in strict form)")

@@ -39,6 +39,15 @@ def _match_spec() -> Any:
     return MatchSpec
 
 
+def strict_parse_error(spec: str) -> str | None:
+    """Why rattler's strict MatchSpec parser refuses `spec` (its first line), or None."""
+    try:
+        _match_spec()(spec, strict=True)
+    except Exception as exc:  # rattler raises its own error types for every parse failure
+        return (str(exc).splitlines() or [type(exc).__name__])[0]
+    return None
+
+
 def strict_conda_form(spec: str) -> str | None:
     """The MatchSpec conda's `=` forms mean, in the form the strict parser takes
     (`libblas=*=*mkl` -> `libblas * *mkl`, `python=3.12.*` -> `python 3.12.*`); None for a
@@ -145,10 +154,9 @@ class SpecChecks:
         problem = _unsafe(_CONDA_UNSAFE, spec)
         if problem or spec in self.known.conda:
             return problem
-        try:
-            _match_spec()(spec, strict=True)
-        except Exception as exc:  # rattler raises its own error types for every parse failure
-            why = f"invalid conda MatchSpec {spec!r}: {str(exc).splitlines()[0]}"
+        refused = strict_parse_error(spec)
+        if refused is not None:
+            why = f"invalid conda MatchSpec {spec!r}: {refused}"
             strict = strict_conda_form(spec)
             return f"{why}; write it as {strict!r}" if strict else why
         self.known.learn("conda", spec)
