@@ -9,6 +9,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from compiler.cli import main
 from compiler.errors import UsageError
@@ -36,8 +38,9 @@ def test_nothing_changed_plans_nothing(repo: Path, git: Git) -> None:
     assert set(statuses(result).values()) == {"unchanged"}
     assert len(result.environments) == 7 and not result.to_build and not result.diagnostics
     # The names of the base tree are remembered by its id: the next such plan reads no manifest.
-    names = json.loads(plan_cache(repo, NAMES_CACHE).read_text())
-    assert names[git(repo, "rev-parse", "HEAD^{tree}")]["other"] == "environments/other"
+    tree = git(repo, "rev-parse", "HEAD^{tree}")
+    (names,) = plan_cache(repo, NAMES_CACHE).glob(f"{tree}-*.json")
+    assert json.loads(names.read_text())["other"] == "environments/other"
     assert plan(repo, "HEAD") == result
 
 
@@ -582,3 +585,40 @@ def test_worker_processes_plan_what_one_process_plans(repo: Path, git: Git, tmp_
             assert rendered_by and result.stderr.strip() not in rendered_by
         else:
             assert not rendered_by  # spawned workers rendered; the parent did not
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=12)  # quotes, controls, non-ASCII
+_ENVIRONMENT_PLANS = st.builds(
+    EnvironmentPlan,
+    name=_TEXT,
+    status=st.sampled_from(["added", "changed", "reuse", "removed", "unchanged"]),
+    folder=_TEXT,
+    address=st.none() | _TEXT,
+    base_address=st.none() | _TEXT,
+    reasons=st.lists(_TEXT, max_size=3).map(tuple),
+    notes=st.lists(_TEXT, max_size=3).map(tuple),
+    image=st.booleans(),
+)
+
+
+@given(st.lists(_ENVIRONMENT_PLANS, max_size=6), _TEXT)
+def test_json_plan_is_what_json_dumps_writes(environments: list[EnvironmentPlan], ref: str) -> None:
+    """The plan's JSON writes its environments without a dict each (50,000 of them): the bytes
+    are json.dumps' of the documented shape, sorted keys and compact, whatever the text holds."""
+    from compiler.errors import Diagnostic
+    from compiler.plan.output import as_json
+
+    diagnostic = Diagnostic(f"{ref}/env.yaml", 1, 2, f'"environments":[] {ref}', "rule")
+    result = Plan(ref, "a" * 40, ref, None, False, tuple(environments), (diagnostic,))
+    expected = {
+        "plan_format_version": 1,
+        "base": {"ref": ref, "commit": "a" * 40, "merge_base": True},
+        "head": {"ref": ref, "commit": None},
+        "environments": [
+            {**e._asdict(), "rebuild": e.rebuild, "reasons": [*e.reasons], "notes": [*e.notes]}
+            for e in sorted(environments, key=lambda e: e.name)
+        ],
+        "diagnostics": [diagnostic.as_dict()],
+    }
+    dumped = json.dumps(expected, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert as_json(result) == dumped + "\n"

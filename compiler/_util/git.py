@@ -12,9 +12,11 @@ import os
 import posixpath
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from compiler._util.files import UnreadableFile, read_bounded
 from compiler.errors import EnvcError, UsageError
@@ -26,9 +28,9 @@ MAX_PATHSPECS = 256  # paths given to one git status; more are filtered here (un
 MAX_WORKING_TREE_BYTES = 256 * 1024 * 1024  # a changed file the plan reads from the working tree
 
 
-@dataclass(frozen=True, slots=True)
-class FileRef:
-    """A file of one side: its git mode and blob id, or `oid` None to read it from the disk."""
+class FileRef(NamedTuple):
+    """A file of one side: its git mode and blob id, or `oid` None to read it from the disk (a
+    named tuple: a side of 50,000 environments has a hundred thousand)."""
 
     mode: str
     oid: str | None
@@ -51,18 +53,39 @@ class Git:
         self.prefix = os.fsdecode(prefix).rstrip("\n")  # the root, inside the work tree
 
     def _run(self, *args: str, what: str | None = None, input: bytes | None = None) -> bytes:
-        environment = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
         result = subprocess.run(
-            ["git", "-c", "core.quotePath=false", *args],
-            cwd=self.root,
-            input=input,
-            capture_output=True,
-            env=environment,
+            self._command(args), cwd=self.root, input=input, capture_output=True, env=_environment()
         )
-        if result.returncode != 0:
-            detail = result.stderr.decode(errors="replace").strip().splitlines()
+        return self._output(args, what, result.returncode, result.stdout, result.stderr)
+
+    def _later(self, *args: str) -> Callable[[], bytes]:
+        """Start git now; the returned function waits for it and gives its output as _run does.
+        The output goes to a temporary file, so git runs to its end while this process does
+        other work (a pipe would stall it once full)."""
+        out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115 (finish closes)
+        process = subprocess.Popen(
+            self._command(args), cwd=self.root, stdout=out, stderr=err, env=_environment()
+        )
+
+        def finish() -> bytes:
+            with out, err:
+                process.wait()
+                out.seek(0)
+                err.seek(0)
+                return self._output(args, None, process.returncode, out.read(), err.read())
+
+        return finish
+
+    @staticmethod
+    def _command(args: Sequence[str]) -> list[str]:
+        return ["git", "-c", "core.quotePath=false", *args]
+
+    @staticmethod
+    def _output(args: Sequence[str], what: str | None, code: int, out: bytes, err: bytes) -> bytes:
+        if code != 0:
+            detail = err.decode(errors="replace").strip().splitlines()
             raise UsageError(what or f"git {args[0]} failed: {detail[-1] if detail else ''}")
-        return result.stdout
+        return out
 
     def is_shallow(self) -> bool:
         return self._run("rev-parse", "--is-shallow-repository").strip() == b"true"
@@ -92,14 +115,25 @@ class Git:
 
     def tree(self, commit: str) -> dict[str, FileRef]:
         """Every file under the root at `commit` (empty when the root did not exist then)."""
-        out = self._run("ls-tree", "-r", "-z", "--full-name", commit, "--", ".")
-        prefix = self.prefix
-        files = {}
-        for entry in filter(None, out.split(b"\0")):
-            meta, _, path = entry.partition(b"\t")
-            mode, kind, oid = meta.decode().split()
-            if kind == "blob":
-                files[os.fsdecode(path)[len(prefix) :]] = FileRef(mode, oid)
+        return self.tree_later(commit)()
+
+    def tree_later(self, commit: str) -> Callable[[], dict[str, FileRef]]:
+        """tree(), with git started now and its output read when the returned function is
+        called (a plan reads its caches meanwhile)."""
+        listing = self._later("ls-tree", "-r", "-z", "--full-name", commit, "--", ".")
+        start = len(self.prefix)
+
+        def files() -> dict[str, FileRef]:
+            found = {}
+            # "<mode> <kind> <oid>\t<path>": decoded at once (the meta part is ASCII)
+            for entry in os.fsdecode(listing()).split("\0"):
+                if entry:
+                    meta, path = entry.split("\t", 1)
+                    mode, kind, oid = meta.split(" ")
+                    if kind == "blob":
+                        found[path[start:]] = FileRef(mode, oid)
+            return found
+
         return files
 
     def tree_id(self, commit: str) -> str | None:
@@ -239,6 +273,12 @@ class Git:
         return changed
 
 
+def _environment() -> dict[str, str]:
+    """git's environment: no optional locks (envc only reads; the user's git must not wait on
+    it), messages in English (some are parsed)."""
+    return {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+
+
 def tracked(file: Path) -> bool:
     """Whether git tracks `file` (False outside a work tree, or where git is not installed)."""
     try:
@@ -246,7 +286,7 @@ def tracked(file: Path) -> bool:
             ["git", "ls-files", "-z", "--", file.name],
             cwd=file.parent,
             capture_output=True,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+            env=_environment(),
         )
     except OSError:
         return False

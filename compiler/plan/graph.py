@@ -85,15 +85,18 @@ class Graph:
     def __init__(self, side: Side) -> None:
         self.side = side
         self.names = side.names()
-        self.at_folder = {folder: name for name, folder in self.names.items()}
+        self.at_folder: dict[str, str] = {}
         self.children: dict[str, list[str]] = {}
-        for name, folder in self.names.items():
-            parent = parent_of(side.manifests[folder])
-            if parent is not None:
-                self.children.setdefault(parent, []).append(name)
         self.by_reference: dict[str, set[str]] = {}
+        # One pass over every environment of the side (tens of thousands): the inverse of the
+        # names, the children of each parent, the files each manifest references.
+        manifests, at_folder, children = side.manifests, self.at_folder, self.children
         for name, folder in self.names.items():
-            data = side.manifests[folder]
+            at_folder[folder] = name
+            data = manifests[folder]  # a mapping: side.names() holds only manifests that name
+            parent = parent_of(data)
+            if parent is not None:
+                children.setdefault(parent, []).append(name)
             if not _REFERENCE_KEYS.isdisjoint(data) or not _REFERENCE_KEYS.isdisjoint(
                 docker_settings(data)
             ):
@@ -185,9 +188,8 @@ def affected_environments(
     git: Git, base: Side, head: Side, base_graph: Graph, head_graph: Graph, changed: set[str]
 ) -> set[str]:
     """The environments a change to `changed` may affect, on either side."""
-    everyone = set(base_graph.names) | set(head_graph.names)
     if CONFIG_FILE in changed:
-        return everyone
+        return set(base_graph.names) | set(head_graph.names)
     found: set[str] = set()
     for path in changed:
         found |= base_graph.affected(path) | head_graph.affected(path)

@@ -24,10 +24,10 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from compiler._util.git import Git
+from compiler._util.heap import cycle_collection_paused
 from compiler.errors import Diagnostic
 from compiler.manifest.sources import name_of
 from compiler.plan.evaluate import duplicate_names, evaluate, scratch_parent
@@ -48,6 +48,7 @@ from compiler.plan.sides import (
 )
 
 
+@cycle_collection_paused()
 def plan(
     root: Path,
     base_ref: str,
@@ -77,22 +78,21 @@ def plan(
         if known is not None:  # nothing changed, and the base's names are known: no parsing
             unchanged = (EnvironmentPlan(n, "unchanged", f) for n, f in sorted(known.items()))
             return Plan(base_ref, base_commit, head_label, head_commit, direct, tuple(unchanged))
-    base = Side(git.tree(base_commit))
-    head = Side(apply_changes(base.files, changes))
+    listing = git.tree_later(base_commit)  # git lists the tree while the cache is read
     manifests = ManifestCache(root, cache)
+    base = Side(listing())
+    head = Side(apply_changes(base.files, changes))
     manifests.load(git, base, manifest_folders(base.files))
-    head_folders = manifest_folders(head.files)
-    kept = [
-        f
-        for f in head_folders
-        if head.files[f"{f}/{MANIFEST}"] == base.files.get(f"{f}/{MANIFEST}")
-    ]
-    head.manifests = {folder: base.manifests[folder] for folder in kept}
-    manifests.load(git, head, sorted(set(head_folders) - set(kept)))
+    changed = {c.path for c in changes} | {c.old_path for c in changes if c.old_path}
+    # The head's manifests are the base's but for the few whose file changed.
+    touched = manifest_folders(changed)
+    head.manifests = dict(base.manifests)
+    for folder in touched:
+        head.manifests.pop(folder, None)
+    manifests.load(git, head, sorted(f for f in touched if f"{f}/{MANIFEST}" in head.files))
     manifests.save()
     if names_cache is not None and tree is not None:
         remember_names(names_cache, tree, base.names())
-    changed = {c.path for c in changes} | {c.old_path for c in changes if c.old_path}
     if not changed:
         unchanged = (EnvironmentPlan(n, "unchanged", f) for n, f in sorted(base.names().items()))
         return Plan(base_ref, base_commit, head_label, head_commit, direct, tuple(unchanged))
@@ -166,7 +166,7 @@ def plan(
             diagnostics.append(Diagnostic(f"{state.folder}/{MANIFEST}", 1, 1, message, "archived"))
         elif found is not None:
             note = f"registered as {name}@{found[0]}"
-            environment = replace(environment, status="reuse", notes=(*environment.notes, note))
+            environment = environment._replace(status="reuse", notes=(*environment.notes, note))
         environments.append(environment)
     return Plan(
         base_ref,

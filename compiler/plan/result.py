@@ -4,7 +4,7 @@ schemas/plan.schema.json)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from compiler.errors import Diagnostic
 
@@ -13,8 +13,9 @@ PLAN_FORMAT_VERSION = 1
 Status = Literal["added", "changed", "reuse", "removed", "unchanged"]
 
 
-@dataclass(frozen=True)
-class EnvironmentPlan:
+class EnvironmentPlan(NamedTuple):
+    """One environment's line of the plan (a named tuple: a plan of 50,000 makes 50,000)."""
+
     name: str
     status: Status
     folder: str  # on the head side (the base side for removed environments)

@@ -8,6 +8,7 @@ what a manifest holds).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import posixpath
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from compiler.manifest.sources import name_of, parent_of
 
 MANIFEST_CACHE = "manifests.json"
 MANIFEST_CACHE_VERSION = f"2/{__version__}"  # a new parser may read a blob otherwise
-NAMES_CACHE = "names.json"  # environment names by root tree id, for plans with no change
+NAMES_CACHE = "names"  # a file of environment names per root tree id, for plans with no change
 NAMES_KEPT = 16
 TEMPLATES = "templates"
 CATALOG_PATH = f"{TEMPLATES}/base-images.yaml"
@@ -116,21 +117,28 @@ class ManifestCache:
         self.added = False
 
     def load(self, git: Git, side: Side, folders: Collection[str]) -> None:
-        refs = {f"{folder}/{MANIFEST}": side.files[f"{folder}/{MANIFEST}"] for folder in folders}
-        missing = {p: r for p, r in refs.items() if r.oid is None or r.oid not in self.entries}
-        parsed = {path: _parse(path, raw) for path, raw in git.read(missing).items()}
-        for path, ref in refs.items():
-            if path in parsed:
-                data = parsed[path]
-                if ref.oid is not None:
-                    self.entries[ref.oid] = data
+        refs = {folder: side.files[f"{folder}/{MANIFEST}"] for folder in folders}
+        entries, used = self.entries, self.used
+        missing = {
+            f"{folder}/{MANIFEST}": ref
+            for folder, ref in refs.items()
+            if ref.oid is None or ref.oid not in entries
+        }
+        suffix = len(MANIFEST) + 1
+        parsed = {path[:-suffix]: _parse(path, raw) for path, raw in git.read(missing).items()}
+        for folder, ref in refs.items():
+            oid = ref.oid
+            if folder in parsed:
+                data = parsed[folder]
+                if oid is not None:
+                    entries[oid] = data
                     self.added = True
             else:
-                assert ref.oid is not None
-                data = self.entries[ref.oid]
-            if ref.oid is not None:
-                self.used.add(ref.oid)
-            side.manifests[posixpath.dirname(path)] = data
+                assert oid is not None
+                data = entries[oid]
+            if oid is not None:
+                used.add(oid)
+            side.manifests[folder] = data
 
     def save(self) -> None:
         # Unused entries are dropped once they outnumber the used ones: plans of other
@@ -140,20 +148,28 @@ class ManifestCache:
             write_json(self.file, {"version": MANIFEST_CACHE_VERSION, "manifests": kept})
 
 
-def cached_names(file: Path, tree: str) -> dict[str, str] | None:
-    stored = read_json(file)
-    names = stored.get(tree) if isinstance(stored, dict) else None
+def _names_file(folder: Path, tree: str) -> Path:
+    return folder / f"{tree}-{MANIFEST_CACHE_VERSION.replace('/', '-')}.json"
+
+
+def cached_names(folder: Path, tree: str) -> dict[str, str] | None:
+    """The names of tree `tree`, as remember_names() kept them (None: not kept)."""
+    names = read_json(_names_file(folder, tree))
     return names if isinstance(names, dict) else None
 
 
-def remember_names(file: Path, tree: str, names: dict[str, str]) -> None:
-    """Keep the names of the last `NAMES_KEPT` trees planned from."""
-    stored = read_json(file)
-    trees = {k: v for k, v in stored.items() if k != tree} if isinstance(stored, dict) else {}
-    if isinstance(stored, dict) and stored.get(tree) == names:
+def remember_names(folder: Path, tree: str, names: dict[str, str]) -> None:
+    """Keep the names of tree `tree`, and those of the `NAMES_KEPT` trees remembered last: a
+    file per tree, written once (a tree's names never change), so a plan of a known base reads
+    nothing it does not need."""
+    file = _names_file(folder, tree)
+    if file.is_file():
         return
-    kept = dict(list(trees.items())[-(NAMES_KEPT - 1) :])
-    write_json(file, {**kept, tree: names})
+    write_json(file, names)
+    with contextlib.suppress(OSError):
+        kept = sorted(folder.glob("*.json"), key=lambda path: path.stat().st_mtime_ns)
+        for old in kept[:-NAMES_KEPT]:
+            old.unlink()
 
 
 def _parse(path: str, raw: bytes) -> Any:
