@@ -431,6 +431,26 @@ def test_a_plan_does_not_render_again_what_an_earlier_one_rendered_from_the_same
         plan(root, base, head, cache=False)
 
 
+def test_a_working_tree_plan_is_remembered_by_the_content_of_its_files(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of the working tree has no git id: its render is keyed by the blob id of its
+    bytes, so the same edits plan again without rendering, and another edit renders anew."""
+    manifest = repo / "environments/slim/env.yaml"
+    manifest.write_text(pip_only("slim") + "variables:\n  A: '1'\n")
+    (repo / "environments/slim/extra.txt").write_text("untracked\n")
+    first = plan(repo, "HEAD")
+    assert entry(first, "slim").status == "changed"
+    _rendering_refused(monkeypatch)
+    assert plan(repo, "HEAD") == first
+    (repo / "environments/slim/extra.txt").write_text("untracked, edited\n")
+    with pytest.raises(AssertionError, match="rendered again"):
+        plan(repo, "HEAD")
+    manifest.write_text(pip_only("slim") + "variables:\n  A: '2'\n")
+    with pytest.raises(AssertionError, match="rendered again"):
+        plan(repo, "HEAD")
+
+
 @pytest.mark.parametrize("change", ["referenced file", "parent manifest", "template", "envc.yaml"])
 def test_a_remembered_render_stands_only_for_the_same_inputs(
     make_repo: RepoFactory, git: Git, change: str

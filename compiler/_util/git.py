@@ -8,6 +8,7 @@ changes, staged or not, and untracked files that are not ignored.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import shutil
@@ -51,6 +52,9 @@ class Git:
         self.root = root
         prefix = self._run("rev-parse", "--show-prefix", what=f"{root} is not in a git repository")
         self.prefix = os.fsdecode(prefix).rstrip("\n")  # the root, inside the work tree
+        # Working-tree files as first read: whatever reads one again (a render after its key
+        # was computed) gets the same bytes, however the file changes meanwhile.
+        self._from_disk: dict[str, bytes] = {}
 
     def _run(self, *args: str, what: str | None = None, input: bytes | None = None) -> bytes:
         result = subprocess.run(
@@ -195,12 +199,24 @@ class Git:
                 contents[path] = blobs[ref.oid]
             elif ref.mode == SYMLINK_MODE:
                 contents[path] = os.readlink(self.root / path).encode()
-            else:  # the working tree: what a pull request put there, read within limits
-                try:
-                    contents[path] = read_bounded(self.root / path, MAX_WORKING_TREE_BYTES)
-                except UnreadableFile as exc:
-                    raise EnvcError(f"{path}: {exc}") from None
+            else:
+                contents[path] = self._on_disk(path)
         return contents
+
+    def content_id(self, path: str) -> str:
+        """The blob id of working-tree file `path` (not a symbolic link): what git would name
+        the bytes read() gives for it."""
+        raw = self._on_disk(path)
+        return hashlib.sha1(b"blob %d\0%s" % (len(raw), raw), usedforsecurity=False).hexdigest()
+
+    def _on_disk(self, path: str) -> bytes:
+        """The working tree's `path`: what a pull request put there, read within limits."""
+        if path not in self._from_disk:
+            try:
+                self._from_disk[path] = read_bounded(self.root / path, MAX_WORKING_TREE_BYTES)
+            except UnreadableFile as exc:
+                raise EnvcError(f"{path}: {exc}") from None
+        return self._from_disk[path]
 
     def _blobs(self, oids: Iterable[str]) -> dict[str, bytes]:
         request = "".join(f"{oid}\n" for oid in oids).encode()

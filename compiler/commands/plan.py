@@ -89,8 +89,6 @@ def command(
     from compiler.plan import output as plan_output
     from compiler.plan.plan import plan as run
     from compiler.registry.base import LazyRegistry
-    from compiler.validate.config import load_config
-    from compiler.validate.report import REPORTERS
 
     root = common.repository(repo)
     with ExitStack() as stack:
@@ -106,6 +104,8 @@ def command(
             registered=registry.version_of,
         )
     if result.diagnostics:
+        from compiler.validate.report import REPORTERS
+
         click.echo(REPORTERS["text"](result.diagnostics, ()), nl=False, err=True)
     if output_format == "json":
         click.echo(plan_output.as_json(result), nl=False)
@@ -120,6 +120,7 @@ def command(
             handle.write(plan_output.github_output(result, contexts))
     if bake is not None:
         from compiler._util.files import write_atomically
+        from compiler.validate.config import load_config
 
         images = load_config(root).images(image_prefix)
         write_atomically(bake, plan_output.bake_file(result, contexts, images))

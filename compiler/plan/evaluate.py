@@ -61,9 +61,7 @@ def evaluate(
     the manifests in folders `unnamed` too (changed, but without a name to plan them by);
     `verified`: the locks this machine has verified; `renders`: what earlier plans rendered
     from the same inputs, used instead of rendering (and told what this one renders)."""
-    from compiler.validate.repository import validate
-
-    keys = renders.keys(side, graph, names)
+    keys = renders.keys(git, side, graph, names)
     remembered = renders.recall(git, side, keys, validated=check)
     known = {name: State(graph.names[name], r) for name, r in remembered.items()}
     names = [name for name in names if name not in remembered]
@@ -75,6 +73,8 @@ def evaluate(
     _materialize(git, side, folders, references, scratch)
     diagnostics: list[Diagnostic] = []
     if check:
+        from compiler.validate.repository import validate
+
         report = validate(root=scratch, cwd=scratch)
         diagnostics.extend(report.diagnostics)
         manifests = report.manifests
@@ -115,6 +115,8 @@ def scratch_parent() -> str | None:
 
 def duplicate_names(side: Side) -> list[Diagnostic]:
     """The unique-name rule over the whole side (validation sees only the candidates)."""
+    if not side.clashes():
+        return []
     from compiler.validate.rules import DUPLICATE_NAME, name_clashes
 
     owners = sorted(

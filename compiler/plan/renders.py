@@ -4,8 +4,9 @@ environments of a shared template's change, planned again after a fix elsewhere)
 
 An environment's inputs are the git ids of what `Side.inputs` lists for it (its folder's files,
 its parents', the files it references and those beside them, the templates, envc.yaml) with the
-paths, its name and envc's version: the same ids, the same render. One with a file of the
-working tree (no id yet) or a symbolic link among them is rendered every time.
+paths, its name and envc's version: the same ids, the same render. A file of the working tree
+is named by the blob id of its bytes as read (the render reads those same bytes). One with a
+symbolic link among its inputs is rendered every time.
 
 One SQLite file per repository in the user's cache folder (`plan/<repository>/renders.db`), a
 row per digest of inputs: the address and its document, the base image, the manifest as the
@@ -95,8 +96,9 @@ class PlanRenders(CacheFile):
         renders = cls(plan_cache(root, RENDERS_CACHE))
         return renders if renders._open() else cls()
 
-    def keys(self, side: Side, graph: Graph, names: Collection[str]) -> dict[str, str]:
-        """name -> the digest of its inputs on `side`, for the names whose inputs all have ids."""
+    def keys(self, git: Git, side: Side, graph: Graph, names: Collection[str]) -> dict[str, str]:
+        """name -> the digest of its inputs on `side`, for the names without a symbolic link
+        among them (a working-tree file is named by the blob id of its content)."""
         if self.db is None:
             return {}
         found = {}
@@ -104,9 +106,12 @@ class PlanRenders(CacheFile):
             chain = graph.chain(name)
             references = sorted(set(referenced_paths(graph.merged(name))))
             inputs = side.inputs(chain, references)
-            if any(ref.oid is None or ref.mode == SYMLINK_MODE for ref in inputs.values()):
+            if any(ref.mode == SYMLINK_MODE for ref in inputs.values()):
                 continue
-            listed = [[path, ref.mode, ref.oid] for path, ref in sorted(inputs.items())]
+            listed = [
+                [path, ref.mode, ref.oid or git.content_id(path)]
+                for path, ref in sorted(inputs.items())
+            ]
             document = [self.FORMAT_VERSION, __version__, name, chain, references, listed]
             found[name] = hashlib.sha256(json.dumps(document).encode()).hexdigest()
         return found
