@@ -153,6 +153,39 @@ def test_git_states_that_broke_plan_and_register(repo: Path, git: Git) -> None:
         GitRepo(repo).read(missing)
 
 
+def test_a_committed_file_too_large_to_read_is_an_error_not_a_load(
+    repo: Path, git: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pull request that commits a huge file where a plan reads (an environment's folder)
+    gets a finding that names it before git hands its bytes over, as a working-tree file does."""
+    import compiler._util.git as git_module
+
+    monkeypatch.setattr(git_module, "MAX_PLAN_FILE_BYTES", 4096)
+    (repo / "environments/slim/data.bin").write_bytes(b"\0" * 5000)
+    commit(git, repo, "a large file")
+    planned = CliRunner().invoke(
+        main, ["plan", "--base", "HEAD~1", "--head", "HEAD", "--repo", str(repo)]
+    )
+    assert planned.exit_code == 1, planned.output + planned.stderr
+    assert "environments/slim/data.bin: file is larger than 4 KiB" in planned.stderr
+    (repo / "environments/slim/data.bin").write_bytes(b"\0" * 4000)
+    assert (
+        CliRunner().invoke(main, ["plan", "--base", "HEAD~1", "--repo", str(repo)]).exit_code == 0
+    )
+    (repo / "environments/slim/data.bin").write_bytes(b"\0" * 5000)
+    planned = CliRunner().invoke(main, ["plan", "--base", "HEAD~1", "--repo", str(repo)])
+    assert planned.exit_code == 1 and "data.bin: file is larger than 4 KiB" in planned.stderr
+    # A manifest over validation's limit is not parsed to find its name: the head's
+    # validation reports it.
+    monkeypatch.setattr(git_module, "MAX_PLAN_FILE_BYTES", 4 * 1024 * 1024)
+    manifest = repo / "environments/slim/env.yaml"
+    manifest.write_text(manifest.read_text() + "#" * (1024 * 1024) + "\n")
+    (repo / "environments/slim/data.bin").unlink()
+    planned = CliRunner().invoke(main, ["plan", "--base", "HEAD~1", "--repo", str(repo)])
+    assert planned.exit_code == 1, planned.output + planned.stderr
+    assert "environments/slim/env.yaml:1:1: error: file is larger than 1024 KiB" in planned.stderr
+
+
 @pytest.mark.parametrize("at", ["", "platform/envs/"])
 def test_uncommitted_paths_asked_in_bulk_are_those_asked_one_by_one(
     tmp_path: Path, git: Git, monkeypatch: pytest.MonkeyPatch, at: str

@@ -53,7 +53,7 @@ def read_bounded(file: Path | str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
             what = "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file"
             raise UnreadableFile(f"is {what}", "not-a-file")
         if status.st_size > max_bytes:
-            raise UnreadableFile(_too_large(max_bytes), "too-large")
+            raise UnreadableFile(too_large(max_bytes), "too-large")
         chunks, size = [], 0
         while size <= max_bytes:
             # As much as fstat says is left (a buffer of the cap would cost more than the read).
@@ -68,7 +68,7 @@ def read_bounded(file: Path | str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     finally:
         os.close(handle)
     if size > max_bytes:  # grew while we read it
-        raise UnreadableFile(_too_large(max_bytes), "too-large")
+        raise UnreadableFile(too_large(max_bytes), "too-large")
     return b"".join(chunks)
 
 
@@ -90,7 +90,8 @@ def normalized_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _too_large(max_bytes: int) -> str:
+def too_large(max_bytes: int) -> str:
+    """What a file over `max_bytes` is told (by read_bounded, and by what reads other ways)."""
     return f"file is larger than {max_bytes // 1024} KiB"
 
 

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from compiler._util.files import UnreadableFile, read_bounded
+from compiler._util.files import UnreadableFile, read_bounded, too_large
 from compiler.errors import EnvcError, UsageError
 
 SYMLINK_MODE = "120000"
 FETCH_MORE = "fetch more history (git fetch --unshallow, or actions/checkout with fetch-depth: 0)"
 SUBMODULE_MODE = "160000"
 MAX_PATHSPECS = 256  # paths given to one git status; more are filtered here (uncommitted)
-MAX_WORKING_TREE_BYTES = 256 * 1024 * 1024  # a changed file the plan reads from the working tree
+MAX_PLAN_FILE_BYTES = 256 * 1024 * 1024  # a file a plan reads, committed or in the working tree
 
 
 class FileRef(NamedTuple):
@@ -191,8 +191,12 @@ class Git:
 
     def read(self, files: Mapping[str, FileRef]) -> dict[str, bytes]:
         """The bytes of `files`: blobs through one `git cat-file --batch`, the rest from disk."""
-        oids = sorted({ref.oid for ref in files.values() if ref.oid is not None})
-        blobs = self._blobs(oids)
+        committed = {path: ref.oid for path, ref in files.items() if ref.oid is not None}
+        sizes = self._sizes(sorted(set(committed.values())))
+        for path, oid in sorted(committed.items()):  # what a pull request committed, bounded
+            if sizes[oid] > MAX_PLAN_FILE_BYTES:
+                raise EnvcError(f"{path}: {too_large(MAX_PLAN_FILE_BYTES)}")
+        blobs = self._blobs(sorted(sizes))
         contents = {}
         for path, ref in files.items():
             if ref.oid is not None:
@@ -213,10 +217,23 @@ class Git:
         """The working tree's `path`: what a pull request put there, read within limits."""
         if path not in self._from_disk:
             try:
-                self._from_disk[path] = read_bounded(self.root / path, MAX_WORKING_TREE_BYTES)
+                self._from_disk[path] = read_bounded(self.root / path, MAX_PLAN_FILE_BYTES)
             except UnreadableFile as exc:
                 raise EnvcError(f"{path}: {exc}") from None
         return self._from_disk[path]
+
+    def _sizes(self, oids: list[str]) -> dict[str, int]:
+        """The size of each blob, from its header alone (`git cat-file --batch-check`)."""
+        if not oids:
+            return {}
+        out = self._run("cat-file", "--batch-check", input="".join(f"{o}\n" for o in oids).encode())
+        sizes = {}
+        for line in out.decode().splitlines():
+            header = line.split()
+            if len(header) != 3:
+                raise _missing(header[0])
+            sizes[header[0]] = int(header[2])
+        return sizes
 
     def _blobs(self, oids: Iterable[str]) -> dict[str, bytes]:
         request = "".join(f"{oid}\n" for oid in oids).encode()
@@ -228,11 +245,8 @@ class Git:
         while position < len(out):
             end = out.index(b"\n", position)
             header = out[position:end].decode().split()
-            if len(header) != 3:  # `<oid> missing`: a shallow or partial clone lacks it
-                raise UsageError(
-                    f"git object {header[0]} is missing from this clone (shallow or partial?): "
-                    "fetch the history the comparison needs (git fetch --unshallow)"
-                )
+            if len(header) != 3:
+                raise _missing(header[0])
             oid, _, size = header
             start = end + 1
             blobs[oid] = out[start : start + int(size)]
@@ -287,6 +301,14 @@ class Git:
                 changed.add(os.fsdecode(entries[position]))
                 position += 1
         return changed
+
+
+def _missing(oid: str) -> UsageError:
+    """`<oid> missing`: a shallow or partial clone lacks it."""
+    return UsageError(
+        f"git object {oid} is missing from this clone (shallow or partial?): "
+        "fetch the history the comparison needs (git fetch --unshallow)"
+    )
 
 
 def _environment() -> dict[str, str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from compiler import __version__
 from compiler._util.cache import read_json, repository_key, user_cache, write_json
+from compiler._util.files import MAX_FILE_BYTES
 from compiler._util.git import SUBMODULE_MODE, Change, FileRef, Git
 from compiler._util.resources import CONFIG_FILE
 from compiler.load.discover import ENVIRONMENTS_DIR, MANIFEST_FILENAME
@@ -173,6 +174,8 @@ def remember_names(folder: Path, tree: str, names: dict[str, str]) -> None:
 
 
 def _parse(path: str, raw: bytes) -> Any:
+    if len(raw) > MAX_FILE_BYTES:  # validation's limit: the head's says so, nothing parses it
+        return None
     data = parse_yaml(path, raw).data
     return data if isinstance(data, dict) else None
 
