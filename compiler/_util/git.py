@@ -13,7 +13,6 @@ import os
 import posixpath
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +65,8 @@ class Git:
         """Start git now; the returned function waits for it and gives its output as _run does.
         The output goes to a temporary file, so git runs to its end while this process does
         other work (a pipe would stall it once full)."""
+        import tempfile
+
         out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115 (finish closes)
         process = subprocess.Popen(
             self._command(args), cwd=self.root, stdout=out, stderr=err, env=_environment()

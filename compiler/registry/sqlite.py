@@ -19,7 +19,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from compiler._util.git import tracked
 from compiler._util.sqlite import connect_wal
 from compiler.errors import UsageError
 from compiler.registry.base import (
@@ -164,6 +163,8 @@ class SqliteRegistry:
         (nothing to build, nothing to review), and once merged it would be the main job's.
         Listings do not ask: one git call less for `envc list`, and they decide nothing."""
         if self._tracked is None:
+            from compiler._util.git import tracked  # (git: only for what decides)
+
             self._tracked = tracked(self.file)
         if self._tracked:
             raise TrackedRegistry(
