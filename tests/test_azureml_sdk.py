@@ -372,9 +372,27 @@ def test_a_run_configuration_holds_its_environment_and_applies_its_docker_settin
     assert FROM_ENVIRONMENT == DEFAULT_CPU_IMAGE
     # a script imports Experiment with its environments, and runs up to the submit
     job = ScriptRunConfig(source_directory=".", script="train.py", run_config=run_config)
-    job.environment = run_config.environment
+    assert job.run_config is run_config and job.environment is run_config.environment
     with pytest.raises(EnvcError, match=r"envc runs no jobs .*'from-run-config' is registered"):
         Experiment(ws, "training").submit(job)
+    # as SDK v1 builds it: a job's run configuration holds what the job was given
+    trained = Environment("trained")
+    job = ScriptRunConfig(
+        script="train.py",
+        arguments=["--alpha", 0.5],
+        compute_target="cpu-cluster",
+        environment=trained,
+        docker_runtime_config=DockerConfiguration(use_docker=False),
+    )
+    assert job.run_config.environment is trained and job.run_config.target == "cpu-cluster"
+    assert (job.run_config.script, job.run_config.arguments) == ("train.py", ["--alpha", 0.5])
+    job.run_config.docker.use_docker = True  # an edit through the job reaches its environment
+    assert trained.docker.enabled
+    job.run_config.environment = replaced = Environment("replaced")
+    assert job.environment is replaced
+    # a curated environment is Azure's: the error says where its definition is
+    with pytest.raises(EnvcError, match=r"not registered: AzureML-Minimal is one of Azure ML's"):
+        Environment.get(ws, "AzureML-Minimal")
 
 
 def test_a_private_wheel_is_kept_where_locks_find_it(workspace: Path, tmp_path: Path) -> None:

@@ -170,7 +170,19 @@ class Environment:
         label: str | None = None,
     ) -> Environment:
         """A registered version: the latest, a version number, or a label."""
-        return workspace.environment(manifest_name(name), version, label)
+        from compiler.registry.base import RegistryError
+
+        try:
+            return workspace.environment(manifest_name(name), version, label)
+        except RegistryError as exc:
+            if not name.lower().startswith("azureml-"):
+                raise
+            raise RegistryError(
+                f"{exc}: {name} is one of Azure ML's curated environments, of which envc has "
+                "no copy; import its definition from the azureml-assets repository (envc import "
+                "assets/…/environments/<its folder>) and register it, or name its image with "
+                "Environment.from_docker_image"
+            ) from None
 
     @staticmethod
     def list(workspace: Workspace) -> dict[str, Environment]:

@@ -53,29 +53,51 @@ class DockerConfiguration:
 
 class ScriptRunConfig:
     """What SDK v1 submits as a job. envc does not submit jobs (build the environment with
-    `envc build`, or run on a host from its install script); this keeps the arguments and applies
-    `docker_runtime_config` to `environment`."""
+    `envc build`, or run on a host from its install script); as in SDK v1, the job's
+    `run_config` (a new RunConfiguration unless one is given) holds what it was given: the
+    script, arguments and compute target (kept, unused), the environment, and
+    `docker_runtime_config`, which applies to the environment."""
 
     def __init__(
         self,
         source_directory: str = ".",
         script: str | None = None,
         arguments: Sequence[Any] | None = None,
-        run_config: Any = None,
+        run_config: RunConfiguration | None = None,
         compute_target: Any = None,
         environment: Environment | None = None,
         docker_runtime_config: DockerConfiguration | None = None,
         **options: Any,
     ) -> None:
         self.source_directory = source_directory
-        self.script = script
-        self.arguments = list(arguments or [])
-        self.run_config = run_config
-        self.compute_target = compute_target
-        self.environment = environment
+        self.run_config = run_config if run_config is not None else RunConfiguration()
+        if script is not None:
+            self.run_config.script = script
+        if arguments is not None:
+            self.run_config.arguments = list(arguments)
+        if compute_target is not None:
+            self.run_config.target = compute_target
+        if environment is not None:
+            self.run_config.environment = environment
+        if docker_runtime_config is not None:
+            self.run_config.docker = docker_runtime_config
         self.options = options
-        if environment is not None and docker_runtime_config is not None:
-            docker_runtime_config.apply_to(environment)
+
+    @property
+    def script(self) -> str | None:
+        return self.run_config.script
+
+    @property
+    def arguments(self) -> list[Any]:
+        return self.run_config.arguments
+
+    @property
+    def environment(self) -> Environment:
+        return self.run_config.environment
+
+    @environment.setter
+    def environment(self, environment: Environment) -> None:
+        self.run_config.environment = environment
 
 
 class RunConfiguration:
