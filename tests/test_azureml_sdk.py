@@ -421,3 +421,43 @@ def test_a_private_wheel_is_kept_where_locks_find_it(workspace: Path, tmp_path: 
         Environment.add_private_pip_wheel(ws, wheel)
     with pytest.raises(EnvcError, match="not a wheel"):
         Environment.add_private_pip_wheel(ws, workspace / "conda.yml")
+
+
+DEPLOYMENT_SCRIPT = """
+from compiler.azureml import Model, Workspace
+from compiler.azureml.container_registry import ContainerRegistry
+from compiler.azureml.environment import Environment, RSection
+from compiler.azureml.experiment import Experiment
+from compiler.azureml.model import InferenceConfig
+from compiler.azureml.runconfig import CondaDependencies
+from compiler.azureml.script_run_config import ScriptRunConfig
+
+ws = Workspace.from_config()
+env = Environment.from_conda_specification(name="scoring-env", file_path="conda.yml")
+env.python.conda_dependencies.add_pip_package("mlflow")
+env.docker.base_image_registry = ContainerRegistry()
+env.r = RSection()
+config = InferenceConfig(entry_script="score.py", source_directory=".", environment=env)
+print("registered", config.environment.register(ws).version)
+model = Model(ws, "my-model")
+Model.deploy(ws, "scoring", [model], config)
+"""
+
+
+def test_a_deployment_script_runs_up_to_its_deployment(workspace: Path) -> None:
+    """SDK v1's other modules scripts import from (model, experiment, script_run_config,
+    container_registry) are there: a deployment script registers its environment, and stops
+    at the deployment with a pointer, not at an import."""
+    (workspace / "deploy.py").write_text(DEPLOYMENT_SCRIPT)
+    run = subprocess.run(
+        [sys.executable, "deploy.py"],
+        cwd=workspace,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1, run.stderr
+    assert run.stdout.splitlines() == ["registered 1"]
+    assert "Model.deploy: envc defines environments, not models or endpoints" in run.stderr
+    assert "NotCarriedWarning: scoring-env: r is not carried" in run.stderr
+    assert "mlflow" in _manifest(workspace, "scoring-env")["pip"]

@@ -14,6 +14,7 @@ SDK v1 calls and the manifest fields they become.
 
 from compiler.azureml.conda_dependencies import CondaDependencies
 from compiler.azureml.environment import Environment, InvalidEnvironment
+from compiler.azureml.model import InferenceConfig, Model
 from compiler.azureml.runconfig import (
     DEFAULT_CPU_IMAGE,
     DEFAULT_GPU_IMAGE,
@@ -22,7 +23,14 @@ from compiler.azureml.runconfig import (
     RunConfiguration,
     ScriptRunConfig,
 )
-from compiler.azureml.sections import ContainerRegistry, DockerSection, PythonSection
+from compiler.azureml.sections import (
+    ContainerRegistry,
+    DatabricksSection,
+    DockerSection,
+    PythonSection,
+    RSection,
+    SparkSection,
+)
 from compiler.azureml.workspace import DraftWarning, NotCarriedWarning, Workspace
 
 __all__ = [
@@ -30,15 +38,20 @@ __all__ = [
     "DEFAULT_GPU_IMAGE",
     "CondaDependencies",
     "ContainerRegistry",
+    "DatabricksSection",
     "DockerConfiguration",
     "DockerSection",
     "DraftWarning",
     "Environment",
     "Experiment",
+    "InferenceConfig",
     "InvalidEnvironment",
+    "Model",
     "NotCarriedWarning",
     "PythonSection",
+    "RSection",
     "RunConfiguration",
     "ScriptRunConfig",
+    "SparkSection",
     "Workspace",
 ]

@@ -23,6 +23,7 @@ from compiler.azureml.sections import (
     DatabricksSection,
     DockerSection,
     PythonSection,
+    RSection,
     SparkSection,
 )
 from compiler.errors import EnvcError
@@ -38,8 +39,13 @@ __all__ = [
     "DEFAULT_CPU_IMAGE",
     "DEFAULT_GPU_IMAGE",
     "CondaDependencies",
+    "DatabricksSection",
+    "DockerSection",
     "Environment",
     "InvalidEnvironment",
+    "PythonSection",
+    "RSection",
+    "SparkSection",
 ]
 BASE_DOCKERFILE = "Dockerfile"
 # Manifest fields SDK v1 has no attribute for: kept as they were through get/clone/register.

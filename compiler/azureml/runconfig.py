@@ -10,12 +10,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from compiler.azureml.conda_dependencies import CondaDependencies  # as SDK v1 exports it here
 from compiler.errors import EnvcError
 from compiler.interop.images import AZUREML_CPU_IMAGE, AZUREML_GPU_IMAGES
 
 if TYPE_CHECKING:
-    from compiler.azureml.conda_dependencies import CondaDependencies
     from compiler.azureml.environment import Environment
+
+__all__ = [
+    "DEFAULT_CPU_IMAGE",
+    "DEFAULT_GPU_IMAGE",
+    "CondaDependencies",
+    "DockerConfiguration",
+    "Experiment",
+    "RunConfiguration",
+    "ScriptRunConfig",
+]
 
 DEFAULT_CPU_IMAGE = AZUREML_CPU_IMAGE
 DEFAULT_GPU_IMAGE = AZUREML_GPU_IMAGES[max(AZUREML_GPU_IMAGES, key=int)]

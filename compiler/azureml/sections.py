@@ -90,3 +90,17 @@ class DatabricksSection:
         self.rcran_libraries: list[object] = []
         self.jar_libraries: list[object] = []
         self.egg_libraries: list[object] = []
+
+
+class RSection:
+    """`env.r = RSection()`: the R packages of a run. Not carried: setting one is noted."""
+
+    def __init__(self) -> None:
+        self.r_version: str | None = None
+        self.user_managed = False
+        self.rscript_path: str | None = None
+        self.snapshot_date: str | None = None
+        self.cran_packages: list[object] = []
+        self.github_packages: list[object] = []
+        self.custom_url_packages: list[str] = []
+        self.bioconductor_packages: list[str] = []
