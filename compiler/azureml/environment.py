@@ -176,19 +176,7 @@ class Environment:
         label: str | None = None,
     ) -> Environment:
         """A registered version: the latest, a version number, or a label."""
-        from compiler.registry.base import RegistryError
-
-        try:
-            return workspace.environment(manifest_name(name), version, label)
-        except RegistryError as exc:
-            if not name.lower().startswith("azureml-"):
-                raise
-            raise RegistryError(
-                f"{exc}: {name} is one of Azure ML's curated environments, of which envc has "
-                "no copy; import its definition from the azureml-assets repository (envc import "
-                "assets/…/environments/<its folder>) and register it, or name its image with "
-                "Environment.from_docker_image"
-            ) from None
+        return workspace.environment(name, version, label)
 
     @staticmethod
     def list(workspace: Workspace) -> dict[str, Environment]:
@@ -229,20 +217,9 @@ class Environment:
         and registered with it), content address and commit."""
         if self.version is None:
             raise EnvcError(f"{self.name} is not registered: register(workspace) first")
-        record = self._record or workspace.record(manifest_name(self.name), self.version)
-        image = record.image
-        return {
-            "name": record.name,
-            "version": str(record.version),
-            "contentAddress": record.content_address,
-            "commit": record.commit,
-            "dockerImage": {
-                "name": image,
-                "digest": record.image_digest,
-                "registry": {"address": image.split("/", 1)[0] if image and "/" in image else None},
-            },
-            "imageExistsInRegistry": record.image_digest is not None,
-        }
+        from compiler.azureml.workspace import image_details
+
+        return image_details(self._record or workspace.record(self.name, self.version))
 
     def build(self, workspace: Workspace, image_build_compute: Any = None) -> None:
         raise EnvcError(

@@ -132,12 +132,30 @@ class Workspace:
     def environment(
         self, name: str, version: str | int | None = None, label: str | None = None
     ) -> Environment:
-        with self._registry() as registry:
-            return self._environment(registry.get(name, _version(version), label))
+        """The registered version of `name` (as a script spells it) a version or label names."""
+        from compiler.interop.common import manifest_name
+        from compiler.registry.base import RegistryError
+
+        try:
+            with self._registry() as registry:
+                record = registry.get(manifest_name(name), _version(version), label)
+        except RegistryError as exc:
+            if not name.lower().startswith("azureml-"):
+                raise
+            raise RegistryError(
+                f"{exc}: {name} is one of Azure ML's curated environments, of which envc has "
+                "no copy; import its definition from the azureml-assets repository (envc import "
+                "assets/…/environments/<its folder>) and register it, or name its image with "
+                "Environment.from_docker_image"
+            ) from None
+        return self._environment(record)
 
     def record(self, name: str, version: str | int) -> EnvironmentRecord:
+        """The registered version `version` of `name` (as a script spells it)."""
+        from compiler.interop.common import manifest_name
+
         with self._registry() as registry:
-            return registry.get(name, _version(version))
+            return registry.get(manifest_name(name), _version(version))
 
     def _environment(self, record: EnvironmentRecord) -> Environment:
         from compiler.azureml.environment import Environment
@@ -304,3 +322,21 @@ def _warn_not_carried(imported: Imported) -> None:
     """One NotCarriedWarning per note, at the script's save or register call."""
     for note in imported.notes:
         warnings.warn(f"{imported.name}: {note}", NotCarriedWarning, stacklevel=4)
+
+
+def image_details(record: EnvironmentRecord) -> dict[str, Any]:
+    """SDK v1's get_image_details of a registered version: its image repository:version, digest
+    (once built and registered with it), content address and commit."""
+    image = record.image
+    return {
+        "name": record.name,
+        "version": str(record.version),
+        "contentAddress": record.content_address,
+        "commit": record.commit,
+        "dockerImage": {
+            "name": image,
+            "digest": record.image_digest,
+            "registry": {"address": image.split("/", 1)[0] if image and "/" in image else None},
+        },
+        "imageExistsInRegistry": record.image_digest is not None,
+    }
