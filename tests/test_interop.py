@@ -811,6 +811,77 @@ def test_pixi_cuda_floors_make_gpu_environments_on_a_catalog_image(
         assert note in result.output
 
 
+PIXI_DEFAULT_REDEFINED = """
+[workspace]
+name = "vision"
+channels = ["conda-forge"]
+platforms = [
+    "linux-64",
+    "osx-arm64",
+    {name = "linux-64-cuda", platform = "linux-64", cuda = "12.4.1", glibc = "2.35"},
+]
+
+[dependencies]
+python = "3.10.*"
+numpy = "*"
+
+[feature.gpu.system-requirements]
+cuda = "12.0"
+[feature.gpu.dependencies]
+cuda-version = "12.*"
+pytorch-gpu = "*"
+
+[feature.cpu.dependencies]
+pytorch-cpu = "*"
+
+[feature.runtime]
+platforms = ["linux-64-cuda"]
+[feature.runtime.dependencies]
+cuda-libraries-dev = "*"
+
+[environments]
+default = ["gpu"]
+cpu = ["cpu"]
+runtime = ["runtime"]
+"""
+
+
+def test_a_pixi_default_environment_made_of_features_is_the_workspace_manifest(
+    make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    """`[environments] default = ["gpu"]` is what `pixi run` and `pixi install` use: the
+    workspace's manifest holds the default feature and those features; the other environments
+    hold the default feature and their own, not the default environment's (which they would
+    inherit through `extends`). A platform alias (`{name, platform, cuda}`) is its platform, on
+    a GPU of its CUDA."""
+    source = tmp_path / "pixi.toml"
+    source.write_text(PIXI_DEFAULT_REDEFINED)
+    root = make_repo({})
+    result = CliRunner().invoke(main, ["import", str(source), "--repo", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "environment default is not carried" not in result.output
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    assert sorted(report.manifests) == ["vision", "vision-cpu", "vision-runtime"]
+    default, cpu, runtime = (resolve(n, report.manifests) for n in sorted(report.manifests))
+    assert (default.python.version, default.conda) == (  # type: ignore[union-attr]
+        "3.10",
+        ["numpy", "cuda-version 12.*", "pytorch-gpu"],
+    )
+    assert default.docker.compute == "gpu" and default.docker.cuda.startswith("12.")
+    assert default.platforms == ["linux-64", "osx-arm64"]
+    assert (cpu.python.version, cpu.conda, cpu.docker.compute) == (  # type: ignore[union-attr]
+        "3.10",
+        ["numpy", "pytorch-cpu"],
+        "cpu",
+    )
+    assert runtime.conda == ["numpy", "cuda-libraries-dev"]
+    assert runtime.platforms == ["linux-64"]
+    assert (runtime.docker.compute, runtime.docker.cuda) == ("gpu", "12.4")
+    assert "platform linux-64-cuda: glibc = '2.35' is not carried" in result.output
+    assert "platform linux-64-cuda: cuda = '12.4.1': compute: gpu, cuda: '12.4'" in result.output
+
+
 @pytest.mark.parametrize(
     ("file_name", "text"),
     [

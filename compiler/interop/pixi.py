@@ -116,13 +116,16 @@ def _system_requirements(table: dict[str, Any], where: str, notes: list[str]) ->
     others = sorted(set(table) - {"cuda"})
     if others:
         notes.append(f"{prefix} {', '.join(others)} are not carried")
-    floor = table.get("cuda")
-    if floor is None:
-        return None
-    if not re.fullmatch(r"\d{1,2}(\.\d{1,2})?", str(floor)):
+    return None if table.get("cuda") is None else _cuda(table["cuda"], prefix, notes)
+
+
+def _cuda(floor: Any, prefix: str, notes: list[str]) -> str | None:
+    """The base image's CUDA for a pixi CUDA floor (`12`, `12.4`, `13.0.2`: its major.minor)."""
+    found = re.fullmatch(r"(\d{1,2}(?:\.\d{1,2})?)(?:\.\d{1,3})?", str(floor))
+    if found is None:
         notes.append(f"{prefix} cuda = {floor!r} is not a CUDA version: not carried")
         return None
-    version = _cuda_image(str(floor))
+    version = _cuda_image(found[1])
     notes.append(f"{prefix} cuda = {floor!r}: compute: gpu, cuda: {version!r}")
     return version
 
@@ -142,10 +145,76 @@ def _environment_features(spec: Any) -> tuple[list[str], bool] | None:
     return None
 
 
+def _platforms(value: Any, notes: list[str]) -> tuple[list[str], dict[str, tuple[str, str | None]]]:
+    """The workspace's platforms, and its platform aliases: a table `{name, platform, cuda}`
+    names `platform` (on a GPU of `cuda`) for the features that list `name`."""
+    platforms, aliases = [], {}
+    for item in value if isinstance(value, list) else []:
+        entry = _table(item)
+        if isinstance(item, str):
+            platforms.append(item)
+        elif isinstance(entry.get("name"), str) and isinstance(entry.get("platform"), str):
+            cuda = entry.get("cuda")
+            where = f"platform {entry['name']}:"
+            aliases[entry["name"]] = (
+                entry["platform"],
+                _cuda(cuda, where, notes) if cuda else None,
+            )
+            for other in sorted(set(entry) - {"name", "platform", "cuda"}):
+                notes.append(f"platform {entry['name']}: {other} = {entry[other]!r} is not carried")
+    return list(dict.fromkeys(platforms)), aliases
+
+
+def _aliased(feature: _Feature, aliases: dict[str, tuple[str, str | None]]) -> _Feature:
+    """`feature` with its platform aliases as the platforms they name (their CUDA its own)."""
+    named = [aliases[p] for p in feature.platforms if p in aliases]
+    if not named:
+        return feature
+    feature.platforms = list(dict.fromkeys(aliases.get(p, (p, None))[0] for p in feature.platforms))
+    feature.cuda = feature.cuda or next((cuda for _, cuda in named if cuda), None)
+    return feature
+
+
+def _environment(
+    name: str,
+    layers: list[_Feature],
+    default: _Feature,
+    channels: list[str],
+    platforms: list[str],
+    extends: str | None,
+) -> dict[str, Any]:
+    """The manifest of an environment made of feature `layers` (merged in order): on top of
+    manifest `extends`, or standing alone (with the workspace's channels, platforms, and
+    Python when no layer names one)."""
+    alone = extends is None
+    extra_channels = [c for f in layers for c in f.channels]
+    return new_manifest(
+        name,
+        extends=extends,
+        python=next((f.python for f in reversed(layers) if f.python), None)
+        or (default.python if alone else None),
+        # (a feature naming a workspace channel again adds nothing: pixi merges them)
+        channels=list(dict.fromkeys(channels + extra_channels))
+        if (extra_channels or alone)
+        else [],
+        conda=[spec for f in layers for spec in f.conda],
+        pip=[requirement for f in layers for requirement in f.pip],
+        platforms=next((f.platforms for f in reversed(layers) if f.platforms), [])
+        or (platforms if alone else []),
+        variables={k: v for f in layers for k, v in f.variables.items()},
+        docker=_gpu(
+            next((f.cuda for f in reversed(layers) if f.cuda), None)
+            or (default.cuda if alone else None)
+        ),
+    )
+
+
 def import_pixi(file: Path, name: str | None = None) -> Imported:
     """A pixi workspace: its default environment, and each environment of `[environments]` as
     a companion manifest that `extends` it (features merged in order; pixi adds a feature's
-    channels to the workspace's, and so does the companion)."""
+    channels to the workspace's, and so does the companion). A default environment made of
+    features (`default = ["gpu"]`) is the workspace's manifest, and the companions then stand
+    alone with the default feature, so that they do not inherit those features."""
     data = read_toml(file)
     workspace = _table(data.get("workspace")) or _table(data.get("project"))
     if not workspace:
@@ -153,54 +222,44 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
     notes: list[str] = []
     default = _feature(data, notes)
     channels = _channels(workspace.get("channels"))
-    platforms = strings(workspace.get("platforms"))
+    platforms, aliases = _platforms(workspace.get("platforms"), notes)
     description = workspace.get("description")
     base = manifest_name(name or str(workspace.get("name") or file.parent.name))
-    manifest = new_manifest(
-        base,
-        description=description if isinstance(description, str) else None,
-        python=default.python,
-        channels=channels,
-        conda=default.conda,
-        pip=default.pip,
-        platforms=platforms,
-        variables=default.variables,
-        docker=_gpu(default.cuda),
-    )
     features = {}
     for key, value in _table(data.get("feature")).items():
         where = f"[feature.{key}]"
-        features[key] = _feature(_table(value), notes, where)
+        features[key] = _aliased(_feature(_table(value), notes, where), aliases)
         for other in sorted(set(_table(value)) - _FEATURE_KEYS):
             notes.append(f"{where} {other} is not carried")
-    companions, used = [], set()
+    environments, used = {}, set()
     for environment, spec in _table(data.get("environments")).items():
         listed = _environment_features(spec)
         unknown = [f for f in listed[0] if f not in features] if listed else []
-        if listed is None or unknown or environment == "default":
+        if listed is None or unknown:
             why = f"unknown features {', '.join(unknown)}" if unknown else "not a list of features"
-            if environment == "default":
-                why = "the default environment is the workspace's own"
             notes.append(f"environment {environment} is not carried ({why})")
             continue
-        chosen, alone = [features[f] for f in listed[0]], listed[1]
+        environments[environment] = ([features[f] for f in listed[0]], listed[1])
         used.update(listed[0])
-        extra_channels = [c for f in chosen for c in f.channels]
-        own_platforms = next((f.platforms for f in reversed(chosen) if f.platforms), [])
-        fields = new_manifest(
+    # pixi's default environment: the default feature, and the features `default` lists
+    chosen, alone = environments.pop("default", ([], False))
+    redefined = bool(chosen) or alone
+    manifest = _environment(
+        base, ([] if alone else [default]) + chosen, default, channels, platforms, None
+    )
+    if isinstance(description, str):  # after the name, where new_manifest puts it
+        named = {"schema_version": manifest.pop("schema_version"), "name": manifest.pop("name")}
+        manifest = {**named, "description": description, **manifest}
+    companions = []
+    for environment, (chosen, alone) in environments.items():
+        layers = chosen if alone or not redefined else [default, *chosen]
+        fields = _environment(
             manifest_name(f"{base}-{environment}"),
-            extends=None if alone else base,
-            python=next((f.python for f in reversed(chosen) if f.python), None)
-            or (default.python if alone else None),
-            channels=channels + extra_channels if (extra_channels or alone) else [],
-            conda=[spec for f in chosen for spec in f.conda],
-            pip=[requirement for f in chosen for requirement in f.pip],
-            platforms=own_platforms or (platforms if alone else []),
-            variables={k: v for f in chosen for k, v in f.variables.items()},
-            docker=_gpu(
-                next((f.cuda for f in reversed(chosen) if f.cuda), None)
-                or (default.cuda if alone else None)
-            ),
+            layers,
+            default,
+            channels,
+            platforms,
+            None if alone or redefined else base,
         )
         companions.append(Imported(fields["name"], fields, str(file), locked_as=environment))
     for feature in sorted(set(features) - used):
