@@ -811,6 +811,45 @@ def test_pixi_cuda_floors_make_gpu_environments_on_a_catalog_image(
         assert note in result.output
 
 
+@pytest.mark.parametrize(
+    ("dependency", "cuda"),
+    [
+        ("pytorch-cuda=12.1", "12.1"),
+        ("cuda-version 12.*", "newest 12"),
+        ("conda-forge::cuda-version>=11.8,<12", "11.8"),
+        ("cudatoolkit=11.8", "11.8"),
+        ("nvidia::cuda-toolkit=12.4.1", "12.4"),
+        ("cuda-runtime==12.1.*", "12.1"),
+    ],
+)
+def test_a_conda_environment_that_installs_cuda_is_a_gpu_environment(
+    make_repo: RepoFactory, tmp_path: Path, dependency: str, cuda: str
+) -> None:
+    """An environment file that pins CUDA (pytorch-cuda, cuda-version, cudatoolkit, nvidia's
+    cuda packages) runs on a GPU: it comes in on the catalog's image of that CUDA, and locks
+    with the `__cuda` a GPU build needs; a CPU one stays on the CPU."""
+    source = tmp_path / "environment.yml"
+    source.write_text(
+        "name: trainer\nchannels: [pytorch, nvidia, conda-forge]\n"
+        f"dependencies:\n  - python=3.11\n  - pytorch\n  - {dependency}\n"
+    )
+    (tmp_path / "cpu.yml").write_text("name: cpu\ndependencies: [python=3.11, numpy]\n")
+    root = make_repo({})
+    said = [
+        CliRunner().invoke(main, ["import", str(file), "--repo", str(root)])
+        for file in (source, tmp_path / "cpu.yml")
+    ]
+    assert [result.exit_code for result in said] == [0, 0], said[0].output + said[1].output
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    gpu = resolve("trainer", report.manifests).docker
+    newest = max(load_catalog(None).gpu, key=lambda v: tuple(map(int, v.split("."))))
+    expected = newest if cuda == "newest 12" else cuda
+    assert (gpu.compute, gpu.cuda) == ("gpu", expected)
+    assert f"pins CUDA: compute: gpu, cuda: {expected!r}" in said[0].output
+    assert resolve("cpu", report.manifests).docker.compute == "cpu"
+
+
 PIXI_DEFAULT_REDEFINED = """
 [workspace]
 name = "vision"

@@ -18,7 +18,7 @@ from compiler.interop.common import (
     read_mapping,
     read_text,
 )
-from compiler.interop.conda import conda_environment
+from compiler.interop.conda import standalone_environment
 from compiler.interop.images import base_image_settings, cuda_of_image
 from compiler.interop.lift import IMAGE_TAG_PLACEHOLDER, lift_dockerfile
 
@@ -44,7 +44,7 @@ def import_yaml(file: Path, name: str | None = None) -> Imported:
         )
     if _is_azureml_v2(data):
         return _azureml_v2(file, data, name)
-    return conda_environment(file, data, name)
+    return standalone_environment(file, data, name)
 
 
 def _is_azureml_v2(data: Any) -> bool:

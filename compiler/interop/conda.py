@@ -23,6 +23,7 @@ from compiler.interop.common import (
     read_text,
     strings,
 )
+from compiler.interop.images import catalog_cuda, cuda_of_specs
 
 # `python=3.11`, `python==3.11.4`, `python 3.12.*`: a version the manifest's `python:` can carry.
 _PYTHON_SPEC = re.compile(r"^python\s*(?:={1,2}|\s)\s*(3\.[0-9]{1,2}(?:\.[0-9]{1,3})?)(?:\.\*)?$")
@@ -37,6 +38,21 @@ _INCLUDE = re.compile(r"(?:-r|--requirement)(?:\s+|=)(\S+)")
 def import_conda_environment(file: Path, name: str | None = None) -> Imported:
     """A conda environment file as a manifest."""
     return conda_environment(file, read_mapping(file), name)
+
+
+def standalone_environment(file: Path, data: dict[str, Any], name: str | None) -> Imported:
+    """A conda environment file imported on its own (no image decides its compute): one that
+    pins a CUDA version (pytorch-cuda, cuda-version…) runs on a GPU, on the catalog's image of
+    that CUDA, and locks with `__cuda`."""
+    imported = conda_environment(file, data, name)
+    found = cuda_of_specs(imported.manifest.get("conda", []))
+    if found is None:
+        return imported
+    spec, floor = found
+    cuda = catalog_cuda(floor)
+    imported.notes.append(f"{spec!r} pins CUDA: compute: gpu, cuda: {cuda!r}")
+    imported.manifest["docker"] = {"compute": "gpu", "cuda": cuda}
+    return imported
 
 
 # A conda spec list line as sagemaker-distribution writes them: channel::name[version='…'].

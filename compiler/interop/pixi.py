@@ -14,6 +14,7 @@ from typing import Any
 
 from compiler.errors import EnvcError
 from compiler.interop.common import Imported, conda_spec, manifest_name, new_manifest, strings
+from compiler.interop.images import catalog_cuda
 from compiler.interop.pyproject import bare_version_exact, python_minor, read_toml
 from compiler.interop.pyproject import table as _table
 
@@ -125,7 +126,7 @@ def _cuda(floor: Any, prefix: str, notes: list[str]) -> str | None:
     if found is None:
         notes.append(f"{prefix} cuda = {floor!r} is not a CUDA version: not carried")
         return None
-    version = _cuda_image(found[1])
+    version = catalog_cuda(found[1])
     notes.append(f"{prefix} cuda = {floor!r}: compute: gpu, cuda: {version!r}")
     return version
 
@@ -272,19 +273,3 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
     for key in sorted(set(data) - carried):
         notes.append(f"[{key}] is not carried")
     return Imported(base, manifest, str(file), notes, companions=companions)
-
-
-def _cuda_image(floor: str) -> str:
-    """The CUDA of the base image for pixi's `cuda` floor (what the machines' driver runs):
-    the floor when the base-image catalog has an image of it, else the catalog's newest of
-    that major version above it (CUDA's minor-version compatibility runs it on the floor's
-    driver, and the solve may use packages up to it); the floor as X.Y when it has none."""
-    from compiler.validate.catalog import load_catalog
-
-    def key(version: str) -> tuple[int, ...]:
-        return tuple(int(part) for part in version.split("."))
-
-    wanted = floor if "." in floor else f"{floor}.0"
-    known = load_catalog(None).gpu
-    above = [v for v in known if key(v)[0] == key(wanted)[0] and key(v) >= key(wanted)]
-    return wanted if wanted in known or not above else max(above, key=key)
