@@ -769,6 +769,12 @@ def test_pixi_environments_become_manifests_that_extend_the_workspace(
     assert again.exit_code == 2 and "exists; pass --force" in again.output
 
 
+def _newest_cuda(major: int) -> str:
+    """The base-image catalog's newest CUDA of `major` (a floor of just the major takes it)."""
+    versions = [v for v in load_catalog(None).gpu if v.startswith(f"{major}.")]
+    return max(versions, key=lambda v: tuple(map(int, v.split("."))))
+
+
 def test_pixi_cuda_floors_make_gpu_environments_on_a_catalog_image(
     make_repo: RepoFactory, tmp_path: Path
 ) -> None:
@@ -796,8 +802,7 @@ def test_pixi_cuda_floors_make_gpu_environments_on_a_catalog_image(
     assert report.ok, report.diagnostics
     docker = {n: resolve(n, report.manifests).docker for n in report.manifests}
     assert (docker["torch-cuda"].compute, docker["torch-cuda"].cuda) == ("gpu", "12.1")
-    newest = max(load_catalog(None).gpu, key=lambda v: tuple(map(int, v.split("."))))
-    assert newest.startswith("12.")
+    newest = _newest_cuda(12)
     assert (docker["torch-floor"].compute, docker["torch-floor"].cuda) == ("gpu", newest)
     assert docker["torch"].compute == docker["torch-cpu"].compute == "cpu"
     cpu = resolve("torch-cpu", report.manifests)
@@ -843,8 +848,7 @@ def test_a_conda_environment_that_installs_cuda_is_a_gpu_environment(
     report = validate(root=root, cwd=root)
     assert report.ok, report.diagnostics
     gpu = resolve("trainer", report.manifests).docker
-    newest = max(load_catalog(None).gpu, key=lambda v: tuple(map(int, v.split("."))))
-    expected = newest if cuda == "newest 12" else cuda
+    expected = _newest_cuda(12) if cuda == "newest 12" else cuda
     assert (gpu.compute, gpu.cuda) == ("gpu", expected)
     assert f"pins CUDA: compute: gpu, cuda: {expected!r}" in said[0].output
     assert resolve("cpu", report.manifests).docker.compute == "cpu"

@@ -9,7 +9,7 @@ import pytest
 
 from compiler.errors import EnvcError
 from compiler.render.templating import render, template_environment
-from compiler.validate.catalog import load_catalog
+from compiler.validate.catalog import BaseImageCatalog, load_catalog
 from tests.conftest import PROJECT
 
 
@@ -70,7 +70,11 @@ def test_catalog_picks_default_base_images() -> None:
     assert catalog.for_environment("gpu", "12.1", "3.12", True).endswith(
         "nvidia/cuda:12.1.1-runtime-ubuntu22.04"
     )
-    assert "cuda:12.4" in catalog.for_environment("gpu", None, None, True)  # newest by default
+    # gpu_default, not the newest (CUDA 13 needs drivers few clusters have yet)
+    assert catalog.gpu_default == "12.4" and max(catalog.gpu, key=lambda v: v.split(".")) != "12.4"
+    assert "cuda:12.4" in catalog.for_environment("gpu", None, None, True)
+    newest = BaseImageCatalog(catalog.micromamba, catalog.cpu, catalog.gpu, catalog.python)
+    assert "cuda:13.0" in newest.for_environment("gpu", None, None, True)  # without it
     assert catalog.for_environment("cpu", None, "3.11.4", False) == (
         "docker.io/library/python:3.11-slim-bookworm"
     )
@@ -109,6 +113,7 @@ CATALOG = (
         (("python: my/python:{version}", "python: my/python:3.12"), ":5:9:"),
         (("micromamba: m/mm:1\n", ""), ":1:1:"),
         (("catalog_version: 1", "catalog_version: 99999999999999999999"), ":1:18:"),
+        (("python: my", "gpu_default: '11.8'\npython: my"), ":5:14: not a valid base-image"),
     ],
 )
 def test_a_hostile_catalog_is_a_located_error(

@@ -143,7 +143,7 @@ def test_an_edited_variant_is_out_of_date(repo: Path) -> None:
         (
             "conda: [numpy]\ndocker:\n  compute: gpu\n  cuda: '12.2'\n",
             "env.yaml:7:9",
-            "no base image for CUDA 12.2 in the base-image catalog (11.8, 12.1, 12.4)",
+            "no base image for CUDA 12.2 in the base-image catalog (11.8, 12.1, 12.4, 12.6, 12.8,",
         ),
         (
             "conda: [numpy]\nvariants:\n  compute: [gpu]\n  cuda: ['12.4', '12.2']\n",

@@ -35,6 +35,12 @@ class BaseImageCatalog:
     cpu: str
     gpu: Mapping[str, str]
     python: str
+    gpu_default: str | None = None  # the CUDA of a GPU environment that names none: newest
+
+    @property
+    def default_cuda(self) -> str:
+        """The CUDA of a GPU environment that names none (`gpu_default`, else the newest)."""
+        return self.gpu_default or max(self.gpu, key=lambda v: tuple(map(int, v.split("."))))
 
     def for_environment(
         self, compute: str, cuda: str | None, python: str | None, has_conda: bool
@@ -42,7 +48,7 @@ class BaseImageCatalog:
         """The default base image of an environment that names none."""
         if compute == "gpu":
             if cuda is None:
-                cuda = max(self.gpu, key=lambda v: tuple(int(p) for p in v.split(".")))
+                cuda = self.default_cuda
             if cuda not in self.gpu:
                 raise EnvcError(
                     f"no default base image for CUDA {cuda}; the catalog has "
@@ -96,6 +102,12 @@ def catalog_json_schema() -> dict[str, Any]:
                 "additionalProperties": image,
             },
             "python": {"type": "string", "pattern": PYTHON_IMAGE_PATTERN},
+            "gpu_default": {
+                "description": "The CUDA of a GPU environment that names none (default: the "
+                "newest of gpu); one of gpu's versions.",
+                "type": "string",
+                "pattern": CUDA_VERSION_PATTERN,
+            },
         },
     }
 
@@ -114,4 +126,11 @@ def parse_catalog(raw: bytes, display: str) -> BaseImageCatalog:
             )
         )
     data = doc.data
-    return BaseImageCatalog(data["micromamba"], data["cpu"], dict(data["gpu"]), data["python"])
+    gpu, default = dict(data["gpu"]), data.get("gpu_default")
+    if default is not None and default not in gpu:
+        line, col = doc.locate(("gpu_default",))
+        raise EnvcError(
+            f"{display}:{line}:{col}: not a valid base-image catalog: gpu_default {default} is "
+            f"not one of gpu's versions ({', '.join(sorted(gpu))})"
+        )
+    return BaseImageCatalog(data["micromamba"], data["cpu"], gpu, data["python"], default)

@@ -98,7 +98,7 @@ def catalog_findings(
         merged.get("conda") or merged.get("conda_file")
     )
     if pip_only:
-        image = served.gpu.get(cuda) if cuda else served.gpu[max(served.gpu, key=_numeric)]
+        image = served.gpu[cuda or served.default_cuda]
         message = (
             f"a pip-only GPU environment would be built on {image}, a CUDA runtime image "
             "without Python: add a conda part that brings Python (conda: [python, pip]) or set "
