@@ -97,6 +97,7 @@ def as_json(plan: Plan) -> str:
     # Compact: with indentation the json module falls back to its slow pure-Python encoder.
     text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     rows = ",".join(map(_environment_json, sorted(plan.environments, key=lambda e: e.name)))
+    # The first match is the key: inside a string json.dumps writes `\"`, never a bare quote.
     return text.replace('"environments":[]', f'"environments":[{rows}]', 1) + "\n"
 
 
