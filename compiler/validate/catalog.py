@@ -35,7 +35,7 @@ class BaseImageCatalog:
     cpu: str
     gpu: Mapping[str, str]
     python: str
-    gpu_default: str | None = None  # the CUDA of a GPU environment that names none: newest
+    gpu_default: str | None = None  # None: a GPU environment naming no CUDA takes the newest
 
     @property
     def default_cuda(self) -> str:
