@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compiler._util.git import Git
+from compiler._util.heap import cycle_collection_paused
 from compiler._util.resources import CONFIG_FILE
 from compiler.errors import EnvcError, UsageError
 from compiler.lock.verified import VerifiedLocks
@@ -64,6 +65,7 @@ def render_heads(
     return rendered
 
 
+@cycle_collection_paused()
 def register_repository(
     root: Path,
     manifests: ValidManifests,
