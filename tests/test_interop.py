@@ -434,6 +434,9 @@ def test_pixi_python_pypi_dependencies_and_activation_variables(tmp_path: Path) 
         '[pypi-dependencies]\nrequests = {version = ">=2.31", extras = ["socks"]}\nrich = "*"\n'
         'local = {path = "./local"}\n[activation.env]\nMODE = "prod"\n'
         '[target.win-64.dependencies]\npywin32 = "*"\n'
+        '[target.unix.dependencies]\nlibgomp = "*"\n'
+        '[target.linux-64.pypi-dependencies]\nuvloop = "*"\n'
+        '[target.linux-64.activation]\nscripts = ["setup.sh"]\n'
     )
     imported = import_source(source)
     assert imported.manifest == {
@@ -441,12 +444,16 @@ def test_pixi_python_pypi_dependencies_and_activation_variables(tmp_path: Path) 
         "name": "svc",
         "python": "3.12",
         "channels": ["conda-forge", "bioconda"],
-        "conda": ["numpy >=2 py312*", "pip"],
-        "pip": ["requests[socks]>=2.31", "rich"],
+        "conda": ["numpy >=2 py312*", "pip", "libgomp"],  # linux-64 is a unix platform
+        "pip": ["requests[socks]>=2.31", "rich", "uvloop"],
         "variables": {"MODE": "prod"},
     }
     assert any("local" in n and "path" in n for n in imported.notes)
-    assert "per-platform tables win-64 are not carried" in imported.notes
+    assert (
+        "svc: [target.win-64] dependencies are not carried (svc builds for linux-64; a "
+        "manifest's packages are the same on each)" in imported.notes
+    )
+    assert "[target.linux-64] activation is not carried" in imported.notes
 
 
 def test_a_broken_toml_file_is_reported_at_its_line(tmp_path: Path) -> None:
@@ -789,6 +796,7 @@ def test_pixi_cuda_floors_make_gpu_environments_on_a_catalog_image(
         '[feature.cuda]\nplatforms = ["linux-64"]\nsystem-requirements = {cuda = "12.1"}\n'
         '[feature.cuda.dependencies]\ncuda-version = "12.1.*"\n'
         '[feature.cuda.target.linux-64.dependencies]\nnccl = "*"\n'
+        '[target.osx-arm64.dependencies]\nmlx = "*"\n'
         '[feature.cuda.tasks]\ntrain = "python train.py"\n'
         '[feature.floor]\nsystem-requirements = {cuda = "12", libc = "2.28"}\n'
         '[feature.cpu.dependencies]\nnumpy = "*"\npandas = "2.1.4"\n'  # pixi: exactly 2.1.4
@@ -807,8 +815,11 @@ def test_pixi_cuda_floors_make_gpu_environments_on_a_catalog_image(
     assert docker["torch"].compute == docker["torch-cpu"].compute == "cpu"
     cpu = resolve("torch-cpu", report.manifests)
     assert (cpu.conda, cpu.pip) == (["numpy", "pandas ==2.1.4"], ["requests==2.31.0"])
+    # the cuda environment builds only for linux-64: its linux-64 table is its own
+    assert resolve("torch-cuda", report.manifests).conda == ["cuda-version 12.1.*", "nccl"]
     for note in (
-        "[feature.cuda] target is not carried",
+        "torch: [target.osx-arm64] dependencies are not carried (torch builds for linux-64, "
+        "osx-arm64; a manifest's packages are the same on each)",
         "[feature.cuda] tasks is not carried",
         "[feature.floor.system-requirements] libc are not carried",
         f"[feature.floor.system-requirements] cuda = '12': compute: gpu, cuda: '{newest}'",

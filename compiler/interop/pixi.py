@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from compiler.errors import EnvcError
-from compiler.interop.common import Imported, conda_spec, manifest_name, new_manifest, strings
+from compiler.interop.common import (
+    DEFAULT_PLATFORM,
+    Imported,
+    conda_spec,
+    manifest_name,
+    new_manifest,
+    strings,
+)
 from compiler.interop.images import catalog_cuda
 from compiler.interop.pyproject import bare_version_exact, python_minor, read_toml
 from compiler.interop.pyproject import table as _table
@@ -60,7 +67,10 @@ class _Feature:
     channels: list[str]
     platforms: list[str]
     variables: dict[str, str]
-    cuda: str | None  # the CUDA of the base image, from system-requirements (see _cuda_image)
+    cuda: str | None  # the CUDA of the base image, from system-requirements (see catalog_cuda)
+    # `[target.<selector>]` tables: (their conda specs, pip requirements) by selector
+    targets: dict[str, tuple[list[str], list[str]]]
+    where: str  # how notes name it: `[feature.cuda]`, "" for the default feature
 
 
 def _channels(value: Any) -> list[str]:
@@ -78,7 +88,38 @@ _FEATURE_KEYS = {
     "platforms",
     "activation",
     "system-requirements",
+    "target",
 }
+# The platforms a `[target.<selector>]` table applies to, by the part before the first "-".
+_FAMILIES = {"unix": {"linux", "osx"}, "linux": {"linux"}, "osx": {"osx"}, "win": {"win"}}
+
+
+def _packages(table: dict[str, Any], notes: list[str]) -> tuple[list[str], list[str]]:
+    """The conda specs and pip requirements of a table's `dependencies`/`pypi-dependencies`."""
+    conda = [
+        spec
+        for package, value in _table(table.get("dependencies")).items()
+        for spec in [conda_spec(_conda_spec(package, value, notes) or "", notes)]
+        if spec
+    ]
+    pip = [
+        requirement
+        for package, value in _table(table.get("pypi-dependencies")).items()
+        for requirement in [_pip_requirement(package, value, notes)]
+        if requirement
+    ]
+    return conda, pip
+
+
+def _target(where: str, selector: str) -> str:
+    """How notes name a target table: `[feature.cuda.target.linux-64]`, `[target.osx-arm64]`."""
+    return f"{where[:-1]}.target.{selector}]" if where else f"[target.{selector}]"
+
+
+def _selects(selector: str, platform: str) -> bool:
+    """Whether pixi's `[target.<selector>]` applies to `platform` (`linux-64`, `osx-arm64`…)."""
+    family = platform.split("-", 1)[0]
+    return selector == platform or family in _FAMILIES.get(selector, set())
 
 
 def _feature(table: dict[str, Any], notes: list[str], where: str = "") -> _Feature:
@@ -88,26 +129,24 @@ def _feature(table: dict[str, Any], notes: list[str], where: str = "") -> _Featu
     python = python_minor(str(dependencies.get("python", "")))
     if python:
         del dependencies["python"]
+    conda, pip = _packages({**table, "dependencies": dependencies}, notes)
+    targets = {}
+    for selector, target in _table(table.get("target")).items():
+        targets[selector] = _packages(_table(target), notes)
+        for other in sorted(set(_table(target)) - {"dependencies", "pypi-dependencies"}):
+            notes.append(f"{_target(where, selector)} {other} is not carried")
     return _Feature(
         python=python,
-        conda=[
-            spec
-            for package, value in dependencies.items()
-            for spec in [conda_spec(_conda_spec(package, value, notes) or "", notes)]
-            if spec
-        ],
-        pip=[
-            requirement
-            for package, value in _table(table.get("pypi-dependencies")).items()
-            for requirement in [_pip_requirement(package, value, notes)]
-            if requirement
-        ],
+        conda=conda,
+        pip=pip,
         channels=_channels(table.get("channels")),
         platforms=strings(table.get("platforms")),
         variables={
             str(k): str(v) for k, v in _table(_table(table.get("activation")).get("env")).items()
         },
         cuda=_system_requirements(_table(table.get("system-requirements")), where, notes),
+        targets=targets,
+        where=where,
     )
 
 
@@ -183,11 +222,28 @@ def _environment(
     channels: list[str],
     platforms: list[str],
     extends: str | None,
+    notes: list[str],
 ) -> dict[str, Any]:
     """The manifest of an environment made of feature `layers` (merged in order): on top of
     manifest `extends`, or standing alone (with the workspace's channels, platforms, and
-    Python when no layer names one)."""
+    Python when no layer names one). A layer's `[target.*]` table that applies to every
+    platform the environment builds for is its own; another one is noted."""
     alone = extends is None
+    own_platforms = next((f.platforms for f in reversed(layers) if f.platforms), [])
+    builds_for = own_platforms or platforms or [DEFAULT_PLATFORM]
+    conda = [spec for f in layers for spec in f.conda]
+    pip = [requirement for f in layers for requirement in f.pip]
+    for layer in layers:
+        for selector, (target_conda, target_pip) in layer.targets.items():
+            if all(_selects(selector, platform) for platform in builds_for):
+                conda += target_conda
+                pip += target_pip
+            else:
+                notes.append(
+                    f"{name}: {_target(layer.where, selector)} dependencies are not carried "
+                    f"({name} builds for {', '.join(builds_for)}; a manifest's packages are "
+                    "the same on each)"
+                )
     extra_channels = [c for f in layers for c in f.channels]
     return new_manifest(
         name,
@@ -198,10 +254,9 @@ def _environment(
         channels=list(dict.fromkeys(channels + extra_channels))
         if (extra_channels or alone)
         else [],
-        conda=[spec for f in layers for spec in f.conda],
-        pip=[requirement for f in layers for requirement in f.pip],
-        platforms=next((f.platforms for f in reversed(layers) if f.platforms), [])
-        or (platforms if alone else []),
+        conda=conda,
+        pip=pip,
+        platforms=own_platforms or (platforms if alone else []),
         variables={k: v for f in layers for k, v in f.variables.items()},
         docker=_gpu(
             next((f.cuda for f in reversed(layers) if f.cuda), None)
@@ -246,7 +301,7 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
     chosen, alone = environments.pop("default", ([], False))
     redefined = bool(chosen) or alone
     manifest = _environment(
-        base, ([] if alone else [default]) + chosen, default, channels, platforms, None
+        base, ([] if alone else [default]) + chosen, default, channels, platforms, None, notes
     )
     if isinstance(description, str):  # after the name, where new_manifest puts it
         named = {"schema_version": manifest.pop("schema_version"), "name": manifest.pop("name")}
@@ -261,15 +316,12 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
             channels,
             platforms,
             None if alone or redefined else base,
+            notes,
         )
         companions.append(Imported(fields["name"], fields, str(file), locked_as=environment))
     for feature in sorted(set(features) - used):
         notes.append(f"feature {feature} is in no environment: not carried")
-    if data.get("target"):
-        notes.append(
-            f"per-platform tables {', '.join(sorted(_table(data['target'])))} are not carried"
-        )
-    carried = _FEATURE_KEYS | {"workspace", "project", "feature", "environments", "target"}
+    carried = _FEATURE_KEYS | {"workspace", "project", "feature", "environments"}
     for key in sorted(set(data) - carried):
         notes.append(f"[{key}] is not carried")
     return Imported(base, manifest, str(file), notes, companions=companions)
