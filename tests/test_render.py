@@ -596,6 +596,39 @@ def test_a_worker_that_dies_is_an_error_not_a_crash() -> None:
         list(in_workers(spawned_pool(1), os._exit, [3]))
 
 
+PAUSED_THEN_FORKED = """
+import gc
+from compiler._util.heap import cycle_collection_paused
+from compiler._util.processes import forked_pool, in_workers
+
+def collecting(_):
+    return gc.isenabled()
+
+with cycle_collection_paused():
+    pool = forked_pool(2)
+    assert pool is not None and not gc.isenabled()
+    print(list(in_workers(pool, collecting, range(4))), gc.isenabled())
+print(gc.isenabled())
+"""
+
+
+def test_a_worker_forked_while_collection_is_paused_collects_again() -> None:
+    """A plan or a register pauses cycle collection while it builds (heap.py); the workers it
+    forks for renders turn it on again, or each would grow with the cycles its renders leave.
+    (In a process of its own: this one may hold threads, and envc never forks then.)"""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", PAUSED_THEN_FORKED],
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["[True, True, True, True] False", "True"]
+
+
 def test_workers_are_handed_jobs_a_few_chunks_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
     """in_workers takes jobs from their iterator as answers are read, not all at once: with
     50,000 environments, each job's manifests would otherwise wait in memory together."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
@@ -49,7 +50,11 @@ def forked_pool(workers: int) -> ProcessPoolExecutor | None:
 
     if not can_fork():
         return None
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    # A worker forked while the parent had cycle collection paused (heap.py) collects again:
+    # its renders leave cycles, and it would grow with every job.
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("fork"), initializer=gc.enable
+    )
 
 
 def spawned_pool(workers: int) -> ProcessPoolExecutor:
