@@ -865,6 +865,68 @@ def test_a_conda_environment_that_installs_cuda_is_a_gpu_environment(
     assert resolve("cpu", report.manifests).docker.compute == "cpu"
 
 
+PIXI_IN_PYPROJECT = """
+[project]
+name = "mlpkg"
+description = "A model package"
+requires-python = ">=3.11,<3.13"
+dependencies = ["requests>=2.31", "rich"]
+
+[project.optional-dependencies]
+test = ["pytest-cov"]
+
+[dependency-groups]
+lint = ["ruff"]
+
+[tool.pixi.workspace]
+channels = ["conda-forge"]
+platforms = ["linux-64"]
+
+[tool.pixi.dependencies]
+numpy = ">=1.26"
+
+[tool.pixi.pypi-dependencies]
+mlpkg = { path = ".", editable = true }
+
+[tool.pixi.feature.test.dependencies]
+pytest = "*"
+
+[tool.pixi.environments]
+test = ["test"]
+lint = ["lint"]
+"""
+
+
+def test_a_pyproject_that_holds_a_pixi_workspace_imports_as_pixi(
+    make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    """pixi reads its manifest from pyproject.toml too (`[tool.pixi.*]`): the conda part,
+    channels and environments come in, with what pixi takes from `[project]` (the name and
+    description, `requires-python`, the dependencies as PyPI ones, each optional-dependencies
+    group and dependency group as a feature). Read as a plain Python project, it lost the conda
+    part and failed validation for want of a Python."""
+    source = tmp_path / "pyproject.toml"
+    source.write_text(PIXI_IN_PYPROJECT)
+    root = make_repo({})
+    result = CliRunner().invoke(main, ["import", str(source), "--repo", str(root)])
+    assert result.exit_code == 0, result.output
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    assert sorted(report.manifests) == ["mlpkg", "mlpkg-lint", "mlpkg-test"]
+    package, lint, test = (resolve(n, report.manifests) for n in sorted(report.manifests))
+    assert (package.description, package.channels) == ("A model package", ["conda-forge"])
+    assert (package.conda, package.pip) == (
+        ["python >=3.11,<3.13", "numpy >=1.26"],
+        ["requests>=2.31", "rich"],
+    )
+    assert (test.conda, test.pip) == (
+        ["python >=3.11,<3.13", "numpy >=1.26", "pytest"],
+        ["requests>=2.31", "rich", "pytest-cov"],
+    )
+    assert lint.pip == ["requests>=2.31", "rich", "ruff"]
+    assert "mlpkg = {'path': '.', 'editable': True} is not carried" in result.output
+
+
 PIXI_DEFAULT_REDEFINED = """
 [workspace]
 name = "vision"

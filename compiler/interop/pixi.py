@@ -265,6 +265,38 @@ def _environment(
     )
 
 
+def has_pixi_tables(file: Path) -> bool:
+    """Whether a pyproject.toml is a pixi manifest (`[tool.pixi.workspace]` or `.project`)."""
+    pixi = _table(_table(read_toml(file).get("tool")).get("pixi"))
+    return bool(_table(pixi.get("workspace")) or _table(pixi.get("project")))
+
+
+def _from_pyproject(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """A pyproject.toml's pixi tables as pixi.toml has them (the workspace named and described
+    by `[project]` when it does not say; `requires-python` the Python when its dependencies name
+    none), and the PyPI requirements pixi takes from `[project]`: its dependencies (key "") and
+    each optional-dependencies group and dependency group, which pixi makes a feature."""
+    project = _table(data.get("project"))
+    pixi = dict(_table(_table(data.get("tool")).get("pixi")))
+    key = "workspace" if _table(pixi.get("workspace")) else "project"
+    pixi[key] = {
+        "name": project.get("name"),
+        "description": project.get("description"),
+        **_table(pixi.get(key)),
+    }
+    dependencies = _table(pixi.get("dependencies"))
+    if "python" not in dependencies and isinstance(project.get("requires-python"), str):
+        pixi["dependencies"] = {"python": project["requires-python"], **dependencies}
+    groups = {"": strings(project.get("dependencies"))}
+    for named in (
+        _table(project.get("optional-dependencies")),
+        _table(data.get("dependency-groups")),
+    ):
+        for group, requirements in named.items():
+            groups.setdefault(group, []).extend(strings(requirements))
+    return pixi, groups
+
+
 def import_pixi(file: Path, name: str | None = None) -> Imported:
     """A pixi workspace: its default environment, and each environment of `[environments]` as
     a companion manifest that `extends` it (features merged in order; pixi adds a feature's
@@ -272,11 +304,15 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
     features (`default = ["gpu"]`) is the workspace's manifest, and the companions then stand
     alone with the default feature, so that they do not inherit those features."""
     data = read_toml(file)
+    groups: dict[str, list[str]] = {}
+    if file.name == "pyproject.toml":
+        data, groups = _from_pyproject(data)
     workspace = _table(data.get("workspace")) or _table(data.get("project"))
     if not workspace:
         raise EnvcError(f"{file}: not a pixi manifest (no [workspace] or [project] table)")
     notes: list[str] = []
     default = _feature(data, notes)
+    default.pip = [*groups.pop("", []), *default.pip]
     channels = _channels(workspace.get("channels"))
     platforms, aliases = _platforms(workspace.get("platforms"), notes)
     description = workspace.get("description")
@@ -287,6 +323,8 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
         features[key] = _aliased(_feature(_table(value), notes, where), aliases)
         for other in sorted(set(_table(value)) - _FEATURE_KEYS):
             notes.append(f"{where} {other} is not carried")
+    for key, requirements in groups.items():  # pixi makes each group a feature (or adds to it)
+        features.setdefault(key, _feature({}, notes, f"[feature.{key}]")).pip += requirements
     environments, used = {}, set()
     for environment, spec in _table(data.get("environments")).items():
         listed = _environment_features(spec)

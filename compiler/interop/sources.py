@@ -19,7 +19,7 @@ from compiler.interop.conda import (
     import_conda_specs,
     is_conda_spec_list,
 )
-from compiler.interop.pixi import import_pixi
+from compiler.interop.pixi import has_pixi_tables, import_pixi
 from compiler.interop.pyproject import import_pyproject
 from compiler.interop.requirements import import_requirements
 
@@ -79,8 +79,9 @@ def _import_source(source: Path, name: str | None, history: bool, python: str | 
         raise NotAnEnvironment(f"{source}: {REFUSED[source.name]}")
     if source.name == "pixi.toml":
         return import_pixi(source, name)
-    if source.name == "pyproject.toml":
-        return import_pyproject(source, name)
+    if source.name == "pyproject.toml":  # pixi's manifest may live there
+        read = import_pixi if has_pixi_tables(source) else import_pyproject
+        return read(source, name)
     if source.suffix in (".yml", ".yaml"):
         return import_yaml(source, name)
     if source.suffix in (".txt", ".in", ".out") or source.name.startswith("requirements"):
