@@ -75,7 +75,18 @@ def test_requirements_with_includes_and_options(make_repo: RepoFactory, tmp_path
     assert imported.manifest["pip"] == ["requests==2.32.3", "fastapi==0.115.0"]
     assert imported.name == "service"
     assert any("--index-url" in n for n in imported.notes)
-    assert any("-e" in n for n in imported.notes)
+    assert "'./local' is not carried: a local path" in " ".join(imported.notes)
+    # a VCS checkout installed editable is the same source installed; a local path (the
+    # project's own code) is no package: it stopped the import (an invalid requirement)
+    (source / "requirements.txt").write_text(
+        "-e git+https://github.com/org/tool.git@v1#egg=tool\n../shared\n/opt/pkg\nrich\n"
+    )
+    imported = import_source(source / "requirements.txt")
+    assert imported.manifest["pip"] == ["tool @ git+https://github.com/org/tool.git@v1", "rich"]
+    assert "'tool @ git+https://github.com/org/tool.git@v1' is installed, not editable" in (
+        " ".join(imported.notes)
+    )
+    assert sum("a local path" in note for note in imported.notes) == 2
 
 
 def test_a_conda_environment_file_in_conda_s_own_forms_comes_in_valid(

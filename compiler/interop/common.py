@@ -118,14 +118,23 @@ def conda_spec(text: str, notes: list[str]) -> str:
 _NAMELESS_URL = re.compile(r"^(?:git\+|hg\+|svn\+|bzr\+|https?://|file:)")
 # An archive's file name says what it is: `en_core_web_sm-3.7.1.tar.gz`, `pkg-1.0-py3-none-any.whl`.
 _EGG = re.compile(r"egg=[A-Za-z0-9][A-Za-z0-9._-]*")
+# `.`, `./pkg`, `../pkg`, `/abs/pkg`, `~/pkg`, `C:\pkg`: a folder or file of the machine.
+_LOCAL_PATH = re.compile(r"^(?:\.{1,2}(?:[/\\]|$|\[)|[/\\~]|[A-Za-z]:[/\\])")
 _ARCHIVE = re.compile(r"/([A-Za-z0-9][A-Za-z0-9_.]*?)-\d[^/]*\.(?:tar\.gz|zip|whl)(?:[#?].*)?$")
 
 
 def pip_requirement(text: str, notes: list[str]) -> str | None:
     """A pip requirement as a manifest carries it: placeholders unpinned, and a URL without a
     name (`https://…/pkg-1.0.tar.gz`) as `pkg @ URL` when its file name says the name; a URL
-    that does not (`git+https://…@sha`) is noted and not carried (None)."""
+    that does not (`git+https://…@sha`), or a local path (`./pkg`: the project's own code), is
+    noted and not carried (None)."""
     text = unpinned(text.strip(), notes)
+    if _LOCAL_PATH.match(text):
+        notes.append(
+            f"{text!r} is not carried: a local path, not a package an index or URL serves "
+            "(install it from the build context)"
+        )
+        return None
     if not _NAMELESS_URL.match(text):
         return text
     url, _, fragment = text.partition("#")
