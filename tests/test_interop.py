@@ -87,6 +87,14 @@ def test_requirements_with_includes_and_options(make_repo: RepoFactory, tmp_path
         " ".join(imported.notes)
     )
     assert sum("a local path" in note for note in imported.notes) == 2
+    # a conda environment file's pip section the same way
+    (source / "environment.yml").write_text(
+        "name: svc\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n"
+        "    - -e git+https://github.com/org/tool.git@v1#egg=tool\n    - -e .\n    - rich\n"
+    )
+    imported = import_source(source / "environment.yml")
+    assert imported.manifest["pip"] == ["tool @ git+https://github.com/org/tool.git@v1", "rich"]
+    assert "'.' is not carried: a local path" in " ".join(imported.notes)
 
 
 def test_a_conda_environment_file_in_conda_s_own_forms_comes_in_valid(

@@ -154,6 +154,25 @@ def pip_requirement(text: str, notes: list[str]) -> str | None:
     return None
 
 
+# `-e TARGET` / `--editable TARGET`: pip's editable install of a checkout or a folder.
+_EDITABLE = re.compile(r"(?:-e|--editable)(?:\s+|=)(\S+)")
+
+
+def editable_requirement(text: str, notes: list[str]) -> str | None:
+    """What an editable install line (`-e git+…#egg=name`) carries: the same source, installed
+    (a manifest's packages are built into the image, not checked out for editing); None for a
+    line that is no editable install, or one of a local folder (noted)."""
+    editable = _EDITABLE.fullmatch(text.strip())
+    carried = pip_requirement(editable.group(1), notes) if editable else None
+    if carried is not None:
+        notes.append(f"{carried!r} is installed, not editable")
+    return carried
+
+
+def is_editable(text: str) -> bool:
+    return _EDITABLE.fullmatch(text.strip()) is not None
+
+
 def read_mapping(file: Path) -> dict[str, Any]:
     """A YAML file's top-level mapping; its first problem is an error at path:line:col."""
     document = read_yaml(file, str(file))

@@ -14,7 +14,9 @@ from compiler.interop.common import (
     Imported,
     NotAnEnvironment,
     conda_spec,
+    editable_requirement,
     folder_name,
+    is_editable,
     manifest_name,
     new_manifest,
     pip_requirement,
@@ -137,6 +139,8 @@ def conda_environment(
                     notes.append(f"pip entry {requirement!r} is not a string: not imported")
                 elif include := _INCLUDE.fullmatch(requirement.strip()):
                     pip += _included(file, include.group(1), notes)
+                elif is_editable(requirement):
+                    pip += filter(None, [editable_requirement(requirement, notes)])
                 elif requirement.startswith("-"):
                     notes.append(f"pip option {requirement!r} is not carried (see envc.yaml's pip)")
                 elif (carried := pip_requirement(requirement, notes)) is not None:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from compiler.interop.common import (
     Imported,
+    editable_requirement,
     folder_name,
+    is_editable,
     manifest_name,
     new_manifest,
     pip_requirement,
@@ -46,13 +48,8 @@ def _requirements(file: Path, root: Path, notes: list[str], seen: set[Path]) -> 
                 notes.append(f"{file.name}:{number}: include {include.group(1)} not found")
             elif target.resolve() not in seen:
                 found += _requirements(target, root, notes, seen)
-        elif editable := re.fullmatch(r"(?:-e|--editable)(?:\s+|=)(\S+)", content):
-            # A VCS checkout installed editable: the same source, installed (a manifest's
-            # packages are built into the image, not checked out for editing).
-            carried = pip_requirement(editable.group(1), notes)
-            if carried is not None:
-                notes.append(f"{file.name}:{number}: {carried!r} is installed, not editable")
-                found.append(carried)
+        elif is_editable(content):
+            found += filter(None, [editable_requirement(content, notes)])
         elif content.startswith("-"):
             notes.append(f"{file.name}:{number}: option {content.split()[0]} is not carried")
         else:
