@@ -150,6 +150,33 @@ def test_light_commands_import_no_heavy_library(tmp_path: Path, arguments: list[
         encoding="utf-8",
     )
     _seed_registry(tmp_path)
+    code, loaded = _run_and_list_imports(tmp_path, arguments, HEAVY)
+    assert code in (0, None)
+    assert loaded == [], loaded
+
+
+def test_the_hook_on_plain_specs_imports_no_spec_parser(tmp_path: Path) -> None:
+    """`envc validate FILE` without caches (a fresh clone's pre-commit hook) checks the usual
+    shapes of specs without py-rattler or packaging (about 50 ms of imports each)."""
+    folder = tmp_path / "environments" / "app"
+    folder.mkdir(parents=True)
+    (folder / "env.yaml").write_text(
+        "schema_version: 1\nname: app\npython: '3.11'\nchannels: [conda-forge]\n"
+        "conda: [numpy >=1.26, pandas 2.2.*, 'scikit-learn >=1.5,<1.7']\n"
+        "pip: ['requests[socks]>=2.32', 'pydantic>=2,<3']\n",
+        encoding="utf-8",
+    )
+    arguments = ["validate", "--no-cache", "environments/app/env.yaml"]
+    code, loaded = _run_and_list_imports(tmp_path, arguments, ("rattler", "packaging"))
+    assert code in (0, None)
+    assert loaded == [], loaded
+
+
+def _run_and_list_imports(
+    cwd: Path, arguments: list[str], libraries: tuple[str, ...]
+) -> tuple[object, list[str]]:
+    """envc's exit code for `arguments`, run in a new interpreter in `cwd`, and the modules of
+    `libraries` it imported."""
     probe = (
         "import sys, json\n"
         "from compiler.cli import main\n"
@@ -157,18 +184,14 @@ def test_light_commands_import_no_heavy_library(tmp_path: Path, arguments: list[
         f"    main({arguments!r}, prog_name='envc')\n"
         "except SystemExit as exit:\n"
         "    code = exit.code\n"
-        f"print(json.dumps([code, sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})]))"
+        f"loaded = sorted(m for m in sys.modules if m.split('.')[0] in {libraries!r})\n"
+        "print(json.dumps([code, loaded]))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
+        [sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, check=False
     )
     code, loaded = json.loads(result.stdout.strip().splitlines()[-1])
-    assert code in (0, None), result.stdout + result.stderr
-    assert loaded == [], loaded
+    return code, loaded
 
 
 def _seed_registry(root: Path) -> None:

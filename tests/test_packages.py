@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from packaging.requirements import Requirement
 
 from compiler.validate import packages
-from compiler.validate.packages import KnownGoodSpecs, SpecChecks
+from compiler.validate.packages import PLAIN_CONDA, PLAIN_PIP, KnownGoodSpecs, SpecChecks
 
 
 def conda_spec_problem(spec: str) -> str | None:
@@ -74,12 +77,15 @@ def test_cache_remembers_only_specs_that_parsed(tmp_path: Path) -> None:
     file = tmp_path / "cache" / "specs.json"
     known = KnownGoodSpecs.load(file)
     checks = SpecChecks(known)
-    assert checks.conda("numpy >=1.26") is None
+    assert checks.conda("conda-forge::numpy >=1.26") is None
     assert checks.conda(">=1") is not None
-    assert checks.pip("requests>=2") is None
+    assert checks.pip("requests>=2; python_version > '3'") is None
     known.save()
     stored = json.loads(file.read_text())
-    assert (stored["conda"], stored["pip"]) == (["numpy >=1.26"], ["requests>=2"])
+    assert (stored["conda"], stored["pip"]) == (
+        ["conda-forge::numpy >=1.26"],
+        ["requests>=2; python_version > '3'"],
+    )
     assert (file.parent / ".gitignore").read_text().endswith("*\n")
 
 
@@ -88,7 +94,7 @@ def test_cached_specs_skip_the_parser_and_upgrades_invalidate(
 ) -> None:
     file = tmp_path / "specs.json"
     first = KnownGoodSpecs.load(file)
-    SpecChecks(first).conda("numpy >=1.26")
+    SpecChecks(first).conda("conda-forge::numpy >=1.26")
     first.save()
 
     parsed: list[str] = []
@@ -99,12 +105,12 @@ def test_cached_specs_skip_the_parser_and_upgrades_invalidate(
         return real(spec, strict=strict)
 
     monkeypatch.setattr(packages, "_match_spec", lambda: counting)
-    assert SpecChecks(KnownGoodSpecs.load(file)).conda("numpy >=1.26") is None
+    assert SpecChecks(KnownGoodSpecs.load(file)).conda("conda-forge::numpy >=1.26") is None
     assert parsed == []
     # another parser version: the cache is not trusted, the spec is parsed again
     monkeypatch.setattr(packages, "_parsers_fingerprint", lambda: "other")
-    assert SpecChecks(KnownGoodSpecs.load(file)).conda("numpy >=1.26") is None
-    assert parsed == ["numpy >=1.26"]
+    assert SpecChecks(KnownGoodSpecs.load(file)).conda("conda-forge::numpy >=1.26") is None
+    assert parsed == ["conda-forge::numpy >=1.26"]
 
 
 def test_a_corrupt_cache_is_ignored(tmp_path: Path) -> None:
@@ -113,3 +119,52 @@ def test_a_corrupt_cache_is_ignored(tmp_path: Path) -> None:
         file.write_text(content)
         known = KnownGoodSpecs.load(file)
         assert not known.conda and not known.pip
+
+
+@given(st.from_regex(PLAIN_CONDA, fullmatch=True))
+def test_every_plain_conda_spec_is_one_rattler_takes(spec: str) -> None:
+    """The specs checked without rattler (the pre-commit hook then does not import it) are
+    ones its strict parser accepts: the plain form is narrower, never wider."""
+    assert packages.strict_parse_error(spec) is None, spec
+
+
+@given(st.from_regex(PLAIN_PIP, fullmatch=True))
+def test_every_plain_requirement_is_one_packaging_takes(spec: str) -> None:
+    Requirement(spec)
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "plain"),
+    [
+        ("conda", "numpy", True),
+        ("conda", "scikit-learn >=1.5,<1.7", True),
+        ("conda", "pandas 2.2.*", True),
+        ("conda", "numpy 1.2", False),  # rattler refuses it, and says how to write it
+        ("conda", "numpy >=1.26.*", False),
+        ("conda", "conda-forge::openssl >=3", False),
+        ("pip", "requests[socks]>=2.32", True),
+        ("pip", "pydantic>=2,<3", True),
+        ("pip", "torch~=2.4", True),
+        ("pip", "torch~=2", False),  # packaging refuses a compatible release of one part
+        ("pip", "rich; python_version >= '3.9'", False),
+    ],
+)
+def test_plain_specs_skip_the_parser_and_others_reach_it(
+    kind: str, spec: str, plain: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[str] = []
+    real_conda, real_pip = packages._match_spec(), packages._requirement()
+
+    def conda(text: str, strict: bool = False) -> object:
+        parsed.append(text)
+        return real_conda(text, strict=strict)
+
+    def pip(text: str) -> object:
+        parsed.append(text)
+        return real_pip[0](text)
+
+    monkeypatch.setattr(packages, "_match_spec", lambda: conda)
+    monkeypatch.setattr(packages, "_requirement", lambda: (pip, real_pip[1]))
+    problem = SpecChecks().conda(spec) if kind == "conda" else SpecChecks().pip(spec)
+    assert (parsed == []) is plain
+    assert (problem is None) is (spec not in ("numpy 1.2", "numpy >=1.26.*", "torch~=2"))

@@ -57,12 +57,13 @@ def read_bounded(file: Path | str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
         chunks, size = [], 0
         while size <= max_bytes:
             # As much as fstat says is left (a buffer of the cap would cost more than the read).
-            wanted = max(status.st_size + 1 - size, 1 << 16)
-            chunk = os.read(handle, min(max_bytes + 1 - size, wanted))
-            if not chunk:
-                break
+            wanted = min(max_bytes + 1 - size, max(status.st_size + 1 - size, 1 << 16))
+            chunk = os.read(handle, wanted)
             chunks.append(chunk)
             size += len(chunk)
+            # A short read past the size fstat gave is the end: no second read to hear it.
+            if not chunk or (len(chunk) < wanted and size >= status.st_size):
+                break
     except OSError as exc:
         raise UnreadableFile(f"cannot read: {exc.strerror or exc}", "unreadable") from None
     finally:

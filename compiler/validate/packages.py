@@ -2,9 +2,10 @@
 
 A spec must parse *and* stay inside a conservative character set, because specs end up in
 lockfiles, Dockerfiles and shell lines (rattler, for one, reads `numpy >=1; rm -rf` as a build
-string). Both parsers are imported on first use only, and specs that parsed before with the same
-parser versions are remembered in the user's cache folder (KnownGoodSpecs), so the pre-commit
-hook usually imports neither.
+string). Both parsers are imported on first use only: the usual shapes (`numpy >=1.26,<3`,
+`requests[socks]>=2.32`) need neither, and other specs that parsed before with the same parser
+versions are remembered in the user's cache folder (KnownGoodSpecs), so the pre-commit hook
+usually imports neither.
 """
 
 from __future__ import annotations
@@ -23,6 +24,19 @@ _CONDA_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-*=<>!,|~\[\]'\"/:@+ ]")
 # PEP 508 needs quotes and ';' for markers and '@' for URLs; command substitution and escapes it
 # never needs.
 _PIP_UNSAFE = re.compile(r"[`$\\|&]")
+
+
+# The usual shapes, checked without importing a parser (the pre-commit hook on a fresh clone):
+# a name and comma-joined version bounds, and for pip extras. Narrower than what the parsers
+# accept (tests generate from these patterns and parse with the real ones); all else is parsed.
+_NUMBER = r"[0-9]{1,9}(?:\.[0-9]{1,9})*"  # (rattler refuses a number past 64 bits)
+_CONDA_BOUND = rf"(?:>=|<=|>|<|==|!=){_NUMBER}|{_NUMBER}\.\*"
+PLAIN_CONDA = re.compile(rf"[a-z0-9_][a-z0-9_.-]*(?: (?:{_CONDA_BOUND})(?:,(?:{_CONDA_BOUND}))*)?")
+_PIP_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_PIP_BOUND = rf"(?:>=|<=|>|<|==|!=){_NUMBER}|(?:==|!=){_NUMBER}\.\*|~={_NUMBER}\.[0-9]{{1,9}}"
+PLAIN_PIP = re.compile(
+    rf"{_PIP_NAME}(?:\[{_PIP_NAME}(?:,{_PIP_NAME})*\])?(?:(?:{_PIP_BOUND})(?:,(?:{_PIP_BOUND}))*)?"
+)
 
 
 def _unsafe(pattern: re.Pattern[str], spec: str) -> str | None:
@@ -88,26 +102,43 @@ class KnownGoodSpecs:
 
     def __init__(self, file: Path | None = None) -> None:
         self.file = file
-        self.conda: set[str] = set()
-        self.pip: set[str] = set()
+        self._specs: tuple[set[str], set[str]] | None = None  # (conda, pip), once read
         self.learned = False
         self.fingerprint = ""
 
     @classmethod
     def load(cls, file: Path) -> KnownGoodSpecs:
-        known = cls(file)
-        known.fingerprint = _parsers_fingerprint()
-        stored = read_json(file)
+        """The specs remembered in `file`, read when first asked for (plain specs never ask)."""
+        return cls(file)
+
+    @property
+    def conda(self) -> set[str]:
+        return self._read()[0]
+
+    @property
+    def pip(self) -> set[str]:
+        return self._read()[1]
+
+    def _read(self) -> tuple[set[str], set[str]]:
+        if self._specs is not None:
+            return self._specs
+        self._specs = (set(), set())
+        if self.file is None:
+            return self._specs
+        self.fingerprint = _parsers_fingerprint()
+        stored = read_json(self.file)
         if (
             isinstance(stored, dict)
-            and stored.get("format_version") == cls.FORMAT_VERSION
-            and stored.get("parsers") == known.fingerprint
+            and stored.get("format_version") == self.FORMAT_VERSION
+            and stored.get("parsers") == self.fingerprint
             and isinstance(stored.get("conda"), list)
             and isinstance(stored.get("pip"), list)
         ):
-            known.conda = {spec for spec in stored["conda"] if isinstance(spec, str)}
-            known.pip = {spec for spec in stored["pip"] if isinstance(spec, str)}
-        return known
+            self._specs = (
+                {spec for spec in stored["conda"] if isinstance(spec, str)},
+                {spec for spec in stored["pip"] if isinstance(spec, str)},
+            )
+        return self._specs
 
     def learn(self, kind: str, spec: str) -> None:
         if self.file is not None and len(self.conda) + len(self.pip) < self.LIMIT:
@@ -151,6 +182,8 @@ class SpecChecks:
         return self._answers[key]
 
     def _check_conda(self, spec: str) -> str | None:
+        if PLAIN_CONDA.fullmatch(spec):
+            return None
         problem = _unsafe(_CONDA_UNSAFE, spec)
         if problem or spec in self.known.conda:
             return problem
@@ -163,6 +196,8 @@ class SpecChecks:
         return None
 
     def _check_pip(self, spec: str) -> str | None:
+        if PLAIN_PIP.fullmatch(spec):
+            return None
         problem = _unsafe(_PIP_UNSAFE, spec)
         if problem or spec in self.known.pip:
             return problem

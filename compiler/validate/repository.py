@@ -243,12 +243,13 @@ class _Run:
         names index while a file is unchanged, else from a line scan; a manifest the scan cannot
         read for certain is parsed (into `loaded`)."""
         index = self.names
+        remembering = index.file is not None  # else no stat: a fresh clone's hook reads each
         claims: dict[str, Any] = {}
         for file in files:
             if file in loaded:
                 continue
-            stamp = file_stamp(file)
-            hit = index.get(self.key(file), stamp) if stamp is not None else None
+            stamp = file_stamp(file) if remembering else RACY
+            hit = index.get(self.key(file), stamp) if stamp else None
             if hit is not None and len(hit) == 2:
                 claims[file] = (hit[0], bool(hit[1]))
                 continue
@@ -260,7 +261,7 @@ class _Run:
                 loaded[file] = self.parse(file)
             else:
                 claims[file] = (claim, False)
-                if stamp is not None:
+                if stamp:
                     index.put(self.key(file), stamp, [claim, False])
         return claims
 
