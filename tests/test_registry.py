@@ -153,6 +153,29 @@ def test_the_json_listing_is_the_records_summaries(registry: SqliteRegistry) -> 
     assert '"labels":["alpha","latest","prod","zeta"]' in registry.versions_json("b")
 
 
+def test_the_text_listing_is_a_table_aligned_on_its_widest_cells(
+    registry: SqliteRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from compiler.commands._common import print_records
+
+    registry.register(candidate("b", 1))
+    registry.register(Candidate("a-longer-name", address(2), {"name": "a"}, commit="c" * 40))
+    registry.label("b", 1, "prod")
+    registry.archive("a-longer-name", 1)
+    print_records(registry.versions(archived=True), "text")
+    lines = capsys.readouterr().out.splitlines()
+    records = registry.versions(archived=True)
+    assert [line.split()[0] for line in lines] == ["VERSION", "a-longer-name@1", "b@1"]
+    # every column starts where the header's does
+    starts = [lines[0].index(word) for word in ("LABELS", "ADDRESS", "COMMIT", "REGISTERED")]
+    assert starts[0] == len("a-longer-name@1") + 2
+    for line, record in zip(lines[1:], records, strict=True):
+        assert line[starts[1] :].startswith(record.content_address[:19])
+        assert line[starts[2] :].startswith((record.commit or "-")[:12])
+        assert line[starts[3] :].startswith(record.registered_at)
+    assert lines[1].endswith(" (archived)") and lines[2][starts[0] :].startswith("latest,prod")
+
+
 def test_references_and_urls(tmp_path: Path) -> None:
     assert parse_reference("a") == ("a", None, None)
     assert parse_reference("a@12") == ("a", 12, None)
