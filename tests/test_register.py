@@ -123,12 +123,12 @@ def test_plan_reuses_what_is_registered(repo: Path, git: Git) -> None:
     assert elsewhere.output.splitlines()[1].split()[:2] == ["changed", "other"]
 
 
-def _lookup(database: Path) -> Callable[[str, str], tuple[int, bool] | None]:
+def _lookup(database: Path) -> Callable[[list[tuple[str, str]]], list[tuple[int, bool] | None]]:
     registry = SqliteRegistry(database)
 
-    def find(name: str, address: str) -> tuple[int, bool] | None:
-        record = registry.find(name, address)
-        return None if record is None else (record.version, record.archived)
+    def find(wanted: list[tuple[str, str]]) -> list[tuple[int, bool] | None]:
+        found = registry.find_all(wanted)
+        return [None if record is None else (record.version, record.archived) for record in found]
 
     return find
 

@@ -196,6 +196,50 @@ def test_32_concurrent_writers_on_a_real_registry(url: str) -> None:
     assert_contiguous(stored)
 
 
+def test_register_all_and_find_all_work_on_several_names_at_once_each_in_order(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dozen requests in a row per registration: register_all runs names side by side (a
+    remote registry's round trips set the pace), each name's candidates in their order, the
+    answers in the candidates' order; a failing candidate stops only what follows it of its
+    name, and its error comes once the others are done."""
+    from compiler.registry.distribution import Distribution
+
+    in_flight, most = [0], [0]
+    real = Distribution.request
+
+    def counted(self: Distribution, method: str, address_: str, **kwargs: Any) -> Any:
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        try:
+            return real(self, method, address_, **kwargs)
+        finally:
+            in_flight[0] -= 1
+
+    monkeypatch.setattr(Distribution, "request", counted)
+    registry = open_registry(url, PROJECT, plain_http=True)
+    names = [f"env-{n}" for n in range(6)]
+    wanted = [candidate(name, 10 * n + k) for k in range(2) for n, name in enumerate(names)]
+    got = registry.register_all(wanted)
+    assert [(r.record.name, r.record.version, r.created) for r in got] == [
+        (name, 1 + k, True) for k in range(2) for name in names
+    ]
+    assert [r.record.content_address for r in got] == [c.content_address for c in wanted]
+    assert most[0] > 1  # names were registered side by side
+    found = registry.find_all([(c.name, c.content_address) for c in wanted] + [("env-0", "x")])
+    assert [r and (r.name, r.version) for r in found] == [
+        (r.record.name, r.record.version) for r in got
+    ] + [None]
+    # again: nothing new; a taken version fails its candidate and the next of its name only
+    again = [candidate("env-0", 0), candidate("env-1", 99, requested_version=1)]
+    again += [candidate("env-1", 98), candidate("env-2", 97)]
+    with pytest.raises(RegistryError, match=r"env-1: version 1 .* is taken"):
+        registry.register_all(again)
+    stored = {(r.name, r.content_address) for r in registry.versions()}
+    assert ("env-2", address(97)) in stored
+    assert ("env-1", address(98)) not in stored
+
+
 def test_a_registry_that_is_down_is_a_quick_usage_error(
     tmp_path: Path, repo: Path, git: Git
 ) -> None:

@@ -146,7 +146,7 @@ def run_ci(
     planned = step("plan")
     registry = LazyRegistry(open_registry, tolerate=True)  # problems go into the report
     if locks.status == "passed":
-        result = plan(root, base_ref, head_ref, registered=registry.version_of)
+        result = plan(root, base_ref, head_ref, registered=registry.versions_of)
         report.plan = result
         planned.status = "failed" if result.diagnostics else "passed"
         planned.summary = f"{len(result.to_build)} to build"

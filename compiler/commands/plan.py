@@ -101,7 +101,7 @@ def command(
             head_ref,
             direct=direct,
             cache=not no_cache,
-            registered=registry.version_of,
+            registered=registry.versions_of,
         )
     if result.diagnostics:
         from compiler.validate.report import REPORTERS

@@ -56,12 +56,13 @@ def plan(
     *,
     direct: bool = False,
     cache: bool = True,
-    registered: Callable[[str, str], tuple[int, bool] | None] | None = None,
+    registered: Callable[[list[tuple[str, str]]], list[tuple[int, bool] | None]] | None = None,
 ) -> Plan:
     """Compare the environments of `base_ref` (its merge base with the head unless `direct`)
-    and `head_ref` (None: the working tree). With `registered` (name, content address ->
-    (registered version, archived) or None), what is to be built but already registered is
-    `reuse`, and the content of an archived version is an error (register refuses it)."""
+    and `head_ref` (None: the working tree). With `registered` (each (name, content address)
+    -> (registered version, archived) or None, asked once for all), what is to be built but
+    already registered is `reuse`, and the content of an archived version is an error
+    (register refuses it)."""
     git = Git(root)
     base_commit = git.commit(base_ref)
     head_commit = None if head_ref is None else git.commit(head_ref)
@@ -152,14 +153,18 @@ def plan(
     for state in after.values():
         if state.error and not any(d.path.startswith(f"{state.folder}/") for d in diagnostics):
             diagnostics.append(Diagnostic(f"{state.folder}/{MANIFEST}", 1, 1, state.error, "plan"))
+    planned = [
+        environment_plan(name, before.get(name), after.get(name), comparison, changed)
+        for name in sorted(set(base_names) | set(head_names))
+    ]
+    versions: dict[str, tuple[int, bool] | None] = {}
+    built = [(e.name, e.address) for e in planned if e.rebuild and e.address]
+    if registered is not None and built:  # asked at once: a remote registry, names side by side
+        versions = dict(zip([name for name, _ in built], registered(built), strict=True))
     environments = []
-    for name in sorted(set(base_names) | set(head_names)):
-        environment = environment_plan(name, before.get(name), after.get(name), comparison, changed)
-        found = (
-            registered(name, environment.address)
-            if registered is not None and environment.rebuild and environment.address
-            else None
-        )
+    for environment in planned:
+        name = environment.name
+        found = versions.get(name)
         if found is not None and found[1]:
             state = after[name]
             message = archived_content(name, found[0])

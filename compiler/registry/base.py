@@ -114,6 +114,10 @@ class Registry(Protocol):
 
     def find(self, name: str, content_address: str) -> EnvironmentRecord | None: ...
 
+    def find_all(self, wanted: Sequence[tuple[str, str]]) -> list[EnvironmentRecord | None]:
+        """`find` of each (name, content address), in order."""
+        return [self.find(name, address) for name, address in wanted]
+
     def get(
         self, name: str, version: int | None = None, label: str | None = None
     ) -> EnvironmentRecord:
@@ -173,12 +177,12 @@ class LazyRegistry:
                 self.problem = str(exc).splitlines()
         return self._opened[0]
 
-    def version_of(self, name: str, content_address: str) -> tuple[int, bool] | None:
-        """(the version `name` has for `content_address`, whether it is archived), if a
-        registry holds it."""
+    def versions_of(self, wanted: list[tuple[str, str]]) -> list[tuple[int, bool] | None]:
+        """For each (name, content address): (the version it has, whether it is archived),
+        if a registry holds it."""
         registry = self.get()
-        record = None if registry is None else registry.find(name, content_address)
-        return None if record is None else (record.version, record.archived)
+        found = [None] * len(wanted) if registry is None else registry.find_all(wanted)
+        return [None if record is None else (record.version, record.archived) for record in found]
 
 
 def parse_reference(text: str) -> tuple[str, int | None, str | None]:

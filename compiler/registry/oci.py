@@ -34,8 +34,10 @@ import random
 import re
 import secrets
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from compiler.errors import UsageError
 from compiler.registry.base import (
@@ -51,6 +53,7 @@ from compiler.registry.base import (
 )
 from compiler.registry.distribution import MANIFEST_MEDIA_TYPE, Distribution
 
+T = TypeVar("T")
 CONFIG_MEDIA_TYPE = "application/vnd.envc.environment.v1+json"
 
 # Each build-context file is a layer named by its path, as `oras pull` reads them.
@@ -59,6 +62,7 @@ TITLE_ANNOTATION = "org.opencontainers.image.title"
 GIVE_UP_SECONDS = 300  # a registration that has not got a version by then fails
 MAX_WAIT_SECONDS = 2.0
 STALE_SECONDS = 60  # a claim this old, by the registry's clock, was abandoned
+SIDE_BY_SIDE = 8  # names register_all and find_all work on at once
 CLAIM = re.compile(r"^claim-(?P<version>[0-9]+)-(?P<address>[0-9a-f]{64})-(?P<nonce>[0-9a-f]+)$")
 
 
@@ -66,6 +70,7 @@ class OciRegistry(Registry):
     def __init__(self, host: str, path: str, plain_http: bool = False) -> None:
         self.host = host
         self.path = path.strip("/")
+        self.plain_http = plain_http
         self.http = Distribution(host, plain_http)
         # The API version check (and the login it may ask for) first: a registry that is down or
         # refuses us is a problem at opening, which callers that can go on without one handle.
@@ -227,6 +232,24 @@ class OciRegistry(Registry):
             "at once, or claims left by killed writers (claim-* tags)"
         )
 
+    def register_all(self, candidates: Sequence[Candidate]) -> list[Registration]:
+        """`register` of each candidate, SIDE_BY_SIDE names at once: a registration is a dozen
+        requests in a row, so a remote registry's round trips set the pace (side_by_side)."""
+        names = [candidate.name for candidate in candidates]
+        return self._side_by_side(names, lambda registry, i: registry.register(candidates[i]))
+
+    def find_all(self, wanted: Sequence[tuple[str, str]]) -> list[EnvironmentRecord | None]:
+        names = [name for name, _ in wanted]
+        return self._side_by_side(names, lambda registry, i: registry.find(*wanted[i]))
+
+    def _side_by_side(self, names: Sequence[str], act: Callable[[OciRegistry, int], T]) -> list[T]:
+        if len(set(names)) < 2:
+            return [act(self, index) for index in range(len(names))]
+        from compiler._util.threads import side_by_side
+
+        connect = partial(OciRegistry, self.host, self.path, self.plain_http)
+        return side_by_side(names, act, connect, SIDE_BY_SIDE)
+
     def _attach_sboms(self, candidate: Candidate, version: int, manifest: bytes = b"") -> None:
         """The version's SBOMs (from its build context) as an artifact referring to it, unless
         one does already (a registration that stopped before it is completed here)."""
@@ -287,32 +310,10 @@ class OciRegistry(Registry):
         return self.http.blob_json(self._repository(name), config)
 
     def _push(self, candidate: Candidate, version: int, tag: str) -> tuple[bytes, str]:
-        record = {
-            "name": candidate.name,
-            "version": version,
-            "content_address": candidate.content_address,
-            "manifest": dict(candidate.manifest),
-            "lock_digests": dict(candidate.lock_digests),
-            "image": f"{candidate.image_repository}:{version}"
-            if candidate.image_repository
-            else None,
-            "image_digest": candidate.image_digest,
-            "commit": candidate.commit,
-            "author_time": candidate.author_time,
-            "registered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "claimed_at": self.http.server_time,
-            # Distinct bytes for every claim: deleting a lost claim (by digest) must never
-            # delete another writer's identical one.
-            "claim": tag,
-        }
-        annotations = {
-            "org.opencontainers.image.created": record["registered_at"],
-            "dev.envc.name": candidate.name,
-            "dev.envc.version": str(version),
-            "dev.envc.content-address": candidate.content_address,
-        }
-        if candidate.commit:
-            annotations["org.opencontainers.image.revision"] = candidate.commit
+        from compiler.registry.artifact import version_annotations, version_record
+
+        record = version_record(candidate, version, tag, self.http.server_time)
+        annotations = version_annotations(record)
         from compiler.render.output import as_bytes  # only registering needs it: keep `list` light
 
         repository = self._repository(candidate.name)

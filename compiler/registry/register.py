@@ -92,10 +92,11 @@ def register_repository(
                 f"the working tree is not the plan's head ({', '.join(moved)} differ); "
                 "register from the commit the plan was made for"
             )
+    found = registry.find_all([(name, rendered[name].address.digest) for name in selected])
     archived = [
         archived_content(name, record.version)
-        for name in selected
-        if (record := registry.find(name, rendered[name].address.digest)) and record.archived
+        for name, record in zip(selected, found, strict=True)
+        if record is not None and record.archived
     ]
     if archived:  # before anything is registered: all of them or none
         raise RegistryError("\n".join(archived))

@@ -26,6 +26,7 @@ from compiler.registry.base import (
     Candidate,
     EnvironmentRecord,
     Registration,
+    Registry,
     RegistryError,
     TrackedRegistry,
     check_label,
@@ -80,7 +81,7 @@ _COLUMNS = (
 )
 
 
-class SqliteRegistry:
+class SqliteRegistry(Registry):
     def __init__(self, file: Path, *, new: bool = False) -> None:
         """The registry in `file`, created when there is none (`new`: `file` is a fresh file
         to write the schema into, for _create)."""
