@@ -1276,3 +1276,48 @@ def test_a_toml_lock_entry_that_is_no_pin_never_reaches_uv(tmp_path: Path) -> No
     )
     seed = lock_seed(lock)
     assert seed is not None and seed.pip_for("linux-64") == "c==2.0.post1\n"
+
+
+PIP_COMPILED = """\
+#
+#    pip-compile --generate-hashes requirements.in
+#
+--index-url https://pypi.org/simple
+--extra-index-url https://download.pytorch.org/whl/cpu
+
+certifi==2024.2.2 \\
+    --hash=sha256:0569859f95fc761b18b45ef421b1290a0f65f147e92a1e5eb3e635f9a5e4e66f
+    # via requests
+torch==2.2.1+cpu \\
+    --hash=sha256:dc383c07b76109f368f6106eee2b593b04a011ea4d55f652c6ca24a754d1cdd1
+    # via -r requirements.in
+"""
+
+
+@pytest.mark.parametrize("shape", ["requirements", "conda"])
+def test_pip_options_say_what_they_mean_for_the_lock(tmp_path: Path, shape: str) -> None:
+    """pip-compile's output (hashes, PyPI as the index, an extra index for local versions), as a
+    requirements file and as a conda file's pip section: PyPI is envc's default (nothing to
+    note), hashes are the lock's own (one note), and a requirement with a local version names
+    the index it comes from, which the lock will not search."""
+    if shape == "requirements":
+        source = tmp_path / "requirements.txt"
+        source.write_text(PIP_COMPILED, encoding="utf-8")
+        imported = import_source(source, "app", python="3.11")
+    else:
+        lines = [line for line in PIP_COMPILED.replace("\\\n", "").splitlines() if line.strip()]
+        pip = [line.strip() for line in lines if not line.lstrip().startswith("#")]
+        source = tmp_path / "environment.yml"
+        body = "".join(f"      - {json.dumps(line)}\n" for line in pip)
+        source.write_text(
+            f"name: app\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n{body}",
+            encoding="utf-8",
+        )
+        imported = import_source(source, "app")
+    assert imported.manifest["pip"] == ["certifi==2024.2.2", "torch==2.2.1+cpu"]
+    notes = "\n".join(imported.notes)
+    assert "index-url" not in notes.replace("extra-index-url", "")  # PyPI: the default
+    assert notes.count("--hash") == 1 and "lock records" in notes
+    assert re.search(
+        r"torch==2\.2\.1\+cpu.*local version.*https://download\.pytorch\.org/whl/cpu", notes
+    ), notes

@@ -155,6 +155,60 @@ def pip_requirement(text: str, notes: list[str]) -> str | None:
 
 
 # `-e TARGET` / `--editable TARGET`: pip's editable install of a checkout or a folder.
+_INDEX_OPTION = re.compile(r"(-i|--index-url|--extra-index-url)(?:\s+|=)(\S+)")
+_PYPI = ("https://pypi.org/simple", "https://pypi.python.org/simple")
+_HASH_OPTION = re.compile(r"(?:^|\s)--hash[=\s]\S+")
+_LOCAL_VERSION = re.compile(r"===?\s*[0-9][^,;\s]*\+([A-Za-z0-9.]+)")
+
+
+@dataclass
+class PipOptions:
+    """The pip options of a requirements file or a conda file's pip section, as an import
+    notes them: PyPI as the index changes nothing (it is envc's default), hashes are the lock's
+    own, another index is not carried (a manifest's packages come from envc.yaml's `pip:`), and
+    a requirement pinned to a local version (`torch==2.2.1+cpu`) is said to come from it."""
+
+    indexes: list[str] = field(default_factory=list)
+    hashes: bool = False
+
+    def requirement(self, text: str) -> str:
+        """`text` without its `--hash` options."""
+        stripped = _HASH_OPTION.sub("", text)
+        self.hashes = self.hashes or stripped != text
+        return stripped.strip()
+
+    def option(self, text: str, where: str, notes: list[str]) -> None:
+        """Note option line `text` (`where`: the place to name, `file:line: `)."""
+        index = _INDEX_OPTION.fullmatch(text.strip())
+        if index is not None and index.group(2).rstrip("/") in _PYPI:
+            return
+        if index is not None:
+            self.indexes.append(index.group(2))
+            notes.append(
+                f"{where}option {index.group(1)} {index.group(2)} is not carried: a manifest's "
+                "packages come from envc.yaml's pip index (default PyPI)"
+            )
+        elif _HASH_OPTION.match(text.strip()):
+            self.hashes = True
+        else:
+            notes.append(f"{where}option {text.split()[0]} is not carried")
+
+    def finish(self, requirements: list[str], notes: list[str]) -> None:
+        """The notes about what was carried, once every line was read."""
+        if self.hashes:
+            notes.append(
+                "--hash options are not carried: the lock records the hashes of what it resolves"
+            )
+        for requirement in requirements if self.indexes else []:
+            local = _LOCAL_VERSION.search(requirement)
+            if local is not None:
+                notes.append(
+                    f"{requirement!r} pins a local version (+{local.group(1)}), which PyPI does "
+                    f"not serve: it comes from {', '.join(self.indexes)}; the lock finds it only "
+                    "if envc.yaml's pip.index_url serves it"
+                )
+
+
 _EDITABLE = re.compile(r"(?:-e|--editable)(?:\s+|=)(\S+)")
 
 

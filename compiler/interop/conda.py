@@ -13,6 +13,7 @@ from compiler.interop.common import (
     GENERIC_ENVIRONMENT_NAMES,
     Imported,
     NotAnEnvironment,
+    PipOptions,
     conda_spec,
     editable_requirement,
     folder_name,
@@ -126,6 +127,7 @@ def conda_environment(
     conda: list[str] = []
     pip: list[str] = []
     python: str | None = None
+    options = PipOptions()
     for item in data.get("dependencies") or []:
         if isinstance(item, str):
             match = _PYTHON_SPEC.match(item.strip())
@@ -142,11 +144,12 @@ def conda_environment(
                 elif is_editable(requirement):
                     pip += filter(None, [editable_requirement(requirement, notes)])
                 elif requirement.startswith("-"):
-                    notes.append(f"pip option {requirement!r} is not carried (see envc.yaml's pip)")
-                elif (carried := pip_requirement(requirement, notes)) is not None:
+                    options.option(requirement, "pip ", notes)
+                elif carried := pip_requirement(options.requirement(requirement), notes):
                     pip.append(carried)
         else:
             notes.append(f"dependency {item!r} is not carried")
+    options.finish(pip, notes)
     for number, line in enumerate((read_text(file) if text is None else text).splitlines(), 1):
         if _SELECTOR.search(line):
             notes.append(f"{file.name}:{number}: platform selector not carried: {line.strip()}")

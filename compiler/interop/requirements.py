@@ -7,6 +7,7 @@ from pathlib import Path
 
 from compiler.interop.common import (
     Imported,
+    PipOptions,
     editable_requirement,
     folder_name,
     is_editable,
@@ -34,10 +35,15 @@ def import_requirements(file: Path, name: str | None = None, python: str | None 
 
 def requirements_in(file: Path, notes: list[str]) -> list[str]:
     """The requirements of `file` and of the files it includes (-r), none above its folder."""
-    return _requirements(file, file.parent, notes, set())
+    options = PipOptions()
+    found = _requirements(file, file.parent, notes, set(), options)
+    options.finish(found, notes)
+    return found
 
 
-def _requirements(file: Path, root: Path, notes: list[str], seen: set[Path]) -> list[str]:
+def _requirements(
+    file: Path, root: Path, notes: list[str], seen: set[Path], options: PipOptions
+) -> list[str]:
     seen.add(file.resolve())
     found: list[str] = []
     for number, _, content in logical_lines(read_text(file)):
@@ -47,13 +53,13 @@ def _requirements(file: Path, root: Path, notes: list[str], seen: set[Path]) -> 
             if target is None or not target.is_file():
                 notes.append(f"{file.name}:{number}: include {include.group(1)} not found")
             elif target.resolve() not in seen:
-                found += _requirements(target, root, notes, seen)
+                found += _requirements(target, root, notes, seen, options)
         elif is_editable(content):
             found += filter(None, [editable_requirement(content, notes)])
         elif content.startswith("-"):
-            notes.append(f"{file.name}:{number}: option {content.split()[0]} is not carried")
+            options.option(content, f"{file.name}:{number}: ", notes)
         else:
-            carried = pip_requirement(re.sub(r"\s--hash[=\s]\S+", "", content), notes)
+            carried = pip_requirement(options.requirement(content), notes)
             if carried is not None:
                 found.append(carried)
     return found
