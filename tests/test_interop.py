@@ -1294,7 +1294,7 @@ torch==2.2.1+cpu \\
 """
 
 
-@pytest.mark.parametrize("shape", ["requirements", "conda"])
+@pytest.mark.parametrize("shape", ["requirements", "conda", "pixi"])
 def test_pip_options_say_what_they_mean_for_the_lock(tmp_path: Path, shape: str) -> None:
     """pip-compile's output (hashes, PyPI as the index, an extra index for local versions), as a
     requirements file and as a conda file's pip section: PyPI is envc's default (nothing to
@@ -1314,10 +1314,76 @@ def test_pip_options_say_what_they_mean_for_the_lock(tmp_path: Path, shape: str)
             encoding="utf-8",
         )
         imported = import_source(source, "app")
+    if shape == "pixi":  # pixi's [pypi-options] (no hashes: pixi.lock holds them)
+        source = tmp_path / "pixi.toml"
+        source.write_text(
+            '[workspace]\nname = "app"\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+            '[pypi-options]\nindex-url = "https://pypi.org/simple"\n'
+            'extra-index-urls = ["https://download.pytorch.org/whl/cpu"]\n'
+            '[dependencies]\npython = "3.11.*"\n'
+            '[pypi-dependencies]\ncertifi = "==2024.2.2"\ntorch = "==2.2.1+cpu"\n'
+        )
+        imported = import_source(source)
     assert imported.manifest["pip"] == ["certifi==2024.2.2", "torch==2.2.1+cpu"]
     notes = "\n".join(imported.notes)
     assert "index-url" not in notes.replace("extra-index-url", "")  # PyPI: the default
-    assert notes.count("--hash") == 1 and "lock records" in notes
+    assert notes.count("--hash") == (0 if shape == "pixi" else 1)
     assert re.search(
         r"torch==2\.2\.1\+cpu.*local version.*https://download\.pytorch\.org/whl/cpu", notes
     ), notes
+
+
+@pytest.mark.parametrize("shape", ["pixi", "poetry"])
+def test_git_and_url_sources_are_carried_as_direct_references(tmp_path: Path, shape: str) -> None:
+    """A package from a git repository or a URL is a PEP 508 direct reference (`name @ git+URL@
+    ref`, `name @ URL`), as in a requirements file; a path is the project's own code, noted."""
+    tables = (
+        'flash-attn = { url = "https://example.com/flash_attn-2.5.0-cp311-linux_x86_64.whl" }\n'
+        'other = { git = "https://github.com/org/other.git", rev = "abc123" }\n'
+        'tagged = { git = "https://github.com/org/tagged.git", tag = "v1.2", '
+        'subdirectory = "python" }\n'
+        'fancy = { git = "https://github.com/org/fancy", branch = "main", extras = ["cli"] }\n'
+        'mine = { path = ".", editable = true }\n'
+    )
+    source = tmp_path / ("pixi.toml" if shape == "pixi" else "pyproject.toml")
+    if shape == "pixi":
+        source.write_text(
+            '[workspace]\nname = "app"\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+            '[dependencies]\npython = "3.11.*"\n[pypi-dependencies]\n' + tables
+        )
+    else:
+        source.write_text(
+            '[tool.poetry]\nname = "app"\n[tool.poetry.dependencies]\npython = "3.11"\n' + tables
+        )
+    imported = import_source(source)
+    assert imported.manifest["pip"] == [
+        "flash-attn @ https://example.com/flash_attn-2.5.0-cp311-linux_x86_64.whl",
+        "other @ git+https://github.com/org/other.git@abc123",
+        "tagged @ git+https://github.com/org/tagged.git@v1.2#subdirectory=python",
+        "fancy[cli] @ git+https://github.com/org/fancy@main",
+    ]
+    assert any("mine" in n and "local path" in n for n in imported.notes), imported.notes
+
+
+def test_a_pixi_environment_is_a_conda_environment_even_with_only_pypi_packages(
+    tmp_path: Path,
+) -> None:
+    """pixi installs Python from conda and the PyPI packages into it: with no other conda
+    package the manifest still has a conda part (pip), or a GPU environment would be a pip-only
+    one on a CUDA image without Python, which does not validate."""
+    source = tmp_path / "pixi.toml"
+    source.write_text(
+        '[workspace]\nname = "torchy"\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+        '[dependencies]\npython = "3.11.*"\n[pypi-dependencies]\nnumpy = ">=1.26"\n'
+        '[system-requirements]\ncuda = "12.1"\n'
+    )
+    imported = import_source(source)
+    assert imported.manifest["conda"] == ["pip"]
+    assert imported.manifest["docker"] == {"compute": "gpu", "cuda": "12.1"}
+    root = tmp_path / "repo"
+    (root / "environments").mkdir(parents=True)
+    write_imported(imported, root / "environments", False)
+    from compiler.validate.repository import validate
+
+    report = validate(root=root)
+    assert report.ok, report.diagnostics

@@ -209,6 +209,38 @@ class PipOptions:
                 )
 
 
+def source_url(source: dict[str, Any]) -> str | None:
+    """A source table as uv, pixi and Poetry write them, as a PEP 508 URL: `git+URL@rev` (its
+    rev, tag or branch; a subdirectory as a fragment), or a direct `url`; None for any other
+    kind (a path, a workspace member, an index)."""
+    if isinstance(source.get("url"), str):
+        return str(source["url"])
+    git = source.get("git")
+    if not isinstance(git, str):
+        return None
+    revision = next(
+        (source[k] for k in ("rev", "tag", "branch") if isinstance(source.get(k), str)), None
+    )
+    url = (git if git.startswith("git+") else f"git+{git}") + (f"@{revision}" if revision else "")
+    if isinstance(source.get("subdirectory"), str):
+        url += f"#subdirectory={source['subdirectory']}"
+    return url
+
+
+def source_requirement(package: str, source: dict[str, Any], notes: list[str]) -> str | None:
+    """A pixi or Poetry dependency from a source table as the direct reference pip reads
+    (`name @ git+URL@ref`, `name @ URL`); a path is the project's own code: noted, not carried
+    (None)."""
+    extras = strings(source.get("extras"))
+    name = f"{package}[{','.join(extras)}]" if extras else package
+    url = source_url(source)
+    if url is not None:
+        return f"{name} @ {url}"
+    what = "a local path, the project's own code" if "path" in source else "a source without a URL"
+    notes.append(f"{package} = {source!r} is not carried: {what}")
+    return None
+
+
 _EDITABLE = re.compile(r"(?:-e|--editable)(?:\s+|=)(\S+)")
 
 

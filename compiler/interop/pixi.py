@@ -16,9 +16,11 @@ from compiler.errors import EnvcError
 from compiler.interop.common import (
     DEFAULT_PLATFORM,
     Imported,
+    PipOptions,
     conda_spec,
     manifest_name,
     new_manifest,
+    source_requirement,
     strings,
 )
 from compiler.interop.images import catalog_cuda
@@ -46,14 +48,16 @@ def _pip_requirement(package: str, value: Any, notes: list[str]) -> str | None:
     """A pixi `pypi-dependencies` entry as a PEP 508 requirement."""
     if isinstance(value, str):
         return package if value.strip() in ("", "*") else f"{package}{bare_version_exact(value)}"
-    if isinstance(value, dict) and not ({"path", "git", "url"} & set(value)):
+    if isinstance(value, dict) and {"path", "git", "url"} & set(value):
+        return source_requirement(package, value, notes)
+    if isinstance(value, dict):
+        if isinstance(value.get("index"), str):
+            PipOptions().option(f"--index-url {value['index']}", f"{package}: ", notes)
         extras = strings(value.get("extras"))
         name = f"{package}[{','.join(extras)}]" if extras else package
         version = str(value.get("version", "*")).strip()
         return name if version == "*" else f"{name}{bare_version_exact(version)}"
-    notes.append(
-        f"pypi dependency {package} = {value!r} is not carried (a path, git or URL source)"
-    )
+    notes.append(f"pypi dependency {package} = {value!r} is not carried")
     return None
 
 
@@ -244,12 +248,19 @@ def _environment(
                     f"({name} builds for {', '.join(builds_for)}; a manifest's packages are "
                     "the same on each)"
                 )
+    python = next((f.python for f in reversed(layers) if f.python), None)
+    python = python or (default.python if alone else None)
+    cuda = next((f.cuda for f in reversed(layers) if f.cuda), None)
+    cuda = cuda or (default.cuda if alone else None)
+    if alone and python and not conda and (pip or cuda):
+        # pixi installs Python with conda and the PyPI packages into it: so does the manifest
+        # (a GPU image has no Python of its own)
+        conda = ["pip"]
     extra_channels = [c for f in layers for c in f.channels]
     return new_manifest(
         name,
         extends=extends,
-        python=next((f.python for f in reversed(layers) if f.python), None)
-        or (default.python if alone else None),
+        python=python,
         # (a feature naming a workspace channel again adds nothing: pixi merges them)
         channels=list(dict.fromkeys(channels + extra_channels))
         if (extra_channels or alone)
@@ -258,10 +269,7 @@ def _environment(
         pip=pip,
         platforms=own_platforms or (platforms if alone else []),
         variables={k: v for f in layers for k, v in f.variables.items()},
-        docker=_gpu(
-            next((f.cuda for f in reversed(layers) if f.cuda), None)
-            or (default.cuda if alone else None)
-        ),
+        docker=_gpu(cuda),
     )
 
 
@@ -359,7 +367,15 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
         companions.append(Imported(fields["name"], fields, str(file), locked_as=environment))
     for feature in sorted(set(features) - used):
         notes.append(f"feature {feature} is in no environment: not carried")
-    carried = _FEATURE_KEYS | {"workspace", "project", "feature", "environments"}
+    options, where = PipOptions(), "[pypi-options] "
+    pypi_options = _table(data.get("pypi-options"))
+    for key, flag in (("index-url", "--index-url"), ("extra-index-urls", "--extra-index-url")):
+        for url in strings(pypi_options.get(key)):
+            options.option(f"{flag} {url}", where, notes)
+    for other in sorted(set(pypi_options) - {"index-url", "extra-index-urls"}):
+        notes.append(f"{where}{other} is not carried")
+    options.finish([*default.pip, *(r for f in features.values() for r in f.pip)], notes)
+    carried = _FEATURE_KEYS | {"workspace", "project", "feature", "environments", "pypi-options"}
     for key in sorted(set(data) - carried):
         notes.append(f"[{key}] is not carried")
     return Imported(base, manifest, str(file), notes, companions=companions)

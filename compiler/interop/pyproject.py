@@ -19,6 +19,8 @@ from compiler.interop.common import (
     manifest_name,
     new_manifest,
     read_text,
+    source_requirement,
+    source_url,
     strings,
 )
 
@@ -73,8 +75,10 @@ def _poetry_requirement(package: str, value: Any, notes: list[str]) -> str | Non
         if value.get("optional"):
             notes.append(f"{package} is optional (an extra): not carried")
             return None
+        if {"path", "git", "url"} & set(value):
+            return source_requirement(package, value, notes)
         if not isinstance(value.get("version"), str):
-            notes.append(f"{package} = {value!r} is not carried (a path, git or URL source)")
+            notes.append(f"{package} = {value!r} is not carried")
             return None
         value = value["version"]
     if not isinstance(value, str):
@@ -130,7 +134,7 @@ def _with_uv_sources(pip: list[str], uv: dict[str, Any], notes: list[str]) -> li
             carried.append(text)  # validation says what is wrong with it
             continue
         source = sources.get(canonicalize_name(requirement.name))
-        url = _source_url(source) if isinstance(source, dict) else None
+        url = source_url(source) if isinstance(source, dict) else None
         if url is not None:
             extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
             marker = f" ; {requirement.marker}" if requirement.marker else ""
@@ -147,22 +151,6 @@ def _with_uv_sources(pip: list[str], uv: dict[str, Any], notes: list[str]) -> li
         where = table(index).get("url", index)
         notes.append(f"[[tool.uv.index]] {where} is not carried (indexes belong in envc.yaml)")
     return carried
-
-
-def _source_url(source: dict[str, Any]) -> str | None:
-    """A uv source as a PEP 508 URL: `git+URL@rev` (its tag, branch or rev; a subdirectory
-    as a fragment), or a direct `url`; None for any other kind."""
-    if isinstance(source.get("url"), str):
-        return str(source["url"])
-    if not isinstance(source.get("git"), str):
-        return None
-    revision = next(
-        (source[k] for k in ("rev", "tag", "branch") if isinstance(source.get(k), str)), None
-    )
-    url = f"git+{source['git']}" + (f"@{revision}" if revision else "")
-    if isinstance(source.get("subdirectory"), str):
-        url += f"#subdirectory={source['subdirectory']}"
-    return url
 
 
 def import_pyproject(file: Path, name: str | None = None) -> Imported:
