@@ -1387,3 +1387,25 @@ def test_a_pixi_environment_is_a_conda_environment_even_with_only_pypi_packages(
 
     report = validate(root=root)
     assert report.ok, report.diagnostics
+
+
+def test_azureml_v2_with_its_conda_file_inline_keeps_it(
+    make_repo: RepoFactory, tmp_path: Path
+) -> None:
+    """`conda_file:` may be the conda environment itself rather than a path (deployments and
+    environments written by hand): it becomes the environment's conda file, not nothing."""
+    source = tmp_path / "env.yml"
+    source.write_text(
+        "name: sklearn-inference\nimage: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04\n"
+        "conda_file:\n  channels: [conda-forge]\n  dependencies:\n    - python=3.10\n"
+        "    - pip\n    - pip:\n      - scikit-learn==1.3.2\n"
+    )
+    imported = import_source(source)
+    assert imported.manifest["conda_file"] == "conda.yaml"
+    conda = imported.files["conda.yaml"].decode()
+    assert "python=3.10" in conda and "scikit-learn==1.3.2" in conda
+    root = make_repo({})
+    write_imported(imported, root / "environments")
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    assert str(resolve("sklearn-inference", report.manifests).conda_file).endswith("/conda.yaml")

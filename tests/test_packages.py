@@ -168,3 +168,27 @@ def test_plain_specs_skip_the_parser_and_others_reach_it(
     problem = SpecChecks().conda(spec) if kind == "conda" else SpecChecks().pip(spec)
     assert (parsed == []) is plain
     assert (problem is None) is (spec not in ("numpy 1.2", "numpy >=1.26.*", "torch~=2"))
+
+
+@pytest.mark.parametrize(
+    ("spec", "written"),
+    [
+        ("libblas=*=*mkl", "libblas * *mkl"),
+        ("python=3.12.*", "python 3.12.*"),
+        # pytorch's channel names its builds with dots, which the strict parser takes only
+        # inside brackets
+        (
+            "pytorch::pytorch=2.1.0=py3.10_cuda12.1_cudnn8.9.2_0",
+            "pytorch::pytorch ==2.1.0[build='py3.10_cuda12.1_cudnn8.9.2_0']",
+        ),
+        ("numpy=*=py3.10*", "numpy[build='py3.10*']"),
+    ],
+)
+def test_conda_equals_forms_are_rewritten_into_a_form_the_strict_parser_takes(
+    spec: str, written: str
+) -> None:
+    assert packages.strict_conda_form(spec) == written
+    assert packages.strict_parse_error(written) is None
+    # the same spec: the lenient parser reads the same name, version, build and channel
+    read = [packages._match_spec()(text) for text in (spec, written)]
+    assert len({(str(m.name), m.version or "*", m.build, str(m.channel)) for m in read}) == 1

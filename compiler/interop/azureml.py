@@ -17,6 +17,7 @@ from compiler.interop.common import (
     read_bytes,
     read_mapping,
     read_text,
+    yaml_text,
 )
 from compiler.interop.conda import standalone_environment
 from compiler.interop.images import base_image_settings, cuda_of_image
@@ -98,6 +99,11 @@ def _azureml_v2(file: Path, data: dict[str, Any], name: str | None) -> Imported:
             raise EnvcError(f"{file}: build context {build['path']} has no {dockerfile}")
         files.update(folder_files(context))
         docker["base_dockerfile"] = dockerfile
+    if isinstance(data.get("conda_file"), dict):  # the conda environment itself, inline
+        written = "conda.yaml" if "conda.yaml" not in files else "environment-conda.yaml"
+        files[written] = yaml_text(data["conda_file"]).encode()
+        manifest["conda_file"] = written
+        notes.append(f"the inline conda_file is written as {written}")
     if docker:
         manifest["docker"] = docker
     if str(data.get("os_type", "linux")).lower() != "linux":

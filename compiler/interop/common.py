@@ -316,8 +316,8 @@ def folder_files(folder: Path) -> dict[str, bytes]:
     return dict(sorted(found.items()))
 
 
-def manifest_text(imported: Imported) -> str:
-    """The manifest as YAML, with a header naming its source."""
+def yaml_text(document: Any) -> str:
+    """`document` as block-style YAML, as envc writes the files it imports."""
     from ruamel.yaml import YAML
 
     yaml = YAML()
@@ -325,9 +325,13 @@ def manifest_text(imported: Imported) -> str:
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)
     buffer = StringIO()
-    yaml.dump(imported.manifest, buffer)
-    header = f"# Imported by envc from {Path(imported.source).name}.\n"
-    return header + buffer.getvalue()
+    yaml.dump(document, buffer)
+    return buffer.getvalue()
+
+
+def manifest_text(imported: Imported) -> str:
+    """The manifest as YAML, with a header naming its source."""
+    return f"# Imported by envc from {Path(imported.source).name}.\n" + yaml_text(imported.manifest)
 
 
 def write_imported(

@@ -69,9 +69,16 @@ def strict_conda_form(spec: str) -> str | None:
     if "=" not in spec or any(c.isspace() for c in spec.strip()):
         return None
     try:
-        return str(_match_spec()(spec.strip()))
+        parsed = _match_spec()(spec.strip())
     except Exception:  # rattler raises its own error types for every parse failure
         return None
+    written, build = str(parsed), parsed.build
+    if build and written.endswith(f" {build}") and strict_parse_error(written) is not None:
+        # A build with a dot (pytorch's `py3.10_cuda12.1_cudnn8.9.2_0`), which the strict
+        # parser takes only inside brackets.
+        head = written[: -len(build) - 1].removesuffix(" *")
+        written = f"{head}[build='{build}']"
+    return written if strict_parse_error(written) is None else None
 
 
 @cache
