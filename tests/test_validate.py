@@ -574,3 +574,41 @@ def test_caches_are_written_in_pieces_as_json_writes_them_whole(tmp_path: Path) 
         write_json(file, {"entries": {number: "not a text key" for number in range(1000)}})
     assert read_json(file) == document
     assert sorted(p.name for p in tmp_path.iterdir()) == [".gitignore", "cache.json"]
+
+
+def test_a_conda_file_may_use_conda_s_own_equals_forms_and_the_lock_reads_their_meaning(
+    make_repo: RepoFactory,
+) -> None:
+    """A referenced environment.yml is the user's conda file: `conda env export` pins each
+    package as `name=version=build`, and conda reads `libblas=*=*mkl`. The strict parser refuses
+    both; the file is accepted, and the lock reads the specs they mean. A spec no strict form
+    fits still fails, as do unsafe characters."""
+    from compiler.lock.inputs import lock_inputs
+    from compiler.manifest.model import resolve
+
+    root = make_repo(
+        {
+            "environments/cf/env.yaml": (
+                "schema_version: 1\nname: cf\nconda_file: environment.yml\n"
+            ),
+            "environments/cf/environment.yml": (
+                "channels: [pytorch, conda-forge]\ndependencies:\n  - python=3.10\n"
+                "  - numpy=1.26.4=py311h64a7726_0\n  - libblas=*=*mkl\n"
+                "  - pytorch::pytorch=2.1.0=py3.10_cuda12.1_cudnn8.9.2_0\n"
+            ),
+        }
+    )
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    inputs = lock_inputs(resolve("cf", report.manifests), root)
+    assert inputs is not None
+    assert set(inputs.specs) == {
+        "python=3.10",
+        "numpy ==1.26.4 py311h64a7726_0",
+        "libblas * *mkl",
+        "pytorch::pytorch ==2.1.0[build='py3.10_cuda12.1_cudnn8.9.2_0']",
+    }
+    bad = root / "environments/cf/environment.yml"
+    bad.write_text("dependencies:\n  - nump y=1\n  - numpy=1;rm -rf /\n")
+    rules = sorted(d.rule for d in validate(root=root, cwd=root).diagnostics)
+    assert rules == ["conda-spec", "conda-spec"]

@@ -21,6 +21,7 @@ from compiler.load.yamlio import read_yaml
 from compiler.lock.conda import expand_channels
 from compiler.manifest.model import Manifest
 from compiler.validate.config import DEFAULT_CHANNELS
+from compiler.validate.packages import conda_file_spec
 from compiler.validate.references import read_requirements
 
 LOCK_FORMAT_VERSION = 1
@@ -120,7 +121,7 @@ def declared_packages(manifest: Manifest, root: Path) -> tuple[list[str], list[s
         channels += [c for c in data.get("channels") or [] if c not in channels]
         for item in data.get("dependencies") or []:
             if isinstance(item, str):
-                specs.append(item)
+                specs.append(conda_file_spec(item))
             elif isinstance(item, dict):
                 pip += [r for r in item.get("pip") or [] if isinstance(r, str)]
     if manifest.requirements_file:

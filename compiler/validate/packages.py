@@ -81,6 +81,15 @@ def strict_conda_form(spec: str) -> str | None:
     return written if strict_parse_error(written) is None else None
 
 
+def conda_file_spec(spec: str) -> str:
+    """A line of a conda environment file as the lock reads it: conda's own `=` forms
+    (`numpy=1.26.4=py311h64a7726_0`, as `conda env export` writes them) as the strict spec they
+    mean (`strict_conda_form`); any other spec as it is."""
+    if PLAIN_CONDA.fullmatch(spec) or strict_parse_error(spec) is None:
+        return spec
+    return strict_conda_form(spec) or spec
+
+
 @cache
 def _requirement() -> tuple[Any, Any]:
     from packaging.requirements import InvalidRequirement, Requirement
@@ -180,6 +189,14 @@ class SpecChecks:
         if key not in self._answers:
             self._answers[key] = self._check_conda(spec)
         return self._answers[key]
+
+    def conda_in_file(self, spec: str) -> str | None:
+        """Why `spec`, a line of a conda environment file, is not acceptable, or None: conda's
+        own `=` forms are, as the strict spec they mean (conda_file_spec)."""
+        problem = self.conda(spec)
+        if problem is None or _unsafe(_CONDA_UNSAFE, spec) or strict_conda_form(spec) is None:
+            return problem
+        return None
 
     def pip(self, spec: str) -> str | None:
         """Why `spec` is not an acceptable PEP 508 requirement, or None."""

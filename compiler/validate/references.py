@@ -100,7 +100,7 @@ def _conda_dependency(
         message = placeholder_problem(placeholder.group())
         return [doc.diagnostic(path, message, "template-placeholder")]
     if isinstance(item, str):
-        problem = specs.conda(item)
+        problem = specs.conda_in_file(item)
         return [doc.diagnostic(path, problem, "conda-spec")] if problem else []
     if isinstance(item, dict) and list(item) == ["pip"] and isinstance(item["pip"], list):
         found = []
