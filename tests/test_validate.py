@@ -612,3 +612,33 @@ def test_a_conda_file_may_use_conda_s_own_equals_forms_and_the_lock_reads_their_
     bad.write_text("dependencies:\n  - nump y=1\n  - numpy=1;rm -rf /\n")
     rules = sorted(d.rule for d in validate(root=root, cwd=root).diagnostics)
     assert rules == ["conda-spec", "conda-spec"]
+
+
+def test_a_requirements_file_may_name_pypi_as_its_index_and_no_other(
+    make_repo: RepoFactory,
+) -> None:
+    """pip-compile writes `--index-url https://pypi.org/simple` at the top of what it compiles:
+    PyPI is envc's default, so that line changes nothing and is accepted; another index is not
+    the manifest's to name."""
+    from compiler.validate.references import read_requirements
+
+    root = make_repo(
+        {
+            "environments/rq/env.yaml": (
+                "schema_version: 1\nname: rq\npython: '3.11'\nrequirements_file: req.txt\n"
+            ),
+            "environments/rq/req.txt": (
+                "--index-url https://pypi.org/simple\n-i https://pypi.org/simple/\n"
+                "certifi==2024.2.2 \\\n    --hash=sha256:" + "0" * 64 + "\n"
+            ),
+        }
+    )
+    assert validate(root=root, cwd=root).ok
+    requirements = read_requirements(root / "environments/rq/req.txt", root)
+    assert requirements == ["certifi==2024.2.2"]
+    (root / "environments/rq/req.txt").write_text(
+        "--index-url https://pypi.example.com/simple\n"
+        "--extra-index-url https://download.pytorch.org/whl/cpu\ncertifi\n"
+    )
+    found = validate(root=root, cwd=root).diagnostics
+    assert [(d.line, d.rule) for d in found] == [(1, "pip-option"), (2, "pip-option")]

@@ -155,8 +155,6 @@ def pip_requirement(text: str, notes: list[str]) -> str | None:
 
 
 # `-e TARGET` / `--editable TARGET`: pip's editable install of a checkout or a folder.
-_INDEX_OPTION = re.compile(r"(-i|--index-url|--extra-index-url)(?:\s+|=)(\S+)")
-_PYPI = ("https://pypi.org/simple", "https://pypi.python.org/simple")
 _HASH_OPTION = re.compile(r"(?:^|\s)--hash[=\s]\S+")
 _LOCAL_VERSION = re.compile(r"===?\s*[0-9][^,;\s]*\+([A-Za-z0-9.]+)")
 
@@ -179,8 +177,10 @@ class PipOptions:
 
     def option(self, text: str, where: str, notes: list[str]) -> None:
         """Note option line `text` (`where`: the place to name, `file:line: `)."""
-        index = _INDEX_OPTION.fullmatch(text.strip())
-        if index is not None and index.group(2).rstrip("/") in _PYPI:
+        from compiler.validate.references import INDEX_OPTION, is_pypi
+
+        index = INDEX_OPTION.fullmatch(text.strip())
+        if index is not None and is_pypi(index.group(2)):
             return
         if index is not None:
             self.indexes.append(index.group(2))

@@ -20,6 +20,12 @@ _CONDA_FILE_KEYS = {"name", "channels", "dependencies", "variables", "prefix", "
 _REQUIREMENT_INCLUDE = re.compile(r"(?:-r|--requirement)(?:\s+|=)(\S+)")
 # Options that only change *how* pip reads a line's requirement are harmless here.
 _PER_REQUIREMENT_OPTION = re.compile(r"\s--hash[=\s]\S+")
+INDEX_OPTION = re.compile(r"(-i|--index-url|--extra-index-url)(?:\s+|=)(\S+)")
+
+
+def is_pypi(url: str) -> bool:
+    """Whether `url` is PyPI's index, envc's default: naming it changes nothing."""
+    return url.rstrip("/") in ("https://pypi.org/simple", "https://pypi.python.org/simple")
 
 
 def resolve_reference(root: Path, base: Path, relative: str) -> tuple[Path | None, str | None]:
@@ -201,6 +207,9 @@ def check_requirements_file(
                 _include(root, file, display, line, col, include.group(1), specs, visiting)
             )
             continue
+        index = INDEX_OPTION.fullmatch(content)
+        if index is not None and is_pypi(index.group(2)):
+            continue  # (pip-compile writes it at the top)
         if content.startswith("-"):
             option = content.split()[0].split("=")[0]
             found.append(
