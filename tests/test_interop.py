@@ -1409,3 +1409,25 @@ def test_azureml_v2_with_its_conda_file_inline_keeps_it(
     report = validate(root=root, cwd=root)
     assert report.ok, report.diagnostics
     assert str(resolve("sklearn-inference", report.manifests).conda_file).endswith("/conda.yaml")
+
+
+def test_an_azureml_deployment_that_names_a_registered_environment_is_not_one(
+    tmp_path: Path,
+) -> None:
+    """A deployment whose `environment:` is a reference (`azureml:sklearn-env:3`) holds no
+    environment: importing it must not make an empty manifest named after the deployment."""
+    from compiler.interop.common import NotAnEnvironment
+
+    source = tmp_path / "deployment.yml"
+    source.write_text(
+        "name: blue\nendpoint_name: ep\nmodel: azureml:m:1\nenvironment: azureml:sklearn-env:3\n"
+        "instance_type: Standard_DS3_v2\n"
+    )
+    with pytest.raises(NotAnEnvironment, match="azureml:sklearn-env:3"):
+        import_source(source)
+    remote = tmp_path / "remote.yml"
+    remote.write_text(
+        "name: remote\nbuild:\n  path: https://github.com/Azure/azureml-examples.git#main:cli\n"
+    )
+    with pytest.raises(EnvcError, match="remote build context"):
+        import_source(remote)

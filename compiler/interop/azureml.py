@@ -64,6 +64,11 @@ def import_azureml_v2(file: Path, name: str | None = None) -> Imported:
 
 def _azureml_v2(file: Path, data: dict[str, Any], name: str | None) -> Imported:
     notes: list[str] = []
+    if isinstance(data.get("environment"), str):  # a deployment of a registered environment
+        raise NotAnEnvironment(
+            f"{file}: a deployment of the registered environment {data['environment']}, whose "
+            "definition is not here: import that environment's YAML (az ml environment show)"
+        )
     if isinstance(data.get("environment"), dict):  # a deployment: its inline environment
         notes.append(
             f"{file.name} is a deployment: only its environment is imported "
@@ -93,6 +98,11 @@ def _azureml_v2(file: Path, data: dict[str, Any], name: str | None) -> Imported:
         manifest["conda_file"] = conda_file.name
     build = data.get("build")
     if isinstance(build, dict) and isinstance(build.get("path"), str):
+        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://|azureml:", build["path"]):  # https, git+, …
+            raise EnvcError(
+                f"{file}: a remote build context ({build['path']}) is not imported: fetch it "
+                "and import from a copy whose build path is a local folder"
+            )
         context = file.parent / build["path"]
         dockerfile = str(build.get("dockerfile_path") or "Dockerfile")
         if not (context / dockerfile).is_file():
