@@ -1431,3 +1431,50 @@ def test_an_azureml_deployment_that_names_a_registered_environment_is_not_one(
     )
     with pytest.raises(EnvcError, match="remote build context"):
         import_source(remote)
+
+
+def test_an_installed_environment_s_pip_side_keeps_where_each_package_came_from(
+    tmp_path: Path,
+) -> None:
+    """What pip and uv installed into a conda environment (PEP 610's direct_url.json says from
+    where): a package from PyPI is pinned; one from a git repository or a URL is pinned to that
+    commit or file; the project's own folder (an editable or local install) is noted, not
+    pinned to a version no index serves. Packages conda installed are conda's."""
+    prefix = _prefix(tmp_path / "envs" / "work", {"numpy": "numpy>=1.25"})
+    site = prefix / "lib/python3.11/site-packages"
+
+    def installed(stem: str, installer: str, direct_url: dict[str, object] | None = None) -> None:
+        folder = site / f"{stem}.dist-info"
+        folder.mkdir()
+        (folder / "INSTALLER").write_text(f"{installer}\n")
+        if direct_url is not None:
+            (folder / "direct_url.json").write_text(json.dumps(direct_url))
+
+    installed("httpx-0.27.0", "uv")
+    installed(
+        "mylib-0.1.dev3+g1a2b3c4",
+        "pip",
+        {
+            "url": "https://github.com/org/mylib.git",
+            "vcs_info": {"vcs": "git", "commit_id": "1a2b3c4d"},
+        },
+    )
+    installed(
+        "wheelpkg-2.0",
+        "pip",
+        {"url": "https://example.com/wheelpkg-2.0-py3-none-any.whl", "archive_info": {}},
+    )
+    installed(
+        "myproject-0.0.0",
+        "pip",
+        {"url": "file:///home/me/myproject", "dir_info": {"editable": True}},
+    )
+    installed("certifi-2024.2.2", "conda")
+    imported = import_source(prefix)
+    assert imported.manifest["pip"] == [
+        "httpx==0.27.0",
+        "mylib @ git+https://github.com/org/mylib.git@1a2b3c4d",
+        "rich-click==1.8.3",
+        "wheelpkg @ https://example.com/wheelpkg-2.0-py3-none-any.whl",
+    ]
+    assert any("myproject" in note and "local" in note for note in imported.notes), imported.notes

@@ -248,9 +248,9 @@ def import_conda_prefix(prefix: Path, name: str | None = None, history: bool = F
         python = version.group(1) if version else ".".join((python or "").split(".")[:2]) or None
     else:
         conda = [pins[package] for package in sorted(pins)]
-    pip = _pip_installed(prefix)
+    pip = _pip_installed(prefix, notes)
     if pip:
-        notes.append(f"{len(pip)} packages installed by pip are imported as pip pins")
+        notes.append(f"{len(pip)} packages installed by pip (or uv) are imported as pip pins")
     manifest = new_manifest(
         manifest_name(name or prefix.name),
         python=python,
@@ -294,17 +294,49 @@ def _requested_specs(prefix: Path, records: list[Any]) -> list[str]:
     return list(dict.fromkeys(requested))
 
 
-def _pip_installed(prefix: Path) -> list[str]:
-    """`name==version` of the packages pip installed into the prefix (INSTALLER says pip)."""
-    pins = []
+def _pip_installed(prefix: Path, notes: list[str]) -> list[str]:
+    """What pip, uv or another Python installer (not conda) installed into the prefix: a
+    `name==version` pin, or, for a package installed from a repository or a URL (PEP 610's
+    direct_url.json), that reference (`name @ git+URL@commit`, `name @ URL`); one installed from
+    a local folder or file (the project's own code) is noted, not carried."""
+    found = []
     for installer in sorted(prefix.glob("lib/python3*/site-packages/*.dist-info/INSTALLER")):
-        if read_bytes(installer).decode(errors="replace").strip() != "pip":
+        if read_bytes(installer).decode(errors="replace").strip() in ("", "conda"):
             continue
-        stem = installer.parent.name.removesuffix(".dist-info")
-        package, _, version = stem.rpartition("-")
-        if package:
-            pins.append(f"{package.replace('_', '-').lower()}=={version}")
-    return pins
+        package, _, version = installer.parent.name.removesuffix(".dist-info").rpartition("-")
+        if not package:
+            continue
+        name = package.replace("_", "-").lower()
+        origin = _direct_url(installer.parent / "direct_url.json")
+        if origin is None:
+            found.append(f"{name}=={version}")
+        elif origin.startswith("file:"):
+            notes.append(
+                f"{name} {version} was installed from the local {origin} (the project's own "
+                "code): not carried"
+            )
+        else:
+            found.append(f"{name} @ {origin}")
+    return found
+
+
+def _direct_url(file: Path) -> str | None:
+    """Where a package was installed from, as a PEP 508 URL, by its direct_url.json (PEP 610);
+    None when it came from an index (no such file, or one envc cannot read)."""
+    try:
+        data = json.loads(read_bytes(file))
+    except (EnvcError, ValueError):
+        return None
+    url = data.get("url") if isinstance(data, dict) else None
+    if not isinstance(url, str):
+        return None
+    vcs = data.get("vcs_info")
+    if isinstance(vcs, dict) and isinstance(vcs.get("vcs"), str):
+        commit = vcs.get("commit_id") or vcs.get("requested_revision")
+        url = f"{vcs['vcs']}+{url}" + (f"@{commit}" if isinstance(commit, str) else "")
+    if isinstance(data.get("subdirectory"), str):
+        url += f"#subdirectory={data['subdirectory']}"
+    return url
 
 
 V1_FILE = "azureml_environment.json"
