@@ -1318,7 +1318,7 @@ def test_pip_options_say_what_they_mean_for_the_lock(tmp_path: Path, shape: str)
         source = tmp_path / "pixi.toml"
         source.write_text(
             '[workspace]\nname = "app"\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
-            '[pypi-options]\nindex-url = "https://pypi.org/simple"\n'
+            '[pypi-options]\nindex-url = "https://pypi.org/simple/"\n'
             'extra-index-urls = ["https://download.pytorch.org/whl/cpu"]\n'
             '[dependencies]\npython = "3.11.*"\n'
             '[pypi-dependencies]\ncertifi = "==2024.2.2"\ntorch = "==2.2.1+cpu"\n'
@@ -1328,6 +1328,11 @@ def test_pip_options_say_what_they_mean_for_the_lock(tmp_path: Path, shape: str)
     notes = "\n".join(imported.notes)
     assert "index-url" not in notes.replace("extra-index-url", "")  # PyPI: the default
     assert notes.count("--hash") == (0 if shape == "pixi" else 1)
+    if shape == "pixi":  # a pixi index-url is one string; another than PyPI is noted
+        source.write_text(source.read_text().replace("pypi.org/simple/", "pypi.example.com/simple"))
+        assert any(
+            "--index-url https://pypi.example.com/simple" in n for n in import_source(source).notes
+        )
     assert re.search(
         r"torch==2\.2\.1\+cpu.*local version.*https://download\.pytorch\.org/whl/cpu", notes
     ), notes

@@ -154,7 +154,6 @@ def pip_requirement(text: str, notes: list[str]) -> str | None:
     return None
 
 
-# `-e TARGET` / `--editable TARGET`: pip's editable install of a checkout or a folder.
 _HASH_OPTION = re.compile(r"(?:^|\s)--hash[=\s]\S+")
 _LOCAL_VERSION = re.compile(r"===?\s*[0-9][^,;\s]*\+([A-Za-z0-9.]+)")
 
@@ -241,6 +240,7 @@ def source_requirement(package: str, source: dict[str, Any], notes: list[str]) -
     return None
 
 
+# `-e TARGET` / `--editable TARGET`: pip's editable install of a checkout or a folder.
 _EDITABLE = re.compile(r"(?:-e|--editable)(?:\s+|=)(\S+)")
 
 

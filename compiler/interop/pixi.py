@@ -369,9 +369,11 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
         notes.append(f"feature {feature} is in no environment: not carried")
     options, where = PipOptions(), "[pypi-options] "
     pypi_options = _table(data.get("pypi-options"))
-    for key, flag in (("index-url", "--index-url"), ("extra-index-urls", "--extra-index-url")):
-        for url in strings(pypi_options.get(key)):
-            options.option(f"{flag} {url}", where, notes)
+    index = pypi_options.get("index-url")
+    for url in [index] if isinstance(index, str) else []:  # one index; extra ones in a list
+        options.option(f"--index-url {url}", where, notes)
+    for url in strings(pypi_options.get("extra-index-urls")):
+        options.option(f"--extra-index-url {url}", where, notes)
     for other in sorted(set(pypi_options) - {"index-url", "extra-index-urls"}):
         notes.append(f"{where}{other} is not carried")
     options.finish([*default.pip, *(r for f in features.values() for r in f.pip)], notes)
