@@ -1328,6 +1328,13 @@ def test_pip_options_say_what_they_mean_for_the_lock(tmp_path: Path, shape: str)
     notes = "\n".join(imported.notes)
     assert "index-url" not in notes.replace("extra-index-url", "")  # PyPI: the default
     assert notes.count("--hash") == (0 if shape == "pixi" else 1)
+    if shape == "pixi":  # a feature's own [pypi-options] is read the same way
+        text = source.read_text().replace("[pypi-options]", "[feature.gpu.pypi-options]")
+        source.write_text(text + '[environments]\ngpu = ["gpu"]\n')
+        feature_notes = "\n".join(import_source(source).notes)
+        assert "[feature.gpu.pypi-options] option --extra-index-url" in feature_notes
+        assert "'torch==2.2.1+cpu' pins a local version" in feature_notes  # a default package
+        source.write_text(text.replace("[feature.gpu.pypi-options]", "[pypi-options]"))
     if shape == "pixi":  # a pixi index-url is one string; another than PyPI is noted
         source.write_text(source.read_text().replace("pypi.org/simple/", "pypi.example.com/simple"))
         assert any(
@@ -1475,6 +1482,7 @@ def test_an_installed_environment_s_pip_side_keeps_where_each_package_came_from(
         {"url": "file:///home/me/myproject", "dir_info": {"editable": True}},
     )
     installed("certifi-2024.2.2", "conda")
+    installed("damaged-1.0", "pip", {"url": "https://x.example/a b\nRUN evil", "archive_info": {}})
     imported = import_source(prefix)
     assert imported.manifest["pip"] == [
         "httpx==0.27.0",
@@ -1483,3 +1491,4 @@ def test_an_installed_environment_s_pip_side_keeps_where_each_package_came_from(
         "wheelpkg @ https://example.com/wheelpkg-2.0-py3-none-any.whl",
     ]
     assert any("myproject" in note and "local" in note for note in imported.notes), imported.notes
+    assert any(note.startswith("damaged 1.0: its direct_url.json") for note in imported.notes)

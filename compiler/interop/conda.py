@@ -310,6 +310,8 @@ def _pip_installed(prefix: Path, notes: list[str]) -> list[str]:
         origin = _direct_url(installer.parent / "direct_url.json")
         if origin is None:
             found.append(f"{name}=={version}")
+        elif not origin.isprintable() or " " in origin:  # a damaged record: it would not parse
+            notes.append(f"{name} {version}: its direct_url.json names {origin!r}: not carried")
         elif origin.startswith("file:"):
             notes.append(
                 f"{name} {version} was installed from the local {origin} (the project's own "

@@ -93,6 +93,7 @@ _FEATURE_KEYS = {
     "activation",
     "system-requirements",
     "target",
+    "pypi-options",
 }
 # The platforms a `[target.<selector>]` table applies to, by the part before the first "-".
 _FAMILIES = {"unix": {"linux", "osx"}, "linux": {"linux"}, "osx": {"osx"}, "win": {"win"}}
@@ -273,6 +274,20 @@ def _environment(
     )
 
 
+def _pypi_options(table: dict[str, Any], where: str, pip: list[str], notes: list[str]) -> None:
+    """Note a `[pypi-options]` table (`where` names it) as pip's options are noted: an index
+    other than PyPI with its URL, and the requirements of `pip` pinned to a local version."""
+    options = PipOptions()
+    index = table.get("index-url")
+    for url in [index] if isinstance(index, str) else []:  # one index; extra ones in a list
+        options.option(f"--index-url {url}", where, notes)
+    for url in strings(table.get("extra-index-urls")):
+        options.option(f"--extra-index-url {url}", where, notes)
+    for other in sorted(set(table) - {"index-url", "extra-index-urls"}):
+        notes.append(f"{where}{other} is not carried")
+    options.finish(pip, notes)
+
+
 def has_pixi_tables(file: Path) -> bool:
     """Whether a pyproject.toml is a pixi manifest (`[tool.pixi.workspace]` or `.project`)."""
     pixi = _table(_table(read_toml(file).get("tool")).get("pixi"))
@@ -331,6 +346,9 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
         features[key] = _aliased(_feature(_table(value), notes, where), aliases)
         for other in sorted(set(_table(value)) - _FEATURE_KEYS):
             notes.append(f"{where} {other} is not carried")
+        options = _table(_table(value).get("pypi-options"))
+        wanted = [*default.pip, *features[key].pip]  # (its environments have the default's)
+        _pypi_options(options, f"[feature.{key}.pypi-options] ", wanted, notes)
     for key, requirements in groups.items():  # pixi makes each group a feature (or adds to it)
         features.setdefault(key, _feature({}, notes, f"[feature.{key}]")).pip += requirements
     environments, used = {}, set()
@@ -367,17 +385,9 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
         companions.append(Imported(fields["name"], fields, str(file), locked_as=environment))
     for feature in sorted(set(features) - used):
         notes.append(f"feature {feature} is in no environment: not carried")
-    options, where = PipOptions(), "[pypi-options] "
-    pypi_options = _table(data.get("pypi-options"))
-    index = pypi_options.get("index-url")
-    for url in [index] if isinstance(index, str) else []:  # one index; extra ones in a list
-        options.option(f"--index-url {url}", where, notes)
-    for url in strings(pypi_options.get("extra-index-urls")):
-        options.option(f"--extra-index-url {url}", where, notes)
-    for other in sorted(set(pypi_options) - {"index-url", "extra-index-urls"}):
-        notes.append(f"{where}{other} is not carried")
-    options.finish([*default.pip, *(r for f in features.values() for r in f.pip)], notes)
-    carried = _FEATURE_KEYS | {"workspace", "project", "feature", "environments", "pypi-options"}
+    every_pip = [*default.pip, *(r for f in features.values() for r in f.pip)]
+    _pypi_options(_table(data.get("pypi-options")), "[pypi-options] ", every_pip, notes)
+    carried = _FEATURE_KEYS | {"workspace", "project", "feature", "environments"}
     for key in sorted(set(data) - carried):
         notes.append(f"[{key}] is not carried")
     return Imported(base, manifest, str(file), notes, companions=companions)
