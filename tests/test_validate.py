@@ -642,3 +642,38 @@ def test_a_requirements_file_may_name_pypi_as_its_index_and_no_other(
     )
     found = validate(root=root, cwd=root).diagnostics
     assert [(d.line, d.rule) for d in found] == [(1, "pip-option"), (2, "pip-option")]
+
+
+def test_reading_a_conda_file_for_its_lock_imports_no_parser_for_strict_specs(
+    make_repo: RepoFactory,
+) -> None:
+    """render and plan read every environment's lock inputs: a conda file of strict specs
+    (`python=3.10`, `conda-forge::numpy >=1.26`) must not make them import py-rattler, which
+    only conda's `=` forms need."""
+    import subprocess
+    import sys
+
+    root = make_repo(
+        {
+            "environments/cf/env.yaml": (
+                "schema_version: 1\nname: cf\nconda_file: environment.yml\n"
+            ),
+            "environments/cf/environment.yml": (
+                "channels: [conda-forge]\ndependencies:\n  - python=3.10\n"
+                "  - conda-forge::numpy >=1.26\n  - pip\n"
+            ),
+        }
+    )
+    probe = (
+        "import sys\nfrom pathlib import Path\n"
+        "from compiler.lock.inputs import declared_packages\n"
+        "from compiler.manifest.model import Manifest\n"
+        "manifest = Manifest.model_validate({'schema_version': 1, 'name': 'cf', "
+        "'conda_file': 'environments/cf/environment.yml'})\n"
+        "print(declared_packages(manifest, Path(sys.argv[1]))[1], 'rattler' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(root)], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split("] ")[-1].strip() == "False", result.stdout
+    assert "conda-forge::numpy >=1.26" in result.stdout

@@ -16,6 +16,7 @@ from typing import Any
 from compiler.errors import EnvcError
 from compiler.interop.common import (
     Imported,
+    PipOptions,
     manifest_name,
     new_manifest,
     read_text,
@@ -121,7 +122,7 @@ def _python_in_range(folder: Path, constraint: str, notes: list[str]) -> str | N
 def _with_uv_sources(pip: list[str], uv: dict[str, Any], notes: list[str]) -> list[str]:
     """The requirements with uv's `[tool.uv.sources]` applied: a git or URL source becomes
     `name @ URL` (what PEP 508 says); a path, workspace member or index is noted, as are
-    `[[tool.uv.index]]` tables (indexes belong in envc.yaml's pip)."""
+    `[[tool.uv.index]]` tables, as pip's index options are (PipOptions)."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
@@ -147,9 +148,15 @@ def _with_uv_sources(pip: list[str], uv: dict[str, Any], notes: list[str]) -> li
                 "a path, a workspace member or an index): resolved from the index"
             )
         carried.append(text)
+    options = PipOptions()  # as pip's index options are noted (with the local versions)
     for index in uv.get("index") or []:
-        where = table(index).get("url", index)
-        notes.append(f"[[tool.uv.index]] {where} is not carried (indexes belong in envc.yaml)")
+        url = table(index).get("url")
+        options.option(
+            f"--extra-index-url {url if isinstance(url, str) else index}",
+            "[[tool.uv.index]] ",
+            notes,
+        )
+    options.finish(carried, notes)
     return carried
 
 

@@ -81,13 +81,25 @@ def strict_conda_form(spec: str) -> str | None:
     return written if strict_parse_error(written) is None else None
 
 
+# conda's `=` forms the strict parser refuses: a build after a second `=`, or a `.*` after `=`
+# (`numpy=1.26.4=py311h64a7726_0`, `python=3.12.*`); `python=3.10` it takes.
+_EQUALS_FORM = re.compile(r"[^=<>!~\s]+==?[^=\s]*(?:=[^=\s]+|\.\*)")
+
+
 def conda_file_spec(spec: str) -> str:
     """A line of a conda environment file as the lock reads it: conda's own `=` forms
     (`numpy=1.26.4=py311h64a7726_0`, as `conda env export` writes them) as the strict spec they
-    mean (`strict_conda_form`); any other spec as it is."""
-    if PLAIN_CONDA.fullmatch(spec) or strict_parse_error(spec) is None:
+    mean (`strict_conda_form`); any other spec as it is. Only those forms are given to the
+    parser: render and plan read every lock's inputs and otherwise never import it."""
+    if not _EQUALS_FORM.fullmatch(spec) or strict_parse_error(spec) is None:
         return spec
-    return strict_conda_form(spec) or spec
+    return _equals_form_meaning(spec) or spec
+
+
+def _equals_form_meaning(spec: str) -> str | None:
+    """The strict spec one of conda's `=` forms means (_EQUALS_FORM), None for another spec:
+    what a conda file may say besides strict specs, and what the lock reads it as."""
+    return strict_conda_form(spec) if _EQUALS_FORM.fullmatch(spec) else None
 
 
 @cache
@@ -194,7 +206,7 @@ class SpecChecks:
         """Why `spec`, a line of a conda environment file, is not acceptable, or None: conda's
         own `=` forms are, as the strict spec they mean (conda_file_spec)."""
         problem = self.conda(spec)
-        if problem is None or _unsafe(_CONDA_UNSAFE, spec) or strict_conda_form(spec) is None:
+        if problem is None or _unsafe(_CONDA_UNSAFE, spec) or _equals_form_meaning(spec) is None:
             return problem
         return None
 
