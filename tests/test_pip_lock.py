@@ -11,7 +11,7 @@ from compiler.errors import UsageError
 from compiler.lock.pip import PipIndex, write_wheel
 from compiler.lock.repository import lock_repository
 from tests.conftest import RepoFactory
-from tests.local_http import serving
+from tests.local_http import serving, simple_index
 from tests.test_lock import MIRRORS
 
 
@@ -145,11 +145,21 @@ def test_pip_only_environment_from_a_requirements_file(
 
 
 def test_index_settings_for_uv(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert PipIndex().for_uv() == ([], {}, [])  # PyPI, uv's default
-    assert PipIndex(find_links=("/w",)).for_uv() == (["--find-links=/w", "--no-index"], {}, [])
+    none = {"UV_INDEX": ""}  # (not the user's own)
+    assert PipIndex().for_uv() == ([], none, [])  # PyPI, uv's default
+    assert PipIndex(find_links=("/w",)).for_uv() == (["--find-links=/w", "--no-index"], none, [])
     assert PipIndex("https://pypi.example/simple", ("/w",)).for_uv() == (
         ["--find-links=/w"],
-        {"UV_DEFAULT_INDEX": "https://pypi.example/simple"},
+        {**none, "UV_DEFAULT_INDEX": "https://pypi.example/simple"},
+        [],
+    )
+    # An environment's own indexes come first, in order; with wheel folders and no index,
+    # they are the only indexes (the last one takes the default's place, not PyPI).
+    first = ("https://a.example/simple", "https://b.example/simple")
+    assert PipIndex().searching_first(first).for_uv() == ([], {"UV_INDEX": " ".join(first)}, [])
+    assert PipIndex(find_links=("/w",)).searching_first(first).for_uv() == (
+        ["--find-links=/w"],
+        {"UV_INDEX": first[0], "UV_DEFAULT_INDEX": first[1]},
         [],
     )
     # Credentials are filled (for a listed host) into uv's environment, not its arguments.
@@ -157,7 +167,8 @@ def test_index_settings_for_uv(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "pypi.example")
     arguments, environment, secrets = PipIndex("https://bob:${PIP_TOKEN}@pypi.example/s").for_uv()
     assert arguments == [] and environment == {
-        "UV_DEFAULT_INDEX": "https://bob:s%2Fcr%23t@pypi.example/s"
+        "UV_INDEX": "",
+        "UV_DEFAULT_INDEX": "https://bob:s%2Fcr%23t@pypi.example/s",
     }
     assert {"s/cr#t", "s%2Fcr%23t"} <= set(secrets)
     monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "other.example")
@@ -309,49 +320,11 @@ def test_a_private_index_gets_its_credentials_only_where_the_environment_says(
     filled for a host ENVC_CREDENTIAL_HOSTS lists and handed to uv, never written; for any
     other host, refused before uv asks anything."""
     import base64
-    import http.server
 
     folder = Path(wheels.find_links[0])
     expected = "Basic " + base64.b64encode(b"bob:t0ken/#x").decode()
     asked: list[str | None] = []
-
-    class _SimpleIndex(http.server.BaseHTTPRequestHandler):
-        def do_HEAD(self) -> None:
-            self.do_GET(body_too=False)
-
-        def do_GET(self, body_too: bool = True) -> None:
-            asked.append(self.headers.get("Authorization"))
-            if asked[-1] != expected:
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="pypi"')
-                self.end_headers()
-                return
-            name = self.path.strip("/").split("/")[-1]
-            files = sorted(folder.glob(f"{name}-*.whl"))
-            if self.path.startswith("/files/") and (folder / name).is_file():
-                body = (folder / name).read_bytes()
-            elif self.path.startswith("/simple/") and files:
-                body = "".join(
-                    f'<a href="/files/{w.name}#sha256={hashlib.sha256(w.read_bytes()).hexdigest()}"'
-                    f">{w.name}</a>\n"
-                    for w in files
-                ).encode()
-            else:
-                self.send_response(404)
-                self.end_headers()
-                return
-            self.send_response(200)
-            page = self.path.startswith("/simple/")
-            self.send_header("Content-Type", "text/html" if page else "application/octet-stream")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if body_too:
-                self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with serving(_SimpleIndex) as host:
+    with serving(simple_index(folder, expected, asked)) as host:
         monkeypatch.setenv("PIP_USER", "bob")
         monkeypatch.setenv("PIP_TOKEN", "t0ken/#x")
         index = PipIndex(f"http://${{PIP_USER}}:${{PIP_TOKEN}}@{host}/simple")

@@ -28,6 +28,7 @@ def install_named(
     """Install environment `name` (when its lock is not installed there already)."""
     from compiler.commands._sources import lock_sources
     from compiler.install.prefix import install_environment
+    from compiler.lock.policy import refuse_environment_indexes
     from compiler.manifest.model import resolve
     from compiler.validate.config import load_config
 
@@ -37,8 +38,10 @@ def install_named(
         raise click.BadParameter(f"no environment named {name}", param_hint="NAME")
     config = load_config(root)
     mirrors, index = lock_sources(root, config, (), None, ())  # the policy's mirrors, indexes
+    manifest = resolve(name, manifests)
+    refuse_environment_indexes(config.policy, name, manifest.pip_indexes)
     return install_environment(
-        resolve(name, manifests),
+        manifest,
         root,
         root / manifests[name][1],
         (prefix or root / ENVS_DIR / name).absolute(),

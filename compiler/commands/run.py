@@ -20,10 +20,7 @@ def run_in(
 
     root = common.repository(repo)
     installed = install_named(root, name, prefix, platform)
-    import json
-
-    recorded = json.loads((installed.prefix / "conda-meta/envc-install.json").read_text())
-    env = run_environment(installed.prefix, recorded.get("variables", {}))
+    env = run_environment(installed.prefix, installed.variables)
     try:
         return subprocess.run(command, env=env, check=False).returncode
     except FileNotFoundError:

@@ -9,9 +9,10 @@ into the prefix's Python. `uv pip sync` is not used: it would uninstall what con
 A pip-only environment gets a virtual environment from uv (`uv venv`) for the manifest's Python.
 
 Then the environment's variables, where activation finds them: `conda-meta/state` (conda and
-micromamba) and `etc/conda/activate.d/envc-variables.sh`; and a record of what was installed,
-`conda-meta/envc-install.json`, written last: the same lock installs nothing twice, a changed
-lock installs again (py-rattler replaces what changed), a failed install is redone.
+micromamba) and `etc/conda/activate.d/envc-variables.sh` (a conda prefix only: `envc run` sets
+them in either); and a record of what was installed, `conda-meta/envc-install.json` (in a
+virtual environment, `envc-install.json`), written last: the same lock installs nothing
+twice, a changed lock installs again (py-rattler replaces what changed), a failed install is redone.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from compiler.manifest.model import Manifest
 from compiler.validate.config import DEFAULT_CHANNELS
 
 RECORD_FILE = "conda-meta/envc-install.json"
+VENV_RECORD_FILE = "envc-install.json"  # a pip-only environment's: beside pyvenv.cfg
 STATE_FILE = "conda-meta/state"
 ACTIVATE_SCRIPT = "etc/conda/activate.d/envc-variables.sh"
 RECORD_VERSION = 1
@@ -116,15 +118,16 @@ def install_environment(
     if _recorded(prefix) == record and python_of(prefix).exists():
         return Installed(manifest.name, prefix, "unchanged", *counts, variables)
     cache = cache or tools_cache()
-    (prefix / RECORD_FILE).unlink(missing_ok=True)  # a failure below leaves it to redo
+    _record_file(prefix).unlink(missing_ok=True)  # a failure below leaves it to redo
     if inputs.specs:
         _install_conda(inputs, folder, lockfiles, platform, prefix, mirrors or {}, cache)
     elif not python_of(prefix).exists():
         _make_venv(inputs, prefix, cache)
     if inputs.pip:
-        _install_pip(lockfiles[pip_file(platform)], prefix, pip_index or PipIndex(), cache)
+        index = (pip_index or PipIndex()).searching_first(inputs.pip_indexes)
+        _install_pip(lockfiles[pip_file(platform)], prefix, index, cache)
     _write_variables(prefix, manifest.variables)
-    write_atomically(prefix / RECORD_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_atomically(_record_file(prefix), json.dumps(record, indent=2, sort_keys=True) + "\n")
     return Installed(manifest.name, prefix, "installed", *counts, variables)
 
 
@@ -137,9 +140,15 @@ def _explicit_urls(lockfile: str) -> set[str]:
     return {line.split("#", 1)[0] for line in _body(lockfile) if "://" in line}
 
 
+def _record_file(prefix: Path) -> Path:
+    """Where the install record is: a conda prefix's conda-meta/, else the prefix itself (a
+    virtual environment, which has no conda-meta/ and should not get one)."""
+    return prefix / (RECORD_FILE if (prefix / "conda-meta").is_dir() else VENV_RECORD_FILE)
+
+
 def _recorded(prefix: Path) -> Any:
     try:
-        return json.loads(read_text(prefix / RECORD_FILE))
+        return json.loads(read_text(_record_file(prefix)))
     except (OSError, ValueError, EnvcError):
         return None
 
@@ -285,7 +294,10 @@ def _install_pip(requirements: str, prefix: Path, index: PipIndex, cache: Path) 
 
 
 def _write_variables(prefix: Path, variables: Mapping[str, str]) -> None:
-    """Where `conda activate` / `micromamba activate` set them; envc run reads the record."""
+    """Where `conda activate` / `micromamba activate` set them (a conda prefix's; a virtual
+    environment, for a pip-only one, has neither); envc run reads the record."""
+    if not (prefix / "conda-meta").is_dir():
+        return
     state_file = prefix / STATE_FILE
     state: dict[str, Any] = {}
     if state_file.is_file():

@@ -73,10 +73,11 @@ class LockInputs:
     virtual: dict[str, tuple[tuple[str, str, str], ...]] = field(compare=False)
     pip: tuple[str, ...] = ()
     python: str | None = None
+    pip_indexes: tuple[str, ...] = ()  # searched before the repository's index, in this order
     _fingerprint: str = field(default="", compare=False, repr=False)
 
     def document(self) -> dict[str, Any]:
-        return {
+        document = {
             "format_version": LOCK_FORMAT_VERSION,
             "channels": list(self.channels),
             "specs": list(self.specs),
@@ -85,6 +86,9 @@ class LockInputs:
             "platforms": list(self.platforms),
             "virtual_packages": {p: [list(v) for v in self.virtual[p]] for p in self.platforms},
         }
+        if self.pip_indexes:  # only then: the locks of every other environment stay fresh
+            document["pip_indexes"] = list(self.pip_indexes)
+        return document
 
     def files(self) -> list[str]:
         """The lockfiles these inputs produce."""
@@ -149,4 +153,5 @@ def lock_inputs(
         virtual={platform: virtual_packages(platform, cuda) for platform in platforms},
         pip=tuple(sorted(set(pip))),
         python=version,
+        pip_indexes=tuple(manifest.pip_indexes) if pip else (),
     )

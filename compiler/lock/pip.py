@@ -17,7 +17,7 @@ import shlex
 import subprocess
 import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -40,16 +40,24 @@ _PYPI_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 @dataclass(frozen=True)
 class PipIndex:
-    """Where pip packages come from: PyPI by default, or an index URL and/or wheel folders."""
+    """Where pip packages come from: PyPI by default, or an index URL and/or wheel folders; and
+    an environment's own indexes (`pip_indexes`), searched first."""
 
     index_url: str | None = None
     find_links: tuple[str, ...] = ()
+    first_urls: tuple[str, ...] = ()
+
+    def searching_first(self, urls: Sequence[str]) -> PipIndex:
+        """This index with `urls` searched before it, in their order."""
+        return replace(self, first_urls=tuple(urls))
 
     def for_uv(self) -> tuple[list[str], dict[str, str], list[str]]:
         """uv's arguments and environment variables for this index, `${VAR}` placeholders
         filled for the hosts ENVC_CREDENTIAL_HOSTS lists, and the secrets put in (to redact).
-        The index URL goes in uv's environment (other users can read a process's arguments), as
-        UV_DEFAULT_INDEX: that one would win over --index-url if the user's environment set it."""
+        The index URLs go in uv's environment (other users can read a process's arguments), as
+        UV_DEFAULT_INDEX: that one would win over --index-url if the user's environment set it;
+        and UV_INDEX for the first ones, which uv searches in order, taking a package from the
+        first index that has it (its default strategy: no index can shadow an earlier one's)."""
         secrets: list[str] = []
 
         def filled(url: str) -> str:
@@ -58,9 +66,12 @@ class PipIndex:
             return text
 
         arguments = [f"--find-links={filled(link)}" for link in self.find_links]
-        environment = {}
+        first = [filled(url) for url in self.first_urls]
+        environment = {"UV_INDEX": " ".join(first)}  # (also: none of the user's own)
         if self.index_url:
             environment["UV_DEFAULT_INDEX"] = filled(self.index_url)
+        elif self.find_links and first:  # wheel folders and those indexes, not PyPI
+            environment.update(UV_INDEX=" ".join(first[:-1]), UV_DEFAULT_INDEX=first[-1])
         elif self.find_links:
             arguments.append("--no-index")
         return arguments, environment, secrets

@@ -1,7 +1,8 @@
 """envc.yaml's `policy:` checked against the manifests and the committed locks.
 
-Manifest rules (allowed channels, base images by digest) are checked by `envc validate`; lock
-rules (banned packages, version floors, direct or transitive, conda or pip, every platform) by
+Manifest rules (allowed channels and pip indexes, base images by digest) are checked by
+`envc validate`, and an environment's own pip indexes again before it is locked or installed;
+lock rules (banned packages, version floors, direct or transitive, conda or pip, every platform) by
 `envc lock` and `envc lock --check`, from the lockfiles as committed: no solving. Each finding
 is at the line that causes it, with the rule's reason. A per-environment exception needs a
 reason and an expiry date; an expired one is a finding itself. A rule that matches nothing, or
@@ -127,6 +128,17 @@ def refuse_sources(policy: Policy, mirrors: Mapping[str, str], index: PipIndex) 
         raise UsageError("; ".join(refused))
 
 
+def refuse_environment_indexes(policy: Policy, name: str, urls: Sequence[str]) -> None:
+    """Refuse (exit 2) to lock or install environment `name` from its own pip indexes
+    (`pip_indexes`) where the policy does not allow them, unless an exception excuses it
+    (expired or not, as for floors: an expired exception is a finding of its own)."""
+    if "indexes" in {e.rule for e in policy.exceptions if e.environment == name}:
+        return
+    refused = [message for _, message, _ in _outside(policy, {}, urls)]
+    if refused:
+        raise UsageError(f"{name}: {'; '.join(refused)}")
+
+
 def _outside(
     policy: Policy, mirrors: Mapping[str, str], pip_urls: Sequence[str | None]
 ) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -222,6 +234,15 @@ def _manifest_rules(
                         f"({', '.join(policy.channels)})",
                     )
                 )
+    if "indexes" not in excused:
+        for url, message, indexes in _outside(policy, {}, manifest.pip_indexes):
+            found.append(
+                _error(
+                    f"{folder}/env.yaml",
+                    _line_of(file, url),
+                    f"{manifest.name}: pip index {message} ({', '.join(indexes)})",
+                )
+            )
     image = manifest.docker.base_image or ""
     by_digest = policy.base_images == "digest" and "base_images" not in excused
     if by_digest and image and "@sha256:" not in image:

@@ -43,7 +43,7 @@ from compiler.lock.lockfiles import (
     seal_lock_set,
 )
 from compiler.lock.pip import PipIndex, resolve_pip
-from compiler.lock.policy import applicable_floors, below_floors
+from compiler.lock.policy import applicable_floors, below_floors, refuse_environment_indexes
 from compiler.lock.staleness import staleness
 from compiler.lock.verified import VerifiedLocks
 from compiler.manifest.patterns import spec_package
@@ -213,7 +213,7 @@ def lock_environment(
                 _pip_python(inputs, conda),
                 platform,
                 [(r["name"], r["version"]) for r in conda],
-                pip_index,
+                pip_index.searching_first(inputs.pip_indexes),
                 cache / "uv",
                 previous=_previous_pip(folder, platform, seed) if update is not None else "",
                 upgrade=update,
@@ -327,6 +327,8 @@ def lock_repository(
         before = pinned_versions(folder, inputs.platforms) if updating else {}
         started = time.monotonic()
         try:
+            if policy is not None:
+                refuse_environment_indexes(policy, name, inputs.pip_indexes)
             lock_environment(
                 inputs,
                 folder,

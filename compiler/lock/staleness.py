@@ -95,13 +95,14 @@ def staleness(
         ("specs", "spec"),
         ("pip", "pip requirement"),
         ("channels", "channel"),
+        ("pip_indexes", "pip index"),
         ("platforms", "platform"),
     ):
-        before, after = stored.get(key) or [], current[key]
+        before, after = stored.get(key) or [], current.get(key) or []
         reasons += [f"{noun} added: {item}" for item in after if item not in before]
         reasons += [f"{noun} removed: {item}" for item in before if item not in after]
-    if key_order_changed(stored.get("channels") or [], current["channels"]):
-        reasons.append("channel order changed")
+        if key in ("channels", "pip_indexes") and key_order_changed(before, after):
+            reasons.append(f"{noun} order changed")
     if stored.get("python") != current["python"]:
         reasons.append(f"python {stored.get('python')} -> {current['python']}")
     for platform in current["platforms"]:

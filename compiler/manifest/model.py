@@ -23,6 +23,7 @@ from compiler.manifest.patterns import (
     CHANNEL_PATTERN,
     CUDA_VERSION_PATTERN,
     IMAGE_PATTERN,
+    INDEX_URL_PATTERN,
     NAME_MAX_LENGTH,
     NAME_PATTERN,
     PLACEHOLDER_PATTERN,
@@ -73,6 +74,7 @@ RelativePath = Annotated[str, Field(pattern=RELATIVE_PATH_PATTERN, max_length=25
 Channel = Annotated[str, Field(pattern=CHANNEL_PATTERN, max_length=512)]
 CondaSpec = Annotated[str, Field(min_length=1, max_length=512)]
 PipRequirement = Annotated[str, Field(min_length=1, max_length=1024)]
+IndexUrl = Annotated[str, Field(pattern=INDEX_URL_PATTERN, max_length=512)]
 TagKey = Annotated[str, Field(pattern=TAG_KEY_PATTERN)]
 TagValue = Annotated[str, Field(max_length=256)]
 VariableName = Annotated[str, Field(pattern=VARIABLE_NAME_PATTERN)]
@@ -237,6 +239,13 @@ class Manifest(_Strict):
     pip: list[PipRequirement] = Field(
         default_factory=list,
         description="PEP 508 requirements, installed with pip after the conda packages",
+    )
+    pip_indexes: Annotated[list[IndexUrl], AfterValidator(_unique)] = Field(
+        default_factory=list,
+        description="More pip indexes, searched in this order before envc.yaml's index "
+        "(default PyPI); a package comes only from the first that has it "
+        "(e.g. https://download.pytorch.org/whl/cu121 for CUDA builds of torch)",
+        json_schema_extra={"uniqueItems": True},
     )
     conda_file: RelativePath | None = Field(
         None,

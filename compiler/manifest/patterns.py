@@ -45,6 +45,8 @@ PLACEHOLDER_PATTERN = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"
 VARIABLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TAG_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$"
 CHANNEL_PATTERN = r"^[A-Za-z0-9_.:/@+${}~%-]+$"
+# A pip index (PEP 503 simple API) by URL; credentials only as ${VAR} placeholders (values.py).
+INDEX_URL_PATTERN = r"^https?://[A-Za-z0-9_.:/@+${}~%=-]+$"
 # A user to run as: a POSIX user name or a numeric uid, optionally with :group / :gid.
 _USER_OR_GROUP = r"(?:[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})"
 USER_PATTERN = rf"^{_USER_OR_GROUP}(?::{_USER_OR_GROUP})?$"
@@ -66,6 +68,8 @@ EXPLANATIONS = {
     VARIABLE_NAME_PATTERN: "an environment variable name (letters, digits and '_')",
     TAG_KEY_PATTERN: "a tag key (letters, digits, '_', '.', ':', '/', '-')",
     CHANNEL_PATTERN: "a conda channel name or URL",
+    INDEX_URL_PATTERN: "a pip index URL such as https://download.pytorch.org/whl/cu121 (http or "
+    "https; letters, digits and . _ : / @ + ~ % = - only)",
     USER_PATTERN: "a user name or numeric uid, optionally with :group or :gid (1000:1000)",
     DATE_PATTERN: "a date, YYYY-MM-DD",
 }

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from compiler import __version__
+from compiler._util.credentials import placeholders
 from compiler._util.files import shown_path
 from compiler.errors import EnvcError
 from compiler.load.buildcontext import read_base_dockerfile
@@ -51,6 +54,36 @@ def dockerfile_string(value: str) -> str:
     """A double-quoted Dockerfile word that reads back as `value`, with no expansion."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
     return f'"{escaped}"'
+
+
+def _pip_index_options(manifest: Manifest, docker: bool) -> str:
+    """pip's options for the environment's own indexes (`pip_indexes`), quoted for the shell
+    that runs them: in a Dockerfile, where a `${VAR}` credential would be baked into the image
+    or come from nowhere, refused; in an install script, written so that the shell running it
+    fills each placeholder (and nothing else) from its environment. A plain-http host is
+    trusted, as pip would otherwise skip it: the hashes check every file it serves."""
+    quote = shlex.quote if docker else _with_placeholders
+    options = []
+    for url in manifest.pip_indexes:
+        if docker and placeholders(url):
+            raise EnvcError(
+                f"{manifest.name}: pip index {url} needs credentials, which a Dockerfile cannot "
+                "take without baking them into the image: serve the image build an index "
+                "without them, or set docker.enabled: false (an install script fills them)"
+            )
+        options.append(quote(f"--extra-index-url={url}"))
+        if url.startswith("http://"):
+            options.append(quote(f"--trusted-host={urlsplit(url).netloc.rpartition('@')[2]}"))
+    return " ".join(options)
+
+
+def _with_placeholders(word: str) -> str:
+    """`word` double-quoted for the shell, its `${VAR}` placeholders left for the shell to
+    fill, any other `$` escaped (index URLs admit no other character the shell reads inside
+    double quotes)."""
+    parts = re.split(r"(\$\{[A-Za-z_][A-Za-z0-9_]*\})", word)
+    kept = (part if index % 2 else part.replace("$", "\\$") for index, part in enumerate(parts))
+    return f'"{"".join(kept)}"'
 
 
 def _header(name: str) -> str:
@@ -145,6 +178,7 @@ def _context_files(
                     "platform": platform,
                     "conda_lock": conda_lock,
                     "pip_lock": pip_lock,
+                    "pip_index_options": _pip_index_options(manifest, docker=False),
                     "variables": [
                         (k, shlex.quote(v)) for k, v in sorted(manifest.variables.items())
                     ],
@@ -180,6 +214,7 @@ def _context_files(
         "user": manifest.docker.user,  # the pattern admits no character a Dockerfile reads
         "conda_lock": conda_lock,
         "pip_lock": pip_lock,
+        "pip_index_options": _pip_index_options(manifest, docker=True),
         "variables": [(k, dockerfile_string(v)) for k, v in sorted(manifest.variables.items())],
         "labels": [
             (dockerfile_string(k), dockerfile_string(v))

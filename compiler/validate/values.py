@@ -116,6 +116,7 @@ def check_values(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
 
 _HOLDERS = {
     "channels": "channel URL",
+    "pip_indexes": "pip index URL",
     "pip": "pip requirement",
     "conda": "conda spec",
     "variables": "the value of {}",
@@ -124,10 +125,11 @@ _HOLDERS = {
 
 
 def _credential_holders(data: Mapping[str, Any]) -> Iterator[tuple[JsonPath, str]]:
-    """Every value a credential could be pasted into: variables, tags, channels, pip lines."""
+    """Every value a credential could be pasted into: variables, tags, channels, pip indexes,
+    package lines."""
     for key in ("variables", "tags"):
         yield from (((key, name), value) for name, value in _string_values(data, key))
-    for key in ("channels", "pip", "conda"):
+    for key in ("channels", "pip_indexes", "pip", "conda"):
         yield from (((key, index), value) for index, value in strings_at(data, key))
 
 

@@ -1,0 +1,272 @@
+"""An environment's own pip indexes (`pip_indexes`), as PyTorch's CUDA wheels need them: locked
+by the real uv against two simple indexes on 127.0.0.1 (a PyPI stand-in and a second index that
+serves `torch==2.3.1+cu121`, and a numpy of its own), then installed by `envc install`, and by the
+real pip with the options the rendered Dockerfile gives it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import dockerfile
+import pytest
+
+from compiler.lock.pip import PipIndex, write_wheel
+from compiler.lock.repository import lock_repository
+from compiler.render.repository import render_repository
+from compiler.validate.repository import validate
+from tests.conftest import RepoFactory, run_envc
+from tests.local_http import serving, simple_index
+
+RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+class Indexes:
+    def __init__(self, folder: Path, pypi: str, cuda: str) -> None:
+        self.folder, self.pypi, self.cuda = folder, pypi, cuda
+
+    def wheel(self, index: str, name: str) -> str:
+        """The sha256 of wheel file `name` of index `index` ("pypi" or "cu121")."""
+        return hashlib.sha256((self.folder / index / name).read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def indexes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Indexes]:
+    folder = tmp_path_factory.mktemp("indexes")
+    pypi, cuda = folder / "pypi", folder / "cu121"
+    pypi.mkdir()
+    cuda.mkdir()
+    write_wheel(pypi, "torch", "2.3.1", ("filelock",))
+    write_wheel(pypi, "numpy", "1.26.4")
+    write_wheel(pypi, "filelock", "3.13.1")
+    write_wheel(cuda, "torch", "2.3.1+cu121", ("filelock",))
+    # The same release with other bytes: which index a file came from shows in its hash.
+    write_wheel(cuda, "numpy", "1.26.4", ("filelock",))
+    with serving(simple_index(pypi)) as pypi_host, serving(simple_index(cuda)) as cuda_host:
+        yield Indexes(folder, f"http://{pypi_host}/simple", f"http://{cuda_host}/simple")
+
+
+def manifest(indexes: list[str], extra: str = "") -> str:
+    listed = "".join(f"  - {url}\n" for url in indexes)
+    return (
+        f"schema_version: 1\nname: tor\npython: '{RUNNING}'\n"
+        "pip: [torch==2.3.1+cu121, numpy]\n"
+        + (f"pip_indexes:\n{listed}" if indexes else "")
+        + extra
+    )
+
+
+def lockfile(root: Path, name: str = "requirements-linux-64.txt") -> str:
+    return (root / "environments" / "tor" / name).read_text()
+
+
+def hashes_of(text: str, package: str) -> set[str]:
+    """The --hash values of `package`'s pin in a hashed requirements file."""
+    block = re.search(rf"^{package}==\S+(?:\s*\\\n\s+--hash=sha256:\w+)+", text, re.MULTILINE)
+    assert block is not None, text
+    return set(re.findall(r"sha256:(\w+)", block.group()))
+
+
+def test_a_local_version_comes_from_the_environments_index_and_shadows_pypi(
+    make_repo: RepoFactory, indexes: Indexes
+) -> None:
+    root = make_repo({"environments/tor/env.yaml": manifest([indexes.cuda])})
+    [outcome] = lock_repository(root, pip_index=PipIndex(indexes.pypi))
+    assert outcome.status == "locked", outcome.reasons
+    text = lockfile(root)
+    assert "torch==2.3.1+cu121 " in text
+    assert hashes_of(text, "torch") == {
+        indexes.wheel("cu121", "torch-2.3.1+cu121-py3-none-any.whl")
+    }
+    # numpy is on both: the first index that has it is the only one it may come from.
+    assert hashes_of(text, "numpy") == {indexes.wheel("cu121", "numpy-1.26.4-py3-none-any.whl")}
+    assert hashes_of(text, "filelock") == {
+        indexes.wheel("pypi", "filelock-3.13.1-py3-none-any.whl")
+    }
+    assert "index-url" not in text  # where to look is the manifest's, never the lock's
+    pylock = lockfile(root, "pylock.linux-64.toml")
+    cuda_files = indexes.cuda.replace("/simple", "/files/")
+    assert f'"{cuda_files}numpy-1.26.4-py3-none-any.whl"' in pylock
+    assert f'"{cuda_files}torch-2.3.1+cu121-py3-none-any.whl"' in pylock
+
+
+def test_without_the_index_the_local_version_is_not_found(
+    make_repo: RepoFactory, indexes: Indexes
+) -> None:
+    root = make_repo({"environments/tor/env.yaml": manifest([])})
+    [outcome] = lock_repository(root, pip_index=PipIndex(indexes.pypi))
+    assert outcome.status == "failed" and "torch" in "; ".join(outcome.reasons)
+
+
+def test_the_indexes_and_their_order_decide_the_lock(
+    make_repo: RepoFactory, indexes: Indexes
+) -> None:
+    root = make_repo({"environments/tor/env.yaml": manifest([indexes.cuda])})
+    lock_repository(root, pip_index=PipIndex(indexes.pypi))
+    fresh = lock_repository(root, check=True, pip_index=PipIndex(indexes.pypi))
+    assert [o.status for o in fresh] == ["fresh"]
+    both = [indexes.cuda, indexes.pypi]
+    (root / "environments/tor/env.yaml").write_text(manifest(both))
+    [added] = lock_repository(root, check=True)
+    assert added.status == "stale" and added.reasons == (f"pip index added: {indexes.pypi}",)
+    lock_repository(root, pip_index=PipIndex(indexes.pypi))
+    (root / "environments/tor/env.yaml").write_text(manifest(both[::-1]))
+    [moved] = lock_repository(root, check=True)
+    assert moved.reasons == ("pip index order changed",)
+
+
+def test_the_policy_decides_which_indexes_an_environment_may_name(
+    make_repo: RepoFactory, indexes: Indexes
+) -> None:
+    root = make_repo(
+        {
+            "environments/tor/env.yaml": manifest([indexes.cuda]),
+            "envc.yaml": f"config_version: 1\npip:\n  index_url: {indexes.pypi}\n"
+            f"policy:\n  indexes: ['{indexes.pypi}']\n",
+        }
+    )
+    validated = run_envc(root, "validate")
+    assert validated.returncode == 1
+    line = manifest([indexes.cuda]).splitlines().index(f"  - {indexes.cuda}") + 1
+    assert f"environments/tor/env.yaml:{line}:" in validated.stdout + validated.stderr
+    locked = run_envc(root, "lock")
+    assert locked.returncode == 1 and "policy allows" in locked.stdout
+    assert not (root / "environments/tor/requirements-linux-64.txt").exists()
+    excused = (
+        "  exceptions:\n    - environment: tor\n      rule: indexes\n"
+        "      reason: CUDA wheels\n      expires: 2999-01-01\n"
+    )
+    with (root / "envc.yaml").open("a") as config:
+        config.write(excused)
+    locked = run_envc(root, "lock")
+    assert locked.returncode == 0, locked.stdout + locked.stderr
+
+
+def test_envc_install_takes_the_files_from_the_environments_index(
+    make_repo: RepoFactory, indexes: Indexes, tmp_path: Path
+) -> None:
+    root = make_repo(
+        {
+            "environments/tor/env.yaml": manifest([indexes.cuda]),
+            "envc.yaml": f"config_version: 1\npip:\n  index_url: {indexes.pypi}\n",
+        }
+    )
+    assert run_envc(root, "lock").returncode == 0
+    prefix = tmp_path / "prefix"
+    installed = run_envc(root, "install", "tor", "--prefix", str(prefix))
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    versions = subprocess.run(
+        [
+            str(prefix / "bin/python"),
+            "-c",
+            "import importlib.metadata as m; print(m.version('torch'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert versions.stdout.strip() == "2.3.1+cu121"
+    probe = "import importlib.metadata as m, sys; print(sys.prefix, m.version('torch'))"
+    ran = run_envc(root, "run", "tor", "--prefix", str(prefix), "python", "-c", probe)
+    assert ran.stdout.split() == [str(prefix), "2.3.1+cu121"], ran.stderr
+
+
+def _rendered(root: Path) -> Path:
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    failed = [r for r in render_repository(root, report.manifests) if r.status == "failed"]
+    assert not failed, failed
+    return root / "build" / "tor"
+
+
+def test_the_dockerfile_gives_pip_the_indexes_and_pip_installs_the_locked_files(
+    make_repo: RepoFactory, indexes: Indexes, tmp_path: Path
+) -> None:
+    root = make_repo({"environments/tor/env.yaml": manifest([indexes.cuda])})
+    lock_repository(root, pip_index=PipIndex(indexes.pypi))
+    build = _rendered(root)
+    [run] = [
+        c for c in dockerfile.parse_file(str(build / "Dockerfile")) if "pip install" in c.value[0]
+    ]
+    host = indexes.cuda.split("/")[2]
+    assert f"--extra-index-url={indexes.cuda} --trusted-host={host}" in run.value[0]
+    # The real pip, with the Dockerfile's options and PyPI (its default) played by the first
+    # index: it must pick, of the two numpy files of 1.26.4, the one the lock hashed.
+    command = shlex.split(run.value[0].split("&&")[0])
+    assert command[:4] == ["python", "-m", "pip", "install"]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    command = [str(venv / "bin/python"), *command[1:]]
+    command[command.index("/tmp/envc/requirements.txt")] = str(build / "requirements-linux-64.txt")
+    environment = {
+        **os.environ,
+        "PIP_CONFIG_FILE": os.devnull,  # (this machine's pip.conf names indexes of its own)
+        "PIP_INDEX_URL": indexes.pypi,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    frozen = subprocess.run(
+        [str(venv / "bin/python"), "-m", "pip", "freeze"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert {"torch==2.3.1+cu121", "numpy==1.26.4", "filelock==3.13.1"} <= set(frozen)
+
+
+def test_an_index_with_credentials_stays_out_of_the_dockerfile_and_the_install_script_fills_it(
+    make_repo: RepoFactory, indexes: Indexes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = indexes.cuda.split("/")[2]
+    private = f"http://${{PIP_USER}}:${{PIP_TOKEN}}@{host}/simple"
+    root = make_repo({"environments/tor/env.yaml": manifest([private])})
+    monkeypatch.setenv("PIP_USER", "bob")
+    monkeypatch.setenv("PIP_TOKEN", "t0ken")
+    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", host)
+    [outcome] = lock_repository(root, pip_index=PipIndex(indexes.pypi))
+    assert outcome.status == "locked", outcome.reasons
+    assert "t0ken" not in lockfile(root) + lockfile(root, "pylock.linux-64.toml")
+    report = validate(root=root, cwd=root)
+    [failed] = render_repository(root, report.manifests)
+    assert failed.status == "failed" and "needs credentials" in failed.error
+    (root / "environments/tor/env.yaml").write_text(
+        manifest([private], "docker:\n  enabled: false\n")
+    )
+    script = (_rendered(root) / "install-linux-64.sh").read_text()
+    [line] = [line for line in script.splitlines() if "pip install" in line]
+    options = line.split("--require-hashes ")[1].split(" -r ")[0]
+    # What the shell running the script hands pip: the placeholders filled, nothing else read.
+    shown = subprocess.run(
+        ["sh", "-c", f"printf '%s\\n' {options}"],
+        capture_output=True,
+        text=True,
+        env={"PIP_USER": "bob", "PIP_TOKEN": "t0ken", "PATH": os.environ["PATH"]},
+        check=True,
+    )
+    assert shown.stdout.splitlines() == [
+        f"--extra-index-url=http://bob:t0ken@{host}/simple",
+        f"--trusted-host={host}",
+    ]
+
+
+def test_an_index_url_is_checked_where_it_is_written(make_repo: RepoFactory) -> None:
+    root = make_repo(
+        {
+            "environments/a/env.yaml": "schema_version: 1\nname: a\npython: '3.12'\npip: [x]\n"
+            "pip_indexes:\n  - https://bob:hunter2@pypi.example.com/simple\n"
+            "  - 'https://example.com/simple;touch /tmp/x'\n"
+            "  - ftp://example.com/simple\n",
+        }
+    )
+    report = validate(root=root, cwd=root)
+    found = {(d.line, d.rule) for d in report.diagnostics}
+    assert {(6, "secret"), (7, "schema-pattern"), (8, "schema-pattern")} <= found, (
+        report.diagnostics
+    )
