@@ -272,7 +272,7 @@ def test_conda_dependencies_behave_as_in_sdk_v1(tmp_path: Path) -> None:
     env.python.conda_dependencies = deps
     definition = env.definition()
     assert definition.manifest["python"] == "3.12"
-    assert any("--extra-index-url" in note and "not carried" in note for note in definition.notes)
+    assert definition.manifest["pip_indexes"] == ["https://mirror.invalid/simple"]
     # SDK v1's shortcuts and merging, as its TensorFlow and pipeline examples use them
     deps.add_tensorflow_conda_package(core_type="gpu", version="2.15")
     deps.add_tensorflow_pip_package()

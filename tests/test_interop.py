@@ -74,7 +74,10 @@ def test_requirements_with_includes_and_options(make_repo: RepoFactory, tmp_path
     imported = import_source(source / "requirements.txt")
     assert imported.manifest["pip"] == ["requests==2.32.3", "fastapi==0.115.0"]
     assert imported.name == "service"
-    assert any("--index-url" in n for n in imported.notes)
+    assert imported.manifest["pip_indexes"] == ["https://pypi.example.com/simple"]
+    assert any(
+        "pypi.example.com/simple is searched first, and then PyPI" in n for n in imported.notes
+    )
     assert "'./local' is not carried: a local path" in " ".join(imported.notes)
     # a VCS checkout installed editable is the same source installed; a local path (the
     # project's own code) is no package: it stopped the import (an invalid requirement)
@@ -1244,7 +1247,8 @@ def test_a_uv_project_comes_in_with_its_python_sources_and_locked_versions(
         "mylib[fast] @ git+https://github.com/org/mylib@v1",
         "torch",
     ]
-    for words in ("dependency groups (dev)", "torch: source", "[[tool.uv.index]]"):
+    assert imported.manifest["pip_indexes"] == ["https://download.pytorch.org/whl/cu121"]
+    for words in ("dependency groups (dev)", "torch: from https://download.pytorch.org"):
         assert any(words in note for note in imported.notes), (words, imported.notes)
 
     (project / "pyproject.toml").write_text(
@@ -1295,11 +1299,11 @@ torch==2.2.1+cpu \\
 
 
 @pytest.mark.parametrize("shape", ["requirements", "conda", "pixi"])
-def test_pip_options_say_what_they_mean_for_the_lock(tmp_path: Path, shape: str) -> None:
+def test_pip_indexes_come_in_as_the_manifests_own(tmp_path: Path, shape: str) -> None:
     """pip-compile's output (hashes, PyPI as the index, an extra index for local versions), as a
-    requirements file and as a conda file's pip section: PyPI is envc's default (nothing to
-    note), hashes are the lock's own (one note), and a requirement with a local version names
-    the index it comes from, which the lock will not search."""
+    requirements file, as a conda file's pip section and as pixi's [pypi-options]: PyPI is envc's
+    default (nothing to note), hashes are the lock's own (one note), and the extra index is the
+    manifest's `pip_indexes`, where the lock finds `torch==2.2.1+cpu`."""
     if shape == "requirements":
         source = tmp_path / "requirements.txt"
         source.write_text(PIP_COMPILED, encoding="utf-8")
@@ -1325,21 +1329,42 @@ def test_pip_options_say_what_they_mean_for_the_lock(tmp_path: Path, shape: str)
         )
         imported = import_source(source)
     assert imported.manifest["pip"] == ["certifi==2024.2.2", "torch==2.2.1+cpu"]
+    assert imported.manifest["pip_indexes"] == ["https://download.pytorch.org/whl/cpu"]
     notes = "\n".join(imported.notes)
-    assert "index-url" not in notes.replace("extra-index-url", "")  # PyPI: the default
+    assert "index" not in notes  # PyPI: the default; the other: carried
     assert notes.count("--hash") == (0 if shape == "pixi" else 1)
-    if shape == "pixi":  # a feature's own [pypi-options] is read the same way
+    if shape == "pixi":  # a feature's own [pypi-options]: its environments' indexes
         text = source.read_text().replace("[pypi-options]", "[feature.gpu.pypi-options]")
         source.write_text(text + '[environments]\ngpu = ["gpu"]\n')
-        feature_notes = "\n".join(import_source(source).notes)
-        assert "[feature.gpu.pypi-options] option --extra-index-url" in feature_notes
-        assert "'torch==2.2.1+cpu' pins a local version" in feature_notes  # a default package
+        workspace = import_source(source)
+        assert "pip_indexes" not in workspace.manifest
+        [gpu] = workspace.companions
+        assert gpu.manifest["pip_indexes"] == ["https://download.pytorch.org/whl/cpu"]
         source.write_text(text.replace("[feature.gpu.pypi-options]", "[pypi-options]"))
-    if shape == "pixi":  # a pixi index-url is one string; another than PyPI is noted
+    if shape == "pixi":  # an index-url in PyPI's place: searched first, then PyPI (noted)
         source.write_text(source.read_text().replace("pypi.org/simple/", "pypi.example.com/simple"))
-        assert any(
-            "--index-url https://pypi.example.com/simple" in n for n in import_source(source).notes
-        )
+        replaced = import_source(source)
+        assert replaced.manifest["pip_indexes"] == [
+            "https://download.pytorch.org/whl/cpu",
+            "https://pypi.example.com/simple",
+        ]
+        assert any("searched first, and then PyPI" in n for n in replaced.notes)
+    # An index that cannot come in (credentials written out) is noted, without them, with the
+    # requirements it strands.
+    source.write_text(
+        source.read_text().replace("https://download", "https://bob:hunter2@download"),
+        encoding="utf-8",
+    )
+    stranded = import_source(
+        source, "app", **({"python": "3.11"} if shape == "requirements" else {})
+    )
+    assert "https://download.pytorch.org/whl/cpu" not in stranded.manifest.get("pip_indexes", [])
+    assert "hunter2" not in json.dumps(stranded.manifest)
+    notes = "\n".join(stranded.notes)
+    assert "hunter2" not in notes
+    assert (
+        "index https://download.pytorch.org/whl/cpu is not carried (it holds credentials" in notes
+    )
     assert re.search(
         r"torch==2\.2\.1\+cpu.*local version.*https://download\.pytorch\.org/whl/cpu", notes
     ), notes

@@ -18,6 +18,7 @@ from compiler.lock.repository import lock_repository
 from compiler.render.repository import render_repository
 from compiler.validate.repository import validate
 from tests.conftest import PROJECT, RepoFactory
+from tests.local_http import serving, simple_index
 from tests.test_lock import MIRRORS
 
 REAL = Path(__file__).resolve().parent / "data" / "real-environments"
@@ -46,11 +47,12 @@ CONDA_FILE = (
 )
 
 
-def _asset(folder: Path) -> Path:
+def _asset(folder: Path, index: str = "https://pkgs.example.invalid/simple") -> Path:
     (folder / "context").mkdir(parents=True)
     (folder / "asset.yaml").write_text("name: demo-train\nversion: auto\ntype: environment\n")
     (folder / "environment.yaml").write_text("image:\n  context:\n    dir: context\n")
-    (folder / "context" / "Dockerfile").write_text(ASSET_DOCKERFILE)
+    dockerfile_text = ASSET_DOCKERFILE.replace("https://pkgs.example.invalid/simple", index)
+    (folder / "context" / "Dockerfile").write_text(dockerfile_text)
     (folder / "context" / "conda_dependencies.yaml").write_text(CONDA_FILE)
     (folder / "context" / "score.py").write_text("print('scoring')\n")
     return folder
@@ -59,32 +61,36 @@ def _asset(folder: Path) -> Path:
 def test_a_lifted_asset_locks_offline_and_renders_on_its_base_stage(
     make_repo: RepoFactory, tmp_path: Path
 ) -> None:
-    imported = import_source(_asset(tmp_path / "demo"))
-    manifest = imported.manifest
-    assert (manifest["name"], manifest["python"]) == ("demo-train", "3.12")
-    assert (manifest["channels"], manifest["conda"]) == (["conda-forge"], ["numpy", "pip"])
-    assert manifest["pip"] == ["alpha"]  # the placeholder became an unpinned spec
-    assert manifest["variables"] == {"OMP_NUM_THREADS": "4"}
-    assert manifest["docker"] == {"base_dockerfile": "Dockerfile.base"}
-    assert sorted(imported.files) == ["Dockerfile.base", "score.py"]  # the conda file is lifted
-    notes = imported.notes
-    assert "Dockerfile:11: lifted: RUN" in notes and "Dockerfile:14: lifted: RUN" in notes
-    assert any("--index-url https://pkgs.example.invalid/simple is not carried" in n for n in notes)
-    assert any("pin a tag matching \\d{8}\\.v\\d or a digest" in n for n in notes)
-    root = make_repo({})
-    write_imported(imported, root / "environments")
-    report = validate(root=root, cwd=root)
-    assert report.ok, report.diagnostics
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     write_wheel(wheels, "alpha", "1.0")
     write_wheel(wheels, "alpha", "1.1")
-    [outcome] = lock_repository(
-        root,
-        mirrors=MIRRORS,
-        pip_index=PipIndex(find_links=(str(wheels),)),
-        manifests=report.manifests,
-    )
+    with serving(simple_index(wheels)) as host:
+        index = f"http://{host}/simple"
+        imported = import_source(_asset(tmp_path / "demo", index))
+        manifest = imported.manifest
+        assert (manifest["name"], manifest["python"]) == ("demo-train", "3.12")
+        assert (manifest["channels"], manifest["conda"]) == (["conda-forge"], ["numpy", "pip"])
+        assert manifest["pip"] == ["alpha"]  # the placeholder became an unpinned spec
+        # the step's index: the environment's (searched first, then PyPI: noted)
+        assert manifest["pip_indexes"] == [index]
+        assert manifest["variables"] == {"OMP_NUM_THREADS": "4"}
+        assert manifest["docker"] == {"base_dockerfile": "Dockerfile.base"}
+        assert sorted(imported.files) == ["Dockerfile.base", "score.py"]  # the conda file's lifted
+        notes = imported.notes
+        assert "Dockerfile:11: lifted: RUN" in notes and "Dockerfile:14: lifted: RUN" in notes
+        assert any(f"index {index} is searched first, and then PyPI" in n for n in notes)
+        assert any("pin a tag matching \\d{8}\\.v\\d or a digest" in n for n in notes)
+        root = make_repo({})
+        write_imported(imported, root / "environments")
+        report = validate(root=root, cwd=root)
+        assert report.ok, report.diagnostics
+        [outcome] = lock_repository(
+            root,
+            mirrors=MIRRORS,
+            pip_index=PipIndex(find_links=(str(wheels),)),
+            manifests=report.manifests,
+        )
     assert outcome.status == "locked", outcome.reasons
     folder = root / "environments" / "demo-train"
     assert "alpha==1.1" in (folder / "requirements-linux-64.txt").read_text()

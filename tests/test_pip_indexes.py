@@ -270,3 +270,24 @@ def test_an_index_url_is_checked_where_it_is_written(make_repo: RepoFactory) -> 
     assert {(6, "secret"), (7, "schema-pattern"), (8, "schema-pattern")} <= found, (
         report.diagnostics
     )
+
+
+def test_a_requirements_file_naming_an_extra_index_comes_in_locked(
+    make_repo: RepoFactory, indexes: Indexes, tmp_path: Path
+) -> None:
+    """As pip-compile writes one for PyPI and PyTorch's CUDA index: the import carries the index
+    and the lock finds the local version there."""
+    source = tmp_path / "svc" / "requirements.txt"
+    source.parent.mkdir()
+    source.write_text(
+        f"--extra-index-url {indexes.cuda}\ntorch==2.3.1+cu121 \\\n"
+        f"    --hash=sha256:{indexes.wheel('cu121', 'torch-2.3.1+cu121-py3-none-any.whl')}\n"
+    )
+    root = make_repo({})
+    imported = run_envc(
+        root, "import", str(source), "--python", RUNNING, "--lock", "--pip-index", indexes.pypi
+    )
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert (
+        "torch==2.3.1+cu121 " in (root / "environments/svc/requirements-linux-64.txt").read_text()
+    )

@@ -254,7 +254,9 @@ class Environment:
             fields = section.conda_dependencies.manifest_fields(name)
             notes += fields.notes
             python = fields.manifest.get("python")
-            packages = {k: fields.manifest.get(k) for k in ("channels", "conda", "pip")}
+            packages = {
+                k: fields.manifest.get(k) for k in ("channels", "conda", "pip", "pip_indexes")
+            }
             if section.interpreter_path not in ("python", None):
                 notes.append("interpreter_path is used with user-managed dependencies only")
         docker, files = self._docker_settings(notes)

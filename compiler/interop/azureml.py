@@ -266,6 +266,7 @@ def import_azureml_asset(folder: Path, name: str | None = None) -> Imported:
                     ("channels", lifted.channels),
                     ("conda", lifted.conda),
                     ("pip", lifted.pip),
+                    ("pip_indexes", lifted.pip_options.indexes),
                 )
                 if value
             }

@@ -160,13 +160,24 @@ _LOCAL_VERSION = re.compile(r"===?\s*[0-9][^,;\s]*\+([A-Za-z0-9.]+)")
 
 @dataclass
 class PipOptions:
-    """The pip options of a requirements file or a conda file's pip section, as an import
-    notes them: PyPI as the index changes nothing (it is envc's default), hashes are the lock's
-    own, another index is not carried (a manifest's packages come from envc.yaml's `pip:`), and
-    a requirement pinned to a local version (`torch==2.2.1+cpu`) is said to come from it."""
+    """The pip options of a requirements file, a conda file's pip section, or pixi's, uv's and
+    Poetry's index settings, as an import carries them. An index other than PyPI goes to the
+    manifest's `pip_indexes`, in uv's order (the extra indexes first, then one that took PyPI's
+    place); PyPI is searched after them, where pip would not search at all (noted). Hashes are
+    the lock's own. An index envc cannot take (not an http(s) URL it accepts, or credentials
+    written out) is noted, with the requirements pinned to a local version (`torch==2.2.1+cpu`),
+    which PyPI does not serve."""
 
-    indexes: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    instead_of_pypi: str | None = None
+    stranded: list[str] = field(default_factory=list)
     hashes: bool = False
+
+    @property
+    def indexes(self) -> list[str]:
+        """What the manifest's `pip_indexes` get, in the order uv searches them."""
+        last = [self.instead_of_pypi] if self.instead_of_pypi else []
+        return list(dict.fromkeys([*self.extra, *last]))
 
     def requirement(self, text: str) -> str:
         """`text` without its `--hash` options."""
@@ -175,22 +186,44 @@ class PipOptions:
         return stripped.strip()
 
     def option(self, text: str, where: str, notes: list[str]) -> None:
-        """Note option line `text` (`where`: the place to name, `file:line: `)."""
-        from compiler.validate.references import INDEX_OPTION, is_pypi
+        """Carry or note option line `text` (`where`: the place to name, `file:line: `)."""
+        from compiler.validate.references import INDEX_OPTION
 
         index = INDEX_OPTION.fullmatch(text.strip())
-        if index is not None and is_pypi(index.group(2)):
-            return
         if index is not None:
-            self.indexes.append(index.group(2))
-            notes.append(
-                f"{where}option {index.group(1)} {index.group(2)} is not carried: a manifest's "
-                "packages come from envc.yaml's pip index (default PyPI)"
+            self.index(
+                index.group(2), where, notes, instead_of_pypi=index.group(1) != "--extra-index-url"
             )
         elif _HASH_OPTION.match(text.strip()):
             self.hashes = True
         else:
             notes.append(f"{where}option {text.split()[0]} is not carried")
+
+    def index(self, url: str, where: str, notes: list[str], *, instead_of_pypi: bool) -> None:
+        """Carry pip index `url`, searched before PyPI, or (`instead_of_pypi`) in its place."""
+        from compiler._util.credentials import holds_url_credentials, without_credentials
+        from compiler.manifest.patterns import INDEX_URL_PATTERN
+        from compiler.validate.references import is_pypi
+
+        if is_pypi(url):
+            return
+        shown = without_credentials(url)
+        if holds_url_credentials(url) or not re.fullmatch(INDEX_URL_PATTERN, url):
+            self.stranded.append(shown)
+            why = (
+                "it holds credentials: add it with ${VAR} placeholders"
+                if holds_url_credentials(url)
+                else "not an http(s) URL envc takes"
+            )
+            notes.append(f"{where}index {shown} is not carried ({why})")
+        elif instead_of_pypi and self.instead_of_pypi not in (None, url):
+            self.extra.append(url)
+            notes.append(f"{where}a second index in PyPI's place, {url}, is searched before it")
+        elif instead_of_pypi:
+            self.instead_of_pypi = url
+            notes.append(f"{where}index {url} is searched first, and then PyPI (not instead of it)")
+        else:
+            self.extra.append(url)
 
     def finish(self, requirements: list[str], notes: list[str]) -> None:
         """The notes about what was carried, once every line was read."""
@@ -198,13 +231,13 @@ class PipOptions:
             notes.append(
                 "--hash options are not carried: the lock records the hashes of what it resolves"
             )
-        for requirement in requirements if self.indexes else []:
+        for requirement in requirements if self.stranded else []:
             local = _LOCAL_VERSION.search(requirement)
             if local is not None:
                 notes.append(
                     f"{requirement!r} pins a local version (+{local.group(1)}), which PyPI does "
-                    f"not serve: it comes from {', '.join(self.indexes)}; the lock finds it only "
-                    "if envc.yaml's pip.index_url serves it"
+                    f"not serve: if it comes from {', '.join(self.stranded)}, not carried, the "
+                    "lock will not find it"
                 )
 
 

@@ -140,7 +140,7 @@ def conda_environment(
                 if not isinstance(requirement, str):
                     notes.append(f"pip entry {requirement!r} is not a string: not imported")
                 elif include := _INCLUDE.fullmatch(requirement.strip()):
-                    pip += _included(file, include.group(1), notes)
+                    pip += _included(file, include.group(1), notes, options)
                 elif is_editable(requirement):
                     pip += filter(None, [editable_requirement(requirement, notes)])
                 elif requirement.startswith("-"):
@@ -173,6 +173,7 @@ def conda_environment(
         channels=[channel for channel in channels if channel != "nodefaults"],
         conda=conda,
         pip=pip,
+        pip_indexes=options.indexes,
         platforms=strings(data.get("platforms")),
         variables={str(k): str(v) for k, v in variables.items()}
         if isinstance(variables, dict)
@@ -181,7 +182,7 @@ def conda_environment(
     return Imported(manifest["name"], manifest, str(file), notes)
 
 
-def _included(file: Path, reference: str, notes: list[str]) -> list[str]:
+def _included(file: Path, reference: str, notes: list[str], options: PipOptions) -> list[str]:
     """The requirements of a pip section's `-r FILE` (relative to the environment file, as
     conda reads it), none above the environment file's folder."""
     from compiler.interop.requirements import requirements_in
@@ -191,7 +192,7 @@ def _included(file: Path, reference: str, notes: list[str]) -> list[str]:
     if target is None or not target.is_file():
         notes.append(f"pip include -r {reference} not found beside {file.name}: not carried")
         return []
-    return requirements_in(target, notes)
+    return requirements_in(target, notes, options)
 
 
 def conda_prefix(source: str) -> Path | None:

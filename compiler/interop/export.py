@@ -65,6 +65,12 @@ def _yaml(document: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
+def _with_indexes(manifest: Manifest, pip: list[str]) -> list[str]:
+    """Pip lines with the environment's own indexes first, as pip reads them in a requirements
+    file or a conda file's pip section (`${VAR}` placeholders too: pip fills them)."""
+    return [f"--extra-index-url {url}" for url in manifest.pip_indexes] + pip if pip else []
+
+
 def conda_environment(manifest: Manifest, root: Path, standalone: bool = True) -> str | None:
     """The conda environment file of the manifest's packages (None when it has none); on its
     own (`standalone`) it also carries the platforms (for conda-lock) and the variables, which
@@ -79,7 +85,7 @@ def conda_environment(manifest: Manifest, root: Path, standalone: bool = True) -
     dependencies: list[Any] = [f"python={version}"] if version else []
     dependencies += specs
     if pip:
-        dependencies.append({"pip": pip})
+        dependencies.append({"pip": _with_indexes(manifest, pip)})
     document["dependencies"] = dependencies
     if standalone:
         document["platforms"] = list(manifest.platforms)  # conda-lock reads it; conda ignores it
@@ -120,7 +126,8 @@ def _locked_conda_file(manifest: Manifest, root: Path, folder: Path) -> tuple[st
     pip = pip_file("linux-64")
     pins = locked_versions({pip: texts.get(pip, "")}).get(pip, {})
     if pins:
-        dependencies.append({"pip": [f"{name}=={version}" for name, version in pins.items()]})
+        pinned = [f"{name}=={version}" for name, version in pins.items()]
+        dependencies.append({"pip": _with_indexes(manifest, pinned)})
     document = {"name": manifest.name, "channels": list(inputs.channels)}
     return "conda.yml", _yaml({**document, "dependencies": dependencies})
 
@@ -153,7 +160,8 @@ def export_environment(
             raise EnvcError(_no_packages(manifest))
         if specs:
             header += f"# Not here (conda packages): {', '.join(specs)}\n"
-        return Exported({"": header + "".join(f"{requirement}\n" for requirement in pip)})
+        lines = _with_indexes(manifest, pip)
+        return Exported({"": header + "".join(f"{line}\n" for line in lines)})
     locked = {"explicit": explicit_file, "pip-locked": pip_file, "pylock": pylock_file}
     if output_format in locked:
         if platform not in manifest.platforms:

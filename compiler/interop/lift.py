@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler.interop.common import conda_spec, pip_requirement
+from compiler.interop.common import PipOptions, conda_spec, pip_requirement
 from compiler.interop.shell_steps import (
     commands,
     creates,
@@ -77,6 +77,8 @@ class Lifted:
     channels: list[str] = field(default_factory=list)
     conda: list[str] = field(default_factory=list)
     pip: list[str] = field(default_factory=list)
+    # the indexes of its `pip install`s: the manifest's pip_indexes
+    pip_options: PipOptions = field(default_factory=PipOptions)
     variables: dict[str, str] = field(default_factory=dict)
     base_dockerfile: str = ""  # what is left: the base stage(s)
     base_image: str | None = None  # the last FROM, when nothing but it is left
@@ -239,6 +241,7 @@ def _conda(words: list[str], context: Path, lifted: Lifted, where: str) -> None:
                 _add(lifted.channels, channel)
             lifted.conda += manifest.get("conda", [])
             lifted.pip += manifest.get("pip", [])
+            lifted.pip_options.extra += manifest.get("pip_indexes", [])
             lifted.notes += [f"{file}: {note}" for note in imported.notes]
             index += 2
             continue
@@ -281,12 +284,16 @@ def _pip(arguments: list[str], context: Path, lifted: Lifted, where: str) -> Non
                 imported = import_requirements(_context_file(context, value))
                 lifted.files_used.add(value)
                 specs += imported.manifest.get("pip", [])
+                lifted.pip_options.extra += imported.manifest.get("pip_indexes", [])
                 lifted.notes += [n for n in imported.notes if "which Python" not in n]
-            elif kind == "index":
+            elif kind == "index" and option in ("-f", "--find-links"):
                 lifted.notes.append(
-                    f"{where}: pip {option} {value} is not carried: put indexes in envc.yaml "
-                    "(pip.index_url, pip.find_links)"
+                    f"{where}: pip {option} {value} is not carried: put wheel folders in "
+                    "envc.yaml (pip.find_links)"
                 )
+            elif kind == "index":  # (for every package of the environment, not this step's)
+                instead = option != "--extra-index-url"
+                lifted.pip_options.index(value, f"{where}: ", lifted.notes, instead_of_pypi=instead)
             elif kind in ("constraint", "target"):
                 lifted.notes.append(f"{where}: pip {option} {value} is not carried")
             continue

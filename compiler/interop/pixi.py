@@ -8,7 +8,7 @@ than CUDA) is returned as notes, never dropped.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,6 @@ def _pip_requirement(package: str, value: Any, notes: list[str]) -> str | None:
     if isinstance(value, dict) and {"path", "git", "url"} & set(value):
         return source_requirement(package, value, notes)
     if isinstance(value, dict):
-        if isinstance(value.get("index"), str):
-            PipOptions().option(f"--index-url {value['index']}", f"{package}: ", notes)
         extras = strings(value.get("extras"))
         name = f"{package}[{','.join(extras)}]" if extras else package
         version = str(value.get("version", "*")).strip()
@@ -75,6 +73,8 @@ class _Feature:
     # `[target.<selector>]` tables: (their conda specs, pip requirements) by selector
     targets: dict[str, tuple[list[str], list[str]]]
     where: str  # how notes name it: `[feature.cuda]`, "" for the default feature
+    # its `[pypi-options]` indexes; the default feature's: the workspace's, for every environment
+    indexes: list[str] = field(default_factory=list)
 
 
 def _channels(value: Any) -> list[str]:
@@ -140,6 +140,15 @@ def _feature(table: dict[str, Any], notes: list[str], where: str = "") -> _Featu
         targets[selector] = _packages(_table(target), notes)
         for other in sorted(set(_table(target)) - {"dependencies", "pypi-dependencies"}):
             notes.append(f"{_target(where, selector)} {other} is not carried")
+    options = PipOptions()  # `torch = { version = "*", index = "https://…/cu121" }`
+    for package, value in _table(table.get("pypi-dependencies")).items():
+        index = _table(value).get("index")
+        if isinstance(index, str):
+            options.index(index, f"{where} {package}: ".lstrip(), notes, instead_of_pypi=False)
+            if index in options.indexes:
+                notes.append(
+                    f"{package}: index {index} is searched for every package (pip_indexes)"
+                )
     return _Feature(
         python=python,
         conda=conda,
@@ -152,6 +161,7 @@ def _feature(table: dict[str, Any], notes: list[str], where: str = "") -> _Featu
         cuda=_system_requirements(_table(table.get("system-requirements")), where, notes),
         targets=targets,
         where=where,
+        indexes=options.indexes,
     )
 
 
@@ -258,6 +268,7 @@ def _environment(
         # (a GPU image has no Python of its own)
         conda = ["pip"]
     extra_channels = [c for f in layers for c in f.channels]
+    own_indexes = [url for f in layers if f is not default for url in f.indexes]
     return new_manifest(
         name,
         extends=extends,
@@ -268,24 +279,30 @@ def _environment(
         else [],
         conda=conda,
         pip=pip,
+        # (replacing the inherited list, a companion's names the workspace's too)
+        pip_indexes=list(dict.fromkeys(own_indexes + default.indexes))
+        if (own_indexes or alone)
+        else [],
         platforms=own_platforms or (platforms if alone else []),
         variables={k: v for f in layers for k, v in f.variables.items()},
         docker=_gpu(cuda),
     )
 
 
-def _pypi_options(table: dict[str, Any], where: str, pip: list[str], notes: list[str]) -> None:
-    """Note a `[pypi-options]` table (`where` names it) as pip's options are noted: an index
-    other than PyPI with its URL, and the requirements of `pip` pinned to a local version."""
+def _pypi_options(table: dict[str, Any], where: str, pip: list[str], notes: list[str]) -> list[str]:
+    """The pip indexes of a `[pypi-options]` table (`where` names it), carried as pip's index
+    options are (PipOptions, which notes what it cannot carry and the requirements of `pip`
+    that this strands)."""
     options = PipOptions()
     index = table.get("index-url")
     for url in [index] if isinstance(index, str) else []:  # one index; extra ones in a list
-        options.option(f"--index-url {url}", where, notes)
+        options.index(url, where, notes, instead_of_pypi=True)
     for url in strings(table.get("extra-index-urls")):
-        options.option(f"--extra-index-url {url}", where, notes)
+        options.index(url, where, notes, instead_of_pypi=False)
     for other in sorted(set(table) - {"index-url", "extra-index-urls"}):
         notes.append(f"{where}{other} is not carried")
     options.finish(pip, notes)
+    return options.indexes
 
 
 def has_pixi_tables(file: Path) -> bool:
@@ -348,9 +365,14 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
             notes.append(f"{where} {other} is not carried")
         options = _table(_table(value).get("pypi-options"))
         wanted = [*default.pip, *features[key].pip]  # (its environments have the default's)
-        _pypi_options(options, f"[feature.{key}.pypi-options] ", wanted, notes)
+        features[key].indexes += _pypi_options(
+            options, f"[feature.{key}.pypi-options] ", wanted, notes
+        )
     for key, requirements in groups.items():  # pixi makes each group a feature (or adds to it)
         features.setdefault(key, _feature({}, notes, f"[feature.{key}]")).pip += requirements
+    every_pip = [*default.pip, *(r for f in features.values() for r in f.pip)]
+    workspace_options = _table(data.get("pypi-options"))
+    default.indexes += _pypi_options(workspace_options, "[pypi-options] ", every_pip, notes)
     environments, used = {}, set()
     for environment, spec in _table(data.get("environments")).items():
         listed = _environment_features(spec)
@@ -385,8 +407,6 @@ def import_pixi(file: Path, name: str | None = None) -> Imported:
         companions.append(Imported(fields["name"], fields, str(file), locked_as=environment))
     for feature in sorted(set(features) - used):
         notes.append(f"feature {feature} is in no environment: not carried")
-    every_pip = [*default.pip, *(r for f in features.values() for r in f.pip)]
-    _pypi_options(_table(data.get("pypi-options")), "[pypi-options] ", every_pip, notes)
     carried = _FEATURE_KEYS | {"workspace", "project", "feature", "environments"}
     for key in sorted(set(data) - carried):
         notes.append(f"[{key}] is not carried")

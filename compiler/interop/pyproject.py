@@ -81,6 +81,8 @@ def _poetry_requirement(package: str, value: Any, notes: list[str]) -> str | Non
         if not isinstance(value.get("version"), str):
             notes.append(f"{package} = {value!r} is not carried")
             return None
+        if isinstance(value.get("source"), str):  # ([[tool.poetry.source]]: _poetry_sources)
+            notes.append(f"{package}: from source {value['source']}, one of pip_indexes")
         value = value["version"]
     if not isinstance(value, str):
         notes.append(f"{package} = {value!r} is not carried")
@@ -119,13 +121,34 @@ def _python_in_range(folder: Path, constraint: str, notes: list[str]) -> str | N
     return None
 
 
-def _with_uv_sources(pip: list[str], uv: dict[str, Any], notes: list[str]) -> list[str]:
-    """The requirements with uv's `[tool.uv.sources]` applied: a git or URL source becomes
-    `name @ URL` (what PEP 508 says); a path, workspace member or index is noted, as are
-    `[[tool.uv.index]]` tables, as pip's index options are (PipOptions)."""
+def _with_uv_sources(
+    pip: list[str], uv: dict[str, Any], notes: list[str]
+) -> tuple[list[str], list[str]]:
+    """The requirements with uv's `[tool.uv.sources]` applied, and the pip indexes of its
+    `[[tool.uv.index]]` tables, carried as pip's index options are (PipOptions): a git or URL
+    source becomes `name @ URL` (what PEP 508 says); a package's index is among the indexes
+    (envc has none per package: noted); a path or workspace member is noted."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
+    options = PipOptions()
+    names = {}
+    for index in uv.get("index") or []:
+        entry = table(index)
+        url = entry.get("url")
+        if not isinstance(url, str):
+            notes.append(f"[[tool.uv.index]] {index!r} has no URL: not carried")
+            continue
+        options.index(
+            url, "[[tool.uv.index]] ", notes, instead_of_pypi=entry.get("default") is True
+        )
+        if url in options.indexes:
+            names[entry.get("name")] = url
+        if entry.get("explicit") is True and url in options.indexes:
+            notes.append(
+                f"[[tool.uv.index]] {url} is explicit (only for the packages whose source names "
+                "it): carried in pip_indexes, which are searched for every package"
+            )
     sources = {canonicalize_name(k): v for k, v in table(uv.get("sources")).items()}
     carried = []
     for text in pip:
@@ -142,22 +165,42 @@ def _with_uv_sources(pip: list[str], uv: dict[str, Any], notes: list[str]) -> li
             carried.append(f"{requirement.name}{extras} @ {url}{marker}")
             notes.append(f"{requirement.name}: from {url} ([tool.uv.sources])")
             continue
-        if source is not None:
+        index = source.get("index") if isinstance(source, dict) else None
+        if index in names:
+            notes.append(f"{requirement.name}: from {names[index]} (in pip_indexes)")
+        elif source is not None:
             notes.append(
                 f"{requirement.name}: source {source!r} is not carried ([tool.uv.sources]; "
-                "a path, a workspace member or an index): resolved from the index"
+                "a path, a workspace member or an index): resolved from the indexes"
             )
         carried.append(text)
-    options = PipOptions()  # as pip's index options are noted (with the local versions)
-    for index in uv.get("index") or []:
-        url = table(index).get("url")
-        options.option(
-            f"--extra-index-url {url if isinstance(url, str) else index}",
-            "[[tool.uv.index]] ",
-            notes,
-        )
     options.finish(carried, notes)
-    return carried
+    return carried, options.indexes
+
+
+def _poetry_sources(poetry: dict[str, Any], notes: list[str]) -> list[str]:
+    """The pip indexes of Poetry's `[[tool.poetry.source]]` tables, carried as pip's index
+    options are (PipOptions): a `primary` (or `default`) one in PyPI's place, the others
+    (`supplemental`, `explicit`) searched before PyPI, not after it (noted)."""
+    options = PipOptions()
+    for source in poetry.get("source") or []:
+        entry = table(source)
+        url, priority = entry.get("url"), entry.get("priority", "primary")
+        if not isinstance(url, str):
+            notes.append(f"[[tool.poetry.source]] {source!r} has no URL: not carried")
+            continue
+        options.index(
+            url,
+            "[[tool.poetry.source]] ",
+            notes,
+            instead_of_pypi=priority in ("primary", "default") or entry.get("default") is True,
+        )
+        if priority not in ("primary", "default") and url in options.indexes:
+            notes.append(
+                f"[[tool.poetry.source]] {url} ({priority}) is searched before PyPI, for "
+                "every package (pip_indexes)"
+            )
+    return options.indexes
 
 
 def import_pyproject(file: Path, name: str | None = None) -> Imported:
@@ -194,7 +237,8 @@ def import_pyproject(file: Path, name: str | None = None) -> Imported:
     if table(data.get("dependency-groups")):
         groups = ", ".join(sorted(table(data["dependency-groups"])))
         notes.append(f"dependency groups ({groups}) are not carried (development dependencies)")
-    pip = _with_uv_sources(pip, table(tool.get("uv")), notes)
+    pip, indexes = _with_uv_sources(pip, table(tool.get("uv")), notes)
+    indexes = list(dict.fromkeys(_poetry_sources(poetry, notes) + indexes))
     conda = [
         package
         if str(value).strip() in ("", "*")
@@ -212,6 +256,7 @@ def import_pyproject(file: Path, name: str | None = None) -> Imported:
         channels=strings(conda_lock.get("channels")),
         conda=conda,
         pip=pip,
+        pip_indexes=indexes,
         platforms=strings(conda_lock.get("platforms")),
     )
     return Imported(manifest["name"], manifest, str(file), notes)

@@ -23,22 +23,27 @@ def import_requirements(file: Path, name: str | None = None, python: str | None 
     """A pip requirements file (and the files it includes with -r) as a pip-only manifest for
     Python `python` (X.Y), which the file itself cannot say."""
     notes: list[str] = []
-    pip = requirements_in(file, notes)
+    options = PipOptions()
+    pip = requirements_in(file, notes, options)
+    options.finish(pip, notes)
     if not python:
         notes.append(
             "a requirements file does not say which Python: pass --python X.Y "
             "or set python: in the manifest"
         )
-    manifest = new_manifest(manifest_name(name or folder_name(file)), python=python, pip=pip)
+    manifest = new_manifest(
+        manifest_name(name or folder_name(file)),
+        python=python,
+        pip=pip,
+        pip_indexes=options.indexes,
+    )
     return Imported(manifest["name"], manifest, str(file), notes)
 
 
-def requirements_in(file: Path, notes: list[str]) -> list[str]:
-    """The requirements of `file` and of the files it includes (-r), none above its folder."""
-    options = PipOptions()
-    found = _requirements(file, file.parent, notes, set(), options)
-    options.finish(found, notes)
-    return found
+def requirements_in(file: Path, notes: list[str], options: PipOptions) -> list[str]:
+    """The requirements of `file` and of the files it includes (-r), none above its folder;
+    their options go to `options`."""
+    return _requirements(file, file.parent, notes, set(), options)
 
 
 def _requirements(

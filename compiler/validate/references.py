@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from compiler._util.credentials import without_credentials
 from compiler._util.files import UnreadableFile, read_text
 from compiler.errors import Diagnostic
 from compiler.load.yamlio import Document, read_yaml
@@ -212,14 +213,17 @@ def check_requirements_file(
             continue  # (pip-compile writes it at the top)
         if content.startswith("-"):
             option = content.split()[0].split("=")[0]
+            where = (
+                f"list {without_credentials(index.group(2))} under pip_indexes: in the manifest"
+                if index is not None
+                else "list requirements only"
+            )
             found.append(
                 _line_problem(
                     display,
                     line,
                     col,
-                    f"pip option {option!r} is not supported "
-                    "in a requirements file here; list requirements only "
-                    "(indexes are configured outside the manifest)",
+                    f"pip option {option!r} is not supported in a requirements file here; {where}",
                     "pip-option",
                 )
             )
