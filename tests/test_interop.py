@@ -1517,3 +1517,54 @@ def test_an_installed_environment_s_pip_side_keeps_where_each_package_came_from(
     ]
     assert any("myproject" in note and "local" in note for note in imported.notes), imported.notes
     assert any(note.startswith("damaged 1.0: its direct_url.json") for note in imported.notes)
+
+
+CU121 = "https://download.pytorch.org/whl/cu121"
+
+
+@pytest.mark.parametrize(
+    ("file", "text"),
+    [
+        (  # Poetry's PyTorch recipe: an explicit source the dependency names
+            "pyproject.toml",
+            '[tool.poetry]\nname = "trainer"\n[tool.poetry.dependencies]\npython = "3.11"\n'
+            'torch = { version = "2.3.1+cu121", source = "pytorch" }\nnumpy = "^1.26"\n'
+            f'[[tool.poetry.source]]\nname = "pytorch"\nurl = "{CU121}"\npriority = "explicit"\n',
+        ),
+        (  # pixi's: an index on the PyPI dependency itself
+            "pixi.toml",
+            '[workspace]\nname = "trainer"\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+            '[dependencies]\npython = "3.11.*"\n'
+            f'[pypi-dependencies]\ntorch = {{ version = "==2.3.1+cu121", index = "{CU121}" }}\n'
+            'numpy = ">=1.26,<2"\n',
+        ),
+    ],
+)
+def test_a_package_bound_to_an_index_brings_the_index_along(
+    tmp_path: Path, make_repo: RepoFactory, file: str, text: str
+) -> None:
+    """envc has no index per package: the index comes in as the environment's, searched before
+    PyPI for every package (noted), and goes out again in the exports."""
+    source = tmp_path / "trainer" / file
+    source.parent.mkdir()
+    source.write_text(text)
+    imported = import_source(source)
+    assert imported.manifest["pip_indexes"] == [CU121]
+    assert any(note.startswith("torch: ") and "pip_indexes" in note for note in imported.notes)
+    root = make_repo({})
+    write_imported(imported, root / "environments")
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    manifest = resolve("trainer", report.manifests)
+    folder = root / report.manifests["trainer"][1]
+    for output_format in ("requirements", "conda-env"):
+        exported = (
+            tmp_path
+            / f"exported-{output_format}"
+            / ("requirements.txt" if output_format == "requirements" else "environment.yml")
+        )
+        exported.parent.mkdir()
+        exported.write_text(export_environment(manifest, root, folder, output_format).files[""])
+        assert f"--extra-index-url {CU121}" in exported.read_text()
+        again = import_source(exported, "trainer", python="3.11")
+        assert again.manifest["pip_indexes"] == [CU121]

@@ -99,9 +99,7 @@ def _poetry_requirement(package: str, value: Any, notes: list[str]) -> str | Non
             position = min(1, len(parts) - 1)
         upper = ".".join(map(str, [*parts[:position], parts[position] + 1]))
         return f"{package}>={operator.group(2)},<{upper}"
-    if re.fullmatch(r"\d[\w.]*", constraint):
-        return f"{package}=={constraint}"
-    return f"{package}{constraint}"
+    return f"{package}{bare_version_exact(constraint)}"  # (`2.3.1+cu121` is exact, too)
 
 
 def _python_in_range(folder: Path, constraint: str, notes: list[str]) -> str | None:
