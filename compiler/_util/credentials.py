@@ -53,6 +53,15 @@ def placeholders(text: str) -> list[str]:
     return _PLACEHOLDER.findall(text)
 
 
+def shell_word_filling_placeholders(word: str) -> str:
+    """`word` double-quoted for a POSIX shell that fills its `${VAR}` placeholders (an install
+    script run where the credentials are): any other `$`, `` ` ``, `"` and `\\` escaped."""
+    parts = _PLACEHOLDER.split(word)  # (text, name, text, name, …)
+    escaped = [re.sub(r'([$`"\\])', r"\\\1", text) for text in parts[0::2]]
+    names = [f"${{{name}}}" for name in parts[1::2]] + [""]
+    return '"' + "".join(text + name for text, name in zip(escaped, names, strict=False)) + '"'
+
+
 def unescaped_placeholders(url: str) -> str:
     """`url` with the placeholders a URL parser percent-encoded (`$%7BVAR%7D`: rattler's, reading
     a lock) written back as locks hold them."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from compiler import __version__
-from compiler._util.credentials import placeholders
+from compiler._util.credentials import placeholders, shell_word_filling_placeholders
 from compiler._util.files import shown_path
 from compiler.errors import EnvcError
 from compiler.load.buildcontext import read_base_dockerfile
@@ -62,7 +61,8 @@ def _pip_index_options(manifest: Manifest, docker: bool) -> str:
     or come from nowhere, refused; in an install script, written so that the shell running it
     fills each placeholder (and nothing else) from its environment. A plain-http host is
     trusted, as pip would otherwise skip it: the hashes check every file it serves."""
-    quote = shlex.quote if docker else _with_placeholders
+    # (index URLs admit no other character the shell reads inside double quotes)
+    quote = shlex.quote if docker else shell_word_filling_placeholders
     options = []
     for url in manifest.pip_indexes:
         if docker and placeholders(url):
@@ -75,15 +75,6 @@ def _pip_index_options(manifest: Manifest, docker: bool) -> str:
         if url.startswith("http://"):
             options.append(quote(f"--trusted-host={urlsplit(url).netloc.rpartition('@')[2]}"))
     return " ".join(options)
-
-
-def _with_placeholders(word: str) -> str:
-    """`word` double-quoted for the shell, its `${VAR}` placeholders left for the shell to
-    fill, any other `$` escaped (index URLs admit no other character the shell reads inside
-    double quotes)."""
-    parts = re.split(r"(\$\{[A-Za-z_][A-Za-z0-9_]*\})", word)
-    kept = (part if index % 2 else part.replace("$", "\\$") for index, part in enumerate(parts))
-    return f'"{"".join(kept)}"'
 
 
 def _header(name: str) -> str:
@@ -178,7 +169,9 @@ def _context_files(
                     "platform": platform,
                     "conda_lock": conda_lock,
                     "pip_lock": pip_lock,
-                    "pip_index_options": _pip_index_options(manifest, docker=False),
+                    "pip_index_options": _pip_index_options(manifest, docker=False)
+                    if has_pip
+                    else "",
                     "variables": [
                         (k, shlex.quote(v)) for k, v in sorted(manifest.variables.items())
                     ],
@@ -214,7 +207,7 @@ def _context_files(
         "user": manifest.docker.user,  # the pattern admits no character a Dockerfile reads
         "conda_lock": conda_lock,
         "pip_lock": pip_lock,
-        "pip_index_options": _pip_index_options(manifest, docker=True),
+        "pip_index_options": _pip_index_options(manifest, docker=True) if has_pip else "",
         "variables": [(k, dockerfile_string(v)) for k, v in sorted(manifest.variables.items())],
         "labels": [
             (dockerfile_string(k), dockerfile_string(v))
