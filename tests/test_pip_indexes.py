@@ -17,8 +17,10 @@ from pathlib import Path
 import dockerfile
 import pytest
 
+from compiler.lock.inputs import lock_inputs
 from compiler.lock.pip import PipIndex, write_wheel
 from compiler.lock.repository import lock_repository
+from compiler.manifest.model import resolve
 from compiler.render.repository import render_repository
 from compiler.validate.repository import validate
 from tests.conftest import RepoFactory, run_envc
@@ -291,3 +293,40 @@ def test_a_requirements_file_naming_an_extra_index_comes_in_locked(
     assert (
         "torch==2.3.1+cu121 " in (root / "environments/svc/requirements-linux-64.txt").read_text()
     )
+
+
+def test_a_referenced_files_index_options_say_where_indexes_go(make_repo: RepoFactory) -> None:
+    """A conda file's pip section and a requirements file refer to other indexes only through
+    the manifest (`pip_indexes`, where the lock, the policy and the build see them); PyPI named
+    as the index changes nothing and is accepted, and is no requirement to lock."""
+    cu121 = "https://download.pytorch.org/whl/cu121"
+    root = make_repo(
+        {
+            "environments/a/env.yaml": "schema_version: 1\nname: a\nconda_file: env.yml\n"
+            "requirements_file: requirements.txt\n",
+            "environments/a/env.yml": "dependencies:\n  - python=3.11\n  - pip\n  - pip:\n"
+            "    - --index-url https://pypi.org/simple\n"
+            f"    - --extra-index-url https://bob:hunter2@{cu121[8:]}\n"
+            "    - torch==2.3.1+cu121\n",
+            "environments/a/requirements.txt": f"-i {cu121}\nnumpy\n",
+        }
+    )
+    report = validate(root=root, cwd=root)
+    found = sorted((d.path, d.line, d.rule, d.message) for d in report.diagnostics)
+    assert [(path, line, rule) for path, line, rule, _ in found] == [
+        ("environments/a/env.yml", 6, "pip-option"),
+        ("environments/a/requirements.txt", 1, "pip-option"),
+    ]
+    for *_, message in found:
+        assert f"list {cu121} under pip_indexes: in the manifest" in message
+        assert "hunter2" not in message
+    # Without them, the PyPI line is accepted and locks nothing of its own.
+    (root / "environments/a/env.yml").write_text(
+        "dependencies:\n  - python=3.11\n  - pip\n  - pip:\n"
+        "    - --index-url https://pypi.org/simple\n    - torch\n"
+    )
+    (root / "environments/a/requirements.txt").write_text("numpy\n")
+    report = validate(root=root, cwd=root)
+    assert report.ok, report.diagnostics
+    inputs = lock_inputs(resolve("a", report.manifests), root)
+    assert inputs is not None and inputs.pip == ("numpy", "torch")

@@ -127,7 +127,12 @@ def declared_packages(manifest: Manifest, root: Path) -> tuple[list[str], list[s
             if isinstance(item, str):
                 specs.append(conda_file_spec(item))
             elif isinstance(item, dict):
-                pip += [r for r in item.get("pip") or [] if isinstance(r, str)]
+                # (an option line left by validation names PyPI, the default)
+                pip += [
+                    r
+                    for r in item.get("pip") or []
+                    if isinstance(r, str) and not r.strip().startswith("-")
+                ]
     if manifest.requirements_file:
         pip += read_requirements(root / manifest.requirements_file, root)
     return channels, specs, pip

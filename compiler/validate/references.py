@@ -122,6 +122,9 @@ def _conda_dependency(
             if placeholder:
                 message = placeholder_problem(placeholder.group())
                 found.append(doc.diagnostic(pip_path, message, "template-placeholder"))
+            elif spec.strip().startswith("-"):
+                if problem := pip_option_problem(spec.strip(), "a conda file"):
+                    found.append(doc.diagnostic(pip_path, problem, "pip-option"))
             elif problem := specs.pip(spec):
                 found.append(doc.diagnostic(pip_path, problem, "pip-spec"))
         return found
@@ -130,6 +133,21 @@ def _conda_dependency(
             path, "a dependency must be a MatchSpec string or a 'pip:' list", "conda-file"
         )
     ]
+
+
+def pip_option_problem(option_line: str, where: str) -> str | None:
+    """What is wrong with a pip option line in a file a manifest refers to (`where`: which kind
+    of file); None for PyPI named as the index, envc's default (pip-compile writes it)."""
+    index = INDEX_OPTION.fullmatch(option_line)
+    if index is not None and is_pypi(index.group(2)):
+        return None
+    option = option_line.split()[0].split("=")[0]
+    instead = (
+        f"list {without_credentials(index.group(2))} under pip_indexes: in the manifest"
+        if index is not None
+        else "list requirements only"
+    )
+    return f"pip option {option!r} is not supported in {where} here; {instead}"
 
 
 def _line_problem(display: str, line: int, col: int, message: str, rule: str) -> Diagnostic:
@@ -208,25 +226,10 @@ def check_requirements_file(
                 _include(root, file, display, line, col, include.group(1), specs, visiting)
             )
             continue
-        index = INDEX_OPTION.fullmatch(content)
-        if index is not None and is_pypi(index.group(2)):
-            continue  # (pip-compile writes it at the top)
         if content.startswith("-"):
-            option = content.split()[0].split("=")[0]
-            where = (
-                f"list {without_credentials(index.group(2))} under pip_indexes: in the manifest"
-                if index is not None
-                else "list requirements only"
-            )
-            found.append(
-                _line_problem(
-                    display,
-                    line,
-                    col,
-                    f"pip option {option!r} is not supported in a requirements file here; {where}",
-                    "pip-option",
-                )
-            )
+            problem = pip_option_problem(content, "a requirements file")
+            if problem:
+                found.append(_line_problem(display, line, col, problem, "pip-option"))
             continue
         if TEMPLATE_PLACEHOLDER.search(content):
             continue  # said once below, with the column
