@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -647,3 +648,18 @@ def test_workers_are_handed_jobs_a_few_chunks_ahead(monkeypatch: pytest.MonkeyPa
     ahead = processes.WINDOW_PER_WORKER * 2 * 5  # chunks handed out per worker, two workers
     assert len(taken) <= ahead + 5
     assert list(answers) == list(range(3, 200))  # in order, every one
+
+
+def test_an_environment_keeps_its_content_address_across_envc_releases(locked_repo: Path) -> None:
+    """A new release that renders the same build context must not rebuild every environment:
+    the addresses of the environments without pip packages (the test's wheel is rebuilt each
+    run), as the release before `pip_indexes` existed computed them."""
+    render_all(locked_repo)
+    before = json.loads((PROJECT / "tests/data/content-addresses.json").read_text())
+    now = {
+        name: json.loads((locked_repo / "build" / name / "envc-build.json").read_text())[
+            "content_address"
+        ]
+        for name in before
+    }
+    assert now == before

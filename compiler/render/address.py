@@ -6,7 +6,9 @@ of one document, version `ADDRESS_VERSION`:
 
 - `manifest`: the resolved manifest after `extends`, as the model dumps it, with each referenced
   file (`conda_file`, `requirements_file`, `docker.base_dockerfile`) replaced by the sha256 of its
-  bytes, so moving a folder changes nothing and editing a referenced file does;
+  bytes, so moving a folder changes nothing and editing a referenced file does; a field added
+  to the manifest since address version 1 (`LATER_FIELDS`) only when it is set, so that an
+  environment that does not use it keeps its address;
 - `locks`: the sha256 of every lockfile of the environment, all platforms;
 - `context`: the sha256 of every rendered build-context file except the metadata file (which
   records the address);
@@ -31,6 +33,8 @@ from compiler.render.output import FileContent, as_bytes
 from compiler.render.rendered import Address
 
 ADDRESS_VERSION = 1
+# Manifest fields newer than address version 1, left out of the address while empty.
+LATER_FIELDS = ("pip_indexes",)
 MAX_REFERENCED_BYTES = MAX_FILE_BYTES  # as validation reads them
 
 
@@ -51,7 +55,7 @@ def _content_bytes(file: Path) -> bytes:
 def _manifest_part(dumped: Mapping[str, Any], root: Path) -> dict[str, Any]:
     """The manifest's dump with each referenced file replaced by its digest (copied where it
     differs: `dumped` stays as it is)."""
-    part = dict(dumped)
+    part = {key: value for key, value in dumped.items() if value or key not in LATER_FIELDS}
     for keys in FILE_REFERENCES:
         holder = part
         for key in keys[:-1]:
