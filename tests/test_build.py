@@ -3,6 +3,7 @@ here out of Debian's busybox-static and served by a local docker-registry: no in
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from compiler.lock.pip import PipIndex, write_wheel
 from compiler.lock.repository import lock_repository
 from tests.conftest import PROJECT, RepoFactory
 from tests.gitrepos import Git, commit
+from tests.local_http import serving, simple_index
 from tests.oci_server import Server, guarded_registry
 
 
@@ -330,6 +332,82 @@ def test_a_pip_only_environment_builds_from_its_hashed_lock(
     finally:
         buildah("rm", container)
     assert installed == "1.0"  # pip installed it, checking the lock's hash
+
+
+def test_a_private_pip_index_reaches_the_build_as_a_secret_and_no_layer(
+    python_base_image: tuple[str, Path],
+    make_repo: RepoFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An environment's pip index with `${VAR}` credentials: the rendered Dockerfile mounts a
+    build secret that `envc build` fills (for a host ENVC_CREDENTIAL_HOSTS lists); pip inside
+    the build authenticates with it, and neither the Dockerfile nor the image holds it."""
+    image, _ = python_base_image
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    online = f"localhost/envc-tests/python-online:{version}"  # without the image's offline pip
+    container = buildah("from", image)
+    buildah("config", "--env", "PIP_NO_INDEX-", "--env", "PIP_FIND_LINKS-", container)
+    buildah("commit", "--quiet", container, online)
+    buildah("rm", container)
+    private = tmp_path / "private"
+    private.mkdir()
+    write_wheel(private, "inhouse", "1.0")
+    token = "t0ken-in-the-secret"
+    expected = "Basic " + base64.b64encode(f"bob:{token}".encode()).decode()
+    asked: list[str | None] = []
+    with serving(simple_index(private, expected, asked)) as host:
+        root = make_repo(
+            {
+                "environments/svc/env.yaml": (
+                    f"schema_version: 1\nname: svc\npython: '{version}'\npip: [inhouse]\n"
+                    f"pip_indexes: ['http://${{PIP_USER}}:${{PIP_TOKEN}}@{host}/simple']\n"
+                    f"docker:\n  base_image: {online}\n"
+                ),
+            }
+        )
+        monkeypatch.setenv("PIP_USER", "bob")
+        monkeypatch.setenv("PIP_TOKEN", token)
+        monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", host)
+        empty = tmp_path / "no-wheels"
+        empty.mkdir()
+        [locked] = lock_repository(root, pip_index=PipIndex(find_links=(str(empty),)))
+        assert locked.status == "locked", locked.reasons
+        monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "pypi.example.com")
+        refused = CliRunner().invoke(main, ["build", "--format", "json", "--repo", str(root)])
+        [outcome] = json.loads(refused.stdout)
+        assert outcome["status"] == "failed" and f"would be sent to {host}" in outcome["log"]
+        monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", host)
+        asked.clear()
+        result = CliRunner().invoke(main, ["build", "--format", "json", "--repo", str(root)])
+        assert result.exit_code == 0, result.output
+        [outcome] = json.loads(result.stdout)
+        assert outcome["status"] == "built", outcome["log"]
+    assert expected in asked  # pip, in the build, logged in with the filled secret
+    dockerfile_text = (root / "build/svc/Dockerfile").read_text()
+    assert "--mount=type=secret,id=envc-pip-indexes,required=true" in dockerfile_text
+    assert token not in dockerfile_text + result.output
+    container = buildah("from", outcome["image"])
+    try:
+        installed = buildah(
+            "run",
+            container,
+            "python",
+            "-c",
+            "import importlib.metadata as m; print(m.version('inhouse'))",
+        )
+        assert installed == "1.0"
+        mounted = Path(buildah("mount", container))
+        leaked = subprocess.run(
+            ["grep", "-rl", "--binary-files=text", token, str(mounted)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert leaked.stdout == "", leaked.stdout  # in no file of the image
+    finally:
+        buildah("umount", container)
+        buildah("rm", container)
 
 
 def test_parallel_builds_reuse_the_layers_of_unchanged_steps(

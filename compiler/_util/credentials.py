@@ -17,6 +17,9 @@ from urllib.parse import quote, urlsplit
 from compiler.errors import UsageError
 
 CREDENTIAL_HOSTS = "ENVC_CREDENTIAL_HOSTS"
+# The build secret that holds an environment's pip indexes with credentials, filled (a
+# requirements file of index options): rendered Dockerfiles mount it, `envc build` provides it.
+PIP_INDEX_SECRET = "envc-pip-indexes"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ESCAPED_PLACEHOLDER = re.compile(r"\$%7B([A-Za-z_][A-Za-z0-9_]*)%7D", re.IGNORECASE)
 _USERINFO = re.compile(r"(?<=://)[^/@]*@")

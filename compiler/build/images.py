@@ -9,7 +9,9 @@ configured the usual way (`CONTAINERS_STORAGE_CONF`, `BUILDAH_ISOLATION`, regist
 
 An environment's `docker.base_image_registry` is logged in to for its build only: its `${VAR}`
 credentials are filled from the environment into a temporary auth file (0600, with the entries
-of the user's own auth file) that `buildah bud --authfile` reads; they appear in no log.
+of the user's own auth file) that `buildah bud --authfile` reads; they appear in no log. Its pip
+indexes with `${VAR}` credentials are filled the same way into a build secret (`buildah bud
+--secret`), which the rendered Dockerfile's pip step mounts: they reach no layer of the image.
 
 Not yet: `docker buildx bake` as the builder where a Docker daemon exists.
 """
@@ -31,8 +33,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
-from compiler._util.credentials import expand, redact
+from compiler._util.credentials import (
+    PIP_INDEX_SECRET,
+    expand,
+    expand_url,
+    placeholders,
+    redact,
+    without_credentials,
+)
 from compiler._util.files import shown_path, write_atomically
 from compiler._util.progress import Progress, no_progress
 from compiler.errors import UsageError
@@ -60,14 +70,17 @@ class BuildContext:
     folder: Path  # the rendered build context
     image: str  # the tag to build
     base_registry: RegistryCredentials | None = None  # logged in to for this build
+    # its pip indexes with `${VAR}` credentials, given to the build as a secret
+    private_indexes: tuple[str, ...] = ()
 
 
 def build_context(manifests: ValidManifests, name: str, out: Path, image: str) -> BuildContext:
     """How to build environment `name`, rendered into `out`/`name`, as `image`."""
     from compiler.manifest.model import resolve
 
-    registry = resolve(name, manifests).docker.base_image_registry
-    return BuildContext(out / name, image, registry)
+    manifest = resolve(name, manifests)
+    private = tuple(url for url in manifest.pip_indexes if placeholders(url))
+    return BuildContext(out / name, image, manifest.docker.base_image_registry, private)
 
 
 def _buildah() -> str:
@@ -121,11 +134,12 @@ def build_images(
         with tempfile.TemporaryDirectory(prefix="envc-build-") as scratch:
             try:
                 login, secrets = _login(context.base_registry, Path(scratch))
+                indexes, index_secrets = _index_secret(context.private_indexes, Path(scratch))
             except UsageError as exc:
                 return BuildOutcome(name, context.image, "failed", log=str(exc))
-            built = _run(
-                [buildah, "bud", *tls, *login, *layers, "--tag", context.image, str(context.folder)]
-            )
+            secrets += index_secrets
+            options = [*tls, *login, *indexes, *layers, "--tag", context.image]
+            built = _run([buildah, "bud", *options, str(context.folder)])
         if logs is not None:
             write_atomically(
                 logs / f"{name}.log", redact(built.stdout + built.stderr, secrets), durable=False
@@ -166,6 +180,27 @@ def _login(registry: RegistryCredentials | None, scratch: Path) -> tuple[list[st
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         json.dump({"auths": auths}, handle)
     return ["--authfile", str(authfile)], [*secrets, token]
+
+
+def _index_secret(urls: Sequence[str], scratch: Path) -> tuple[list[str], list[str]]:
+    """buildah's arguments that give the build the secret the rendered Dockerfile's pip step
+    reads (PIP_INDEX_SECRET): a requirements file (0600, in `scratch`) of `urls` as index
+    options, their `${VAR}` credentials filled (only for hosts ENVC_CREDENTIAL_HOSTS lists);
+    and the secrets that went into it."""
+    if not urls:
+        return [], []
+    lines, secrets = [], []
+    for url in urls:
+        filled, values = expand_url(url, f"pip index {without_credentials(url)}")
+        secrets += values
+        lines.append(f"--extra-index-url {filled}\n")
+        if url.startswith("http://"):
+            lines.append(f"--trusted-host {urlsplit(filled).hostname}\n")
+    file = scratch / PIP_INDEX_SECRET
+    descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.writelines(lines)
+    return ["--secret", f"id={PIP_INDEX_SECRET},src={file}"], secrets
 
 
 def _user_auths() -> dict[str, Any]:

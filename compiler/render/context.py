@@ -27,7 +27,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from compiler import __version__
-from compiler._util.credentials import placeholders, shell_word_filling_placeholders
+from compiler._util.credentials import (
+    PIP_INDEX_SECRET,
+    placeholders,
+    shell_word_filling_placeholders,
+)
 from compiler._util.files import shown_path
 from compiler.errors import EnvcError
 from compiler.load.buildcontext import read_base_dockerfile
@@ -55,26 +59,28 @@ def dockerfile_string(value: str) -> str:
     return f'"{escaped}"'
 
 
-def _pip_index_options(manifest: Manifest, docker: bool) -> str:
-    """pip's options for the environment's own indexes (`pip_indexes`), quoted for the shell
-    that runs them: in a Dockerfile, where a `${VAR}` credential would be baked into the image
-    or come from nowhere, refused; in an install script, written so that the shell running it
-    fills each placeholder (and nothing else) from its environment. A plain-http host is
-    trusted, as pip would otherwise skip it: the hashes check every file it serves."""
+def _pip_index_options(manifest: Manifest, docker: bool) -> tuple[str, str]:
+    """(a RUN mount, pip's options) for the environment's own indexes (`pip_indexes`), quoted
+    for the shell that runs them. In an install script, each `${VAR}` placeholder is left for
+    the shell running it to fill. In a Dockerfile, an index with credentials is read from a
+    build secret (PIP_INDEX_SECRET: a requirements file of index options that `envc build`
+    fills), so they reach neither the Dockerfile nor the image. A plain-http host is trusted,
+    as pip would otherwise skip it: the hashes check every file it serves."""
     # (index URLs admit no other character the shell reads inside double quotes)
     quote = shlex.quote if docker else shell_word_filling_placeholders
     options = []
+    secret = False
     for url in manifest.pip_indexes:
         if docker and placeholders(url):
-            raise EnvcError(
-                f"{manifest.name}: pip index {url} needs credentials, which a Dockerfile cannot "
-                "take without baking them into the image: serve the image build an index "
-                "without them, or set docker.enabled: false (an install script fills them)"
-            )
+            secret = True
+            continue
         options.append(quote(f"--extra-index-url={url}"))
         if url.startswith("http://"):
             options.append(quote(f"--trusted-host={urlsplit(url).netloc.rpartition('@')[2]}"))
-    return " ".join(options)
+    if not secret:
+        return "", " ".join(options)
+    options.append(f"-r /run/secrets/{PIP_INDEX_SECRET}")
+    return f"--mount=type=secret,id={PIP_INDEX_SECRET},required=true ", " ".join(options)
 
 
 def _header(name: str) -> str:
@@ -169,7 +175,7 @@ def _context_files(
                     "platform": platform,
                     "conda_lock": conda_lock,
                     "pip_lock": pip_lock,
-                    "pip_index_options": _pip_index_options(manifest, docker=False)
+                    "pip_index_options": _pip_index_options(manifest, docker=False)[1]
                     if has_pip
                     else "",
                     "variables": [
@@ -199,6 +205,9 @@ def _context_files(
             manifest.docker.compute, manifest.docker.cuda, manifest.python_version, has_conda
         )
     )
+    pip_index_mount, pip_index_options = (
+        _pip_index_options(manifest, docker=True) if has_pip else ("", "")
+    )
     context: dict[str, Any] = {
         "header": header,
         "base_stage": base_stage,
@@ -207,7 +216,8 @@ def _context_files(
         "user": manifest.docker.user,  # the pattern admits no character a Dockerfile reads
         "conda_lock": conda_lock,
         "pip_lock": pip_lock,
-        "pip_index_options": _pip_index_options(manifest, docker=True) if has_pip else "",
+        "pip_index_mount": pip_index_mount,
+        "pip_index_options": pip_index_options,
         "variables": [(k, dockerfile_string(v)) for k, v in sorted(manifest.variables.items())],
         "labels": [
             (dockerfile_string(k), dockerfile_string(v))
