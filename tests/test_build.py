@@ -66,6 +66,16 @@ def base_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve
         server.stop()
 
 
+def installed_version(image: str, package: str) -> str:
+    """The version of `package` the Python of `image` has installed."""
+    container = buildah("from", image)
+    try:
+        probe = f"import importlib.metadata as m; print(m.version({package!r}))"
+        return buildah("run", container, "python", "-c", probe)
+    finally:
+        buildah("rm", container)
+
+
 def _shared_libraries(binaries: list[Path]) -> set[str]:
     """The shared libraries (and the loader) `binaries` load, as ldd names them."""
     found: set[str] = set()
@@ -320,18 +330,7 @@ def test_a_pip_only_environment_builds_from_its_hashed_lock(
     [outcome] = json.loads(result.stdout)
     assert outcome["status"] == "built"
     assert f"FROM {image}" in (root / "build/slim/Dockerfile").read_text()
-    container = buildah("from", outcome["image"])
-    try:
-        installed = buildah(
-            "run",
-            container,
-            "python",
-            "-c",
-            "import importlib.metadata as m; print(m.version('alpha'))",
-        )
-    finally:
-        buildah("rm", container)
-    assert installed == "1.0"  # pip installed it, checking the lock's hash
+    assert installed_version(outcome["image"], "alpha") == "1.0"  # pip checked the lock's hash
 
 
 def test_a_private_pip_index_reaches_the_build_as_a_secret_and_no_layer(
@@ -387,16 +386,9 @@ def test_a_private_pip_index_reaches_the_build_as_a_secret_and_no_layer(
     dockerfile_text = (root / "build/svc/Dockerfile").read_text()
     assert "--mount=type=secret,id=envc-pip-indexes,required=true" in dockerfile_text
     assert token not in dockerfile_text + result.output
+    assert installed_version(outcome["image"], "inhouse") == "1.0"
     container = buildah("from", outcome["image"])
     try:
-        installed = buildah(
-            "run",
-            container,
-            "python",
-            "-c",
-            "import importlib.metadata as m; print(m.version('inhouse'))",
-        )
-        assert installed == "1.0"
         mounted = Path(buildah("mount", container))
         leaked = subprocess.run(
             ["grep", "-rl", "--binary-files=text", token, str(mounted)],
@@ -483,10 +475,7 @@ def test_a_lifted_azureml_asset_builds_offline(
     container = buildah("from", outcome["image"])
     try:
         assert buildah("run", container, "cat", "/base.txt") == "from-the-base-stage"
-        installed = buildah(
-            "run", container, "python", "-c",
-            "import importlib.metadata as m; print(m.version('alpha'))",
-        )  # fmt: skip
     finally:
         buildah("rm", container)
-    assert installed == "1.0"  # the newest the wheel folder has, pinned by the lock
+    # the newest the wheel folder has, pinned by the lock
+    assert installed_version(outcome["image"], "alpha") == "1.0"
