@@ -231,6 +231,10 @@ def test_an_index_with_credentials_is_a_build_secret_and_the_install_script_fill
     root = make_repo({"environments/tor/env.yaml": manifest([private])})
     monkeypatch.setenv("PIP_USER", "bob")
     monkeypatch.setenv("PIP_TOKEN", "t0ken")
+    # A pull request that names an index sends it no credentials unless the job says so.
+    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "pypi.example.com")
+    [refused] = lock_repository(root, pip_index=PipIndex(indexes.pypi))
+    assert refused.status == "failed" and f"would be sent to {host}" in "; ".join(refused.reasons)
     monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", host)
     [outcome] = lock_repository(root, pip_index=PipIndex(indexes.pypi))
     assert outcome.status == "locked", outcome.reasons
