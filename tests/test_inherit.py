@@ -57,6 +57,7 @@ def test_merge_rules() -> None:
         "python": "3.11",
         "conda": ["numpy", "pip"],
         "channels": ["a"],
+        "pip_indexes": ["https://a.example/simple", "https://b.example/simple"],
         "docker": {"compute": "gpu", "cuda": "12.1"},
     }
     child = {
@@ -64,6 +65,7 @@ def test_merge_rules() -> None:
         "python": {"user_managed_dependencies": False},
         "conda": ["pip", "numpy <2"],
         "channels": ["b"],
+        "pip_indexes": ["https://b.example/simple"],
         "docker": {"cuda": "12.4"},
     }
     assert merge(parent, child) == {
@@ -71,6 +73,7 @@ def test_merge_rules() -> None:
         "python": {"version": "3.11", "user_managed_dependencies": False},
         "conda": ["numpy", "pip", "numpy <2"],
         "channels": ["b"],
+        "pip_indexes": ["https://b.example/simple"],  # replaced: the order is the priority
         "docker": {"compute": "gpu", "cuda": "12.4"},
     }
 

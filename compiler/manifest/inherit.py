@@ -2,11 +2,11 @@
 model stage share it).
 
 The child inherits everything but `name`, `version`, `description` and `variants`. Mappings (`tags`,
-`variables`, `docker`, `python`) merge key by key, the child winning. `channels` and `platforms`
-given by the child replace the parent's. Package lists (`conda`, `pip`) are the parent's followed
-by the child's: a second spec for the same package narrows it, as solvers read a list. Paths to
-referenced files are relative to the manifest that names them, so they are rebased to the
-repository root before merging.
+`variables`, `docker`, `python`) merge key by key, the child winning. `channels`, `pip_indexes`
+and `platforms` given by the child replace the parent's (their order is their priority).
+Package lists (`conda`, `pip`) are the parent's followed by the child's: a second spec for the
+same package narrows it, as solvers read a list. Paths to referenced files are relative to the
+manifest that names them, so they are rebased to the repository root before merging.
 """
 
 from __future__ import annotations
