@@ -6,8 +6,6 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
 
 from compiler._util.credentials import expand, expand_url, for_display
 from compiler.errors import UsageError
@@ -140,33 +138,3 @@ def test_install_routes_each_locked_package_to_its_channels_source(
     gpu = "https://conda.example.com/t/${TOKEN}/ml/gpu/linux-64/b-1-0.conda"
     assert sources.url(gpu) == "https://conda.example.com/ml/gpu/linux-64/b-1-0.conda"
     assert sources.logins.logins == {"conda.example.com": {"CondaToken": "s3cret"}}
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    st.lists(
-        st.one_of(
-            st.text(st.characters(blacklist_characters="\x00", codec="utf-8"), max_size=12),
-            st.sampled_from(["${USER_NAME}", "${TOKEN}", "$TOKEN", "$(id)", "`id`", '"', "\\"]),
-        ),
-        max_size=6,
-    )
-)
-@example(["\r"])  # (found by CI: the test read the shell's output in text mode)
-def test_a_shell_word_fills_its_placeholders_and_nothing_else(parts: list[str]) -> None:
-    """What an install script hands pip: the `${VAR}` placeholders filled by the shell that runs
-    it, every other character as written (no expansion, no command substitution)."""
-    import subprocess
-
-    from compiler._util.credentials import shell_word_filling_placeholders
-
-    word = "".join(parts)
-    values = {"USER_NAME": "bob", "TOKEN": "s3cr$t `x`"}
-    shown = subprocess.run(
-        ["sh", "-c", f"printf '%s' {shell_word_filling_placeholders(word)}"],
-        capture_output=True,  # (bytes: text mode would read a carriage return as a newline)
-        env={**values, "PATH": "/usr/bin:/bin"},
-        check=True,
-    )
-    expected = word.replace("${USER_NAME}", "bob").replace("${TOKEN}", values["TOKEN"])
-    assert shown.stdout.decode("utf-8") == expected

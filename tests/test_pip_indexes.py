@@ -5,6 +5,7 @@ real pip with the options the rendered Dockerfile gives it."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -223,48 +224,64 @@ def test_the_dockerfile_gives_pip_the_indexes_and_pip_installs_the_locked_files(
     assert {"torch==2.3.1+cu121", "numpy==1.26.4", "filelock==3.13.1"} <= set(frozen)
 
 
-def test_an_index_with_credentials_is_a_build_secret_and_the_install_script_fills_it(
-    make_repo: RepoFactory, indexes: Indexes, monkeypatch: pytest.MonkeyPatch
+def test_an_index_with_credentials_is_never_written_out(
+    make_repo: RepoFactory, indexes: Indexes, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    host = indexes.cuda.split("/")[2]
-    private = f"http://${{PIP_USER}}:${{PIP_TOKEN}}@{host}/simple"
-    root = make_repo({"environments/tor/env.yaml": manifest([private])})
-    monkeypatch.setenv("PIP_USER", "bob")
-    monkeypatch.setenv("PIP_TOKEN", "t0ken")
-    # A pull request that names an index sends it no credentials unless the job says so.
-    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "pypi.example.com")
-    [refused] = lock_repository(root, pip_index=PipIndex(indexes.pypi))
-    assert refused.status == "failed" and f"would be sent to {host}" in "; ".join(refused.reasons)
-    monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", host)
-    [outcome] = lock_repository(root, pip_index=PipIndex(indexes.pypi))
-    assert outcome.status == "locked", outcome.reasons
-    assert "t0ken" not in lockfile(root) + lockfile(root, "pylock.linux-64.toml")
-    # The Dockerfile names the secret (tests/test_build.py builds with it), not the index.
-    [run] = [
-        c
-        for c in dockerfile.parse_file(str(_rendered(root) / "Dockerfile"))
-        if "pip install" in c.value[0]
-    ]
-    assert run.flags == ("--mount=type=secret,id=envc-pip-indexes,required=true",)
-    assert "-r /run/secrets/envc-pip-indexes" in run.value[0] and host not in run.value[0]
-    (root / "environments/tor/env.yaml").write_text(
-        manifest([private], "docker:\n  enabled: false\n")
-    )
-    script = (_rendered(root) / "install-linux-64.sh").read_text()
-    [line] = [line for line in script.splitlines() if "pip install" in line]
-    options = line.split("--require-hashes ")[1].split(" -r ")[0]
-    # What the shell running the script hands pip: the placeholders filled, nothing else read.
-    shown = subprocess.run(
-        ["sh", "-c", f"printf '%s\\n' {options}"],
-        capture_output=True,
-        text=True,
-        env={"PIP_USER": "bob", "PIP_TOKEN": "t0ken", "PATH": os.environ["PATH"]},
-        check=True,
-    )
-    assert shown.stdout.splitlines() == [
-        f"--extra-index-url=http://bob:t0ken@{host}/simple",
-        f"--trusted-host={host}",
-    ]
+    """A private index (`${VAR}` credentials): locked with them only for a listed host; the
+    Dockerfile reads it from a build secret (tests/test_build.py builds with one), the install
+    script from the file ENVC_PIP_INDEXES names: neither says where it is, nor expands a thing
+    the manifest wrote."""
+    token = "Basic " + base64.b64encode(b"bob:t0ken").decode()
+    with serving(simple_index(indexes.folder / "cu121", token)) as host:
+        private = f"http://${{INDEX_USER}}:${{INDEX_TOKEN}}@{host}/simple"
+        root = make_repo({"environments/tor/env.yaml": manifest([private])})
+        monkeypatch.setenv("INDEX_USER", "bob")
+        monkeypatch.setenv("INDEX_TOKEN", "t0ken")
+        # A pull request that names an index sends it no credentials unless the job says so.
+        monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", "pypi.example.com")
+        [refused] = lock_repository(root, pip_index=PipIndex(indexes.pypi))
+        assert refused.status == "failed"
+        assert f"would be sent to {host}" in "; ".join(refused.reasons)
+        monkeypatch.setenv("ENVC_CREDENTIAL_HOSTS", host)
+        [outcome] = lock_repository(root, pip_index=PipIndex(indexes.pypi))
+        assert outcome.status == "locked", outcome.reasons
+        assert "t0ken" not in lockfile(root) + lockfile(root, "pylock.linux-64.toml")
+        [run] = [
+            c
+            for c in dockerfile.parse_file(str(_rendered(root) / "Dockerfile"))
+            if "pip install" in c.value[0]
+        ]
+        assert run.flags == ("--mount=type=secret,id=envc-pip-indexes,required=true",)
+        assert "-r /run/secrets/envc-pip-indexes" in run.value[0] and host not in run.value[0]
+
+        (root / "environments/tor/env.yaml").write_text(
+            manifest([private], "docker:\n  enabled: false\n")
+        )
+        script = _rendered(root) / "install-linux-64.sh"
+        assert host not in script.read_text() and "INDEX_TOKEN" not in script.read_text()
+        prefix = tmp_path / "prefix"
+        subprocess.run([sys.executable, "-m", "venv", str(prefix)], check=True)
+        environment = {
+            **os.environ,
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_INDEX_URL": indexes.pypi,  # (PyPI's part)
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        }
+        stopped = subprocess.run(
+            ["sh", str(script), str(prefix)], capture_output=True, text=True, env=environment
+        )
+        assert stopped.returncode != 0 and "set ENVC_PIP_INDEXES to a file" in stopped.stderr
+        given = tmp_path / "private-indexes.txt"
+        given.write_text(f"--extra-index-url http://bob:t0ken@{host}/simple\n")
+        environment["ENVC_PIP_INDEXES"] = str(given)
+        done = subprocess.run(
+            ["sh", str(script), str(prefix)], capture_output=True, text=True, env=environment
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    frozen = subprocess.run(
+        [str(prefix / "bin/python"), "-m", "pip", "freeze"], capture_output=True, text=True
+    ).stdout.split()
+    assert "torch==2.3.1+cu121" in frozen
 
 
 def test_an_index_url_is_checked_where_it_is_written(make_repo: RepoFactory) -> None:

@@ -20,6 +20,8 @@ CREDENTIAL_HOSTS = "ENVC_CREDENTIAL_HOSTS"
 # The build secret that holds an environment's pip indexes with credentials, filled (a
 # requirements file of index options): rendered Dockerfiles mount it, `envc build` provides it.
 PIP_INDEX_SECRET = "envc-pip-indexes"
+# The variable that names such a file for an install script (docker.enabled: false).
+PIP_INDEX_FILE = "ENVC_PIP_INDEXES"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ESCAPED_PLACEHOLDER = re.compile(r"\$%7B([A-Za-z_][A-Za-z0-9_]*)%7D", re.IGNORECASE)
 _USERINFO = re.compile(r"(?<=://)[^/@]*@")
@@ -54,15 +56,6 @@ def holds_url_credentials(text: str) -> bool:
 def placeholders(text: str) -> list[str]:
     """Names of the `${VAR}` placeholders in `text`."""
     return _PLACEHOLDER.findall(text)
-
-
-def shell_word_filling_placeholders(word: str) -> str:
-    """`word` double-quoted for a POSIX shell that fills its `${VAR}` placeholders (an install
-    script run where the credentials are): any other `$`, `` ` ``, `"` and `\\` escaped."""
-    parts = _PLACEHOLDER.split(word)  # (text, name, text, name, …)
-    escaped = [re.sub(r'([$`"\\])', r"\\\1", text) for text in parts[0::2]]
-    names = [f"${{{name}}}" for name in parts[1::2]] + [""]
-    return '"' + "".join(text + name for text, name in zip(escaped, names, strict=False)) + '"'
 
 
 def unescaped_placeholders(url: str) -> str:

@@ -27,11 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from compiler import __version__
-from compiler._util.credentials import (
-    PIP_INDEX_SECRET,
-    placeholders,
-    shell_word_filling_placeholders,
-)
+from compiler._util.credentials import PIP_INDEX_FILE, PIP_INDEX_SECRET, placeholders
 from compiler._util.files import shown_path
 from compiler.errors import EnvcError
 from compiler.load.buildcontext import read_base_dockerfile
@@ -59,28 +55,34 @@ def dockerfile_string(value: str) -> str:
     return f'"{escaped}"'
 
 
-def _pip_index_options(manifest: Manifest, docker: bool) -> tuple[str, str]:
-    """(a RUN mount, pip's options) for the environment's own indexes (`pip_indexes`), quoted
-    for the shell that runs them. In an install script, each `${VAR}` placeholder is left for
-    the shell running it to fill. In a Dockerfile, an index with credentials is read from a
-    build secret (PIP_INDEX_SECRET: a requirements file of index options that `envc build`
-    fills), so they reach neither the Dockerfile nor the image. A plain-http host is trusted,
-    as pip would otherwise skip it: the hashes check every file it serves."""
-    # (index URLs admit no other character the shell reads inside double quotes)
-    quote = shlex.quote if docker else shell_word_filling_placeholders
-    options = []
-    secret = False
+# An install script's first word on a private index: stop, unless whoever runs it gave the file.
+_PIP_INDEX_CHECK = (
+    f': "${{{PIP_INDEX_FILE}:?set {PIP_INDEX_FILE} to a file of the private pip indexes of '
+    'this environment, as --extra-index-url lines with their credentials}"'
+)
+
+
+def _pip_index_options(manifest: Manifest, docker: bool) -> tuple[bool, str]:
+    """(whether one needs credentials, pip's options) for the environment's own indexes
+    (`pip_indexes`), shell-quoted. An index with `${VAR}` credentials is never written out:
+    pip reads it from a file of index options (a requirements file), in a Dockerfile the build
+    secret PIP_INDEX_SECRET (`envc build` fills it), in an install script the file
+    $ENVC_PIP_INDEXES names (whoever runs it provides it). So no credential reaches the
+    Dockerfile, the image or the script, and no shell expands what a manifest says. A
+    plain-http host is trusted, as pip would otherwise skip it: the hashes check every file."""
+    options, private = [], False
     for url in manifest.pip_indexes:
-        if docker and placeholders(url):
-            secret = True
+        if placeholders(url):
+            private = True
             continue
-        options.append(quote(f"--extra-index-url={url}"))
+        options.append(shlex.quote(f"--extra-index-url={url}"))
         if url.startswith("http://"):
-            options.append(quote(f"--trusted-host={urlsplit(url).netloc.rpartition('@')[2]}"))
-    if not secret:
-        return "", " ".join(options)
-    options.append(f"-r /run/secrets/{PIP_INDEX_SECRET}")
-    return f"--mount=type=secret,id={PIP_INDEX_SECRET},required=true ", " ".join(options)
+            host = urlsplit(url).netloc.rpartition("@")[2]
+            options.append(shlex.quote(f"--trusted-host={host}"))
+    if private:
+        file = f"/run/secrets/{PIP_INDEX_SECRET}" if docker else f'"${PIP_INDEX_FILE}"'
+        options.append(f"-r {file}")
+    return private, " ".join(options)
 
 
 def _header(name: str) -> str:
@@ -167,6 +169,7 @@ def _context_files(
                 files[sbom_file(platform, docker=False)] = environment_sbom(
                     inputs, folder, lockfiles, platform, None, docker=False
                 )
+            script_indexes = _pip_index_options(manifest, docker=False) if has_pip else (False, "")
             files[f"install-{platform}.sh"] = render(
                 environment,
                 template_family(docker=False, user_managed=user_managed, conda=has_conda),
@@ -175,9 +178,8 @@ def _context_files(
                     "platform": platform,
                     "conda_lock": conda_lock,
                     "pip_lock": pip_lock,
-                    "pip_index_options": _pip_index_options(manifest, docker=False)[1]
-                    if has_pip
-                    else "",
+                    "pip_index_check": _PIP_INDEX_CHECK if script_indexes[0] else "",
+                    "pip_index_options": script_indexes[1],
                     "variables": [
                         (k, shlex.quote(v)) for k, v in sorted(manifest.variables.items())
                     ],
@@ -205,9 +207,10 @@ def _context_files(
             manifest.docker.compute, manifest.docker.cuda, manifest.python_version, has_conda
         )
     )
-    pip_index_mount, pip_index_options = (
-        _pip_index_options(manifest, docker=True) if has_pip else ("", "")
+    private, pip_index_options = (
+        _pip_index_options(manifest, docker=True) if has_pip else (False, "")
     )
+    pip_index_mount = f"--mount=type=secret,id={PIP_INDEX_SECRET},required=true " if private else ""
     context: dict[str, Any] = {
         "header": header,
         "base_stage": base_stage,
