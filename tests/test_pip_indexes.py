@@ -17,11 +17,15 @@ from pathlib import Path
 
 import dockerfile
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compiler.lock.inputs import lock_inputs
 from compiler.lock.pip import PipIndex, write_wheel
 from compiler.lock.repository import lock_repository
-from compiler.manifest.model import resolve
+from compiler.manifest.model import Manifest, resolve
+from compiler.manifest.patterns import INDEX_URL_PATTERN
+from compiler.render.context import _pip_index_options
 from compiler.render.repository import render_repository
 from compiler.validate.repository import validate
 from tests.conftest import RepoFactory, run_envc
@@ -356,3 +360,19 @@ def test_a_referenced_files_index_options_say_where_indexes_go(make_repo: RepoFa
     assert report.ok, report.diagnostics
     inputs = lock_inputs(resolve("a", report.manifests), root)
     assert inputs is not None and inputs.pip == ("numpy", "torch")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.from_regex(INDEX_URL_PATTERN, fullmatch=True))
+def test_any_index_url_the_schema_takes_reaches_pip_as_written(url: str) -> None:
+    """Whatever an index URL holds within its pattern (`$`, braces, `%`, `@`…), BuildKit's
+    parser and the shell of the RUN step hand pip exactly `--extra-index-url=URL`, or the URL
+    stays out of the Dockerfile (a `${VAR}` credential: a build secret)."""
+    data = {"schema_version": 1, "name": "x", "pip": ["a"], "pip_indexes": [url]}
+    private, options = _pip_index_options(Manifest.model_validate(data), docker=True)
+    [run] = dockerfile.parse_string(f"FROM scratch\nRUN pip install {options} -r r.txt\n")[1:]
+    words = shlex.split(run.value[0])
+    if private:
+        assert url not in run.value[0] and words[2:4] == ["-r", "/run/secrets/envc-pip-indexes"]
+    else:
+        assert words[2] == f"--extra-index-url={url}"
