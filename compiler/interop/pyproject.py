@@ -81,8 +81,6 @@ def _poetry_requirement(package: str, value: Any, notes: list[str]) -> str | Non
         if not isinstance(value.get("version"), str):
             notes.append(f"{package} = {value!r} is not carried")
             return None
-        if isinstance(value.get("source"), str):  # ([[tool.poetry.source]]: _poetry_sources)
-            notes.append(f"{package}: from source {value['source']}, one of pip_indexes")
         value = value["version"]
     if not isinstance(value, str):
         notes.append(f"{package} = {value!r} is not carried")
@@ -179,8 +177,10 @@ def _with_uv_sources(
 def _poetry_sources(poetry: dict[str, Any], notes: list[str]) -> list[str]:
     """The pip indexes of Poetry's `[[tool.poetry.source]]` tables, carried as pip's index
     options are (PipOptions): a `primary` (or `default`) one in PyPI's place, the others
-    (`supplemental`, `explicit`) searched before PyPI, not after it (noted)."""
+    (`supplemental`, `explicit`) searched before PyPI, not after it (noted); and a note for
+    each dependency bound to a source (envc has no index per package)."""
     options = PipOptions()
+    urls = {}
     for source in poetry.get("source") or []:
         entry = table(source)
         url, priority = entry.get("url"), entry.get("priority", "primary")
@@ -198,6 +198,13 @@ def _poetry_sources(poetry: dict[str, Any], notes: list[str]) -> list[str]:
                 f"[[tool.poetry.source]] {url} ({priority}) is searched before PyPI, for "
                 "every package (pip_indexes)"
             )
+        if url in options.indexes:
+            urls[entry.get("name")] = url
+    for package, value in table(poetry.get("dependencies")).items():
+        source = table(value).get("source")
+        if isinstance(source, str):
+            where = f"from {urls[source]}, in pip_indexes" if source in urls else "not carried"
+            notes.append(f"{package}: source {source} is {where}")
     return options.indexes
 
 
