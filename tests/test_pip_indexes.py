@@ -294,14 +294,14 @@ def test_an_index_url_is_checked_where_it_is_written(make_repo: RepoFactory) -> 
             "environments/a/env.yaml": "schema_version: 1\nname: a\npython: '3.12'\npip: [x]\n"
             "pip_indexes:\n  - https://bob:hunter2@pypi.example.com/simple\n"
             "  - 'https://example.com/simple;touch /tmp/x'\n"
-            "  - ftp://example.com/simple\n",
+            "  - ftp://example.com/simple\n"
+            "  - https://example.com/{{latest-index}}/simple\n",
         }
     )
     report = validate(root=root, cwd=root)
     found = {(d.line, d.rule) for d in report.diagnostics}
-    assert {(6, "secret"), (7, "schema-pattern"), (8, "schema-pattern")} <= found, (
-        report.diagnostics
-    )
+    expected = {(6, "secret"), (7, "schema-pattern"), (8, "schema-pattern")}
+    assert expected | {(9, "template-placeholder")} <= found, report.diagnostics
 
 
 def test_a_requirements_file_naming_an_extra_index_comes_in_locked(

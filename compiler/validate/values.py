@@ -101,10 +101,11 @@ def check_values(doc: Document, data: Mapping[str, Any]) -> list[Diagnostic]:
                     "secret",
                 )
             )
-    for index, channel in strings_at(data, "channels"):  # specs: rules.py, with their checks
-        if (placeholder := TEMPLATE_PLACEHOLDER.search(channel)) is not None:
-            message = placeholder_problem(placeholder.group())
-            found.append(doc.diagnostic(("channels", index), message, "template-placeholder"))
+    for key in ("channels", "pip_indexes"):  # specs: rules.py, with their checks
+        for index, url in strings_at(data, key):
+            if (placeholder := TEMPLATE_PLACEHOLDER.search(url)) is not None:
+                message = placeholder_problem(placeholder.group())
+                found.append(doc.diagnostic((key, index), message, "template-placeholder"))
     named = {d.json_path for d in found if d.rule == "secret"}  # one finding per value
     for path, value in _credential_holders(data):
         if _holds_credentials(value) and format_json_path(path) not in named:
