@@ -1568,3 +1568,32 @@ def test_a_package_bound_to_an_index_brings_the_index_along(
         assert f"--extra-index-url {CU121}" in exported.read_text()
         again = import_source(exported, "trainer", python="3.11")
         assert again.manifest["pip_indexes"] == [CU121]
+
+
+def test_pip_options_carry_the_indexes_envc_can_take_in_uvs_order() -> None:
+    """What each kind of index line becomes: PyPI nothing, an extra index the next of
+    pip_indexes, one in PyPI's place the last (PyPI is still searched after it: noted), and
+    one that cannot come in a note naming it without its credentials."""
+    from compiler.interop.common import PipOptions
+
+    options, notes = PipOptions(), []
+    for line in [
+        "--index-url https://private.example/simple",
+        "--extra-index-url https://pypi.org/simple/",
+        "--extra-index-url https://download.pytorch.org/whl/cu121",
+        "--extra-index-url https://bob:hunter2@secret.example/simple",
+        "--extra-index-url ftp://mirror.example/simple",
+        "--extra-index-url https://assets.example/{{latest-index}}/simple",
+        "--extra-index-url https://${INDEX_USER}:${INDEX_TOKEN}@team.example/simple",
+    ]:
+        options.option(line, "r.txt: ", notes)
+    assert options.indexes == [
+        "https://download.pytorch.org/whl/cu121",
+        "https://${INDEX_USER}:${INDEX_TOKEN}@team.example/simple",
+        "https://private.example/simple",
+    ]
+    said = "\n".join(notes)
+    assert "hunter2" not in said
+    for stranded in ("secret.example", "ftp://mirror.example", "{{latest-index}}"):
+        assert re.search(rf"r\.txt: index \S*{re.escape(stranded)}\S* is not carried", said)
+    assert "private.example/simple is searched first, and then PyPI" in said

@@ -208,13 +208,14 @@ class PipOptions:
         if is_pypi(url):
             return
         shown = without_credentials(url)
-        if holds_url_credentials(url) or not re.fullmatch(INDEX_URL_PATTERN, url):
+        if holds_url_credentials(url):
+            why = "it holds credentials: add it with ${VAR} placeholders"
+        elif "{{" in url or not re.fullmatch(INDEX_URL_PATTERN, url):
+            why = "not an http(s) URL envc takes"
+        else:
+            why = ""
+        if why:
             self.stranded.append(shown)
-            why = (
-                "it holds credentials: add it with ${VAR} placeholders"
-                if holds_url_credentials(url)
-                else "not an http(s) URL envc takes"
-            )
             notes.append(f"{where}index {shown} is not carried ({why})")
         elif instead_of_pypi and self.instead_of_pypi not in (None, url):
             self.extra.append(url)
