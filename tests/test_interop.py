@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from compiler.cli import main
 from compiler.errors import EnvcError
-from compiler.interop.common import write_imported
+from compiler.interop.common import PipOptions, write_imported
 from compiler.interop.export import FORMATS, export_environment
 from compiler.interop.source_locks import kept, lock_seed
 from compiler.interop.sources import import_source
@@ -1574,8 +1574,6 @@ def test_pip_options_carry_the_indexes_envc_can_take_in_uvs_order() -> None:
     """What each kind of index line becomes: PyPI nothing, an extra index the next of
     pip_indexes, one in PyPI's place the last (PyPI is still searched after it: noted), and
     one that cannot come in a note naming it without its credentials."""
-    from compiler.interop.common import PipOptions
-
     options, notes = PipOptions(), []
     for line in [
         "--index-url https://private.example/simple",
