@@ -461,3 +461,21 @@ def test_a_deployment_script_runs_up_to_its_deployment(workspace: Path) -> None:
     assert "Model.deploy: envc defines environments, not models or endpoints" in run.stderr
     assert "NotCarriedWarning: scoring-env: r is not carried" in run.stderr
     assert "mlflow" in _manifest(workspace, "scoring-env")["pip"]
+
+
+def test_a_requirements_files_indexes_come_along(tmp_path: Path) -> None:
+    """SDK v1 scripts build PyTorch's CUDA environments from a requirements file that names its
+    index: the environment keeps the index, as `envc import` of that file does."""
+    requirements = tmp_path / "requirements.txt"
+    cu121, cu118 = (
+        "https://download.pytorch.org/whl/cu121",
+        "https://download.pytorch.org/whl/cu118",
+    )
+    requirements.write_text(
+        f"--extra-index-url {cu121}\n--extra-index-url {cu118}\ntorch==2.3.1+cu121\n"
+    )
+    env = Environment.from_pip_requirements("torch-env", requirements)
+    env.python.conda_dependencies.set_python_version("3.11")
+    definition = env.definition()
+    assert definition.manifest["pip"] == ["torch==2.3.1+cu121"]
+    assert definition.manifest["pip_indexes"] == [cu121, cu118]

@@ -217,9 +217,11 @@ def _imported(data: dict[str, Any], text: str = "", name: str = DEFAULT_NAME) ->
 
 def dependencies_of(manifest: Mapping[str, Any], folder: Path | None = None) -> CondaDependencies:
     """A manifest's packages as a specification: its `conda_file` and `requirements_file`
-    (read from `folder`, where the manifest is), then its `python`, `channels`, `conda` and
-    `pip`."""
+    (read from `folder`, where the manifest is), then its `python`, `channels`, `conda`,
+    `pip` and `pip_indexes`."""
     dependencies = CondaDependencies()
+
+    indexes = list(manifest.get("pip_indexes") or [])
 
     def referenced(key: str) -> Path:
         if folder is None:
@@ -235,6 +237,7 @@ def dependencies_of(manifest: Mapping[str, Any], folder: Path | None = None) -> 
         dependencies.notes += [n for n in included.notes if "does not say which Python" not in n]
         for spec in included.manifest.get("pip", []):
             dependencies.add_pip_package(spec)
+        indexes += included.manifest.get("pip_indexes", [])
     python = manifest.get("python")
     version = python.get("version") if isinstance(python, Mapping) else python
     if version:
@@ -245,4 +248,6 @@ def dependencies_of(manifest: Mapping[str, Any], folder: Path | None = None) -> 
         dependencies.add_conda_package(spec)
     for spec in manifest.get("pip") or []:
         dependencies.add_pip_package(spec)
+    for url in dict.fromkeys(indexes):  # (each its own line: set_pip_option keeps one of a kind)
+        dependencies._pip_options.append(f"--extra-index-url {url}")
     return dependencies
