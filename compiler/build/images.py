@@ -33,7 +33,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 from compiler._util.credentials import (
     PIP_INDEX_SECRET,
@@ -41,6 +40,7 @@ from compiler._util.credentials import (
     expand_url,
     placeholders,
     redact,
+    url_destination,
     without_credentials,
 )
 from compiler._util.files import shown_path, write_atomically
@@ -194,8 +194,8 @@ def _index_secret(urls: Sequence[str], scratch: Path) -> tuple[list[str], list[s
         filled, values = expand_url(url, f"pip index {without_credentials(url)}")
         secrets += values
         lines.append(f"--extra-index-url {filled}\n")
-        if url.startswith("http://"):
-            lines.append(f"--trusted-host {urlsplit(filled).hostname}\n")
+        if url.startswith("http://") and (host := url_destination(filled)):
+            lines.append(f"--trusted-host {host}\n")
     file = scratch / PIP_INDEX_SECRET
     descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:

@@ -24,10 +24,14 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from compiler import __version__
-from compiler._util.credentials import PIP_INDEX_FILE, PIP_INDEX_SECRET, placeholders
+from compiler._util.credentials import (
+    PIP_INDEX_FILE,
+    PIP_INDEX_SECRET,
+    placeholders,
+    url_destination,
+)
 from compiler._util.files import shown_path
 from compiler.errors import EnvcError
 from compiler.load.buildcontext import read_base_dockerfile
@@ -76,8 +80,7 @@ def _pip_index_options(manifest: Manifest, docker: bool) -> tuple[bool, str]:
             private = True
             continue
         options.append(shlex.quote(f"--extra-index-url={url}"))
-        if url.startswith("http://"):
-            host = urlsplit(url).netloc.rpartition("@")[2]
+        if url.startswith("http://") and (host := url_destination(url)):
             options.append(shlex.quote(f"--trusted-host={host}"))
     if private:
         file = f"/run/secrets/{PIP_INDEX_SECRET}" if docker else f'"${PIP_INDEX_FILE}"'
