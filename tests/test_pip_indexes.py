@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -101,6 +102,30 @@ def test_a_local_version_comes_from_the_environments_index_and_shadows_pypi(
     cuda_files = indexes.cuda.replace("/simple", "/files/")
     assert f'"{cuda_files}numpy-1.26.4-py3-none-any.whl"' in pylock
     assert f'"{cuda_files}torch-2.3.1+cu121-py3-none-any.whl"' in pylock
+
+
+def test_the_sbom_names_the_index_a_package_came_from(
+    make_repo: RepoFactory, indexes: Indexes
+) -> None:
+    """A package from an environment's own index says so in its purl (`repository_url`; a
+    purl without one means PyPI), as CycloneDX's own validator accepts it."""
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+    from packageurl import PackageURL
+
+    root = make_repo({"environments/tor/env.yaml": manifest([indexes.cuda])})
+    lock_repository(root, pip_index=PipIndex(indexes.pypi))
+    sbom = (_rendered(root) / "sbom.cdx.json").read_text()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(sbom) is None
+    purls = {
+        PackageURL.from_string(c["purl"]).name: PackageURL.from_string(c["purl"])
+        for c in json.loads(sbom)["components"]
+        if "purl" in c  # (the base image, by tag: no purl)
+    }
+    assert purls["torch"].version == "2.3.1+cu121"
+    for name in ("torch", "numpy"):
+        assert purls[name].qualifiers == {"repository_url": indexes.cuda}
+    assert purls["filelock"].qualifiers == {}  # envc.yaml's index: PyPI's packages
 
 
 def test_without_the_index_the_local_version_is_not_found(

@@ -1,9 +1,9 @@
 """A CycloneDX 1.6 SBOM of one environment and platform, from its locks: no image is built.
 
 Every locked package is a component with its package URL (`pkg:conda/…` with build, channel
-and subdir; `pkg:pypi/…`, made with packageurl-python), the hashes the lock records (conda:
-SHA-256 and MD5 of the package file; pip: SHA-256 of each file the lock lets pip install), the
-license the conda channel records (docs/policy.md) and where the file is downloaded from. The
+and subdir; `pkg:pypi/…`, with the environment's own index a package came from; made with
+packageurl-python), the hashes the lock records (conda: SHA-256 and MD5 of the package file;
+pip: SHA-256 of each file the lock lets pip install), the license the conda channel records (docs/policy.md) and where the file is downloaded from. The
 base image is a component too (a `pkg:oci` URL when pinned by digest), conda's dependency graph
 is the `dependencies` section, and the environment itself is the metadata's component,
 depending on what its manifest asks for.
@@ -20,12 +20,13 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from packageurl import PackageURL
 
+from compiler._util.credentials import url_destination, without_credentials
 from compiler.lock.inputs import CONDA_LOCK_FILE, LockInputs, pylock_file
 from compiler.lock.lockfiles import (
     CondaEntry,
@@ -75,7 +76,7 @@ def environment_sbom(
             graph[by_name[spec_package(record.name)]] = sorted(filter(None, depends))
     pylock = lockfiles.get(pylock_file(platform))
     if pylock is not None:
-        for component in _pip_components(pylock):
+        for component in _pip_components(pylock, inputs.pip_indexes):
             components.append((component["bom-ref"], _json(component)))
             by_name.setdefault(spec_package(component["name"]), component["bom-ref"])
             graph.setdefault(component["bom-ref"], [])
@@ -205,11 +206,14 @@ def _channel_name(channel: str) -> str:
     return channel
 
 
-def _pip_components(pylock: str) -> list[dict[str, Any]]:
-    """One component per package of a PEP 751 lock (envc's header is TOML comments)."""
+def _pip_components(pylock: str, indexes: Sequence[str]) -> list[dict[str, Any]]:
+    """One component per package of a PEP 751 lock (envc's header is TOML comments); one from
+    an environment's own index names it (`repository_url`: the purl's default is PyPI)."""
     components = []
     for name, version, files in pylock_packages(pylock):
-        purl = _purl("pypi", name, version or None, ())
+        repository = _repository([url for url, _ in files], indexes)
+        qualifiers = (("repository_url", repository),) if repository else ()
+        purl = _purl("pypi", name, version or None, qualifiers)
         component: dict[str, Any] = {
             "type": "library",
             "bom-ref": purl,
@@ -225,6 +229,21 @@ def _pip_components(pylock: str) -> list[dict[str, Any]]:
             component["externalReferences"] = [{"type": "distribution", "url": u} for u in urls]
         components.append(component)
     return components
+
+
+def _repository(urls: Sequence[str], indexes: Sequence[str]) -> str | None:
+    """Which of the environment's own indexes a package's files came from (uv takes a package
+    from one index): the one their URL lies under, else the first on their host (an index may
+    serve its files from another path); None for any other source, PyPI or envc.yaml's."""
+    if not urls:
+        return None
+    for index in indexes:
+        if urls[0].startswith(without_credentials(index).rstrip("/") + "/"):
+            return without_credentials(index)
+    host = url_destination(urls[0])
+    return next(
+        (without_credentials(i) for i in indexes if host and url_destination(i) == host), None
+    )
 
 
 def _image_component(image: str) -> dict[str, Any]:
