@@ -3,10 +3,11 @@
 Every locked package is a component with its package URL (`pkg:conda/…` with build, channel
 and subdir; `pkg:pypi/…`, with the environment's own index a package came from; made with
 packageurl-python), the hashes the lock records (conda: SHA-256 and MD5 of the package file;
-pip: SHA-256 of each file the lock lets pip install), the license the conda channel records (docs/policy.md) and where the file is downloaded from. The
-base image is a component too (a `pkg:oci` URL when pinned by digest), conda's dependency graph
-is the `dependencies` section, and the environment itself is the metadata's component,
-depending on what its manifest asks for.
+pip: SHA-256 of each file the lock lets pip install), the license the conda channel records
+(docs/policy.md) and where the file is downloaded from. The base image is a component too (a
+`pkg:oci` URL when pinned by digest), conda's dependency graph is the `dependencies` section,
+and the environment itself is the metadata's component, depending on what its manifest asks
+for.
 
 Byte-stable: no timestamp, a serial number derived from the lock, components in a fixed order,
 and no tool versions (a new envc or library release must not change every content address).
