@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from compiler.lock.policy import check_policy
+from compiler.lock.policy import allowed_source, check_policy
 from compiler.validate.config import load_config
 from compiler.validate.repository import validate
 from tests.conftest import PROJECT, RepoFactory, run_envc
@@ -299,3 +299,29 @@ def test_mirrors_and_indexes_outside_the_policy(make_repo: RepoFactory) -> None:
     assert "https://pypi.org/simple is not one of the indexes the policy allows" in locked.stderr
     assert "mirror.example.net/conda-forge is not one of the mirrors" in locked.stderr
     assert "secret" not in locked.stderr
+
+
+def test_an_index_with_credentials_is_judged_by_where_it_is(make_repo: RepoFactory) -> None:
+    """The policy names places, not logins: an index (envc.yaml's, or an environment's own)
+    written with `${VAR}` credentials is allowed where the same URL without them is."""
+    private = "https://${INDEX_USER}:${INDEX_TOKEN}@pypi.internal.example.com/simple"
+    root = make_repo(
+        {
+            "environments/web/env.yaml": WEB + f"pip_indexes: ['{private}/team']\n",
+            "envc.yaml": (
+                f"config_version: 1\npip:\n  index_url: '{private}'\n"
+                "policy:\n  indexes:\n    - https://pypi.internal.example.com/simple\n"
+            ),
+        }
+    )
+    run = run_envc(root, "validate")
+    assert run.returncode == 0, run.stdout + run.stderr
+    # The allowed host as a user name is no way in.
+    allowed = ["https://pypi.internal.example.com/simple"]
+    assert not allowed_source("https://pypi.internal.example.com@evil.example/simple", allowed)
+    (root / "envc.yaml").write_text(
+        (root / "envc.yaml").read_text().replace("internal.example.com/simple\n", "x.example/\n")
+    )
+    run = run_envc(root, "validate")
+    assert run.returncode == 1
+    assert run.stdout.count("is not one of the indexes the policy allows") == 2, run.stdout

@@ -154,8 +154,9 @@ def _outside(
 
 
 def allowed_source(url: str, allowed: Sequence[str]) -> bool:
-    """Whether `url` is one of `allowed` or under one (a URL prefix ending at a `/`)."""
-    url = url.rstrip("/")
+    """Whether `url` is one of `allowed` or under one (a URL prefix ending at a `/`); its
+    user info (`${USER}:${TOKEN}@`) aside: the policy names places, not logins."""
+    url = without_credentials(url).rstrip("/")
     return any(url == a.rstrip("/") or url.startswith(a.rstrip("/") + "/") for a in allowed)
 
 
