@@ -302,15 +302,18 @@ def test_mirrors_and_indexes_outside_the_policy(make_repo: RepoFactory) -> None:
 
 
 def test_an_index_with_credentials_is_judged_by_where_it_is(make_repo: RepoFactory) -> None:
-    """The policy names places, not logins: an index (envc.yaml's, or an environment's own)
-    written with `${VAR}` credentials is allowed where the same URL without them is."""
+    """The policy names places, not logins: an index (envc.yaml's, or an environment's own) or
+    a channel written with `${VAR}` credentials is allowed where the same URL without them is."""
     private = "https://${INDEX_USER}:${INDEX_TOKEN}@pypi.internal.example.com/simple"
+    channel = "https://${CONDA_USER}:${CONDA_TOKEN}@conda.internal.example.com/ml"
     root = make_repo(
         {
-            "environments/web/env.yaml": WEB + f"pip_indexes: ['{private}/team']\n",
+            "environments/web/env.yaml": WEB
+            + f"pip_indexes: ['{private}/team']\nchannels: ['{channel}']\n",
             "envc.yaml": (
                 f"config_version: 1\npip:\n  index_url: '{private}'\n"
                 "policy:\n  indexes:\n    - https://pypi.internal.example.com/simple\n"
+                "  channels:\n    - https://conda.internal.example.com/ml\n"
             ),
         }
     )

@@ -226,7 +226,7 @@ def _manifest_rules(
     if policy.channels and "channels" not in excused:
         allowed = {c.rstrip("/") for c in policy.channels}
         for channel in manifest.channels or list(default_channels):
-            if channel.rstrip("/") not in allowed:
+            if without_credentials(channel).rstrip("/") not in allowed:  # (a place, not a login)
                 found.append(
                     _error(
                         f"{folder}/env.yaml",
