@@ -306,14 +306,16 @@ def test_an_index_with_credentials_is_judged_by_where_it_is(make_repo: RepoFacto
     a channel written with `${VAR}` credentials is allowed where the same URL without them is."""
     private = "https://${INDEX_USER}:${INDEX_TOKEN}@pypi.internal.example.com/simple"
     channel = "https://${CONDA_USER}:${CONDA_TOKEN}@conda.internal.example.com/ml"
+    token = "https://conda.anaconda.org/t/${CONDA_TOKEN}/team"
     root = make_repo(
         {
             "environments/web/env.yaml": WEB
-            + f"pip_indexes: ['{private}/team']\nchannels: ['{channel}']\n",
+            + f"pip_indexes: ['{private}/team']\nchannels: ['{channel}', '{token}']\n",
             "envc.yaml": (
                 f"config_version: 1\npip:\n  index_url: '{private}'\n"
                 "policy:\n  indexes:\n    - https://pypi.internal.example.com/simple\n"
                 "  channels:\n    - https://conda.internal.example.com/ml\n"
+                "    - https://conda.anaconda.org/team\n"
             ),
         }
     )

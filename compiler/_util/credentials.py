@@ -69,6 +69,12 @@ def without_credentials(url: str) -> str:
     return _USERINFO.sub("", url)
 
 
+def url_place(url: str) -> str:
+    """Where `url` points, whoever logs in: without user info nor an anaconda.org
+    `/t/<token>/`, and no trailing `/` (what a policy's lists of places are compared with)."""
+    return _CHANNEL_TOKEN.sub("/", without_credentials(url), count=1).rstrip("/")
+
+
 def expand(texts: Sequence[str], what: str, destination: str | None) -> tuple[list[str], list[str]]:
     """`texts` with `${VAR}` replaced from the environment, and the values put in (secrets),
     for sending to `destination` (a host, or host:port; None: to no host); `what` names them

@@ -18,7 +18,7 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from compiler._util.credentials import without_credentials
+from compiler._util.credentials import url_place, without_credentials
 from compiler._util.files import UnreadableFile, read_text
 from compiler.errors import Diagnostic, UsageError
 from compiler.lock.inputs import CONDA_LOCK_FILE, explicit_file, pip_file
@@ -155,8 +155,9 @@ def _outside(
 
 def allowed_source(url: str, allowed: Sequence[str]) -> bool:
     """Whether `url` is one of `allowed` or under one (a URL prefix ending at a `/`); its
-    user info (`${USER}:${TOKEN}@`) aside: the policy names places, not logins."""
-    url = without_credentials(url).rstrip("/")
+    credentials (`${USER}:${TOKEN}@`, `/t/${TOKEN}/`) aside: the policy names places, not
+    logins."""
+    url = url_place(url)
     return any(url == a.rstrip("/") or url.startswith(a.rstrip("/") + "/") for a in allowed)
 
 
@@ -226,7 +227,7 @@ def _manifest_rules(
     if policy.channels and "channels" not in excused:
         allowed = {c.rstrip("/") for c in policy.channels}
         for channel in manifest.channels or list(default_channels):
-            if without_credentials(channel).rstrip("/") not in allowed:  # (a place, not a login)
+            if url_place(channel) not in allowed:
                 found.append(
                     _error(
                         f"{folder}/env.yaml",
