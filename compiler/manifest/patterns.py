@@ -69,7 +69,7 @@ EXPLANATIONS = {
     TAG_KEY_PATTERN: "a tag key (letters, digits, '_', '.', ':', '/', '-')",
     CHANNEL_PATTERN: "a conda channel name or URL",
     INDEX_URL_PATTERN: "a pip index URL such as https://download.pytorch.org/whl/cu121 (http or "
-    "https; letters, digits and . _ : / @ + ~ % = - only)",
+    "https; letters, digits and . _ : / @ + ~ % = -, credentials as ${VAR} placeholders)",
     USER_PATTERN: "a user name or numeric uid, optionally with :group or :gid (1000:1000)",
     DATE_PATTERN: "a date, YYYY-MM-DD",
 }
