@@ -143,7 +143,11 @@ def _explicit_urls(lockfile: str) -> set[str]:
 def _record_file(prefix: Path) -> Path:
     """Where the install record is: a conda prefix's conda-meta/, else the prefix itself (a
     virtual environment, which has no conda-meta/ and should not get one)."""
-    return prefix / (RECORD_FILE if (prefix / "conda-meta").is_dir() else VENV_RECORD_FILE)
+    return prefix / (RECORD_FILE if _is_conda_prefix(prefix) else VENV_RECORD_FILE)
+
+
+def _is_conda_prefix(prefix: Path) -> bool:
+    return (prefix / "conda-meta").is_dir()
 
 
 def _recorded(prefix: Path) -> Any:
@@ -296,7 +300,7 @@ def _install_pip(requirements: str, prefix: Path, index: PipIndex, cache: Path) 
 def _write_variables(prefix: Path, variables: Mapping[str, str]) -> None:
     """Where `conda activate` / `micromamba activate` set them (a conda prefix's; a virtual
     environment, for a pip-only one, has neither); envc run reads the record."""
-    if not (prefix / "conda-meta").is_dir():
+    if not _is_conda_prefix(prefix):
         return
     state_file = prefix / STATE_FILE
     state: dict[str, Any] = {}

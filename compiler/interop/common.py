@@ -226,6 +226,18 @@ class PipOptions:
         else:
             self.extra.append(url)
 
+    def index_table(
+        self, value: Any, where: str, notes: list[str], *, instead_of_pypi: bool
+    ) -> str | None:
+        """An index table's URL (uv's `[[tool.uv.index]]`, Poetry's `[[tool.poetry.source]]`)
+        when it is carried (index()); None when it is not, or has no URL (noted)."""
+        url = value.get("url") if isinstance(value, dict) else None
+        if not isinstance(url, str):
+            notes.append(f"{where}{value!r} has no URL: not carried")
+            return None
+        self.index(url, where, notes, instead_of_pypi=instead_of_pypi)
+        return url if url in self.indexes else None
+
     def finish(self, requirements: list[str], notes: list[str]) -> None:
         """The notes about what was carried, once every line was read."""
         if self.hashes:

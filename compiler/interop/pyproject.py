@@ -131,16 +131,12 @@ def _with_uv_sources(
     names = {}
     for index in uv.get("index") or []:
         entry = table(index)
-        url = entry.get("url")
-        if not isinstance(url, str):
-            notes.append(f"[[tool.uv.index]] {index!r} has no URL: not carried")
+        default = entry.get("default") is True
+        url = options.index_table(index, "[[tool.uv.index]] ", notes, instead_of_pypi=default)
+        if url is None:
             continue
-        options.index(
-            url, "[[tool.uv.index]] ", notes, instead_of_pypi=entry.get("default") is True
-        )
-        if url in options.indexes:
-            names[entry.get("name")] = url
-        if entry.get("explicit") is True and url in options.indexes:
+        names[entry.get("name")] = url
+        if entry.get("explicit") is True:
             notes.append(
                 f"[[tool.uv.index]] {url} is explicit (only for the packages whose source names "
                 "it): carried in pip_indexes, which are searched for every package"
@@ -183,23 +179,17 @@ def _poetry_sources(poetry: dict[str, Any], notes: list[str]) -> list[str]:
     urls = {}
     for source in poetry.get("source") or []:
         entry = table(source)
-        url, priority = entry.get("url"), entry.get("priority", "primary")
-        if not isinstance(url, str):
-            notes.append(f"[[tool.poetry.source]] {source!r} has no URL: not carried")
+        priority = entry.get("priority", "primary")
+        primary = priority in ("primary", "default") or entry.get("default") is True
+        url = options.index_table(source, "[[tool.poetry.source]] ", notes, instead_of_pypi=primary)
+        if url is None:
             continue
-        options.index(
-            url,
-            "[[tool.poetry.source]] ",
-            notes,
-            instead_of_pypi=priority in ("primary", "default") or entry.get("default") is True,
-        )
-        if priority not in ("primary", "default") and url in options.indexes:
+        urls[entry.get("name")] = url
+        if priority not in ("primary", "default"):
             notes.append(
                 f"[[tool.poetry.source]] {url} ({priority}) is searched before PyPI, for "
                 "every package (pip_indexes)"
             )
-        if url in options.indexes:
-            urls[entry.get("name")] = url
     for package, value in table(poetry.get("dependencies")).items():
         source = table(value).get("source")
         if isinstance(source, str):
