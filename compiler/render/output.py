@@ -9,7 +9,6 @@ import errno
 import os
 import shutil
 from collections.abc import Mapping
-from contextlib import suppress
 from pathlib import Path
 
 from compiler.errors import EnvcError
@@ -36,8 +35,11 @@ def stage_folder(target: Path, files: Mapping[str, FileContent], run: int) -> No
     """Write `files` into a sibling folder of `target`, to be swapped in by swap_in (`run`:
     the render's process id, which names its staging folders)."""
     staging = staging_folder(target, run)
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    try:
+        staging.mkdir(parents=True)
+    except FileExistsError:  # left by a run of this process id that was killed
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
     folders = {staging}  # made already (creating files is the slow part on real disks)
     for name, content in files.items():
         path = staging / name
@@ -60,8 +62,11 @@ def swap_in(target: Path, run: int) -> None:
     # Another run may put its own folder in place between the two renames: move it aside
     # too and try again (both hold what the same inputs render).
     for _ in range(RENAME_ATTEMPTS):
-        with suppress(FileNotFoundError):
+        try:
             os.replace(target, old)
+            moved = True
+        except FileNotFoundError:  # a first render: nothing to move aside, nor to remove
+            moved = False
         try:
             os.replace(staging, target)
             break
@@ -69,7 +74,8 @@ def swap_in(target: Path, run: int) -> None:
             if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                 raise
         finally:
-            shutil.rmtree(old, ignore_errors=True)
+            if moved:
+                shutil.rmtree(old, ignore_errors=True)
     else:
         raise EnvcError(f"{target}: another process keeps replacing it; try again")
 

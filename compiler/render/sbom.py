@@ -105,19 +105,26 @@ def environment_sbom(
                 {"name": "dev.envc:lock-fingerprint", "value": inputs.fingerprint()},
             ],
         },
-        "dependencies": [{"ref": ref, "dependsOn": graph[ref]} for ref in sorted(graph)],
     }
     # Compact, keys sorted: what json.dumps(sort_keys=True) writes of the whole document, with
-    # each package's component encoded once per process (environments share most packages).
+    # each package's component and dependencies encoded once per process (environments share
+    # most packages).
     members = [(key, _json(value)) for key, value in document.items()]
     ordered = "[" + ",".join(encoded for _, encoded in sorted(components, key=_by_reference)) + "]"
     members.append(("components", ordered))
+    dependencies = ",".join(_dependency(ref, tuple(graph[ref])) for ref in sorted(graph))
+    members.append(("dependencies", "[" + dependencies + "]"))
     return "{" + ",".join(f"{_json(key)}:{value}" for key, value in sorted(members)) + "}\n"
 
 
 def _json(value: Any) -> str:
     # Compact: json's C encoder does not indent (an indented SBOM costs 5x as much to write).
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=65536)
+def _dependency(reference: str, depends_on: tuple[str, ...]) -> str:
+    return _json({"ref": reference, "dependsOn": list(depends_on)})
 
 
 def _by_reference(component: tuple[str, str]) -> str:
