@@ -11,7 +11,11 @@ against tests/data/channels), then times, in the same run:
   environment, its name replaced); and, as reported before envc wrote SBOMs, that tree without
   conda-lock.yml and the SBOM.
 
-    .venv/bin/python benchmarks/render.py [--environments 5000]
+    .venv/bin/python benchmarks/render.py [--environments 5000] [--work DIR]
+
+(--work: where the repository and the outputs go, the system's temporary folder by default. On
+a virtual machine's disk the write floor alone can move from 1 to 9 s between runs; a memory
+file system, /dev/shm, shows what envc itself costs over the floor's writes.)
 
 and how much memory envc's process takes at its peak (it must not grow with the repository), and
 `envc render` again with nothing changed, against reading every file of build/ (the first such
@@ -90,9 +94,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--environments", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=None, help="where to work (a disk)")
     args = parser.parse_args()
     compile_envc(PROJECT)
-    work = Path(tempfile.mkdtemp(prefix="envc-render-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="envc-render-bench-", dir=args.work))
     try:
         source = work / "environments" / "env-00000"
         source.mkdir(parents=True)
