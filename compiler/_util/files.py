@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -141,6 +140,8 @@ def remove_abandoned_temporaries(folder: Path, suffixes: tuple[str, ...] = (".tm
                 os.kill(int(pid), 0)
             except ProcessLookupError:
                 if temporary.is_dir() and not temporary.is_symlink():
+                    import shutil  # (~2 ms: not on the path of the hook or `envc list`)
+
                     shutil.rmtree(temporary, ignore_errors=True)
                 else:
                     temporary.unlink(missing_ok=True)
