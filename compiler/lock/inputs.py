@@ -9,7 +9,6 @@ stale, a spec or channel change does.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler._util.jsontext import compact_json
 from compiler.load.yamlio import read_yaml
 from compiler.lock.conda import expand_channels
 from compiler.manifest.model import Manifest
@@ -110,8 +110,7 @@ def canonical_json(value: Any) -> str:
         value = unicodedata.normalize("NFC", value)
     elif isinstance(value, dict):
         value = {unicodedata.normalize("NFC", k): v for k, v in value.items()}
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return unicodedata.normalize("NFC", text)
+    return unicodedata.normalize("NFC", compact_json(value))
 
 
 def declared_packages(manifest: Manifest, root: Path) -> tuple[list[str], list[str], list[str]]:

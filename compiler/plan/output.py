@@ -9,6 +9,7 @@ from json.encoder import encode_basestring  # what json.dumps writes a str with
 from typing import Any
 
 from compiler._util.heap import cycle_collection_paused
+from compiler._util.jsontext import compact_json
 from compiler.errors import Diagnostic
 from compiler.plan.result import PLAN_FORMAT_VERSION, EnvironmentPlan, Plan
 
@@ -94,8 +95,7 @@ def as_json(plan: Plan) -> str:
         "environments": [],
         "diagnostics": [d.as_dict() for d in plan.diagnostics],
     }
-    # Compact: with indentation the json module falls back to its slow pure-Python encoder.
-    text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    text = compact_json(document)
     rows = ",".join(map(_environment_json, sorted(plan.environments, key=lambda e: e.name)))
     # The first match is the key: inside a string json.dumps writes `\"`, never a bare quote.
     return text.replace('"environments":[]', f'"environments":[{rows}]', 1) + "\n"

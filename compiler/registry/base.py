@@ -92,10 +92,9 @@ _SUMMARY_FIELDS = tuple(f.name for f in fields(EnvironmentRecord) if f.name != "
 def summaries_json(records: Sequence[EnvironmentRecord]) -> str:
     """The records' summaries as one JSON array: compact (listings can be long, and indenting
     makes the json module slow), keys sorted: what `envc list --format json` prints."""
-    import json
+    from compiler._util.jsontext import compact_json
 
-    documents = [record.summary() for record in records]
-    return json.dumps(documents, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return compact_json([record.summary() for record in records])
 
 
 @dataclass(frozen=True)

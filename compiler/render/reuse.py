@@ -15,7 +15,6 @@ again).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 from compiler import __version__
 from compiler._util.cache import CACHE_DIR, read_json, stat_stamp, trusted, write_json
 from compiler._util.files import UnreadableFile, read_bounded
+from compiler._util.jsontext import compact_json
 from compiler._util.resources import CONFIG_FILE
 from compiler.manifest.sources import ValidManifests, lineage, names_files
 from compiler.validate.catalog import template_folders
@@ -67,8 +67,7 @@ def _outputs(folder: str) -> str | None:
 
 
 def _digest(document: Any) -> str:
-    text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(compact_json(document).encode()).hexdigest()
 
 
 class RenderMemory:

@@ -19,7 +19,6 @@ CycloneDX's own schema with that library.
 from __future__ import annotations
 
 import functools
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 from packageurl import PackageURL
 
 from compiler._util.credentials import url_destination, without_credentials
+from compiler._util.jsontext import compact_json as _json
 from compiler.lock.inputs import CONDA_LOCK_FILE, LockInputs, pylock_file
 from compiler.lock.lockfiles import (
     CondaEntry,
@@ -115,15 +115,6 @@ def environment_sbom(
     dependencies = ",".join(_dependency(ref, tuple(graph[ref])) for ref in sorted(graph))
     members.append(("dependencies", "[" + dependencies + "]"))
     return "{" + ",".join(f"{_json(key)}:{value}" for key, value in sorted(members)) + "}\n"
-
-
-# Compact: json's C encoder does not indent (an indented SBOM costs 5x as much to write). One
-# encoder for the process: json.dumps would make one per call, a dozen calls per SBOM.
-_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-def _json(value: Any) -> str:
-    return _ENCODER.encode(value)
 
 
 @functools.lru_cache(maxsize=65536)
