@@ -75,8 +75,10 @@ def command(
             {**o.registration.record.summary(), "created": o.registration.created} for o in outcomes
         ]
         click.echo(json.dumps(documents, indent=2, sort_keys=True, ensure_ascii=False))
+    lines = []
     for outcome in outcomes if output_format == "text" else ():
         record = outcome.registration.record
         how = "registered" if outcome.registration.created else "already registered"
-        common.result(f"{record.name}@{record.version}: {how} ({record.content_address})")
+        lines.append((f"{record.name}@{record.version}: {how} ({record.content_address})", True))
+    common.results(lines)
     return EXIT_OK

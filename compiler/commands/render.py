@@ -9,6 +9,8 @@ import click
 from compiler.commands import _common as common
 from compiler.errors import EXIT_FINDINGS, EXIT_OK
 
+OK_STATUSES = ("rendered", "unchanged")
+
 
 @click.command(name="render")
 @click.argument("names", nargs=-1)
@@ -51,12 +53,15 @@ def command(
             for o in outcomes
         ]
         click.echo(json.dumps(documents, indent=2, sort_keys=True, ensure_ascii=False))
+    lines: list[tuple[str, bool]] = []  # printed together until a diff or an error follows
     for outcome in outcomes if output_format == "text" else ():
-        common.result(
-            f"{outcome.name}: {outcome.status}", outcome.status in ("rendered", "unchanged")
-        )
-        click.echo(outcome.diff, nl=False)
-        if outcome.error:
-            click.echo(f"{outcome.error}", err=True)
+        lines.append((f"{outcome.name}: {outcome.status}", outcome.status in OK_STATUSES))
+        if outcome.diff or outcome.error:
+            common.results(lines)
+            lines = []
+            click.echo(outcome.diff, nl=False)
+            if outcome.error:
+                click.echo(f"{outcome.error}", err=True)
+    common.results(lines)
     failed = invalid or any(o.status in ("differs", "failed") for o in outcomes)
     return EXIT_FINDINGS if failed else EXIT_OK
