@@ -422,11 +422,12 @@ def test_an_unchanged_environment_is_not_rendered_again(
     locked_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The render cache skips environments whose inputs and outputs are as they were, and never
-    changes a result: a changed lock, manifest, template or output file is rendered again."""
+    changes a result: a changed lock, manifest, template or output file is rendered again.
+    Outputs just written are vouched for by their content until their stat can be."""
     import compiler.render.context as stage
 
+    _age_tree(locked_repo)  # the inputs: their stat vouches for them
     first = {o.name: o for o in render_all(locked_repo)}  # type: ignore[attr-defined]
-    _age_tree(locked_repo)
     real = stage.render_environment
     rendered: list[str] = []
 
@@ -446,19 +447,29 @@ def test_an_unchanged_environment_is_not_rendered_again(
         return statuses()
 
     expected = {name: ("unchanged", o.address) for name, o in first.items()}
-    # the first render's files were too young to vouch for: this run renders, and remembers
-    assert statuses() == expected and set(rendered) == set(first)
     referencing = {"geo"}  # names a base Dockerfile: always rendered
+    # the first render's files are too young for their stat to vouch for them: their content
+    # does, so an edit within the same clock tick, of the same size, is still seen
+    dockerfile_path = locked_repo / "build/ml/Dockerfile"
+    original = dockerfile_path.read_text()
+    written = dockerfile_path.stat()
+    dockerfile_path.write_text(original.replace("FROM", "from", 1))
+    os.utime(dockerfile_path, ns=(written.st_atime_ns, written.st_mtime_ns))
+    assert statuses() == {**expected, "ml": ("rendered", first["ml"].address)}  # type: ignore[attr-defined]
+    assert set(rendered) == referencing | {"ml"} and dockerfile_path.read_text() == original
+    assert statuses() == expected and set(rendered) == referencing
+    _age_tree(locked_repo / "build")  # their stat can vouch for them now: learnt
+    assert statuses() == expected and set(rendered) == referencing
+    stored = json.loads((locked_repo / ".envc/cache/render.json").read_text())
+    assert all(entry[1] is not None for entry in next(iter(stored["outputs"].values())).values())
     assert statuses() == expected and set(rendered) == referencing
 
     # an edited output file is put back
-    dockerfile_path = locked_repo / "build/ml/Dockerfile"
-    original = dockerfile_path.read_text()
     dockerfile_path.write_text("edited\n")
     assert statuses()["ml"] == ("rendered", first["ml"].address)  # type: ignore[attr-defined]
     assert dockerfile_path.read_text() == original and "ml" in rendered
     _age_tree(locked_repo / "build/ml")
-    assert statuses() == expected and "ml" in rendered  # its new files' stat learnt
+    assert statuses() == expected and set(rendered) == referencing  # by content, then stat
     assert statuses() == expected and set(rendered) == referencing
 
     # a lock or manifest that changed is looked at again, with the result a cold run gives

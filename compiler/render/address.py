@@ -29,17 +29,13 @@ from typing import Any
 from compiler._util.files import MAX_FILE_BYTES, normalized_newlines, read_bounded
 from compiler.lock.inputs import LOCK_FORMAT_VERSION, canonical_json
 from compiler.manifest.sources import FILE_REFERENCES
-from compiler.render.output import FileContent, as_bytes
+from compiler.render.output import FileContent, as_bytes, file_digest
 from compiler.render.rendered import Address
 
 ADDRESS_VERSION = 1
 # Manifest fields newer than address version 1, left out of the address while empty.
 LATER_FIELDS = ("pip_indexes",)
 MAX_REFERENCED_BYTES = MAX_FILE_BYTES  # as validation reads them
-
-
-def file_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _content_bytes(file: Path) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import hashlib
 import os
 import shutil
 from collections.abc import Mapping
@@ -21,6 +22,10 @@ FileContent = str | bytes
 
 def as_bytes(content: FileContent) -> bytes:
     return content.encode() if isinstance(content, str) else content
+
+
+def file_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def content(data: bytes) -> FileContent:

@@ -31,13 +31,15 @@ from compiler.errors import EnvcError, UsageError
 from compiler.manifest.sources import ValidManifests, lineage
 from compiler.render.output import (
     FileContent,
+    as_bytes,
     diff_against,
+    file_digest,
     on_disk,
     stage_folder,
     staging_folder,
     swap_in,
 )
-from compiler.render.reuse import RenderMemory
+from compiler.render.reuse import RenderMemory, content_digest
 
 if TYPE_CHECKING:  # multiprocessing is imported when workers are started (~20 ms)
     from concurrent.futures import ProcessPoolExecutor
@@ -53,6 +55,7 @@ class RenderOutcome:
     error: str = ""  # with "failed"
     address: str | None = None  # the content address, unless "failed"
     base_image: str | None = None  # the image's base; None without docker
+    written: str = ""  # with "rendered" and "unchanged": the files' content_digest (reuse.py)
 
 
 class _Renderer:
@@ -97,7 +100,12 @@ class _Renderer:
         else:
             files = rendered.files
         address, base_image = rendered.address.digest, rendered.base_image
-        return RenderOutcome(name, status, diff, "", address, base_image), files
+        # The address hashed every file but envc-build.json: their digests are taken from it.
+        hashed = rendered.address.document["context"]
+        written = content_digest(
+            {n: hashed.get(n) or file_digest(as_bytes(c)) for n, c in rendered.files.items()}
+        )
+        return RenderOutcome(name, status, diff, "", address, base_image, written), files
 
     def in_process(self, names: Sequence[str], manifests: ValidManifests) -> _Results:
         """(outcome, staged) of each of `names`, rendered here; creating files dominates on
@@ -210,6 +218,12 @@ def render_repository(
         renderer.verified.save()
     for outcome in rendered.values():
         if outcome.status in ("rendered", "unchanged") and outcome.address is not None:
-            memory.remember(outcome.name, keys[outcome.name], outcome.address, outcome.base_image)
+            memory.remember(
+                outcome.name,
+                keys[outcome.name],
+                outcome.address,
+                outcome.base_image,
+                outcome.written,
+            )
     memory.save(None if names else set(manifests))
     return [recalled.get(name) or rendered[name] for name in keys]

@@ -5,11 +5,13 @@ no lock and renders nothing.
 a digest of envc's version, the templates and base-image catalog, envc.yaml, the environment's
 manifest and its parents', and the stat of every file in its folder (its locks) — and a digest
 of the stat of every file it wrote. While both are unchanged, the environment is unchanged, with
-the address and base image it had. An environment whose manifests name other files
-(conda_file, requirements_file, a base Dockerfile and what it copies) is always rendered: those
-may be anywhere in the repository. Like every cache of envc's, it changes no result, only how
-fast it comes (racy timestamps are not trusted; a missing or corrupt file means work is done
-again).
+the address and base image it had. Files just written are too young for their stat to vouch for
+them: until it can, their content does (a digest of each file's, read again and compared), so
+the render after a render reads build/ rather than rendering it all again. An environment whose
+manifests name other files (conda_file, requirements_file, a base Dockerfile and what it copies)
+is always rendered: those may be anywhere in the repository. Like every cache of envc's, it
+changes no result, only how fast it comes (racy timestamps are not trusted; a missing or corrupt
+file means work is done again).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +29,10 @@ from compiler._util.files import UnreadableFile, read_bounded
 from compiler._util.jsontext import compact_json
 from compiler._util.resources import CONFIG_FILE
 from compiler.manifest.sources import ValidManifests, lineage, names_files
+from compiler.render.output import as_bytes, file_digest, on_disk
 from compiler.validate.catalog import template_folders
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 Stamp = list[Any]
 
@@ -64,6 +68,16 @@ def _outputs(folder: str) -> str | None:
     or one is too young to vouch for."""
     found = _files(folder, recursive=True)
     return _digest(sorted(found.items())) if found else None
+
+
+def content_digest(digests: Mapping[str, str]) -> str:
+    """A digest of an output folder's files, from each one's file_digest (relative path ->)."""
+    return _digest(sorted(digests.items()))
+
+
+def _content(folder: str) -> str:
+    found = on_disk(Path(folder))
+    return content_digest({name: file_digest(as_bytes(data)) for name, data in found.items()})
 
 
 def _digest(document: Any) -> str:
@@ -131,23 +145,35 @@ class RenderMemory:
 
     def _recalled(self, name: str, key: str | None) -> tuple[str, str | None] | None:
         entry = self.entries.get(name)
-        if key is None or not isinstance(entry, list) or len(entry) != 4 or entry[0] != key:
+        if key is None or not isinstance(entry, list) or len(entry) != 5 or entry[0] != key:
             return None
-        _, outputs, address, base_image = entry
-        if _outputs(os.path.join(self.out, name)) != outputs:
-            return None
+        _, outputs, address, base_image, content = entry
         if not isinstance(address, str) or not isinstance(base_image, (str, type(None))):
             return None
+        folder = os.path.join(self.out, name)
+        found = _outputs(folder)
+        if outputs is not None:
+            return (address, base_image) if found == outputs else None
+        # Written too recently for a stat to vouch for it: its content does, then its stat once
+        # that can (learnt here).
+        if not isinstance(content, str) or _content(folder) != content:
+            return None
+        if found is not None:
+            self.entries[name] = [key, found, address, base_image, None]
+            self.changed = True
         return address, base_image
 
-    def remember(self, name: str, key: str | None, address: str, base_image: str | None) -> None:
-        """Record what environment `name` rendered to, as its output folder holds it now."""
-        outputs = _outputs(os.path.join(self.out, name)) if key else None
-        if key is None or outputs is None:
+    def remember(
+        self, name: str, key: str | None, address: str, base_image: str | None, content: str
+    ) -> None:
+        """Record what environment `name` rendered to, as its output folder holds it now
+        (`content`: its content_digest)."""
+        if key is None:
             self.changed = self.entries.pop(name, None) is not None or self.changed
             return
+        outputs = _outputs(os.path.join(self.out, name))
         # A list, not a mapping: tens of thousands of entries are in memory at once.
-        entry = [key, outputs, address, base_image]
+        entry = [key, outputs, address, base_image, None if outputs else content]
         if self.entries.get(name) != entry:
             self.entries[name] = entry
             self.changed = True
