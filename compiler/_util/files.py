@@ -87,6 +87,8 @@ def read_text(file: Path | str, max_bytes: int = MAX_FILE_BYTES, *, bom: bool = 
 
 
 def normalized_newlines(text: str) -> str:
+    if "\r" not in text:  # (one scan: most files have none, and locks are read by thousands)
+        return text
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
