@@ -19,8 +19,8 @@ file system, /dev/shm, shows what envc itself costs over the floor's writes.)
 
 and how much memory envc's process takes at its peak (it must not grow with the repository), and
 `envc render` again with nothing changed, against reading every file of build/ (the first such
-run re-renders the outputs written in the last 2 s, which their stat cannot vouch for yet; it is
-shown apart).
+run reads back the outputs written by the render before it, whose stat could not vouch for them
+yet, and learns their stat; it is shown apart).
 
 Targets (issue #19): within 2x of the render + write floor; unchanged within 2x of reading
 build/; peak memory flat, at most 150 MB at 50,000 environments.
@@ -126,7 +126,7 @@ def main() -> None:
             envc.append(seconds)
             peaks.append(peak)
         # Outputs younger than the racy-timestamp window are not vouched for by their stat:
-        # the first run after a render renders those again (and remembers them).
+        # the first run after a render compares their content (and learns their stat).
         time.sleep(2)
         first_unchanged = timed([ENVC, "render", "--out", out], work, 1)
         unchanged = timed([ENVC, "render", "--out", out], work, args.repeat)

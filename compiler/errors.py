@@ -51,3 +51,11 @@ class UsageError(EnvcError):
 class ConfigError(UsageError):
     """A repository setting that envc cannot work with; the message is one
     `path:line:col: error: …` line per problem, printed as it is."""
+
+
+def close_matches(word: str, options: list[str], n: int = 1, cutoff: float = 0.6) -> list[str]:
+    """The `options` most like `word`, best first, for a "did you mean" hint (difflib's choice;
+    imported here, when a message needs one: not on the path of a valid manifest)."""
+    import difflib
+
+    return difflib.get_close_matches(word, options, n=n, cutoff=cutoff)

@@ -53,27 +53,26 @@ def repository_key(root: Path) -> str:
     return hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
 
 
-def stat_stamp(status: os.stat_result) -> list[int]:
+def stat_stamp(status: os.stat_result) -> str:
     """What the caches key a file by: size, modification and change times, inode (a fresh
-    checkout's change times and inodes match nothing a committed cache could hold)."""
-    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
+    checkout's change times and inodes match nothing a committed cache could hold), as one
+    string (the caches' JSON parses a string twice as fast as a list of four numbers)."""
+    return f"{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}:{status.st_ino}"
 
 
 RACY = ""  # file_stamp of a file too young to vouch for its content: matches nothing
 
 
 def file_stamp(file: str, now: float | None = None) -> str | None:
-    """`file`'s stat_stamp as one string (its symbolic link's, for a link), what validation's
-    indexes key a file's content by; RACY when it changed too recently to stand for its
-    content, None when it cannot be read. A string per file, not the stat: validation keeps
-    one for each of tens of thousands of manifests."""
+    """`file`'s stat_stamp (its symbolic link's, for a link), what validation's indexes key a
+    file's content by; RACY when it changed too recently to stand for its content, None when
+    it cannot be read. A string per file, not the stat: validation keeps one for each of tens
+    of thousands of manifests."""
     try:
         status = os.stat(file, follow_symlinks=False)
     except OSError:
         return None
-    if not trusted(status, now):
-        return RACY
-    return f"{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}:{status.st_ino}"
+    return stat_stamp(status) if trusted(status, now) else RACY
 
 
 def trusted(status: os.stat_result, now: float | None = None) -> bool:

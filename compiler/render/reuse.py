@@ -34,13 +34,11 @@ from compiler.validate.catalog import template_folders
 
 FORMAT_VERSION = 4
 
-Stamp = list[Any]
 
-
-def _files(folder: str, recursive: bool) -> dict[str, Stamp] | None:
+def _files(folder: str, recursive: bool) -> dict[str, str] | None:
     """Relative path -> stamp of the regular files in `folder` (and below, if `recursive`);
     None when a file is too young to vouch for, or something is not a regular file."""
-    found: dict[str, Stamp] = {}
+    found: dict[str, str] = {}
     now = time.time()
     pending = [""]
     while pending:

@@ -47,7 +47,7 @@ from compiler.validate.packages import KnownGoodSpecs, SpecChecks
 from compiler.validate.roster import UNSURE, Roster, scan_name
 from compiler.validate.rules import check_repository
 
-_FOLDERS_FORMAT = 2
+_FOLDERS_FORMAT = 3
 _SHARED_WORK = 64  # manifests to parse that are worth waiting for another process's parse
 
 

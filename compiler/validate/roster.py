@@ -14,12 +14,12 @@ looks at: parents, variants, namesakes of a checked file. Findings stay those of
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
+from compiler.errors import close_matches
 from compiler.load.yamlio import resolve_plain
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class Roster:
     def closest(self, word: str) -> str | None:
         """The environment name most like `word` (difflib's choice among the valid ones)."""
         claimed = self._files_by_claim()
-        for candidate in difflib.get_close_matches(word, sorted(claimed), n=len(claimed) or 1):
+        for candidate in close_matches(word, sorted(claimed), n=len(claimed) or 1):
             if self.owners(candidate):
                 return candidate
         return None

@@ -9,13 +9,12 @@ for unknown keys, what a pattern means, and a hint when an unquoted version beca
 
 from __future__ import annotations
 
-import difflib
 import json
 from functools import cache
 from typing import Any
 
 from compiler._util.resources import schema_path
-from compiler.errors import Diagnostic
+from compiler.errors import Diagnostic, close_matches
 from compiler.load.yamlio import Document, JsonPath
 from compiler.manifest.patterns import EXPLANATIONS
 
@@ -185,7 +184,7 @@ def _describe(doc: Document, error: Any, best_match: Any) -> list[Diagnostic]:
         known = sorted(error.schema.get("properties", {}))
         out = []
         for key in sorted(set(error.instance) - set(known)):
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            close = close_matches(key, known)
             if close:
                 hint = f" (did you mean {_shown(close[0])}?)"
             elif not path and key in _FOREIGN_KEYS:
@@ -224,7 +223,7 @@ def _describe(doc: Document, error: Any, best_match: Any) -> list[Diagnostic]:
         if keyword == "const":
             message = f"{_shown(error.instance)} is not allowed here; expected {options}"
         if isinstance(error.instance, str):
-            close = difflib.get_close_matches(error.instance, [str(a) for a in allowed], n=1)
+            close = close_matches(error.instance, [str(a) for a in allowed])
             if close:
                 message += f" (did you mean {_shown(close[0])}?)"
         return [doc.diagnostic(path, message, "schema-enum")]
