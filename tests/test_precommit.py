@@ -72,7 +72,12 @@ def test_precommit_rejects_a_bad_manifest_and_accepts_the_fix(
     assert "typo in parent" not in git(repo, env, "log", "--format=%s").stdout
 
     manifest.write_text(manifest.read_text().replace("base-pyton", "base-python") + "# fixed\n")
-    git(repo, env, "add", "-A")
+    # A draft left untracked, claiming the same name, is not part of the commit: the hook
+    # judges the commit (git's index), so it does not block it.
+    draft = repo / "environments" / "draft" / "env.yaml"
+    draft.parent.mkdir()
+    draft.write_text("schema_version: 1\nname: sklearn-cpu\n")
+    git(repo, env, "add", "environments/sklearn-cpu")
     fixed = git(repo, env, "commit", "-q", "-m", "fix parent")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert git(repo, env, "log", "-1", "--format=%s").stdout.strip() == "fix parent"

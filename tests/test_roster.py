@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +17,7 @@ from compiler.load.discover import discover
 from compiler.load.yamlio import read_yaml
 from compiler.validate.repository import validate
 from compiler.validate.roster import UNSURE, scan_name
-from tests.conftest import RepoFactory
+from tests.conftest import RepoFactory, run_envc
 
 PROJECT = Path(__file__).resolve().parent.parent
 OK = "schema_version: 1\nname: {name}\n"
@@ -125,13 +129,17 @@ def test_the_scan_agrees_with_a_full_parse_on_spliced_manifests(tmp_path: Path) 
 
 def _named_equals_whole(root: Path) -> None:
     """What `envc validate FILE` reports for each file, with and without the cache, is what a
-    whole-repository run reports at that file."""
+    whole-repository run reports at that file; and so is what `envc validate --staged FILE`
+    reports with every file staged (the others read from git's blobs, names remembered per
+    blob after the first run)."""
+    for arguments in (["init", "-q"], ["add", "-A"]):
+        subprocess.run(["git", *arguments], cwd=root, check=True, capture_output=True)
     whole = validate(root=root, cwd=root)
     for target in whole.checked:
         expected = [d for d in whole.diagnostics if d.path == target]
-        for cache in (False, True, True):
-            report = validate([Path(target)], root=root, cwd=root, cache=cache)
-            assert list(report.diagnostics) == expected, (target, cache)
+        for cache, staged in ((False, False), (True, False), (True, False), (True, True)) * 2:
+            report = validate([Path(target)], root=root, cwd=root, cache=cache, staged=staged)
+            assert list(report.diagnostics) == expected, (target, cache, staged)
 
 
 def test_a_broken_manifest_claiming_a_name_is_no_namesake(make_repo: RepoFactory) -> None:
@@ -207,3 +215,37 @@ def test_many_random_repositories_report_the_same_per_file(make_repo: RepoFactor
         ):
             files[f"environments/{trial}-{index}/env.yaml"] = template.format(n=name, p=parent)
         _named_equals_whole(make_repo(files))
+
+
+def test_staged_runs_see_the_commit_not_the_working_tree(
+    make_repo: RepoFactory, git: Callable[..., str]
+) -> None:
+    """`envc validate --staged FILE` (the pre-commit hook) judges FILE against the other
+    manifests as git's index holds them: an untracked namesake is not in the commit, an unstaged
+    edit neither, and a parent deleted but still staged is still there."""
+    root = make_repo(
+        {
+            "environments/app/env.yaml": OK.format(name="app") + "extends: base\n",
+            "environments/base/env.yaml": OK.format(name="base"),
+            "environments/other/env.yaml": OK.format(name="other"),
+        }
+    )
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    (root / "environments/copy").mkdir()
+    (root / "environments/copy/env.yaml").write_text(OK.format(name="app"))  # untracked
+    (root / "environments/other/env.yaml").write_text(OK.format(name="app"))  # not staged
+    (root / "environments/base/env.yaml").unlink()  # deleted, not staged
+
+    def rules(*options: str) -> tuple[int, list[str]]:
+        done = run_envc(root, "validate", *options, "environments/app/env.yaml")
+        return done.returncode, sorted(set(re.findall(r"\((\S+)\)$", done.stdout, re.M)))
+
+    assert rules() == (1, ["duplicate-name", "unknown-parent"])
+    assert rules("--staged") == (0, [])
+    git(root, "add", "environments/other")
+    assert rules("--staged") == (1, ["duplicate-name"])
+    assert run_envc(root, "validate", "--staged").returncode == 2  # names the files it checks
+    shutil.rmtree(root / ".git")
+    done = run_envc(root, "validate", "--staged", "environments/app/env.yaml")
+    assert done.returncode == 2 and "not in a git repository" in done.stderr

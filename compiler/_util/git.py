@@ -318,6 +318,27 @@ def _environment() -> dict[str, str]:
     return {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
 
 
+def staged_files(root: Path, folder: str) -> dict[str, FileRef]:
+    """The files under `folder` (relative to `root`) as git's index holds them: what the next
+    commit will contain. One `git ls-files`, no working-tree read; a path in a merge conflict
+    (no stage 0) is left out, as no commit can be made with it."""
+    if shutil.which("git") is None:
+        raise UsageError("git is not installed; --staged reads git's index")
+    args = ("ls-files", "--stage", "-z", "--", folder)
+    result = subprocess.run(Git._command(args), cwd=root, capture_output=True, env=_environment())
+    what = f"{root} is not in a git repository"
+    out = Git._output(args, what, result.returncode, result.stdout, result.stderr)
+    found = {}
+    # "<mode> <oid> <stage>\t<path>" (the path relative to `root`)
+    for entry in os.fsdecode(out).split("\0"):
+        if entry:
+            meta, path = entry.split("\t", 1)
+            mode, oid, stage = meta.split(" ")
+            if stage == "0":
+                found[path] = FileRef(mode, oid)
+    return found
+
+
 def tracked(file: Path) -> bool:
     """Whether git tracks `file` (False outside a work tree, or where git is not installed)."""
     try:

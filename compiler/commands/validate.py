@@ -33,9 +33,20 @@ from compiler.errors import EXIT_FINDINGS, EXIT_OK
     is_flag=True,
     help="Also fail when an environment's locks are stale (no solving; see envc lock).",
 )
+@click.option(
+    "--staged",
+    is_flag=True,
+    help="Cross-file rules (unique names, extends) see the other manifests as git's index holds "
+    "them, what the commit will hold, not the working tree (the pre-commit hook's mode).",
+)
 @common.handle_errors
 def command(
-    paths: tuple[Path, ...], output_format: str, repo: Path | None, no_cache: bool, locks: bool
+    paths: tuple[Path, ...],
+    output_format: str,
+    repo: Path | None,
+    no_cache: bool,
+    locks: bool,
+    staged: bool,
 ) -> int:
     """Check manifests (default: every environments/**/env.yaml).
 
@@ -45,9 +56,13 @@ def command(
     from compiler.validate.config import load_config
     from compiler.validate.repository import validate as run
 
+    if staged and not paths:
+        raise click.UsageError(
+            "--staged checks the files it is given against git's index: name them"
+        )
     root = common.repository(repo)
     config = load_config(root)  # a broken envc.yaml stops every command: say so here first
-    report = run(paths, root=root, cache=not no_cache)
+    report = run(paths, root=root, cache=not no_cache, staged=staged)
     common.show(report, output_format)
     if not report.ok:
         return EXIT_FINDINGS

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +93,28 @@ def _listing(
     if kept is not None and status is not None and trusted(status, now):
         kept[path] = [stamp, subfolders, has_manifest]
     return subfolders, has_manifest
+
+
+def _owning_manifest(root: Path, file: Path) -> Path:
+    """The manifest a file belongs to: itself if named env.yaml, else the one in a parent folder
+    (so `envc validate environments/x/requirements.txt` validates environment x)."""
+    if file.name == MANIFEST_FILENAME:
+        return file
+    for folder in file.parents:
+        if not folder.is_relative_to(root) or folder == root:
+            break
+        if (folder / MANIFEST_FILENAME).exists():
+            return folder / MANIFEST_FILENAME
+    return file
+
+
+def manifests_named(root: Path, paths: Sequence[Path]) -> list[Path]:
+    """The manifests `paths` name (absolute, sorted): a file's own (see _owning_manifest), every
+    one under a folder."""
+    targets: list[Path] = []
+    for path in paths:
+        if path.is_dir() and not path.is_symlink() and path.name != MANIFEST_FILENAME:
+            targets.extend(discover(path))
+        else:  # files, and paths that are missing or not regular: read_yaml reports them
+            targets.append(_owning_manifest(root, Path(os.path.abspath(path))))
+    return sorted({Path(os.path.abspath(p)) for p in targets})

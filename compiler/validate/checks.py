@@ -13,7 +13,7 @@ from pathlib import Path
 
 from compiler._util.processes import in_workers, process_pool, worker_count
 from compiler.errors import Diagnostic
-from compiler.load.yamlio import read_yaml
+from compiler.load.yamlio import parse_yaml, read_yaml
 from compiler.validate.manifest_file import ManifestFile
 from compiler.validate.packages import SpecChecks
 from compiler.validate.rules import check_manifest
@@ -43,20 +43,26 @@ class Display:
 
 
 def check_file(
-    file: Path, display: Display, root: Path, specs: SpecChecks, target: bool, light: bool = False
+    file: Path,
+    display: Display,
+    root: Path,
+    specs: SpecChecks,
+    target: bool,
+    light: bool = False,
+    raw: bytes | None = None,
 ) -> tuple[ManifestFile, list[Diagnostic]]:
     """Every single-file check of a manifest; a non-target is only parsed and schema-tested, so
     that cross-file rules can use it. `light`: keep the data as text, drop the positions (a
     worker process sends back less, and the parent holds less; a cross-file finding reads the
-    file again to place itself)."""
-    manifest, found = _checked(file, display, root, specs, target)
+    file again to place itself). `raw`: the manifest's bytes, read elsewhere (git's index)."""
+    manifest, found = _checked(file, display, root, specs, target, raw)
     return (ManifestFile.storing(manifest) if light else manifest), found
 
 
 def _checked(
-    file: Path, display: Display, root: Path, specs: SpecChecks, target: bool
+    file: Path, display: Display, root: Path, specs: SpecChecks, target: bool, raw: bytes | None
 ) -> tuple[ManifestFile, list[Diagnostic]]:
-    doc = read_yaml(file, display(file))
+    doc = read_yaml(file, display(file)) if raw is None else parse_yaml(display(file), raw)
     found = list(doc.diagnostics)
     if doc.ok and doc.data is None:
         found.append(doc.diagnostic((), "manifest is empty", "empty"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,13 +31,7 @@ from compiler._util.cache import (
 from compiler._util.files import UnreadableFile, read_bounded
 from compiler._util.resources import manifest_schema_path
 from compiler.errors import Diagnostic
-from compiler.load.discover import (
-    ENVIRONMENTS_DIR,
-    MANIFEST_FILENAME,
-    discover,
-    find_root,
-    manifest_paths,
-)
+from compiler.load.discover import ENVIRONMENTS_DIR, find_root, manifest_paths, manifests_named
 from compiler.manifest.sources import ValidManifest, names_files
 from compiler.validate.checks import Display, check_file, check_files
 from compiler.validate.data_index import DataIndex, IndexedText
@@ -64,29 +58,6 @@ class ValidationReport:
         return not self.diagnostics
 
 
-def _owning_manifest(root: Path, file: Path) -> Path:
-    """The manifest a file belongs to: itself if named env.yaml, else the one in a parent folder
-    (so `envc validate environments/x/requirements.txt` validates environment x)."""
-    if file.name == MANIFEST_FILENAME:
-        return file
-    for folder in file.parents:
-        if not folder.is_relative_to(root) or folder == root:
-            break
-        if (folder / MANIFEST_FILENAME).exists():
-            return folder / MANIFEST_FILENAME
-    return file
-
-
-def _targets(root: Path, paths: Sequence[Path]) -> list[Path]:
-    targets: list[Path] = []
-    for path in paths:
-        if path.is_dir() and not path.is_symlink() and path.name != MANIFEST_FILENAME:
-            targets.extend(discover(path))
-        else:  # files, and paths that are missing or not regular: read_yaml reports them
-            targets.append(_owning_manifest(root, Path(os.path.abspath(path))))
-    return sorted({Path(os.path.abspath(p)) for p in targets})
-
-
 class _Run:
     """One validation: where the repository is, how paths are shown, and the caches it keeps."""
 
@@ -99,13 +70,17 @@ class _Run:
         self.specs = SpecChecks(self.known or KnownGoodSpecs())
         self.display = Display(cwd)
         self.key = Display(root)  # index entries are keyed by the path inside the repository
-        self.everything = self._listed(root / ENVIRONMENTS_DIR)
         self.data = DataIndex()  # the data index, once load() has opened it
         # What load() parsed, with the files' stat: their names are remembered once the data
         # index is let go (`finish`), so that the two indexes are never in memory at once.
         self.parsed: list[ManifestFile] = []
         self.stamps: dict[str, str] = {}
         self.state: str | None = None  # what load() saw of the repository's files (_state)
+
+    @cached_property
+    def everything(self) -> list[str]:
+        """Every manifest of the repository, listed when first needed (a staged run lists none)."""
+        return self._listed(self.root / ENVIRONMENTS_DIR)
 
     def inside(self, file: str) -> bool:
         """Whether `file` (absolute, normalized, as listed) is in the repository (a manifest
@@ -332,6 +307,7 @@ def validate(
     root: Path | None = None,
     cwd: Path | None = None,
     cache: bool = False,
+    staged: bool = False,
 ) -> ValidationReport:
     """Validate the named manifests (default: all of them) of the repository at `root`.
 
@@ -342,7 +318,7 @@ def validate(
     run = _Run(find_root(cwd) if root is None else root.resolve(), cwd, cache)
     requested = list(paths)
     if requested:
-        found, checked, manifests = _validate_named(run, [Path(cwd, p) for p in requested])
+        found, checked, manifests = _validate_named(run, [Path(cwd, p) for p in requested], staged)
     else:
         found, checked, manifests = _validate_all(run)
     if run.known is not None:
@@ -398,18 +374,26 @@ def _state(key: Display, files: list[str], stamps: Mapping[str, str], root: Path
 
 
 def _validate_named(
-    run: _Run, paths: list[Path]
+    run: _Run, paths: list[Path], staged: bool
 ) -> tuple[list[Diagnostic], tuple[str, ...], Mapping[str, ValidManifest]]:
-    """The named manifests get every check; the others are known by name (see roster.py)."""
-    targets = [str(file) for file in _targets(run.root, paths)]
-    files = sorted(set(targets) | set(run.everything))
+    """The named manifests get every check; the others are known by name (see roster.py): the
+    working tree's, or with `staged` those of git's index (staged.py)."""
+    targets = [str(file) for file in manifests_named(run.root, paths)]
     loaded: dict[str, ManifestFile] = {}
     diagnostics: list[Diagnostic] = []
     for manifest, found in run.check([(file, True) for file in targets]):
         loaded[manifest.path] = manifest
         diagnostics.extend(found)
-    roster = Roster(files, loaded, run.claims(files, loaded), run.parse)
+    if staged:
+        from compiler.validate.staged import staged_roster_parts
+
+        files, claims, load = staged_roster_parts(run.root, run.display, run.specs, loaded)
+    else:
+        files = sorted(set(targets) | set(run.everything))
+        claims, load = run.claims(files, loaded), run.parse
+    roster = Roster(files, loaded, claims, load)
     diagnostics.extend(check_repository([loaded[file] for file in targets], roster, run.root))
-    run.remember_names(roster.loaded.values())
+    if not staged:  # (a staged run parsed blobs: no file's stat stands for them)
+        run.remember_names(roster.loaded.values())
     checked = tuple(run.display(file) for file in targets)
     return diagnostics, checked, _AllManifests(run, files, roster)

@@ -1,0 +1,129 @@
+"""The repository's manifests as git's index holds them, for `envc validate --staged` (the
+pre-commit hook): the cross-file rules of a commit concern the commit, not the working tree.
+
+One `git ls-files --stage` lists them with their blob ids (no stat of any file, where a
+working-tree run stats a folder and a manifest per environment), and the name each claims is
+remembered per blob id. Blob ids are content that anyone can compute, so that memory is in the
+user's cache folder, never in the repository (see _util/cache.py). A manifest a rule needs in
+full (a parent, a namesake) is parsed from its blob.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from compiler._util.cache import read_json, repository_key, user_cache, write_json
+from compiler._util.files import MAX_FILE_BYTES
+from compiler._util.git import FileRef, Git, staged_files
+from compiler.load.discover import ENVIRONMENTS_DIR, MANIFEST_FILENAME
+from compiler.validate.checks import Display, check_file
+from compiler.validate.manifest_file import ManifestFile
+from compiler.validate.packages import SpecChecks
+from compiler.validate.roster import Claim, scan_name
+
+_NAMES_FORMAT = 1
+_REGULAR_MODES = ("100644", "100755")
+_KEPT = 200_000  # blob ids remembered; past that, the memory starts again
+
+
+class StagedManifests:
+    """The staged manifests of the repository at `root`: absolute path -> blob."""
+
+    def __init__(self, root: Path, display: Display, specs: SpecChecks) -> None:
+        self.root, self.display, self.specs = root, display, specs
+        listed = staged_files(root, ENVIRONMENTS_DIR)
+        suffix = f"/{MANIFEST_FILENAME}"
+        self.refs: dict[str, FileRef] = {
+            str(root / path): ref for path, ref in listed.items() if path.endswith(suffix)
+        }
+        self._blobs: dict[str, bytes] = {}
+        self._git: Git | None = None
+
+    def _read(self, files: list[str]) -> None:
+        """Read the blobs of `files` (one `git cat-file --batch`)."""
+        wanted = {f: self.refs[f] for f in files if f not in self._blobs}
+        if wanted:
+            self._git = self._git or Git(self.root)
+            relative = {str(Path(f).relative_to(self.root).as_posix()): f for f in wanted}
+            found = self._git.read({path: wanted[file] for path, file in relative.items()})
+            self._blobs.update({relative[path]: raw for path, raw in found.items()})
+
+    def load(self, file: str) -> ManifestFile:
+        """The staged manifest `file`, parsed from its blob (as validation reads a file that is
+        not a target: parsed and schema-tested)."""
+        self._read([file])
+        raw = self._blobs[file]
+        if self.refs[file].mode not in _REGULAR_MODES or len(raw) > MAX_FILE_BYTES:
+            raw = b"\0"  # a link or a file too large: not a manifest (the working tree says why)
+        return check_file(Path(file), self.display, self.root, self.specs, False, raw=raw)[0]
+
+    def claims(self, loaded: dict[str, ManifestFile]) -> dict[str, tuple[Claim, bool]]:
+        """The name each staged manifest not `loaded` claims, and whether that is certain: per
+        blob id from the user's cache, else from a line scan of the blob; one the scan cannot
+        read for certain is parsed (into `loaded`)."""
+        memory = _NameMemory(self.root)
+        pending = [f for f in self.refs if f not in loaded and self.refs[f].oid not in memory]
+        self._read(pending)
+        claims: dict[str, tuple[Claim, bool]] = {}
+        for file, ref in self.refs.items():
+            if file in loaded:
+                continue
+            oid = str(ref.oid)
+            remembered = memory.get(oid)
+            if remembered is not None:
+                claims[file] = remembered
+                continue
+            claim = scan_name(self._blobs[file]) if ref.mode in _REGULAR_MODES else None
+            if isinstance(claim, str) or claim is None:
+                claims[file] = (claim, False)
+                memory.put(oid, (claim, False))
+            else:  # the scan cannot tell
+                loaded[file] = self.load(file)
+                memory.put(oid, (loaded[file].name, True))
+        memory.save()
+        return claims
+
+
+class _NameMemory:
+    """Blob id -> (the name its manifest claims, whether a full parse read it)."""
+
+    def __init__(self, root: Path) -> None:
+        self.file = user_cache("validate", repository_key(root), "staged-names.json")
+        stored = read_json(self.file)
+        valid = isinstance(stored, dict) and stored.get("format_version") == _NAMES_FORMAT
+        entries = stored.get("names") if valid else None
+        self.entries: dict[str, Any] = entries if isinstance(entries, dict) else {}
+        self.changed = False
+
+    def __contains__(self, oid: object) -> bool:
+        return oid in self.entries
+
+    def get(self, oid: str) -> tuple[Claim, bool] | None:
+        entry = self.entries.get(oid)
+        if not isinstance(entry, list) or len(entry) != 2:
+            return None
+        name, certain = entry
+        if not isinstance(name, (str, type(None))) or not isinstance(certain, bool):
+            return None
+        return name, certain
+
+    def put(self, oid: str, claim: tuple[str | None, bool]) -> None:
+        if len(self.entries) >= _KEPT:
+            self.entries = {}
+        self.entries[oid] = list(claim)
+        self.changed = True
+
+    def save(self) -> None:
+        if self.changed:
+            write_json(self.file, {"format_version": _NAMES_FORMAT, "names": self.entries})
+
+
+def staged_roster_parts(
+    root: Path, display: Display, specs: SpecChecks, loaded: dict[str, ManifestFile]
+) -> tuple[list[str], dict[str, tuple[Claim, bool]], Callable[[str], ManifestFile]]:
+    """(files, claims, load) of a Roster over the staged manifests and the `loaded` targets."""
+    staged = StagedManifests(root, display, specs)
+    files = sorted(set(staged.refs) | set(loaded))
+    return files, staged.claims(loaded), staged.load
