@@ -249,3 +249,24 @@ def test_staged_runs_see_the_commit_not_the_working_tree(
     shutil.rmtree(root / ".git")
     done = run_envc(root, "validate", "--staged", "environments/app/env.yaml")
     assert done.returncode == 2 and "not in a git repository" in done.stderr
+
+
+def test_staged_links_huge_files_and_hidden_folders_read_as_the_working_tree_reads_them(
+    make_repo: RepoFactory,
+) -> None:
+    """A staged manifest that is a symbolic link, one larger than validation reads (never read
+    from git: its size says so), and one in a hidden folder (not discovered) claim what they
+    claim in a working-tree run: the findings of a staged run are the same."""
+    root = make_repo(
+        {
+            "environments/app/env.yaml": OK.format(name="app") + "extends: base\n",
+            "environments/base/env.yaml": OK.format(name="base"),
+            "environments/.hidden/env.yaml": OK.format(name="app"),
+            "environments/huge/env.yaml": OK.format(name="app") + "#" * (2 * 1024 * 1024),
+        }
+    )
+    (root / "environments/linked").mkdir()
+    (root / "environments/linked/env.yaml").symlink_to("../base/env.yaml")
+    _named_equals_whole(root)
+    report = validate([Path("environments/app/env.yaml")], root=root, cwd=root, staged=True)
+    assert list(report.diagnostics) == []

@@ -193,7 +193,7 @@ class Git:
     def read(self, files: Mapping[str, FileRef]) -> dict[str, bytes]:
         """The bytes of `files`: blobs through one `git cat-file --batch`, the rest from disk."""
         committed = {path: ref.oid for path, ref in files.items() if ref.oid is not None}
-        sizes = self._sizes(sorted(set(committed.values())))
+        sizes = self.sizes(sorted(set(committed.values())))
         for path, oid in sorted(committed.items()):  # what a pull request committed, bounded
             if sizes[oid] > MAX_PLAN_FILE_BYTES:
                 raise EnvcError(f"{path}: {too_large(MAX_PLAN_FILE_BYTES)}")
@@ -223,7 +223,7 @@ class Git:
                 raise EnvcError(f"{path}: {exc}") from None
         return self._from_disk[path]
 
-    def _sizes(self, oids: list[str]) -> dict[str, int]:
+    def sizes(self, oids: list[str]) -> dict[str, int]:
         """The size of each blob, from its header alone (`git cat-file --batch-check`)."""
         if not oids:
             return {}

@@ -33,30 +33,36 @@ class StagedManifests:
 
     def __init__(self, root: Path, display: Display, specs: SpecChecks) -> None:
         self.root, self.display, self.specs = root, display, specs
-        listed = staged_files(root, ENVIRONMENTS_DIR)
-        suffix = f"/{MANIFEST_FILENAME}"
         self.refs: dict[str, FileRef] = {
-            str(root / path): ref for path, ref in listed.items() if path.endswith(suffix)
+            str(root / path): ref
+            for path, ref in staged_files(root, ENVIRONMENTS_DIR).items()
+            if _discovered(path)
         }
         self._blobs: dict[str, bytes] = {}
         self._git: Git | None = None
 
     def _read(self, files: list[str]) -> None:
-        """Read the blobs of `files` (one `git cat-file --batch`)."""
+        """Read the blobs of `files` (one `git cat-file --batch`). A link, or a blob larger than
+        validation reads, is not read: as a file it would not load (NUL stands for it)."""
         wanted = {f: self.refs[f] for f in files if f not in self._blobs}
-        if wanted:
-            self._git = self._git or Git(self.root)
-            relative = {str(Path(f).relative_to(self.root).as_posix()): f for f in wanted}
-            found = self._git.read({path: wanted[file] for path, file in relative.items()})
-            self._blobs.update({relative[path]: raw for path, raw in found.items()})
+        if not wanted:
+            return
+        self._git = self._git or Git(self.root)
+        sizes = self._git.sizes(sorted({str(ref.oid) for ref in wanted.values()}))
+        readable = {}
+        for file, ref in wanted.items():
+            if ref.mode in _REGULAR_MODES and sizes[str(ref.oid)] <= MAX_FILE_BYTES:
+                readable[Path(file).relative_to(self.root).as_posix()] = ref
+            else:
+                self._blobs[file] = b"\0"
+        for path, raw in self._git.read(readable).items():
+            self._blobs[str(self.root / path)] = raw
 
     def load(self, file: str) -> ManifestFile:
         """The staged manifest `file`, parsed from its blob (as validation reads a file that is
         not a target: parsed and schema-tested)."""
         self._read([file])
         raw = self._blobs[file]
-        if self.refs[file].mode not in _REGULAR_MODES or len(raw) > MAX_FILE_BYTES:
-            raw = b"\0"  # a link or a file too large: not a manifest (the working tree says why)
         return check_file(Path(file), self.display, self.root, self.specs, False, raw=raw)[0]
 
     def claims(self, loaded: dict[str, ManifestFile]) -> dict[str, tuple[Claim, bool]]:
@@ -75,7 +81,7 @@ class StagedManifests:
             if remembered is not None:
                 claims[file] = remembered
                 continue
-            claim = scan_name(self._blobs[file]) if ref.mode in _REGULAR_MODES else None
+            claim = scan_name(self._blobs[file])
             if isinstance(claim, str) or claim is None:
                 claims[file] = (claim, False)
                 memory.put(oid, (claim, False))
@@ -84,6 +90,13 @@ class StagedManifests:
                 memory.put(oid, (loaded[file].name, True))
         memory.save()
         return claims
+
+
+def _discovered(path: str) -> bool:
+    """Whether a working-tree run would find `path` (environments/…/env.yaml): a manifest, and
+    in no hidden folder (discover.py skips them)."""
+    *folders, name = path.split("/")
+    return name == MANIFEST_FILENAME and not any(f.startswith(".") for f in folders[1:])
 
 
 class _NameMemory:
