@@ -10,6 +10,7 @@ full (a parent, a namesake) is parsed from its blob.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from compiler.validate.packages import SpecChecks
 from compiler.validate.roster import Claim, scan_name
 
 _NAMES_FORMAT = 1
+_SUFFIX = f"/{MANIFEST_FILENAME}"  # the index's paths use "/" (discovery skips hidden folders)
 _REGULAR_MODES = ("100644", "100755")
 _KEPT = 200_000  # blob ids remembered; past that, the memory starts again
 
@@ -33,10 +35,13 @@ class StagedManifests:
 
     def __init__(self, root: Path, display: Display, specs: SpecChecks) -> None:
         self.root, self.display, self.specs = root, display, specs
+        # Absolute paths spelled as discovery spells them (strings: a Path each costs more than
+        # the rest of the run).
+        prefix = os.path.join(root, "")
         self.refs: dict[str, FileRef] = {
-            str(root / path): ref
+            prefix + (path if os.sep == "/" else path.replace("/", os.sep)): ref
             for path, ref in staged_files(root, ENVIRONMENTS_DIR).items()
-            if _discovered(path)
+            if path.endswith(_SUFFIX) and "/." not in path  # none in a hidden folder
         }
         self._blobs: dict[str, bytes] = {}
         self._git: Git | None = None
@@ -49,14 +54,15 @@ class StagedManifests:
             return
         self._git = self._git or Git(self.root)
         sizes = self._git.sizes(sorted({str(ref.oid) for ref in wanted.values()}))
-        readable = {}
+        readable, files_of = {}, {}
         for file, ref in wanted.items():
             if ref.mode in _REGULAR_MODES and sizes[str(ref.oid)] <= MAX_FILE_BYTES:
-                readable[Path(file).relative_to(self.root).as_posix()] = ref
+                relative = Path(file).relative_to(self.root).as_posix()
+                readable[relative], files_of[relative] = ref, file
             else:
                 self._blobs[file] = b"\0"
         for path, raw in self._git.read(readable).items():
-            self._blobs[str(self.root / path)] = raw
+            self._blobs[files_of[path]] = raw
 
     def load(self, file: str) -> ManifestFile:
         """The staged manifest `file`, parsed from its blob (as validation reads a file that is
@@ -90,13 +96,6 @@ class StagedManifests:
                 memory.put(oid, (loaded[file].name, True))
         memory.save()
         return claims
-
-
-def _discovered(path: str) -> bool:
-    """Whether a working-tree run would find `path` (environments/…/env.yaml): a manifest, and
-    in no hidden folder (discover.py skips them)."""
-    *folders, name = path.split("/")
-    return name == MANIFEST_FILENAME and not any(f.startswith(".") for f in folders[1:])
 
 
 class _NameMemory:
