@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
-import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ class Change:
 
 class Git:
     def __init__(self, root: Path) -> None:
-        if shutil.which("git") is None:
+        if not git_installed():
             raise UsageError("git is not installed; envc plan reads history with git")
         self.root = root
         prefix = self._run("rev-parse", "--show-prefix", what=f"{root} is not in a git repository")
@@ -322,10 +321,12 @@ def staged_files(root: Path, folder: str) -> dict[str, FileRef]:
     """The files under `folder` (relative to `root`) as git's index holds them: what the next
     commit will contain. One `git ls-files`, no working-tree read; a path in a merge conflict
     (no stage 0) is left out, as no commit can be made with it."""
-    if shutil.which("git") is None:
-        raise UsageError("git is not installed; --staged reads git's index")
     args = ("ls-files", "--stage", "-z", "--", folder)
-    result = subprocess.run(Git._command(args), cwd=root, capture_output=True, env=_environment())
+    try:
+        command = Git._command(args)
+        result = subprocess.run(command, cwd=root, capture_output=True, env=_environment())
+    except FileNotFoundError:
+        raise UsageError("git is not installed; --staged reads git's index") from None
     what = f"{root} is not in a git repository"
     out = Git._output(args, what, result.returncode, result.stdout, result.stderr)
     found = {}
@@ -337,6 +338,12 @@ def staged_files(root: Path, folder: str) -> dict[str, FileRef]:
             if stage == "0":
                 found[path] = FileRef(mode, oid)
     return found
+
+
+def git_installed() -> bool:
+    import shutil  # (~2 ms: not on the pre-commit hook's path)
+
+    return shutil.which("git") is not None
 
 
 def tracked(file: Path) -> bool:
