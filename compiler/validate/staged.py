@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from compiler import __version__
 from compiler._util.cache import read_json, repository_key, user_cache, write_json
 from compiler._util.files import MAX_FILE_BYTES
 from compiler._util.git import FileRef, Git, staged_files
@@ -24,7 +25,7 @@ from compiler.validate.manifest_file import ManifestFile
 from compiler.validate.packages import SpecChecks
 from compiler.validate.roster import Claim, scan_name
 
-_NAMES_FORMAT = 1
+_NAMES_FORMAT = f"1/{__version__}"  # another envc may scan or parse a blob otherwise
 _SUFFIX = f"/{MANIFEST_FILENAME}"  # the index's paths use "/" (discovery skips hidden folders)
 _REGULAR_MODES = ("100644", "100755")
 _KEPT = 200_000  # blob ids remembered; past that, the memory starts again
