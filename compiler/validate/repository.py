@@ -313,7 +313,8 @@ def validate(
 
     With `cache`, .envc/cache/ remembers the data of manifests and their names (and the user's
     cache folder the package specs that parsed), so that a run over a few files does not
-    re-parse the rest of a large repository."""
+    re-parse the rest of a large repository. With `staged`, the manifests named are judged
+    against the others as git's index holds them (staged.py), not the working tree's."""
     cwd = (cwd or Path.cwd()).resolve()
     run = _Run(find_root(cwd) if root is None else root.resolve(), cwd, cache)
     requested = list(paths)
