@@ -1,5 +1,5 @@
-"""Reading a repository's history with the real `git`, for the plan stage: no checkout, no index
-changes, no working-tree writes.
+"""Reading a repository's history with the real `git`, for the plan stage (and its index, for
+`envc validate --staged`): no checkout, no index changes, no working-tree writes.
 
 Paths are relative to the envc repository root (which may be a sub-folder of the git work tree)
 and use '/'. A side of a comparison is a commit, or the working tree (`commit` None): tracked
