@@ -9,8 +9,6 @@ import click
 from compiler.commands import _common as common
 from compiler.errors import EXIT_FINDINGS, EXIT_OK
 
-OK_STATUSES = ("rendered", "unchanged")
-
 
 @click.command(name="render")
 @click.argument("names", nargs=-1)
@@ -55,7 +53,7 @@ def command(
         click.echo(json.dumps(documents, indent=2, sort_keys=True, ensure_ascii=False))
     lines: list[tuple[str, bool]] = []  # printed together until a diff or an error follows
     for outcome in outcomes if output_format == "text" else ():
-        lines.append((f"{outcome.name}: {outcome.status}", outcome.status in OK_STATUSES))
+        lines.append((f"{outcome.name}: {outcome.status}", outcome.ok))
         if outcome.diff or outcome.error:
             common.results(lines)
             lines = []

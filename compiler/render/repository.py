@@ -57,6 +57,11 @@ class RenderOutcome:
     base_image: str | None = None  # the image's base; None without docker
     written: str = ""  # with "rendered" and "unchanged": the files' content_digest (reuse.py)
 
+    @property
+    def ok(self) -> bool:
+        """Rendered, or unchanged: the output holds what the environment renders to."""
+        return self.status in ("rendered", "unchanged")
+
 
 class _Renderer:
     """Environments of one repository rendered into `out` (or compared with it, `check`): set
@@ -217,7 +222,7 @@ def render_repository(
             list(swapping.map(swap_share, [staged[start::WRITERS] for start in range(WRITERS)]))
         renderer.verified.save()
     for outcome in rendered.values():
-        if outcome.status in ("rendered", "unchanged") and outcome.address is not None:
+        if outcome.ok and outcome.address is not None:
             memory.remember(
                 outcome.name,
                 keys[outcome.name],
