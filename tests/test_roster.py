@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from compiler._util.git import blob_id
 from compiler.load.discover import discover
 from compiler.load.yamlio import read_yaml
 from compiler.validate.repository import validate
@@ -249,6 +250,40 @@ def test_staged_runs_see_the_commit_not_the_working_tree(
     shutil.rmtree(root / ".git")
     done = run_envc(root, "validate", "--staged", "environments/app/env.yaml")
     assert done.returncode == 2 and "not in a git repository" in done.stderr
+
+
+@pytest.mark.parametrize("object_format", ["sha1", "sha256"])
+def test_staged_parents_are_the_index_blobs_whatever_the_working_tree_holds(
+    make_repo: RepoFactory, git: Callable[..., str], object_format: str
+) -> None:
+    """A parent the rules read in full is the staged blob: its working-tree copy stands for it
+    only when it holds the same bytes (git's blob id says so), in either object format; an
+    unstaged edit (one that makes a cycle, then one of the same size that undoes it) is not
+    seen."""
+    root = make_repo(
+        {
+            "environments/app/env.yaml": OK.format(name="app") + "extends: base\n",
+            "environments/base/env.yaml": OK.format(name="base") + "extends: root\n",
+            "environments/root/env.yaml": OK.format(name="root"),
+        }
+    )
+    git(root, "init", "-q", f"--object-format={object_format}")
+    git(root, "add", "-A")
+
+    def findings() -> list[str]:
+        report = validate([Path("environments/app/env.yaml")], root=root, cwd=root, staged=True)
+        return [d.rule for d in report.diagnostics]
+
+    assert findings() == []
+    parent = root / "environments/base/env.yaml"
+    staged_id = git(root, "rev-parse", ":environments/base/env.yaml")
+    assert blob_id(parent.read_bytes(), like=staged_id) == staged_id  # as git names it
+    parent.write_text(OK.format(name="base") + "extends: app\n")  # a cycle, not staged
+    assert findings() == []
+    git(root, "add", "-A")
+    assert findings() == ["extends-cycle"]
+    parent.write_text(OK.format(name="base") + "extends: rot\n")  # the staged size, no cycle
+    assert findings() == ["extends-cycle"]
 
 
 def test_staged_links_huge_files_and_hidden_folders_read_as_the_working_tree_reads_them(

@@ -210,8 +210,7 @@ class Git:
     def content_id(self, path: str) -> str:
         """The blob id of working-tree file `path` (not a symbolic link): what git would name
         the bytes read() gives for it."""
-        raw = self._on_disk(path)
-        return hashlib.sha1(b"blob %d\0%s" % (len(raw), raw), usedforsecurity=False).hexdigest()
+        return blob_id(self._on_disk(path))
 
     def _on_disk(self, path: str) -> bytes:
         """The working tree's `path`: what a pull request put there, read within limits."""
@@ -338,6 +337,15 @@ def staged_files(root: Path, folder: str) -> dict[str, FileRef]:
             if stage == "0":
                 found[path] = FileRef(mode, oid)
     return found
+
+
+def blob_id(raw: bytes, like: str = "") -> str:
+    """The id git names a blob of `raw` by, in the object format of the id `like` (SHA-256's
+    64 hex digits, else SHA-1's 40)."""
+    digest = hashlib.new("sha256" if len(like) == 64 else "sha1", usedforsecurity=False)
+    digest.update(b"blob %d\0" % len(raw))
+    digest.update(raw)
+    return digest.hexdigest()
 
 
 def git_installed() -> bool:

@@ -17,8 +17,8 @@ from typing import Any
 
 from compiler import __version__
 from compiler._util.cache import read_json, repository_key, user_cache, write_json
-from compiler._util.files import MAX_FILE_BYTES
-from compiler._util.git import FileRef, Git, staged_files
+from compiler._util.files import MAX_FILE_BYTES, UnreadableFile, read_bounded
+from compiler._util.git import FileRef, Git, blob_id, staged_files
 from compiler.load.discover import ENVIRONMENTS_DIR, MANIFEST_FILENAME
 from compiler.validate.checks import Display, check_file
 from compiler.validate.manifest_file import ManifestFile
@@ -48,9 +48,20 @@ class StagedManifests:
         self._git: Git | None = None
 
     def _read(self, files: list[str]) -> None:
-        """Read the blobs of `files` (one `git cat-file --batch`). A link, or a blob larger than
-        validation reads, is not read: as a file it would not load (NUL stands for it)."""
-        wanted = {f: self.refs[f] for f in files if f not in self._blobs}
+        """Read the blobs of `files`: from the working tree where it holds the same bytes (git's
+        blob id says so: no git process to start), the rest with one `git cat-file --batch`. A
+        link, or a blob larger than validation reads, is not read: as a file it would not load
+        (NUL stands for it)."""
+        wanted = {}
+        for file in files:
+            ref = self.refs[file]
+            if file in self._blobs:
+                continue
+            raw = _working_copy(file, str(ref.oid)) if ref.mode in _REGULAR_MODES else None
+            if raw is None:
+                wanted[file] = ref
+            else:
+                self._blobs[file] = raw
         if not wanted:
             return
         self._git = self._git or Git(self.root)
@@ -97,6 +108,15 @@ class StagedManifests:
                 memory.put(oid, (loaded[file].name, True))
         memory.save()
         return claims
+
+
+def _working_copy(file: str, oid: str) -> bytes | None:
+    """The working tree's `file` when it holds blob `oid`, else None."""
+    try:
+        raw = read_bounded(file)
+    except UnreadableFile:
+        return None
+    return raw if blob_id(raw, like=oid) == oid else None
 
 
 class _NameMemory:
