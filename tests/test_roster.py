@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler._util.git import blob_id
+from compiler._util.git import blob_id, staged_files
 from compiler.load.discover import discover
 from compiler.load.yamlio import read_yaml
 from compiler.validate.repository import validate
@@ -286,6 +286,35 @@ def test_staged_parents_are_the_index_blobs_whatever_the_working_tree_holds(
     assert findings() == ["extends-cycle"]
 
 
+def test_the_staged_listing_reads_any_path_and_leaves_out_conflicts(
+    tmp_path: Path, git: Callable[..., str]
+) -> None:
+    """git's index as `--staged` lists it: manifests at any depth whatever their folders are
+    called (spaces, tabs, newlines), not other files; a path in a merge conflict (stages 1-3)
+    is left out, even one spelled like further entries of the listing."""
+    odd = ["a b", "tab\there", "new\nline", "deep/er", ""]
+    for folder in odd:
+        (tmp_path / "environments" / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "environments" / folder / "env.yaml").write_text(OK.format(name="x"))
+    (tmp_path / "environments/a b/other.yaml").write_text(OK.format(name="y"))
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    blob = git(tmp_path, "rev-parse", ":environments/a b/env.yaml")
+    forged = f"environments/z 100644 {blob} 0\tenvironments/forged/env.yaml"
+    conflict = "".join(f"100644 {blob} {stage}\t{forged}\0" for stage in (1, 2, 3))
+    subprocess.run(
+        ["git", "update-index", "-z", "--index-info"],
+        cwd=tmp_path,
+        input=conflict.encode(),
+        check=True,
+    )
+    assert f" 3\t{forged}\0" in git(tmp_path, "ls-files", "--stage", "-z")
+    listed = staged_files(tmp_path, "environments/**/env.yaml")
+    expected = {f"environments/{folder}/env.yaml".replace("//", "/") for folder in odd}
+    assert set(listed) == expected
+    assert {ref.oid for ref in listed.values()} == {blob}
+
+
 def test_staged_links_huge_files_and_hidden_folders_read_as_the_working_tree_reads_them(
     make_repo: RepoFactory,
 ) -> None:
@@ -297,6 +326,7 @@ def test_staged_links_huge_files_and_hidden_folders_read_as_the_working_tree_rea
             "environments/app/env.yaml": OK.format(name="app") + "extends: base\n",
             "environments/base/env.yaml": OK.format(name="base"),
             "environments/.hidden/env.yaml": OK.format(name="app"),
+            "environments/team/deeper/env.yaml": OK.format(name="base"),
             "environments/huge/env.yaml": OK.format(name="app") + "#" * (2 * 1024 * 1024),
         }
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import re
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ FETCH_MORE = "fetch more history (git fetch --unshallow, or actions/checkout wit
 SUBMODULE_MODE = "160000"
 MAX_PATHSPECS = 256  # paths given to one git status; more are filtered here (uncommitted)
 MAX_PLAN_FILE_BYTES = 256 * 1024 * 1024  # a file a plan reads, committed or in the working tree
+# An entry of `git ls-files --stage -z`: "<mode> <oid> <stage>\t<path>\0", matched from its start
+# (a path may hold anything but NUL).
+_STAGED_ENTRY = re.compile(r"(?<![^\0])(\d+) ([0-9a-f]+) (\d)\t([^\0]*)\0")
 
 
 class FileRef(NamedTuple):
@@ -316,11 +320,12 @@ def _environment() -> dict[str, str]:
     return {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
 
 
-def staged_files(root: Path, folder: str) -> dict[str, FileRef]:
-    """The files under `folder` (relative to `root`) as git's index holds them: what the next
-    commit will contain. One `git ls-files`, no working-tree read; a path in a merge conflict
-    (no stage 0) is left out, as no commit can be made with it."""
-    args = ("ls-files", "--stage", "-z", "--", folder)
+def staged_files(root: Path, pattern: str) -> dict[str, FileRef]:
+    """The files matching glob `pattern` (relative to `root`; `**` for any folders) as git's
+    index holds them: what the next commit will contain. One `git ls-files`, no working-tree
+    read; a path in a merge conflict (no stage 0) is left out, as no commit can be made with
+    it."""
+    args = ("ls-files", "--stage", "-z", "--", f":(glob){pattern}")
     try:
         command = Git._command(args)
         result = subprocess.run(command, cwd=root, capture_output=True, env=_environment())
@@ -328,15 +333,11 @@ def staged_files(root: Path, folder: str) -> dict[str, FileRef]:
         raise UsageError("git is not installed; --staged reads git's index") from None
     what = f"{root} is not in a git repository"
     out = Git._output(args, what, result.returncode, result.stdout, result.stderr)
-    found = {}
-    # "<mode> <oid> <stage>\t<path>" (the path relative to `root`)
-    for entry in os.fsdecode(out).split("\0"):
-        if entry:
-            meta, path = entry.split("\t", 1)
-            mode, oid, stage = meta.split(" ")
-            if stage == "0":
-                found[path] = FileRef(mode, oid)
-    return found
+    return {
+        path: FileRef(mode, oid)
+        for mode, oid, stage, path in _STAGED_ENTRY.findall(os.fsdecode(out))
+        if stage == "0"
+    }
 
 
 def blob_id(raw: bytes, like: str = "") -> str:

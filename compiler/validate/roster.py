@@ -121,11 +121,6 @@ class Roster:
             self.loaded[file] = self._load(file)
         return self.loaded[file]
 
-    def _claimed(self, file: str) -> Claim:
-        if file in self.loaded:
-            return self.loaded[file].name
-        return self.claims[file][0]
-
     def name_of(self, file: str) -> str | None:
         """The environment name of the manifest in `file`, as a full parse reads it."""
         if file in self.loaded:
@@ -136,8 +131,9 @@ class Roster:
     def _files_by_claim(self) -> dict[str, list[str]]:
         if self._by_claim is None:
             self._by_claim = {}
+            loaded, claims = self.loaded, self.claims
             for file in self.files:
-                claim = self._claimed(file)
+                claim = loaded[file].name if file in loaded else claims[file][0]
                 if isinstance(claim, str):
                     self._by_claim.setdefault(claim, []).append(file)
         return self._by_claim

@@ -25,8 +25,8 @@ from compiler.validate.manifest_file import ManifestFile
 from compiler.validate.packages import SpecChecks
 from compiler.validate.roster import Claim, scan_name
 
-_NAMES_FORMAT = f"1/{__version__}"  # another envc may scan or parse a blob otherwise
-_SUFFIX = f"/{MANIFEST_FILENAME}"  # the index's paths use "/" (discovery skips hidden folders)
+_NAMES_FORMAT = f"2/{__version__}"  # another envc may scan or parse a blob otherwise
+_MANIFESTS = f"{ENVIRONMENTS_DIR}/**/{MANIFEST_FILENAME}"  # (discovery skips hidden folders)
 _REGULAR_MODES = ("100644", "100755")
 _KEPT = 200_000  # blob ids remembered; past that, the memory starts again
 
@@ -41,8 +41,8 @@ class StagedManifests:
         prefix = os.path.join(root, "")
         self.refs: dict[str, FileRef] = {
             prefix + (path if os.sep == "/" else path.replace("/", os.sep)): ref
-            for path, ref in staged_files(root, ENVIRONMENTS_DIR).items()
-            if path.endswith(_SUFFIX) and "/." not in path  # none in a hidden folder
+            for path, ref in staged_files(root, _MANIFESTS).items()
+            if "/." not in path  # none in a hidden folder
         }
         self._blobs: dict[str, bytes] = {}
         self._git: Git | None = None
@@ -88,24 +88,32 @@ class StagedManifests:
         blob id from the user's cache, else from a line scan of the blob; one the scan cannot
         read for certain is parsed (into `loaded`)."""
         memory = _NameMemory(self.root)
-        pending = [f for f in self.refs if f not in loaded and self.refs[f].oid not in memory]
-        self._read(pending)
+        scanned, parsed = memory.scanned, memory.parsed
+        refs = self.refs
+        self._read(
+            [
+                file
+                for file, ref in refs.items()
+                if file not in loaded and ref.oid not in parsed and ref.oid not in scanned
+            ]
+        )
         claims: dict[str, tuple[Claim, bool]] = {}
-        for file, ref in self.refs.items():
+        for file, ref in refs.items():
+            oid = str(ref.oid)
             if file in loaded:
                 continue
-            oid = str(ref.oid)
-            remembered = memory.get(oid)
-            if remembered is not None:
-                claims[file] = remembered
-                continue
-            claim = scan_name(self._blobs[file])
-            if isinstance(claim, str) or claim is None:
-                claims[file] = (claim, False)
-                memory.put(oid, (claim, False))
-            else:  # the scan cannot tell
-                loaded[file] = self.load(file)
-                memory.put(oid, (loaded[file].name, True))
+            if oid in parsed:
+                claims[file] = parsed[oid], True
+            elif oid in scanned:
+                claims[file] = scanned[oid], False
+            else:
+                claim = scan_name(self._blobs[file])
+                if isinstance(claim, str) or claim is None:
+                    claims[file] = claim, False
+                    memory.put(oid, claim, False)
+                else:  # the scan cannot tell
+                    loaded[file] = self.load(file)
+                    memory.put(oid, loaded[file].name, True)
         memory.save()
         return claims
 
@@ -120,37 +128,36 @@ def _working_copy(file: str, oid: str) -> bytes | None:
 
 
 class _NameMemory:
-    """Blob id -> (the name its manifest claims, whether a full parse read it)."""
+    """Blob id -> the name its manifest claims, as a line scan read it (`scanned`) or a full
+    parse (`parsed`); None for no name."""
 
     def __init__(self, root: Path) -> None:
         self.file = user_cache("validate", repository_key(root), "staged-names.json")
         stored = read_json(self.file)
         valid = isinstance(stored, dict) and stored.get("format_version") == _NAMES_FORMAT
-        entries = stored.get("names") if valid else None
-        self.entries: dict[str, Any] = entries if isinstance(entries, dict) else {}
+        self.scanned = _names(stored, "scanned") if valid else {}
+        self.parsed = _names(stored, "parsed") if valid else {}
         self.changed = False
 
-    def __contains__(self, oid: object) -> bool:
-        return oid in self.entries
-
-    def get(self, oid: str) -> tuple[Claim, bool] | None:
-        entry = self.entries.get(oid)
-        if not isinstance(entry, list) or len(entry) != 2:
-            return None
-        name, certain = entry
-        if not isinstance(name, (str, type(None))) or not isinstance(certain, bool):
-            return None
-        return name, certain
-
-    def put(self, oid: str, claim: tuple[str | None, bool]) -> None:
-        if len(self.entries) >= _KEPT:
-            self.entries = {}
-        self.entries[oid] = list(claim)
+    def put(self, oid: str, name: str | None, parsed: bool) -> None:
+        if len(self.scanned) + len(self.parsed) >= _KEPT:
+            self.scanned, self.parsed = {}, {}
+        (self.parsed if parsed else self.scanned)[oid] = name
         self.changed = True
 
     def save(self) -> None:
         if self.changed:
-            write_json(self.file, {"format_version": _NAMES_FORMAT, "names": self.entries})
+            names = {"scanned": self.scanned, "parsed": self.parsed}
+            write_json(self.file, {"format_version": _NAMES_FORMAT, **names})
+
+
+def _names(stored: dict[str, Any], key: str) -> dict[str, str | None]:
+    """The blob id -> name entries of `stored[key]`, if every one is one (a cache file can
+    hold anything)."""
+    names = stored.get(key)
+    if isinstance(names, dict) and all(v is None or type(v) is str for v in names.values()):
+        return names
+    return {}
 
 
 def staged_roster_parts(
@@ -158,5 +165,6 @@ def staged_roster_parts(
 ) -> tuple[list[str], dict[str, tuple[Claim, bool]], Callable[[str], ManifestFile]]:
     """(files, claims, load) of a Roster over the staged manifests and the `loaded` targets."""
     staged = StagedManifests(root, display, specs)
-    files = sorted(set(staged.refs) | set(loaded))
+    unstaged = [file for file in loaded if file not in staged.refs]  # (a target git has not)
+    files = sorted([*staged.refs, *unstaged])  # (git's order: sorting it again costs little)
     return files, staged.claims(loaded), staged.load
