@@ -11,7 +11,6 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from compiler._util.processes import in_workers, process_pool, worker_count
 from compiler.errors import Diagnostic
 from compiler.load.yamlio import parse_yaml, read_yaml
 from compiler.validate.manifest_file import ManifestFile
@@ -88,14 +87,17 @@ def check_files(
 ) -> Iterator[tuple[ManifestFile, list[Diagnostic]]]:
     """check_file over many files, in order, each as it is done (the caller can let go of one
     before the next comes); large repositories are spread over the CPU cores."""
-    workers = worker_count()
-    if len(jobs) < PARALLEL_THRESHOLD or workers < 2:
-        for file, target in jobs:
-            yield check_file(file, display, root, specs, target, light)
-        return
-    work = ((file, display, root, specs, target, light) for file, target in jobs)
-    chunks = max(1, min(len(jobs) // (workers * 4), MAX_CHUNK))
-    yield from in_workers(process_pool(workers), _check_job, work, chunksize=chunks)
+    if len(jobs) >= PARALLEL_THRESHOLD:  # (the hook's few files import no worker machinery)
+        from compiler._util.processes import in_workers, process_pool, worker_count
+
+        workers = worker_count()
+        if workers >= 2:
+            work = ((file, display, root, specs, target, light) for file, target in jobs)
+            chunks = max(1, min(len(jobs) // (workers * 4), MAX_CHUNK))
+            yield from in_workers(process_pool(workers), _check_job, work, chunksize=chunks)
+            return
+    for file, target in jobs:
+        yield check_file(file, display, root, specs, target, light)
 
 
 def _check_job(

@@ -16,17 +16,17 @@ policy:                            # rules for every environment (docs/policy.md
 ```
 
 Checked against schemas/config.schema.json (errors at `envc.yaml:line:col`, as for manifests),
-then held in frozen dataclasses: every command reads this file, and the registry's bookkeeping
-commands must start without pydantic. Command-line options win over the file.
+then held in named tuples: every command reads this file (the pre-commit hook too: a named tuple is
+quicker to define than a dataclass), and the registry's bookkeeping commands must start without
+pydantic. Command-line options win over the file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from compiler._util.resources import CONFIG_FILE
 from compiler.errors import ConfigError, Diagnostic
@@ -36,14 +36,12 @@ DEFAULT_CHANNELS = ("conda-forge",)
 DEFAULT_IMAGE_PREFIX = "envc/"
 
 
-@dataclass(frozen=True)
-class PipSettings:
+class PipSettings(NamedTuple):
     index_url: str | None = None
     find_links: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class PackageRule:
+class PackageRule(NamedTuple):
     """A banned package (`versions`: a PEP 440 specifier, "" for all) or a floor (`minimum`)."""
 
     package: str
@@ -52,8 +50,7 @@ class PackageRule:
     minimum: str = ""
 
 
-@dataclass(frozen=True)
-class PolicyException:
+class PolicyException(NamedTuple):
     environment: str
     rule: str  # a package of a banned/floor rule, "channels", "indexes", "mirrors",
     # "base_images" or "licenses"
@@ -61,15 +58,13 @@ class PolicyException:
     expires: str  # YYYY-MM-DD
 
 
-@dataclass(frozen=True)
-class LicenseRules:
+class LicenseRules(NamedTuple):
     allow: tuple[str, ...] = ()  # empty: any
     deny: tuple[str, ...] = ()
     reason: str = ""
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     channels: tuple[str, ...] = ()  # empty: any
     indexes: tuple[str, ...] = ()  # URL prefixes; empty: any
     mirrors: tuple[str, ...] = ()  # URL prefixes; empty: any
@@ -84,11 +79,10 @@ class Policy:
         return self == Policy()
 
 
-@dataclass(frozen=True)
-class RepositoryConfig:
+class RepositoryConfig(NamedTuple):
     config_version: int = 1
     channels: tuple[str, ...] = DEFAULT_CHANNELS
-    mirrors: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    mirrors: Mapping[str, str] = MappingProxyType({})  # (read-only: one can be shared)
     pip: PipSettings = PipSettings()
     registry: str | None = None  # a registry URL; default sqlite:.envc/registry.db
     image_prefix: str | None = None  # images are <prefix><name>:<version>

@@ -16,7 +16,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compiler import __version__
 from compiler._util.cache import (
@@ -34,12 +34,14 @@ from compiler.errors import Diagnostic
 from compiler.load.discover import ENVIRONMENTS_DIR, find_root, manifest_paths, manifests_named
 from compiler.manifest.sources import ValidManifest, names_files
 from compiler.validate.checks import Display, check_file, check_files
-from compiler.validate.data_index import DataIndex, IndexedText
-from compiler.validate.index import NamesIndex
 from compiler.validate.manifest_file import ManifestFile, StoredData, ValidByName
 from compiler.validate.packages import KnownGoodSpecs, SpecChecks
 from compiler.validate.roster import UNSURE, Roster, scan_name
 from compiler.validate.rules import check_repository
+
+if TYPE_CHECKING:  # imported where first used: the hook (--staged) uses neither index
+    from compiler.validate.data_index import DataIndex
+    from compiler.validate.index import NamesIndex
 
 _FOLDERS_FORMAT = 3
 _SHARED_WORK = 64  # manifests to parse that are worth waiting for another process's parse
@@ -61,6 +63,8 @@ class ValidationReport:
 class _Run:
     """One validation: where the repository is, how paths are shown, and the caches it keeps."""
 
+    data: DataIndex  # the data index, once load() has opened it
+
     def __init__(self, root: Path, cwd: Path, cache: bool) -> None:
         self.root = root
         self._prefix = os.path.join(root, "")
@@ -70,7 +74,6 @@ class _Run:
         self.specs = SpecChecks(self.known or KnownGoodSpecs())
         self.display = Display(cwd)
         self.key = Display(root)  # index entries are keyed by the path inside the repository
-        self.data = DataIndex()  # the data index, once load() has opened it
         # What load() parsed, with the files' stat: their names are remembered once the data
         # index is let go (`finish`), so that the two indexes are never in memory at once.
         self.parsed: list[ManifestFile] = []
@@ -112,11 +115,15 @@ class _Run:
     def names(self) -> NamesIndex:
         """The names index, read when first needed (a whole-repository run that parses nothing
         needs none)."""
+        from compiler.validate.index import NamesIndex
+
         if self.cache_dir is None:
             return NamesIndex()
         return NamesIndex.load(self.cache_dir / "names.json", self.fingerprint)
 
     def _data_index(self) -> DataIndex:
+        from compiler.validate.data_index import DataIndex
+
         if self.cache_dir is None:
             return DataIndex()
         # (where earlier versions kept it: 33 MB at 50,000 manifests)
@@ -158,6 +165,8 @@ class _Run:
         self, index: DataIndex, files: list[str], target_set: set[str]
     ) -> tuple[dict[str, ManifestFile], dict[str, str]]:
         """The manifests the data index vouches for, and the file_stamp of every manifest."""
+        from compiler.validate.data_index import IndexedText
+
         loaded: dict[str, ManifestFile] = {}
         stamps: dict[str, str] = {}
         now = time.time()
