@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
-import re
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,9 +25,6 @@ FETCH_MORE = "fetch more history (git fetch --unshallow, or actions/checkout wit
 SUBMODULE_MODE = "160000"
 MAX_PATHSPECS = 256  # paths given to one git status; more are filtered here (uncommitted)
 MAX_PLAN_FILE_BYTES = 256 * 1024 * 1024  # a file a plan reads, committed or in the working tree
-# An entry of `git ls-files --stage -z`: "<mode> <oid> <stage>\t<path>\0", matched from its start
-# (a path may hold anything but NUL).
-_STAGED_ENTRY = re.compile(r"(?<![^\0])(\d+) ([0-9a-f]+) (\d)\t([^\0]*)\0")
 
 
 class FileRef(NamedTuple):
@@ -333,11 +329,15 @@ def staged_files(root: Path, pattern: str) -> dict[str, FileRef]:
         raise UsageError("git is not installed; --staged reads git's index") from None
     what = f"{root} is not in a git repository"
     out = Git._output(args, what, result.returncode, result.stdout, result.stderr)
-    return {
-        path: FileRef(mode, oid)
-        for mode, oid, stage, path in _STAGED_ENTRY.findall(os.fsdecode(out))
-        if stage == "0"
-    }
+    found = {}
+    # "<mode> <oid> <stage>\t<path>" (the path relative to `root`)
+    for entry in os.fsdecode(out).split("\0"):
+        if entry:
+            meta, path = entry.split("\t", 1)
+            mode, oid, stage = meta.split(" ")
+            if stage == "0":
+                found[path] = FileRef(mode, oid)
+    return found
 
 
 def blob_id(raw: bytes, like: str = "") -> str:

@@ -54,9 +54,9 @@ class StagedManifests:
         (NUL stands for it)."""
         wanted = {}
         for file in files:
-            ref = self.refs[file]
             if file in self._blobs:
                 continue
+            ref = self.refs[file]
             raw = _working_copy(file, str(ref.oid)) if ref.mode in _REGULAR_MODES else None
             if raw is None:
                 wanted[file] = ref
@@ -99,9 +99,9 @@ class StagedManifests:
         )
         claims: dict[str, tuple[Claim, bool]] = {}
         for file, ref in refs.items():
-            oid = str(ref.oid)
             if file in loaded:
                 continue
+            oid = str(ref.oid)
             if oid in parsed:
                 claims[file] = parsed[oid], True
             elif oid in scanned:
