@@ -4,6 +4,7 @@ reports exactly what a whole-repository run reports on that file."""
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import re
 import shutil
@@ -284,6 +285,48 @@ def test_staged_parents_are_the_index_blobs_whatever_the_working_tree_holds(
     assert findings() == ["extends-cycle"]
     parent.write_text(OK.format(name="base") + "extends: rot\n")  # the staged size, no cycle
     assert findings() == ["extends-cycle"]
+
+
+def test_staged_runs_without_the_cache_write_none_and_a_damaged_one_is_read_again(
+    make_repo: RepoFactory, git: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--no-cache` reads and writes no cache, the names remembered per blob included (a run
+    with the cache writes them: the test can tell); a damaged memory of names is not believed:
+    the blobs are read again and the findings stay."""
+    root = make_repo(
+        {
+            "environments/app/env.yaml": OK.format(name="app") + "extends: base\n",
+            "environments/base/env.yaml": OK.format(name="base"),
+            "environments/copy/env.yaml": OK.format(name="app"),
+        }
+    )
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    cache = root.parent / "user-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+
+    def rules(use_cache: bool) -> list[str]:
+        target = [Path("environments/app/env.yaml")]
+        report = validate(target, root=root, cwd=root, staged=True, cache=use_cache)
+        return [d.rule for d in report.diagnostics]
+
+    assert rules(use_cache=False) == ["duplicate-name"]
+    assert not cache.exists() and not (root / ".envc").exists()
+    assert rules(use_cache=True) == ["duplicate-name"]
+    (memory,) = cache.rglob("staged-names.json")
+    stored = json.loads(memory.read_text())
+    assert stored["scanned"] or stored["parsed"]
+    blobs = [*stored["scanned"], *stored["parsed"]]
+    for damaged in (
+        {**stored, "scanned": dict.fromkeys(blobs, 5), "parsed": {}},
+        {**stored, "scanned": {}, "parsed": {blob: ["app"] for blob in blobs}},
+        {**stored, "parsed": [1]},
+        ["not", "a", "memory"],
+    ):
+        memory.write_text(json.dumps(damaged))
+        assert rules(use_cache=True) == ["duplicate-name"], damaged
+    memory.write_text("{not json")
+    assert rules(use_cache=True) == ["duplicate-name"]
 
 
 def test_the_staged_listing_reads_any_path_and_leaves_out_conflicts(

@@ -397,7 +397,9 @@ def _validate_named(
     if staged:
         from compiler.validate.staged import staged_roster_parts
 
-        files, claims, load = staged_roster_parts(run.root, run.display, run.specs, loaded)
+        files, claims, load = staged_roster_parts(
+            run.root, run.display, run.specs, loaded, run.cache_dir is not None
+        )
     else:
         files = sorted(set(targets) | set(run.everything))
         claims, load = run.claims(files, loaded), run.parse

@@ -83,11 +83,13 @@ class StagedManifests:
         raw = self._blobs[file]
         return check_file(Path(file), self.display, self.root, self.specs, False, raw=raw)[0]
 
-    def claims(self, loaded: dict[str, ManifestFile]) -> dict[str, tuple[Claim, bool]]:
+    def claims(
+        self, loaded: dict[str, ManifestFile], remember: bool = True
+    ) -> dict[str, tuple[Claim, bool]]:
         """The name each staged manifest not `loaded` claims, and whether that is certain: per
         blob id from the user's cache, else from a line scan of the blob; one the scan cannot
         read for certain is parsed (into `loaded`)."""
-        memory = _NameMemory(self.root)
+        memory = _NameMemory(self.root if remember else None)
         scanned, parsed = memory.scanned, memory.parsed
         refs = self.refs
         self._read(
@@ -131,12 +133,14 @@ class _NameMemory:
     """Blob id -> the name its manifest claims, as a line scan read it (`scanned`) or a full
     parse (`parsed`); None for no name."""
 
-    def __init__(self, root: Path) -> None:
-        self.file = user_cache("validate", repository_key(root), "staged-names.json")
-        stored = read_json(self.file)
-        valid = isinstance(stored, dict) and stored.get("format_version") == _NAMES_FORMAT
-        self.scanned = _names(stored, "scanned") if valid else {}
-        self.parsed = _names(stored, "parsed") if valid else {}
+    def __init__(self, root: Path | None) -> None:
+        """The memory of the repository at `root`; None: one that starts empty and is not
+        kept (`--no-cache`)."""
+        self.file = root and user_cache("validate", repository_key(root), "staged-names.json")
+        stored = read_json(self.file) if self.file else None
+        if not isinstance(stored, dict) or stored.get("format_version") != _NAMES_FORMAT:
+            stored = {}
+        self.scanned, self.parsed = _names(stored, "scanned"), _names(stored, "parsed")
         self.changed = False
 
     def put(self, oid: str, name: str | None, parsed: bool) -> None:
@@ -146,7 +150,7 @@ class _NameMemory:
         self.changed = True
 
     def save(self) -> None:
-        if self.changed:
+        if self.changed and self.file is not None:
             names = {"scanned": self.scanned, "parsed": self.parsed}
             write_json(self.file, {"format_version": _NAMES_FORMAT, **names})
 
@@ -161,10 +165,15 @@ def _names(stored: dict[str, Any], key: str) -> dict[str, str | None]:
 
 
 def staged_roster_parts(
-    root: Path, display: Display, specs: SpecChecks, loaded: dict[str, ManifestFile]
+    root: Path,
+    display: Display,
+    specs: SpecChecks,
+    loaded: dict[str, ManifestFile],
+    cache: bool = True,
 ) -> tuple[list[str], dict[str, tuple[Claim, bool]], Callable[[str], ManifestFile]]:
-    """(files, claims, load) of a Roster over the staged manifests and the `loaded` targets."""
+    """(files, claims, load) of a Roster over the staged manifests and the `loaded` targets
+    (with `cache`, the names are remembered per blob in the user's cache)."""
     staged = StagedManifests(root, display, specs)
     unstaged = [file for file in loaded if file not in staged.refs]  # (a target git has not)
     files = sorted([*staged.refs, *unstaged])  # (git's order: sorting it again costs little)
-    return files, staged.claims(loaded), staged.load
+    return files, staged.claims(loaded, cache), staged.load
