@@ -209,7 +209,7 @@ def main() -> None:
         f"({args.repeat_one} for one file)\n"
     )
     for label, seconds in rows:
-        print(f"  {label:<40} {seconds * 1000:9.1f} ms")
+        print(f"  {label:<52} {seconds * 1000:9.1f} ms")
     cjs_all, cjs_one = results["check-jsonschema (all)"], results["check-jsonschema (one file)"]
     envc_all = results["envc validate (all, no cache)"]
     print()
