@@ -5,7 +5,8 @@ One `git ls-files --stage` lists them with their blob ids (no stat of any file, 
 working-tree run stats a folder and a manifest per environment), and the name each claims is
 remembered per blob id. Blob ids are content that anyone can compute, so that memory is in the
 user's cache folder, never in the repository (see _util/cache.py). A manifest a rule needs in
-full (a parent, a namesake) is parsed from its blob.
+full (a parent, a namesake) is parsed from its blob: the working tree's file when git's blob id
+of its bytes is the staged one (no git process to start), else the blob from git.
 """
 
 from __future__ import annotations
