@@ -4,7 +4,6 @@ with what render would write (`envc render --check`)."""
 
 from __future__ import annotations
 
-import difflib
 import errno
 import hashlib
 import os
@@ -111,6 +110,8 @@ def diff_against(
     target: Path, current: Mapping[str, FileContent], files: Mapping[str, FileContent]
 ) -> str:
     """A unified diff from what is on disk to what would be rendered; binary files by name."""
+    import difflib  # (only when `envc render --check` finds a difference: the plan imports this module)
+
     chunks = []
     for name in sorted(set(current) | set(files)):
         old, new = current.get(name, ""), files.get(name, "")
