@@ -110,7 +110,7 @@ def diff_against(
     target: Path, current: Mapping[str, FileContent], files: Mapping[str, FileContent]
 ) -> str:
     """A unified diff from what is on disk to what would be rendered; binary files by name."""
-    import difflib  # (only when `envc render --check` finds a difference: the plan imports this module)
+    import difflib  # (only where `envc render --check` finds a difference: plans import this)
 
     chunks = []
     for name in sorted(set(current) | set(files)):
