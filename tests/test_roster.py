@@ -219,21 +219,32 @@ def test_many_random_repositories_report_the_same_per_file(make_repo: RepoFactor
         _named_equals_whole(make_repo(files))
 
 
+def staged_repository(
+    make_repo: RepoFactory, git: Callable[..., str], files: dict[str, str | bytes], *init: str
+) -> Path:
+    """A repository of `files`, every one staged and none committed (as at a first commit's
+    pre-commit hook); `init`: options of `git init`."""
+    root = make_repo(files)
+    git(root, "init", "-q", *init)
+    git(root, "add", "-A")
+    return root
+
+
 def test_staged_runs_see_the_commit_not_the_working_tree(
     make_repo: RepoFactory, git: Callable[..., str]
 ) -> None:
     """`envc validate --staged FILE` (the pre-commit hook) judges FILE against the other
     manifests as git's index holds them: an untracked namesake is not in the commit, an unstaged
     edit neither, and a parent deleted but still staged is still there."""
-    root = make_repo(
+    root = staged_repository(
+        make_repo,
+        git,
         {
             "environments/app/env.yaml": OK.format(name="app") + "extends: base\n",
             "environments/base/env.yaml": OK.format(name="base"),
             "environments/other/env.yaml": OK.format(name="other"),
-        }
+        },
     )
-    git(root, "init", "-q")
-    git(root, "add", "-A")
     (root / "environments/copy").mkdir()
     (root / "environments/copy/env.yaml").write_text(OK.format(name="app"))  # untracked
     (root / "environments/other/env.yaml").write_text(OK.format(name="app"))  # not staged
@@ -261,15 +272,16 @@ def test_staged_parents_are_the_index_blobs_whatever_the_working_tree_holds(
     only when it holds the same bytes (git's blob id says so), in either object format; an
     unstaged edit (one that makes a cycle, then one of the same size that undoes it) is not
     seen."""
-    root = make_repo(
+    root = staged_repository(
+        make_repo,
+        git,
         {
             "environments/app/env.yaml": OK.format(name="app") + "extends: base\n",
             "environments/base/env.yaml": OK.format(name="base") + "extends: root\n",
             "environments/root/env.yaml": OK.format(name="root"),
-        }
+        },
+        f"--object-format={object_format}",
     )
-    git(root, "init", "-q", f"--object-format={object_format}")
-    git(root, "add", "-A")
 
     def findings() -> list[str]:
         report = validate([Path("environments/app/env.yaml")], root=root, cwd=root, staged=True)
@@ -293,15 +305,15 @@ def test_staged_runs_without_the_cache_write_none_and_a_damaged_one_is_read_agai
     """`--no-cache` reads and writes no cache, the names remembered per blob included (a run
     with the cache writes them: the test can tell); a damaged memory of names is not believed:
     the blobs are read again and the findings stay."""
-    root = make_repo(
+    root = staged_repository(
+        make_repo,
+        git,
         {
             "environments/app/env.yaml": OK.format(name="app") + "extends: base\n",
             "environments/base/env.yaml": OK.format(name="base"),
             "environments/copy/env.yaml": OK.format(name="app"),
-        }
+        },
     )
-    git(root, "init", "-q")
-    git(root, "add", "-A")
     cache = root.parent / "user-cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
 
