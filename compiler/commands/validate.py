@@ -25,8 +25,8 @@ from compiler.errors import EXIT_FINDINGS, EXIT_OK
     "--no-cache",
     is_flag=True,
     envvar="ENVC_NO_CACHE",
-    help="Do not read or write .envc/cache/ (manifests already checked) nor the package specs "
-    "known to parse.",
+    help="Do not read or write .envc/cache/ (manifests already checked), the package specs "
+    "known to parse, nor the names --staged remembers per blob.",
 )
 @click.option(
     "--locks",
