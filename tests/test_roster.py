@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import re
 import shutil
@@ -262,6 +263,37 @@ def test_staged_runs_see_the_commit_not_the_working_tree(
     shutil.rmtree(root / ".git")
     done = run_envc(root, "validate", "--staged", "environments/app/env.yaml")
     assert done.returncode == 2 and "not in a git repository" in done.stderr
+
+
+@pytest.mark.parametrize("replacement", ["fifo", "link", "folder", "huge"])
+def test_a_staged_parent_whose_working_copy_is_not_a_file_is_read_from_git(
+    make_repo: RepoFactory, git: Callable[..., str], replacement: str
+) -> None:
+    """Where the staged parent's working-tree path holds a FIFO (a read would wait for a writer
+    for ever), a link to the same bytes, a folder or a file over the cap, the blob comes from
+    git: the same findings, no hang."""
+    root = staged_repository(
+        make_repo,
+        git,
+        {
+            "environments/app/env.yaml": OK.format(name="app") + "extends: base\n",
+            "environments/base/env.yaml": OK.format(name="base") + "extends: app\n",
+        },
+    )
+    parent = root / "environments/base/env.yaml"
+    staged_text = parent.read_text()
+    parent.unlink()
+    if replacement == "fifo":
+        os.mkfifo(parent)
+    elif replacement == "link":
+        (root / "copy.yaml").write_text(staged_text)
+        parent.symlink_to(root / "copy.yaml")
+    elif replacement == "folder":
+        parent.mkdir()
+    else:
+        parent.write_text(staged_text + "#" * (2 * 1024 * 1024))
+    report = validate([Path("environments/app/env.yaml")], root=root, cwd=root, staged=True)
+    assert [d.rule for d in report.diagnostics] == ["extends-cycle"]
 
 
 @pytest.mark.parametrize("object_format", ["sha1", "sha256"])
