@@ -85,11 +85,11 @@ class StagedManifests:
         return check_file(Path(file), self.display, self.root, self.specs, False, raw=raw)[0]
 
     def claims(
-        self, loaded: dict[str, ManifestFile], remember: bool = True
+        self, loaded: dict[str, ManifestFile], remember: bool
     ) -> dict[str, tuple[Claim, bool]]:
         """The name each staged manifest not `loaded` claims, and whether that is certain: per
-        blob id from the user's cache, else from a line scan of the blob; one the scan cannot
-        read for certain is parsed (into `loaded`)."""
+        blob id from the user's cache (with `remember`), else from a line scan of the blob; one
+        the scan cannot read for certain is parsed (into `loaded`)."""
         memory = _NameMemory(self.root if remember else None)
         scanned, parsed = memory.scanned, memory.parsed
         refs = self.refs
@@ -170,7 +170,7 @@ def staged_roster_parts(
     display: Display,
     specs: SpecChecks,
     loaded: dict[str, ManifestFile],
-    cache: bool = True,
+    cache: bool,
 ) -> tuple[list[str], dict[str, tuple[Claim, bool]], Callable[[str], ManifestFile]]:
     """(files, claims, load) of a Roster over the staged manifests and the `loaded` targets
     (with `cache`, the names are remembered per blob in the user's cache)."""
