@@ -641,6 +641,43 @@ def test_a_worker_forked_while_collection_is_paused_collects_again() -> None:
     assert run.stdout.splitlines() == ["[True, True, True, True] False", "True"]
 
 
+# Jobs of a given length through run_jobs, in a process of its own (this one may hold threads,
+# and envc never forks then): how many answers came, and whether a worker did any.
+JOBS_HERE_OR_IN_WORKERS = """
+import os, sys, time
+import compiler._util.processes as processes
+processes.worker_count = lambda: 2
+
+def job(seconds):
+    time.sleep(seconds)
+    return os.getpid()
+
+def in_pool(pool, jobs):
+    return processes.in_workers(pool, job, jobs)
+
+for count, seconds in ((1000, 0.0001), (10, 0.004), (100, 0.004)):
+    pids = list(processes.run_jobs([seconds] * count, job, in_pool))
+    print(len(pids), any(pid != os.getpid() for pid in pids))
+"""
+
+
+def test_quick_jobs_stay_in_this_process_and_slow_ones_go_to_workers() -> None:
+    """Handing a job to a worker and reading its answer costs about as much as a quick render
+    (a user-managed environment's, ~0.1 ms): those are done here, at any count; jobs that take
+    milliseconds go to workers once there are enough of them, after the first few done here."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", JOBS_HERE_OR_IN_WORKERS],
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["1000 False", "10 False", "100 True"]
+
+
 def test_workers_are_handed_jobs_a_few_chunks_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
     """in_workers takes jobs from their iterator as answers are read, not all at once: with
     50,000 environments, each job's manifests would otherwise wait in memory together."""
