@@ -14,7 +14,6 @@ import os
 import shutil
 from collections import deque
 from collections.abc import Generator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +40,9 @@ from compiler.render.output import (
 )
 from compiler.render.reuse import RenderMemory, content_digest
 
-if TYPE_CHECKING:  # multiprocessing is imported when workers are started (~20 ms)
-    from concurrent.futures import ProcessPoolExecutor
+# concurrent.futures (~8 ms) is imported when something is rendered, not when all is unchanged.
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 WRITERS = 8
 
@@ -115,6 +115,8 @@ class _Renderer:
     def in_process(self, names: Sequence[str], manifests: ValidManifests) -> _Results:
         """(outcome, staged) of each of `names`, rendered here; creating files dominates on
         real file systems and releases the GIL, so threads write, a bounded number ahead."""
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(WRITERS) as pool:
             writing: deque[Future[None]] = deque()
             try:
@@ -218,6 +220,8 @@ def render_repository(
 
         # A share of the environments per thread: a future per environment would weigh more
         # than the environments' outcomes together.
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(WRITERS) as swapping:
             list(swapping.map(swap_share, [staged[start::WRITERS] for start in range(WRITERS)]))
         renderer.verified.save()
