@@ -628,17 +628,22 @@ def test_a_worker_forked_while_collection_is_paused_collects_again() -> None:
     """A plan or a register pauses cycle collection while it builds (heap.py); the workers it
     forks for renders turn it on again, or each would grow with the cycles its renders leave.
     (In a process of its own: this one may hold threads, and envc never forks then.)"""
+    assert _printed_by(PAUSED_THEN_FORKED) == ["[True, True, True, True] False", "True"]
+
+
+def _printed_by(script: str) -> list[str]:
+    """The lines `script` prints, run in a Python process of its own that imports envc."""
     import subprocess
     import sys
 
     run = subprocess.run(
-        [sys.executable, "-c", PAUSED_THEN_FORKED],
+        [sys.executable, "-c", script],
         env={**os.environ, "PYTHONPATH": str(PROJECT)},
         capture_output=True,
         text=True,
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines() == ["[True, True, True, True] False", "True"]
+    return run.stdout.splitlines()
 
 
 # Jobs of a given length through run_jobs, in a process of its own (this one may hold threads,
@@ -665,17 +670,7 @@ def test_quick_jobs_stay_in_this_process_and_slow_ones_go_to_workers() -> None:
     """Handing a job to a worker and reading its answer costs about as much as a quick render
     (a user-managed environment's, ~0.1 ms): those are done here, at any count; jobs that take
     milliseconds go to workers once there are enough of them, after the first few done here."""
-    import subprocess
-    import sys
-
-    run = subprocess.run(
-        [sys.executable, "-c", JOBS_HERE_OR_IN_WORKERS],
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines() == ["1000 False", "10 False", "100 True"]
+    assert _printed_by(JOBS_HERE_OR_IN_WORKERS) == ["1000 False", "10 False", "100 True"]
 
 
 def test_workers_are_handed_jobs_a_few_chunks_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
