@@ -98,17 +98,19 @@ def run_jobs(
 ) -> Iterator[R]:
     """The answer to each job, in order: `here` answers it in this process, or `in_pool` the
     rest of them with a pool of workers (worker_pool), when they pay: once the jobs done here
-    have taken PROBE_SECONDS, if they took WORKER_JOB_SECONDS or more each. Workers forked then
-    inherit what the first jobs loaded."""
+    have taken PROBE_SECONDS, if they took WORKER_JOB_SECONDS or more each. The first job is
+    not counted: it pays for what the others reuse (a first render compiles the templates).
+    Workers forked then inherit what the first jobs loaded."""
     done, spent = 0, 0.0
     while done < len(jobs) and spent < PROBE_SECONDS:
         started = time.perf_counter()
         answer = here(jobs[done])
-        spent += time.perf_counter() - started
+        if done:
+            spent += time.perf_counter() - started
         done += 1
         yield answer
     rest = jobs[done:]
-    quick = done > 0 and spent / done < WORKER_JOB_SECONDS
+    quick = done > 1 and spent / (done - 1) < WORKER_JOB_SECONDS
     pool = None if quick or not rest else worker_pool(len(rest))
     if pool is None:
         yield from map(here, rest)
