@@ -660,9 +660,16 @@ def job(seconds):
 def in_pool(pool, jobs):
     return processes.in_workers(pool, job, jobs)
 
-# The last: a first job that sets up what the others reuse (as a first render compiles the
-# templates), then quick ones.
-for jobs in ([0.0001] * 1000, [0.004] * 10, [0.004] * 100, [0.05] + [0.0001] * 1000):
+# Then: a first job that sets up what the others reuse (as a first render compiles the
+# templates), then quick ones; quick ones, then slow ones (user-managed environments, then
+# locked ones, as their names sort).
+for jobs in (
+    [0.0001] * 1000,
+    [0.004] * 10,
+    [0.004] * 100,
+    [0.05] + [0.0001] * 1000,
+    [0.0001] * 1000 + [0.004] * 100,
+):
     pids = list(processes.run_jobs(jobs, job, in_pool))
     print(len(pids), any(pid != os.getpid() for pid in pids))
 """
@@ -671,10 +678,11 @@ for jobs in ([0.0001] * 1000, [0.004] * 10, [0.004] * 100, [0.05] + [0.0001] * 1
 def test_quick_jobs_stay_in_this_process_and_slow_ones_go_to_workers() -> None:
     """Handing a job to a worker and reading its answer costs about as much as a quick render
     (a user-managed environment's, ~0.1 ms): those are done here, at any count; jobs that take
-    milliseconds go to workers once there are enough of them, after the first few done here. The
-    first job is not counted: it pays for what the others reuse."""
+    milliseconds go to workers once there are enough of them, after the first few done here,
+    and wherever they start among quick ones. The first job is not counted: it pays for what
+    the others reuse."""
     printed = _printed_by(JOBS_HERE_OR_IN_WORKERS)
-    assert printed == ["1000 False", "10 False", "100 True", "1001 False"]
+    assert printed == ["1000 False", "10 False", "100 True", "1001 False", "1100 True"]
 
 
 def test_workers_are_handed_jobs_a_few_chunks_ahead(monkeypatch: pytest.MonkeyPatch) -> None:

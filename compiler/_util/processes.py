@@ -72,7 +72,8 @@ FORKED_FROM = 64
 SPAWNED_FROM = 400
 # Chunks of jobs handed to each worker ahead of the answers read (in_workers).
 WINDOW_PER_WORKER = 4
-# run_jobs does jobs here for this long, timing them, before it decides where the rest go.
+# run_jobs times the jobs it does here in stretches this long, deciding after each where the
+# rest go.
 PROBE_SECONDS = 0.03
 # Handing a job to a worker and reading its answer back costs the main process about 0.1 ms,
 # as much as a quick job (a user-managed environment's render): measured on 2 cores, 1,000
@@ -96,26 +97,30 @@ def run_jobs(
     here: Callable[[J], R],
     in_pool: Callable[[ProcessPoolExecutor, Sequence[J]], Iterator[R]],
 ) -> Iterator[R]:
-    """The answer to each job, in order: `here` answers it in this process, or `in_pool` the
-    rest of them with a pool of workers (worker_pool), when they pay: once the jobs done here
-    have taken PROBE_SECONDS, if they took WORKER_JOB_SECONDS or more each. The first job is
-    not counted: it pays for what the others reuse (a first render compiles the templates).
-    Workers forked then inherit what the first jobs loaded."""
-    done, spent = 0, 0.0
-    while done < len(jobs) and spent < PROBE_SECONDS:
+    """The answer to each job, in order: `here` answers them in this process, timed, and each
+    time they have taken PROBE_SECONDS, if they took WORKER_JOB_SECONDS or more each, `in_pool`
+    answers the rest with a pool of workers (worker_pool), when one can be had. The first job
+    is not counted: it pays for what the others reuse (a first render compiles the templates).
+    Workers forked then inherit what the jobs done here loaded."""
+    done, counted, spent = 0, 0, 0.0
+    pool_possible = True
+    while done < len(jobs):
+        if spent >= PROBE_SECONDS:  # a stretch of jobs timed (none, without a probe)
+            slow = counted == 0 or spent / counted >= WORKER_JOB_SECONDS
+            if slow and pool_possible:
+                pool = worker_pool(len(jobs) - done)
+                if pool is not None:
+                    yield from in_pool(pool, jobs[done:])
+                    return
+                pool_possible = False  # (fewer jobs are left each time)
+            counted, spent = 0, 0.0
         started = time.perf_counter()
         answer = here(jobs[done])
         if done:
             spent += time.perf_counter() - started
+            counted += 1
         done += 1
         yield answer
-    rest = jobs[done:]
-    quick = done > 1 and spent / (done - 1) < WORKER_JOB_SECONDS
-    pool = None if quick or not rest else worker_pool(len(rest))
-    if pool is None:
-        yield from map(here, rest)
-    else:
-        yield from in_pool(pool, rest)
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
