@@ -1,6 +1,6 @@
 """Rendering many environments into memory, for the stages that compare or record them rather
 than write them (plan, register): in worker processes when there are many and they are not
-quick (run_jobs times the first ones).
+quick (run_jobs times them as it goes).
 
 Imports the renderer (pydantic, Jinja, the lock readers): its callers import it where they
 first render.
