@@ -652,6 +652,9 @@ JOBS_HERE_OR_IN_WORKERS = """
 import os, sys, time
 import compiler._util.processes as processes
 processes.worker_count = lambda: 2
+# Quick jobs (0.1 ms asked, ~0.15 ms slept) and slow ones (10 ms) far from the line, however
+# loaded the machine.
+processes.WORKER_JOB_SECONDS = 0.002
 
 def job(seconds):
     time.sleep(seconds)
@@ -665,10 +668,10 @@ def in_pool(pool, jobs):
 # locked ones, as their names sort).
 for jobs in (
     [0.0001] * 1000,
-    [0.004] * 10,
-    [0.004] * 100,
+    [0.01] * 10,
+    [0.01] * 100,
     [0.05] + [0.0001] * 1000,
-    [0.0001] * 1000 + [0.004] * 100,
+    [0.0001] * 1000 + [0.01] * 100,
 ):
     pids = list(processes.run_jobs(jobs, job, in_pool))
     print(len(pids), any(pid != os.getpid() for pid in pids))

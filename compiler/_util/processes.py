@@ -76,9 +76,10 @@ WINDOW_PER_WORKER = 4
 # rest go.
 PROBE_SECONDS = 0.03
 # Handing a job to a worker and reading its answer back costs the main process about 0.1 ms,
-# as much as a quick job (a user-managed environment's render): measured on 2 cores, 1,000
-# and 5,000 of those took 10-20% longer in workers. Jobs shorter than this stay here.
-WORKER_JOB_SECONDS = 0.001
+# as much as a quick job (a user-managed environment's render, ~0.09 ms): measured on 2 cores,
+# 1,000 and 5,000 of those took 10-20% longer in workers; locked environments' (~1 ms), which
+# workers must take, are well above. Jobs shorter than this stay here.
+WORKER_JOB_SECONDS = 0.0003
 
 
 def worker_pool(jobs: int) -> ProcessPoolExecutor | None:
