@@ -554,7 +554,6 @@ from compiler.plan.plan import plan
 
 root, start, pids = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 processes.FORKED_FROM = processes.SPAWNED_FROM = 2
-processes.PROBE_SECONDS = 0
 processes.worker_count = lambda: 2
 if start == "spawn":
     processes.can_fork = lambda: False

@@ -211,7 +211,6 @@ from compiler.validate.repository import validate
 root = Path(sys.argv[1])
 if sys.argv[2] == "workers":
     processes.FORKED_FROM = 2
-    processes.PROBE_SECONDS = 0
     processes.worker_count = lambda: 2
 manifests = validate(root=root).manifests
 heads = render_heads(root, manifests, sorted(manifests))

@@ -628,64 +628,17 @@ def test_a_worker_forked_while_collection_is_paused_collects_again() -> None:
     """A plan or a register pauses cycle collection while it builds (heap.py); the workers it
     forks for renders turn it on again, or each would grow with the cycles its renders leave.
     (In a process of its own: this one may hold threads, and envc never forks then.)"""
-    assert _printed_by(PAUSED_THEN_FORKED) == ["[True, True, True, True] False", "True"]
-
-
-def _printed_by(script: str) -> list[str]:
-    """The lines `script` prints, run in a Python process of its own that imports envc."""
     import subprocess
     import sys
 
     run = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", PAUSED_THEN_FORKED],
         env={**os.environ, "PYTHONPATH": str(PROJECT)},
         capture_output=True,
         text=True,
     )
     assert run.returncode == 0, run.stderr
-    return run.stdout.splitlines()
-
-
-# Jobs of a given length through run_jobs, in a process of its own (this one may hold threads,
-# and envc never forks then): how many answers came, and whether a worker did any.
-JOBS_HERE_OR_IN_WORKERS = """
-import os, sys, time
-import compiler._util.processes as processes
-processes.worker_count = lambda: 2
-# Quick jobs (0.1 ms asked, ~0.15 ms slept) and slow ones (10 ms) far from the line, however
-# loaded the machine.
-processes.WORKER_JOB_SECONDS = 0.002
-
-def job(seconds):
-    time.sleep(seconds)
-    return os.getpid()
-
-def in_pool(pool, jobs):
-    return processes.in_workers(pool, job, jobs)
-
-# Then: a first job that sets up what the others reuse (as a first render compiles the
-# templates), then quick ones; quick ones, then slow ones (user-managed environments, then
-# locked ones, as their names sort).
-for jobs in (
-    [0.0001] * 1000,
-    [0.01] * 10,
-    [0.01] * 100,
-    [0.05] + [0.0001] * 1000,
-    [0.0001] * 1000 + [0.01] * 100,
-):
-    pids = list(processes.run_jobs(jobs, job, in_pool))
-    print(len(pids), any(pid != os.getpid() for pid in pids))
-"""
-
-
-def test_quick_jobs_stay_in_this_process_and_slow_ones_go_to_workers() -> None:
-    """Handing a job to a worker and reading its answer costs about as much as a quick render
-    (a user-managed environment's, ~0.1 ms): those are done here, at any count; jobs that take
-    milliseconds go to workers once there are enough of them, after the first few done here,
-    and wherever they start among quick ones. The first job is not counted: it pays for what
-    the others reuse."""
-    printed = _printed_by(JOBS_HERE_OR_IN_WORKERS)
-    assert printed == ["1000 False", "10 False", "100 True", "1001 False", "1100 True"]
+    assert run.stdout.splitlines() == ["[True, True, True, True] False", "True"]
 
 
 def test_workers_are_handed_jobs_a_few_chunks_ahead(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import gc
 import os
-import time
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from compiler.errors import UsageError
@@ -72,14 +71,6 @@ FORKED_FROM = 64
 SPAWNED_FROM = 400
 # Chunks of jobs handed to each worker ahead of the answers read (in_workers).
 WINDOW_PER_WORKER = 4
-# run_jobs times the jobs it does here in stretches this long, deciding after each where the
-# rest go.
-PROBE_SECONDS = 0.03
-# Handing a job to a worker and reading its answer back costs the main process about 0.1 ms,
-# as much as a quick job (a user-managed environment's render, ~0.09 ms): measured on 2 cores,
-# 1,000 and 5,000 of those took 10-20% longer in workers; locked environments' (~1 ms), which
-# workers must take, are well above. Jobs shorter than this stay here.
-WORKER_JOB_SECONDS = 0.0003
 
 
 def worker_pool(jobs: int) -> ProcessPoolExecutor | None:
@@ -91,37 +82,6 @@ def worker_pool(jobs: int) -> ProcessPoolExecutor | None:
     if pool is None and jobs >= SPAWNED_FROM:
         pool = spawned_pool(workers)
     return pool
-
-
-def run_jobs(
-    jobs: Sequence[J],
-    here: Callable[[J], R],
-    in_pool: Callable[[ProcessPoolExecutor, Sequence[J]], Iterator[R]],
-) -> Iterator[R]:
-    """The answer to each job, in order: `here` answers them in this process, timed, and each
-    time they have taken PROBE_SECONDS, if they took WORKER_JOB_SECONDS or more each, `in_pool`
-    answers the rest with a pool of workers (worker_pool), when one can be had. The first job
-    is not counted: it pays for what the others reuse (a first render compiles the templates).
-    Workers forked then inherit what the jobs done here loaded."""
-    done, counted, spent = 0, 0, 0.0
-    pool_possible = True
-    while done < len(jobs):
-        if spent >= PROBE_SECONDS:  # a stretch of jobs timed (none, without a probe)
-            slow = counted == 0 or spent / counted >= WORKER_JOB_SECONDS
-            if slow and pool_possible:
-                pool = worker_pool(len(jobs) - done)
-                if pool is not None:
-                    yield from in_pool(pool, jobs[done:])
-                    return
-                pool_possible = False  # (fewer jobs are left each time)
-            counted, spent = 0, 0.0
-        started = time.perf_counter()
-        answer = here(jobs[done])
-        if done:
-            spent += time.perf_counter() - started
-            counted += 1
-        done += 1
-        yield answer
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:

@@ -1,6 +1,5 @@
 """Rendering many environments into memory, for the stages that compare or record them rather
-than write them (plan, register): in worker processes when there are many and they are not
-quick (run_jobs times them as it goes).
+than write them (plan, register): in worker processes when there are many, as render does.
 
 Imports the renderer (pydantic, Jinja, the lock readers): its callers import it where they
 first render.
@@ -11,18 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from compiler._util.processes import in_workers, made_once, run_jobs
+from compiler._util.processes import in_workers, made_once, worker_pool
 from compiler.errors import EnvcError
 from compiler.lock.verified import VerifiedLocks
 from compiler.manifest.model import resolve
 from compiler.manifest.sources import ValidManifests, lineage
 from compiler.render.context import repository_renderer
 from compiler.render.rendered import RenderedEnvironment
-
-if TYPE_CHECKING:  # multiprocessing is imported when a pool is made
-    from concurrent.futures import ProcessPoolExecutor
 
 # A rendered environment, or the one-line reason it cannot be rendered.
 Rendered = RenderedEnvironment | str
@@ -65,20 +60,18 @@ def rendered_in_memory(
     at once when the repository's set-up (templates, catalog, channels) is wrong. `verified`
     learns the locks verified on the way."""
     batch = _Batch(root, verified, files)
-
-    def here(name: str) -> tuple[str, Rendered]:
-        return name, batch.rendered(name, manifests)
-
-    def in_pool(pool: ProcessPoolExecutor, rest: Sequence[str]) -> Iterator[tuple[str, Rendered]]:
-        # A worker gets the manifests the environment is resolved from, not the repository's.
-        work = ((batch.setting, name, lineage(name, manifests)) for name in rest)
-        for name, rendered, keys in in_workers(pool, _in_worker, work, (batch.setting, batch), 8):
-            if verified is not None:
-                for key in keys:
-                    verified.add(key)
-            yield name, rendered
-
-    return run_jobs(names, here, in_pool)
+    pool = worker_pool(len(names))
+    if pool is None:
+        for name in names:
+            yield name, batch.rendered(name, manifests)
+        return
+    # A worker gets the manifests the environment is resolved from, not the repository's.
+    work = ((batch.setting, name, lineage(name, manifests)) for name in names)
+    for name, rendered, keys in in_workers(pool, _in_worker, work, (batch.setting, batch), 8):
+        if verified is not None:
+            for key in keys:
+                verified.add(key)
+        yield name, rendered
 
 
 def _in_worker(
